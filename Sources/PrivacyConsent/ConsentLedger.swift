@@ -1,0 +1,595 @@
+public import Foundation
+public import PrivacyKit
+import Synchronization
+
+/// Settings of the consent service beyond the common ones.
+public struct ConsentSettings: Sendable {
+  /// Base of the links in confirmation emails (`PUBLIC_BASE_URL`), without a trailing slash.
+  public var publicBaseURL: String
+  /// How long a confirmation link works (`DOUBLE_OPT_IN_TTL_HOURS`, default 7 days).
+  public var confirmationLifetime: TimeInterval
+
+  public init(publicBaseURL: String, confirmationLifetime: TimeInterval) {
+    self.publicBaseURL = publicBaseURL
+    self.confirmationLifetime = confirmationLifetime
+  }
+}
+
+/// The consent service's core. Every write runs under one lock: its rules are checked against
+/// the in-memory state, the store commits it in one transaction, and only then does memory change
+/// and do watchers wake. A write the store refuses changes nothing. Reads on the hot path
+/// (`checkConsent`, `checkEmailEligibility`, `listSubjects`) are answered from memory, which is
+/// rebuilt from the ledger at start.
+public final class ConsentLedger: Sendable {
+  private struct Memory {
+    var subjects: [String: SubjectState] = [:]
+    var purposes: [String: Purpose] = [:]
+    var lists: [String: MailingList] = [:]
+    var head = LedgerHead.empty
+  }
+
+  private let store: any ConsentStore
+  private let memory: Mutex<Memory>
+  private let writes = AsyncLock()
+  private let notifier: LedgerNotifier
+  private let settings: ConsentSettings
+  /// The clock; tests move it to expire tokens.
+  public let now: @Sendable () -> Date
+
+  private init(store: any ConsentStore, memory: Memory, settings: ConsentSettings, now: @escaping @Sendable () -> Date) {
+    self.store = store
+    self.memory = Mutex(memory)
+    self.notifier = LedgerNotifier(head: memory.head.sequence)
+    self.settings = settings
+    self.now = now
+  }
+
+  /// Opens the ledger: loads purposes and lists and folds every event into memory.
+  public static func open(
+    store: any ConsentStore, settings: ConsentSettings, now: @escaping @Sendable () -> Date = { Date() }
+  ) async throws -> ConsentLedger {
+    var memory = Memory()
+    for purpose in try await store.loadPurposes() { memory.purposes[purpose.id] = purpose }
+    for list in try await store.loadMailingLists() { memory.lists[list.id] = list }
+    while true {
+      let batch = try await store.events(EventQuery(after: memory.head.sequence, limit: 10_000))
+      guard let last = batch.last else { break }
+      for event in batch { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
+      memory.head = LedgerHead(sequence: last.sequence, hash: last.hash)
+    }
+    return ConsentLedger(store: store, memory: memory, settings: settings, now: now)
+  }
+
+  /// Ends every change-feed wait (the server is draining).
+  public func closeWatchers() {
+    notifier.close()
+  }
+
+  // MARK: Write path
+
+  /// Runs one write: `body` checks rules (reading memory, which no other write can change
+  /// meanwhile) and fills the commit; the store commits it; memory follows.
+  private func write<T: Sendable>(
+    _ caller: CallerIdentity, _ body: (inout LedgerCommit) async throws -> T
+  ) async throws -> T {
+    try await writes.withLock {
+      var commit = LedgerCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
+      let result = try await body(&commit)
+      guard !commit.isEmpty else { return result }
+      try await store.commit(commit)
+      let sealed = commit
+      memory.withLock { memory in
+        for event in sealed.events { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
+        for subject in sealed.erasedSubjects where memory.subjects[subject] == nil {
+          memory.subjects[subject] = SubjectState()
+        }
+        for purpose in sealed.purposes { memory.purposes[purpose.id] = purpose }
+        for list in sealed.lists { memory.lists[list.id] = list }
+        memory.head = sealed.head
+      }
+      notifier.advance(to: sealed.head.sequence)
+      return result
+    }
+  }
+
+  private func subject(_ id: String) -> SubjectState? {
+    memory.withLock { $0.subjects[id] }
+  }
+
+  private func purpose(_ id: String) throws(ConsentError) -> Purpose {
+    guard let purpose = memory.withLock({ $0.purposes[id] }) else { throw .purposeNotFound(id) }
+    return purpose
+  }
+
+  private func list(_ id: String) throws(ConsentError) -> MailingList {
+    guard let list = memory.withLock({ $0.lists[id] }) else { throw .listNotFound(id) }
+    return list
+  }
+
+  private func requireNotErased(_ subjectID: String) throws(ConsentError) {
+    if subject(subjectID)?.erased == true { throw .subjectErased(subjectID) }
+  }
+
+  /// The evidence with its notice version resolved: empty means the purpose's current version;
+  /// a version the purpose never published is refused.
+  private func resolvingNotice(_ evidence: Evidence, of purpose: Purpose) throws(ConsentError) -> Evidence {
+    var evidence = evidence
+    if evidence.noticeVersion.isEmpty {
+      evidence.noticeVersion = purpose.noticeVersion
+    } else if purpose.notice(version: evidence.noticeVersion) == nil {
+      throw .unknownNoticeVersion(purposeID: purpose.id, version: evidence.noticeVersion)
+    }
+    return evidence
+  }
+
+  // MARK: Purposes and lists
+
+  public func upsertPurpose(_ draft: PurposeDraft, caller: CallerIdentity) async throws -> (purpose: Purpose, created: Bool, noticeAdded: Bool) {
+    try await write(caller) { commit in
+      let existing = memory.withLock { $0.purposes[draft.id] }
+      var (purpose, noticeAdded) = try draft.applied(to: existing, now: commit.now)
+      if let existing {
+        var unchanged = purpose
+        unchanged.updatedAt = existing.updatedAt
+        if unchanged == existing { return (existing, false, false) }
+      }
+      purpose.updatedAt = commit.now
+      commit.purposes.append(purpose)
+      return (purpose, existing == nil, noticeAdded)
+    }
+  }
+
+  public func listPurposes(_ page: PageRequest) -> (purposes: [Purpose], nextCursor: String?) {
+    let all = memory.withLock { Array($0.purposes.values) }
+    return paged(all.sorted { $0.id < $1.id }, page, key: \.id)
+  }
+
+  public func upsertMailingList(
+    id: String, name: String, description: String, defaultSubscribed: Bool, caller: CallerIdentity
+  ) async throws -> (list: MailingList, created: Bool) {
+    try await write(caller) { commit in
+      let existing = memory.withLock { $0.lists[id] }
+      let list = MailingList(
+        id: id, name: name, description: description, defaultSubscribed: defaultSubscribed,
+        createdAt: existing?.createdAt ?? commit.now, updatedAt: commit.now)
+      if let existing, existing.name == name, existing.description == description, existing.defaultSubscribed == defaultSubscribed {
+        return (existing, false)
+      }
+      commit.lists.append(list)
+      return (list, existing == nil)
+    }
+  }
+
+  public func listMailingLists(_ page: PageRequest) -> (lists: [MailingList], nextCursor: String?) {
+    let all = memory.withLock { Array($0.lists.values) }
+    return paged(all.sorted { $0.id < $1.id }, page, key: \.id)
+  }
+
+  // MARK: Decisions
+
+  public func recordConsent(
+    subjectID: String, purposeID: String, decision: Decision, evidence: Evidence, legalBasis: LegalBasis?,
+    caller: CallerIdentity
+  ) async throws -> LedgerEvent {
+    try await write(caller) { commit in
+      let purpose = try purpose(purposeID)
+      let evidence = try resolvingNotice(evidence, of: purpose)
+      let basis = legalBasis ?? purpose.legalBasis
+      try ConsentRules.checkDecision(
+        decision, basis: basis, evidence: evidence, subject: subject(subjectID), subjectID: subjectID, purposeID: purposeID)
+      return commit.append(Self.decisionDraft(subjectID, purposeID, decision, basis, evidence))
+    }
+  }
+
+  private static func decisionDraft(
+    _ subjectID: String, _ purposeID: String, _ decision: Decision, _ basis: LegalBasis, _ evidence: Evidence
+  ) -> EventDraft {
+    var draft = EventDraft(subjectID: subjectID, kind: .consentDecision, evidence: evidence)
+    draft.purposeID = purposeID
+    draft.decision = decision
+    draft.legalBasis = basis
+    return draft
+  }
+
+  /// Which subjects a bulk update touches.
+  public enum BulkSelector: Sendable {
+    case subjects([String])
+    case filter(SubjectFilter)
+  }
+
+  /// One decision for many subjects, all or nothing, one event each with the reason.
+  public func bulkUpdate(
+    _ selector: BulkSelector, purposeID: String, decision: Decision, legalBasis: LegalBasis?, evidence: Evidence,
+    reason: String, caller: CallerIdentity
+  ) async throws -> (count: Int, first: UInt64, last: UInt64) {
+    try await write(caller) { commit in
+      let purpose = try purpose(purposeID)
+      let evidence = try resolvingNotice(evidence, of: purpose)
+      let basis = legalBasis ?? purpose.legalBasis
+      let subjectIDs: [String]
+      switch selector {
+      case .subjects(let ids):
+        subjectIDs = Array(Set(ids)).sorted()
+      case .filter(var filter):
+        filter.includeErased = false
+        subjectIDs = memory.withLock { memory in memory.subjects.filter { filter.matches($0.value) }.keys.sorted() }
+      }
+      for subjectID in subjectIDs {
+        try ConsentRules.checkDecision(
+          decision, basis: basis, evidence: evidence, subject: subject(subjectID), subjectID: subjectID, purposeID: purposeID)
+        var draft = Self.decisionDraft(subjectID, purposeID, decision, basis, evidence)
+        draft.reason = reason
+        commit.append(draft)
+      }
+      return (commit.events.count, commit.events.first?.sequence ?? 0, commit.events.last?.sequence ?? 0)
+    }
+  }
+
+  public func checkConsent(subjectID: String, purposeID: String) throws(ConsentError) -> ConsentAnswer {
+    let answer: ConsentAnswer? = memory.withLock { memory in
+      guard let purpose = memory.purposes[purposeID] else { return nil }
+      return ConsentRules.check(memory.subjects[subjectID], purpose: purpose)
+    }
+    guard let answer else { throw .purposeNotFound(purposeID) }
+    return answer
+  }
+
+  /// A subject's state: every purpose evaluated, opt-in status, restriction, erasure.
+  public struct SubjectView: Sendable {
+    public var subjectID: String
+    public var state: SubjectState
+    public var purposes: [(purpose: Purpose, answer: ConsentAnswer, record: DecisionRecord?)]
+  }
+
+  public func consentState(subjectID: String) throws(ConsentError) -> SubjectView {
+    let view: SubjectView? = memory.withLock { memory in
+      guard let state = memory.subjects[subjectID] else { return nil }
+      let purposes = memory.purposes.values.sorted { $0.id < $1.id }.map { purpose in
+        (purpose, ConsentRules.check(state, purpose: purpose), state.decisions[purpose.id])
+      }
+      return SubjectView(subjectID: subjectID, state: state, purposes: purposes)
+    }
+    guard let view else { throw .subjectNotFound(subjectID) }
+    return view
+  }
+
+  public func listSubjects(_ filter: SubjectFilter, _ page: PageRequest) throws(ConsentError) -> (subjects: [(String, SubjectState)], nextCursor: String?) {
+    if let purposeID = filter.purposeID { _ = try purpose(purposeID) }
+    let cursor = page.cursor ?? ""
+    let matching = memory.withLock { memory in
+      memory.subjects.filter { $0.key > cursor && filter.matches($0.value) }.map { ($0.key, $0.value) }
+    }
+    let sorted = matching.sorted { $0.0 < $1.0 }
+    let items = Array(sorted.prefix(page.size))
+    return (items, sorted.count > page.size ? items.last?.0 : nil)
+  }
+
+  public func events(_ query: EventQuery) async throws -> [LedgerEvent] {
+    try await store.events(query)
+  }
+
+  // MARK: Email opt-in
+
+  public func setOptInStatus(
+    subjectID: String, status: OptInStatus, setBy setter: OptInSetter, evidence: Evidence, caller: CallerIdentity
+  ) async throws -> (previous: OptInStatus, event: LedgerEvent?) {
+    try await write(caller) { commit in
+      try requireNotErased(subjectID)
+      let current = subject(subjectID)?.optInStatus ?? .none
+      try OptInRules.checkChange(from: current, to: status, by: setter)
+      guard current != status else { return (current, nil) }
+      var draft = EventDraft(subjectID: subjectID, kind: .optInStatusChanged, evidence: evidence)
+      draft.optInStatus = status
+      return (current, commit.append(draft))
+    }
+  }
+
+  public func startDoubleOptIn(
+    subjectID: String, emailAddress: String, evidence: Evidence, caller: CallerIdentity
+  ) async throws -> (messageID: String, expiresAt: Date, event: LedgerEvent) {
+    try await write(caller) { commit in
+      try requireNotErased(subjectID)
+      let state = subject(subjectID)
+      if state?.restricted == true { throw ConsentError.subjectRestricted(subjectID) }
+      try OptInRules.checkDoubleOptIn(from: state?.optInStatus ?? .none)
+      let message = issueConfirmation(
+        .doubleOptIn, subjectID: subjectID, emailAddress: emailAddress, changes: [], formName: evidence.formName, into: &commit)
+      var evidence = evidence
+      evidence.emailAddress = emailAddress
+      let event = commit.append(EventDraft(subjectID: subjectID, kind: .doubleOptInStarted, evidence: evidence))
+      return (message.id, message.expiresAt, event)
+    }
+  }
+
+  public func confirmDoubleOptIn(token: String, ipAddress: String, userAgent: String, caller: CallerIdentity) async throws -> LedgerEvent {
+    try await write(caller) { commit in
+      let confirmation = try await usableConfirmation(token, kind: .doubleOptIn, now: commit.now)
+      try requireNotErased(confirmation.subjectID)
+      try OptInRules.checkDoubleOptIn(from: subject(confirmation.subjectID)?.optInStatus ?? .none)
+      commit.usedConfirmationID = confirmation.id
+      var evidence = Self.clickEvidence(confirmation, ipAddress: ipAddress, userAgent: userAgent, now: commit.now)
+      evidence.emailAddress = confirmation.emailAddress
+      var draft = EventDraft(subjectID: confirmation.subjectID, kind: .optInStatusChanged, evidence: evidence)
+      draft.optInStatus = .doubleOptIn
+      return commit.append(draft)
+    }
+  }
+
+  public func checkEmailEligibility(
+    subjectID: String, kind: MessageKind, policy: EligibilityPolicy?, listID: String?
+  ) throws(ConsentError) -> EligibilityAnswer {
+    let list = try listID.map { id throws(ConsentError) in try self.list(id) }
+    return EmailEligibility.check(subject(subjectID), kind: kind, policy: policy, list: list)
+  }
+
+  // MARK: Subscriptions
+
+  /// Records a subscription choice; nil when the subject already made the same explicit choice.
+  public func setSubscription(
+    subjectID: String, listID: String, subscribed: Bool, evidence: Evidence, caller: CallerIdentity
+  ) async throws -> LedgerEvent? {
+    try await write(caller) { commit in
+      let list = try list(listID)
+      try requireNotErased(subjectID)
+      if let current = subject(subjectID)?.subscriptions[listID], current.subscribed == subscribed { return nil }
+      var draft = EventDraft(subjectID: subjectID, kind: subscribed ? .subscribed : .unsubscribed, evidence: evidence)
+      draft.listID = list.id
+      return commit.append(draft)
+    }
+  }
+
+  public func subscriptions(subjectID: String) -> [(list: MailingList, subscribed: Bool, explicit: Bool, sequence: UInt64)] {
+    memory.withLock { memory in
+      let state = memory.subjects[subjectID] ?? SubjectState()
+      return memory.lists.values.sorted { $0.id < $1.id }.map { list in
+        let choice = state.isSubscribed(to: list)
+        return (list, choice.subscribed, choice.explicit, choice.sequence)
+      }
+    }
+  }
+
+  // MARK: Preference changes
+
+  public func requestPreferenceChange(
+    subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], evidence: Evidence, caller: CallerIdentity
+  ) async throws -> (changeID: String, messageID: String, expiresAt: Date) {
+    try await write(caller) { commit in
+      try requireNotErased(subjectID)
+      // Checked now so a request that can never apply fails early; checked again on confirmation.
+      _ = try preferenceDrafts(changes, subjectID: subjectID, evidence: evidence, changeID: "")
+      let message = issueConfirmation(
+        .preferenceChange, subjectID: subjectID, emailAddress: emailAddress, changes: changes,
+        formName: evidence.formName, into: &commit)
+      return (commit.newConfirmations[0].id, message.id, message.expiresAt)
+    }
+  }
+
+  public func confirmPreferenceChange(
+    token: String, ipAddress: String, userAgent: String, caller: CallerIdentity
+  ) async throws -> (changeID: String, subjectID: String, events: [LedgerEvent]) {
+    try await write(caller) { commit in
+      let confirmation = try await usableConfirmation(token, kind: .preferenceChange, now: commit.now)
+      try requireNotErased(confirmation.subjectID)
+      commit.usedConfirmationID = confirmation.id
+      let evidence = Self.clickEvidence(confirmation, ipAddress: ipAddress, userAgent: userAgent, now: commit.now)
+      let drafts = try preferenceDrafts(
+        confirmation.changes, subjectID: confirmation.subjectID, evidence: evidence, changeID: confirmation.id)
+      let events = drafts.map { commit.append($0) }
+      return (confirmation.id, confirmation.subjectID, events)
+    }
+  }
+
+  /// The events a set of preference changes makes, skipping changes that alter nothing. The
+  /// person confirms for themself: a child's consent grant is refused (art 8).
+  private func preferenceDrafts(
+    _ changes: [PreferenceChangeItem], subjectID: String, evidence: Evidence, changeID: String
+  ) throws(ConsentError) -> [EventDraft] {
+    var state = subject(subjectID) ?? SubjectState()
+    var drafts: [EventDraft] = []
+    for change in changes {
+      var draft: EventDraft
+      switch change {
+      case .consent(let purposeID, let decision):
+        let purpose = try purpose(purposeID)
+        let resolved = try resolvingNotice(evidence, of: purpose)
+        let basis = state.decisions[purposeID]?.legalBasis ?? purpose.legalBasis
+        try ConsentRules.checkDecision(decision, basis: basis, evidence: resolved, subject: state, subjectID: subjectID, purposeID: purposeID)
+        if state.decisions[purposeID]?.decision == decision { continue }
+        draft = Self.decisionDraft(subjectID, purposeID, decision, basis, resolved)
+      case .subscription(let listID, let subscribed):
+        let list = try list(listID)
+        if state.subscriptions[listID]?.subscribed == subscribed { continue }
+        draft = EventDraft(subjectID: subjectID, kind: subscribed ? .subscribed : .unsubscribed, evidence: evidence)
+        draft.listID = list.id
+      }
+      draft.preferenceChangeID = changeID
+      state.apply(draft, sequence: state.lastSequence)
+      drafts.append(draft)
+    }
+    return drafts
+  }
+
+  // MARK: Confirmations and outbox
+
+  /// Creates a confirmation (replacing the subject's pending one of the same kind) and its outbox
+  /// message with the link. Only the token's hash is stored with the confirmation.
+  private func issueConfirmation(
+    _ kind: ConfirmationKind, subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], formName: String,
+    into commit: inout LedgerCommit
+  ) -> OutboxMessage {
+    let token = SecureToken.generate()
+    let expiresAt = commit.now.addingTimeInterval(settings.confirmationLifetime)
+    let path = kind == .doubleOptIn ? "confirm/double-opt-in" : "confirm/preferences"
+    let link = "\(settings.publicBaseURL)/\(path)?token=\(token)"
+    let (subjectLine, text) =
+      kind == .doubleOptIn
+      ? ("Please confirm your email subscription", "Please confirm that you want to receive our emails:")
+      : ("Please confirm your preference changes", "Please confirm the changes to your privacy preferences:")
+    let message = OutboxMessage(
+      id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, emailAddress: emailAddress,
+      subjectLine: subjectLine, body: "\(text)\n\n\(link)\n\nThis link works until \(expiresAt.ISO8601Format()).",
+      link: link, createdAt: commit.now, expiresAt: expiresAt)
+    commit.supersede = (subjectID, kind)
+    commit.newConfirmations.append(
+      Confirmation(
+        id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, tokenHash: SecureToken.hash(token),
+        emailAddress: emailAddress, changes: changes, formName: formName, createdAt: commit.now, expiresAt: expiresAt,
+        messageID: message.id))
+    commit.outbox.append(message)
+    return message
+  }
+
+  private func usableConfirmation(_ token: String, kind: ConfirmationKind, now: Date) async throws -> Confirmation {
+    guard let confirmation = try await store.confirmation(tokenHash: SecureToken.hash(token)), confirmation.kind == kind else {
+      throw ConsentError.tokenNotFound
+    }
+    if subject(confirmation.subjectID)?.erased == true { throw ConsentError.subjectErased(confirmation.subjectID) }
+    try confirmation.checkUsable(at: now)
+    return confirmation
+  }
+
+  /// Evidence of a person following a confirmation link.
+  private static func clickEvidence(_ confirmation: Confirmation, ipAddress: String, userAgent: String, now: Date) -> Evidence {
+    Evidence(
+      channel: .emailLink, formName: confirmation.formName, ipAddress: ipAddress, userAgent: userAgent,
+      actorKind: .subject, capturedAt: now)
+  }
+
+  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
+    try await store.outbox(after: position, includeAcked: includeAcked, limit: limit)
+  }
+
+  public func ackOutbox(ids: [String]) async throws -> Int {
+    try await store.ackOutbox(ids: ids, at: now())
+  }
+
+  // MARK: Restriction and erasure
+
+  /// Restricts or releases a subject; nil when already in that state.
+  public func setRestriction(
+    subjectID: String, restricted: Bool, reason: String, evidence: Evidence, caller: CallerIdentity
+  ) async throws -> LedgerEvent? {
+    try await write(caller) { commit in
+      try requireNotErased(subjectID)
+      if (subject(subjectID)?.restricted ?? false) == restricted { return nil }
+      var draft = EventDraft(subjectID: subjectID, kind: .restrictionChanged, evidence: evidence)
+      draft.restricted = restricted
+      draft.reason = reason
+      return commit.append(draft)
+    }
+  }
+
+  public struct ErasureOutcome: Sendable {
+    public var alreadyErased: Bool
+    public var purposesWithdrawn: Int
+    public var eventsScrubbed: Int
+    public var outboxMessagesScrubbed: Int
+    public var event: LedgerEvent?
+  }
+
+  /// Withdraws every granted purpose, records the erasure and removes the subject's personal
+  /// evidence, outbox addresses and pending confirmations. Idempotent.
+  public func eraseSubject(subjectID: String, reason: String, caller: CallerIdentity) async throws -> ErasureOutcome {
+    try await write(caller) { commit in
+      let state = subject(subjectID)
+      if state?.erased == true {
+        return ErasureOutcome(alreadyErased: true, purposesWithdrawn: 0, eventsScrubbed: 0, outboxMessagesScrubbed: 0, event: nil)
+      }
+      let evidence = Evidence(channel: .api, actor: caller.actor, actorKind: .system, capturedAt: commit.now)
+      let granted = (state?.decisions ?? [:]).filter { $0.value.decision == .granted }.sorted { $0.key < $1.key }
+      for (purposeID, record) in granted {
+        var draft = Self.decisionDraft(subjectID, purposeID, .withdrawn, record.legalBasis ?? .consent, evidence)
+        draft.reason = reason
+        commit.append(draft)
+      }
+      var draft = EventDraft(subjectID: subjectID, kind: .subjectErased, evidence: evidence)
+      draft.reason = reason
+      let event = commit.append(draft)
+      commit.erasedSubjects = [subjectID]
+      let counts = try await store.personalDataCounts(subjectID: subjectID)
+      return ErasureOutcome(
+        alreadyErased: false, purposesWithdrawn: granted.count, eventsScrubbed: counts.events,
+        outboxMessagesScrubbed: counts.outboxMessages, event: event)
+    }
+  }
+
+  // MARK: Change feed and verification
+
+  /// Waits until the ledger holds an event after `sequence`; false when the server drains or the
+  /// caller goes away.
+  public func waitForEvents(after sequence: UInt64) async -> Bool {
+    await notifier.wait(after: sequence)
+  }
+
+  /// Recomputes the chain: the whole ledger (also noticing events missing from its end while the
+  /// service runs), or one subject's events against their predecessors.
+  public func verify(subjectID: String?) async throws -> ChainVerification {
+    guard let subjectID else { return try await verifyAll() }
+    var checked: UInt64 = 0
+    var after: UInt64 = 0
+    var lastHash = ""
+    while true {
+      let batch: [LedgerEvent]
+      do {
+        batch = try await store.events(EventQuery(subjectID: subjectID, after: after, limit: 1000))
+      } catch let corruption as LedgerCorruption {
+        return Self.unreadable(corruption, checked: checked)
+      }
+      guard !batch.isEmpty else { break }
+      for event in batch {
+        checked += 1
+        let predecessor: LedgerEvent?
+        do {
+          predecessor = event.sequence > 1 ? try await store.event(sequence: event.sequence - 1) : nil
+        } catch let corruption as LedgerCorruption {
+          return Self.unreadable(corruption, checked: checked)
+        }
+        if let problem = LedgerVerifier.checkLink(event, predecessor: predecessor) {
+          return ChainVerification(valid: false, entriesChecked: checked, firstBrokenSequence: event.sequence, problem: problem, headHash: "")
+        }
+        lastHash = event.hash
+      }
+      after = batch.last!.sequence
+    }
+    return ChainVerification(valid: true, entriesChecked: checked, firstBrokenSequence: nil, problem: "", headHash: lastHash)
+  }
+
+  private func verifyAll() async throws -> ChainVerification {
+    var verifier = LedgerVerifier()
+    var after: UInt64 = 0
+    var checked: UInt64 = 0
+    let knownHead = memory.withLock { $0.head.sequence }
+    while true {
+      let batch: [LedgerEvent]
+      do {
+        batch = try await store.events(EventQuery(after: after, limit: 1000))
+      } catch let corruption as LedgerCorruption {
+        return Self.unreadable(corruption, checked: checked)
+      }
+      guard !batch.isEmpty else { break }
+      for event in batch {
+        checked += 1
+        guard verifier.check(event) else { return verifier.result }
+      }
+      after = batch.last!.sequence
+    }
+    if after < knownHead {
+      return ChainVerification(
+        valid: false, entriesChecked: checked, firstBrokenSequence: after + 1,
+        problem: "events after \(after) are missing; the ledger reached \(knownHead)", headHash: "")
+    }
+    return verifier.result
+  }
+
+  private static func unreadable(_ corruption: LedgerCorruption, checked: UInt64) -> ChainVerification {
+    ChainVerification(
+      valid: false, entriesChecked: checked, firstBrokenSequence: corruption.sequence,
+      problem: "event \(corruption.sequence) is unreadable: column \(corruption.column) holds an unknown value", headHash: "")
+  }
+
+  private func paged<T>(_ sorted: [T], _ page: PageRequest, key: KeyPath<T, String>) -> ([T], String?) {
+    let remaining = sorted.filter { page.cursor == nil || $0[keyPath: key] > page.cursor! }
+    let items = Array(remaining.prefix(page.size))
+    return (items, remaining.count > page.size ? items.last.map { $0[keyPath: key] } : nil)
+  }
+}

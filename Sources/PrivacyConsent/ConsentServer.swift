@@ -1,0 +1,46 @@
+public import Logging
+public import PrivacyKit
+public import Foundation
+
+/// Configuration of the consent service: the common settings plus `PUBLIC_BASE_URL` and
+/// `DOUBLE_OPT_IN_TTL_HOURS`.
+public struct ConsentConfiguration: Sendable {
+  public var service: ServiceConfiguration
+  public var settings: ConsentSettings
+
+  public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
+    self.service = service
+    let base = environment.string("PUBLIC_BASE_URL") ?? "http://localhost:8080"
+    guard let url = URL(string: base), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+      throw .malformed("PUBLIC_BASE_URL", "must be an http or https URL, got \"\(base)\"")
+    }
+    let hours = try environment.int("DOUBLE_OPT_IN_TTL_HOURS", range: 1...(24 * 90)) ?? 24 * 7
+    var trimmed = base
+    while trimmed.hasSuffix("/") { trimmed.removeLast() }
+    self.settings = ConsentSettings(publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600))
+  }
+}
+
+/// Builds the consent service's server: opens the store, rebuilds the ledger's memory, wires the
+/// handler. `now` is the clock (tests move it).
+public func makeConsentServer(
+  configuration: ConsentConfiguration, logger: Logger, metrics: ServerMetrics? = nil,
+  now: @escaping @Sendable () -> Date = { Date() }
+) async throws -> PrivacyServer {
+  let store: any ConsentStore
+  switch configuration.service.database {
+  case .sqlite(let path):
+    store = try SQLiteConsentStore(path: path)
+  case .postgres:
+    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the consent service yet; use sqlite://")
+  }
+  let ledger = try await ConsentLedger.open(store: store, settings: configuration.settings, now: now)
+  return PrivacyServer(
+    configuration: configuration.service,
+    services: [ConsentHandler(ledger: ledger)],
+    serviceNames: ["privacy.consent.v1.ConsentService"],
+    metrics: metrics,
+    logger: logger,
+    onDrain: { ledger.closeWatchers() }
+  )
+}

@@ -1,0 +1,94 @@
+public import Foundation
+
+/// What a confirmation link confirms.
+public enum ConfirmationKind: String, Sendable, CaseIterable {
+  case doubleOptIn = "double_opt_in"
+  case preferenceChange = "preference_change"
+}
+
+/// One change a person asked for on their preference page.
+public enum PreferenceChangeItem: Sendable, Equatable, Codable {
+  case consent(purposeID: String, decision: Decision)
+  case subscription(listID: String, subscribed: Bool)
+}
+
+/// A pending confirmation: a single-use token (only its SHA-256 kept) that a person confirms by
+/// following a link. Double opt-in and preference changes both use it.
+public struct Confirmation: Sendable, Equatable {
+  public var id: String
+  public var kind: ConfirmationKind
+  public var subjectID: String
+  public var tokenHash: String
+  /// Where the link was sent; removed on erasure.
+  public var emailAddress: String
+  /// For preference changes: what to apply on confirmation.
+  public var changes: [PreferenceChangeItem]
+  /// The form the request came from, kept for the confirmation's evidence.
+  public var formName: String
+  public var createdAt: Date
+  public var expiresAt: Date
+  public var usedAt: Date?
+  /// Set when a newer confirmation replaced this one, or erasure voided it.
+  public var supersededAt: Date?
+  public var messageID: String
+
+  public init(
+    id: String, kind: ConfirmationKind, subjectID: String, tokenHash: String, emailAddress: String,
+    changes: [PreferenceChangeItem], formName: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil,
+    supersededAt: Date? = nil, messageID: String
+  ) {
+    self.id = id
+    self.kind = kind
+    self.subjectID = subjectID
+    self.tokenHash = tokenHash
+    self.emailAddress = emailAddress
+    self.changes = changes
+    self.formName = formName
+    self.createdAt = createdAt.microsecondPrecision
+    self.expiresAt = expiresAt.microsecondPrecision
+    self.usedAt = usedAt
+    self.supersededAt = supersededAt
+    self.messageID = messageID
+  }
+
+  /// Refuses a token that was used, replaced or has expired.
+  public func checkUsable(at now: Date) throws(ConsentError) {
+    if usedAt != nil { throw .tokenAlreadyUsed }
+    if supersededAt != nil { throw .tokenSuperseded }
+    if now >= expiresAt { throw .tokenExpired }
+  }
+}
+
+/// An email waiting for the mail system. Its body and link (which holds the clear token) are
+/// wiped once acknowledged, and its address on erasure.
+public struct OutboxMessage: Sendable, Equatable {
+  public var id: String
+  public var kind: ConfirmationKind
+  public var subjectID: String
+  public var emailAddress: String
+  public var subjectLine: String
+  public var body: String
+  public var link: String
+  public var createdAt: Date
+  public var expiresAt: Date
+  public var ackedAt: Date?
+  /// Position in the outbox (store-assigned), for paging.
+  public var position: Int64
+
+  public init(
+    id: String, kind: ConfirmationKind, subjectID: String, emailAddress: String, subjectLine: String, body: String,
+    link: String, createdAt: Date, expiresAt: Date, ackedAt: Date? = nil, position: Int64 = 0
+  ) {
+    self.id = id
+    self.kind = kind
+    self.subjectID = subjectID
+    self.emailAddress = emailAddress
+    self.subjectLine = subjectLine
+    self.body = body
+    self.link = link
+    self.createdAt = createdAt.microsecondPrecision
+    self.expiresAt = expiresAt.microsecondPrecision
+    self.ackedAt = ackedAt
+    self.position = position
+  }
+}

@@ -1,0 +1,66 @@
+public import PrivacyKit
+
+/// Everything the consent rules refuse, with the status code and ErrorInfo reason a client sees.
+public enum ConsentError: PrivacyError, Equatable {
+  case purposeNotFound(String)
+  case listNotFound(String)
+  case subjectNotFound(String)
+  case unknownNoticeVersion(purposeID: String, version: String)
+  case noticeVersionImmutable(purposeID: String, version: String)
+  case guardianRequired(subjectID: String, purposeID: String)
+  case subjectErased(String)
+  case subjectRestricted(String)
+  case illegalOptInTransition(from: OptInStatus, to: OptInStatus, why: String)
+  case tokenNotFound
+  case tokenAlreadyUsed
+  case tokenExpired
+  case tokenSuperseded
+  case outboxMessageNotFound(String)
+
+  public static let errorDomain = "privacy.consent.v1"
+
+  public var statusCode: StatusCode {
+    switch self {
+    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound: .notFound
+    case .unknownNoticeVersion, .noticeVersionImmutable, .guardianRequired, .subjectErased, .subjectRestricted,
+      .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded:
+      .failedPrecondition
+    }
+  }
+
+  public var message: String {
+    switch self {
+    case .purposeNotFound(let id): "purpose \(id) not found"
+    case .listNotFound(let id): "mailing list \(id) not found"
+    case .subjectNotFound(let id): "subject \(id) has no consent events"
+    case .unknownNoticeVersion(let purpose, let version): "purpose \(purpose) has no notice version \(version)"
+    case .noticeVersionImmutable(let purpose, let version):
+      "notice version \(version) of purpose \(purpose) is already published with another text; publish a new version"
+    case .guardianRequired(let subject, let purpose):
+      "subject \(subject) is a child: consent to purpose \(purpose) must be given by a guardian (GDPR art 8)"
+    case .subjectErased(let id): "subject \(id) was erased"
+    case .subjectRestricted(let id): "processing of subject \(id) is restricted"
+    case .illegalOptInTransition(let from, let to, let why): "cannot change opt-in status from \(from.rawValue) to \(to.rawValue): \(why)"
+    case .tokenNotFound: "unknown confirmation token"
+    case .tokenAlreadyUsed: "confirmation token was already used"
+    case .tokenExpired: "confirmation token has expired"
+    case .tokenSuperseded: "confirmation token was replaced by a newer one"
+    case .outboxMessageNotFound(let id): "outbox message \(id) not found"
+    }
+  }
+
+  public var reason: String? {
+    switch self {
+    case .unknownNoticeVersion: "UNKNOWN_NOTICE_VERSION"
+    case .noticeVersionImmutable: "NOTICE_VERSION_IMMUTABLE"
+    case .guardianRequired: "GUARDIAN_REQUIRED"
+    case .subjectErased: "SUBJECT_ERASED"
+    case .subjectRestricted: "SUBJECT_RESTRICTED"
+    case .illegalOptInTransition: "ILLEGAL_OPT_IN_TRANSITION"
+    case .tokenAlreadyUsed: "TOKEN_ALREADY_USED"
+    case .tokenExpired: "TOKEN_EXPIRED"
+    case .tokenSuperseded: "TOKEN_SUPERSEDED"
+    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound: nil
+    }
+  }
+}

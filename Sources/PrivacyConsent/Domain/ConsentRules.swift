@@ -1,0 +1,80 @@
+import PrivacyKit
+
+/// Why a purpose is or is not allowed for a subject.
+public enum ConsentReason: String, Sendable {
+  case granted
+  case noDecision = "no_decision"
+  case denied
+  case withdrawn
+  case basisApplies = "basis_applies"
+  case objected
+  case restricted
+  case erased
+}
+
+/// The answer to "may this purpose be applied to this subject now?".
+public struct ConsentAnswer: Sendable, Equatable {
+  public var allowed: Bool
+  public var legalBasis: LegalBasis
+  public var reason: ConsentReason
+  public var eventSequence: UInt64
+  public var decision: Decision?
+  public var detail: String
+}
+
+/// The rules of consent and lawful basis.
+public enum ConsentRules {
+  /// CONSENT-basis purposes are allowed only while the latest decision is GRANTED. Other bases
+  /// are allowed unless the subject objected (latest decision DENIED or WITHDRAWN). Erasure and
+  /// restriction (art 18) block every purpose. The basis is the one the latest decision recorded,
+  /// else the purpose's own.
+  public static func check(_ subject: SubjectState?, purpose: Purpose) -> ConsentAnswer {
+    let record = subject?.decisions[purpose.id]
+    let basis = record?.legalBasis ?? purpose.legalBasis
+    func answer(_ allowed: Bool, _ reason: ConsentReason, _ detail: String) -> ConsentAnswer {
+      ConsentAnswer(
+        allowed: allowed, legalBasis: basis, reason: reason, eventSequence: record?.sequence ?? 0,
+        decision: record?.decision, detail: detail
+      )
+    }
+    if let subject, subject.erased {
+      return ConsentAnswer(
+        allowed: false, legalBasis: basis, reason: .erased, eventSequence: subject.lastSequence,
+        decision: record?.decision, detail: "the subject was erased"
+      )
+    }
+    if let subject, subject.restricted {
+      return ConsentAnswer(
+        allowed: false, legalBasis: basis, reason: .restricted, eventSequence: subject.lastSequence,
+        decision: record?.decision, detail: "processing is restricted (art 18)"
+      )
+    }
+    guard basis == .consent else {
+      switch record?.decision {
+      case .denied?, .withdrawn?:
+        return answer(false, .objected, "the subject objected to processing on basis \(basis.rawValue)")
+      case .granted?, nil:
+        return answer(true, .basisApplies, "lawful basis \(basis.rawValue) applies")
+      }
+    }
+    switch record?.decision {
+    case .granted?: return answer(true, .granted, "consent granted")
+    case .denied?: return answer(false, .denied, "consent denied")
+    case .withdrawn?: return answer(false, .withdrawn, "consent withdrawn")
+    case nil: return answer(false, .noDecision, "no consent recorded")
+    }
+  }
+
+  /// Refuses a decision the ledger must not record: any write for an erased subject, and a
+  /// child's grant of a CONSENT-basis purpose by anyone but a guardian (art 8). The child status
+  /// is the evidence's, else the one remembered for the subject.
+  public static func checkDecision(
+    _ decision: Decision, basis: LegalBasis, evidence: Evidence, subject: SubjectState?, subjectID: String, purposeID: String
+  ) throws(ConsentError) {
+    if subject?.erased == true { throw .subjectErased(subjectID) }
+    let age = evidence.subjectAge != .unspecified ? evidence.subjectAge : (subject?.age ?? .unspecified)
+    if decision == .granted && basis == .consent && age == .child && evidence.actorKind != .guardian {
+      throw .guardianRequired(subjectID: subjectID, purposeID: purposeID)
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/// Which opt-in statuses a campaign accepts.
+public enum EligibilityPolicy: String, Sendable, CaseIterable {
+  case doubleOnly = "double_only"
+  case doubleOrUser = "double_or_user"
+  case anyOptIn = "any_opt_in"
+
+  public func accepts(_ status: OptInStatus) -> Bool {
+    switch self {
+    case .doubleOnly: status == .doubleOptIn
+    case .doubleOrUser: status == .doubleOptIn || status == .singleOptInUser
+    case .anyOptIn: status == .doubleOptIn || status == .singleOptInUser || status == .singleOptInWebform
+    }
+  }
+}
+
+/// The kind of email about to be sent.
+public enum MessageKind: String, Sendable, CaseIterable {
+  case campaign
+  case autoresponder
+  case workflow
+  case adHoc = "ad_hoc"
+  case reply
+}
+
+/// Why an email is or is not allowed.
+public enum EligibilityReason: String, Sendable {
+  case reply
+  case notBlocked = "not_blocked"
+  case optedIn = "opted_in"
+  case optedOut = "opted_out"
+  case restricted
+  case erased
+  case policyNotMet = "policy_not_met"
+  case notSubscribed = "not_subscribed"
+}
+
+public struct EligibilityAnswer: Sendable, Equatable {
+  public var allowed: Bool
+  public var reason: EligibilityReason
+  public var optInStatus: OptInStatus
+  public var detail: String
+}
+
+/// The rules for sending email to a contact.
+public enum EmailEligibility {
+  /// A REPLY to a conversation the contact started is always allowed. Every other kind is blocked
+  /// by erasure, restriction or any opt-out. A CAMPAIGN also needs a status `policy` accepts and,
+  /// when sent to `list`, a subscription to it (explicit or the list's default).
+  public static func check(_ subject: SubjectState?, kind: MessageKind, policy: EligibilityPolicy?, list: MailingList?) -> EligibilityAnswer {
+    let status = subject?.optInStatus ?? .none
+    func answer(_ allowed: Bool, _ reason: EligibilityReason, _ detail: String) -> EligibilityAnswer {
+      EligibilityAnswer(allowed: allowed, reason: reason, optInStatus: status, detail: detail)
+    }
+    if kind == .reply { return answer(true, .reply, "a reply to the contact is always allowed") }
+    if subject?.erased == true { return answer(false, .erased, "the contact was erased") }
+    if subject?.restricted == true { return answer(false, .restricted, "processing of the contact is restricted") }
+    if status.isOptOut { return answer(false, .optedOut, "the contact is opted out (\(status.rawValue))") }
+    guard kind == .campaign else { return answer(true, .notBlocked, "no opt-out or restriction blocks this message") }
+    guard let policy, policy.accepts(status) else {
+      return answer(false, .policyNotMet, "opt-in status \(status.rawValue) does not meet policy \(policy?.rawValue ?? "none")")
+    }
+    if let list {
+      let subscribed = subject?.isSubscribed(to: list).subscribed ?? list.defaultSubscribed
+      guard subscribed else { return answer(false, .notSubscribed, "the contact is not subscribed to list \(list.id)") }
+    }
+    return answer(true, .optedIn, "opt-in status \(status.rawValue) meets policy \(policy.rawValue)")
+  }
+}

@@ -1,0 +1,42 @@
+public import Foundation
+public import PrivacyKit
+
+/// Everything one write changes, committed by the store in a single transaction: ledger events
+/// (sealed here, in order, after `head`) and the records that travel with them.
+public struct LedgerCommit: Sendable {
+  public private(set) var events: [LedgerEvent] = []
+  public private(set) var head: LedgerHead
+  public let now: Date
+  public let caller: CallerIdentity
+
+  public var purposes: [Purpose] = []
+  public var lists: [MailingList] = []
+  public var newConfirmations: [Confirmation] = []
+  /// A confirmation whose token was just used.
+  public var usedConfirmationID: String?
+  /// Pending confirmations of this kind for this subject are replaced by a newer one.
+  public var supersede: (subjectID: String, kind: ConfirmationKind)?
+  public var outbox: [OutboxMessage] = []
+  /// Subjects whose personal evidence, outbox addresses and pending confirmations are removed.
+  public var erasedSubjects: [String] = []
+
+  public init(head: LedgerHead, now: Date, caller: CallerIdentity) {
+    self.head = head
+    self.now = now.microsecondPrecision
+    self.caller = caller
+  }
+
+  public var isEmpty: Bool {
+    events.isEmpty && purposes.isEmpty && lists.isEmpty && newConfirmations.isEmpty && usedConfirmationID == nil
+      && supersede == nil && outbox.isEmpty && erasedSubjects.isEmpty
+  }
+
+  /// Seals a draft as the next event and returns it.
+  @discardableResult
+  public mutating func append(_ draft: EventDraft) -> LedgerEvent {
+    let event = LedgerEvent(draft: draft, sequence: head.sequence + 1, previousHash: head.hash, recordedAt: now, recordedBy: caller)
+    events.append(event)
+    head = LedgerHead(sequence: event.sequence, hash: event.hash)
+    return event
+  }
+}

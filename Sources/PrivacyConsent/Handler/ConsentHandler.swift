@@ -1,0 +1,458 @@
+import Foundation
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+
+/// The gRPC edge of the consent service: checks and converts each request, calls the ledger,
+/// converts the answer. Rules live in the ledger and the domain, not here.
+struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
+  let ledger: ConsentLedger
+
+  private typealias Service = Privacy_Consent_V1_ConsentService
+
+  private func caller<T>(_ request: ServerRequest<T>) -> CallerIdentity {
+    CallerIdentity(metadata: request.metadata)
+  }
+
+  // MARK: Purposes
+
+  func upsertPurpose(
+    request: ServerRequest<Privacy_Consent_V1_UpsertPurposeRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_UpsertPurposeResponse> {
+    guard request.message.hasPurpose else { throw InvalidArgument("purpose is required") }
+    let draft = try PurposeDraft(request.message.purpose)
+    let result = try await ledger.upsertPurpose(draft, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.purpose = result.purpose.proto
+      $0.created = result.created
+      $0.noticeVersionAdded = result.noticeAdded
+    })
+  }
+
+  func listPurposes(
+    request: ServerRequest<Privacy_Consent_V1_ListPurposesRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListPurposesResponse> {
+    let scope = "purposes"
+    let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    let result = ledger.listPurposes(page)
+    return ServerResponse(message: .with {
+      $0.purposes = result.purposes.map(\.proto)
+      $0.nextPageToken = result.nextCursor.map { PageRequest.token(cursor: $0, scope: scope) } ?? ""
+    })
+  }
+
+  // MARK: Decisions
+
+  func recordConsent(
+    request: ServerRequest<Privacy_Consent_V1_RecordConsentRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_RecordConsentResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
+    guard let decision = Decision(message.decision) else { throw InvalidArgument("decision is required") }
+    guard message.hasEvidence else { throw InvalidArgument("evidence is required") }
+    let evidence = try Evidence(message.evidence, now: ledger.now())
+    let event = try await ledger.recordConsent(
+      subjectID: subjectID, purposeID: purposeID, decision: decision, evidence: evidence,
+      legalBasis: try optionalBasis(message.legalBasis), caller: caller(request))
+    return ServerResponse(message: .with { $0.event = event.proto })
+  }
+
+  func checkConsent(
+    request: ServerRequest<Privacy_Consent_V1_CheckConsentRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    let purposeID = try Validate.slug(request.message.purposeID, field: "purpose_id")
+    let answer = try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID)
+    return ServerResponse(message: .with {
+      $0.allowed = answer.allowed
+      $0.legalBasis = answer.legalBasis.proto
+      $0.reason = answer.reason.proto
+      $0.eventSequence = answer.eventSequence
+      $0.decision = answer.decision?.proto ?? .unspecified
+      $0.detail = answer.detail
+    })
+  }
+
+  func getConsentState(
+    request: ServerRequest<Privacy_Consent_V1_GetConsentStateRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_GetConsentStateResponse> {
+    let view = try ledger.consentState(subjectID: try Validate.subjectID(request.message.subjectID))
+    return ServerResponse(message: .with {
+      $0.state = .with {
+        $0.subjectID = view.subjectID
+        $0.purposes = view.purposes.map { $0.answer.purposeState($0.purpose.id, record: $0.record) }
+        $0.optInStatus = view.state.optInStatus.proto
+        $0.restricted = view.state.restricted
+        $0.restrictionReason = view.state.restrictionReason
+        $0.erased = view.state.erased
+        $0.age = view.state.age.proto
+        $0.lastSequence = view.state.lastSequence
+      }
+    })
+  }
+
+  func listConsentEvents(
+    request: ServerRequest<Privacy_Consent_V1_ListConsentEventsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListConsentEventsResponse> {
+    let message = request.message
+    let subjectID = message.subjectID.isEmpty ? nil : try Validate.subjectID(message.subjectID)
+    let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
+    let scope = "events|\(subjectID ?? "")|\(purposeID ?? "")"
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    let after = try page.numericCursor(UInt64.self) ?? 0
+    let events = try await ledger.events(EventQuery(subjectID: subjectID, purposeID: purposeID, after: after, limit: page.size + 1))
+    let items = events.prefix(page.size)
+    return ServerResponse(message: .with {
+      $0.events = items.map(\.proto)
+      if events.count > page.size, let last = items.last {
+        $0.nextPageToken = PageRequest.token(cursor: String(last.sequence), scope: scope)
+      }
+    })
+  }
+
+  func listSubjects(
+    request: ServerRequest<Privacy_Consent_V1_ListSubjectsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListSubjectsResponse> {
+    let filter = try SubjectFilter(request.message.filter)
+    let scope = "subjects|" + filter.scopeKey
+    let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    let result = try ledger.listSubjects(filter, page)
+    return ServerResponse(message: .with {
+      $0.subjects = result.subjects.map { subjectID, state in
+        .with {
+          $0.subjectID = subjectID
+          $0.optInStatus = state.optInStatus.proto
+          $0.restricted = state.restricted
+          $0.erased = state.erased
+          if let purposeID = filter.purposeID { $0.decision = state.decisions[purposeID]?.decision.proto ?? .unspecified }
+        }
+      }
+      $0.nextPageToken = result.nextCursor.map { PageRequest.token(cursor: $0, scope: scope) } ?? ""
+    })
+  }
+
+  func bulkUpdate(
+    request: ServerRequest<Privacy_Consent_V1_BulkUpdateRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_BulkUpdateResponse> {
+    let message = request.message
+    let selector: ConsentLedger.BulkSelector
+    switch message.selector {
+    case .subjectIds(let list)?:
+      guard !list.subjectIds.isEmpty else { throw InvalidArgument("selector.subject_ids is empty") }
+      guard list.subjectIds.count <= 10_000 else { throw InvalidArgument("selector.subject_ids holds more than 10,000 ids") }
+      selector = .subjects(try list.subjectIds.map { id throws(InvalidArgument) in try Validate.subjectID(id, field: "selector.subject_ids") })
+    case .filter(let filter)?:
+      selector = .filter(try SubjectFilter(filter))
+    case nil:
+      throw InvalidArgument("selector is required: subject_ids or filter")
+    }
+    let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
+    guard let decision = Decision(message.decision) else { throw InvalidArgument("decision is required") }
+    guard message.hasEvidence else { throw InvalidArgument("evidence is required") }
+    let evidence = try Evidence(message.evidence, now: ledger.now())
+    let reason = try Validate.reason(message.reason)
+    let result = try await ledger.bulkUpdate(
+      selector, purposeID: purposeID, decision: decision, legalBasis: try optionalBasis(message.legalBasis),
+      evidence: evidence, reason: reason, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.updatedCount = UInt64(result.count)
+      $0.firstSequence = result.first
+      $0.lastSequence = result.last
+    })
+  }
+
+  // MARK: Email opt-in
+
+  func setEmailOptInStatus(
+    request: ServerRequest<Privacy_Consent_V1_SetEmailOptInStatusRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_SetEmailOptInStatusResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    guard let status = OptInStatus(message.status) else { throw InvalidArgument("status is required") }
+    guard let setter = OptInSetter(message.setBy) else { throw InvalidArgument("set_by is required") }
+    let evidence = try Evidence(
+      message.evidence, defaultChannel: setter.defaultChannel, defaultActorKind: setter.actorKind, now: ledger.now())
+    let result = try await ledger.setOptInStatus(
+      subjectID: subjectID, status: status, setBy: setter, evidence: evidence, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.previousStatus = result.previous.proto
+      $0.status = result.event == nil ? result.previous.proto : status.proto
+      if let event = result.event { $0.event = event.proto }
+    })
+  }
+
+  func startDoubleOptIn(
+    request: ServerRequest<Privacy_Consent_V1_StartDoubleOptInRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_StartDoubleOptInResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    let email = try Validate.emailAddress(message.emailAddress, field: "email_address")
+    let evidence = try Evidence(message.evidence, defaultChannel: .api, now: ledger.now())
+    let result = try await ledger.startDoubleOptIn(subjectID: subjectID, emailAddress: email, evidence: evidence, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.messageID = result.messageID
+      $0.expiresAt = result.expiresAt.protoTimestamp
+      $0.event = result.event.proto
+    })
+  }
+
+  func confirmDoubleOptIn(
+    request: ServerRequest<Privacy_Consent_V1_ConfirmDoubleOptInRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ConfirmDoubleOptInResponse> {
+    let message = request.message
+    let token = try Validate.requiredText(message.token, field: "token", maxLength: 200)
+    let event = try await ledger.confirmDoubleOptIn(
+      token: token, ipAddress: try Validate.ipAddress(message.ipAddress, field: "ip_address"),
+      userAgent: try Validate.optionalText(message.userAgent, field: "user_agent", maxLength: 1024), caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.subjectID = event.subjectID
+      $0.event = event.proto
+    })
+  }
+
+  func checkEmailEligibility(
+    request: ServerRequest<Privacy_Consent_V1_CheckEmailEligibilityRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_CheckEmailEligibilityResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    guard let kind = MessageKind(message.messageKind) else { throw InvalidArgument("message_kind is required") }
+    let policy = EligibilityPolicy(message.policy)
+    if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
+    let listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
+    let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID)
+    return ServerResponse(message: .with {
+      $0.allowed = answer.allowed
+      $0.reason = answer.reason.proto
+      $0.optInStatus = answer.optInStatus.proto
+      $0.detail = answer.detail
+    })
+  }
+
+  // MARK: Mailing lists and subscriptions
+
+  func upsertMailingList(
+    request: ServerRequest<Privacy_Consent_V1_UpsertMailingListRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_UpsertMailingListResponse> {
+    guard request.message.hasList else { throw InvalidArgument("list is required") }
+    let list = request.message.list
+    let result = try await ledger.upsertMailingList(
+      id: try Validate.slug(list.listID, field: "list.list_id"),
+      name: try Validate.requiredText(list.name, field: "list.name", maxLength: 200),
+      description: try Validate.optionalText(list.description_p, field: "list.description", maxLength: 2000),
+      defaultSubscribed: list.defaultSubscribed, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.list = result.list.proto
+      $0.created = result.created
+    })
+  }
+
+  func listMailingLists(
+    request: ServerRequest<Privacy_Consent_V1_ListMailingListsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListMailingListsResponse> {
+    let scope = "lists"
+    let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    let result = ledger.listMailingLists(page)
+    return ServerResponse(message: .with {
+      $0.lists = result.lists.map(\.proto)
+      $0.nextPageToken = result.nextCursor.map { PageRequest.token(cursor: $0, scope: scope) } ?? ""
+    })
+  }
+
+  func subscribe(
+    request: ServerRequest<Privacy_Consent_V1_SubscribeRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_SubscribeResponse> {
+    let message = request.message
+    let event = try await setSubscription(message.subjectID, message.listID, message.evidence, message.hasEvidence, true, request)
+    return ServerResponse(message: .with { if let event { $0.event = event.proto } })
+  }
+
+  func unsubscribe(
+    request: ServerRequest<Privacy_Consent_V1_UnsubscribeRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_UnsubscribeResponse> {
+    let message = request.message
+    let event = try await setSubscription(message.subjectID, message.listID, message.evidence, message.hasEvidence, false, request)
+    return ServerResponse(message: .with { if let event { $0.event = event.proto } })
+  }
+
+  private func setSubscription<T>(
+    _ subjectID: String, _ listID: String, _ evidence: Privacy_Consent_V1_Evidence, _ hasEvidence: Bool, _ subscribed: Bool,
+    _ request: ServerRequest<T>
+  ) async throws -> LedgerEvent? {
+    let subjectID = try Validate.subjectID(subjectID)
+    let listID = try Validate.slug(listID, field: "list_id")
+    guard hasEvidence else { throw InvalidArgument("evidence is required") }
+    return try await ledger.setSubscription(
+      subjectID: subjectID, listID: listID, subscribed: subscribed, evidence: try Evidence(evidence, now: ledger.now()),
+      caller: caller(request))
+  }
+
+  func listSubscriptions(
+    request: ServerRequest<Privacy_Consent_V1_ListSubscriptionsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListSubscriptionsResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    return ServerResponse(message: .with {
+      $0.subscriptions = ledger.subscriptions(subjectID: subjectID).map { entry in
+        .with {
+          $0.listID = entry.list.id
+          $0.subscribed = entry.subscribed
+          $0.explicit = entry.explicit
+          $0.eventSequence = entry.sequence
+        }
+      }
+    })
+  }
+
+  // MARK: Preference changes
+
+  func requestPreferenceChange(
+    request: ServerRequest<Privacy_Consent_V1_RequestPreferenceChangeRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_RequestPreferenceChangeResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    let email = try Validate.emailAddress(message.emailAddress, field: "email_address")
+    guard (1...100).contains(message.changes.count) else { throw InvalidArgument("changes must hold 1-100 changes") }
+    var changes: [PreferenceChangeItem] = []
+    for (index, change) in message.changes.enumerated() {
+      changes.append(try PreferenceChangeItem(change, index: index))
+    }
+    let evidence = try Evidence(message.evidence, defaultChannel: .preferencePage, defaultActorKind: .subject, now: ledger.now())
+    let result = try await ledger.requestPreferenceChange(
+      subjectID: subjectID, emailAddress: email, changes: changes, evidence: evidence, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.changeID = result.changeID
+      $0.messageID = result.messageID
+      $0.expiresAt = result.expiresAt.protoTimestamp
+    })
+  }
+
+  func confirmPreferenceChange(
+    request: ServerRequest<Privacy_Consent_V1_ConfirmPreferenceChangeRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ConfirmPreferenceChangeResponse> {
+    let message = request.message
+    let token = try Validate.requiredText(message.token, field: "token", maxLength: 200)
+    let result = try await ledger.confirmPreferenceChange(
+      token: token, ipAddress: try Validate.ipAddress(message.ipAddress, field: "ip_address"),
+      userAgent: try Validate.optionalText(message.userAgent, field: "user_agent", maxLength: 1024), caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.changeID = result.changeID
+      $0.subjectID = result.subjectID
+      $0.events = result.events.map(\.proto)
+    })
+  }
+
+  // MARK: Restriction and erasure
+
+  func setProcessingRestriction(
+    request: ServerRequest<Privacy_Consent_V1_SetProcessingRestrictionRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_SetProcessingRestrictionResponse> {
+    let message = request.message
+    let subjectID = try Validate.subjectID(message.subjectID)
+    let reason = try Validate.reason(message.reason)
+    let evidence = try Evidence(message.evidence, defaultChannel: .manual, now: ledger.now())
+    let event = try await ledger.setRestriction(
+      subjectID: subjectID, restricted: message.restricted, reason: reason, evidence: evidence, caller: caller(request))
+    return ServerResponse(message: .with { if let event { $0.event = event.proto } })
+  }
+
+  func eraseSubject(
+    request: ServerRequest<Privacy_Consent_V1_EraseSubjectRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_EraseSubjectResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    let reason = try Validate.reason(request.message.reason)
+    let outcome = try await ledger.eraseSubject(subjectID: subjectID, reason: reason, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.alreadyErased = outcome.alreadyErased
+      $0.purposesWithdrawn = UInt32(outcome.purposesWithdrawn)
+      $0.eventsScrubbed = UInt32(outcome.eventsScrubbed)
+      $0.outboxMessagesScrubbed = UInt32(outcome.outboxMessagesScrubbed)
+      if let event = outcome.event { $0.event = event.proto }
+    })
+  }
+
+  // MARK: Change feed and verification
+
+  func watchConsentEvents(
+    request: ServerRequest<Privacy_Consent_V1_WatchConsentEventsRequest>, context: ServerContext
+  ) async throws -> StreamingServerResponse<Privacy_Consent_V1_WatchConsentEventsResponse> {
+    var purposes = Set<String>()
+    for id in request.message.purposeIds {
+      purposes.insert(try Validate.slug(id, field: "purpose_ids"))
+    }
+    let start = request.message.afterSequence
+    let ledger = self.ledger
+    let wanted = purposes
+    return StreamingServerResponse { writer in
+      var cursor = start
+      while true {
+        let batch = try await ledger.events(EventQuery(after: cursor, limit: 500))
+        for event in batch where wanted.isEmpty || wanted.contains(event.purposeID) {
+          try await writer.write(.with { $0.event = event.proto })
+        }
+        if let last = batch.last {
+          cursor = last.sequence
+        } else if await !ledger.waitForEvents(after: cursor) {
+          break
+        }
+      }
+      return [:]
+    }
+  }
+
+  func verifyLedger(
+    request: ServerRequest<Privacy_Consent_V1_VerifyLedgerRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_VerifyLedgerResponse> {
+    let subjectID = request.message.subjectID.isEmpty ? nil : try Validate.subjectID(request.message.subjectID)
+    let result = try await ledger.verify(subjectID: subjectID)
+    return ServerResponse(message: .with { $0.verification = result.proto })
+  }
+
+  // MARK: Outbox
+
+  func listOutbox(
+    request: ServerRequest<Privacy_Consent_V1_ListOutboxRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ListOutboxResponse> {
+    let message = request.message
+    let scope = "outbox|\(message.includeAcked)"
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    let after = try page.numericCursor(Int64.self) ?? 0
+    let messages = try await ledger.outbox(after: after, includeAcked: message.includeAcked, limit: page.size + 1)
+    let items = messages.prefix(page.size)
+    return ServerResponse(message: .with {
+      $0.messages = items.map(\.proto)
+      if messages.count > page.size, let last = items.last {
+        $0.nextPageToken = PageRequest.token(cursor: String(last.position), scope: scope)
+      }
+    })
+  }
+
+  func ackOutbox(
+    request: ServerRequest<Privacy_Consent_V1_AckOutboxRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
+    let ids = request.message.messageIds
+    guard !ids.isEmpty else { throw InvalidArgument("message_ids is required") }
+    guard ids.count <= 1000 else { throw InvalidArgument("message_ids holds more than 1,000 ids") }
+    let acked = try await ledger.ackOutbox(ids: ids)
+    return ServerResponse(message: .with { $0.ackedCount = UInt32(acked) })
+  }
+
+  private func optionalBasis(_ proto: Privacy_Consent_V1_LegalBasis) throws(InvalidArgument) -> LegalBasis? {
+    if case .UNRECOGNIZED = proto { throw InvalidArgument("legal_basis holds an unknown value") }
+    return LegalBasis(proto)
+  }
+}
+
+extension OptInSetter {
+  /// The channel recorded when a request gives no evidence.
+  var defaultChannel: Channel {
+    switch self {
+    case .user: .manual
+    case .contact: .preferencePage
+    case .webform: .webform
+    }
+  }
+
+  var actorKind: ActorKind {
+    self == .user ? .staff : .subject
+  }
+}

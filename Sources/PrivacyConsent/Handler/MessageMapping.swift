@@ -1,0 +1,221 @@
+import Foundation
+import PrivacyKit
+import PrivacyProtocol
+import SwiftProtobuf
+
+// Proto <-> domain messages of privacy.consent.v1, and the request checks that turn bad input
+// into INVALID_ARGUMENT naming the field.
+
+/// How far in the future a `captured_at` may be (clock skew between systems).
+let allowedClockSkew: TimeInterval = 5 * 60
+
+extension Evidence {
+  /// Reads evidence from a request. `defaultChannel` is used when the request leaves the channel
+  /// unset; without one a missing channel is refused. Output-only fields are ignored.
+  init(
+    _ proto: Privacy_Consent_V1_Evidence, field: String = "evidence", defaultChannel: Channel? = nil,
+    defaultActorKind: ActorKind = .unspecified, now: Date
+  ) throws(InvalidArgument) {
+    guard let channel = Channel(proto.channel) ?? defaultChannel else { throw InvalidArgument("\(field).channel is required") }
+    var capturedAt = now
+    if proto.hasCapturedAt {
+      guard proto.capturedAt.isWellFormed else { throw InvalidArgument("\(field).captured_at is not a valid timestamp") }
+      capturedAt = proto.capturedAt.date
+      guard capturedAt <= now.addingTimeInterval(allowedClockSkew) else {
+        throw InvalidArgument("\(field).captured_at must not be in the future")
+      }
+    }
+    let actorKind = ActorKind(proto.actorKind)
+    self.init(
+      channel: channel,
+      formName: try Validate.optionalText(proto.formName, field: "\(field).form_name", maxLength: 200),
+      ipAddress: try Validate.ipAddress(proto.ipAddress, field: "\(field).ip_address"),
+      userAgent: try Validate.optionalText(proto.userAgent, field: "\(field).user_agent", maxLength: 1024),
+      actor: try Validate.optionalText(proto.actor, field: "\(field).actor", maxLength: 200),
+      actorKind: actorKind == .unspecified ? defaultActorKind : actorKind,
+      noticeVersion: try Validate.optionalText(proto.noticeVersion, field: "\(field).notice_version", maxLength: 64),
+      capturedAt: capturedAt,
+      subjectAge: SubjectAge(proto.subjectAge)
+    )
+  }
+
+  var proto: Privacy_Consent_V1_Evidence {
+    .with {
+      $0.channel = channel.proto
+      $0.formName = formName
+      $0.ipAddress = ipAddress
+      $0.userAgent = userAgent
+      $0.actor = actor
+      $0.actorKind = actorKind.proto
+      $0.noticeVersion = noticeVersion
+      $0.capturedAt = capturedAt.protoTimestamp
+      $0.subjectAge = subjectAge.proto
+      $0.emailAddress = emailAddress
+      $0.personalDataErased = personalDataErased
+    }
+  }
+}
+
+extension LedgerEvent {
+  var proto: Privacy_Consent_V1_ConsentEvent {
+    .with {
+      $0.sequence = sequence
+      $0.subjectID = subjectID
+      $0.kind = kind.proto
+      $0.purposeID = purposeID
+      $0.decision = decision?.proto ?? .unspecified
+      $0.legalBasis = legalBasis?.proto ?? .unspecified
+      $0.optInStatus = optInStatus?.proto ?? .unspecified
+      $0.listID = listID
+      $0.restricted = restricted
+      $0.reason = reason
+      $0.evidence = evidence.proto
+      $0.recordedAt = recordedAt.protoTimestamp
+      $0.recordedByActor = recordedBy.actor
+      $0.recordedByRole = recordedBy.role
+      $0.requestID = recordedBy.requestID
+      $0.preferenceChangeID = preferenceChangeID
+      $0.hash = hash
+      $0.prevHash = previousHash
+    }
+  }
+}
+
+extension PurposeDraft {
+  init(_ proto: Privacy_Consent_V1_Purpose) throws(InvalidArgument) {
+    guard let basis = LegalBasis(proto.legalBasis) else { throw InvalidArgument("purpose.legal_basis is required") }
+    guard let category = PurposeCategory(proto.category) else { throw InvalidArgument("purpose.category is required") }
+    if !proto.vaultFields.isEmpty && category != .dataStorage {
+      throw InvalidArgument("purpose.vault_fields is only allowed on DATA_STORAGE purposes")
+    }
+    var fields: [String] = []
+    for name in proto.vaultFields {
+      fields.append(try Validate.fieldName(name, field: "purpose.vault_fields"))
+    }
+    self.init(
+      id: try Validate.slug(proto.purposeID, field: "purpose.purpose_id"),
+      title: try Validate.requiredText(proto.title, field: "purpose.title", maxLength: 200),
+      description: try Validate.optionalText(proto.description_p, field: "purpose.description", maxLength: 2000),
+      legalBasis: basis, category: category, retentionDays: proto.retentionDays,
+      noticeVersion: try Validate.requiredText(proto.noticeVersion, field: "purpose.notice_version", maxLength: 64),
+      noticeText: try Validate.requiredText(proto.noticeText, field: "purpose.notice_text", maxLength: 100_000),
+      vaultFields: Array(Set(fields)).sorted()
+    )
+  }
+}
+
+extension Purpose {
+  var proto: Privacy_Consent_V1_Purpose {
+    .with {
+      $0.purposeID = id
+      $0.title = title
+      $0.description_p = description
+      $0.legalBasis = legalBasis.proto
+      $0.category = category.proto
+      $0.retentionDays = retentionDays
+      $0.noticeVersion = noticeVersion
+      $0.noticeText = currentNotice?.text ?? ""
+      $0.vaultFields = vaultFields
+      $0.noticeHistory = notices.map { notice in
+        .with {
+          $0.version = notice.version
+          $0.text = notice.text
+          $0.publishedAt = notice.publishedAt.protoTimestamp
+        }
+      }
+      $0.createdAt = createdAt.protoTimestamp
+      $0.updatedAt = updatedAt.protoTimestamp
+    }
+  }
+}
+
+extension MailingList {
+  var proto: Privacy_Consent_V1_MailingList {
+    .with {
+      $0.listID = id
+      $0.name = name
+      $0.description_p = description
+      $0.defaultSubscribed = defaultSubscribed
+      $0.createdAt = createdAt.protoTimestamp
+      $0.updatedAt = updatedAt.protoTimestamp
+    }
+  }
+}
+
+extension SubjectFilter {
+  init(_ proto: Privacy_Consent_V1_SubjectFilter) throws(InvalidArgument) {
+    self.init()
+    if !proto.purposeID.isEmpty {
+      purposeID = try Validate.slug(proto.purposeID, field: "filter.purpose_id")
+      guard !proto.decisions.isEmpty else { throw InvalidArgument("filter.decisions is required with filter.purpose_id") }
+    } else if !proto.decisions.isEmpty {
+      throw InvalidArgument("filter.decisions needs filter.purpose_id")
+    }
+    for decision in proto.decisions {
+      if case .UNRECOGNIZED = decision { throw InvalidArgument("filter.decisions holds an unknown value") }
+      decisions.insert(Decision(decision))
+    }
+    for status in proto.optInStatuses {
+      guard let status = OptInStatus(status) else { throw InvalidArgument("filter.opt_in_statuses holds an unknown value") }
+      optInStatuses.insert(status)
+    }
+    restricted = proto.hasRestricted ? proto.restricted : nil
+    includeErased = proto.includeErased
+  }
+
+  /// A stable text form, so a page token only works with the filter that issued it.
+  var scopeKey: String {
+    let decisionKeys = decisions.map { $0?.rawValue ?? "none" }.sorted().joined(separator: ",")
+    let statusKeys = optInStatuses.map(\.rawValue).sorted().joined(separator: ",")
+    return "\(purposeID ?? "")|\(decisionKeys)|\(statusKeys)|\(restricted.map(String.init) ?? "")|\(includeErased)"
+  }
+}
+
+extension OutboxMessage {
+  var proto: Privacy_Consent_V1_OutboxMessage {
+    .with {
+      $0.messageID = id
+      $0.kind = kind.proto
+      $0.subjectID = subjectID
+      $0.emailAddress = emailAddress
+      $0.subjectLine = subjectLine
+      $0.body = body
+      $0.link = link
+      $0.createdAt = createdAt.protoTimestamp
+      $0.expiresAt = expiresAt.protoTimestamp
+      if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }
+    }
+  }
+}
+
+extension PreferenceChangeItem {
+  init(_ proto: Privacy_Consent_V1_PreferenceChange, index: Int) throws(InvalidArgument) {
+    switch proto.change {
+    case .consent(let change)?:
+      guard let decision = Decision(change.decision) else { throw InvalidArgument("changes[\(index)].consent.decision is required") }
+      self = .consent(purposeID: try Validate.slug(change.purposeID, field: "changes[\(index)].consent.purpose_id"), decision: decision)
+    case .subscription(let change)?:
+      self = .subscription(
+        listID: try Validate.slug(change.listID, field: "changes[\(index)].subscription.list_id"), subscribed: change.subscribed)
+    case nil:
+      throw InvalidArgument("changes[\(index)] names no change")
+    }
+  }
+}
+
+extension ConsentAnswer {
+  func purposeState(_ purposeID: String, record: DecisionRecord?) -> Privacy_Consent_V1_PurposeState {
+    .with {
+      $0.purposeID = purposeID
+      $0.decision = decision?.proto ?? .unspecified
+      $0.legalBasis = legalBasis.proto
+      $0.allowed = allowed
+      $0.reason = reason.proto
+      $0.eventSequence = eventSequence
+      if let record {
+        $0.decidedAt = record.decidedAt.protoTimestamp
+        $0.noticeVersion = record.noticeVersion
+      }
+    }
+  }
+}

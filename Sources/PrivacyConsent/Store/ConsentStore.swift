@@ -1,0 +1,44 @@
+public import Foundation
+
+/// Which ledger events to read.
+public struct EventQuery: Sendable, Equatable {
+  public var subjectID: String?
+  public var purposeID: String?
+  /// Only events with a greater sequence.
+  public var after: UInt64 = 0
+  public var limit: Int
+
+  public init(subjectID: String? = nil, purposeID: String? = nil, after: UInt64 = 0, limit: Int) {
+    self.subjectID = subjectID
+    self.purposeID = purposeID
+    self.after = after
+    self.limit = limit
+  }
+}
+
+/// A stored event that cannot be read back (a column holds a value no code wrote): evidence of
+/// tampering, reported by verification rather than crashing a read.
+public struct LedgerCorruption: Error, Equatable {
+  public var sequence: UInt64
+  public var column: String
+}
+
+/// Where the consent service keeps its data. One write is one `commit`, in one transaction; the
+/// ledger itself is append-only (only erasure may clear the personal evidence columns).
+public protocol ConsentStore: Sendable {
+  func loadPurposes() async throws -> [Purpose]
+  func loadMailingLists() async throws -> [MailingList]
+  /// Events in sequence order.
+  func events(_ query: EventQuery) async throws -> [LedgerEvent]
+  func event(sequence: UInt64) async throws -> LedgerEvent?
+  func commit(_ commit: LedgerCommit) async throws
+  func confirmation(tokenHash: String) async throws -> Confirmation?
+  /// Outbox messages after `position`, oldest first.
+  func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]
+  /// Marks messages as sent and wipes their body and link; returns how many were newly
+  /// acknowledged. An unknown id throws `ConsentError.outboxMessageNotFound` and acks nothing.
+  func ackOutbox(ids: [String], at: Date) async throws -> Int
+  /// How many of a subject's events carry personal evidence, and how many of their outbox
+  /// messages still hold an address: what erasure is about to remove.
+  func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int)
+}

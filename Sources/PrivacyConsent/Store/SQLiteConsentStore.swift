@@ -1,0 +1,337 @@
+public import Foundation
+public import GRDB
+import PrivacyKit
+
+/// The consent store on SQLite (the embedded default).
+public struct SQLiteConsentStore: ConsentStore {
+  private let pool: DatabasePool
+
+  public init(path: String) throws {
+    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+  }
+
+  /// The underlying pool, for tests that inspect the file.
+  public var database: DatabasePool { pool }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.execute(sql: """
+        CREATE TABLE purposes (
+          purpose_id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL, legal_basis TEXT NOT NULL,
+          category TEXT NOT NULL, retention_days INTEGER NOT NULL, notice_version TEXT NOT NULL,
+          vault_fields TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+        CREATE TABLE purpose_notices (
+          purpose_id TEXT NOT NULL REFERENCES purposes(purpose_id), version TEXT NOT NULL, text TEXT NOT NULL,
+          published_at INTEGER NOT NULL, PRIMARY KEY (purpose_id, version));
+        CREATE TABLE mailing_lists (
+          list_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, default_subscribed INTEGER NOT NULL,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+        CREATE TABLE consent_events (
+          sequence INTEGER PRIMARY KEY, subject_id TEXT NOT NULL, kind TEXT NOT NULL, purpose_id TEXT NOT NULL,
+          decision TEXT, legal_basis TEXT, opt_in_status TEXT, list_id TEXT NOT NULL, restricted INTEGER NOT NULL,
+          reason TEXT NOT NULL, channel TEXT NOT NULL, form_name TEXT NOT NULL, actor TEXT NOT NULL,
+          actor_kind TEXT NOT NULL, notice_version TEXT NOT NULL, captured_at INTEGER NOT NULL, subject_age TEXT NOT NULL,
+          ip_address TEXT NOT NULL, user_agent TEXT NOT NULL, email_address TEXT NOT NULL, pii_salt BLOB,
+          pii_digest TEXT NOT NULL, personal_data_erased INTEGER NOT NULL, recorded_at INTEGER NOT NULL,
+          recorded_by_actor TEXT NOT NULL, recorded_by_role TEXT NOT NULL, request_id TEXT NOT NULL,
+          preference_change_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+        CREATE INDEX consent_events_by_subject ON consent_events(subject_id, sequence);
+        CREATE INDEX consent_events_by_purpose ON consent_events(purpose_id, sequence);
+        CREATE TRIGGER consent_events_append_only_delete BEFORE DELETE ON consent_events
+          BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END;
+        CREATE TRIGGER consent_events_append_only_update BEFORE UPDATE OF
+          sequence, subject_id, kind, purpose_id, decision, legal_basis, opt_in_status, list_id, restricted, reason,
+          channel, form_name, actor, actor_kind, notice_version, captured_at, subject_age, pii_digest, recorded_at,
+          recorded_by_actor, recorded_by_role, request_id, preference_change_id, prev_hash, hash ON consent_events
+          BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END;
+        CREATE TABLE confirmations (
+          confirmation_id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+          email_address TEXT NOT NULL, changes TEXT NOT NULL, form_name TEXT NOT NULL, created_at INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL, used_at INTEGER, superseded_at INTEGER, message_id TEXT NOT NULL);
+        CREATE INDEX confirmations_by_subject ON confirmations(subject_id);
+        CREATE TABLE outbox (
+          position INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+          subject_id TEXT NOT NULL, email_address TEXT NOT NULL, subject_line TEXT NOT NULL, body TEXT NOT NULL,
+          link TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, acked_at INTEGER);
+        CREATE INDEX outbox_by_subject ON outbox(subject_id);
+        """)
+    }
+    return migrator
+  }
+
+  // MARK: Reads
+
+  public func loadPurposes() async throws -> [Purpose] {
+    try await pool.read { db in
+      var notices: [String: [Notice]] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT * FROM purpose_notices ORDER BY published_at, version") {
+        notices[row["purpose_id"], default: []].append(
+          Notice(version: row["version"], text: row["text"], publishedAt: Microseconds(value: row["published_at"]).date))
+      }
+      return try Row.fetchAll(db, sql: "SELECT * FROM purposes ORDER BY purpose_id").map { row in
+        let id: String = row["purpose_id"]
+        guard let basis = LegalBasis(rawValue: row["legal_basis"]), let category = PurposeCategory(rawValue: row["category"]) else {
+          throw LedgerCorruption(sequence: 0, column: "purposes.\(id)")
+        }
+        let fields = try JSONDecoder().decode([String].self, from: Data((row["vault_fields"] as String).utf8))
+        return Purpose(
+          id: id, title: row["title"], description: row["description"], legalBasis: basis, category: category,
+          retentionDays: row["retention_days"], noticeVersion: row["notice_version"], vaultFields: fields,
+          notices: notices[id] ?? [], createdAt: Microseconds(value: row["created_at"]).date,
+          updatedAt: Microseconds(value: row["updated_at"]).date)
+      }
+    }
+  }
+
+  public func loadMailingLists() async throws -> [MailingList] {
+    try await pool.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM mailing_lists ORDER BY list_id").map { row in
+        MailingList(
+          id: row["list_id"], name: row["name"], description: row["description"], defaultSubscribed: row["default_subscribed"],
+          createdAt: Microseconds(value: row["created_at"]).date, updatedAt: Microseconds(value: row["updated_at"]).date)
+      }
+    }
+  }
+
+  public func events(_ query: EventQuery) async throws -> [LedgerEvent] {
+    var conditions = ["sequence > ?"]
+    var arguments: StatementArguments = [Int64(query.after)]
+    if let subject = query.subjectID {
+      conditions.append("subject_id = ?")
+      _ = arguments.append(contentsOf: [subject])
+    }
+    if let purpose = query.purposeID {
+      conditions.append("purpose_id = ?")
+      _ = arguments.append(contentsOf: [purpose])
+    }
+    _ = arguments.append(contentsOf: [query.limit])
+    let sql = "SELECT * FROM consent_events WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT ?"
+    let finalArguments = arguments
+    return try await pool.read { db in
+      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.event(from:))
+    }
+  }
+
+  public func event(sequence: UInt64) async throws -> LedgerEvent? {
+    try await pool.read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM consent_events WHERE sequence = ?", arguments: [Int64(sequence)]).map(Self.event(from:))
+    }
+  }
+
+  public func confirmation(tokenHash: String) async throws -> Confirmation? {
+    try await pool.read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM confirmations WHERE token_hash = ?", arguments: [tokenHash]).map(Self.confirmation(from:))
+    }
+  }
+
+  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
+    let pending = includeAcked ? "" : "AND acked_at IS NULL"
+    return try await pool.read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?", arguments: [position, limit]
+      ).map(Self.outboxMessage(from:))
+    }
+  }
+
+  public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {
+    try await pool.read { db in
+      let events = try Int.fetchOne(
+        db, sql: "SELECT COUNT(*) FROM consent_events WHERE subject_id = ? AND pii_salt IS NOT NULL", arguments: [subjectID]) ?? 0
+      let outbox = try Int.fetchOne(
+        db, sql: "SELECT COUNT(*) FROM outbox WHERE subject_id = ? AND email_address != ''", arguments: [subjectID]) ?? 0
+      return (events, outbox)
+    }
+  }
+
+  // MARK: Writes
+
+  public func ackOutbox(ids: [String], at: Date) async throws -> Int {
+    let acked = try await pool.write { db in
+      var acked = 0
+      for id in ids {
+        guard let row = try Row.fetchOne(db, sql: "SELECT acked_at FROM outbox WHERE message_id = ?", arguments: [id]) else {
+          throw ConsentError.outboxMessageNotFound(id)
+        }
+        if row["acked_at"] as Int64? == nil {
+          try db.execute(
+            sql: "UPDATE outbox SET acked_at = ?, body = '', link = '' WHERE message_id = ?",
+            arguments: [Microseconds(at).value, id])
+          acked += 1
+        }
+      }
+      return acked
+    }
+    // The acknowledged messages held clear tokens; no old page version may keep them.
+    if acked > 0 { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    return acked
+  }
+
+  public func commit(_ commit: LedgerCommit) async throws {
+    try await pool.write { db in
+      for purpose in commit.purposes { try Self.save(purpose, db) }
+      for list in commit.lists { try Self.save(list, db) }
+      for event in commit.events { try Self.insert(event, db) }
+      if let (subject, kind) = commit.supersede {
+        try db.execute(
+          sql: """
+            UPDATE confirmations SET superseded_at = ?
+            WHERE subject_id = ? AND kind = ? AND used_at IS NULL AND superseded_at IS NULL
+            """,
+          arguments: [Microseconds(commit.now).value, subject, kind.rawValue])
+      }
+      for confirmation in commit.newConfirmations { try Self.insert(confirmation, db) }
+      if let id = commit.usedConfirmationID {
+        try db.execute(sql: "UPDATE confirmations SET used_at = ? WHERE confirmation_id = ?", arguments: [Microseconds(commit.now).value, id])
+      }
+      for message in commit.outbox { try Self.insert(message, db) }
+      for subject in commit.erasedSubjects { try Self.scrub(subject: subject, at: commit.now, db) }
+    }
+    if !commit.erasedSubjects.isEmpty { try await SQLiteDatabase.discardOldPageVersions(pool) }
+  }
+
+  private static func save(_ purpose: Purpose, _ db: Database) throws {
+    let fields = String(decoding: try JSONEncoder().encode(purpose.vaultFields), as: UTF8.self)
+    try db.execute(
+      sql: """
+        INSERT INTO purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
+          vault_fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
+          legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
+          notice_version = excluded.notice_version, vault_fields = excluded.vault_fields, updated_at = excluded.updated_at
+        """,
+      arguments: [
+        purpose.id, purpose.title, purpose.description, purpose.legalBasis.rawValue, purpose.category.rawValue,
+        purpose.retentionDays, purpose.noticeVersion, fields, Microseconds(purpose.createdAt).value,
+        Microseconds(purpose.updatedAt).value,
+      ])
+    for notice in purpose.notices {
+      try db.execute(
+        sql: "INSERT OR IGNORE INTO purpose_notices (purpose_id, version, text, published_at) VALUES (?, ?, ?, ?)",
+        arguments: [purpose.id, notice.version, notice.text, Microseconds(notice.publishedAt).value])
+    }
+  }
+
+  private static func save(_ list: MailingList, _ db: Database) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO mailing_lists (list_id, name, description, default_subscribed, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(list_id) DO UPDATE SET name = excluded.name, description = excluded.description,
+          default_subscribed = excluded.default_subscribed, updated_at = excluded.updated_at
+        """,
+      arguments: [list.id, list.name, list.description, list.defaultSubscribed, Microseconds(list.createdAt).value, Microseconds(list.updatedAt).value])
+  }
+
+  private static func insert(_ event: LedgerEvent, _ db: Database) throws {
+    let e = event.evidence
+    try db.execute(
+      sql: """
+        INSERT INTO consent_events (sequence, subject_id, kind, purpose_id, decision, legal_basis, opt_in_status, list_id,
+          restricted, reason, channel, form_name, actor, actor_kind, notice_version, captured_at, subject_age, ip_address,
+          user_agent, email_address, pii_salt, pii_digest, personal_data_erased, recorded_at, recorded_by_actor,
+          recorded_by_role, request_id, preference_change_id, prev_hash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        Int64(event.sequence), event.subjectID, event.kind.rawValue, event.purposeID, event.decision?.rawValue,
+        event.legalBasis?.rawValue, event.optInStatus?.rawValue, event.listID, event.restricted, event.reason,
+        e.channel.rawValue, e.formName, e.actor, e.actorKind.rawValue, e.noticeVersion, Microseconds(e.capturedAt).value,
+        e.subjectAge.rawValue, e.ipAddress, e.userAgent, e.emailAddress, event.personalDataSalt.map { Data($0) },
+        event.personalDataDigest, e.personalDataErased, Microseconds(event.recordedAt).value, event.recordedBy.actor,
+        event.recordedBy.role, event.recordedBy.requestID, event.preferenceChangeID, event.previousHash, event.hash,
+      ])
+  }
+
+  private static func insert(_ c: Confirmation, _ db: Database) throws {
+    let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
+    try db.execute(
+      sql: """
+        INSERT INTO confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
+          created_at, expires_at, used_at, superseded_at, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)
+        """,
+      arguments: [
+        c.id, c.kind.rawValue, c.subjectID, c.tokenHash, c.emailAddress, changes, c.formName,
+        Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID,
+      ])
+  }
+
+  private static func insert(_ m: OutboxMessage, _ db: Database) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        m.id, m.kind.rawValue, m.subjectID, m.emailAddress, m.subjectLine, m.body, m.link,
+        Microseconds(m.createdAt).value, Microseconds(m.expiresAt).value,
+      ])
+  }
+
+  /// Erasure: removes the subject's personal evidence (keeping each event's digest), the address,
+  /// body and link of their outbox messages, and voids their pending confirmations.
+  private static func scrub(subject: String, at now: Date, _ db: Database) throws {
+    try db.execute(
+      sql: """
+        UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL,
+          personal_data_erased = 1 WHERE subject_id = ? AND pii_digest != ''
+        """,
+      arguments: [subject])
+    try db.execute(sql: "UPDATE outbox SET email_address = '', body = '', link = '' WHERE subject_id = ?", arguments: [subject])
+    try db.execute(
+      sql: """
+        UPDATE confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, ?)
+        WHERE subject_id = ? AND used_at IS NULL
+        """,
+      arguments: [Microseconds(now).value, subject])
+    try db.execute(sql: "UPDATE confirmations SET email_address = '' WHERE subject_id = ?", arguments: [subject])
+  }
+
+  // MARK: Row decoding
+
+  private static func event(from row: Row) throws -> LedgerEvent {
+    let sequence = UInt64(row["sequence"] as Int64)
+    func decode<T: RawRepresentable<String>>(_ column: String) throws -> T {
+      guard let value = T(rawValue: row[column] ?? "") else { throw LedgerCorruption(sequence: sequence, column: column) }
+      return value
+    }
+    func decodeOptional<T: RawRepresentable<String>>(_ column: String) throws -> T? {
+      guard let raw = row[column] as String? else { return nil }
+      guard let value = T(rawValue: raw) else { throw LedgerCorruption(sequence: sequence, column: column) }
+      return value
+    }
+    let evidence = Evidence(
+      channel: try decode("channel"), formName: row["form_name"], ipAddress: row["ip_address"], userAgent: row["user_agent"],
+      actor: row["actor"], actorKind: try decode("actor_kind"), noticeVersion: row["notice_version"],
+      capturedAt: Microseconds(value: row["captured_at"]).date, subjectAge: try decode("subject_age"),
+      emailAddress: row["email_address"], personalDataErased: row["personal_data_erased"])
+    return LedgerEvent(
+      sequence: sequence, subjectID: row["subject_id"], kind: try decode("kind"), purposeID: row["purpose_id"],
+      decision: try decodeOptional("decision"), legalBasis: try decodeOptional("legal_basis"),
+      optInStatus: try decodeOptional("opt_in_status"), listID: row["list_id"], restricted: row["restricted"],
+      reason: row["reason"], evidence: evidence, recordedAt: Microseconds(value: row["recorded_at"]).date,
+      recordedBy: CallerIdentity(actor: row["recorded_by_actor"], role: row["recorded_by_role"], requestID: row["request_id"]),
+      preferenceChangeID: row["preference_change_id"], personalDataSalt: (row["pii_salt"] as Data?).map { Array($0) },
+      personalDataDigest: row["pii_digest"], previousHash: row["prev_hash"], hash: row["hash"])
+  }
+
+  private static func confirmation(from row: Row) throws -> Confirmation {
+    guard let kind = ConfirmationKind(rawValue: row["kind"]) else { throw LedgerCorruption(sequence: 0, column: "confirmations.kind") }
+    let changes = try JSONDecoder().decode([PreferenceChangeItem].self, from: Data((row["changes"] as String).utf8))
+    return Confirmation(
+      id: row["confirmation_id"], kind: kind, subjectID: row["subject_id"], tokenHash: row["token_hash"],
+      emailAddress: row["email_address"], changes: changes, formName: row["form_name"],
+      createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
+      usedAt: (row["used_at"] as Int64?).map { Microseconds(value: $0).date },
+      supersededAt: (row["superseded_at"] as Int64?).map { Microseconds(value: $0).date }, messageID: row["message_id"])
+  }
+
+  private static func outboxMessage(from row: Row) throws -> OutboxMessage {
+    guard let kind = ConfirmationKind(rawValue: row["kind"]) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
+    return OutboxMessage(
+      id: row["message_id"], kind: kind, subjectID: row["subject_id"], emailAddress: row["email_address"],
+      subjectLine: row["subject_line"], body: row["body"], link: row["link"],
+      createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
+      ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, position: row["position"])
+  }
+}

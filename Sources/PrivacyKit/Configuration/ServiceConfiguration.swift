@@ -1,0 +1,88 @@
+public import Logging
+
+/// The five executables and their defaults (DESIGN.md, configuration table).
+public enum ServiceKind: String, Sendable, CaseIterable {
+  case gateway
+  case consent
+  case vault
+  case rights = "subject-rights"
+  case blocklist
+
+  public var defaultPort: Int {
+    switch self {
+    case .gateway: 50050
+    case .consent: 50051
+    case .vault: 50052
+    case .rights: 50053
+    case .blocklist: 50054
+    }
+  }
+
+  /// The executable's name, also used as the default database file name.
+  public var executableName: String {
+    self == .gateway ? "gateway" : "\(rawValue)-service"
+  }
+
+  /// Logger label, `privacy.<service>`.
+  public var loggerLabel: String { "privacy.\(rawValue)" }
+}
+
+/// Settings every service reads: where to listen, where its data lives, the internal credential,
+/// logging and metrics.
+public struct ServiceConfiguration: Sendable {
+  public var kind: ServiceKind
+  /// IP address to bind (`GRPC_HOST`).
+  public var host: String
+  /// Port to bind; 0 picks a free one (`GRPC_PORT`).
+  public var port: Int
+  /// Where the service's data lives (`DATABASE_URL`).
+  public var database: DatabaseURL
+  /// The credential callers must present in `x-internal-token`; nil only with `ALLOW_INSECURE_DEV=1`.
+  public var internalToken: String?
+  public var logLevel: Logger.Level
+  /// Port of the Prometheus `/metrics` endpoint; nil leaves metrics off.
+  public var metricsPort: Int?
+  /// Batch small writes into fewer flushes (`GRPC_FLUSH_COALESCING`, default on); off trades
+  /// some throughput for lower latency at one request in flight.
+  public var flushCoalescing: Bool
+
+  /// Shortest internal token accepted, so a guessable value cannot slip through.
+  public static let minimumTokenLength = 16
+
+  public init(kind: ServiceKind, environment: [String: String]) throws(ConfigurationError) {
+    let env = EnvironmentReader(environment)
+    self.kind = kind
+    self.host = try Self.host(env)
+    self.port = try env.int("GRPC_PORT", range: 0...65535) ?? kind.defaultPort
+    self.database = try DatabaseURL(parsing: env.string("DATABASE_URL") ?? "sqlite://./data/\(kind.executableName).sqlite")
+    let insecure = try env.flag("ALLOW_INSECURE_DEV")
+    let token = try env.secret("INTERNAL_TOKEN")
+    if let token, token.count < Self.minimumTokenLength {
+      throw .malformed("INTERNAL_TOKEN", "must be at least \(Self.minimumTokenLength) characters")
+    }
+    if token == nil && !insecure {
+      throw .malformed("INTERNAL_TOKEN", "is required (or set ALLOW_INSECURE_DEV=1 for a local run)")
+    }
+    self.internalToken = token
+    self.logLevel = try Self.logLevel(env)
+    self.metricsPort = try env.int("METRICS_PORT", range: 1...65535)
+    self.flushCoalescing = env.string("GRPC_FLUSH_COALESCING") == nil ? true : try env.flag("GRPC_FLUSH_COALESCING")
+  }
+
+  private static func host(_ env: EnvironmentReader) throws(ConfigurationError) -> String {
+    let host = env.string("GRPC_HOST") ?? "127.0.0.1"
+    guard IPAddress.isValid(host) else {
+      throw .malformed("GRPC_HOST", "must be an IPv4 or IPv6 address, got \"\(host)\"")
+    }
+    return host
+  }
+
+  private static func logLevel(_ env: EnvironmentReader) throws(ConfigurationError) -> Logger.Level {
+    guard let text = env.string("LOG_LEVEL") else { return .info }
+    guard let level = Logger.Level(rawValue: text.lowercased()) else {
+      let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+      throw .malformed("LOG_LEVEL", "must be one of \(names), got \"\(text)\"")
+    }
+    return level
+  }
+}

@@ -1,0 +1,58 @@
+import Crypto
+public import Foundation
+
+/// Single-use secrets sent to people (confirmation links). Only the SHA-256 of a token is stored.
+public enum SecureToken {
+  /// A new token: 256 random bits, base64url without padding (43 characters).
+  public static func generate() -> String {
+    let key = SymmetricKey(size: .bits256)
+    return key.withUnsafeBytes { Data($0) }.base64URLEncoded
+  }
+
+  /// The hex SHA-256 of a token, the only form kept at rest.
+  public static func hash(_ token: String) -> String {
+    SHA256.hash(data: Data(token.utf8)).hex
+  }
+}
+
+/// Comparison whose time does not depend on where two secrets first differ.
+public enum ConstantTime {
+  public static func equals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
+    guard lhs.count == rhs.count else { return false }
+    var difference: UInt8 = 0
+    for (a, b) in zip(lhs, rhs) { difference |= a ^ b }
+    return difference == 0
+  }
+
+  public static func equals(_ lhs: String, _ rhs: String) -> Bool {
+    // Hash first so the comparison length never depends on the secret's length either.
+    equals(Array(SHA256.hash(data: Data(lhs.utf8))), Array(SHA256.hash(data: Data(rhs.utf8))))
+  }
+}
+
+extension Data {
+  /// base64url without padding (RFC 4648 §5).
+  public var base64URLEncoded: String {
+    base64EncodedString()
+      .replacingOccurrences(of: "+", with: "-")
+      .replacingOccurrences(of: "/", with: "_")
+      .replacingOccurrences(of: "=", with: "")
+  }
+}
+
+extension Sequence<UInt8> {
+  /// Lower-case hex.
+  public var hex: String {
+    var text = ""
+    for byte in self {
+      text += String(byte, radix: 16).leftPadded(to: 2)
+    }
+    return text
+  }
+}
+
+extension String {
+  fileprivate func leftPadded(to width: Int) -> String {
+    count >= width ? self : String(repeating: "0", count: width - count) + self
+  }
+}

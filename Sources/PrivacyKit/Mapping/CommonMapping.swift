@@ -1,0 +1,91 @@
+public import PrivacyProtocol
+public import SwiftProtobuf
+public import Foundation
+
+// Proto <-> domain for the shared types of privacy.common.v1.
+
+extension Channel {
+  /// The domain channel; nil for CHANNEL_UNSPECIFIED or an unknown value.
+  public init?(_ proto: Privacy_Common_V1_Channel) {
+    switch proto {
+    case .webform: self = .webform
+    case .import: self = .import
+    case .manual: self = .manual
+    case .api: self = .api
+    case .integration: self = .integration
+    case .preferencePage: self = .preferencePage
+    case .emailLink: self = .emailLink
+    case .email: self = .email
+    case .phone: self = .phone
+    case .post: self = .post
+    case .unspecified, .UNRECOGNIZED: return nil
+    }
+  }
+
+  public var proto: Privacy_Common_V1_Channel {
+    switch self {
+    case .webform: .webform
+    case .import: .import
+    case .manual: .manual
+    case .api: .api
+    case .integration: .integration
+    case .preferencePage: .preferencePage
+    case .emailLink: .emailLink
+    case .email: .email
+    case .phone: .phone
+    case .post: .post
+    }
+  }
+}
+
+extension ActorKind {
+  public init(_ proto: Privacy_Common_V1_ActorKind) {
+    switch proto {
+    case .subject: self = .subject
+    case .guardian: self = .guardian
+    case .staff: self = .staff
+    case .system: self = .system
+    case .integration: self = .integration
+    case .unspecified, .UNRECOGNIZED: self = .unspecified
+    }
+  }
+
+  public var proto: Privacy_Common_V1_ActorKind {
+    switch self {
+    case .unspecified: .unspecified
+    case .subject: .subject
+    case .guardian: .guardian
+    case .staff: .staff
+    case .system: .system
+    case .integration: .integration
+    }
+  }
+}
+
+extension ChainVerification {
+  public var proto: Privacy_Common_V1_ChainVerification {
+    .with {
+      $0.valid = valid
+      $0.entriesChecked = entriesChecked
+      $0.firstBrokenSequence = firstBrokenSequence ?? 0
+      $0.problem = problem
+      $0.headHash = headHash
+    }
+  }
+}
+
+extension Date {
+  public var protoTimestamp: Google_Protobuf_Timestamp { Google_Protobuf_Timestamp(date: self) }
+}
+
+extension Google_Protobuf_Timestamp {
+  /// Within years 1-9999 with nanoseconds below one second, as the Timestamp type requires.
+  public var isWellFormed: Bool {
+    (-62_135_596_800...253_402_300_799).contains(seconds) && (0..<1_000_000_000).contains(nanos)
+  }
+
+  /// The instant, or nil when the field was not set (all zero).
+  public var dateIfSet: Date? {
+    seconds == 0 && nanos == 0 ? nil : date
+  }
+}

@@ -1,0 +1,133 @@
+public import GRPCCore
+import GRPCNIOTransportHTTP2
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+
+/// One service's gRPC server as a lifecycle service: binds, reports health, serves until a
+/// graceful shutdown, then reports NOT_SERVING, ends long-lived streams and lets in-flight calls
+/// finish before returning.
+public struct PrivacyServer: Service {
+  /// Largest request message accepted; bigger ones fail with RESOURCE_EXHAUSTED.
+  public static let maxMessageBytes = 4 * 1024 * 1024
+  /// The transport's hard cap, protecting memory; a message above it has its stream reset.
+  public static let transportMessageCap = 16 * 1024 * 1024
+  /// Concurrent streams allowed per HTTP/2 connection.
+  public static let maxConcurrentStreams = 256
+
+  private let configuration: ServiceConfiguration
+  private let services: [any RegistrableRPCService]
+  private let health: HealthService
+  private let onDrain: @Sendable () -> Void
+  private let logger: Logger
+  private let metrics: ServerMetrics?
+  /// Where the server listens, once bound.
+  public let address = ListeningAddress()
+
+  /// - Parameters:
+  ///   - services: the gRPC services to host; health is added.
+  ///   - serviceNames: their fully qualified names, reported by health.
+  ///   - onDrain: called when draining starts, to end the service's own long-lived streams.
+  public init(
+    configuration: ServiceConfiguration,
+    services: [any RegistrableRPCService],
+    serviceNames: [String],
+    metrics: ServerMetrics? = nil,
+    logger: Logger,
+    onDrain: @escaping @Sendable () -> Void = {}
+  ) {
+    self.configuration = configuration
+    self.services = services
+    self.health = HealthService(services: serviceNames)
+    self.metrics = metrics
+    self.logger = logger
+    self.onDrain = onDrain
+  }
+
+  public func run() async throws {
+    var config = HTTP2ServerTransport.Posix.Config.defaults
+    config.rpc.maxRequestPayloadSize = Self.transportMessageCap
+    config.http2.maxConcurrentStreams = Self.maxConcurrentStreams
+    if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
+    let host = configuration.host
+    let bindAddress: GRPCNIOTransportCore.SocketAddress =
+      IPAddress.isIPv6(host) ? .ipv6(host: host, port: configuration.port) : .ipv4(host: host, port: configuration.port)
+    var interceptors: [any ServerInterceptor] = [
+      CallObserverInterceptor(logger: logger, metrics: metrics), MessageSizeInterceptor(limit: Self.maxMessageBytes),
+    ]
+    if let token = configuration.internalToken {
+      interceptors.append(InternalTokenInterceptor(token: token))
+    } else {
+      logger.warning("ALLOW_INSECURE_DEV=1 and no INTERNAL_TOKEN: accepting calls without the internal credential")
+    }
+    let server = GRPCServer(
+      transport: .http2NIOPosix(address: bindAddress, transportSecurity: .plaintext, config: config),
+      services: services + [health],
+      interceptors: interceptors
+    )
+    let health = self.health
+    let onDrain = self.onDrain
+    let logger = self.logger
+    try await withGracefulShutdownHandler {
+      try await withThrowingDiscardingTaskGroup { group in
+        group.addTask { try await server.serve() }
+        let bound = try await server.transport.listeningAddress
+        let port = bound.ipv4?.port ?? bound.ipv6?.port ?? configuration.port
+        health.setServing(true)
+        address.set(host: host, port: port)
+        logger.info("serving", metadata: ["net.host": "\(host)", "net.port": "\(port)"])
+      }
+    } onGracefulShutdown: {
+      logger.info("draining: finishing in-flight calls")
+      health.setServing(false)
+      health.finishWatchers()
+      onDrain()
+      server.beginGracefulShutdown()
+    }
+    address.close()
+  }
+}
+
+/// The address a server bound, available once it listens.
+public final class ListeningAddress: Sendable {
+  private struct State {
+    var bound: (host: String, port: Int)?
+    var closed = false
+    var waiters: [CheckedContinuation<(host: String, port: Int), any Error>] = []
+  }
+
+  private let state = Mutex(State())
+
+  public init() {}
+
+  func set(host: String, port: Int) {
+    let waiters = state.withLock { state in
+      state.bound = (host, port)
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume(returning: (host, port)) }
+  }
+
+  func close() {
+    let waiters = state.withLock { state in
+      state.closed = true
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume(throwing: RPCError(code: .unavailable, message: "server stopped before it listened")) }
+  }
+
+  /// Waits until the server is bound and returns where.
+  public func wait() async throws -> (host: String, port: Int) {
+    try await withCheckedThrowingContinuation { continuation in
+      let ready: Result<(host: String, port: Int), any Error>? = state.withLock { state in
+        if let bound = state.bound { return .success(bound) }
+        if state.closed { return .failure(RPCError(code: .unavailable, message: "server stopped before it listened")) }
+        state.waiters.append(continuation)
+        return nil
+      }
+      if let ready { continuation.resume(with: ready) }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// AIP-158 paging: `page_size` (default 50, at most 1,000) and an opaque `page_token` that encodes
+/// where the previous page stopped. Tokens are base64url of `<scope>|<cursor>`; the scope ties a
+/// token to the listing (and filters) that issued it, so it cannot be replayed elsewhere.
+public struct PageRequest: Sendable, Equatable {
+  public static let defaultSize = 50
+  public static let maximumSize = 1000
+
+  /// How many items to return.
+  public var size: Int
+  /// Where the previous page stopped; nil for the first page.
+  public var cursor: String?
+
+  public init(size: Int32, token: String, scope: String) throws(InvalidArgument) {
+    guard size >= 0 else { throw InvalidArgument("page_size must not be negative") }
+    self.size = size == 0 ? Self.defaultSize : min(Int(size), Self.maximumSize)
+    if token.isEmpty {
+      self.cursor = nil
+    } else {
+      guard let decoded = Self.decode(token), decoded.hasPrefix(scope + "|") else {
+        throw InvalidArgument("page_token is not valid for this request")
+      }
+      self.cursor = String(decoded.dropFirst(scope.count + 1))
+    }
+  }
+
+  /// The cursor as a number (sequence or position), or nil on the first page.
+  public func numericCursor<T: FixedWidthInteger>(_ type: T.Type = T.self) throws(InvalidArgument) -> T? {
+    guard let cursor else { return nil }
+    guard let value = T(cursor) else { throw InvalidArgument("page_token is not valid for this request") }
+    return value
+  }
+
+  /// The token for the page after `cursor`.
+  public static func token(cursor: String, scope: String) -> String {
+    Data((scope + "|" + cursor).utf8).base64EncodedString()
+      .replacingOccurrences(of: "+", with: "-")
+      .replacingOccurrences(of: "/", with: "_")
+      .replacingOccurrences(of: "=", with: "")
+  }
+
+  private static func decode(_ token: String) -> String? {
+    var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    while base64.count % 4 != 0 { base64 += "=" }
+    guard let data = Data(base64Encoded: base64) else { return nil }
+    return String(data: data, encoding: .utf8)
+  }
+}

@@ -1,0 +1,107 @@
+/// Request field checks shared by every service. Each returns the checked value or throws
+/// `InvalidArgument` naming the field.
+public enum Validate {
+  /// A subject id: 1-128 characters of `A-Z a-z 0-9 . _ : -`. Ids are pseudonymous keys chosen by
+  /// the caller; `@` is refused so an email address cannot be used as one (ids appear in logs).
+  public static func subjectID(_ value: String, field: String = "subject_id") throws(InvalidArgument) -> String {
+    guard !value.isEmpty else { throw InvalidArgument("\(field) is required") }
+    guard value.utf8.count <= 128, value.utf8.allSatisfy(isSubjectIDByte) else {
+      throw InvalidArgument("\(field) must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    }
+    return value
+  }
+
+  /// A slug such as a purpose or list id: 1-64 characters of `a-z 0-9 . _ -`, starting with a
+  /// letter or digit.
+  public static func slug(_ value: String, field: String) throws(InvalidArgument) -> String {
+    guard !value.isEmpty else { throw InvalidArgument("\(field) is required") }
+    let bytes = Array(value.utf8)
+    guard bytes.count <= 64, isLowerAlphanumeric(bytes[0]), bytes.allSatisfy(isSlugByte) else {
+      throw InvalidArgument("\(field) must be 1-64 characters of a-z 0-9 . _ - starting with a letter or digit")
+    }
+    return value
+  }
+
+  /// A field name: `[a-z][a-z0-9_]{0,62}`.
+  public static func fieldName(_ value: String, field: String) throws(InvalidArgument) -> String {
+    let bytes = Array(value.utf8)
+    guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), bytes.count <= 63,
+      bytes.allSatisfy({ isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") })
+    else {
+      throw InvalidArgument("\(field) must match [a-z][a-z0-9_]{0,62}, got \"\(value.prefix(64))\"")
+    }
+    return value
+  }
+
+  /// Text that must be present, within `maxLength` characters.
+  public static func requiredText(_ value: String, field: String, maxLength: Int) throws(InvalidArgument) -> String {
+    let trimmed = value.trimmingWhitespace
+    guard !trimmed.isEmpty else { throw InvalidArgument("\(field) is required") }
+    guard trimmed.count <= maxLength else { throw InvalidArgument("\(field) must be at most \(maxLength) characters") }
+    return trimmed
+  }
+
+  /// Text that may be empty, within `maxLength` characters.
+  public static func optionalText(_ value: String, field: String, maxLength: Int) throws(InvalidArgument) -> String {
+    let trimmed = value.trimmingWhitespace
+    guard trimmed.count <= maxLength else { throw InvalidArgument("\(field) must be at most \(maxLength) characters") }
+    return trimmed
+  }
+
+  /// A reason for an action: 1-500 characters.
+  public static func reason(_ value: String, field: String = "reason") throws(InvalidArgument) -> String {
+    try requiredText(value, field: field, maxLength: 500)
+  }
+
+  /// An email address: trimmed, at most 254 characters, one `@`, a non-empty local part and a
+  /// dotted domain without spaces.
+  public static func emailAddress(_ value: String, field: String) throws(InvalidArgument) -> String {
+    let trimmed = value.trimmingWhitespace
+    guard !trimmed.isEmpty else { throw InvalidArgument("\(field) is required") }
+    guard EmailAddress.isWellFormed(trimmed) else { throw InvalidArgument("\(field) is not a valid email address") }
+    return trimmed
+  }
+
+  /// An optional IPv4 or IPv6 address.
+  public static func ipAddress(_ value: String, field: String) throws(InvalidArgument) -> String {
+    let trimmed = value.trimmingWhitespace
+    guard trimmed.isEmpty || IPAddress.isValid(trimmed) else {
+      throw InvalidArgument("\(field) must be an IPv4 or IPv6 address")
+    }
+    return trimmed
+  }
+
+  private static func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
+    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+  }
+
+  private static func isSlugByte(_ byte: UInt8) -> Bool {
+    isLowerAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+  }
+
+  private static func isSubjectIDByte(_ byte: UInt8) -> Bool {
+    isLowerAlphanumeric(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+      || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-")
+  }
+}
+
+/// Email address shape checks (not deliverability).
+public enum EmailAddress {
+  public static func isWellFormed(_ text: String) -> Bool {
+    guard text.utf8.count <= 254, !text.contains(where: \.isWhitespace) else { return false }
+    let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+    guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64 else { return false }
+    let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+    return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
+  }
+}
+
+extension String {
+  /// The string without leading and trailing spaces, tabs and newlines.
+  public var trimmingWhitespace: String {
+    var scalars = Substring(self)
+    while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
+    while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
+    return String(scalars)
+  }
+}

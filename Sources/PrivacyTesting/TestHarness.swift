@@ -1,0 +1,138 @@
+public import Foundation
+import GRPCProtobuf
+public import GRPCCore
+public import GRPCNIOTransportHTTP2
+public import Logging
+public import PrivacyKit
+import ServiceLifecycle
+import Synchronization
+
+/// The internal token tests run with.
+public let testInternalToken = "test-internal-token-0123456789"
+
+/// A temporary directory removed when the test ends.
+public struct TestDirectory: Sendable {
+  public let url: URL
+
+  public init() throws {
+    url = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  }
+
+  public func path(_ name: String) -> String {
+    url.appendingPathComponent(name).path
+  }
+
+  public func remove() {
+    try? FileManager.default.removeItem(at: url)
+  }
+}
+
+/// The environment a service reads in tests: port 0 on loopback, the test token, a database in
+/// `directory`.
+public func testEnvironment(database: String, extra: [String: String] = [:]) -> [String: String] {
+  [
+    "GRPC_HOST": "127.0.0.1",
+    "GRPC_PORT": "0",
+    "DATABASE_URL": "sqlite://\(database)",
+    "INTERNAL_TOKEN": testInternalToken,
+  ].merging(extra) { _, new in new }
+}
+
+/// A logger that drops everything (tests assert on behaviour, not logs).
+public let silentLogger = Logger(label: "privacy.test") { _ in SwiftLogNoOpLogHandler() }
+
+/// Runs a server on its ephemeral port for the duration of `body`, then drains it gracefully.
+public func withRunningServer<T: Sendable>(
+  _ server: PrivacyServer, _ body: (_ port: Int) async throws -> T
+) async throws -> T {
+  let group = ServiceGroup(services: [server], logger: silentLogger)
+  return try await withThrowingTaskGroup(of: Void.self) { tasks in
+    tasks.addTask { try await group.run() }
+    do {
+      let port = try await server.address.wait().port
+      let result = try await body(port)
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+      return result
+    } catch {
+      await group.triggerGracefulShutdown()
+      try? await tasks.waitForAll()
+      throw error
+    }
+  }
+}
+
+/// A client over real HTTP/2 to 127.0.0.1:`port` that presents `token` and `identity` on every call.
+public func withTestClient<T: Sendable>(
+  port: Int, token: String? = testInternalToken,
+  identity: CallerIdentity = CallerIdentity(actor: "test-actor", role: "test", requestID: "test-request"),
+  _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+) async throws -> T {
+  let transport = try HTTP2ClientTransport.Posix(
+    target: .ipv4(address: "127.0.0.1", port: port),
+    transportSecurity: .plaintext,
+    config: .defaults { $0.connection.maxIdleTime = nil }
+  )
+  return try await withGRPCClient(transport: transport, interceptors: [MetadataInterceptor(metadata: identity.metadata(internalToken: token))]) { client in
+    try await body(client)
+  }
+}
+
+/// Adds fixed metadata to every call.
+struct MetadataInterceptor: ClientInterceptor {
+  let metadata: Metadata
+
+  func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingClientRequest<Input>,
+    context: ClientContext,
+    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+  ) async throws -> StreamingClientResponse<Output> {
+    var request = request
+    request.metadata.add(contentsOf: metadata)
+    return try await next(request, context)
+  }
+}
+
+/// A clock tests move by hand.
+public final class TestClock: Sendable {
+  private let current: Mutex<Date>
+
+  public init(_ start: Date = Date(timeIntervalSince1970: 1_790_000_000)) {
+    current = Mutex(start)
+  }
+
+  public func now() -> Date { current.withLock { $0 } }
+
+  public func advance(by interval: TimeInterval) {
+    current.withLock { $0 = $0.addingTimeInterval(interval) }
+  }
+}
+
+/// Whether any of `files` contains `needle` as raw bytes (for "no clear value reaches disk").
+public func filesContain(_ files: [String], _ needle: String) -> Bool {
+  let pattern = Data(needle.utf8)
+  return files.contains { path in
+    guard let data = FileManager.default.contents(atPath: path) else { return false }
+    return data.range(of: pattern) != nil
+  }
+}
+
+/// The RPC error `body` throws, or nil when it succeeds.
+public func capturedRPCError(_ body: () async throws -> some Any) async -> RPCError? {
+  do {
+    _ = try await body()
+    return nil
+  } catch let error as RPCError {
+    return error
+  } catch {
+    return RPCError(code: .unknown, message: "not an RPC error: \(error)")
+  }
+}
+
+extension RPCError {
+  /// The `google.rpc.ErrorInfo` reason carried in the status details, if any.
+  public var errorInfoReason: String? {
+    (try? unpackGoogleRPCStatus())?.details.lazy.compactMap(\.errorInfo).first?.reason
+  }
+}
