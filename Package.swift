@@ -75,7 +75,7 @@ let package = Package(
     .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
     .target(name: "PrivacyGateway", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
     .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
-    .target(name: "PrivacySuite", dependencies: ["PrivacyKit", grpcCore, grpcHTTP2, crypto, logging], swiftSettings: swiftSettings),
+    .target(name: "PrivacySuite", dependencies: ["PrivacyKit", crypto, logging, lifecycle], swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
@@ -83,8 +83,8 @@ let package = Package(
     executable("subject-rights-service", ["PrivacyRights", "PrivacyKit"]),
     executable("blocklist-service", ["PrivacyBlocklist", "PrivacyKit"]),
     executable("gateway", ["PrivacyGateway", "PrivacyKit"]),
-    executable("privacyctl", ["PrivacyCLI"]),
-    executable("privacy-suite", ["PrivacySuite"]),
+    executable("privacyctl", ["PrivacyCLI", argumentParser]),
+    executable("privacy-suite", ["PrivacySuite", logging, lifecycle]),
 
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),

@@ -1,1 +1,3 @@
-print("x")
+import PrivacyCLI
+
+await PrivacyCtl.run(CommandLine.arguments.dropFirst())

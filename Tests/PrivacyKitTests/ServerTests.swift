@@ -24,12 +24,16 @@ struct SleepService: RegistrableRPCService {
       serializer: ProtobufSerializer<Grpc_Health_V1_HealthCheckResponse>()
     ) { request, _ in
       let message = try await ServerRequest(stream: request).message
+      if message.service == "fail" { throw UnexpectedFailure() }
       started()
       try await Task.sleep(for: .milliseconds(Int(message.service.prefix(6)) ?? 0))
       return StreamingServerResponse(single: ServerResponse(message: .with { $0.status = .serving }))
     }
   }
 }
+
+/// An error no rule names, as a storage failure would be.
+struct UnexpectedFailure: Error {}
 
 func sleep(_ client: GRPCClient<HTTP2ClientTransport.Posix>, milliseconds: Int, padding: Int = 0) async throws -> Grpc_Health_V1_HealthCheckResponse {
   try await client.unary(
@@ -69,6 +73,25 @@ struct ServerTests {
       }
       let answer = try await withTestClient(port: port) { client in try await sleep(client, milliseconds: 0) }
       #expect(answer.status == .serving)
+    }
+  }
+
+  @Test("an error no rule names is INTERNAL with the request id, not UNKNOWN")
+  func unexpectedError() async throws {
+    try await withRunningServer(try makeTestServer()) { port async throws in
+      try await withTestClient(port: port) { client async throws in
+        let error = await capturedRPCError {
+          try await client.unary(
+            request: ClientRequest(message: Grpc_Health_V1_HealthCheckRequest.with { $0.service = "fail" }),
+            descriptor: SleepService.method,
+            serializer: ProtobufSerializer<Grpc_Health_V1_HealthCheckRequest>(),
+            deserializer: ProtobufDeserializer<Grpc_Health_V1_HealthCheckResponse>(),
+            options: .defaults
+          ) { try $0.message }
+        }
+        #expect(error?.code == .internalError)
+        #expect(error?.message == "internal error (request id test-request)")
+      }
     }
   }
 

@@ -3,7 +3,8 @@ public import Logging
 import Foundation
 
 /// Logs every call's method, status and duration (never its payload), counts it in metrics, and
-/// turns an error no handler named into INTERNAL instead of UNKNOWN, logging the cause.
+/// turns an error no handler named into INTERNAL instead of UNKNOWN, logging the cause's type.
+/// It must be the outermost interceptor: it sees the outcome of everything inside it.
 public struct CallObserverInterceptor: ServerInterceptor {
   private let logger: Logger
   private let metrics: ServerMetrics?
@@ -20,24 +21,31 @@ public struct CallObserverInterceptor: ServerInterceptor {
   ) async throws -> StreamingServerResponse<Output> {
     let start = ContinuousClock.now
     let method = context.descriptor.fullyQualifiedMethod
+    let response: StreamingServerResponse<Output>
     do {
-      let response = try await next(request, context)
-      finish(method: method, code: "ok", start: start, level: .debug)
-      return response
-    } catch let error as RPCError {
-      finish(method: method, code: error.code.description, start: start, level: .info)
-      throw error
-    } catch let error as any RPCErrorConvertible & Error {
-      finish(method: method, code: RPCError(error).code.description, start: start, level: .info)
-      throw error
+      response = try await next(request, context)
     } catch {
+      // Interceptors further in throw; gRPC turns that into a failed response, so do it here too.
+      response = StreamingServerResponse(error: RPCError(error) ?? RPCError(code: .unknown, message: "", cause: error))
+    }
+    switch response.accepted {
+    case .success:
+      finish(method: method, code: "OK", start: start, level: .debug)
+      return response
+    case .failure(let error) where error.code == .unknown && error.cause.map({ !($0 is any RPCErrorConvertible) }) ?? false:
+      // A handler threw an error no rule named (a storage failure, say): INTERNAL, not UNKNOWN,
+      // and the cause goes to the log by type only, since its text may hold data.
       let requestID = CallerIdentity(metadata: request.metadata).requestID
       logger.error(
         "unexpected error",
-        metadata: ["rpc.method": "\(method)", "request.id": "\(requestID)", "error.type": "\(type(of: error))"]
-      )
-      finish(method: method, code: "internal error", start: start, level: .info)
-      throw RPCError(code: .internalError, message: "internal error (request id \(requestID))")
+        metadata: [
+          "rpc.method": "\(method)", "request.id": "\(requestID)", "error.type": "\(type(of: error.cause!))",
+        ])
+      finish(method: method, code: RPCError.Code.internalError.canonicalName, start: start, level: .info)
+      return StreamingServerResponse(error: RPCError(code: .internalError, message: "internal error (request id \(requestID))"))
+    case .failure(let error):
+      finish(method: method, code: error.code.canonicalName, start: start, level: .info)
+      return response
     }
   }
 
@@ -57,5 +65,30 @@ extension Duration {
   public var milliseconds: Double {
     let (seconds, attoseconds) = components
     return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+  }
+}
+
+extension RPCError.Code {
+  /// The status code's name as gRPC specifies it (`NOT_FOUND`), for logs and metric labels.
+  public var canonicalName: String {
+    let names = [
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+      "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+    ]
+    return names.indices.contains(rawValue) ? names[rawValue] : String(rawValue)
+  }
+}
+
+extension RPCError {
+  /// The error as an RPC error if it is one or names one; nil otherwise.
+  init?(_ error: any Error) {
+    if let error = error as? RPCError {
+      self = error
+    } else if let convertible = error as? any RPCErrorConvertible {
+      self.init(convertible)
+    } else {
+      return nil
+    }
   }
 }

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""CheckConsent throughput and latency: the release consent-service (with flush coalescing on
+and off) beside the trivial Python grpcio reference, h2load at 1x1 and 4x32, server pinned to
+core 0 and load to core 1, all in one run.
+
+usage: Benchmarks/consent_check.py [--seconds N]
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import grpcload
+
+TOKEN = "benchmark-internal-token-0123456789"
+SUBJECTS = 10_000
+
+
+def seed(address, c, cg, grpc):
+    stub = cg.ConsentServiceStub(grpc.insecure_channel(address))
+    metadata = [("x-internal-token", TOKEN)]
+    stub.UpsertPurpose(c.UpsertPurposeRequest(purpose=c.Purpose(
+        purpose_id="newsletter", title="Newsletter", legal_basis=c.LEGAL_BASIS_CONSENT,
+        category=c.PURPOSE_CATEGORY_EMAIL_MARKETING, notice_version="v1", notice_text="We send news.")), metadata=metadata)
+    ids = [f"subject-{i}" for i in range(0, SUBJECTS, 2)]
+    for start in range(0, len(ids), 5000):
+        stub.BulkUpdate(c.BulkUpdateRequest(
+            subject_ids=c.SubjectIdList(subject_ids=ids[start:start + 5000]), purpose_id="newsletter",
+            decision=c.DECISION_GRANTED, evidence=c.Evidence(channel=1), reason="benchmark seed"), metadata=metadata)
+
+
+def check_answer(address, c, cg, grpc, request, metadata):
+    answer = cg.ConsentServiceStub(grpc.insecure_channel(address)).CheckConsent(request, metadata=metadata)
+    if not answer.allowed:
+        sys.exit(f"unexpected answer from {address}: {answer}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    grpcload.require_tools()
+    stubs = grpcload.python_stubs("privacy/consent/v1/consent.proto")
+    import grpc
+    from privacy.consent.v1 import consent_pb2 as c, consent_pb2_grpc as cg
+
+    bin_path = grpcload.build_release("consent-service")
+    request = c.CheckConsentRequest(subject_id="subject-4242", purpose_id="newsletter")
+    payload = grpcload.frame(request)
+    method = "privacy.consent.v1.ConsentService/CheckConsent"
+    headers = {"x-internal-token": TOKEN}
+    rows = {}
+
+    def measure(name, server):
+        for clients, streams in ((1, 1), (4, 32)):
+            qps, p50, p99, failed = grpcload.h2load(server.address, method, payload, headers, clients, streams, args.seconds)
+            if failed:
+                sys.exit(f"{name}: {failed} requests failed")
+            rows.setdefault((clients, streams), []).append((name, qps, p50, p99))
+
+    with tempfile.TemporaryDirectory() as data:
+        for coalescing in ("1", "0"):
+            env = {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "GRPC_FLUSH_COALESCING": coalescing,
+                   "DATABASE_URL": f"sqlite://{data}/consent-{coalescing}.sqlite"}
+            server = grpcload.Server([os.path.join(bin_path, "consent-service")], env)
+            try:
+                seed(server.address, c, cg, grpc)
+                check_answer(server.address, c, cg, grpc, request, list(headers.items()))
+                measure(f"consent-service (coalescing {'on' if coalescing == '1' else 'off'})", server)
+            finally:
+                server.stop()
+
+    reference = grpcload.Server([sys.executable, os.path.join(grpcload.ROOT, "Benchmarks", "reference_server.py"), stubs, "consent-check"])
+    try:
+        check_answer(reference.address, c, cg, grpc, request, [])
+        measure("python grpcio reference", reference)
+    finally:
+        reference.stop()
+
+    for (clients, streams), table in rows.items():
+        grpcload.print_table(f"CheckConsent, {clients} connection(s) x {streams} stream(s), {args.seconds} s", table)
+        reference_qps = table[-1][1]
+        for name, qps, _, _ in table[:-1]:
+            print(f"  {name}: {qps / reference_qps:.2f}x the reference's QPS")
+
+
+if __name__ == "__main__":
+    main()

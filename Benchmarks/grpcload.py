@@ -1,0 +1,129 @@
+"""Shared pieces of the benchmark scripts: generated Python stubs, starting pinned servers,
+framing gRPC requests, and running h2load with per-request latencies.
+
+h2load counts any HTTP 200 as a success even when the gRPC status is an error, so every script
+checks the answer of one real call before loading a server.
+"""
+import os
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+
+def require_tools():
+    missing = [tool for tool in ("h2load", "taskset") if shutil.which(tool) is None]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: apt-get install nghttp2-client util-linux")
+    try:
+        import grpc  # noqa: F401
+        import grpc_tools  # noqa: F401
+    except ImportError:
+        sys.exit("missing Python gRPC: pip install grpcio grpcio-tools")
+
+
+def python_stubs(*protos):
+    """Generates Python modules for the given privacy/*.proto files into a temp folder on sys.path."""
+    import grpc_tools
+    from grpc_tools import protoc
+
+    out = tempfile.mkdtemp(prefix="privacy-bench-py-")
+    include = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    files = ["privacy/common/v1/common.proto", *protos]
+    code = protoc.main(["protoc", f"-I{ROOT}/Protocol", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", *files])
+    if code != 0:
+        sys.exit("protoc failed")
+    sys.path.insert(0, out)
+    return out
+
+
+def build_release(*products):
+    for product in products:
+        subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
+    path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    return path
+
+
+class Server:
+    """A server process pinned to the server core that prints `listening on HOST:PORT` first."""
+
+    def __init__(self, command, env=None, cpu=SERVER_CPU):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.process = subprocess.Popen(["taskset", "-c", cpu, *command], env=full_env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            sys.exit(f"{command[0]} did not start: {line!r}")
+        self.address = line[len("listening on "):]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def frame(message):
+    """A gRPC length-prefixed message: no compression, 4-byte big-endian length, bytes."""
+    payload = message.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+def h2load(address, method, payload, headers, clients, streams, seconds):
+    """Loads `method` with one request body for `seconds`; returns (qps, p50 ms, p99 ms, failed)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        body = os.path.join(scratch, "frame")
+        log = os.path.join(scratch, "log")
+        with open(body, "wb") as out:
+            out.write(payload)
+        command = ["taskset", "-c", LOAD_CPU, "h2load", "-t1", f"-c{clients}", f"-m{streams}", "-D", str(seconds),
+                   "--warm-up-time=2", "-H", "content-type: application/grpc", "-H", "te: trailers",
+                   "-d", body, f"--log-file={log}"]
+        for key, value in headers.items():
+            command += ["-H", f"{key}: {value}"]
+        command.append(f"http://{address}/{method}")
+        result = subprocess.run(command, capture_output=True, text=True)
+        failed = 0
+        qps = 0.0
+        for line in result.stdout.splitlines():
+            if line.startswith("finished in"):  # "finished in 10.00s, 12345.60 req/s, 1.23MB/s"
+                qps = float(line.split(",")[1].split()[0])
+            if line.startswith("requests:"):
+                failed = int(line.split(",")[3].split()[0])  # "requests: N total, N started, N done, N succeeded, N failed, ..."
+        latencies = []
+        with open(log) as entries:
+            for entry in entries:
+                fields = entry.split("\t")
+                if len(fields) >= 3 and fields[1] == "200":
+                    latencies.append(int(fields[2]) / 1000.0)
+        if not latencies:
+            sys.exit(f"h2load produced no successful requests:\n{result.stdout}\n{result.stderr}")
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return qps, p50, p99, failed
+
+
+def print_table(title, rows):
+    """rows: (name, qps, p50, p99)"""
+    print(f"\n{title}")
+    print(f"{'server':34} {'QPS':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, qps, p50, p99 in rows:
+        print(f"{name:34} {qps:9.0f} {p50:8.3f} {p99:8.3f}")
+
+
+def wait_for_port_free():
+    time.sleep(0.5)

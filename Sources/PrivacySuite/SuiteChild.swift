@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import PrivacyKit
+import Synchronization
+
+/// One executable of the suite: started with its environment, watched, restarted with backoff
+/// when it dies (on the port it first bound), stopped with SIGTERM.
+final class SuiteChild: Sendable {
+  let name: String
+  private let executable: URL
+  private let logger: Logger
+
+  private struct State {
+    var environment: [String: String]
+    var process: Process?
+    var stopping = false
+    var failures = 0
+    var startedAt = Date()
+    var address: ServiceAddress?
+  }
+
+  private let state: Mutex<State>
+
+  init(name: String, executable: URL, environment: [String: String], logger: Logger) {
+    self.name = name
+    self.executable = executable
+    self.logger = logger
+    self.state = Mutex(State(environment: environment))
+  }
+
+  var address: ServiceAddress? { state.withLock { $0.address } }
+
+  /// Starts the process and waits for its `listening on HOST:PORT` line.
+  func start() async throws -> ServiceAddress {
+    let process = Process()
+    let output = Pipe()
+    process.executableURL = executable
+    process.environment = state.withLock { $0.environment }
+    process.standardOutput = output
+    process.standardError = FileHandle.standardError
+    process.terminationHandler = { [weak self] process in self?.exited(process) }
+
+    let (lines, continuation) = AsyncStream.makeStream(of: String.self)
+    let buffer = Mutex(Data())
+    output.fileHandleForReading.readabilityHandler = { handle in
+      let chunk = handle.availableData
+      if chunk.isEmpty {
+        handle.readabilityHandler = nil
+        continuation.finish()
+        return
+      }
+      let complete: [String] = buffer.withLock { buffer in
+        buffer.append(chunk)
+        var found: [String] = []
+        while let newline = buffer.firstIndex(of: 0x0A) {
+          found.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
+          buffer.removeSubrange(buffer.startIndex...newline)
+        }
+        return found
+      }
+      for line in complete { continuation.yield(line) }
+    }
+    try process.run()
+    state.withLock {
+      $0.process = process
+      $0.startedAt = Date()
+    }
+
+    for await line in lines {
+      guard line.hasPrefix("listening on "), let address = ServiceAddress(String(line.dropFirst("listening on ".count))) else {
+        FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8))
+        continue
+      }
+      state.withLock { state in
+        state.address = address
+        state.environment["GRPC_PORT"] = String(address.port)  // restarts keep the port
+      }
+      Task { for await line in lines { FileHandle.standardError.write(Data("[\(self.name)] \(line)\n".utf8)) } }
+      return address
+    }
+    throw SuiteError.exitedBeforeListening(name)
+  }
+
+  /// Called when the process ends: restart unless the suite is stopping.
+  private func exited(_ process: Process) {
+    let delay: Double? = state.withLock { state in
+      state.process = nil
+      if state.stopping { return nil }
+      state.failures = Date().timeIntervalSince(state.startedAt) > 60 ? 1 : state.failures + 1
+      return min(30, pow(2, Double(state.failures - 1)))
+    }
+    guard let delay else { return }
+    logger.warning(
+      "service exited; restarting",
+      metadata: ["service": "\(name)", "exit.status": "\(process.terminationStatus)", "restart.delay_s": "\(delay)"])
+    Task {
+      try? await Task.sleep(for: .seconds(delay))
+      guard !self.state.withLock({ $0.stopping }) else { return }
+      do {
+        _ = try await self.start()
+        self.logger.info("service restarted", metadata: ["service": "\(self.name)"])
+      } catch {
+        self.logger.error("service failed to restart", metadata: ["service": "\(self.name)", "error": "\(error)"])
+      }
+    }
+  }
+
+  /// Asks the process to drain (SIGTERM); after `grace`, kills it.
+  func stop(grace: Duration = .seconds(35)) async {
+    let process = state.withLock { state -> Process? in
+      state.stopping = true
+      return state.process
+    }
+    guard let process, process.isRunning else { return }
+    process.terminate()
+    let deadline = ContinuousClock.now + grace
+    while process.isRunning && ContinuousClock.now < deadline {
+      try? await Task.sleep(for: .milliseconds(50))
+    }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+  }
+
+  /// The running process id, for tests and operators.
+  var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
+}
+
+enum SuiteError: Error, CustomStringConvertible {
+  case exitedBeforeListening(String)
+  case notHealthy(String, HealthProbe.Outcome)
+  case missingExecutable(String)
+
+  var description: String {
+    switch self {
+    case .exitedBeforeListening(let name): "\(name) exited before it listened (see its messages above)"
+    case .notHealthy(let name, let outcome): "\(name) did not become healthy: \(outcome)"
+    case .missingExecutable(let path): "executable not found: \(path) (build the package first: swift build -c release)"
+    }
+  }
+}

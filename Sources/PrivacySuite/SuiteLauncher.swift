@@ -1,0 +1,131 @@
+public import Foundation
+public import Logging
+public import PrivacyKit
+public import ServiceLifecycle
+
+/// Runs the whole suite on one machine: the four backends, then the gateway pointed at them,
+/// each with dev secrets from the data directory; waits until every one reports SERVING, prints
+/// the endpoints, restarts a child that dies, and stops them all on SIGINT or SIGTERM.
+public struct SuiteLauncher: Service {
+  public struct Options: Sendable {
+    /// Where databases and dev secrets live (`./data` by default).
+    public var dataDirectory: URL
+    /// Where the executables are (next to `privacy-suite` by default).
+    public var binDirectory: URL
+    /// Bind free ports instead of the default 50050-50054.
+    public var ephemeralPorts: Bool
+
+    public init(dataDirectory: URL, binDirectory: URL, ephemeralPorts: Bool) {
+      self.dataDirectory = dataDirectory
+      self.binDirectory = binDirectory
+      self.ephemeralPorts = ephemeralPorts
+    }
+  }
+
+  private static let backends: [ServiceKind] = [.consent, .vault, .rights, .blocklist]
+  /// Variables the launcher sets itself; inherited values would clash with them.
+  private static let owned = [
+    "GRPC_HOST", "GRPC_PORT", "DATABASE_URL", "INTERNAL_TOKEN", "INTERNAL_TOKEN_FILE", "VAULT_MASTER_KEY",
+    "VAULT_MASTER_KEY_FILE", "BLOCKLIST_PEPPER", "BLOCKLIST_PEPPER_FILE", "CONSENT_SERVICE_ADDR", "VAULT_SERVICE_ADDR",
+    "RIGHTS_SERVICE_ADDR", "BLOCKLIST_SERVICE_ADDR", "METRICS_PORT",
+  ]
+
+  private let options: Options
+  private let logger: Logger
+  private let inherited: [String: String]
+  /// Where each service listens once started (for tests).
+  public let endpoints = Endpoints()
+
+  public init(options: Options, environment: [String: String], logger: Logger) {
+    self.options = options
+    self.logger = logger
+    self.inherited = environment.filter { !Self.owned.contains($0.key) }
+  }
+
+  public func run() async throws {
+    let secrets = try DevSecrets.ensure(in: options.dataDirectory)
+    var children: [SuiteChild] = []
+    do {
+      var addresses: [ServiceKind: ServiceAddress] = [:]
+      for kind in Self.backends {
+        let child = try makeChild(kind, secrets: secrets, extra: [:])
+        children.append(child)
+        addresses[kind] = try await child.start()
+      }
+      let gatewayEnvironment = [
+        "CONSENT_SERVICE_ADDR": addresses[.consent]!.description, "VAULT_SERVICE_ADDR": addresses[.vault]!.description,
+        "RIGHTS_SERVICE_ADDR": addresses[.rights]!.description, "BLOCKLIST_SERVICE_ADDR": addresses[.blocklist]!.description,
+      ]
+      let gateway = try makeChild(.gateway, secrets: secrets, extra: gatewayEnvironment)
+      children.insert(gateway, at: 0)
+      addresses[.gateway] = try await gateway.start()
+
+      for kind in [ServiceKind.gateway] + Self.backends {
+        try await waitUntilServing(kind.executableName, addresses[kind]!)
+      }
+      let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
+      endpoints.set(addresses, processes: processes)
+      announce(addresses, processes)
+    } catch {
+      for child in children { await child.stop(grace: .seconds(5)) }
+      throw error
+    }
+
+    // Keep running until asked to stop, then stop the gateway first and the backends after it.
+    try? await gracefulShutdown()
+    logger.info("stopping the suite")
+    for child in children { await child.stop() }
+  }
+
+  private func makeChild(_ kind: ServiceKind, secrets: DevSecrets, extra: [String: String]) throws -> SuiteChild {
+    let executable = options.binDirectory.appendingPathComponent(kind.executableName)
+    guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+      throw SuiteError.missingExecutable(executable.path)
+    }
+    var environment = inherited.merging(extra) { _, new in new }
+    environment["GRPC_HOST"] = "127.0.0.1"
+    environment["GRPC_PORT"] = options.ephemeralPorts ? "0" : String(kind.defaultPort)
+    environment["DATABASE_URL"] = "sqlite://" + options.dataDirectory.appendingPathComponent("\(kind.executableName).sqlite").path
+    environment["INTERNAL_TOKEN_FILE"] = secrets.internalTokenFile
+    environment["ALLOW_INSECURE_DEV"] = "1"
+    environment["VAULT_MASTER_KEY_FILE"] = secrets.vaultMasterKeyFile
+    environment["BLOCKLIST_PEPPER_FILE"] = secrets.blocklistPepperFile
+    return SuiteChild(name: kind.executableName, executable: executable, environment: environment, logger: logger)
+  }
+
+  private func waitUntilServing(_ name: String, _ address: ServiceAddress) async throws {
+    var outcome = HealthProbe.Outcome.notServing
+    for _ in 0..<60 {
+      outcome = await HealthProbe.check(address)
+      if outcome == .serving { return }
+      try await Task.sleep(for: .milliseconds(250))
+    }
+    throw SuiteError.notHealthy(name, outcome)
+  }
+
+  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32]) {
+    var text = "privacy suite running (data and dev secrets in \(options.dataDirectory.path))\n"
+    for kind in [ServiceKind.gateway] + Self.backends {
+      let name = kind.executableName.padding(toLength: 24, withPad: " ", startingAt: 0)
+      text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
+    }
+    text += "Press Ctrl-C to stop.\n"
+    FileHandle.standardOutput.write(Data(text.utf8))
+  }
+}
+
+/// Where the suite's services listen and their process ids, once all are up.
+public final class Endpoints: Sendable {
+  private let ready = AsyncStream.makeStream(of: ([ServiceKind: ServiceAddress], [String: Int32]).self)
+
+  func set(_ addresses: [ServiceKind: ServiceAddress], processes: [String: Int32]) {
+    ready.continuation.yield((addresses, processes))
+    ready.continuation.finish()
+  }
+
+  /// Waits until every service serves.
+  public func wait() async -> (addresses: [ServiceKind: ServiceAddress], processes: [String: Int32])? {
+    for await value in ready.stream { return value }
+    return nil
+  }
+}

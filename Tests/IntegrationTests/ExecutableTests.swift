@@ -1,0 +1,134 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+import PrivacyTesting
+import Testing
+
+@Suite("Executables")
+struct ExecutableTests {
+  @Test("a service prints `listening on HOST:PORT` first, serves, and exits 0 on SIGTERM")
+  func lifecycle() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let service = try RunningProcess("consent-service", environment: serviceEnvironment(directory, "consent"))
+    let address = try await service.listeningAddress()
+    #expect(address.host == "127.0.0.1" && address.port > 0)
+    #expect(await HealthProbe.check(address) == .serving)
+    try await withTestClient(port: address.port) { client async throws in
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      let answer = try await consent.checkEmailEligibility(.with {
+        $0.subjectID = "c1"
+        $0.messageKind = .reply
+      })
+      #expect(answer.allowed)
+    }
+    service.signal(SIGTERM)
+    #expect(try await service.waitForExit() == 0)
+  }
+
+  @Test("every executable starts and answers health", arguments: [
+    "consent-service", "vault-service", "subject-rights-service", "blocklist-service", "gateway",
+  ])
+  func allServe(_ name: String) async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let service = try RunningProcess(name, environment: serviceEnvironment(directory, name))
+    let address = try await service.listeningAddress()
+    #expect(await HealthProbe.check(address) == .serving)
+    service.signal(SIGTERM)
+    #expect(try await service.waitForExit() == 0)
+  }
+
+  @Test("a bad configuration stops start-up with a message naming the variable", arguments: [
+    (["INTERNAL_TOKEN": ""], "INTERNAL_TOKEN"),
+    (["GRPC_PORT": "port"], "GRPC_PORT"),
+    (["DATABASE_URL": "ftp://x"], "DATABASE_URL"),
+  ])
+  func badConfiguration(_ overrides: [String: String], _ variable: String) async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    var environment = serviceEnvironment(directory, "consent")
+    for (key, value) in overrides {
+      if value.isEmpty { environment.removeValue(forKey: key) } else { environment[key] = value }
+    }
+    let service = try RunningProcess("consent-service", environment: environment)
+    #expect(try await service.waitForExit() == 1)
+    #expect(service.standardError.contains(variable))
+    #expect(await service.nextLine(timeout: .milliseconds(100)) == nil)
+  }
+
+  @Test("an acknowledged write survives kill -9")
+  func durability() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let environment = serviceEnvironment(directory, "consent")
+    let first = try RunningProcess("consent-service", environment: environment)
+    let address = try await first.listeningAddress()
+    try await withTestClient(port: address.port) { client async throws in
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      _ = try await consent.upsertPurpose(.with {
+        $0.purpose = .with {
+          $0.purposeID = "newsletter"
+          $0.title = "Newsletter"
+          $0.legalBasis = .consent
+          $0.category = .emailMarketing
+          $0.noticeVersion = "v1"
+          $0.noticeText = "We send news."
+        }
+      })
+      for index in 0..<50 {
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = "c\(index)"
+          $0.purposeID = "newsletter"
+          $0.decision = .granted
+          $0.evidence = .with { $0.channel = .webform }
+        })
+      }
+    }
+    first.signal(SIGKILL)
+    _ = try await first.waitForExit()
+
+    let second = try RunningProcess("consent-service", environment: environment)
+    let restarted = try await second.listeningAddress()
+    try await withTestClient(port: restarted.port) { client async throws in
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      let verification = try await consent.verifyLedger(.init()).verification
+      #expect(verification.valid && verification.entriesChecked == 50)
+      let answer = try await consent.checkConsent(.with {
+        $0.subjectID = "c49"
+        $0.purposeID = "newsletter"
+      })
+      #expect(answer.allowed)
+    }
+    second.signal(SIGTERM)
+    _ = try await second.waitForExit()
+  }
+
+  @Test("with METRICS_PORT set, /metrics counts calls per method and status")
+  func metrics() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let metricsPort = Int.random(in: 20_000...29_999)
+    let service = try RunningProcess(
+      "consent-service", environment: serviceEnvironment(directory, "consent", extra: ["METRICS_PORT": String(metricsPort)]))
+    let address = try await service.listeningAddress()
+    try await withTestClient(port: address.port) { client async throws in
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      _ = try? await consent.checkConsent(.with {
+        $0.subjectID = "c1"
+        $0.purposeID = "nope"
+      })
+    }
+    let url = try #require(URL(string: "http://127.0.0.1:\(metricsPort)/metrics"))
+    let (data, _) = try await URLSession.shared.data(from: url)
+    let text = String(decoding: data, as: UTF8.self)
+    #expect(text.contains(#"grpc_server_handled_total{grpc_method="privacy.consent.v1.ConsentService/CheckConsent",grpc_code="NOT_FOUND"}"#))
+    #expect(text.contains("grpc_server_handling_seconds_bucket"))
+    service.signal(SIGTERM)
+    _ = try await service.waitForExit()
+  }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+@Suite("privacy-suite launcher")
+struct SuiteLauncherTests {
+  @Test("starts all five with generated secrets, restarts a child that dies, stops all on SIGINT")
+  func launcher() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let suite = try RunningProcess(
+      "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: [:])
+    var endpoints: [String: ServiceAddress] = [:]
+    var processes: [String: Int32] = [:]
+    while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
+      let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+      if parts.count == 5, parts[2] == "SERVING", let address = ServiceAddress(String(parts[1])), let pid = Int32(parts[4]) {
+        endpoints[String(parts[0])] = address
+        processes[String(parts[0])] = pid
+      }
+    }
+    #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
+    for address in endpoints.values { #expect(await HealthProbe.check(address) == .serving) }
+
+    for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper"] {
+      let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
+      #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
+    }
+
+    // Kill the consent service hard; the launcher brings it back on the same port.
+    let consent = try #require(endpoints["consent-service"])
+    let pid = try #require(processes["consent-service"])
+    kill(pid, SIGKILL)
+    var back = false
+    for _ in 0..<100 where !back {
+      try await Task.sleep(for: .milliseconds(100))
+      let health = await HealthProbe.check(consent, timeout: .milliseconds(300))
+      back = kill(pid, 0) != 0 && health == .serving
+    }
+    #expect(back)
+
+    suite.signal(SIGINT)
+    #expect(try await suite.waitForExit() == 0)
+    for address in endpoints.values {
+      #expect(await HealthProbe.check(address, timeout: .milliseconds(300)) != .serving)
+    }
+  }
+}
+
