@@ -89,7 +89,7 @@ public func makeBlocklistServer(
   let store: any BlocklistStore
   switch service.database {
   case .sqlite(let path):
-    store = try SQLiteBlocklistStore(path: path)
+    store = try SQLiteBlocklistStore(path: path, logger: logger)
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the blocklist service yet; use sqlite://")
   }

@@ -33,7 +33,7 @@ public func makeRightsServer(
   let store: any RightsStore
   switch service.database {
   case .sqlite(let path):
-    store = try SQLiteRightsStore(path: path)
+    store = try SQLiteRightsStore(path: path, logger: logger)
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the subject-rights service yet; use sqlite://")
   }

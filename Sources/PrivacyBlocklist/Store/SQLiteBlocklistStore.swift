@@ -1,13 +1,28 @@
 public import GRDB
 import Foundation
+public import Logging
 import PrivacyKit
 
 /// The blocklist store on SQLite (the embedded default).
 public struct SQLiteBlocklistStore: BlocklistStore {
   private let pool: DatabasePool
+  private let logger: Logger
 
-  public init(path: String) throws {
+  public init(path: String, logger: Logger) throws {
     self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+    self.logger = logger
+  }
+
+  /// Folds the WAL into the database after a write that removed sensitive bytes. Best effort:
+  /// the write itself is already committed, so a failure here must not turn it into an error the
+  /// caller would retry; the old page versions then go at the next checkpoint.
+  private func discardOldPageVersions() async {
+    do {
+      try await SQLiteDatabase.discardOldPageVersions(pool)
+    } catch {
+      logger.warning("WAL checkpoint after a removal failed; old page versions remain until the next checkpoint",
+        metadata: ["error.type": "\(type(of: error))"])
+    }
   }
 
   /// The underlying pool, for tests that inspect the file.
@@ -78,7 +93,7 @@ public struct SQLiteBlocklistStore: BlocklistStore {
       }
     }
     // A removed entry's full hash must not survive in an old page version of the WAL.
-    if !commit.removed.isEmpty { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    if !commit.removed.isEmpty { await discardOldPageVersions() }
   }
 
   public func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {

@@ -1,5 +1,6 @@
 public import Foundation
 public import GRDB
+public import Logging
 import PrivacyKit
 
 /// The subject-rights store on SQLite (the embedded default). A request is kept whole as JSON
@@ -7,9 +8,23 @@ import PrivacyKit
 /// filter and sort on; artifact content lives in a table of its own so listings never load it.
 public struct SQLiteRightsStore: RightsStore {
   private let pool: DatabasePool
+  private let logger: Logger
 
-  public init(path: String) throws {
+  public init(path: String, logger: Logger) throws {
     self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+    self.logger = logger
+  }
+
+  /// Folds the WAL into the database after a write that removed sensitive bytes. Best effort:
+  /// the write itself is already committed, so a failure here must not turn it into an error the
+  /// caller would retry; the old page versions then go at the next checkpoint.
+  private func discardOldPageVersions() async {
+    do {
+      try await SQLiteDatabase.discardOldPageVersions(pool)
+    } catch {
+      logger.warning("WAL checkpoint after a removal failed; old page versions remain until the next checkpoint",
+        metadata: ["error.type": "\(type(of: error))"])
+    }
   }
 
   /// The underlying pool, for tests that inspect the file.
@@ -254,7 +269,7 @@ public struct SQLiteRightsStore: RightsStore {
       return acked
     }
     // The acknowledged messages may have held clear tokens; no old page version may keep them.
-    if acked > 0 { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    if acked > 0 { await discardOldPageVersions() }
     return acked
   }
 
@@ -285,7 +300,7 @@ public struct SQLiteRightsStore: RightsStore {
       }
     }
     // A purged artifact held personal data: no old page version may keep it.
-    if !commit.purgedArtifacts.isEmpty { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    if !commit.purgedArtifacts.isEmpty { await discardOldPageVersions() }
   }
 
   private static func save(_ request: SubjectRequest, _ db: Database) throws {
