@@ -1,10 +1,48 @@
+public import Foundation
 public import Logging
 public import PrivacyKit
 
-/// Builds the subject-rights server. Its SubjectRightsService RPCs are not implemented yet: the server answers health
-/// checks, and every other call gets gRPC's own UNIMPLEMENTED status.
+/// Configuration of the subject-rights service: the common settings plus `PUBLIC_BASE_URL`
+/// (optional: the base of verification links).
+public struct RightsConfiguration: Sendable {
+  public var service: ServiceConfiguration
+  public var settings: RightsSettings
+
+  public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
+    self.service = service
+    var base: String?
+    if let text = environment.string("PUBLIC_BASE_URL") {
+      guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+        throw .malformed("PUBLIC_BASE_URL", "must be an http or https URL, got \"\(text)\"")
+      }
+      var trimmed = text
+      while trimmed.hasSuffix("/") { trimmed.removeLast() }
+      base = trimmed
+    }
+    self.settings = RightsSettings(publicBaseURL: base)
+  }
+}
+
+/// Builds the subject-rights server: opens the store, purges expired artifacts, wires the
+/// handler. `now` is the clock (tests move it).
 public func makeRightsServer(
-  service: ServiceConfiguration, environment: EnvironmentReader, logger: Logger, metrics: ServerMetrics? = nil
+  service: ServiceConfiguration, environment: EnvironmentReader, logger: Logger, metrics: ServerMetrics? = nil,
+  now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
-  PrivacyServer(configuration: service, services: [], serviceNames: [], metrics: metrics, logger: logger)
+  let configuration = try RightsConfiguration(service: service, environment: environment)
+  let store: any RightsStore
+  switch service.database {
+  case .sqlite(let path):
+    store = try SQLiteRightsStore(path: path, logger: logger)
+  case .postgres:
+    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the subject-rights service yet; use sqlite://")
+  }
+  let desk = try await RightsDesk.open(store: store, settings: configuration.settings, now: now)
+  return PrivacyServer(
+    configuration: service,
+    services: [RightsHandler(desk: desk)],
+    serviceNames: ["privacy.rights.v1.SubjectRightsService"],
+    metrics: metrics,
+    logger: logger
+  )
 }

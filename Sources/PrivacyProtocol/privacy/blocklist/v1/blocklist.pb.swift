@@ -27,19 +27,20 @@ public nonisolated enum Privacy_Blocklist_V1_IdentifierKind: SwiftProtobuf.Enum,
   /// Not set; rejected.
   case unspecified // = 0
 
-  /// An email address: trimmed and lower-cased as a whole; must have exactly one `@`, a non-empty
-  /// local part and a domain with a dot and no empty labels. No provider-specific rewriting (dots
-  /// and `+tags` are kept).
+  /// An email address: trimmed, Unicode NFC and lower-cased as a whole; must have exactly one `@`,
+  /// a non-empty local part, a domain with a dot and no empty labels, and no whitespace or control
+  /// characters inside. No provider-specific rewriting (dots and `+tags` are kept).
   case email // = 1
 
-  /// A phone number, normalized to E.164: spaces, dashes, dots and parentheses removed; a leading
-  /// `00` becomes `+`; a number without `+` is national: a leading trunk `0` is dropped and
+  /// A phone number, normalized to E.164: in an international number (leading `+` or `00`) a `(0)`
+  /// trunk marker is dropped (`+49 (0)30 1234567` -> `+49301234567`); spaces, dashes, dots and
+  /// parentheses removed; a leading `00` becomes `+`; a number without `+` is national: a leading trunk `0` is dropped and
   /// `BLOCKLIST_DEFAULT_COUNTRY_CODE` prepended (without it configured, a national number is
   /// INVALID_ARGUMENT). The result must be `+` and 7-15 digits.
   case phone // = 2
 
-  /// A national identity number (passport, tax or social security number): upper-cased, spaces and
-  /// dashes removed; must not be empty afterwards.
+  /// A national identity number (passport, tax or social security number): Unicode NFC,
+  /// upper-cased, whitespace and dashes removed; must not be empty afterwards.
   case nationalID // = 3
 
   /// Anything else (a customer number, an account id of another system): trimmed, otherwise taken as

@@ -411,7 +411,8 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
         /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
         /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-        /// > direct marketing) or text over its limit. Nothing is stored on error.
+        /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+        /// > text over its limit. Nothing is stored on error.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Rights_V1_OpenRequestRequest` messages.
@@ -621,7 +622,7 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
         /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
         /// > into RUNNING from another status; recording the status a step already has changes only
-        /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+        /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
         /// > returns the stored step, anything else is refused.
         /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
         /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -960,7 +961,8 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
         /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
         /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-        /// > direct marketing) or text over its limit. Nothing is stored on error.
+        /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+        /// > text over its limit. Nothing is stored on error.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_OpenRequestRequest` message.
@@ -1170,7 +1172,7 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
         /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
         /// > into RUNNING from another status; recording the status a step already has changes only
-        /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+        /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
         /// > returns the stored step, anything else is refused.
         /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
         /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -1507,7 +1509,8 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
         /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
         /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-        /// > direct marketing) or text over its limit. Nothing is stored on error.
+        /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+        /// > text over its limit. Nothing is stored on error.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Rights_V1_OpenRequestRequest` message.
@@ -1717,7 +1720,7 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
         /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
         /// > into RUNNING from another status; recording the status a step already has changes only
-        /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+        /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
         /// > returns the stored step, anything else is refused.
         /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
         /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -2808,7 +2811,8 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
         /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
         /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-        /// > direct marketing) or text over its limit. Nothing is stored on error.
+        /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+        /// > text over its limit. Nothing is stored on error.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_OpenRequestRequest` message.
@@ -3063,7 +3067,7 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
         /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
         /// > into RUNNING from another status; recording the status a step already has changes only
-        /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+        /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
         /// > returns the stored step, anything else is refused.
         /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
         /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -3470,7 +3474,8 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
         /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
         /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-        /// > direct marketing) or text over its limit. Nothing is stored on error.
+        /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+        /// > text over its limit. Nothing is stored on error.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_OpenRequestRequest` message.
@@ -3824,7 +3829,7 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
         /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
         /// > into RUNNING from another status; recording the status a step already has changes only
-        /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+        /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
         /// > returns the stored step, anything else is refused.
         /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
         /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -4294,7 +4299,8 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
     /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
     /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-    /// > direct marketing) or text over its limit. Nothing is stored on error.
+    /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+    /// > text over its limit. Nothing is stored on error.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Rights_V1_OpenRequestRequest` message.
@@ -4603,7 +4609,7 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
     /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
     /// > into RUNNING from another status; recording the status a step already has changes only
-    /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+    /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
     /// > returns the stored step, anything else is refused.
     /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
     /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an
@@ -5012,7 +5018,8 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > DATA_SUBJECT request, a malformed subject id or email address, `received_at` in the future,
     /// > details that do not fit the right (rectification changes outside RECTIFICATION, objection
     /// > outside OBJECTION, a RECTIFICATION without changes, an OBJECTION naming no purpose and not
-    /// > direct marketing) or text over its limit. Nothing is stored on error.
+    /// > direct marketing), origin RETENTION on another right than ERASURE or without a subject id, or
+    /// > text over its limit. Nothing is stored on error.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -5357,7 +5364,7 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > from. Idempotent per (request, step): the first call creates the step (its position in the log
     /// > is the order of first recording), later calls update it. `attempts` counts the step's entries
     /// > into RUNNING from another status; recording the status a step already has changes only
-    /// > `detail`. DONE and SKIPPED are final: recording the same final status again is a no-op that
+    /// > `detail` (and, for FAILED, `last_error`). DONE and SKIPPED are final: recording the same final status again is a no-op that
     /// > returns the stored step, anything else is refused.
     /// > Errors: INVALID_ARGUMENT for a missing request id, a malformed step name, a missing status,
     /// > FAILED without `error` (or `error` with another status) or text over its limit; NOT_FOUND for an

@@ -189,7 +189,8 @@ public nonisolated enum Privacy_Rights_V1_RequestOrigin: SwiftProtobuf.Enum, Swi
   /// The controller's staff initiated it (for example StopProcessing in the gateway).
   case controller // = 2
 
-  /// The retention sweep opened it because a retention policy made the subject due (ERASURE only).
+  /// The retention sweep opened it because a retention policy made the subject due (ERASURE only,
+  /// with a subject id).
   case retention // = 3
   case UNRECOGNIZED(Int)
 
@@ -1411,11 +1412,12 @@ public nonisolated struct Privacy_Rights_V1_RequestFilter: Sendable {
   /// Only requests invoking this right; unspecified means any.
   public var right: Privacy_Rights_V1_Right = .unspecified
 
-  /// True: only open requests (not COMPLETED or REJECTED) whose `due_at` has passed.
+  /// True: only open requests (not COMPLETED or REJECTED) whose `due_at` has passed (now at or
+  /// after `due_at`, as for `DataSubjectRequest.overdue`).
   public var overdue: Bool = false
 
-  /// Only open requests whose `due_at` is at most this many days from now (overdue ones included).
-  /// Unset means no limit; 0 means due by now.
+  /// Only open requests whose `due_at` is at most this many days from now (overdue ones included),
+  /// 0-36,500. Unset means no limit; 0 means due by now.
   public var dueWithinDays: Int32 {
     get {_dueWithinDays ?? 0}
     set {_dueWithinDays = newValue}
@@ -2150,8 +2152,9 @@ public nonisolated struct Privacy_Rights_V1_OutboxMessage: Sendable {
   /// For VERIFICATION: the clear token (also in the body and link); wiped once acknowledged.
   public var token: String = String()
 
-  /// For VERIFICATION: the confirmation link (`PUBLIC_BASE_URL` + request id and token) when a
-  /// public base URL is configured, else empty; wiped once acknowledged.
+  /// For VERIFICATION: the confirmation link
+  /// (`<PUBLIC_BASE_URL>/requests/verify?request_id=<id>&token=<token>`) when a public base URL is
+  /// configured, else empty; wiped once acknowledged.
   public var link: String = String()
 
   /// When it was created.

@@ -1,0 +1,87 @@
+import Foundation
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+
+/// The gRPC edge of the blocklist service: checks and converts each request, calls the core,
+/// converts the answer. Never logs or echoes an identifier value.
+struct BlocklistHandler: Privacy_Blocklist_V1_BlocklistService.ServiceProtocol {
+  let blocklist: Blocklist
+
+  private func caller<T>(_ request: ServerRequest<T>) -> CallerIdentity {
+    CallerIdentity(metadata: request.metadata)
+  }
+
+  func add(
+    request: ServerRequest<Privacy_Blocklist_V1_AddRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Blocklist_V1_AddResponse> {
+    let message = request.message
+    let identifiers = try blocklist.normalize(try identifierList(message.identifiers))
+    let reason = try Validate.reason(message.reason)
+    let requestID = try requestIDField(message.requestID, field: "request_id")
+    let result = try await blocklist.add(identifiers, reason: reason, requestID: requestID, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.addedCount = UInt32(result.added)
+      $0.alreadyPresentCount = UInt32(result.alreadyPresent)
+    })
+  }
+
+  func check(
+    request: ServerRequest<Privacy_Blocklist_V1_CheckRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Blocklist_V1_CheckResponse> {
+    let identifiers = try blocklist.normalize(try identifierList(request.message.identifiers))
+    let answers = blocklist.check(identifiers)
+    return ServerResponse(message: .with {
+      $0.matches = zip(identifiers, answers).enumerated().map { index, pair in
+        let (identifier, entry) = pair
+        return .with {
+          $0.index = UInt32(index)
+          $0.kind = identifier.kind.proto
+          if let entry {
+            $0.matched = true
+            $0.entryID = entry.id
+            $0.reason = entry.reason
+            $0.addedAt = entry.addedAt.protoTimestamp
+            $0.requestID = entry.requestID
+          }
+        }
+      }
+      $0.anyMatched = answers.contains { $0 != nil }
+    })
+  }
+
+  func remove(
+    request: ServerRequest<Privacy_Blocklist_V1_RemoveRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Blocklist_V1_RemoveResponse> {
+    let message = request.message
+    let identifiers = try blocklist.normalize(try identifierList(message.identifiers))
+    let reason = try Validate.reason(message.reason)
+    let result = try await blocklist.remove(identifiers, reason: reason, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.removedCount = UInt32(result.removed)
+      $0.notPresentCount = UInt32(result.notPresent)
+    })
+  }
+
+  func list(
+    request: ServerRequest<Privacy_Blocklist_V1_ListRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Blocklist_V1_ListResponse> {
+    let message = request.message
+    let filter = try EntryFilter(message.filter)
+    let scope = "entries|" + filter.scopeKey
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    var cursor: EntryCursor?
+    if let text = page.cursor {
+      guard let parsed = EntryCursor(text) else { throw InvalidArgument("page_token is not valid for this request") }
+      cursor = parsed
+    }
+    let entries = try await blocklist.list(filter, after: cursor, limit: page.size + 1)
+    let items = entries.prefix(page.size)
+    return ServerResponse(message: .with {
+      $0.entries = items.map(\.proto)
+      if entries.count > page.size, let last = items.last {
+        $0.nextPageToken = PageRequest.token(cursor: EntryCursor(addedAt: Microseconds(last.addedAt), entryID: last.id).text, scope: scope)
+      }
+    })
+  }
+}

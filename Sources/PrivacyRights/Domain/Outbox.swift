@@ -1,0 +1,108 @@
+public import Foundation
+import PrivacyKit
+
+/// An email to a requester waiting for the mail system. Body, token and link are wiped once
+/// acknowledged: the clear verification token exists only in an undelivered message.
+public struct OutboxMessage: Sendable, Equatable {
+  public var id: String
+  public var kind: OutboxKind
+  public var requestID: String
+  public var recipientEmail: String
+  public var subjectLine: String
+  public var body: String
+  public var token: String
+  public var link: String
+  public var createdAt: Date
+  public var expiresAt: Date?
+  public var ackedAt: Date?
+  /// Position in the outbox (store-assigned), for paging.
+  public var position: Int64
+
+  public init(
+    id: String, kind: OutboxKind, requestID: String, recipientEmail: String, subjectLine: String, body: String,
+    token: String = "", link: String = "", createdAt: Date, expiresAt: Date? = nil, ackedAt: Date? = nil, position: Int64 = 0
+  ) {
+    self.id = id
+    self.kind = kind
+    self.requestID = requestID
+    self.recipientEmail = recipientEmail
+    self.subjectLine = subjectLine
+    self.body = body
+    self.token = token
+    self.link = link
+    self.createdAt = createdAt.microsecondPrecision
+    self.expiresAt = expiresAt?.microsecondPrecision
+    self.ackedAt = ackedAt?.microsecondPrecision
+    self.position = position
+  }
+}
+
+/// Writes the messages a requester gets. Pure text; the request must have a requester email.
+public enum OutboxComposer {
+  private static func day(_ date: Date) -> String {
+    String(date.ISO8601Format().prefix(10))
+  }
+
+  private static func opening(_ request: SubjectRequest) -> String {
+    "your request for \(request.right.title), received on \(day(request.receivedAt)) (reference \(request.id))"
+  }
+
+  /// The verification message with the clear token; `link` is empty without a public base URL.
+  public static func verification(
+    _ request: SubjectRequest, token: String, link: String, expiresAt: Date, now: Date
+  ) -> OutboxMessage {
+    var body = "Hello,\n\nbefore we act on \(opening(request)), we need to confirm that it comes from you.\n\n"
+    if link.isEmpty {
+      body += "Your confirmation code: \(token)\n\n"
+    } else {
+      body += "Please confirm by opening this link:\n\(link)\n\nor by entering this code: \(token)\n\n"
+    }
+    body += "The code works until \(expiresAt.ISO8601Format()). If you did not make this request, ignore this message."
+    return OutboxMessage(
+      id: newID(), kind: .verification, requestID: request.id, recipientEmail: request.requesterEmail,
+      subjectLine: "Please confirm your data protection request", body: body, token: token, link: link, createdAt: now,
+      expiresAt: expiresAt)
+  }
+
+  public static func deadlineExtended(_ request: SubjectRequest, reason: String, now: Date) -> OutboxMessage {
+    let body = """
+      Hello,
+
+      we need more time to answer \(opening(request)). Under Art. 12(3) GDPR we extend the deadline \
+      to \(day(request.dueAt)).
+
+      Why: \(reason)
+      """
+    return OutboxMessage(
+      id: newID(), kind: .deadlineExtended, requestID: request.id, recipientEmail: request.requesterEmail,
+      subjectLine: "Your data protection request: new deadline \(day(request.dueAt))", body: body, createdAt: now)
+  }
+
+  public static func rejected(_ request: SubjectRequest, reason: String, now: Date) -> OutboxMessage {
+    let body = """
+      Hello,
+
+      we cannot act on \(opening(request)).
+
+      Why: \(reason)
+
+      You have the right to lodge a complaint with a supervisory authority and to seek a judicial \
+      remedy (Art. 12(4) GDPR).
+      """
+    return OutboxMessage(
+      id: newID(), kind: .rejected, requestID: request.id, recipientEmail: request.requesterEmail,
+      subjectLine: "Your data protection request was declined", body: body, createdAt: now)
+  }
+
+  public static func completed(_ request: SubjectRequest, now: Date) -> OutboxMessage {
+    var body = "Hello,\n\nwe have completed \(opening(request))."
+    if request.artifact != nil {
+      body += " Your data is ready for you; it is kept for 30 days."
+    }
+    return OutboxMessage(
+      id: newID(), kind: .completed, requestID: request.id, recipientEmail: request.requesterEmail,
+      subjectLine: "Your data protection request was completed", body: body, createdAt: now)
+  }
+
+  private static func newID() -> String { UUID().uuidString.lowercased() }
+}

@@ -1,0 +1,387 @@
+public import Foundation
+public import PrivacyKit
+import Crypto
+import Synchronization
+
+/// Settings of the subject-rights service beyond the common ones.
+public struct RightsSettings: Sendable {
+  /// Base of the verification links (`PUBLIC_BASE_URL`), without a trailing slash; nil sends the
+  /// code alone.
+  public var publicBaseURL: String?
+
+  public init(publicBaseURL: String? = nil) {
+    self.publicBaseURL = publicBaseURL
+  }
+}
+
+/// What OpenRequest asks for, checked at the edge.
+public struct RequestDraft: Sendable {
+  public var subjectID: String
+  public var right: Right
+  public var origin: RequestOrigin
+  public var requesterEmail: String
+  public var channel: Channel?
+  public var details: RequestDetails
+  /// nil means now.
+  public var receivedAt: Date?
+  public var idempotencyKey: String
+
+  public init(
+    subjectID: String, right: Right, origin: RequestOrigin, requesterEmail: String, channel: Channel?, details: RequestDetails,
+    receivedAt: Date?, idempotencyKey: String
+  ) {
+    self.subjectID = subjectID
+    self.right = right
+    self.origin = origin
+    self.requesterEmail = requesterEmail
+    self.channel = channel
+    self.details = details
+    self.receivedAt = receivedAt
+    self.idempotencyKey = idempotencyKey
+  }
+}
+
+/// An export bundle as CompleteRequest receives it.
+public struct ArtifactUpload: Sendable {
+  public var content: Data
+  public var mediaType: String
+  public var fileName: String
+
+  public init(content: Data, mediaType: String, fileName: String) {
+    self.content = content
+    self.mediaType = mediaType
+    self.fileName = fileName
+  }
+}
+
+/// A recipient notification as CompleteRequest receives it.
+public struct NotificationDraft: Sendable {
+  public var recipientID: String
+  public var summary: String
+  /// nil means the completion time.
+  public var notifiedAt: Date?
+
+  public init(recipientID: String, summary: String, notifiedAt: Date?) {
+    self.recipientID = recipientID
+    self.summary = summary
+    self.notifiedAt = notifiedAt
+  }
+}
+
+/// The subject-rights service's core. Every write runs under one lock: it reads the current
+/// state from the store, applies a pure domain rule, and the store commits the result in one
+/// transaction; a write the rules or the store refuse changes nothing (a wrong verification
+/// token, which counts as an attempt, is the one deliberate exception). Artifacts past their 30
+/// days are purged before any call that could see them.
+public final class RightsDesk: Sendable {
+  private let store: any RightsStore
+  private let settings: RightsSettings
+  private let writes = AsyncLock()
+  /// The earliest expiry of a stored artifact, so the purge check costs nothing when none is due.
+  private let nextArtifactExpiry: Mutex<Date?>
+  /// The clock; tests move it.
+  public let now: @Sendable () -> Date
+
+  private init(store: any RightsStore, settings: RightsSettings, nextArtifactExpiry: Date?, now: @escaping @Sendable () -> Date) {
+    self.store = store
+    self.settings = settings
+    self.nextArtifactExpiry = Mutex(nextArtifactExpiry)
+    self.now = now
+  }
+
+  public static func open(
+    store: any RightsStore, settings: RightsSettings, now: @escaping @Sendable () -> Date = { Date() }
+  ) async throws -> RightsDesk {
+    let desk = RightsDesk(store: store, settings: settings, nextArtifactExpiry: try await store.nextArtifactExpiry(), now: now)
+    try await desk.purgeExpiredArtifacts()
+    return desk
+  }
+
+  // MARK: Write path
+
+  /// Runs one write under the lock: `body` checks rules and fills the commit; the store commits.
+  private func write<T: Sendable>(_ body: (inout RightsCommit, Date) async throws -> T) async throws -> T {
+    try await writes.withLock {
+      try await purgeExpiredArtifactsLocked()
+      let now = self.now().microsecondPrecision
+      var commit = RightsCommit()
+      let result = try await body(&commit, now)
+      guard !commit.isEmpty else { return result }
+      try await store.commit(commit)
+      let expiries = commit.requests.compactMap { $0.artifact?.purged == false ? $0.artifact?.expiresAt : nil }
+      if let earliest = expiries.min() {
+        nextArtifactExpiry.withLock { $0 = min($0 ?? earliest, earliest) }
+      }
+      return result
+    }
+  }
+
+  /// A write on one request: loads it (NOT_FOUND when unknown), lets `body` change it, stores it
+  /// when it changed.
+  private func modify<T: Sendable>(
+    _ requestID: String, _ body: (inout SubjectRequest, inout RightsCommit, Date) async throws -> T
+  ) async throws -> T {
+    try await write { commit, now in
+      guard var request = try await store.request(id: requestID) else { throw RightsError.requestNotFound(requestID) }
+      let before = request
+      let result = try await body(&request, &commit, now)
+      if request != before { commit.requests.append(request) }
+      return result
+    }
+  }
+
+  private func loadRequest(_ requestID: String) async throws -> SubjectRequest {
+    guard let request = try await store.request(id: requestID) else { throw RightsError.requestNotFound(requestID) }
+    return request
+  }
+
+  // MARK: Artifact retention
+
+  /// Purges artifacts past their expiry, if any is due; cheap when none is.
+  public func purgeExpiredArtifacts() async throws {
+    guard artifactPurgeDue() else { return }
+    try await writes.withLock { try await purgeExpiredArtifactsLocked() }
+  }
+
+  private func artifactPurgeDue() -> Bool {
+    let now = self.now()
+    return nextArtifactExpiry.withLock { expiry in expiry.map { $0 <= now } ?? false }
+  }
+
+  private func purgeExpiredArtifactsLocked() async throws {
+    guard artifactPurgeDue() else { return }
+    let now = self.now().microsecondPrecision
+    var commit = RightsCommit()
+    for requestID in try await store.requestIDsWithArtifactExpired(by: now) {
+      guard var request = try await store.request(id: requestID) else { continue }
+      request.purgeArtifact(at: now)
+      commit.requests.append(request)
+      commit.purgedArtifacts.append(requestID)
+    }
+    if !commit.isEmpty { try await store.commit(commit) }
+    let next = try await store.nextArtifactExpiry()
+    nextArtifactExpiry.withLock { $0 = next }
+  }
+
+  // MARK: Requests
+
+  /// Opens a request, or returns the one opened first with the same idempotency key.
+  public func openRequest(_ draft: RequestDraft, caller: CallerIdentity) async throws -> (request: SubjectRequest, created: Bool) {
+    try await write { commit, now in
+      if !draft.idempotencyKey.isEmpty, let existing = try await store.request(idempotencyKey: draft.idempotencyKey) {
+        return (existing, false)
+      }
+      let request = SubjectRequest(
+        id: UUID().uuidString.lowercased(), subjectID: draft.subjectID, right: draft.right, origin: draft.origin,
+        requesterEmail: draft.requesterEmail, channel: draft.channel, details: draft.details,
+        receivedAt: draft.receivedAt ?? now, openedBy: caller.actor, idempotencyKey: draft.idempotencyKey, now: now)
+      commit.requests.append(request)
+      return (request, true)
+    }
+  }
+
+  public func request(id: String) async throws -> SubjectRequest {
+    try await purgeExpiredArtifacts()
+    return try await loadRequest(id)
+  }
+
+  public func requests(_ query: RequestQuery, after cursor: RequestCursor?, limit: Int) async throws -> [SubjectRequest] {
+    try await purgeExpiredArtifacts()
+    return try await store.requests(query, after: cursor, limit: limit)
+  }
+
+  /// Issues a verification token and queues the message carrying it.
+  public func startVerification(
+    requestID: String, caller: CallerIdentity
+  ) async throws -> (request: SubjectRequest, messageID: String, expiresAt: Date) {
+    let token = SecureToken.generate()
+    return try await modify(requestID) { request, commit, now in
+      let expiresAt = try request.startVerification(tokenHash: SecureToken.hash(token), now: now)
+      let message = OutboxComposer.verification(request, token: token, link: verificationLink(request.id, token), expiresAt: expiresAt, now: now)
+      commit.outbox.append(message)
+      return (request, message.id, expiresAt)
+    }
+  }
+
+  private func verificationLink(_ requestID: String, _ token: String) -> String {
+    guard let base = settings.publicBaseURL else { return "" }
+    return "\(base)/requests/verify?request_id=\(requestID)&token=\(token)"
+  }
+
+  /// Checks the requester's token. A wrong token is stored as a failed attempt before the error
+  /// is returned.
+  public func confirmVerification(requestID: String, token: String, caller: CallerIdentity) async throws -> SubjectRequest {
+    let hash = SecureToken.hash(token)
+    let (request, outcome) = try await modify(requestID) { request, _, now in
+      let outcome = request.confirmVerification(tokenHash: hash, now: now, by: caller.actor)
+      return (request, outcome)
+    }
+    if case .refused(let error, _) = outcome { throw error }
+    return request
+  }
+
+  public func verifyManually(requestID: String, note: String, caller: CallerIdentity) async throws -> SubjectRequest {
+    try await modify(requestID) { request, _, now in
+      try request.verifyManually(note: note, now: now, by: caller.actor)
+      return request
+    }
+  }
+
+  public func identifySubject(requestID: String, subjectID: String, caller: CallerIdentity) async throws -> SubjectRequest {
+    try await modify(requestID) { request, _, now in
+      try request.identify(subjectID: subjectID, now: now)
+      return request
+    }
+  }
+
+  public func extendDeadline(requestID: String, months: Int, reason: String, caller: CallerIdentity) async throws -> SubjectRequest {
+    try await modify(requestID) { request, commit, now in
+      try request.extendDeadline(months: months, reason: reason, now: now, by: caller.actor)
+      if !request.requesterEmail.isEmpty {
+        commit.outbox.append(OutboxComposer.deadlineExtended(request, reason: reason, now: now))
+      }
+      return request
+    }
+  }
+
+  public func startProcessing(requestID: String, caller: CallerIdentity) async throws -> SubjectRequest {
+    try await modify(requestID) { request, _, now in
+      _ = try request.startProcessing(now: now)
+      return request
+    }
+  }
+
+  public func recordStep(
+    requestID: String, step: String, status: StepStatus, detail: String, error: String, caller: CallerIdentity
+  ) async throws -> Step {
+    try await modify(requestID) { request, _, now in
+      try request.recordStep(name: step, status: status, detail: detail, error: error, now: now).step
+    }
+  }
+
+  /// Completes a request with its outcome, artifact and the recipients told. Completing an
+  /// ERASURE purges the artifacts of the subject's other requests.
+  public func completeRequest(
+    requestID: String, outcome: String, artifact upload: ArtifactUpload?, notifications drafts: [NotificationDraft],
+    caller: CallerIdentity
+  ) async throws -> SubjectRequest {
+    try await modify(requestID) { request, commit, now in
+      var notifications: [RecipientNotification] = []
+      for draft in drafts {
+        guard let recipient = try await store.recipient(id: draft.recipientID) else {
+          throw RightsError.recipientNotFound(draft.recipientID)
+        }
+        notifications.append(
+          RecipientNotification(
+            recipientID: recipient.id, recipientName: recipient.name, summary: draft.summary, notifiedAt: draft.notifiedAt ?? now))
+      }
+      let artifact = upload.map { upload in
+        ArtifactInfo(
+          mediaType: upload.mediaType, fileName: upload.fileName, sizeBytes: upload.content.count,
+          sha256: SHA256.hash(data: upload.content).hex, createdAt: now, expiresAt: now.addingTimeInterval(ArtifactInfo.retention).microsecondPrecision)
+      }
+      try request.complete(outcome: outcome, artifact: artifact, notifications: notifications, now: now)
+      if let upload { commit.artifactContents[request.id] = upload.content }
+      if request.right == .erasure && !request.subjectID.isEmpty {
+        for otherID in try await store.requestIDsWithStoredArtifact(subjectID: request.subjectID) where otherID != request.id {
+          guard var other = try await store.request(id: otherID) else { continue }
+          other.purgeArtifact(at: now)
+          commit.requests.append(other)
+          commit.purgedArtifacts.append(otherID)
+        }
+      }
+      if !request.requesterEmail.isEmpty {
+        commit.outbox.append(OutboxComposer.completed(request, now: now))
+      }
+      return request
+    }
+  }
+
+  public func rejectRequest(
+    requestID: String, reason: String, grounds: RejectionGrounds?, caller: CallerIdentity
+  ) async throws -> SubjectRequest {
+    try await modify(requestID) { request, commit, now in
+      try request.reject(reason: reason, grounds: grounds, now: now, by: caller.actor)
+      if !request.requesterEmail.isEmpty {
+        commit.outbox.append(OutboxComposer.rejected(request, reason: reason, now: now))
+      }
+      return request
+    }
+  }
+
+  /// The artifact of a request with its content.
+  public func artifact(requestID: String) async throws -> (info: ArtifactInfo, content: Data) {
+    try await purgeExpiredArtifacts()
+    let request = try await loadRequest(requestID)
+    guard let info = request.artifact else { throw RightsError.artifactNotFound(requestID: requestID) }
+    if let purgedAt = info.purgedAt { throw RightsError.artifactPurged(requestID: requestID, at: purgedAt) }
+    guard let content = try await store.artifactContent(requestID: requestID) else {
+      throw RightsError.artifactNotFound(requestID: requestID)
+    }
+    return (info, content)
+  }
+
+  // MARK: Recipients
+
+  public func upsertRecipient(
+    id: String, name: String, contact: String, purposeIDs: [String], notes: String, caller: CallerIdentity
+  ) async throws -> (recipient: Recipient, created: Bool) {
+    try await write { commit, now in
+      let existing = try await store.recipient(id: id)
+      let recipient = Recipient(
+        id: id, name: name, contact: contact, purposeIDs: purposeIDs, notes: notes, createdAt: existing?.createdAt ?? now,
+        updatedAt: now)
+      if let existing, existing.sameContent(as: recipient) { return (existing, false) }
+      commit.recipients.append(recipient)
+      return (recipient, existing == nil)
+    }
+  }
+
+  public func recipients(purposeID: String?, after cursor: String?, limit: Int) async throws -> [Recipient] {
+    try await store.recipients(purposeID: purposeID, after: cursor, limit: limit)
+  }
+
+  // MARK: Retention
+
+  public func upsertRetentionPolicy(
+    name: String, inactivityDays: Int, scope: RetentionScope, description: String, disabled: Bool, caller: CallerIdentity
+  ) async throws -> (policy: RetentionPolicy, created: Bool) {
+    try await write { commit, now in
+      let existing = try await store.policy(name: name)
+      let policy = RetentionPolicy(
+        name: name, inactivityDays: inactivityDays, scope: scope, description: description, disabled: disabled,
+        createdAt: existing?.createdAt ?? now, updatedAt: now)
+      if let existing, existing.sameContent(as: policy) { return (existing, false) }
+      commit.policies.append(policy)
+      return (policy, existing == nil)
+    }
+  }
+
+  public func retentionPolicies(after cursor: String?, limit: Int) async throws -> [RetentionPolicy] {
+    try await store.policies(after: cursor, limit: limit)
+  }
+
+  /// Keeps the latest engagement: an older one than stored changes nothing.
+  public func recordEngagement(subjectID: String, at: Date?, caller: CallerIdentity) async throws -> (last: Date, updated: Bool) {
+    try await write { commit, now in
+      let at = (at ?? now).microsecondPrecision
+      if let stored = try await store.lastEngagement(subjectID: subjectID), stored >= at { return (stored, false) }
+      commit.engagement = (subjectID, at)
+      return (at, true)
+    }
+  }
+
+  public func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue] {
+    try await store.dueForRetention(now: now, after: cursor, limit: limit)
+  }
+
+  // MARK: Outbox
+
+  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
+    try await store.outbox(after: position, includeAcked: includeAcked, limit: limit)
+  }
+
+  public func ackOutbox(ids: [String]) async throws -> Int {
+    try await writes.withLock { try await store.ackOutbox(ids: ids, at: now()) }
+  }
+}

@@ -1,0 +1,83 @@
+public import Foundation
+public import PrivacyKit
+
+/// Which requests to list; every set criterion must hold.
+public struct RequestQuery: Sendable, Equatable {
+  public var status: RequestStatus?
+  public var right: Right?
+  public var origin: RequestOrigin?
+  public var subjectID: String?
+  /// Only open requests.
+  public var openOnly = false
+  /// Only open requests whose `due_at` is at or before this instant (overdue: now; due within N
+  /// days: now + N days).
+  public var dueBy: Date?
+
+  public init() {}
+}
+
+/// Where a request listing page starts: after this request in (`due_at`, `request_id`) order.
+public struct RequestCursor: Sendable, Equatable {
+  public var dueAt: Microseconds
+  public var requestID: String
+
+  public init(dueAt: Microseconds, requestID: String) {
+    self.dueAt = dueAt
+    self.requestID = requestID
+  }
+}
+
+/// Everything one write changes, committed by the store in a single transaction.
+public struct RightsCommit: Sendable {
+  /// Requests created or changed, stored whole.
+  public var requests: [SubjectRequest] = []
+  /// The content of a new artifact, by request id.
+  public var artifactContents: [String: Data] = [:]
+  /// Requests whose artifact content is deleted now.
+  public var purgedArtifacts: [String] = []
+  public var outbox: [OutboxMessage] = []
+  public var recipients: [Recipient] = []
+  public var policies: [RetentionPolicy] = []
+  public var engagement: (subjectID: String, at: Date)?
+
+  public init() {}
+
+  public var isEmpty: Bool {
+    requests.isEmpty && artifactContents.isEmpty && purgedArtifacts.isEmpty && outbox.isEmpty && recipients.isEmpty
+      && policies.isEmpty && engagement == nil
+  }
+}
+
+/// Where the subject-rights service keeps its data. One write is one `commit`, in one transaction.
+public protocol RightsStore: Sendable {
+  func request(id: String) async throws -> SubjectRequest?
+  func request(idempotencyKey: String) async throws -> SubjectRequest?
+  /// Requests matching `query` in (`due_at`, `request_id`) order, after `cursor`.
+  func requests(_ query: RequestQuery, after cursor: RequestCursor?, limit: Int) async throws -> [SubjectRequest]
+  /// Ids of a subject's requests whose artifact content is still stored.
+  func requestIDsWithStoredArtifact(subjectID: String) async throws -> [String]
+  /// Ids of requests whose artifact content is still stored and expired at `date`.
+  func requestIDsWithArtifactExpired(by date: Date) async throws -> [String]
+  /// The earliest expiry of a stored artifact, if any.
+  func nextArtifactExpiry() async throws -> Date?
+  func artifactContent(requestID: String) async throws -> Data?
+  func commit(_ commit: RightsCommit) async throws
+
+  func recipient(id: String) async throws -> Recipient?
+  /// Recipients ordered by id, after `cursor`, optionally only those receiving `purposeID`.
+  func recipients(purposeID: String?, after cursor: String?, limit: Int) async throws -> [Recipient]
+
+  func policy(name: String) async throws -> RetentionPolicy?
+  func policies(after cursor: String?, limit: Int) async throws -> [RetentionPolicy]
+
+  func lastEngagement(subjectID: String) async throws -> Date?
+  /// Subjects due under the enabled policies at `now` (see ListDueForRetention), ordered by
+  /// (`due_since`, `subject_id`), after `cursor`.
+  func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue]
+
+  /// Outbox messages after `position`, oldest first.
+  func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]
+  /// Marks messages as sent and wipes body, token and link; returns how many were newly
+  /// acknowledged. An unknown id throws `RightsError.outboxMessageNotFound` and acks nothing.
+  func ackOutbox(ids: [String], at: Date) async throws -> Int
+}

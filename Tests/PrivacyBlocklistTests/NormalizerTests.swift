@@ -1,0 +1,70 @@
+import PrivacyBlocklist
+import Testing
+
+@Suite("Identifier normalization")
+struct NormalizerTests {
+  let normalizer = Normalizer(defaultCountryCode: "49")
+
+  private func value(_ text: String, _ kind: IdentifierKind, _ normalizer: Normalizer? = nil) throws -> String {
+    try (normalizer ?? self.normalizer).normalize(text, kind: kind).value
+  }
+
+  private func problem(_ text: String, _ kind: IdentifierKind, _ normalizer: Normalizer? = nil) -> String? {
+    do {
+      _ = try (normalizer ?? self.normalizer).normalize(text, kind: kind)
+      return nil
+    } catch {
+      return error.problem
+    }
+  }
+
+  @Test("emails are trimmed and lower-cased as a whole; dots and +tags stay")
+  func email() throws {
+    #expect(try value("  Anna.Schmidt+News@Example.COM \n", .email) == "anna.schmidt+news@example.com")
+    #expect(try value("o'brien@sub.example.co.uk", .email) == "o'brien@sub.example.co.uk")
+    #expect(problem("anna.example.com", .email) == "email has no '@'")
+    #expect(problem("a@b@example.com", .email) == "email has more than one '@'")
+    #expect(problem("@example.com", .email) == "email has an empty local part")
+    #expect(problem("anna@example", .email) == "email domain has no dot")
+    #expect(problem("anna@example..com", .email) == "email domain has an empty label")
+    #expect(problem("anna @example.com", .email) != nil)
+    #expect(problem("   ", .email) == "email is empty")
+  }
+
+  @Test("phones become E.164 whichever way they are written")
+  func phone() throws {
+    for written in ["+49 30 1234567", "0049 30 1234567", "030 1234567", "(030) 123-45-67", "+49 (0)30 1234567", "030.123.4567"] {
+      #expect(try value(written, .phone) == "+49301234567", "\(written)")
+    }
+    #expect(try value("+1 (415) 555-0100", .phone) == "+14155550100")
+    let noDefault = Normalizer(defaultCountryCode: nil)
+    #expect(try value("+44 20 7946 0958", .phone, noDefault) == "+442079460958")
+    #expect(problem("030 1234567", .phone, noDefault)?.contains("BLOCKLIST_DEFAULT_COUNTRY_CODE") == true)
+    #expect(problem("+49 30 12ab567", .phone) == "phone contains characters other than digits")
+    #expect(problem("+49 12", .phone) == "phone is not a valid E.164 number (+ and 7-15 digits)")
+    #expect(problem("+49 1234 5678 9012 3456", .phone) != nil)
+    #expect(problem("", .phone) == "phone is empty")
+  }
+
+  @Test("national ids are upper-cased without spaces and dashes; custom ids are only trimmed")
+  func nationalAndCustom() throws {
+    #expect(try value(" l01x-00t 47 ", .nationalID) == "L01X00T47")
+    #expect(problem(" - ", .nationalID) == "national id is empty")
+    #expect(try value("  shop:Cust-0042 ", .custom) == "shop:Cust-0042")
+    #expect(problem("   ", .custom) == "custom identifier is empty")
+  }
+
+  @Test("values over 512 characters are refused before normalization")
+  func tooLong() {
+    #expect(problem(String(repeating: "a", count: 513), .custom) != nil)
+    #expect(problem(String(repeating: "a", count: 512), .custom) == nil)
+  }
+
+  @Test("the same text of different kinds hashes differently")
+  func kindsDoNotCollide() throws {
+    let email = try normalizer.normalize("x1@example.com", kind: .email)
+    let custom = try normalizer.normalize("x1@example.com", kind: .custom)
+    #expect(email.value == custom.value)
+    #expect(email.hashInput != custom.hashInput)
+  }
+}
