@@ -30,7 +30,7 @@ public func makeConsentServer(
   let store: any ConsentStore
   switch configuration.service.database {
   case .sqlite(let path):
-    store = try SQLiteConsentStore(path: path)
+    store = try SQLiteConsentStore(path: path, logger: logger)
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the consent service yet; use sqlite://")
   }

@@ -13,18 +13,6 @@ public struct SQLiteBlocklistStore: BlocklistStore {
     self.logger = logger
   }
 
-  /// Folds the WAL into the database after a write that removed sensitive bytes. Best effort:
-  /// the write itself is already committed, so a failure here must not turn it into an error the
-  /// caller would retry; the old page versions then go at the next checkpoint.
-  private func discardOldPageVersions() async {
-    do {
-      try await SQLiteDatabase.discardOldPageVersions(pool)
-    } catch {
-      logger.warning("WAL checkpoint after a removal failed; old page versions remain until the next checkpoint",
-        metadata: ["error.type": "\(type(of: error))"])
-    }
-  }
-
   /// The underlying pool, for tests that inspect the file.
   public var database: DatabasePool { pool }
 
@@ -93,7 +81,7 @@ public struct SQLiteBlocklistStore: BlocklistStore {
       }
     }
     // A removed entry's full hash must not survive in an old page version of the WAL.
-    if !commit.removed.isEmpty { await discardOldPageVersions() }
+    if !commit.removed.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
   }
 
   public func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {

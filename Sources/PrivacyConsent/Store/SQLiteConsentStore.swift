@@ -1,13 +1,16 @@
 public import Foundation
 public import GRDB
+public import Logging
 import PrivacyKit
 
 /// The consent store on SQLite (the embedded default).
 public struct SQLiteConsentStore: ConsentStore {
   private let pool: DatabasePool
+  private let logger: Logger
 
-  public init(path: String) throws {
+  public init(path: String, logger: Logger) throws {
     self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+    self.logger = logger
   }
 
   /// The underlying pool, for tests that inspect the file.
@@ -163,7 +166,7 @@ public struct SQLiteConsentStore: ConsentStore {
       return acked
     }
     // The acknowledged messages held clear tokens; no old page version may keep them.
-    if acked > 0 { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    if acked > 0 { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
     return acked
   }
 
@@ -187,7 +190,7 @@ public struct SQLiteConsentStore: ConsentStore {
       for message in commit.outbox { try Self.insert(message, db) }
       for subject in commit.erasedSubjects { try Self.scrub(subject: subject, at: commit.now, db) }
     }
-    if !commit.erasedSubjects.isEmpty { try await SQLiteDatabase.discardOldPageVersions(pool) }
+    if !commit.erasedSubjects.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
   }
 
   private static func save(_ purpose: Purpose, _ db: Database) throws {

@@ -15,18 +15,6 @@ public struct SQLiteRightsStore: RightsStore {
     self.logger = logger
   }
 
-  /// Folds the WAL into the database after a write that removed sensitive bytes. Best effort:
-  /// the write itself is already committed, so a failure here must not turn it into an error the
-  /// caller would retry; the old page versions then go at the next checkpoint.
-  private func discardOldPageVersions() async {
-    do {
-      try await SQLiteDatabase.discardOldPageVersions(pool)
-    } catch {
-      logger.warning("WAL checkpoint after a removal failed; old page versions remain until the next checkpoint",
-        metadata: ["error.type": "\(type(of: error))"])
-    }
-  }
-
   /// The underlying pool, for tests that inspect the file.
   public var database: DatabasePool { pool }
 
@@ -269,7 +257,7 @@ public struct SQLiteRightsStore: RightsStore {
       return acked
     }
     // The acknowledged messages may have held clear tokens; no old page version may keep them.
-    if acked > 0 { await discardOldPageVersions() }
+    if acked > 0 { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
     return acked
   }
 
@@ -300,7 +288,7 @@ public struct SQLiteRightsStore: RightsStore {
       }
     }
     // A purged artifact held personal data: no old page version may keep it.
-    if !commit.purgedArtifacts.isEmpty { await discardOldPageVersions() }
+    if !commit.purgedArtifacts.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
   }
 
   private static func save(_ request: SubjectRequest, _ db: Database) throws {
