@@ -184,6 +184,27 @@ struct PersonalDataErasureTests {
     }
   }
 
+  @Test("crypto-shredding: the wrapped data key and every sealed byte of the subject leave the files")
+  func shredded() async throws {
+    try await withVaultService { client, fixture async throws in
+      try await client.defineStandardFields()
+      try await client.put("c1", ["email": "ada@example.com", "iban": "DE89370400440532013000", "segment": "KeptSegment"], source: source(ip: "203.0.113.8"))
+      try await client.put("c2", ["email": "bob@example.com"])
+      let secrets: [Data] = try await fixture.database().read { db in
+        try Data.fetchAll(db, sql: "SELECT wrapped FROM data_keys WHERE subject_id = 'c1'")
+          + Data.fetchAll(db, sql: "SELECT value_sealed FROM record_values WHERE subject_id = 'c1' AND value_sealed IS NOT NULL")
+          + Data.fetchAll(db, sql: "SELECT source_ip_sealed FROM record_values WHERE subject_id = 'c1' AND source_ip_sealed IS NOT NULL")
+          + Data.fetchAll(db, sql: "SELECT blind_index FROM record_values WHERE subject_id = 'c1' AND field = 'email'")
+      }
+      #expect(secrets.count == 7)  // key, 2 values, 3 source IPs, 1 digest
+      #expect(secrets.allSatisfy { filesContain(fixture.files, bytes: $0) })
+      _ = try await client.erase("c1")
+      for secret in secrets { #expect(!filesContain(fixture.files, bytes: secret)) }
+      #expect(try await client.get("c1").value(of: "segment") == "KeptSegment")
+      #expect(try await client.get("c2").value(of: "email") == "bob@example.com")
+    }
+  }
+
   @Test("a subject that never had a data key reports none destroyed; bad calls change nothing")
   func noKeyAndBadCalls() async throws {
     try await withVaultService { client, _ async throws in

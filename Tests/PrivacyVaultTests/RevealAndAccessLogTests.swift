@@ -87,6 +87,12 @@ struct RevealAndAccessLogTests {
         try await client.exportRecord(.with { $0.subjectID = "c1"; $0.reason = String(repeating: "r", count: 501) })
       }
       try await expectRejected(client, subject: "c1", .notFound) { try await client.exportRecord(.with { $0.subjectID = "c2" }) }
+
+      // An export of a record without values is still accounted for, with one record-level entry.
+      try await client.put("c3", [:])
+      let empty = try await client.exportRecord(.with { $0.subjectID = "c3" })
+      #expect(empty.record.fields.isEmpty)
+      #expect(try await client.accessLog { $0.subjectID = "c3" }.map(\.field) == [""])
     }
   }
 

@@ -234,3 +234,8 @@ func expectRejected(
   let after = try await client.snapshot(subject)
   #expect(before == after, "a rejected call changed state", sourceLocation: sourceLocation)
 }
+
+/// Whether any of `files` contains `bytes` (for sealed values and wrapped keys).
+func filesContain(_ files: [String], bytes: Data) -> Bool {
+  files.contains { path in FileManager.default.contents(atPath: path)?.range(of: bytes) != nil }
+}
