@@ -90,6 +90,7 @@ let package = Package(
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyVaultTests", dependencies: ["PrivacyVault", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2], swiftSettings: swiftSettings),
   ]
 )

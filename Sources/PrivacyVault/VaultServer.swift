@@ -1,10 +1,52 @@
+public import Foundation
 public import Logging
 public import PrivacyKit
 
-/// Builds the vault server. Its VaultService RPCs are not implemented yet: the server answers health
-/// checks, and every other call gets gRPC's own UNIMPLEMENTED status.
+/// Configuration of the vault service: the common settings plus the keyring
+/// (`VAULT_MASTER_KEY` / `VAULT_MASTER_KEY_FILE`, required) and `VAULT_K_ANONYMITY`.
+public struct VaultConfiguration: Sendable {
+  public var service: ServiceConfiguration
+  public var settings: VaultSettings
+
+  /// Smallest and largest k-anonymity threshold accepted.
+  public static let kAnonymityRange = 1...1000
+
+  public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
+    self.service = service
+    let keyring = try Keyring(environment: environment)
+    let variable = environment.string("VAULT_MASTER_KEY_FILE") != nil ? "VAULT_MASTER_KEY_FILE" : "VAULT_MASTER_KEY"
+    let k = try environment.int("VAULT_K_ANONYMITY", range: Self.kAnonymityRange) ?? 5
+    self.settings = VaultSettings(keyring: keyring, keyringVariable: variable, kAnonymityThreshold: k)
+  }
+}
+
+/// Builds the vault server from the environment (what `vault-service`'s `main.swift` calls).
 public func makeVaultServer(
   service: ServiceConfiguration, environment: EnvironmentReader, logger: Logger, metrics: ServerMetrics? = nil
 ) async throws -> PrivacyServer {
-  PrivacyServer(configuration: service, services: [], serviceNames: [], metrics: metrics, logger: logger)
+  try await makeVaultServer(
+    configuration: try VaultConfiguration(service: service, environment: environment), logger: logger, metrics: metrics)
+}
+
+/// Builds the vault server: opens the store and the vault, wires the handler. `now` is the clock
+/// (tests move it).
+public func makeVaultServer(
+  configuration: VaultConfiguration, logger: Logger, metrics: ServerMetrics? = nil,
+  now: @escaping @Sendable () -> Date = { Date() }
+) async throws -> PrivacyServer {
+  let store: any VaultStore
+  switch configuration.service.database {
+  case .sqlite(let path):
+    store = try SQLiteVaultStore(path: path, logger: logger)
+  case .postgres:
+    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the vault service yet; use sqlite://")
+  }
+  let vault = try await Vault.open(store: store, settings: configuration.settings, logger: logger, now: now)
+  return PrivacyServer(
+    configuration: configuration.service,
+    services: [VaultHandler(vault: vault)],
+    serviceNames: ["privacy.vault.v1.VaultService"],
+    metrics: metrics,
+    logger: logger
+  )
 }
