@@ -102,7 +102,7 @@ def h2load(address, method, payload, headers, clients, streams, seconds):
             if line.startswith("finished in"):  # "finished in 10.00s, 12345.60 req/s, 1.23MB/s"
                 qps = float(line.split(",")[1].split()[0])
             if line.startswith("requests:"):
-                failed = int(line.split(",")[3].split()[0])  # "requests: N total, N started, N done, N succeeded, N failed, ..."
+                failed = int(line.split(",")[4].split()[0])  # "requests: N total, N started, N done, N succeeded, N failed, ..."
         latencies = []
         with open(log) as entries:
             for entry in entries:

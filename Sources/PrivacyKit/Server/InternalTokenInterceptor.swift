@@ -3,10 +3,10 @@ public import GRPCCore
 /// Refuses every call that does not carry the internal credential, except health checks, which
 /// load balancers and orchestrators make without one.
 public struct InternalTokenInterceptor: ServerInterceptor {
-  private let token: String
+  private let token: [UInt8]
 
   public init(token: String) {
-    self.token = token
+    self.token = Array(token.utf8)
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(
@@ -16,7 +16,8 @@ public struct InternalTokenInterceptor: ServerInterceptor {
   ) async throws -> StreamingServerResponse<Output> {
     if context.descriptor.service.fullyQualifiedService != HealthService.serviceName {
       let presented = request.metadata[stringValues: MetadataKey.internalToken].first(where: { _ in true }) ?? ""
-      guard ConstantTime.equals(String(presented), token) else {
+      // Constant time over the bytes; only the length can differ early, and it is no secret.
+      guard ConstantTime.equals(presented.utf8, token) else {
         throw RPCError(code: .unauthenticated, message: "missing or invalid internal credential")
       }
     }
