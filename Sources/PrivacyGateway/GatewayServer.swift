@@ -1,10 +1,162 @@
+public import Foundation
 public import Logging
 public import PrivacyKit
+import PrivacyProtocol
 
-/// Builds the gateway server. Its AdminService RPCs are not implemented yet: the server answers health
-/// checks, and every other call gets gRPC's own UNIMPLEMENTED status.
+/// Configuration of the gateway: the common settings plus the backends' addresses, the policy,
+/// the API keys, the JWT trust and the backend deadline.
+public struct GatewayConfiguration: Sendable {
+  public var service: ServiceConfiguration
+  /// `CONSENT_SERVICE_ADDR`, `VAULT_SERVICE_ADDR`, `RIGHTS_SERVICE_ADDR`, `BLOCKLIST_SERVICE_ADDR`.
+  public var backendAddresses: [BackendKind: ServiceAddress]
+  /// `GATEWAY_POLICY_FILE`; nil for the shipped default policy.
+  public var policyFile: String?
+  /// `GATEWAY_API_KEYS_FILE`; nil: no API key is accepted.
+  public var apiKeysFile: String?
+  /// `GATEWAY_JWKS_FILE` with `GATEWAY_JWT_ISSUER` and `GATEWAY_JWT_AUDIENCE`; nil: no JWT is accepted.
+  public var jwt: JWTTrust?
+  /// `GATEWAY_BACKEND_TIMEOUT_MS` (default 5000).
+  public var backendTimeout: Duration
+
+  public struct JWTTrust: Sendable {
+    public var jwksFile: String
+    public var issuer: String
+    public var audience: String
+  }
+
+  public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
+    self.service = service
+    var addresses: [BackendKind: ServiceAddress] = [:]
+    for kind in BackendKind.allCases {
+      guard let text = environment.string(kind.addressVariable) else { continue }
+      guard let address = ServiceAddress(text) else {
+        throw .malformed(kind.addressVariable, "must be host:port, got \"\(text)\"")
+      }
+      addresses[kind] = address
+    }
+    self.backendAddresses = addresses
+    self.policyFile = environment.string("GATEWAY_POLICY_FILE")
+    self.apiKeysFile = environment.string("GATEWAY_API_KEYS_FILE")
+    if let jwks = environment.string("GATEWAY_JWKS_FILE") {
+      guard let issuer = environment.string("GATEWAY_JWT_ISSUER") else {
+        throw .malformed("GATEWAY_JWT_ISSUER", "is required with GATEWAY_JWKS_FILE")
+      }
+      guard let audience = environment.string("GATEWAY_JWT_AUDIENCE") else {
+        throw .malformed("GATEWAY_JWT_AUDIENCE", "is required with GATEWAY_JWKS_FILE")
+      }
+      self.jwt = JWTTrust(jwksFile: jwks, issuer: issuer, audience: audience)
+    } else {
+      for variable in ["GATEWAY_JWT_ISSUER", "GATEWAY_JWT_AUDIENCE"] where environment.string(variable) != nil {
+        throw .malformed(variable, "is set without GATEWAY_JWKS_FILE")
+      }
+      self.jwt = nil
+    }
+    let milliseconds = try environment.int("GATEWAY_BACKEND_TIMEOUT_MS", range: 1...600_000) ?? 5000
+    self.backendTimeout = .milliseconds(milliseconds)
+  }
+}
+
+/// The shipped policy and policy loading.
+public enum GatewayPolicy {
+  /// The default policy file shipped with the gateway (a package resource).
+  public static var defaultPolicyURL: URL? {
+    Bundle.module.url(forResource: "default-policy", withExtension: "yaml")
+  }
+
+  /// Every method a policy may grant.
+  public static var knownMethods: Set<String> { RouteTable.servedMethods }
+
+  /// Reads and validates a policy file, or the shipped one when `path` is nil. Any problem is a
+  /// configuration error naming `GATEWAY_POLICY_FILE`.
+  public static func load(path: String?) throws(ConfigurationError) -> Policy {
+    let source: String
+    let text: String
+    if let path {
+      source = path
+      guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw .malformed("GATEWAY_POLICY_FILE", "names a file that cannot be read: \(path)")
+      }
+      text = contents
+    } else {
+      guard let url = defaultPolicyURL, let contents = try? String(contentsOf: url, encoding: .utf8) else {
+        throw .malformed("GATEWAY_POLICY_FILE", "is not set and the shipped default policy is missing (its resource bundle must sit next to the executable)")
+      }
+      source = "the shipped default policy"
+      text = contents
+    }
+    do {
+      return try PolicyFile.parse(text, knownMethods: knownMethods)
+    } catch {
+      throw .malformed("GATEWAY_POLICY_FILE", "(\(source)) \(error)")
+    }
+  }
+}
+
+/// Builds the gateway's server from the environment (what `main.swift` calls).
 public func makeGatewayServer(
   service: ServiceConfiguration, environment: EnvironmentReader, logger: Logger, metrics: ServerMetrics? = nil
 ) async throws -> PrivacyServer {
-  PrivacyServer(configuration: service, services: [], serviceNames: [], metrics: metrics, logger: logger)
+  try await makeGatewayServer(configuration: GatewayConfiguration(service: service, environment: environment), logger: logger, metrics: metrics)
+}
+
+/// Builds the gateway: loads and validates the policy, the API keys and the JWKS (any problem
+/// stops start-up with the variable's name), opens the audit log, makes one long-lived client per
+/// backend (run with the server, closed after it drains) and serves the four backend services and
+/// AdminService. `now` is the clock of audit entries and JWT checks (tests move it).
+public func makeGatewayServer(
+  configuration: GatewayConfiguration, logger: Logger, metrics: ServerMetrics? = nil,
+  now: @escaping @Sendable () -> Date = { Date() }
+) async throws -> PrivacyServer {
+  let gateway = try await makeGateway(configuration: configuration, logger: logger, now: now)
+  return PrivacyServer(
+    configuration: configuration.service,
+    services: [RouteTable(gateway: gateway, admin: AdminHandler(gateway: gateway))],
+    serviceNames: RouteTable.servedServices,
+    authentication: .byServices,
+    companions: gateway.backends.companions,
+    metrics: metrics,
+    logger: logger,
+    onDrain: { gateway.closeStreams() }
+  )
+}
+
+/// The gateway's core, configured (for the server and for tests).
+public func makeGateway(
+  configuration: GatewayConfiguration, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+) async throws -> Gateway {
+  let policy = try GatewayPolicy.load(path: configuration.policyFile)
+  var keys: APIKeyFile?
+  if let path = configuration.apiKeysFile {
+    do {
+      keys = try APIKeyFile(path: path, policy: policy, logger: logger)
+    } catch {
+      throw ConfigurationError.malformed("GATEWAY_API_KEYS_FILE", "(\(path)) \(error)")
+    }
+  } else {
+    logger.warning("GATEWAY_API_KEYS_FILE is not set: no API key is accepted")
+  }
+  var jwt: JWTAuthenticator?
+  if let trust = configuration.jwt {
+    guard let text = try? String(contentsOfFile: trust.jwksFile, encoding: .utf8) else {
+      throw ConfigurationError.malformed("GATEWAY_JWKS_FILE", "names a file that cannot be read: \(trust.jwksFile)")
+    }
+    do {
+      jwt = try await JWTAuthenticator(jwks: text, issuer: trust.issuer, audience: trust.audience, now: now)
+    } catch {
+      throw ConfigurationError.malformed("GATEWAY_JWKS_FILE", "(\(trust.jwksFile)) \(error)")
+    }
+  }
+  let store: any AuditStore
+  switch configuration.service.database {
+  case .sqlite(let path):
+    store = try SQLiteAuditStore(path: path)
+  case .postgres:
+    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
+  }
+  let audit = try await AuditLog.open(store: store, now: now, logger: logger)
+  let backends = try Backends(addresses: configuration.backendAddresses, flushCoalescing: configuration.service.flushCoalescing)
+  return Gateway(
+    policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, backends: backends,
+    settings: GatewaySettings(backendTimeout: configuration.backendTimeout, internalToken: configuration.service.internalToken),
+    logger: logger)
 }

@@ -62,6 +62,28 @@ extension ActorKind {
   }
 }
 
+extension Mask {
+  /// The domain mask; nil for MASK_UNSPECIFIED or an unknown value.
+  public init?(_ proto: Privacy_Vault_V1_Mask) {
+    switch proto {
+    case .none: self = .none
+    case .last4: self = .last4
+    case .email: self = .email
+    case .full: self = .full
+    case .unspecified, .UNRECOGNIZED: return nil
+    }
+  }
+
+  public var proto: Privacy_Vault_V1_Mask {
+    switch self {
+    case .none: .none
+    case .last4: .last4
+    case .email: .email
+    case .full: .full
+    }
+  }
+}
+
 extension ChainVerification {
   public var proto: Privacy_Common_V1_ChainVerification {
     .with {

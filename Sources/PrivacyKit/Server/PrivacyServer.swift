@@ -15,9 +15,22 @@ public struct PrivacyServer: Service {
   /// Concurrent streams allowed per HTTP/2 connection.
   public static let maxConcurrentStreams = 256
 
+  /// Who may call the server's services.
+  public enum Authentication: Sendable {
+    /// Every call except health must carry `INTERNAL_TOKEN` in `x-internal-token` (the backends;
+    /// with `ALLOW_INSECURE_DEV=1` and no token, nothing is checked).
+    case internalToken
+    /// The services authenticate their callers themselves (the gateway: API keys and JWTs), so
+    /// the internal token is not asked of callers; the server may still hold it for its own
+    /// calls to backends.
+    case byServices
+  }
+
   private let configuration: ServiceConfiguration
   private let services: [any RegistrableRPCService]
   private let health: HealthService
+  private let authentication: Authentication
+  private let companions: [any ServerCompanion]
   private let onDrain: @Sendable () -> Void
   private let logger: Logger
   private let metrics: ServerMetrics?
@@ -27,11 +40,16 @@ public struct PrivacyServer: Service {
   /// - Parameters:
   ///   - services: the gRPC services to host; health is added.
   ///   - serviceNames: their fully qualified names, reported by health.
+  ///   - authentication: who may call; backends require the internal token.
+  ///   - companions: what runs alongside the server and stops only after it has drained, such as
+  ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
   ///   - onDrain: called when draining starts, to end the service's own long-lived streams.
   public init(
     configuration: ServiceConfiguration,
     services: [any RegistrableRPCService],
     serviceNames: [String],
+    authentication: Authentication = .internalToken,
+    companions: [any ServerCompanion] = [],
     metrics: ServerMetrics? = nil,
     logger: Logger,
     onDrain: @escaping @Sendable () -> Void = {}
@@ -39,6 +57,8 @@ public struct PrivacyServer: Service {
     self.configuration = configuration
     self.services = services
     self.health = HealthService(services: serviceNames)
+    self.authentication = authentication
+    self.companions = companions
     self.metrics = metrics
     self.logger = logger
     self.onDrain = onDrain
@@ -55,10 +75,13 @@ public struct PrivacyServer: Service {
     var interceptors: [any ServerInterceptor] = [
       CallObserverInterceptor(logger: logger, metrics: metrics), MessageSizeInterceptor(limit: Self.maxMessageBytes),
     ]
-    if let token = configuration.internalToken {
+    switch (authentication, configuration.internalToken) {
+    case (.internalToken, let token?):
       interceptors.append(InternalTokenInterceptor(token: token))
-    } else {
+    case (.internalToken, nil):
       logger.warning("ALLOW_INSECURE_DEV=1 and no INTERNAL_TOKEN: accepting calls without the internal credential")
+    case (.byServices, _):
+      break
     }
     let server = GRPCServer(
       transport: .http2NIOPosix(address: bindAddress, transportSecurity: .plaintext, config: config),
@@ -68,24 +91,46 @@ public struct PrivacyServer: Service {
     let health = self.health
     let onDrain = self.onDrain
     let logger = self.logger
-    try await withGracefulShutdownHandler {
-      try await withThrowingDiscardingTaskGroup { group in
-        group.addTask { try await server.serve() }
-        let bound = try await server.transport.listeningAddress
-        let port = bound.ipv4?.port ?? bound.ipv6?.port ?? configuration.port
-        health.setServing(true)
-        address.set(host: host, port: port)
-        logger.info("serving", metadata: ["net.host": "\(host)", "net.port": "\(port)"])
+    let companions = self.companions
+    defer { address.close() }
+    try await withThrowingDiscardingTaskGroup { outer in
+      for companion in companions {
+        outer.addTask { try await companion.run() }
       }
-    } onGracefulShutdown: {
-      logger.info("draining: finishing in-flight calls")
-      health.setServing(false)
-      health.finishWatchers()
-      onDrain()
-      server.beginGracefulShutdown()
+      // Companions stop once the server has stopped, whether it drained or failed.
+      defer { for companion in companions { companion.stop() } }
+      try await withGracefulShutdownHandler {
+        try await withThrowingDiscardingTaskGroup { group in
+          group.addTask { try await server.serve() }
+          let bound = try await server.transport.listeningAddress
+          let port = bound.ipv4?.port ?? bound.ipv6?.port ?? configuration.port
+          health.setServing(true)
+          address.set(host: host, port: port)
+          logger.info("serving", metadata: ["net.host": "\(host)", "net.port": "\(port)"])
+        }
+      } onGracefulShutdown: {
+        logger.info("draining: finishing in-flight calls")
+        health.setServing(false)
+        health.finishWatchers()
+        onDrain()
+        server.beginGracefulShutdown()
+      }
     }
-    address.close()
   }
+}
+
+/// Something that runs alongside a server and stops after the server has stopped, such as a
+/// long-lived client's connections.
+public protocol ServerCompanion: Sendable {
+  /// Runs until `stop()` is called (or fails).
+  func run() async throws
+  /// Asks `run()` to finish.
+  func stop()
+}
+
+extension GRPCClient: ServerCompanion {
+  public func run() async throws { try await runConnections() }
+  public func stop() { beginGracefulShutdown() }
 }
 
 /// The address a server bound, available once it listens.

@@ -1,5 +1,5 @@
 public import Foundation
-import PrivacyKit
+public import PrivacyKit
 
 /// How much protection a field's values need. Ordered: NONE < PERSONAL < SENSITIVE.
 public enum Classification: String, Sendable, CaseIterable, Codable, Comparable {
@@ -31,14 +31,6 @@ public enum SpecialCategory: String, Sendable, CaseIterable, Codable {
   case genetic
   case biometric
   case sexLifeOrOrientation = "sex_life_or_orientation"
-}
-
-/// How a value is shown when masked.
-public enum Mask: String, Sendable, CaseIterable, Codable {
-  case none
-  case last4
-  case email
-  case full
 }
 
 /// How a quasi-identifier is coarsened when an erased record would otherwise stay unique.

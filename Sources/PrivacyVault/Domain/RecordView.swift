@@ -1,3 +1,5 @@
+import PrivacyKit
+
 /// One field of a record as a read shows it: the definition, the entry, and the value shown
 /// (clear or masked).
 public struct FieldView: Sendable, Equatable {

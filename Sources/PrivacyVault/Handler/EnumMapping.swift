@@ -51,27 +51,6 @@ extension SpecialCategory {
   }
 }
 
-extension Mask {
-  init?(_ proto: Privacy_Vault_V1_Mask) {
-    switch proto {
-    case .none: self = .none
-    case .last4: self = .last4
-    case .email: self = .email
-    case .full: self = .full
-    case .unspecified, .UNRECOGNIZED: return nil
-    }
-  }
-
-  var proto: Privacy_Vault_V1_Mask {
-    switch self {
-    case .none: .none
-    case .last4: .last4
-    case .email: .email
-    case .full: .full
-    }
-  }
-}
-
 extension AccessKind {
   init?(_ proto: Privacy_Vault_V1_AccessKind) {
     switch proto {

@@ -79,7 +79,7 @@ public nonisolated enum Privacy_Gateway_V1_AccessLevel: SwiftProtobuf.Enum, Swif
 }
 
 /// What a field access rule in the policy applies to. Most specific wins: FIELD > TAG >
-/// CLASSIFICATION.
+/// SPECIAL_CATEGORY > CLASSIFICATION.
 public nonisolated enum Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
@@ -94,6 +94,12 @@ public nonisolated enum Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf.Enum
 
   /// Every vault field of a classification: "NONE", "PERSONAL" or "SENSITIVE".
   case classification // = 3
+
+  /// Every vault field of an art 9 special category ("HEALTH", "GENETIC", ... as in
+  /// privacy.vault.v1.SpecialCategory without its prefix), every field holding art 10 data
+  /// ("CRIMINAL_OFFENCE"), or every field that is either ("ANY"). A named category is more
+  /// specific than "ANY"; both are less specific than a tag and more than a classification.
+  case specialCategory // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -106,6 +112,7 @@ public nonisolated enum Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf.Enum
     case 1: self = .field
     case 2: self = .tag
     case 3: self = .classification
+    case 4: self = .specialCategory
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -116,6 +123,7 @@ public nonisolated enum Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf.Enum
     case .field: return 1
     case .tag: return 2
     case .classification: return 3
+    case .specialCategory: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -126,6 +134,7 @@ public nonisolated enum Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf.Enum
     .field,
     .tag,
     .classification,
+    .specialCategory,
   ]
 
 }
@@ -373,7 +382,8 @@ public nonisolated struct Privacy_Gateway_V1_WhoAmIResponse: Sendable {
   /// (e.g. "privacy.vault.v1.VaultService/GetRecord", "privacy.gateway.v1.AdminService/*").
   public var methods: [String] = []
 
-  /// Field access levels granted, per field, tag or classification; anything not listed is NONE.
+  /// Field access levels granted, per field, tag, special category or classification; anything not
+  /// listed is NONE.
   public var fieldAccess: [Privacy_Gateway_V1_FieldAccessGrant] = []
 
   /// True when the role may override a blocklist match in CreateContact with an override_reason.
@@ -1172,7 +1182,7 @@ nonisolated extension Privacy_Gateway_V1_AccessLevel: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Privacy_Gateway_V1_FieldSelectorKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FIELD_SELECTOR_KIND_UNSPECIFIED\0\u{1}FIELD_SELECTOR_KIND_FIELD\0\u{1}FIELD_SELECTOR_KIND_TAG\0\u{1}FIELD_SELECTOR_KIND_CLASSIFICATION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FIELD_SELECTOR_KIND_UNSPECIFIED\0\u{1}FIELD_SELECTOR_KIND_FIELD\0\u{1}FIELD_SELECTOR_KIND_TAG\0\u{1}FIELD_SELECTOR_KIND_CLASSIFICATION\0\u{1}FIELD_SELECTOR_KIND_SPECIAL_CATEGORY\0")
 }
 
 nonisolated extension Privacy_Gateway_V1_CredentialKind: SwiftProtobuf._ProtoNameProviding {

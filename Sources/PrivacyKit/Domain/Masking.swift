@@ -1,3 +1,13 @@
+/// How a value is shown when masked (privacy.vault.v1.Mask). Shared by the vault, which masks
+/// SENSITIVE values on read, and the gateway, which masks a clear value for a role that may only
+/// see it MASKED: one implementation, so both show the exact same forms.
+public enum Mask: String, Sendable, CaseIterable, Codable {
+  case none
+  case last4
+  case email
+  case full
+}
+
 /// The exact masked forms of the contract (vault.proto, enum Mask).
 public enum Masking {
   /// What FULL shows, whatever the value (the length is not revealed).

@@ -1,0 +1,176 @@
+import Foundation
+public import GRDB
+import PrivacyKit
+
+/// The audit log on SQLite: the gateway's own database file (`DATABASE_URL`), in WAL mode with
+/// `synchronous=FULL`, so an entry is on disk before the call it records is answered. Triggers
+/// refuse updates and deletes.
+public struct SQLiteAuditStore: AuditStore {
+  private let pool: DatabasePool
+
+  public init(path: String) throws {
+    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+  }
+
+  /// The underlying pool, for tests that inspect the file.
+  public var database: DatabasePool { pool }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.execute(sql: """
+        CREATE TABLE audit_log (
+          sequence INTEGER PRIMARY KEY, time INTEGER NOT NULL, request_id TEXT NOT NULL, actor TEXT NOT NULL,
+          role TEXT NOT NULL, method TEXT NOT NULL, subject_id TEXT NOT NULL, fields_revealed TEXT NOT NULL,
+          reason TEXT NOT NULL, status_code INTEGER NOT NULL, status_message TEXT NOT NULL, prev_hash TEXT NOT NULL,
+          hash TEXT NOT NULL);
+        CREATE INDEX audit_log_by_actor ON audit_log(actor, sequence);
+        CREATE INDEX audit_log_by_subject ON audit_log(subject_id, sequence);
+        CREATE INDEX audit_log_by_method ON audit_log(method, sequence);
+        CREATE INDEX audit_log_by_request ON audit_log(request_id);
+        CREATE INDEX audit_log_by_time ON audit_log(time);
+        CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_log_append_only_delete BEFORE DELETE ON audit_log
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """)
+    }
+    return migrator
+  }
+
+  public func head() async throws -> AuditHead {
+    try await pool.read { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1") else {
+        return .empty
+      }
+      return AuditHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
+    }
+  }
+
+  public func append(_ entries: [AuditEntry]) async throws {
+    try await pool.write { db in
+      let statement = try db.cachedStatement(sql: """
+        INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
+          status_code, status_message, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """)
+      for entry in entries {
+        let draft = entry.draft
+        try statement.execute(arguments: [
+          Int64(entry.sequence), Microseconds(entry.time).value, draft.requestID, draft.actor, draft.role, draft.method,
+          draft.subjectID, draft.fieldsRevealed.joined(separator: ","), draft.reason, draft.statusCode,
+          draft.statusMessage, entry.previousHash, entry.hash,
+        ])
+      }
+    }
+  }
+
+  public func entries(_ query: AuditQuery) async throws -> [AuditEntry] {
+    var conditions: [String] = []
+    var arguments: [(any DatabaseValueConvertible)?] = []
+    if let before = query.before {
+      conditions.append("sequence < ?")
+      arguments.append(Int64(before))
+    }
+    if let actor = query.actor {
+      conditions.append("actor = ?")
+      arguments.append(actor)
+    }
+    switch query.method {
+    case .method(let name)?:
+      conditions.append("method = ?")
+      arguments.append(name)
+    case .service(let service)?:
+      // substr instead of LIKE: service names hold `_`, a LIKE wildcard.
+      let prefix = service + "/"
+      conditions.append("substr(method, 1, ?) = ?")
+      arguments.append(prefix.count)
+      arguments.append(prefix)
+    case nil:
+      break
+    }
+    if let subject = query.subjectID {
+      conditions.append("subject_id = ?")
+      arguments.append(subject)
+    }
+    if let requestID = query.requestID {
+      conditions.append("request_id = ?")
+      arguments.append(requestID)
+    }
+    if let start = query.start {
+      conditions.append("time >= ?")
+      arguments.append(Microseconds(start).value)
+    }
+    if let end = query.end {
+      conditions.append("time < ?")
+      arguments.append(Microseconds(end).value)
+    }
+    if let code = query.statusCode {
+      conditions.append("status_code = ?")
+      arguments.append(code)
+    }
+    let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+    arguments.append(query.limit)
+    let sql = "SELECT * FROM audit_log \(filter) ORDER BY sequence DESC LIMIT ?"
+    let statementArguments = StatementArguments(arguments)
+    return try await pool.read { db in
+      try Row.fetchAll(db, sql: sql, arguments: statementArguments).map { row in
+        switch Self.entry(from: row) {
+        case .success(let entry): return entry
+        case .failure(let corruption): throw corruption
+        }
+      }
+    }
+  }
+
+  public func verify(into verifier: inout AuditVerifier) async throws {
+    var after: Int64 = 0
+    let batch = 1000
+    while true {
+      let cursor = after
+      let rows = try await pool.read { db in
+        try Row.fetchAll(
+          db, sql: "SELECT * FROM audit_log WHERE sequence > ? ORDER BY sequence LIMIT ?", arguments: [cursor, batch]
+        ).map { row in (Int64.fromDatabaseValue(row["sequence"] as DatabaseValue) ?? 0, Self.entry(from: row)) }
+      }
+      for (_, entry) in rows {
+        switch entry {
+        case .success(let entry): verifier.check(entry)
+        case .failure(let corruption): verifier.unreadable(sequence: corruption.sequence, column: corruption.column)
+        }
+      }
+      guard rows.count == batch, let last = rows.last else { return }
+      after = last.0
+    }
+  }
+
+  /// A row read back, or the column that holds a value no gateway wrote (a tampered file).
+  /// Columns are read through `DatabaseValue` so a wrong type is reported, never a crash.
+  private static func entry(from row: Row) -> Result<AuditEntry, AuditCorruption> {
+    func integer(_ column: String) -> Int64? { Int64.fromDatabaseValue(row[column] as DatabaseValue) }
+    func text(_ column: String) -> String? { String.fromDatabaseValue(row[column] as DatabaseValue) }
+    guard let sequence = integer("sequence"), sequence > 0 else { return .failure(AuditCorruption(sequence: 0, column: "sequence")) }
+    let at = UInt64(sequence)
+    guard let time = integer("time") else { return .failure(AuditCorruption(sequence: at, column: "time")) }
+    guard let code = integer("status_code") else { return .failure(AuditCorruption(sequence: at, column: "status_code")) }
+    var texts: [String: String] = [:]
+    for column in [
+      "request_id", "actor", "role", "method", "subject_id", "fields_revealed", "reason", "status_message", "prev_hash", "hash",
+    ] {
+      guard let value = text(column) else { return .failure(AuditCorruption(sequence: at, column: column)) }
+      texts[column] = value
+    }
+    let revealed = texts["fields_revealed"]!
+    let draft = AuditDraft(
+      requestID: texts["request_id"]!, actor: texts["actor"]!, role: texts["role"]!, method: texts["method"]!,
+      subjectID: texts["subject_id"]!, fieldsRevealed: revealed.isEmpty ? [] : revealed.split(separator: ",").map(String.init),
+      reason: texts["reason"]!, statusCode: Int(code), statusMessage: texts["status_message"]!)
+    return .success(AuditEntry(
+      sequence: at, time: Microseconds(value: time).date, draft: draft, previousHash: texts["prev_hash"]!, hash: texts["hash"]!))
+  }
+}
+
+/// An audit row that cannot be read back.
+struct AuditCorruption: Error, Equatable {
+  var sequence: UInt64
+  var column: String
+}

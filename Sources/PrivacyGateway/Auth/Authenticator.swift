@@ -1,0 +1,52 @@
+public import GRPCCore
+public import PrivacyKit
+
+/// Decides who a caller is from its `authorization` metadata: `Bearer <key-id>.<secret>` (an
+/// API key) or `Bearer <JWT>`. Every failure is the same UNAUTHENTICATED, whatever was wrong.
+public struct Authenticator: Sendable {
+  private let keys: APIKeyFile?
+  private let jwt: JWTAuthenticator?
+  private let policy: Policy
+
+  public init(keys: APIKeyFile?, jwt: JWTAuthenticator?, policy: Policy) {
+    self.keys = keys
+    self.jwt = jwt
+    self.policy = policy
+  }
+
+  public func authenticate(_ metadata: Metadata) async throws(Unauthenticated) -> Principal {
+    let values = Array(metadata[stringValues: "authorization"])
+    guard values.count == 1, let token = Self.bearerToken(values[0]) else { throw Unauthenticated() }
+    let dots = token.utf8.count(where: { $0 == UInt8(ascii: ".") })
+    if dots == 2, let jwt {
+      guard let claims = await jwt.authenticate(token), policy.role(claims.role) != nil else { throw Unauthenticated() }
+      return Principal(actor: claims.actor, role: claims.role, credentialKind: .jwt, credentialID: claims.id, expiresAt: claims.expiresAt)
+    }
+    guard dots >= 1, let keyring = keys?.keyring else { throw Unauthenticated() }
+    let dot = token.firstIndex(of: ".")!
+    let id = String(token[..<dot])
+    let secret = String(token[token.index(after: dot)...])
+    guard APIKey.isValidID(id), !secret.isEmpty, let key = keyring.authenticate(id: id, secret: secret),
+      policy.role(key.role) != nil
+    else { throw Unauthenticated() }
+    return Principal(actor: key.actor, role: key.role, credentialKind: .apiKey, credentialID: key.id)
+  }
+
+  /// The token of `Bearer <token>` (scheme in any case, RFC 7235), or nil.
+  static func bearerToken(_ header: String) -> String? {
+    let trimmed = header.trimmingWhitespace
+    guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
+    let token = String(trimmed.dropFirst(7)).trimmingWhitespace
+    guard !token.isEmpty, token.utf8.count <= 8192, !token.contains(where: { $0.isWhitespace }) else { return nil }
+    return token
+  }
+}
+
+/// Missing, malformed, unknown, revoked, expired or badly signed credentials. One message for
+/// all, so a caller learns nothing about which part was wrong.
+public struct Unauthenticated: PrivacyError {
+  public static let errorDomain = "privacy.gateway.v1"
+  public var statusCode: StatusCode { .unauthenticated }
+  public var message: String { "missing or invalid credentials" }
+  public init() {}
+}

@@ -1,0 +1,188 @@
+public import Foundation
+public import PrivacyKit
+
+/// What a call contributes to its audit entry; the log gives it a sequence, a time and a hash.
+public struct AuditDraft: Sendable, Equatable {
+  /// The gateway's id for the call (sent to backends as `x-request-id`).
+  public var requestID: String
+  /// Empty when authentication failed.
+  public var actor: String
+  /// Empty when authentication failed.
+  public var role: String
+  /// Full method name (`privacy.vault.v1.VaultService/GetRecord`).
+  public var method: String
+  /// The subject the request named; empty when none.
+  public var subjectID: String
+  /// Vault fields returned in clear by the call (RevealField, ExportRecord), names only, sorted.
+  public var fieldsRevealed: [String]
+  /// The reason the request gave; empty when none.
+  public var reason: String
+  /// gRPC status code of the outcome (0 OK).
+  public var statusCode: Int
+  /// The status message returned; empty on OK.
+  public var statusMessage: String
+
+  public init(
+    requestID: String, actor: String, role: String, method: String, subjectID: String = "", fieldsRevealed: [String] = [],
+    reason: String = "", statusCode: Int, statusMessage: String = ""
+  ) {
+    self.requestID = requestID
+    self.actor = actor
+    self.role = role
+    self.method = method
+    self.subjectID = subjectID
+    self.fieldsRevealed = fieldsRevealed
+    self.reason = reason
+    self.statusCode = statusCode
+    self.statusMessage = statusMessage
+  }
+}
+
+/// One entry of the hash-chained audit log: one call through the gateway.
+public struct AuditEntry: Sendable, Equatable {
+  public var sequence: UInt64
+  public var time: Date
+  public var draft: AuditDraft
+  /// Hash of the previous entry; `HashChain.genesis` for the first.
+  public var previousHash: String
+  public var hash: String
+
+  public init(sequence: UInt64, time: Date, draft: AuditDraft, previousHash: String, hash: String) {
+    self.sequence = sequence
+    self.time = time
+    self.draft = draft
+    self.previousHash = previousHash
+    self.hash = hash
+  }
+
+  /// Seals a draft as the entry after `head`.
+  public init(draft: AuditDraft, after head: AuditHead, at time: Date) {
+    self.init(sequence: head.sequence + 1, time: time.microsecondPrecision, draft: draft, previousHash: head.hash, hash: "")
+    hash = computedHash
+  }
+
+  /// The hash this entry's content and previous hash give: SHA-256 over the previous hash and
+  /// the canonical encoding of every field (the same rule as the consent ledger and the vault's
+  /// access log).
+  public var computedHash: String {
+    var encoder = CanonicalEncoder()
+    encoder.append(sequence)
+    encoder.append(time)
+    encoder.append(draft.requestID)
+    encoder.append(draft.actor)
+    encoder.append(draft.role)
+    encoder.append(draft.method)
+    encoder.append(draft.subjectID)
+    encoder.append(draft.fieldsRevealed.count)
+    for field in draft.fieldsRevealed { encoder.append(field) }
+    encoder.append(draft.reason)
+    encoder.append(draft.statusCode)
+    encoder.append(draft.statusMessage)
+    return HashChain.link(previous: previousHash, content: encoder)
+  }
+}
+
+/// The end of the audit log: the last sequence and its hash.
+public struct AuditHead: Sendable, Equatable {
+  public var sequence: UInt64
+  public var hash: String
+
+  public static let empty = AuditHead(sequence: 0, hash: HashChain.genesis)
+
+  public init(sequence: UInt64, hash: String) {
+    self.sequence = sequence
+    self.hash = hash
+  }
+
+  public init(_ entry: AuditEntry) {
+    self.init(sequence: entry.sequence, hash: entry.hash)
+  }
+}
+
+/// Recomputes the chain entry by entry and stops at the first entry that does not verify: an
+/// edited entry fails its hash, a deleted one leaves a sequence gap, a reordered one fails its
+/// hash (the sequence is hashed) or its link, a truncated tail falls short of the head the
+/// gateway last wrote.
+public struct AuditVerifier: Sendable {
+  private var expected = AuditHead.empty
+  private var checked: UInt64 = 0
+  private var broken: (sequence: UInt64, problem: String)?
+
+  public init() {}
+
+  /// Checks the next entry; false once the chain is broken.
+  @discardableResult
+  public mutating func check(_ entry: AuditEntry) -> Bool {
+    guard broken == nil else { return false }
+    checked += 1
+    if entry.sequence != expected.sequence + 1 {
+      broken = (expected.sequence + 1, "sequence gap: expected \(expected.sequence + 1), found \(entry.sequence)")
+    } else if entry.previousHash != expected.hash {
+      broken = (entry.sequence, "previous hash does not match entry \(expected.sequence)")
+    } else if entry.computedHash != entry.hash {
+      broken = (entry.sequence, "content does not match its hash")
+    }
+    expected = AuditHead(entry)
+    return broken == nil
+  }
+
+  /// Records a row that could not be read back as the break.
+  public mutating func unreadable(sequence: UInt64, column: String) {
+    guard broken == nil else { return }
+    checked += 1
+    broken = (sequence, "entry \(sequence) is unreadable: column \(column) holds a value no gateway wrote")
+  }
+
+  /// Notes that the log ends before `knownHead`, the last entry this gateway wrote.
+  public mutating func finish(knownHead: UInt64) {
+    guard broken == nil, expected.sequence < knownHead else { return }
+    broken = (expected.sequence + 1, "entries after \(expected.sequence) are missing; the log reached \(knownHead)")
+  }
+
+  public var result: ChainVerification {
+    ChainVerification(
+      valid: broken == nil, entriesChecked: checked, firstBrokenSequence: broken?.sequence,
+      problem: broken?.problem ?? "", headHash: broken == nil ? expected.hash : "")
+  }
+}
+
+/// Which audit entries to read, newest first. Filters combine with AND.
+public struct AuditQuery: Sendable, Equatable {
+  public var actor: String?
+  /// A full method name or a service wildcard.
+  public var method: MethodPattern?
+  public var subjectID: String?
+  public var requestID: String?
+  /// At or after.
+  public var start: Date?
+  /// Before.
+  public var end: Date?
+  public var statusCode: Int?
+  /// Only entries with a smaller sequence (the page cursor); nil for the newest.
+  public var before: UInt64?
+  public var limit: Int
+
+  public init(
+    actor: String? = nil, method: MethodPattern? = nil, subjectID: String? = nil, requestID: String? = nil,
+    start: Date? = nil, end: Date? = nil, statusCode: Int? = nil, before: UInt64? = nil, limit: Int = 50
+  ) {
+    self.actor = actor
+    self.method = method
+    self.subjectID = subjectID
+    self.requestID = requestID
+    self.start = start
+    self.end = end
+    self.statusCode = statusCode
+    self.before = before
+    self.limit = limit
+  }
+
+  /// The filters as a string, so a page token is bound to the filters it was issued for.
+  public var scopeKey: String {
+    [
+      actor ?? "", method?.description ?? "", subjectID ?? "", requestID ?? "",
+      start.map { String(Microseconds($0).value) } ?? "", end.map { String(Microseconds($0).value) } ?? "",
+      statusCode.map(String.init) ?? "",
+    ].map { $0.replacingOccurrences(of: "|", with: "||") }.joined(separator: "|")
+  }
+}

@@ -1,0 +1,306 @@
+import Foundation
+public import GRPCCore
+public import Logging
+public import PrivacyKit
+import Synchronization
+
+/// The gateway's core: for every call, authenticate the caller, check the role may call the
+/// method (before any backend is touched), run the call, and commit one audit entry before the
+/// answer leaves. Handlers (forwarded backend methods and AdminService) only supply the part
+/// between authorization and audit.
+public final class Gateway: Sendable {
+  public let policy: Policy
+  public let audit: AuditLog
+  public let backends: Backends
+  let authenticator: Authenticator
+  let settings: GatewaySettings
+  let logger: Logger
+  let streams = StreamRegistry()
+
+  public init(policy: Policy, authenticator: Authenticator, audit: AuditLog, backends: Backends, settings: GatewaySettings, logger: Logger) {
+    self.policy = policy
+    self.authenticator = authenticator
+    self.audit = audit
+    self.backends = backends
+    self.settings = settings
+    self.logger = logger
+  }
+
+  /// An authenticated and authorized call in progress.
+  public struct Call: Sendable {
+    public let principal: Principal
+    public let role: RolePolicy
+    /// The gateway's id for the call, sent to backends as `x-request-id` and returned to the
+    /// caller in the `x-request-id` response metadata.
+    public let requestID: String
+    public let method: String
+    /// When backend calls must be done by; nil for a stream without a caller deadline.
+    public let deadline: ContinuousClock.Instant?
+    let internalToken: String?
+
+    /// The metadata for a backend call: the internal credential and the caller's identity as
+    /// the gateway established it. Nothing the client sent is passed on.
+    public var backendMetadata: Metadata {
+      CallerIdentity(actor: principal.actor, role: principal.role, requestID: requestID).metadata(internalToken: internalToken)
+    }
+
+    /// Options for a backend call: the time left until the deadline.
+    public func backendOptions() throws -> CallOptions {
+      var options = CallOptions.defaults
+      options.waitForReady = false
+      if let deadline {
+        let left = deadline - .now
+        guard left > .zero else { throw RPCError(code: .deadlineExceeded, message: "the deadline passed before the backend was called") }
+        options.timeout = left
+      }
+      return options
+    }
+
+    /// The field level the caller's role has on a field.
+    public func level(for field: FieldFacts) -> AccessLevel { role.fields.level(for: field) }
+  }
+
+  /// A handler's answer and what the audit entry must say about it.
+  public struct Answer<Output: Sendable>: Sendable {
+    public var message: Output
+    /// Vault fields the answer carries in clear that the caller asked to see (RevealField,
+    /// ExportRecord), names only.
+    public var fieldsRevealed: [String]
+
+    public init(_ message: Output, fieldsRevealed: [String] = []) {
+      self.message = message
+      self.fieldsRevealed = fieldsRevealed
+    }
+  }
+
+  // MARK: Unary calls
+
+  /// Runs a unary call through authentication, authorization, `body` and the audit log.
+  public func unary<Input: Sendable, Output: Sendable>(
+    _ request: ServerRequest<Input>, method: MethodDescriptor,
+    body: (Input, Call) async throws -> Answer<Output>
+  ) async throws -> ServerResponse<Output> {
+    let start = ContinuousClock.now
+    var draft = Self.draft(for: request.message, method: method)
+    let result: Result<Answer<Output>, RPCError>
+    do {
+      let call = try await admit(request.metadata, method: method, start: start, isStream: false, draft: &draft)
+      result = .success(try await body(request.message, call))
+    } catch {
+      result = .failure(rpcError(error, requestID: draft.requestID))
+    }
+    switch result {
+    case .success(let answer):
+      draft.fieldsRevealed = answer.fieldsRevealed.sorted()
+      try await commit(draft)
+      return ServerResponse(message: answer.message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
+    case .failure(let error):
+      draft.statusCode = error.code.rawValue
+      draft.statusMessage = String(error.message.prefix(1000))
+      try await commit(draft)
+      var error = error
+      error.metadata.replaceOrAddString(draft.requestID, forKey: MetadataKey.requestID)
+      throw error
+    }
+  }
+
+  // MARK: Server streams
+
+  /// Runs a server-streaming call: authentication and authorization first; once the backend has
+  /// accepted the stream (`open` returns), one audit entry records it, then messages flow. The
+  /// entry's status is the opening's outcome; how the stream ended is logged, not audited.
+  public func serverStream<Input: Sendable, Output: Sendable>(
+    _ request: ServerRequest<Input>, context: ServerContext, method: MethodDescriptor,
+    body: @escaping @Sendable (Input, Call, _ opened: @escaping @Sendable () async throws -> Void, RPCWriter<Output>) async throws -> Void
+  ) async -> StreamingServerResponse<Output> {
+    let start = ContinuousClock.now
+    var draft = Self.draft(for: request.message, method: method)
+    let call: Call
+    do {
+      call = try await admit(request.metadata, method: method, start: start, isStream: true, draft: &draft)
+    } catch {
+      return await refuse(rpcError(error, requestID: draft.requestID), draft: draft)
+    }
+    let opening = draft
+    let audited = Mutex(false)
+    let message = request.message
+    let streams = self.streams
+    return StreamingServerResponse(
+      accepted: .success(.init(metadata: [MetadataKey.requestID: .string(call.requestID)]) { writer in
+        let opened: @Sendable () async throws -> Void = {
+          try await self.commit(opening)
+          audited.withLock { $0 = true }
+        }
+        do {
+          try await streams.run(cancellation: context.cancellation) {
+            try await body(message, call, opened, writer)
+          }
+          return [:]
+        } catch {
+          var error = self.rpcError(error, requestID: call.requestID)
+          if !audited.withLock({ $0 }) {
+            var failed = opening
+            failed.statusCode = error.code.rawValue
+            failed.statusMessage = String(error.message.prefix(1000))
+            try await self.commit(failed)
+          }
+          error.metadata.replaceOrAddString(call.requestID, forKey: MetadataKey.requestID)
+          throw error
+        }
+      }))
+  }
+
+  private func refuse<Output: Sendable>(_ error: RPCError, draft: AuditDraft) async -> StreamingServerResponse<Output> {
+    var draft = draft
+    draft.statusCode = error.code.rawValue
+    draft.statusMessage = String(error.message.prefix(1000))
+    do {
+      try await commit(draft)
+    } catch {
+      return StreamingServerResponse(error: error as? RPCError ?? RPCError(code: .unavailable, message: "\(error)"))
+    }
+    var error = error
+    error.metadata.replaceOrAddString(draft.requestID, forKey: MetadataKey.requestID)
+    return StreamingServerResponse(error: error)
+  }
+
+  // MARK: Steps
+
+  private static func draft<Input>(for message: Input, method: MethodDescriptor) -> AuditDraft {
+    AuditDraft(
+      requestID: UUID().uuidString.lowercased(), actor: "", role: "", method: method.fullyQualifiedMethod,
+      subjectID: String(((message as? any NamesSubject)?.subjectID ?? "").prefix(200)),
+      reason: String(((message as? any GivesReason)?.auditReason ?? "").prefix(500)), statusCode: 0)
+  }
+
+  /// Authenticates and authorizes; fills the draft's actor and role.
+  private func admit(_ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, draft: inout AuditDraft) async throws -> Call {
+    let principal = try await authenticator.authenticate(metadata)
+    draft.actor = principal.actor
+    draft.role = principal.role
+    let fullMethod = method.fullyQualifiedMethod
+    guard policy.allows(role: principal.role, method: fullMethod), let role = policy.role(principal.role) else {
+      throw PermissionDenied(message: "role \(principal.role) may not call \(fullMethod)")
+    }
+    let callerTimeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.parse)
+    let timeout: Duration? =
+      isStream ? callerTimeout : min(callerTimeout ?? settings.backendTimeout, settings.backendTimeout)
+    return Call(
+      principal: principal, role: role, requestID: draft.requestID, method: fullMethod, deadline: timeout.map { start + $0 },
+      internalToken: settings.internalToken)
+  }
+
+  /// Commits the entry; if it cannot be written the call fails (fail-closed).
+  private func commit(_ draft: AuditDraft) async throws {
+    do {
+      _ = try await audit.record(draft)
+    } catch {
+      var failure = RPCError(AuditUnavailable())
+      failure.metadata.replaceOrAddString(draft.requestID, forKey: MetadataKey.requestID)
+      throw failure
+    }
+  }
+
+  /// Any error as the status the caller gets (and the audit records).
+  func rpcError(_ error: any Error, requestID: String) -> RPCError {
+    if let error = error as? RPCError { return error }
+    if let convertible = error as? any RPCErrorConvertible { return RPCError(convertible) }
+    if error is CancellationError { return RPCError(code: .cancelled, message: "the call was cancelled") }
+    logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error.type": "\(type(of: error))"])
+    return RPCError(code: .internalError, message: "internal error (request id \(requestID))")
+  }
+
+  /// Ends every stream the gateway relays (the server is draining).
+  public func closeStreams() { streams.cancelAll() }
+}
+
+/// Settings of the gateway beyond the common ones.
+public struct GatewaySettings: Sendable {
+  /// The longest a backend call may take when the caller's deadline is longer or unset
+  /// (`GATEWAY_BACKEND_TIMEOUT_MS`).
+  public var backendTimeout: Duration
+  /// Sent to backends in `x-internal-token`.
+  public var internalToken: String?
+
+  public init(backendTimeout: Duration = .seconds(5), internalToken: String?) {
+    self.backendTimeout = backendTimeout
+    self.internalToken = internalToken
+  }
+}
+
+/// The caller's role may not call the method.
+public struct PermissionDenied: PrivacyError {
+  public static let errorDomain = "privacy.gateway.v1"
+  public var message: String
+  public var statusCode: StatusCode { .permissionDenied }
+
+  public init(message: String) {
+    self.message = message
+  }
+}
+
+/// The `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
+enum GRPCTimeout {
+  static func parse(_ text: String) -> Duration? {
+    guard let unit = text.last, text.count >= 2, text.count <= 9, let amount = Int64(text.dropLast()), amount >= 0 else {
+      return nil
+    }
+    switch unit {
+    case "H": return .seconds(amount * 3600)
+    case "M": return .seconds(amount * 60)
+    case "S": return .seconds(amount)
+    case "m": return .milliseconds(amount)
+    case "u": return .microseconds(amount)
+    case "n": return .nanoseconds(amount)
+    default: return nil
+    }
+  }
+}
+
+/// The streams the gateway relays, so that a draining server can end them, and each ends when
+/// its caller goes away.
+final class StreamRegistry: Sendable {
+  private struct State {
+    var closed = false
+    var closers: [UUID: AsyncStream<Void>.Continuation] = [:]
+  }
+
+  private let state = Mutex(State())
+
+  /// Runs `body` until it finishes, the RPC is cancelled (caller gone, deadline), or the
+  /// registry is closed.
+  func run(cancellation: ServerContext.RPCCancellationHandle, _ body: @escaping @Sendable () async throws -> Void) async throws {
+    let id = UUID()
+    let (closeSignal, closer) = AsyncStream<Void>.makeStream()
+    let closed = state.withLock { state in
+      if !state.closed { state.closers[id] = closer }
+      return state.closed
+    }
+    defer { _ = state.withLock { $0.closers.removeValue(forKey: id) } }
+    guard !closed else { throw RPCError(code: .unavailable, message: "the gateway is shutting down") }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask { try await body() }
+      group.addTask {
+        try await cancellation.cancelled
+        throw CancellationError()
+      }
+      group.addTask {
+        for await _ in closeSignal {}
+        try Task.checkCancellation()
+        throw RPCError(code: .unavailable, message: "the gateway is shutting down")
+      }
+      // The first to finish decides; the others are cancelled.
+      defer { group.cancelAll() }
+      try await group.next()
+    }
+  }
+
+  func cancelAll() {
+    let closers = state.withLock { state in
+      state.closed = true
+      defer { state.closers = [:] }
+      return Array(state.closers.values)
+    }
+    for closer in closers { closer.finish() }
+  }
+}

@@ -1,0 +1,119 @@
+import GRPCCore
+import GRPCProtobuf
+import PrivacyProtocol
+import SwiftProtobuf
+
+/// A generated method namespace (`Privacy_Vault_V1_VaultService.Method.GetRecord`): its
+/// descriptor and message types. The route table names methods through it, so a route's types
+/// always match its descriptor.
+protocol GeneratedMethod {
+  associatedtype Input: SwiftProtobuf.Message & Sendable
+  associatedtype Output: SwiftProtobuf.Message & Sendable
+  static var descriptor: MethodDescriptor { get }
+}
+
+/// One method the gateway serves.
+protocol GatewayRoute: Sendable {
+  var descriptor: MethodDescriptor { get }
+  func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway)
+}
+
+/// A unary backend method: authenticated, authorized, forwarded (with a deadline and the
+/// gateway's metadata) and audited; `handler` may filter the answer.
+struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>: GatewayRoute {
+  typealias Handler = @Sendable (Input, Gateway.Call, Forwarder<Input, Output>) async throws -> Gateway.Answer<Output>
+
+  let descriptor: MethodDescriptor
+  let backend: BackendKind
+  let handler: Handler
+
+  init<Method: GeneratedMethod>(
+    _ method: Method.Type, _ backend: BackendKind,
+    handler: @escaping Handler = { message, call, forward in Gateway.Answer(try await forward(message, call)) }
+  ) where Method.Input == Input, Method.Output == Output {
+    self.descriptor = Method.descriptor
+    self.backend = backend
+    self.handler = handler
+  }
+
+  func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
+    let descriptor = self.descriptor
+    let handler = self.handler
+    let forward = Forwarder<Input, Output>(backend: gateway.backends[backend], method: descriptor)
+    router.registerHandler(
+      forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
+    ) { request, context in
+      let single = try await ServerRequest(stream: request)
+      let response = try await gateway.unary(single, method: descriptor) { message, call in
+        try await handler(message, call, forward)
+      }
+      return StreamingServerResponse(single: response)
+    }
+  }
+}
+
+/// The one forward function: the same message to the backend's method, under the caller's
+/// deadline and the gateway's metadata.
+struct Forwarder<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>: Sendable {
+  let backend: Backend
+  let method: MethodDescriptor
+
+  func callAsFunction(_ message: Input, _ call: Gateway.Call) async throws -> Output {
+    try await backend.unary(message, method: method, metadata: call.backendMetadata, options: try call.backendOptions())
+  }
+}
+
+/// A server-streaming backend method (`WatchConsentEvents`), relayed message by message until
+/// the backend ends it, the caller leaves or the gateway drains.
+struct StreamRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>: GatewayRoute {
+  let descriptor: MethodDescriptor
+  let backend: BackendKind
+
+  init<Method: GeneratedMethod>(_ method: Method.Type, _ backend: BackendKind) where Method.Input == Input, Method.Output == Output {
+    self.descriptor = Method.descriptor
+    self.backend = backend
+  }
+
+  func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
+    let descriptor = self.descriptor
+    let backend = gateway.backends[self.backend]
+    router.registerHandler(
+      forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
+    ) { request, context in
+      let single = try await ServerRequest(stream: request)
+      return await gateway.serverStream(single, context: context, method: descriptor) { (message: Input, call, opened, writer: RPCWriter<Output>) in
+        try await backend.serverStreaming(message, method: descriptor, metadata: call.backendMetadata, options: try call.backendOptions()) {
+          (messages: RPCAsyncSequence<Output, any Error>) in
+          try await opened()
+          for try await message in messages {
+            try await writer.write(message)
+          }
+        }
+      }
+    }
+  }
+}
+
+/// The gateway's services as one registrable unit: the four backend services from the route
+/// table, and AdminService.
+struct RouteTable: RegistrableRPCService {
+  let gateway: Gateway
+  let admin: AdminHandler
+
+  func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    for route in Self.backendRoutes {
+      route.register(with: &router, gateway: gateway)
+    }
+    admin.registerMethods(with: &router)
+  }
+
+  /// The full names of every method the gateway serves (what a policy may grant).
+  static var servedMethods: Set<String> {
+    Set(backendRoutes.map(\.descriptor.fullyQualifiedMethod) + Privacy_Gateway_V1_AdminService.Method.descriptors.map(\.fullyQualifiedMethod))
+  }
+
+  /// The fully qualified services the gateway serves (reported by health).
+  static var servedServices: [String] {
+    BackendKind.allCases.map(\.serviceName) + [Privacy_Gateway_V1_AdminService.descriptor.fullyQualifiedService]
+  }
+}
