@@ -2,7 +2,7 @@
 same RPC with the same kind of in-memory lookup, started the same way (prints
 `listening on HOST:PORT`, pinned to the server core).
 
-usage: reference_server.py STUBS_DIR consent-check | blocklist-check | open-request | echo SERVICE METHOD
+usage: reference_server.py STUBS_DIR consent-check | blocklist-check | open-request
 """
 import sys
 from concurrent import futures
@@ -25,7 +25,55 @@ def consent_check(server):
     cg.add_ConsentServiceServicer_to_server(Consent(), server)
 
 
-HANDLERS = {"consent-check": consent_check}
+def blocklist_check(server):
+    import hashlib
+    import hmac
+    from privacy.blocklist.v1 import blocklist_pb2 as b, blocklist_pb2_grpc as bg
+
+    pepper = bytes(32)
+
+    def digest(kind, value):
+        return hmac.new(pepper, f"{kind}:{value.strip().lower()}".encode(), hashlib.sha256).digest()
+
+    blocked = {digest(b.IDENTIFIER_KIND_EMAIL, f"person-{i}@example.com") for i in range(0, 10_000, 2)}
+
+    class Blocklist(bg.BlocklistServiceServicer):
+        def Check(self, request, context):
+            results = []
+            for index, identifier in enumerate(request.identifiers):
+                matched = digest(identifier.kind, identifier.value) in blocked
+                results.append(b.CheckResult(index=index, kind=identifier.kind, matched=matched))
+            return b.CheckResponse(matches=results, any_matched=any(r.matched for r in results))
+
+    bg.add_BlocklistServiceServicer_to_server(Blocklist(), server)
+
+
+def open_request(server):
+    import calendar
+    import datetime
+    import uuid
+    from privacy.rights.v1 import rights_pb2 as r, rights_pb2_grpc as rg
+
+    requests = {}
+
+    def due(received):
+        year, month = (received.year + 1, 1) if received.month == 12 else (received.year, received.month + 1)
+        return received.replace(year=year, month=month, day=min(received.day, calendar.monthrange(year, month)[1]))
+
+    class Rights(rg.SubjectRightsServiceServicer):
+        def OpenRequest(self, request, context):
+            received = datetime.datetime.now(datetime.timezone.utc)
+            stored = r.DataSubjectRequest(request_id=str(uuid.uuid4()), subject_id=request.subject_id, right=request.right,
+                                          status=r.REQUEST_STATUS_RECEIVED)
+            stored.received_at.FromDatetime(received)
+            stored.due_at.FromDatetime(due(received))
+            requests[stored.request_id] = stored
+            return r.OpenRequestResponse(request=stored, created=True)
+
+    rg.add_SubjectRightsServiceServicer_to_server(Rights(), server)
+
+
+HANDLERS = {"consent-check": consent_check, "blocklist-check": blocklist_check, "open-request": open_request}
 
 
 def main():
