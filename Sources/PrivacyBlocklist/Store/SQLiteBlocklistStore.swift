@@ -44,14 +44,14 @@ public struct SQLiteBlocklistStore: BlocklistStore {
 
   public func activeEntries() async throws -> [BlocklistEntry] {
     try await pool.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM entries WHERE hash IS NOT NULL").map(Self.entry(from:))
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM entries WHERE hash IS NOT NULL")).map(Self.entry(from:))
     }
   }
 
   public func activeCountsByPepper() async throws -> [String: Int] {
     try await pool.read { db in
       var counts: [String: Int] = [:]
-      for row in try Row.fetchAll(db, sql: "SELECT pepper_id, COUNT(*) AS n FROM entries WHERE hash IS NOT NULL GROUP BY pepper_id") {
+      for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT pepper_id, COUNT(*) AS n FROM entries WHERE hash IS NOT NULL GROUP BY pepper_id")) {
         counts[row["pepper_id"]] = row["n"]
       }
       return counts
@@ -61,23 +61,19 @@ public struct SQLiteBlocklistStore: BlocklistStore {
   public func commit(_ commit: BlocklistCommit) async throws {
     try await pool.write { db in
       for entry in commit.added {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-          arguments: [
+            """).execute(arguments: [
             entry.id, entry.kind.rawValue, entry.hash?.hex, entry.hashPrefix, entry.pepperID, entry.reason, entry.requestID,
             Microseconds(entry.addedAt).value, entry.addedBy,
           ])
       }
       for (entryID, removal) in commit.removed {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             UPDATE entries SET hash = NULL, removed_at = ?, removal_reason = ?, removed_by = ?
             WHERE entry_id = ? AND hash IS NOT NULL
-            """,
-          arguments: [Microseconds(removal.at).value, removal.reason, removal.by, entryID])
+            """).execute(arguments: [Microseconds(removal.at).value, removal.reason, removal.by, entryID])
       }
     }
     // A removed entry's full hash must not survive in an old page version of the WAL.
@@ -106,7 +102,7 @@ public struct SQLiteBlocklistStore: BlocklistStore {
     let sql = "SELECT * FROM entries \(whereClause) ORDER BY added_at DESC, entry_id DESC LIMIT ?"
     let finalArguments = StatementArguments(arguments)
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.entry(from:))
+      try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.entry(from:))
     }
   }
 

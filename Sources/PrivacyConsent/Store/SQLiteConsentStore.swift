@@ -68,11 +68,11 @@ public struct SQLiteConsentStore: ConsentStore {
   public func loadPurposes() async throws -> [Purpose] {
     try await pool.read { db in
       var notices: [String: [Notice]] = [:]
-      for row in try Row.fetchAll(db, sql: "SELECT * FROM purpose_notices ORDER BY published_at, version") {
+      for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM purpose_notices ORDER BY published_at, version")) {
         notices[row["purpose_id"], default: []].append(
           Notice(version: row["version"], text: row["text"], publishedAt: Microseconds(value: row["published_at"]).date))
       }
-      return try Row.fetchAll(db, sql: "SELECT * FROM purposes ORDER BY purpose_id").map { row in
+      return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM purposes ORDER BY purpose_id")).map { row in
         let id: String = row["purpose_id"]
         guard let basis = LegalBasis(rawValue: row["legal_basis"]), let category = PurposeCategory(rawValue: row["category"]) else {
           throw LedgerCorruption(sequence: 0, column: "purposes.\(id)")
@@ -89,7 +89,7 @@ public struct SQLiteConsentStore: ConsentStore {
 
   public func loadMailingLists() async throws -> [MailingList] {
     try await pool.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM mailing_lists ORDER BY list_id").map { row in
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM mailing_lists ORDER BY list_id")).map { row in
         MailingList(
           id: row["list_id"], name: row["name"], description: row["description"], defaultSubscribed: row["default_subscribed"],
           createdAt: Microseconds(value: row["created_at"]).date, updatedAt: Microseconds(value: row["updated_at"]).date)
@@ -112,37 +112,34 @@ public struct SQLiteConsentStore: ConsentStore {
     let sql = "SELECT * FROM consent_events WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT ?"
     let finalArguments = arguments
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.event(from:))
+      try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.event(from:))
     }
   }
 
   public func event(sequence: UInt64) async throws -> LedgerEvent? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM consent_events WHERE sequence = ?", arguments: [Int64(sequence)]).map(Self.event(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM consent_events WHERE sequence = ?"), arguments: [Int64(sequence)]).map(Self.event(from:))
     }
   }
 
   public func confirmation(tokenHash: String) async throws -> Confirmation? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM confirmations WHERE token_hash = ?", arguments: [tokenHash]).map(Self.confirmation(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM confirmations WHERE token_hash = ?"), arguments: [tokenHash]).map(Self.confirmation(from:))
     }
   }
 
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
     let pending = includeAcked ? "" : "AND acked_at IS NULL"
     return try await pool.read { db in
-      try Row.fetchAll(
-        db, sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?", arguments: [position, limit]
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?"), arguments: [position, limit]
       ).map(Self.outboxMessage(from:))
     }
   }
 
   public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {
     try await pool.read { db in
-      let events = try Int.fetchOne(
-        db, sql: "SELECT COUNT(*) FROM consent_events WHERE subject_id = ? AND pii_salt IS NOT NULL", arguments: [subjectID]) ?? 0
-      let outbox = try Int.fetchOne(
-        db, sql: "SELECT COUNT(*) FROM outbox WHERE subject_id = ? AND email_address != ''", arguments: [subjectID]) ?? 0
+      let events = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM consent_events WHERE subject_id = ? AND pii_salt IS NOT NULL"), arguments: [subjectID]) ?? 0
+      let outbox = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM outbox WHERE subject_id = ? AND email_address != ''"), arguments: [subjectID]) ?? 0
       return (events, outbox)
     }
   }
@@ -153,13 +150,11 @@ public struct SQLiteConsentStore: ConsentStore {
     let acked = try await pool.write { db in
       var acked = 0
       for id in ids {
-        guard let row = try Row.fetchOne(db, sql: "SELECT acked_at FROM outbox WHERE message_id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT acked_at FROM outbox WHERE message_id = ?"), arguments: [id]) else {
           throw ConsentError.outboxMessageNotFound(id)
         }
         if row["acked_at"] as Int64? == nil {
-          try db.execute(
-            sql: "UPDATE outbox SET acked_at = ?, body = '', link = '' WHERE message_id = ?",
-            arguments: [Microseconds(at).value, id])
+          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
           acked += 1
         }
       }
@@ -176,16 +171,14 @@ public struct SQLiteConsentStore: ConsentStore {
       for list in commit.lists { try Self.save(list, db) }
       for event in commit.events { try Self.insert(event, db) }
       if let (subject, kind) = commit.supersede {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             UPDATE confirmations SET superseded_at = ?
             WHERE subject_id = ? AND kind = ? AND used_at IS NULL AND superseded_at IS NULL
-            """,
-          arguments: [Microseconds(commit.now).value, subject, kind.rawValue])
+            """).execute(arguments: [Microseconds(commit.now).value, subject, kind.rawValue])
       }
       for confirmation in commit.newConfirmations { try Self.insert(confirmation, db) }
       if let id = commit.usedConfirmationID {
-        try db.execute(sql: "UPDATE confirmations SET used_at = ? WHERE confirmation_id = ?", arguments: [Microseconds(commit.now).value, id])
+        try db.cachedStatement(sql: "UPDATE confirmations SET used_at = ? WHERE confirmation_id = ?").execute(arguments: [Microseconds(commit.now).value, id])
       }
       for message in commit.outbox { try Self.insert(message, db) }
       for subject in commit.erasedSubjects { try Self.scrub(subject: subject, at: commit.now, db) }
@@ -195,48 +188,40 @@ public struct SQLiteConsentStore: ConsentStore {
 
   private static func save(_ purpose: Purpose, _ db: Database) throws {
     let fields = String(decoding: try JSONEncoder().encode(purpose.vaultFields), as: UTF8.self)
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
           vault_fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
           legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
           notice_version = excluded.notice_version, vault_fields = excluded.vault_fields, updated_at = excluded.updated_at
-        """,
-      arguments: [
+        """).execute(arguments: [
         purpose.id, purpose.title, purpose.description, purpose.legalBasis.rawValue, purpose.category.rawValue,
         purpose.retentionDays, purpose.noticeVersion, fields, Microseconds(purpose.createdAt).value,
         Microseconds(purpose.updatedAt).value,
       ])
     for notice in purpose.notices {
-      try db.execute(
-        sql: "INSERT OR IGNORE INTO purpose_notices (purpose_id, version, text, published_at) VALUES (?, ?, ?, ?)",
-        arguments: [purpose.id, notice.version, notice.text, Microseconds(notice.publishedAt).value])
+      try db.cachedStatement(sql: "INSERT OR IGNORE INTO purpose_notices (purpose_id, version, text, published_at) VALUES (?, ?, ?, ?)").execute(arguments: [purpose.id, notice.version, notice.text, Microseconds(notice.publishedAt).value])
     }
   }
 
   private static func save(_ list: MailingList, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO mailing_lists (list_id, name, description, default_subscribed, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(list_id) DO UPDATE SET name = excluded.name, description = excluded.description,
           default_subscribed = excluded.default_subscribed, updated_at = excluded.updated_at
-        """,
-      arguments: [list.id, list.name, list.description, list.defaultSubscribed, Microseconds(list.createdAt).value, Microseconds(list.updatedAt).value])
+        """).execute(arguments: [list.id, list.name, list.description, list.defaultSubscribed, Microseconds(list.createdAt).value, Microseconds(list.updatedAt).value])
   }
 
   private static func insert(_ event: LedgerEvent, _ db: Database) throws {
     let e = event.evidence
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO consent_events (sequence, subject_id, kind, purpose_id, decision, legal_basis, opt_in_status, list_id,
           restricted, reason, channel, form_name, actor, actor_kind, notice_version, captured_at, subject_age, ip_address,
           user_agent, email_address, pii_salt, pii_digest, personal_data_erased, recorded_at, recorded_by_actor,
           recorded_by_role, request_id, preference_change_id, prev_hash, hash)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         Int64(event.sequence), event.subjectID, event.kind.rawValue, event.purposeID, event.decision?.rawValue,
         event.legalBasis?.rawValue, event.optInStatus?.rawValue, event.listID, event.restricted, event.reason,
         e.channel.rawValue, e.formName, e.actor, e.actorKind.rawValue, e.noticeVersion, Microseconds(e.capturedAt).value,
@@ -248,24 +233,20 @@ public struct SQLiteConsentStore: ConsentStore {
 
   private static func insert(_ c: Confirmation, _ db: Database) throws {
     let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
           created_at, expires_at, used_at, superseded_at, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         c.id, c.kind.rawValue, c.subjectID, c.tokenHash, c.emailAddress, changes, c.formName,
         Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID,
       ])
   }
 
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         m.id, m.kind.rawValue, m.subjectID, m.emailAddress, m.subjectLine, m.body, m.link,
         Microseconds(m.createdAt).value, Microseconds(m.expiresAt).value,
       ])
@@ -274,20 +255,16 @@ public struct SQLiteConsentStore: ConsentStore {
   /// Erasure: removes the subject's personal evidence (keeping each event's digest), the address,
   /// body and link of their outbox messages, and voids their pending confirmations.
   private static func scrub(subject: String, at now: Date, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL,
           personal_data_erased = 1 WHERE subject_id = ? AND pii_digest != ''
-        """,
-      arguments: [subject])
-    try db.execute(sql: "UPDATE outbox SET email_address = '', body = '', link = '' WHERE subject_id = ?", arguments: [subject])
-    try db.execute(
-      sql: """
+        """).execute(arguments: [subject])
+    try db.cachedStatement(sql: "UPDATE outbox SET email_address = '', body = '', link = '' WHERE subject_id = ?").execute(arguments: [subject])
+    try db.cachedStatement(sql: """
         UPDATE confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, ?)
         WHERE subject_id = ? AND used_at IS NULL
-        """,
-      arguments: [Microseconds(now).value, subject])
-    try db.execute(sql: "UPDATE confirmations SET email_address = '' WHERE subject_id = ?", arguments: [subject])
+        """).execute(arguments: [Microseconds(now).value, subject])
+    try db.cachedStatement(sql: "UPDATE confirmations SET email_address = '' WHERE subject_id = ?").execute(arguments: [subject])
   }
 
   // MARK: Row decoding

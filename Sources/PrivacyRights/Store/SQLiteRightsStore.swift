@@ -73,13 +73,13 @@ public struct SQLiteRightsStore: RightsStore {
 
   public func request(id: String) async throws -> SubjectRequest? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT channel, body FROM requests WHERE request_id = ?", arguments: [id]).map(Self.request(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT channel, body FROM requests WHERE request_id = ?"), arguments: [id]).map(Self.request(from:))
     }
   }
 
   public func request(idempotencyKey: String) async throws -> SubjectRequest? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT channel, body FROM requests WHERE idempotency_key = ?", arguments: [idempotencyKey])
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT channel, body FROM requests WHERE idempotency_key = ?"), arguments: [idempotencyKey])
         .map(Self.request(from:))
     }
   }
@@ -119,32 +119,31 @@ public struct SQLiteRightsStore: RightsStore {
     let sql = "SELECT channel, body FROM requests \(whereClause) ORDER BY due_at, request_id LIMIT ?"
     let finalArguments = StatementArguments(arguments)
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.request(from:))
+      try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.request(from:))
     }
   }
 
   public func requestIDsWithStoredArtifact(subjectID: String) async throws -> [String] {
     try await pool.read { db in
-      try String.fetchAll(db, sql: "SELECT request_id FROM artifacts WHERE subject_id = ? ORDER BY request_id", arguments: [subjectID])
+      try String.fetchAll(db.cachedStatement(sql: "SELECT request_id FROM artifacts WHERE subject_id = ? ORDER BY request_id"), arguments: [subjectID])
     }
   }
 
   public func requestIDsWithArtifactExpired(by date: Date) async throws -> [String] {
     try await pool.read { db in
-      try String.fetchAll(
-        db, sql: "SELECT request_id FROM artifacts WHERE expires_at <= ? ORDER BY request_id", arguments: [Microseconds(date).value])
+      try String.fetchAll(db.cachedStatement(sql: "SELECT request_id FROM artifacts WHERE expires_at <= ? ORDER BY request_id"), arguments: [Microseconds(date).value])
     }
   }
 
   public func nextArtifactExpiry() async throws -> Date? {
     try await pool.read { db in
-      try Int64.fetchOne(db, sql: "SELECT MIN(expires_at) FROM artifacts").map { Microseconds(value: $0).date }
+      try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(expires_at) FROM artifacts")).map { Microseconds(value: $0).date }
     }
   }
 
   public func artifactContent(requestID: String) async throws -> Data? {
     try await pool.read { db in
-      try Data.fetchOne(db, sql: "SELECT content FROM artifacts WHERE request_id = ?", arguments: [requestID])
+      try Data.fetchOne(db.cachedStatement(sql: "SELECT content FROM artifacts WHERE request_id = ?"), arguments: [requestID])
     }
   }
 
@@ -152,7 +151,7 @@ public struct SQLiteRightsStore: RightsStore {
 
   public func recipient(id: String) async throws -> Recipient? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM recipients WHERE recipient_id = ?", arguments: [id]).map(Self.recipient(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM recipients WHERE recipient_id = ?"), arguments: [id]).map(Self.recipient(from:))
     }
   }
 
@@ -167,27 +166,26 @@ public struct SQLiteRightsStore: RightsStore {
     let sql = "SELECT * FROM recipients WHERE \(conditions.joined(separator: " AND ")) ORDER BY recipient_id LIMIT ?"
     let finalArguments = StatementArguments(arguments)
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.recipient(from:))
+      try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.recipient(from:))
     }
   }
 
   public func policy(name: String) async throws -> RetentionPolicy? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM retention_policies WHERE name = ?", arguments: [name]).map(Self.policy(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM retention_policies WHERE name = ?"), arguments: [name]).map(Self.policy(from:))
     }
   }
 
   public func policies(after cursor: String?, limit: Int) async throws -> [RetentionPolicy] {
     try await pool.read { db in
-      try Row.fetchAll(
-        db, sql: "SELECT * FROM retention_policies WHERE name > ? ORDER BY name LIMIT ?", arguments: [cursor ?? "", limit]
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM retention_policies WHERE name > ? ORDER BY name LIMIT ?"), arguments: [cursor ?? "", limit]
       ).map(Self.policy(from:))
     }
   }
 
   public func lastEngagement(subjectID: String) async throws -> Date? {
     try await pool.read { db in
-      try Int64.fetchOne(db, sql: "SELECT last_at FROM engagements WHERE subject_id = ?", arguments: [subjectID])
+      try Int64.fetchOne(db.cachedStatement(sql: "SELECT last_at FROM engagements WHERE subject_id = ?"), arguments: [subjectID])
         .map { Microseconds(value: $0).date }
     }
   }
@@ -221,7 +219,7 @@ public struct SQLiteRightsStore: RightsStore {
     let finalSQL = sql
     let finalArguments = StatementArguments(arguments)
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: finalSQL, arguments: finalArguments).map { row in
+      try Row.fetchAll(db.cachedStatement(sql: finalSQL), arguments: finalArguments).map { row in
         RetentionDue(
           subjectID: row["subject_id"], policyName: row["name"], lastEngagementAt: Microseconds(value: row["last_at"]).date,
           dueSince: Microseconds(value: row["due_since"]).date)
@@ -234,8 +232,7 @@ public struct SQLiteRightsStore: RightsStore {
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
     let pending = includeAcked ? "" : "AND acked_at IS NULL"
     return try await pool.read { db in
-      try Row.fetchAll(
-        db, sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?", arguments: [position, limit]
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?"), arguments: [position, limit]
       ).map(Self.outboxMessage(from:))
     }
   }
@@ -244,13 +241,11 @@ public struct SQLiteRightsStore: RightsStore {
     let acked = try await pool.write { db in
       var acked = 0
       for id in ids {
-        guard let row = try Row.fetchOne(db, sql: "SELECT acked_at FROM outbox WHERE message_id = ?", arguments: [id]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT acked_at FROM outbox WHERE message_id = ?"), arguments: [id]) else {
           throw RightsError.outboxMessageNotFound(id)
         }
         if row["acked_at"] as Int64? == nil {
-          try db.execute(
-            sql: "UPDATE outbox SET acked_at = ?, body = '', token = '', link = '' WHERE message_id = ?",
-            arguments: [Microseconds(at).value, id])
+          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', token = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
           acked += 1
         }
       }
@@ -268,23 +263,19 @@ public struct SQLiteRightsStore: RightsStore {
       for request in commit.requests { try Self.save(request, db) }
       for (requestID, content) in commit.artifactContents {
         guard let request = commit.requests.first(where: { $0.id == requestID }), let artifact = request.artifact else { continue }
-        try db.execute(
-          sql: "INSERT OR REPLACE INTO artifacts (request_id, subject_id, expires_at, content) VALUES (?, ?, ?, ?)",
-          arguments: [requestID, request.subjectID, Microseconds(artifact.expiresAt).value, content])
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO artifacts (request_id, subject_id, expires_at, content) VALUES (?, ?, ?, ?)").execute(arguments: [requestID, request.subjectID, Microseconds(artifact.expiresAt).value, content])
       }
       for requestID in commit.purgedArtifacts {
-        try db.execute(sql: "DELETE FROM artifacts WHERE request_id = ?", arguments: [requestID])
+        try db.cachedStatement(sql: "DELETE FROM artifacts WHERE request_id = ?").execute(arguments: [requestID])
       }
       for message in commit.outbox { try Self.insert(message, db) }
       for recipient in commit.recipients { try Self.save(recipient, db) }
       for policy in commit.policies { try Self.save(policy, db) }
       if let (subjectID, at) = commit.engagement {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO engagements (subject_id, last_at) VALUES (?, ?)
             ON CONFLICT(subject_id) DO UPDATE SET last_at = MAX(last_at, excluded.last_at)
-            """,
-          arguments: [subjectID, Microseconds(at).value])
+            """).execute(arguments: [subjectID, Microseconds(at).value])
       }
     }
     // A purged artifact held personal data: no old page version may keep it.
@@ -293,14 +284,12 @@ public struct SQLiteRightsStore: RightsStore {
 
   private static func save(_ request: SubjectRequest, _ db: Database) throws {
     let body = String(decoding: try encoder.encode(request), as: UTF8.self)
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO requests (request_id, subject_id, right, status, origin, channel, received_at, due_at, closed_at,
           updated_at, idempotency_key, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(request_id) DO UPDATE SET subject_id = excluded.subject_id, status = excluded.status,
           due_at = excluded.due_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at, body = excluded.body
-        """,
-      arguments: [
+        """).execute(arguments: [
         request.id, request.subjectID, request.right.rawValue, request.status.rawValue, request.origin.rawValue,
         request.channel?.rawValue ?? "", Microseconds(request.receivedAt).value, Microseconds(request.dueAt).value,
         request.closedAt.map { Microseconds($0).value }, Microseconds(request.updatedAt).value, request.idempotencyKey, body,
@@ -309,14 +298,12 @@ public struct SQLiteRightsStore: RightsStore {
 
   private static func save(_ recipient: Recipient, _ db: Database) throws {
     let purposes = String(decoding: try encoder.encode(recipient.purposeIDs), as: UTF8.self)
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO recipients (recipient_id, name, contact, purpose_ids, notes, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(recipient_id) DO UPDATE SET name = excluded.name, contact = excluded.contact,
           purpose_ids = excluded.purpose_ids, notes = excluded.notes, updated_at = excluded.updated_at
-        """,
-      arguments: [
+        """).execute(arguments: [
         recipient.id, recipient.name, recipient.contact, purposes, recipient.notes, Microseconds(recipient.createdAt).value,
         Microseconds(recipient.updatedAt).value,
       ])
@@ -325,27 +312,23 @@ public struct SQLiteRightsStore: RightsStore {
   private static func save(_ policy: RetentionPolicy, _ db: Database) throws {
     var prefix: String?
     if case .prefix(let text) = policy.scope { prefix = text }
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO retention_policies (name, inactivity_days, scope, scope_prefix, description, disabled, created_at,
           updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(name) DO UPDATE SET inactivity_days = excluded.inactivity_days, scope = excluded.scope,
           scope_prefix = excluded.scope_prefix, description = excluded.description, disabled = excluded.disabled,
           updated_at = excluded.updated_at
-        """,
-      arguments: [
+        """).execute(arguments: [
         policy.name, policy.inactivityDays, policy.scope.text, prefix, policy.description, policy.disabled,
         Microseconds(policy.createdAt).value, Microseconds(policy.updatedAt).value,
       ])
   }
 
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
           expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         m.id, m.kind.rawValue, m.requestID, m.recipientEmail, m.subjectLine, m.body, m.token, m.link,
         Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value },
       ])

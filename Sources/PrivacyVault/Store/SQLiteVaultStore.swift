@@ -67,13 +67,13 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func loadFields() async throws -> [FieldDefinition] {
     try await pool.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM fields ORDER BY name").map(Self.field(from:))
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM fields ORDER BY name")).map(Self.field(from:))
     }
   }
 
   public func logHead() async throws -> LogHead {
     try await pool.read { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM access_log ORDER BY sequence DESC LIMIT 1") else {
+      guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT sequence, hash FROM access_log ORDER BY sequence DESC LIMIT 1")) else {
         return .empty
       }
       return LogHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
@@ -82,7 +82,7 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func vaultKey(purpose: String) async throws -> WrappedKey? {
     try await pool.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM vault_keys WHERE purpose = ?", arguments: [purpose]).map { row in
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vault_keys WHERE purpose = ?"), arguments: [purpose]).map { row in
         WrappedKey(
           purpose: row["purpose"], owner: Envelope.vaultOwner, keyID: row["key_id"], kekID: row["kek_id"],
           ciphertext: Array(row["wrapped"] as Data), createdAt: Microseconds(value: row["created_at"]).date)
@@ -92,11 +92,10 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func record(_ subjectID: String) async throws -> StoredRecord? {
     try await pool.read { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM records WHERE subject_id = ?", arguments: [subjectID]) else {
+      guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM records WHERE subject_id = ?"), arguments: [subjectID]) else {
         return nil
       }
-      let values = try Row.fetchAll(
-        db, sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field", arguments: [subjectID]
+      let values = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field"), arguments: [subjectID]
       ).map(Self.value(from:))
       return StoredRecord(state: try Self.state(from: row), values: values, dataKey: try Self.dataKey(subjectID, db))
     }
@@ -108,30 +107,26 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func values(ofField field: String) async throws -> [StoredValue] {
     try await pool.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM record_values WHERE field = ? ORDER BY subject_id", arguments: [field])
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM record_values WHERE field = ? ORDER BY subject_id"), arguments: [field])
         .map(Self.value(from:))
     }
   }
 
   public func fieldHasValues(_ field: String) async throws -> Bool {
     try await pool.read { db in
-      try Bool.fetchOne(
-        db,
-        sql: """
+      try Bool.fetchOne(db.cachedStatement(sql: """
           SELECT EXISTS (SELECT 1 FROM record_values
             WHERE field = ? AND (value_plain IS NOT NULL OR value_sealed IS NOT NULL))
-          """, arguments: [field]) ?? false
+          """), arguments: [field]) ?? false
     }
   }
 
   public func subjects(field: String, blindIndex: [UInt8], after: String?, limit: Int) async throws -> [String] {
     try await pool.read { db in
-      try String.fetchAll(
-        db,
-        sql: """
+      try String.fetchAll(db.cachedStatement(sql: """
           SELECT subject_id FROM record_values WHERE field = ? AND blind_index = ? AND subject_id > ?
           ORDER BY subject_id LIMIT ?
-          """, arguments: [field, Data(blindIndex), after ?? "", limit])
+          """), arguments: [field, Data(blindIndex), after ?? "", limit])
     }
   }
 
@@ -170,14 +165,13 @@ public struct SQLiteVaultStore: VaultStore {
     let sql = "SELECT * FROM access_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT ?"
     let finalArguments = StatementArguments(arguments)
     return try await pool.read { db in
-      try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.entry(from:))
+      try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.entry(from:))
     }
   }
 
   public func dataKeys(notWrappedUnder kekID: String, limit: Int) async throws -> [WrappedKey] {
     try await pool.read { db in
-      try Row.fetchAll(
-        db, sql: "SELECT * FROM data_keys WHERE kek_id != ? ORDER BY subject_id LIMIT ?", arguments: [kekID, limit]
+      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM data_keys WHERE kek_id != ? ORDER BY subject_id LIMIT ?"), arguments: [kekID, limit]
       ).map(Self.dataKey(from:))
     }
   }
@@ -185,7 +179,7 @@ public struct SQLiteVaultStore: VaultStore {
   public func dataKeyCounts() async throws -> [String: Int] {
     try await pool.read { db in
       var counts: [String: Int] = [:]
-      for row in try Row.fetchAll(db, sql: "SELECT kek_id, COUNT(*) AS n FROM data_keys GROUP BY kek_id") {
+      for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT kek_id, COUNT(*) AS n FROM data_keys GROUP BY kek_id")) {
         counts[row["kek_id"]] = row["n"]
       }
       return counts
@@ -198,29 +192,25 @@ public struct SQLiteVaultStore: VaultStore {
     try await pool.write { db in
       for field in commit.fields { try Self.save(field, db) }
       for subject in commit.destroyedDataKeys {
-        try db.execute(sql: "DELETE FROM data_keys WHERE subject_id = ?", arguments: [subject])
+        try db.cachedStatement(sql: "DELETE FROM data_keys WHERE subject_id = ?").execute(arguments: [subject])
       }
       for key in commit.dataKeys {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO data_keys (subject_id, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT(subject_id) DO UPDATE SET key_id = excluded.key_id, kek_id = excluded.kek_id,
               wrapped = excluded.wrapped, created_at = excluded.created_at
-            """,
-          arguments: [key.owner, key.keyID, key.kekID, Data(key.ciphertext), Microseconds(key.createdAt).value])
+            """).execute(arguments: [key.owner, key.keyID, key.kekID, Data(key.ciphertext), Microseconds(key.createdAt).value])
       }
       for key in commit.vaultKeys {
-        try db.execute(
-          sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO vault_keys (purpose, key_id, kek_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT(purpose) DO UPDATE SET key_id = excluded.key_id, kek_id = excluded.kek_id,
               wrapped = excluded.wrapped, created_at = excluded.created_at
-            """,
-          arguments: [key.purpose, key.keyID, key.kekID, Data(key.ciphertext), Microseconds(key.createdAt).value])
+            """).execute(arguments: [key.purpose, key.keyID, key.kekID, Data(key.ciphertext), Microseconds(key.createdAt).value])
       }
       for state in commit.records { try Self.save(state, db) }
       for (subject, field) in commit.removedValues {
-        try db.execute(sql: "DELETE FROM record_values WHERE subject_id = ? AND field = ?", arguments: [subject, field])
+        try db.cachedStatement(sql: "DELETE FROM record_values WHERE subject_id = ? AND field = ?").execute(arguments: [subject, field])
       }
       for value in commit.values { try Self.save(value, db) }
       for entry in commit.log { try Self.insert(entry, db) }
@@ -232,16 +222,14 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   private static func save(_ field: FieldDefinition, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO fields (name, classification, special_category, criminal_offence, mask, encrypted, searchable, tags,
           generalization, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(name) DO UPDATE SET classification = excluded.classification,
           special_category = excluded.special_category, criminal_offence = excluded.criminal_offence, mask = excluded.mask,
           encrypted = excluded.encrypted, searchable = excluded.searchable, tags = excluded.tags,
           generalization = excluded.generalization, description = excluded.description, updated_at = excluded.updated_at
-        """,
-      arguments: [
+        """).execute(arguments: [
         field.name, field.classification.rawValue, field.specialCategory?.rawValue ?? "", field.criminalOffence,
         field.mask.rawValue, field.encrypted, field.searchable, field.tags.joined(separator: ","),
         field.generalization?.text ?? "", field.description, Microseconds(field.createdAt).value,
@@ -251,16 +239,14 @@ public struct SQLiteVaultStore: VaultStore {
 
   private static func save(_ state: RecordState, _ db: Database) throws {
     let erasure = try state.erasure.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO records (subject_id, version, created_at, updated_at, restriction_reason, restricted_since,
           human_review_reason, human_review_since, erasure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(subject_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
           restriction_reason = excluded.restriction_reason, restricted_since = excluded.restricted_since,
           human_review_reason = excluded.human_review_reason, human_review_since = excluded.human_review_since,
           erasure = excluded.erasure
-        """,
-      arguments: [
+        """).execute(arguments: [
         state.subjectID, state.version, Microseconds(state.createdAt).value, Microseconds(state.updatedAt).value,
         state.restriction?.reason, state.restriction.map { Microseconds($0.since).value }, state.humanReview?.reason,
         state.humanReview.map { Microseconds($0.since).value }, erasure,
@@ -276,13 +262,11 @@ public struct SQLiteVaultStore: VaultStore {
     case nil: break
     }
     let source = value.source
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT OR REPLACE INTO record_values (subject_id, field, value_plain, value_sealed, key_id, blind_index, locked,
           generalized, updated_at, source_channel, source_form_name, source_ip_sealed, source_actor_kind,
           source_captured_at, source_actor, source_request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         value.subjectID, value.field, plain, sealed, value.keyID, value.blindIndex.map { Data($0) }, value.locked,
         value.generalized, Microseconds(value.updatedAt).value, source?.channel.rawValue, source?.formName,
         source?.sealedIP.map { Data($0) }, source?.actorKind.rawValue, source.map { Microseconds($0.capturedAt).value },
@@ -291,12 +275,10 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   private static func insert(_ entry: AccessLogEntry, _ db: Database) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO access_log (sequence, kind, subject_id, field, actor, role, reason, request_id, detail, occurred_at,
           prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [
+        """).execute(arguments: [
         Int64(entry.sequence), entry.kind.rawValue, entry.subjectID, entry.field, entry.actor, entry.role, entry.reason,
         entry.requestID, entry.detail, Microseconds(entry.occurredAt).value, entry.previousHash, entry.hash,
       ])
@@ -388,7 +370,7 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   private static func dataKey(_ subjectID: String, _ db: Database) throws -> WrappedKey? {
-    try Row.fetchOne(db, sql: "SELECT * FROM data_keys WHERE subject_id = ?", arguments: [subjectID]).map(dataKey(from:))
+    try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM data_keys WHERE subject_id = ?"), arguments: [subjectID]).map(dataKey(from:))
   }
 
   private static func dataKey(from row: Row) -> WrappedKey {
