@@ -102,6 +102,14 @@ let package = Package(
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyVaultTests", dependencies: ["PrivacyVault", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "PrivacyGatewayTests",
+      dependencies: [
+        "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", "PrivacyConsent", "PrivacyVault", "PrivacyRights",
+        "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging,
+      ],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2], swiftSettings: swiftSettings),
   ]
 )

@@ -1,5 +1,5 @@
 import PrivacyKit
-import PrivacyProtocol
+public import PrivacyProtocol
 
 extension FieldFacts {
   /// The facts of a field as the vault returns them with a value.
@@ -47,19 +47,24 @@ extension SpecialCategoryName {
 }
 
 /// Applies a role's field policy to a record on its way out. Built from the policy, deny by
-/// default: every field is looked up, and a field no rule grants is removed.
-struct RecordFilter {
-  let fields: FieldPolicy
+/// default: every field is looked up, and a field no rule grants is removed. Workflows that
+/// embed vault values in their answers (issue 6) filter them with it too.
+public struct RecordFilter: Sendable {
+  public let fields: FieldPolicy
 
-  struct Outcome {
-    var record: Privacy_Vault_V1_Record
-    /// Fields removed (level NONE), sorted.
-    var withheld: [String]
-    /// Fields left holding a clear value, sorted.
-    var clear: [String]
+  public init(fields: FieldPolicy) {
+    self.fields = fields
   }
 
-  func apply(_ record: Privacy_Vault_V1_Record) -> Outcome {
+  public struct Outcome: Sendable {
+    public var record: Privacy_Vault_V1_Record
+    /// Fields removed (level NONE), sorted.
+    public var withheld: [String]
+    /// Fields left holding a clear value, sorted.
+    public var clear: [String]
+  }
+
+  public func apply(_ record: Privacy_Vault_V1_Record) -> Outcome {
     var filtered = record
     var withheld: [String] = []
     var clear: [String] = []
@@ -82,7 +87,7 @@ struct RecordFilter {
   /// masked stays as it is; a clear one is masked with the field's mask by the vault's own
   /// masking rule (a field without a mask gets FULL: MASKED never shows the clear value). The
   /// source's IP address goes too.
-  static func masked(_ value: Privacy_Vault_V1_FieldValue) -> Privacy_Vault_V1_FieldValue {
+  public static func masked(_ value: Privacy_Vault_V1_FieldValue) -> Privacy_Vault_V1_FieldValue {
     var value = value
     if !value.masked && !value.value.isEmpty {
       let mask: Mask = switch Mask(value.mask) {

@@ -93,12 +93,14 @@ public struct PrivacyServer: Service {
     let logger = self.logger
     let companions = self.companions
     defer { address.close() }
-    try await withThrowingDiscardingTaskGroup { outer in
-      for companion in companions {
-        outer.addTask { try await companion.run() }
+    try await withThrowingTaskGroup(of: Void.self) { outer in
+      outer.addTask {
+        try await withThrowingDiscardingTaskGroup { group in
+          for companion in companions { group.addTask { try await companion.run() } }
+        }
       }
-      // Companions stop once the server has stopped, whether it drained or failed.
-      defer { for companion in companions { companion.stop() } }
+      // A server that failed leaves its companions cancelled.
+      defer { outer.cancelAll() }
       try await withGracefulShutdownHandler {
         try await withThrowingDiscardingTaskGroup { group in
           group.addTask { try await server.serve() }
@@ -115,8 +117,15 @@ public struct PrivacyServer: Service {
         onDrain()
         server.beginGracefulShutdown()
       }
+      // Companions stop once the server has drained. A companion normally stops at once; one holding a connection whose peer never finished
+      // the HTTP/2 handshake would wait forever, so it is cancelled after a grace period.
+      outer.addTask { try await Task.sleep(for: Self.companionStopGrace) }
+      _ = try? await outer.next()
     }
   }
+
+  /// How long companions get to stop gracefully after the server has stopped.
+  static let companionStopGrace = Duration.seconds(2)
 }
 
 /// Something that runs alongside a server and stops after the server has stopped, such as a
