@@ -5,7 +5,8 @@ public import ServiceLifecycle
 
 /// Runs the whole suite on one machine: the four backends, then the gateway pointed at them,
 /// each with dev secrets from the data directory; waits until every one reports SERVING, prints
-/// the endpoints, restarts a child that dies, and stops them all on SIGINT or SIGTERM.
+/// the endpoints and a dev API key for the gateway (unless `GATEWAY_API_KEYS_FILE` names the
+/// caller's own keys), restarts a child that dies, and stops them all on SIGINT or SIGTERM.
 public struct SuiteLauncher: Service {
   public struct Options: Sendable {
     /// Where databases and dev secrets live (`./data` by default).
@@ -52,10 +53,15 @@ public struct SuiteLauncher: Service {
         children.append(child)
         addresses[kind] = try await child.start()
       }
-      let gatewayEnvironment = [
+      var gatewayEnvironment = [
         "CONSENT_SERVICE_ADDR": addresses[.consent]!.description, "VAULT_SERVICE_ADDR": addresses[.vault]!.description,
         "RIGHTS_SERVICE_ADDR": addresses[.rights]!.description, "BLOCKLIST_SERVICE_ADDR": addresses[.blocklist]!.description,
       ]
+      var devKey: DevAdminKey?
+      if inherited["GATEWAY_API_KEYS_FILE"] == nil {
+        devKey = try DevAdminKey.generate(in: options.dataDirectory)
+        gatewayEnvironment["GATEWAY_API_KEYS_FILE"] = devKey?.keysFile
+      }
       let gateway = try makeChild(.gateway, secrets: secrets, extra: gatewayEnvironment)
       children.insert(gateway, at: 0)
       addresses[.gateway] = try await gateway.start()
@@ -65,7 +71,7 @@ public struct SuiteLauncher: Service {
       }
       let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
       endpoints.set(addresses, processes: processes)
-      announce(addresses, processes)
+      announce(addresses, processes, devKey: devKey)
     } catch {
       for child in children { await child.stop(grace: .seconds(5)) }
       throw error
@@ -103,11 +109,15 @@ public struct SuiteLauncher: Service {
     throw SuiteError.notHealthy(name, outcome)
   }
 
-  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32]) {
+  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], devKey: DevAdminKey?) {
     var text = "privacy suite running (data and dev secrets in \(options.dataDirectory.path))\n"
     for kind in [ServiceKind.gateway] + Self.backends {
       let name = kind.executableName.padding(toLength: 24, withPad: " ", startingAt: 0)
       text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
+    }
+    if let devKey {
+      text += "dev API key (role dpo), new at every start and shown only here:\n"
+      text += "  export PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) PRIVACY_API_KEY=\(devKey.apiKey)\n"
     }
     text += "Press Ctrl-C to stop.\n"
     FileHandle.standardOutput.write(Data(text.utf8))

@@ -79,6 +79,22 @@ public func withTestClient<T: Sendable>(
   }
 }
 
+/// Runs `body` with a client of the gateway presenting `authorization` (unless nil, e.g.
+/// `Bearer <id>.<secret>`) and any extra metadata on every call.
+public func withGatewayClient<T: Sendable>(
+  port: Int, authorization: String?, metadata extra: Metadata = [:],
+  _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+) async throws -> T {
+  let transport = try HTTP2ClientTransport.Posix(
+    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+    config: .defaults { $0.connection.maxIdleTime = nil })
+  var metadata = extra
+  if let authorization { metadata.addString(authorization, forKey: "authorization") }
+  return try await withGRPCClient(transport: transport, interceptors: [MetadataInterceptor(metadata: metadata)]) { client in
+    try await body(client)
+  }
+}
+
 /// Adds fixed metadata to every call.
 struct MetadataInterceptor: ClientInterceptor {
   let metadata: Metadata

@@ -1,5 +1,6 @@
 import Foundation
 import PrivacyKit
+import PrivacyProtocol
 import PrivacyTesting
 import Testing
 
@@ -13,7 +14,14 @@ struct SuiteLauncherTests {
       "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: [:])
     var endpoints: [String: ServiceAddress] = [:]
     var processes: [String: Int32] = [:]
+    var exports: [String: String] = [:]
     while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
+      if line.hasPrefix("  export ") {
+        for assignment in line.dropFirst("  export ".count).split(separator: " ") {
+          let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+          if pair.count == 2 { exports[pair[0]] = pair[1] }
+        }
+      }
       let parts = line.split(separator: " ", omittingEmptySubsequences: true)
       if parts.count == 5, parts[2] == "SERVING", let address = ServiceAddress(String(parts[1])), let pid = Int32(parts[4]) {
         endpoints[String(parts[0])] = address
@@ -27,6 +35,18 @@ struct SuiteLauncherTests {
       let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
       #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
     }
+
+    // The dev API key printed once opens the gateway as the dpo; its keys file holds only a hash.
+    let gateway = try #require(endpoints["gateway"])
+    #expect(exports["PRIVACY_GATEWAY_ADDR"] == gateway.description)
+    let apiKey = try #require(exports["PRIVACY_API_KEY"])
+    let whoAmI = try await withGatewayClient(port: gateway.port, authorization: "Bearer \(apiKey)") { client in
+      try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).whoAmI(.init())
+    }
+    #expect(whoAmI.actor == "dev-admin" && whoAmI.role == "dpo")
+    let secret = try #require(apiKey.split(separator: ".", maxSplits: 1).last.map(String.init))
+    let files = try FileManager.default.contentsOfDirectory(atPath: directory.path("data")).map { directory.path("data/\($0)") }
+    #expect(!filesContain(files, secret))
 
     // Kill the consent service hard; the launcher brings it back on the same port.
     let consent = try #require(endpoints["consent-service"])

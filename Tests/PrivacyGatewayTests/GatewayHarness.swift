@@ -144,37 +144,9 @@ func closedPort() -> Int {
   return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// A client of the gateway presenting `authorization` (unless nil) and any extra metadata.
-func withGatewayClient<T: Sendable>(
-  port: Int, authorization: String?, metadata extra: Metadata = [:],
-  _ body: (GRPCClient<Transport>) async throws -> T
-) async throws -> T {
-  let transport = try HTTP2ClientTransport.Posix(
-    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
-    config: .defaults { $0.connection.maxIdleTime = nil })
-  var metadata = extra
-  if let authorization { metadata.addString(authorization, forKey: "authorization") }
-  return try await withGRPCClient(transport: transport, interceptors: [FixedMetadata(metadata: metadata)]) { client in
-    try await body(client)
-  }
-}
-
 /// Runs `body` with a client authenticated by the role's test API key.
 func asRole<T: Sendable>(_ role: String, port: Int, _ body: (GRPCClient<Transport>) async throws -> T) async throws -> T {
   try await withGatewayClient(port: port, authorization: "Bearer \(apiKey(role))", body)
-}
-
-struct FixedMetadata: ClientInterceptor {
-  let metadata: Metadata
-
-  func intercept<Input: Sendable, Output: Sendable>(
-    request: StreamingClientRequest<Input>, context: ClientContext,
-    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
-  ) async throws -> StreamingClientResponse<Output> {
-    var request = request
-    request.metadata.add(contentsOf: metadata)
-    return try await next(request, context)
-  }
 }
 
 // MARK: Test data
