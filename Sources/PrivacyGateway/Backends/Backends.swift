@@ -102,8 +102,17 @@ public struct Backend: Sendable {
   }
 
   func translate(_ error: RPCError) -> RPCError {
-    guard error.code == .unauthenticated else { return error }
-    return RPCError(code: .internalError, message: "the \(kind.rawValue) service refused the gateway's internal credential")
+    guard error.code != .unauthenticated else {
+      return RPCError(code: .internalError, message: "the \(kind.rawValue) service refused the gateway's internal credential")
+    }
+    // Only the error's details (ErrorInfo) travel on. The rest of the backend's trailing
+    // metadata describes its own HTTP/2 response (content-type and the like); repeated in the
+    // gateway's answer it would make that answer malformed and cost the caller its connection.
+    var forwarded = RPCError(code: error.code, message: error.message)
+    for details in error.metadata[binaryValues: "grpc-status-details-bin"] {
+      forwarded.metadata.addBinary(details, forKey: "grpc-status-details-bin")
+    }
+    return forwarded
   }
 
   /// The backend's `grpc.health.v1` status.
