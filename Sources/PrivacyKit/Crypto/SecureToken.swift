@@ -17,6 +17,8 @@ public enum SecureToken {
 
 /// Comparison whose time does not depend on where two secrets first differ.
 public enum ConstantTime {
+  /// Inlinable so that callers in other modules get a version specialized to their byte type.
+  @inlinable
   public static func equals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
     guard lhs.count == rhs.count else { return false }
     var difference: UInt8 = 0
