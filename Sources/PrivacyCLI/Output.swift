@@ -58,9 +58,10 @@ struct Table {
     let all = [header] + rows
     let widths = header.indices.map { column in all.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
     return all.map { row in
-      row.enumerated().map { index, cell in
+      let line = row.enumerated().map { index, cell in
         index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
       }.joined()
+      return String(line.reversed().drop(while: { $0 == " " }).reversed())
     }.joined(separator: "\n") + "\n"
   }
 

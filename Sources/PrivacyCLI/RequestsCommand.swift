@@ -70,7 +70,7 @@ struct RequestsCommand: AsyncParsableCommand {
         try await gateway.rights.openRequest(request, options: gateway.call)
       }
       try connection.printer.emit(response) {
-        RequestView.details(response.request, note: response.created ? "opened" : "already open (same idempotency key)")
+        RequestView.details(response.request, extra: [("result", response.created ? "opened" : "already open (same idempotency key)")])
       }
     }
   }
@@ -163,7 +163,9 @@ struct RequestsCommand: AsyncParsableCommand {
           try await gateway.rights.startVerification(.with { $0.requestID = request }, options: gateway.call)
         }
         try connection.printer.emit(response) {
-          RequestView.details(response.request, note: "token sent (message \(response.messageID), expires \(Format.time(response.expiresAt)))")
+          RequestView.details(response.request, extra: [
+            ("verification", "token sent, message \(response.messageID), expires \(Format.time(response.expiresAt))"),
+          ])
         }
       }
     }
@@ -343,9 +345,9 @@ enum RequestView {
     )
   }
 
-  static func details(_ request: Privacy_Rights_V1_DataSubjectRequest, note: String = "") -> String {
-    var text = Details([
-      ("request", request.requestID + (note.isEmpty ? "" : " (\(note))")),
+  /// The request, with `extra` rows (what the call did) after its id.
+  static func details(_ request: Privacy_Rights_V1_DataSubjectRequest, extra: [(String, String)] = []) -> String {
+    var text = Details([("request", request.requestID)] + extra + [
       ("subject", request.subjectID),
       ("right", Format.name(request.right)),
       ("status", Format.name(request.status)),

@@ -212,6 +212,16 @@ struct PrivacyCtlTests {
     #expect(refused.standardOutput.contains("privacy.vault.v1.VaultService/GetRecord"))
     #expect(refused.standardOutput.contains("PERMISSION_DENIED"))
 
+    // A backend's own error should reach the CLI as it is. Through today's gateway it does not:
+    // the gateway rethrows the backend's error with the backend's trailers as metadata (`:status`
+    // included), and the HTTP/2 stream is reset, so the CLI sees UNAVAILABLE. This expectation
+    // fails loudly once the gateway forwards errors cleanly, and the known-issue wrapper goes.
+    await withKnownIssue("the gateway resets the stream when it forwards a backend's error") {
+      let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: "ops.\(dpoSecret)")
+      #expect(missing.status == 1)
+      #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
+    }
+
     // The --api-key flag overrides the environment.
     let flag = try await suite.ctl("whoami", "--api-key", "ops.\(dpoSecret)", "--output", "json", apiKey: auditor)
     #expect(try flag.json()["role"] as? String == "dpo")
