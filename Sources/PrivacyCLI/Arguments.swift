@@ -129,7 +129,8 @@ struct PageOptions: ParsableArguments {
   var pageToken: String = ""
 }
 
-/// How a decision, value or request reached us: the evidence or source of a write.
+/// How a decision or value reached us: the evidence of a consent-service write, the source of a
+/// vault write.
 struct SourceOptions: ParsableArguments {
   @Option(help: "Channel the data or decision came through (default: manual).")
   var channel: Privacy_Common_V1_Channel?
@@ -137,14 +138,16 @@ struct SourceOptions: ParsableArguments {
   @Option(help: "Name of the form it was captured with, if any.")
   var formName: String = ""
 
-  @Option(help: "Version of the privacy notice the person was shown.")
-  var noticeVersion: String = ""
+  @Option(help: "When it was captured, if not now (e.g. a consent given on paper last week).")
+  var capturedAt: Instant?
 
-  var evidence: Privacy_Consent_V1_Evidence {
+  /// The consent service's evidence; `noticeVersion` is the notice the person was shown.
+  func evidence(noticeVersion: String = "") -> Privacy_Consent_V1_Evidence {
     .with {
       $0.channel = channel ?? .manual
       $0.formName = formName
       $0.noticeVersion = noticeVersion
+      if let capturedAt { $0.capturedAt = capturedAt.timestamp }
     }
   }
 
@@ -152,6 +155,7 @@ struct SourceOptions: ParsableArguments {
     .with {
       $0.channel = channel ?? .manual
       $0.formName = formName
+      if let capturedAt { $0.capturedAt = capturedAt.timestamp }
     }
   }
 }

@@ -28,13 +28,16 @@ struct ConsentCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @Option(help: "Version of the privacy notice the person was shown (default: the purpose's current one).")
+    var noticeVersion: String = ""
+
     func run() async throws {
       let request = Privacy_Consent_V1_RecordConsentRequest.with {
         $0.subjectID = subject
         $0.purposeID = purpose
         $0.decision = decision
         if let basis { $0.legalBasis = basis }
-        $0.evidence = source.evidence
+        $0.evidence = source.evidence(noticeVersion: noticeVersion)
       }
       let response = try await connection.withGateway { gateway in
         try await gateway.consent.recordConsent(request, options: gateway.call)

@@ -27,6 +27,9 @@ struct ContactsCommand: AsyncParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
+    @Option(help: "Version of the privacy notice the person was shown (default: the purpose's current one).")
+    var noticeVersion: String = ""
+
     @Flag(help: "The data is the person's own webform submission (re-entry after erasure is then lawful).")
     var ownWebform = false
 
@@ -60,7 +63,7 @@ struct ContactsCommand: AsyncParsableCommand {
         $0.values = try values.dictionary(flag: "--value")
         $0.consents = try contactConsents()
         $0.source = .with {
-          $0.evidence = source.evidence
+          $0.evidence = source.evidence(noticeVersion: noticeVersion)
           $0.ownWebformSubmission = ownWebform
           $0.marketingBoxTicked = marketingBox
         }

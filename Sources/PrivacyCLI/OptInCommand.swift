@@ -68,7 +68,7 @@ struct OptInCommand: AsyncParsableCommand {
           $0.subjectID = subject
           $0.status = status
           $0.setBy = setBy ?? .contact
-          $0.evidence = source.evidence
+          $0.evidence = source.evidence()
         }, options: gateway.call)
       }
       try connection.printer.emit(response) {
@@ -102,7 +102,7 @@ struct OptInCommand: AsyncParsableCommand {
         try await gateway.consent.startDoubleOptIn(.with {
           $0.subjectID = subject
           $0.emailAddress = email
-          $0.evidence = source.evidence
+          $0.evidence = source.evidence()
         }, options: gateway.call)
       }
       try connection.printer.emit(response) {

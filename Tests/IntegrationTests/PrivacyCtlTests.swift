@@ -67,6 +67,12 @@ struct PrivacyCtlTests {
     let event = try #require(try recorded.json()["event"] as? [String: Any])
     #expect(event["decision"] as? String == "DECISION_GRANTED")
     #expect(event["subject_id"] as? String == "cli-1")
+    let onPaper = try await ok(
+      "consent", "record", "--subject", "cli-3", "--purpose", "newsletter", "--decision", "denied", "--channel", "post",
+      "--captured-at", "2026-01-15T10:00:00Z", "--output", "json")
+    let paperEvidence = try #require((try onPaper.json()["event"] as? [String: Any])?["evidence"] as? [String: Any])
+    #expect(paperEvidence["captured_at"] as? String == "2026-01-15T10:00:00Z")
+    #expect(paperEvidence["channel"] as? String == "CHANNEL_POST")
     let check = try await ok("consent", "check", "--subject", "cli-1", "--purpose", "newsletter", "--output", "json")
     #expect(try check.json()["allowed"] as? Bool == true)
     let denied = try await ok("consent", "check", "--subject", "cli-2", "--purpose", "newsletter")
