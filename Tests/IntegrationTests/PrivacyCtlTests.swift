@@ -3,15 +3,22 @@ import PrivacyKit
 import PrivacyTesting
 import Testing
 
-/// The real `privacyctl` against a real `privacy-suite`, with the printed dev key (role dpo).
+/// The real `privacyctl` against a real `privacy-suite`. Each test starts one suite (five
+/// processes) and runs its scenarios against it in turn: starting suites is the expensive part,
+/// and the other suites' timing tests share the machine.
 @Suite("privacyctl", .serialized)
 struct PrivacyCtlTests {
-  @Test("status lists the four backends SERVING; whoami names the dev key's actor and role")
-  func statusAndWhoAmI() async throws {
-    let directory = try TestDirectory()
-    defer { directory.remove() }
-    let suite = try await RunningSuite.start(in: directory)
+  @Test("with the printed dev key (dpo): status, whoami, purposes, consent, opt-in, fields, records, reveal, audit, requests, blocklist")
+  func everydayAdminWork() async throws {
+    try await withRunningSuite { suite in
+      try await statusAndWhoAmI(suite)
+      try await consentAndRecords(suite)
+      try await requestsAndBlocklist(suite)
+    }
+  }
 
+  /// status lists the four backends SERVING; whoami names the dev key's actor and role.
+  private func statusAndWhoAmI(_ suite: RunningSuite) async throws {
     let status = try await suite.ctl("status")
     #expect(status.status == 0, "\(status)")
     let lines = status.standardOutput.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
@@ -33,19 +40,15 @@ struct PrivacyCtlTests {
     #expect(table.standardOutput.contains("role:") && table.standardOutput.contains("dpo"))
 
     try suite.expectNoSecretIn([status, json, whoAmI, table])
-    try await suite.stop()
   }
 
-  @Test("purposes, consent, opt-in, fields, records and reveal, then the audit log shows the reveal")
-  func everydayAdminWork() async throws {
-    let directory = try TestDirectory()
-    defer { directory.remove() }
-    let suite = try await RunningSuite.start(in: directory)
+  /// Purposes, consent, opt-in, fields, records and reveal; then the audit log shows the reveal.
+  private func consentAndRecords(_ suite: RunningSuite) async throws {
     var results: [CLIResult] = []
     func ok(_ arguments: String...) async throws -> CLIResult {
       let result = try await runPrivacyCtl(
         arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": suite.devAPIKey ?? ""],
-        directory: directory)
+        directory: suite.directory)
       #expect(result.status == 0, "privacyctl \(arguments.joined(separator: " ")): \(result)")
       results.append(result)
       return result
@@ -126,15 +129,11 @@ struct PrivacyCtlTests {
     #expect(erased.standardOutput.contains("locked:"))
 
     try suite.expectNoSecretIn(results)
-    try await suite.stop()
   }
 
-  @Test("requests open, list, verify, extend and get; blocklist check; a pending workflow answers UNIMPLEMENTED")
-  func requestsAndBlocklist() async throws {
-    let directory = try TestDirectory()
-    defer { directory.remove() }
-    let suite = try await RunningSuite.start(in: directory)
-
+  /// Requests open, list, verify, extend and get; blocklist check; a pending workflow answers
+  /// UNIMPLEMENTED.
+  private func requestsAndBlocklist(_ suite: RunningSuite) async throws {
     let opened = try await suite.ctl(
       "requests", "open", "--subject", "cli-9", "--right", "access", "--requester-email", "bo@example.org", "--output", "json")
     #expect(opened.status == 0, "\(opened)")
@@ -171,13 +170,10 @@ struct PrivacyCtlTests {
     #expect(try cleanJSON.json()["any_matched"] == nil)  // false is the proto3 default, left out
 
     try suite.expectNoSecretIn([opened, list, verified, extended, shown, execute, clean, cleanJSON])
-    try await suite.stop()
   }
 
   @Test("failures: wrong key UNAUTHENTICATED, a method the role may not call PERMISSION_DENIED, usage errors exit 64")
   func failures() async throws {
-    let directory = try TestDirectory()
-    defer { directory.remove() }
     // Our own keys file: a dpo and an auditor, so a role without record access can be tried.
     let dpoSecret = SecureToken.generate()
     let auditorSecret = SecureToken.generate()
@@ -193,19 +189,27 @@ struct PrivacyCtlTests {
           sha256: \(SecureToken.hash(auditorSecret))
 
       """
-    try Data(keys.utf8).write(to: URL(fileURLWithPath: directory.path("keys.yaml")))
-    let suite = try await RunningSuite.start(in: directory, environment: ["GATEWAY_API_KEYS_FILE": directory.path("keys.yaml")])
+    try await withRunningSuite(environment: { directory in
+      try Data(keys.utf8).write(to: URL(fileURLWithPath: directory.path("keys.yaml")))
+      return ["GATEWAY_API_KEYS_FILE": directory.path("keys.yaml")]
+    }) { suite in
+      try await checkFailures(suite, dpoSecret: dpoSecret, auditorSecret: auditorSecret)
+    }
+  }
+
+  private func checkFailures(_ suite: RunningSuite, dpoSecret: String, auditorSecret: String) async throws {
+    let dpoKey = "ops.\(dpoSecret)"
+    let auditor = "audit.\(auditorSecret)"
     #expect(suite.devAPIKey == nil)
 
     let wrongKey = try await suite.ctl("whoami", apiKey: "ops.not-the-secret")
     #expect(wrongKey.status == 1)
     #expect(wrongKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(wrongKey)")
     #expect(!wrongKey.standardError.contains("not-the-secret"))
-    let noKey = try await runPrivacyCtl(["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress], directory: directory)
+    let noKey = try await runPrivacyCtl(["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress], directory: suite.directory)
     #expect(noKey.status == 1)
     #expect(noKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(noKey)")
 
-    let auditor = "audit.\(auditorSecret)"
     let forbidden = try await suite.ctl("records", "get", "--subject", "cli-1", apiKey: auditor)
     #expect(forbidden.status == 1)
     #expect(forbidden.standardError.hasPrefix("error: PERMISSION_DENIED: "), "\(forbidden)")
@@ -213,7 +217,7 @@ struct PrivacyCtlTests {
     #expect(allowed.status == 0, "\(allowed)")
     #expect(try (allowed.json()["verification"] as? [String: Any])?["valid"] as? Bool == true)
     // The refused call is in the audit log with its outcome.
-    let refused = try await suite.ctl("audit", "list", "--actor", "auditor@example", "--outcome", "permission-denied", apiKey: "ops.\(dpoSecret)")
+    let refused = try await suite.ctl("audit", "list", "--actor", "auditor@example", "--outcome", "permission-denied", apiKey: dpoKey)
     #expect(refused.status == 0, "\(refused)")
     #expect(refused.standardOutput.contains("privacy.vault.v1.VaultService/GetRecord"))
     #expect(refused.standardOutput.contains("PERMISSION_DENIED"))
@@ -223,13 +227,13 @@ struct PrivacyCtlTests {
     // included), and the HTTP/2 stream is reset, so the CLI sees UNAVAILABLE. This expectation
     // fails loudly once the gateway forwards errors cleanly, and the known-issue wrapper goes.
     await withKnownIssue("the gateway resets the stream when it forwards a backend's error") {
-      let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: "ops.\(dpoSecret)")
+      let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: dpoKey)
       #expect(missing.status == 1)
       #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
     }
 
     // The --api-key flag overrides the environment.
-    let flag = try await suite.ctl("whoami", "--api-key", "ops.\(dpoSecret)", "--output", "json", apiKey: auditor)
+    let flag = try await suite.ctl("whoami", "--api-key", dpoKey, "--output", "json", apiKey: auditor)
     #expect(try flag.json()["role"] as? String == "dpo")
 
     // Usage errors: ArgumentParser's exit code 64, nothing sent.
@@ -243,14 +247,14 @@ struct PrivacyCtlTests {
       ["nonsense"],
     ] {
       let usage = try await runPrivacyCtl(
-        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": auditor], directory: directory)
+        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": auditor], directory: suite.directory)
       #expect(usage.status == 64, "privacyctl \(arguments.joined(separator: " ")): \(usage)")
       #expect(usage.standardError.contains("Error:") || usage.standardError.contains("error:"))
     }
 
     // A gateway that is not there: UNAVAILABLE, exit 1, within the deadline.
     let down = try await runPrivacyCtl(
-      ["status", "--gateway", "127.0.0.1:1", "--timeout", "3"], environment: ["PRIVACY_API_KEY": auditor], directory: directory)
+      ["status", "--gateway", "127.0.0.1:1", "--timeout", "3"], environment: ["PRIVACY_API_KEY": auditor], directory: suite.directory)
     #expect(down.status == 1)
     #expect(down.standardError.hasPrefix("error: UNAVAILABLE: "), "\(down)")
 
@@ -258,7 +262,6 @@ struct PrivacyCtlTests {
       #expect(!(result.standardOutput + result.standardError).contains(auditorSecret))
       #expect(!(result.standardOutput + result.standardError).contains(dpoSecret))
     }
-    try await suite.stop()
   }
 }
 
