@@ -29,6 +29,7 @@ struct ConnectionOptions: ParsableArguments {
     _ = try address()
     guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
     if let apiKey { try Self.checkKeyShape(apiKey, source: "--api-key") }
+    _ = try key()
   }
 
   /// The gateway address from the flag, the environment or the default.

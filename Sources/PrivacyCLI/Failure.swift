@@ -28,3 +28,13 @@ enum Failure {
     return status.details.lazy.compactMap { $0.errorInfo?.reason }.first { !$0.isEmpty }
   }
 }
+
+/// A failure on this side of the call (a file that cannot be written), shown as `error: <message>`
+/// with the exit status of a failed call.
+struct LocalFailure: Error, CustomStringConvertible {
+  var description: String
+
+  init(_ description: String) {
+    self.description = description
+  }
+}

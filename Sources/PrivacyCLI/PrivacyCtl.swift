@@ -34,6 +34,9 @@ public struct PrivacyCtl: AsyncParsableCommand {
     } catch let error as RPCError {
       Printer.writeError(Failure.line(for: error) + "\n")
       Foundation.exit(Failure.rpcExitCode)
+    } catch let error as LocalFailure {
+      Printer.writeError("error: \(error)\n")
+      Foundation.exit(Failure.rpcExitCode)
     } catch {
       exit(withError: error)
     }

@@ -319,7 +319,7 @@ struct ArtifactOptions: ParsableArguments {
     let url = URL(fileURLWithPath: artifactOut)
     try? FileManager.default.removeItem(at: url)
     guard FileManager.default.createFile(atPath: url.path, contents: response.artifact.content, attributes: [.posixPermissions: 0o600]) else {
-      throw ValidationError("cannot write \(artifactOut)")
+      throw LocalFailure("cannot write \(artifactOut)")
     }
     return response.artifact
   }
