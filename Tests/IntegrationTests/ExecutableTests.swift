@@ -17,7 +17,7 @@ struct ExecutableTests {
     let service = try RunningProcess("consent-service", environment: serviceEnvironment(directory, "consent"))
     let address = try await service.listeningAddress()
     #expect(address.host == "127.0.0.1" && address.port > 0)
-    #expect(await HealthProbe.check(address) == .serving)
+    #expect(await HealthProbe.check(address, timeout: .seconds(10)) == .serving)
     try await withTestClient(port: address.port) { client async throws in
       let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
       let answer = try await consent.checkEmailEligibility(.with {
@@ -38,7 +38,7 @@ struct ExecutableTests {
     defer { directory.remove() }
     let service = try RunningProcess(name, environment: serviceEnvironment(directory, name))
     let address = try await service.listeningAddress()
-    #expect(await HealthProbe.check(address) == .serving)
+    #expect(await HealthProbe.check(address, timeout: .seconds(10)) == .serving)
     service.signal(SIGTERM)
     #expect(try await service.waitForExit() == 0)
   }

@@ -29,7 +29,7 @@ struct SuiteLauncherTests {
       }
     }
     #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
-    for address in endpoints.values { #expect(await HealthProbe.check(address) == .serving) }
+    for address in endpoints.values { #expect(await HealthProbe.check(address, timeout: .seconds(10)) == .serving) }
 
     for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper"] {
       let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
