@@ -100,16 +100,3 @@ struct StatusCodeArgument: ExpressibleByArgument {
 
   static func name(_ code: Int32) -> String { Failure.statusName(Int(code)) }
 }
-
-/// A hash chain's verification.
-enum ChainView {
-  static func details(_ verification: Privacy_Common_V1_ChainVerification) -> String {
-    Details([
-      ("valid", Format.yesNo(verification.valid)),
-      ("entries checked", "\(verification.entriesChecked)"),
-      ("first broken", verification.firstBrokenSequence == 0 ? "" : "#\(verification.firstBrokenSequence)"),
-      ("problem", verification.problem),
-      ("head hash", verification.headHash),
-    ]).rendered
-  }
-}

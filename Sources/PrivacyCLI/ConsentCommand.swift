@@ -226,28 +226,3 @@ enum EventTable {
     }
   }
 }
-
-/// Recipients to notify under art 19.
-enum RecipientTable {
-  static func table(_ notices: [Privacy_Gateway_V1_RecipientNotice]) -> Table {
-    Table(
-      header: ["RECIPIENT", "NAME", "FIELDS", "NOTICE"],
-      rows: notices.map { [$0.recipient.recipientID, $0.recipient.name, Format.list($0.fields), $0.notice] }
-    )
-  }
-}
-
-/// Workflow and request steps.
-enum StepTable {
-  static func table(_ steps: [Privacy_Rights_V1_Step]) -> Table {
-    Table(
-      header: ["STEP", "STATUS", "ATTEMPTS", "FINISHED", "DETAIL"],
-      rows: steps.map { step in
-        [
-          step.name, Format.name(step.status), "\(step.attempts)", Format.time(step.finishedAt, isSet: step.hasFinishedAt),
-          step.lastError.isEmpty ? step.detail : "\(step.detail) error: \(step.lastError)",
-        ]
-      }
-    )
-  }
-}

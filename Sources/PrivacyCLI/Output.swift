@@ -75,14 +75,10 @@ struct Table {
 
 /// One object shown as aligned `name  value` lines; rows whose value is empty are left out.
 struct Details {
-  private var rows: [(String, String)] = []
+  private let rows: [(String, String)]
 
   init(_ rows: [(String, String)]) {
     self.rows = rows
-  }
-
-  mutating func append(_ name: String, _ value: String) {
-    rows.append((name, value))
   }
 
   var rendered: String {
