@@ -85,7 +85,7 @@ let package = Package(
       resources: [.copy("Resources/default-policy.yaml")],
       swiftSettings: swiftSettings
     ),
-    .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
+    .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
     .target(name: "PrivacySuite", dependencies: ["PrivacyKit", crypto, logging, lifecycle], swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
 

@@ -1,13 +1,23 @@
 public import ArgumentParser
 import Foundation
-import PrivacyKit
+import GRPCCore
 
-/// The admin command-line client.
+/// The admin command-line client of the gateway.
 public struct PrivacyCtl: AsyncParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "privacyctl",
-    abstract: "Administer the privacy suite.",
-    subcommands: [HealthCommand.self]
+    abstract: "Administer the privacy suite through its gateway.",
+    discussion: """
+      Connects to $PRIVACY_GATEWAY_ADDR (default 127.0.0.1:50050) with the API key in \
+      $PRIVACY_API_KEY (<id>.<secret>); --gateway and --api-key override them. Tables by default, \
+      --output json for scripts. A failed call prints `error: <STATUS>: <message>` on standard error \
+      and exits 1; a usage error exits 64.
+      """,
+    subcommands: [
+      StatusCommand.self, WhoAmICommand.self, PurposesCommand.self, FieldsCommand.self, ConsentCommand.self,
+      OptInCommand.self, RecordsCommand.self, ContactsCommand.self, SubjectsCommand.self, RequestsCommand.self,
+      BlocklistCommand.self, AuditCommand.self, RetentionCommand.self, HealthCommand.self,
+    ]
   )
 
   public init() {}
@@ -21,70 +31,14 @@ public struct PrivacyCtl: AsyncParsableCommand {
       } else {
         try command.run()
       }
+    } catch let error as RPCError {
+      Printer.writeError(Failure.line(for: error) + "\n")
+      Foundation.exit(Failure.rpcExitCode)
+    } catch let error as LocalFailure {
+      Printer.writeError("error: \(error)\n")
+      Foundation.exit(Failure.rpcExitCode)
     } catch {
       exit(withError: error)
     }
-  }
-}
-
-/// How a command prints its result.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-  case table
-  case json
-}
-
-/// `privacyctl health [ADDRESS...]`: asks each service's grpc.health.v1 how it is.
-struct HealthCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "health",
-    abstract: "Check the health of services (default: the five services on their default local ports)."
-  )
-
-  @Argument(help: "Addresses as host:port.")
-  var addresses: [String] = []
-
-  @Option(help: "Output format: table or json.")
-  var output: OutputFormat = .table
-
-  func run() async throws {
-    let targets: [(String, ServiceAddress)]
-    if addresses.isEmpty {
-      targets = ServiceKind.allCases.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultPort)) }
-    } else {
-      targets = try addresses.map { text in
-        guard let address = ServiceAddress(text) else { throw ValidationError("not a host:port address: \(text)") }
-        return (text, address)
-      }
-    }
-    var results: [(name: String, address: ServiceAddress, outcome: HealthProbe.Outcome)] = []
-    for (name, address) in targets {
-      results.append((name, address, await HealthProbe.check(address)))
-    }
-    switch output {
-    case .table:
-      let rows = results.map { [$0.name, $0.address.description, $0.outcome.description] }
-      print(Table(header: ["SERVICE", "ADDRESS", "STATUS"], rows: rows).rendered, terminator: "")
-    case .json:
-      let objects = results.map { ["service": $0.name, "address": $0.address.description, "status": $0.outcome.description] }
-      let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
-      print(String(decoding: data, as: UTF8.self))
-    }
-    if results.contains(where: { $0.outcome != .serving }) { throw ExitCode(1) }
-  }
-}
-
-/// A plain text table with aligned columns.
-struct Table {
-  var header: [String]
-  var rows: [[String]]
-
-  var rendered: String {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    return all.map { row in
-      row.enumerated().map { index, cell in
-        index == row.count - 1 ? cell : cell.padding(toLength: widths[index] + 2, withPad: " ", startingAt: 0)
-      }.joined()
-    }.joined(separator: "\n") + "\n"
   }
 }

@@ -1,0 +1,283 @@
+import Foundation
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+/// The real `privacyctl` against a real `privacy-suite`. Each test starts one suite (five
+/// processes) and runs its scenarios against it in turn: starting suites is the expensive part,
+/// and the other suites' timing tests share the machine.
+@Suite("privacyctl", .serialized)
+struct PrivacyCtlTests {
+  @Test("with the printed dev key (dpo): status, whoami, purposes, consent, opt-in, fields, records, reveal, audit, requests, blocklist")
+  func everydayAdminWork() async throws {
+    try await withRunningSuite { suite in
+      try await statusAndWhoAmI(suite)
+      try await consentAndRecords(suite)
+      try await requestsAndBlocklist(suite)
+    }
+  }
+
+  /// status lists the four backends SERVING; whoami names the dev key's actor and role.
+  private func statusAndWhoAmI(_ suite: RunningSuite) async throws {
+    let status = try await suite.ctl("status")
+    #expect(status.status == 0, "\(status)")
+    let lines = status.standardOutput.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+    #expect(lines.first?.prefix(3) == ["BACKEND", "ADDRESS", "STATUS"])
+    let serving = Set(lines.dropFirst().filter { $0.count >= 3 && $0[2] == "SERVING" }.map { String($0[0]) })
+    #expect(serving == ["consent", "vault", "rights", "blocklist"], "\(status)")
+
+    let json = try await suite.ctl("status", "--output", "json")
+    let backends = try #require(try json.json()["backends"] as? [[String: Any]])
+    #expect(backends.compactMap { $0["status"] as? String } == Array(repeating: "SERVING_STATUS_SERVING", count: 4))
+
+    let whoAmI = try await suite.ctl("whoami", "--output", "json")
+    #expect(whoAmI.status == 0, "\(whoAmI)")
+    let identity = try whoAmI.json()
+    #expect(identity["actor"] as? String == "dev-admin")
+    #expect(identity["role"] as? String == "dpo")
+    #expect(identity["credential_id"] as? String == "dev-admin")
+    let table = try await suite.ctl("whoami")
+    #expect(table.standardOutput.contains("role:") && table.standardOutput.contains("dpo"))
+
+    try suite.expectNoSecretIn([status, json, whoAmI, table])
+  }
+
+  /// Purposes, consent, opt-in, fields, records and reveal; then the audit log shows the reveal.
+  private func consentAndRecords(_ suite: RunningSuite) async throws {
+    var results: [CLIResult] = []
+    func ok(_ arguments: String...) async throws -> CLIResult {
+      let result = try await runPrivacyCtl(
+        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": suite.devAPIKey ?? ""],
+        directory: suite.directory)
+      #expect(result.status == 0, "privacyctl \(arguments.joined(separator: " ")): \(result)")
+      results.append(result)
+      return result
+    }
+
+    // Purposes.
+    let upsert = try await ok(
+      "purposes", "upsert", "--purpose", "newsletter", "--title", "Newsletter", "--basis", "consent",
+      "--category", "email-marketing", "--retention-days", "365", "--notice-version", "v1", "--notice-text", "We send news.")
+    #expect(upsert.standardOutput.contains("created"))
+    let purposes = try await ok("purposes", "list")
+    let purposeRow = try #require(purposes.standardOutput.split(separator: "\n").first { $0.hasPrefix("newsletter") })
+    #expect(purposeRow.contains("CONSENT") && purposeRow.contains("EMAIL_MARKETING") && purposeRow.contains("365 d"))
+
+    // Consent: record, check, history, state.
+    let recorded = try await ok(
+      "consent", "record", "--subject", "cli-1", "--purpose", "newsletter", "--decision", "granted",
+      "--channel", "webform", "--form-name", "signup", "--notice-version", "v1", "--output", "json")
+    let event = try #require(try recorded.json()["event"] as? [String: Any])
+    #expect(event["decision"] as? String == "DECISION_GRANTED")
+    #expect(event["subject_id"] as? String == "cli-1")
+    let onPaper = try await ok(
+      "consent", "record", "--subject", "cli-3", "--purpose", "newsletter", "--decision", "denied", "--channel", "post",
+      "--captured-at", "2026-01-15T10:00:00Z", "--output", "json")
+    let paperEvidence = try #require((try onPaper.json()["event"] as? [String: Any])?["evidence"] as? [String: Any])
+    #expect(paperEvidence["captured_at"] as? String == "2026-01-15T10:00:00Z")
+    #expect(paperEvidence["channel"] as? String == "CHANNEL_POST")
+    let check = try await ok("consent", "check", "--subject", "cli-1", "--purpose", "newsletter", "--output", "json")
+    #expect(try check.json()["allowed"] as? Bool == true)
+    let denied = try await ok("consent", "check", "--subject", "cli-2", "--purpose", "newsletter")
+    #expect(denied.standardOutput.contains("allowed:") && denied.standardOutput.contains("no"))
+    let history = try await ok("consent", "history", "--subject", "cli-1")
+    #expect(history.standardOutput.contains("CONSENT_DECISION") && history.standardOutput.contains("GRANTED"))
+    let state = try await ok("consent", "state", "--subject", "cli-1")
+    #expect(state.standardOutput.contains("newsletter"))
+
+    // Opt-in: set a status, ask for eligibility, start double opt-in.
+    let optIn = try await ok("optin", "set", "--subject", "cli-1", "--status", "single-opt-in-user", "--set-by", "user")
+    #expect(optIn.standardOutput.contains("SINGLE_OPT_IN_USER"))
+    let eligible = try await ok("optin", "eligibility", "--subject", "cli-1", "--policy", "any-opt-in", "--output", "json")
+    #expect(try eligible.json()["allowed"] as? Bool == true)
+    let double = try await ok("optin", "start-double", "--subject", "cli-1", "--email", "ada@example.org")
+    #expect(double.standardOutput.contains("message:"))
+
+    // Fields (the dpo classifies personal data), then a record.
+    _ = try await ok("fields", "upsert", "--field", "email", "--classification", "personal", "--mask", "email", "--searchable", "--tag", "email")
+    _ = try await ok("fields", "upsert", "--field", "iban", "--classification", "sensitive", "--mask", "last4", "--tag", "billing")
+    let fields = try await ok("fields", "list")
+    #expect(fields.standardOutput.contains("iban") && fields.standardOutput.contains("SENSITIVE"))
+    let put = try await ok("records", "put", "--subject", "cli-1", "--value", "email=ada@example.org", "--value", "iban=DE89370400440532013000")
+    #expect(put.standardOutput.contains("created"))
+    let record = try await ok("records", "get", "--subject", "cli-1")
+    let emailRow = try #require(record.standardOutput.split(separator: "\n").first { $0.hasPrefix("email") })
+    #expect(emailRow.contains("ada@example.org"))  // PERSONAL is CLEAR for the dpo
+    #expect(!record.standardOutput.contains("DE89370400440532013000"))  // SENSITIVE only masked
+    let recordJSON = try await ok("records", "get", "--subject", "cli-1", "--output", "json")
+    let recordFields = try #require((try recordJSON.json()["record"] as? [String: Any])?["fields"] as? [[String: Any]])
+    let iban = try #require(recordFields.first { $0["name"] as? String == "iban" })
+    #expect(iban["masked"] as? Bool == true)
+
+    // Reveal with a reason; the audit log shows who revealed what and why.
+    let revealed = try await ok("records", "reveal", "--subject", "cli-1", "--field", "iban", "--reason", "refund of invoice 42")
+    #expect(revealed.standardOutput.contains("DE89370400440532013000"))
+    let audit = try await ok("audit", "list", "--method", "privacy.vault.v1.VaultService/RevealField", "--output", "json")
+    let entries = try #require(try audit.json()["entries"] as? [[String: Any]])
+    #expect(entries.count == 1)
+    #expect(entries.first?["fields_revealed"] as? [String] == ["iban"])
+    #expect(entries.first?["reason"] as? String == "refund of invoice 42")
+    #expect(entries.first?["actor"] as? String == "dev-admin")
+    let auditTable = try await ok("audit", "list", "--subject", "cli-1", "--outcome", "ok", "--page-size", "3")
+    #expect(auditTable.standardOutput.hasPrefix("SEQ"))
+    #expect(auditTable.standardOutput.contains("next page: --page-token"))
+    let verified = try await ok("audit", "verify")
+    #expect(verified.standardOutput.contains("valid:") && verified.standardOutput.contains("yes"))
+
+    // Erase one field and lock it.
+    let erased = try await ok("records", "erase", "--subject", "cli-1", "--field", "iban", "--lock", "--reason", "consent withdrawn")
+    #expect(erased.standardOutput.contains("locked:"))
+
+    try suite.expectNoSecretIn(results)
+  }
+
+  /// Requests open, list, verify, extend and get; blocklist check; a pending workflow answers
+  /// UNIMPLEMENTED.
+  private func requestsAndBlocklist(_ suite: RunningSuite) async throws {
+    let opened = try await suite.ctl(
+      "requests", "open", "--subject", "cli-9", "--right", "access", "--requester-email", "bo@example.org", "--output", "json")
+    #expect(opened.status == 0, "\(opened)")
+    let request = try #require(try opened.json()["request"] as? [String: Any])
+    let requestID = try #require(request["request_id"] as? String)
+    #expect(request["status"] as? String == "REQUEST_STATUS_RECEIVED")
+    #expect(request["right"] as? String == "RIGHT_ACCESS")
+
+    let list = try await suite.ctl("requests", "list", "--subject", "cli-9")
+    #expect(list.status == 0, "\(list)")
+    let row = try #require(list.standardOutput.split(separator: "\n").first { $0.hasPrefix(requestID) })
+    #expect(row.contains("ACCESS") && row.contains("RECEIVED"))
+
+    let verified = try await suite.ctl("requests", "verify", "manual", "--request", requestID, "--note", "passport seen at the desk")
+    #expect(verified.status == 0, "\(verified)")
+    #expect(verified.standardOutput.contains("VERIFIED"))
+    let extended = try await suite.ctl("requests", "extend", "--request", requestID, "--months", "1", "--reason", "many systems")
+    #expect(extended.status == 0, "\(extended)")
+    #expect(extended.standardOutput.contains("+1 month(s): many systems"))
+    let shown = try await suite.ctl("requests", "get", "--request", requestID, "--output", "json")
+    #expect(try (shown.json()["request"] as? [String: Any])?["extensions"] as? [[String: Any]] != nil)
+
+    // Workflows still being built answer UNIMPLEMENTED through the gateway; the CLI says so.
+    let execute = try await suite.ctl("requests", "execute", "--request", requestID)
+    #expect(execute.status == 1)
+    #expect(execute.standardError.hasPrefix("error: UNIMPLEMENTED: "), "\(execute)")
+    #expect(execute.standardOutput.isEmpty)
+
+    let clean = try await suite.ctl("blocklist", "check", "--email", "nobody@example.org", "--phone", "+49 30 1234567")
+    #expect(clean.status == 0, "\(clean)")
+    #expect(clean.standardOutput.contains("no match"))
+    #expect(!clean.standardOutput.contains("nobody@example.org"))
+    let cleanJSON = try await suite.ctl("blocklist", "check", "--email", "nobody@example.org", "--output", "json")
+    #expect(try cleanJSON.json()["any_matched"] == nil)  // false is the proto3 default, left out
+
+    try suite.expectNoSecretIn([opened, list, verified, extended, shown, execute, clean, cleanJSON])
+  }
+
+  @Test("failures: wrong key UNAUTHENTICATED, a method the role may not call PERMISSION_DENIED, usage errors exit 64")
+  func failures() async throws {
+    // Our own keys file: a dpo and an auditor, so a role without record access can be tried.
+    let dpoSecret = SecureToken.generate()
+    let auditorSecret = SecureToken.generate()
+    let keys = """
+      keys:
+        - id: ops
+          role: dpo
+          actor: ops@example
+          sha256: \(SecureToken.hash(dpoSecret))
+        - id: audit
+          role: auditor
+          actor: auditor@example
+          sha256: \(SecureToken.hash(auditorSecret))
+
+      """
+    try await withRunningSuite(environment: { directory in
+      try Data(keys.utf8).write(to: URL(fileURLWithPath: directory.path("keys.yaml")))
+      return ["GATEWAY_API_KEYS_FILE": directory.path("keys.yaml")]
+    }) { suite in
+      try await checkFailures(suite, dpoSecret: dpoSecret, auditorSecret: auditorSecret)
+    }
+  }
+
+  private func checkFailures(_ suite: RunningSuite, dpoSecret: String, auditorSecret: String) async throws {
+    let dpoKey = "ops.\(dpoSecret)"
+    let auditor = "audit.\(auditorSecret)"
+    #expect(suite.devAPIKey == nil)
+
+    let wrongKey = try await suite.ctl("whoami", apiKey: "ops.not-the-secret")
+    #expect(wrongKey.status == 1)
+    #expect(wrongKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(wrongKey)")
+    #expect(!wrongKey.standardError.contains("not-the-secret"))
+    let noKey = try await runPrivacyCtl(["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress], directory: suite.directory)
+    #expect(noKey.status == 1)
+    #expect(noKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(noKey)")
+
+    let forbidden = try await suite.ctl("records", "get", "--subject", "cli-1", apiKey: auditor)
+    #expect(forbidden.status == 1)
+    #expect(forbidden.standardError.hasPrefix("error: PERMISSION_DENIED: "), "\(forbidden)")
+    let allowed = try await suite.ctl("audit", "verify", "--output", "json", apiKey: auditor)
+    #expect(allowed.status == 0, "\(allowed)")
+    #expect(try (allowed.json()["verification"] as? [String: Any])?["valid"] as? Bool == true)
+    // The refused call is in the audit log with its outcome.
+    let refused = try await suite.ctl("audit", "list", "--actor", "auditor@example", "--outcome", "permission-denied", apiKey: dpoKey)
+    #expect(refused.status == 0, "\(refused)")
+    #expect(refused.standardOutput.contains("privacy.vault.v1.VaultService/GetRecord"))
+    #expect(refused.standardOutput.contains("PERMISSION_DENIED"))
+
+    // A backend's own error should reach the CLI as it is. Through today's gateway it does not:
+    // the gateway rethrows the backend's error with the backend's trailers as metadata (`:status`
+    // included), and the HTTP/2 stream is reset, so the CLI sees UNAVAILABLE. This expectation
+    // fails loudly once the gateway forwards errors cleanly, and the known-issue wrapper goes.
+    await withKnownIssue("the gateway resets the stream when it forwards a backend's error") {
+      let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: dpoKey)
+      #expect(missing.status == 1)
+      #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
+    }
+
+    // The --api-key flag overrides the environment.
+    let flag = try await suite.ctl("whoami", "--api-key", dpoKey, "--output", "json", apiKey: auditor)
+    #expect(try flag.json()["role"] as? String == "dpo")
+
+    // Usage errors: ArgumentParser's exit code 64, nothing sent.
+    for arguments in [
+      ["consent", "check", "--subject", "cli-1"],
+      ["purposes", "upsert", "--purpose", "p", "--title", "P", "--basis", "because", "--category", "custom"],
+      ["records", "put", "--subject", "cli-1", "--value", "no-equals-sign"],
+      ["records", "erase", "--subject", "cli-1", "--reason", "r"],
+      ["status", "--gateway", "not-an-address"],
+      ["whoami", "--api-key", "no-dot"],
+      ["nonsense"],
+    ] {
+      let usage = try await runPrivacyCtl(
+        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": auditor], directory: suite.directory)
+      #expect(usage.status == 64, "privacyctl \(arguments.joined(separator: " ")): \(usage)")
+      #expect(usage.standardError.contains("Error:") || usage.standardError.contains("error:"))
+    }
+
+    // A malformed key in the environment is a usage error too, and is not echoed.
+    let malformed = try await runPrivacyCtl(
+      ["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": "secret-without-id"],
+      directory: suite.directory)
+    #expect(malformed.status == 64, "\(malformed)")
+    #expect(malformed.standardError.contains("PRIVACY_API_KEY") && !malformed.standardError.contains("secret-without-id"))
+
+    // A gateway that is not there: UNAVAILABLE, exit 1, within the deadline.
+    let down = try await runPrivacyCtl(
+      ["status", "--gateway", "127.0.0.1:1", "--timeout", "3"], environment: ["PRIVACY_API_KEY": auditor], directory: suite.directory)
+    #expect(down.status == 1)
+    #expect(down.standardError.hasPrefix("error: UNAVAILABLE: "), "\(down)")
+
+    for result in [wrongKey, noKey, forbidden, allowed, refused, flag, down] {
+      #expect(!(result.standardOutput + result.standardError).contains(auditorSecret))
+      #expect(!(result.standardOutput + result.standardError).contains(dpoSecret))
+    }
+  }
+}
+
+extension RunningSuite {
+  /// The dev key's secret appears in no output.
+  func expectNoSecretIn(_ results: [CLIResult]) throws {
+    let secret = try #require(devAPIKey?.split(separator: ".", maxSplits: 1).last.map(String.init))
+    for result in results {
+      #expect(!(result.standardOutput + result.standardError).contains(secret))
+    }
+  }
+}
