@@ -20,7 +20,7 @@ struct CLIResult: CustomStringConvertible {
 }
 
 /// A `privacy-suite` started for a test with ephemeral ports, and how `privacyctl` reaches its gateway.
-struct RunningSuite {
+struct LaunchedSuite {
   let process: RunningProcess
   let directory: TestDirectory
   /// `PRIVACY_GATEWAY_ADDR` as printed by the launcher.
@@ -29,7 +29,7 @@ struct RunningSuite {
   let devAPIKey: String?
 
   /// Starts the suite in `directory/data` and waits for its announcement.
-  static func start(in directory: TestDirectory, environment: [String: String] = [:]) async throws -> RunningSuite {
+  static func start(in directory: TestDirectory, environment: [String: String] = [:]) async throws -> LaunchedSuite {
     let process = try RunningProcess(
       "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: environment)
     var exports: [String: String] = [:]
@@ -45,7 +45,7 @@ struct RunningSuite {
       if parts.count == 5, parts[0] == "gateway", parts[2] == "SERVING" { gateway = String(parts[1]) }
     }
     guard let gateway else { throw TestFailure("the suite did not start; stderr: \(process.standardError)") }
-    return RunningSuite(process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"])
+    return LaunchedSuite(process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"])
   }
 
   /// Runs `privacyctl` against this suite's gateway with `apiKey` (default: the dev key).
@@ -64,13 +64,13 @@ struct RunningSuite {
 
 /// Runs `body` with a suite started in a fresh temporary directory, then stops the suite (also
 /// when `body` throws, so no service outlives the test) and removes the directory.
-func withRunningSuite(
+func withLaunchedSuite(
   environment: (TestDirectory) throws -> [String: String] = { _ in [:] },
-  _ body: (RunningSuite) async throws -> Void
+  _ body: (LaunchedSuite) async throws -> Void
 ) async throws {
   let directory = try TestDirectory()
   defer { directory.remove() }
-  let suite = try await RunningSuite.start(in: directory, environment: try environment(directory))
+  let suite = try await LaunchedSuite.start(in: directory, environment: try environment(directory))
   do {
     try await body(suite)
   } catch {

@@ -10,7 +10,7 @@ import Testing
 struct PrivacyCtlTests {
   @Test("with the printed dev key (dpo): status, whoami, purposes, consent, opt-in, fields, records, reveal, audit, requests, blocklist")
   func everydayAdminWork() async throws {
-    try await withRunningSuite { suite in
+    try await withLaunchedSuite { suite in
       try await statusAndWhoAmI(suite)
       try await consentAndRecords(suite)
       try await requestsAndBlocklist(suite)
@@ -18,7 +18,7 @@ struct PrivacyCtlTests {
   }
 
   /// status lists the four backends SERVING; whoami names the dev key's actor and role.
-  private func statusAndWhoAmI(_ suite: RunningSuite) async throws {
+  private func statusAndWhoAmI(_ suite: LaunchedSuite) async throws {
     let status = try await suite.ctl("status")
     #expect(status.status == 0, "\(status)")
     let lines = status.standardOutput.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
@@ -43,7 +43,7 @@ struct PrivacyCtlTests {
   }
 
   /// Purposes, consent, opt-in, fields, records and reveal; then the audit log shows the reveal.
-  private func consentAndRecords(_ suite: RunningSuite) async throws {
+  private func consentAndRecords(_ suite: LaunchedSuite) async throws {
     var results: [CLIResult] = []
     func ok(_ arguments: String...) async throws -> CLIResult {
       let result = try await runPrivacyCtl(
@@ -133,7 +133,7 @@ struct PrivacyCtlTests {
 
   /// Requests open, list, verify, extend and get; blocklist check; a pending workflow answers
   /// UNIMPLEMENTED.
-  private func requestsAndBlocklist(_ suite: RunningSuite) async throws {
+  private func requestsAndBlocklist(_ suite: LaunchedSuite) async throws {
     let opened = try await suite.ctl(
       "requests", "open", "--subject", "cli-9", "--right", "access", "--requester-email", "bo@example.org", "--output", "json")
     #expect(opened.status == 0, "\(opened)")
@@ -189,7 +189,7 @@ struct PrivacyCtlTests {
           sha256: \(SecureToken.hash(auditorSecret))
 
       """
-    try await withRunningSuite(environment: { directory in
+    try await withLaunchedSuite(environment: { directory in
       try Data(keys.utf8).write(to: URL(fileURLWithPath: directory.path("keys.yaml")))
       return ["GATEWAY_API_KEYS_FILE": directory.path("keys.yaml")]
     }) { suite in
@@ -197,7 +197,7 @@ struct PrivacyCtlTests {
     }
   }
 
-  private func checkFailures(_ suite: RunningSuite, dpoSecret: String, auditorSecret: String) async throws {
+  private func checkFailures(_ suite: LaunchedSuite, dpoSecret: String, auditorSecret: String) async throws {
     let dpoKey = "ops.\(dpoSecret)"
     let auditor = "audit.\(auditorSecret)"
     #expect(suite.devAPIKey == nil)
@@ -222,15 +222,10 @@ struct PrivacyCtlTests {
     #expect(refused.standardOutput.contains("privacy.vault.v1.VaultService/GetRecord"))
     #expect(refused.standardOutput.contains("PERMISSION_DENIED"))
 
-    // A backend's own error should reach the CLI as it is. Through today's gateway it does not:
-    // the gateway rethrows the backend's error with the backend's trailers as metadata (`:status`
-    // included), and the HTTP/2 stream is reset, so the CLI sees UNAVAILABLE. This expectation
-    // fails loudly once the gateway forwards errors cleanly, and the known-issue wrapper goes.
-    await withKnownIssue("the gateway resets the stream when it forwards a backend's error") {
-      let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: dpoKey)
-      #expect(missing.status == 1)
-      #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
-    }
+    // A backend's own error reaches the CLI as it is, with its ErrorInfo reason.
+    let missing = try await suite.ctl("requests", "get", "--request", "00000000-0000-0000-0000-000000000000", apiKey: dpoKey)
+    #expect(missing.status == 1)
+    #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
 
     // The --api-key flag overrides the environment.
     let flag = try await suite.ctl("whoami", "--api-key", dpoKey, "--output", "json", apiKey: auditor)
@@ -272,7 +267,7 @@ struct PrivacyCtlTests {
   }
 }
 
-extension RunningSuite {
+extension LaunchedSuite {
   /// The dev key's secret appears in no output.
   func expectNoSecretIn(_ results: [CLIResult]) throws {
     let secret = try #require(devAPIKey?.split(separator: ".", maxSplits: 1).last.map(String.init))
