@@ -102,9 +102,31 @@ public struct Backend: Sendable {
   }
 
   func translate(_ error: RPCError) -> RPCError {
-    guard error.code == .unauthenticated else { return error }
+    guard error.code == .unauthenticated else { return Self.relayable(error) }
     return RPCError(code: .internalError, message: "the \(kind.rawValue) service refused the gateway's internal credential")
   }
+
+  /// The error without the transport's own headers. A backend answering with trailers only
+  /// (the usual shape of an error) hands the client `:status` and `content-type` as error
+  /// metadata; written back as the gateway's trailers they break the caller's HTTP/2 stream
+  /// ("Stream unexpectedly closed"). The status details (`grpc-status-details-bin`, the ErrorInfo
+  /// clients branch on) and any other custom metadata are kept.
+  static func relayable(_ error: RPCError) -> RPCError {
+    var error = error
+    var kept = Metadata()
+    for (key, value) in error.metadata where !Self.transportKeys.contains(key.lowercased()) && !key.hasPrefix(":") {
+      switch value {
+      case .string(let text): kept.addString(text, forKey: key)
+      case .binary(let bytes): kept.addBinary(bytes, forKey: key)
+      }
+    }
+    error.metadata = kept
+    return error
+  }
+
+  private static let transportKeys: Set<String> = [
+    "content-type", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding", "te", "user-agent", "date", "server",
+  ]
 
   /// The backend's `grpc.health.v1` status.
   public func health(timeout: Duration) async -> (HealthProbe.Outcome, Duration?) {
