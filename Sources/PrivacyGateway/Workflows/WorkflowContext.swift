@@ -23,7 +23,7 @@ struct WorkflowContext: Sendable {
         return try await gateway.backends[M.backend].unary(
           message, method: M.descriptor, metadata: call.backendMetadata, options: try options())
       } catch let error as RPCError where Self.isRetryable(error.code) {
-        guard let deadline = call.deadline, ContinuousClock.now + delay + .milliseconds(50) < deadline else { throw error }
+        guard let deadline = call.deadline, ContinuousClock.now + delay + Self.answerReserve < deadline else { throw error }
         try await Task.sleep(for: delay)
         delay = min(delay * 2, .seconds(2))
       }
@@ -38,6 +38,10 @@ struct WorkflowContext: Sendable {
       return nil
     }
   }
+
+  /// Time kept back from retrying so that the failure can still be recorded in the step log and
+  /// the answer reaches the caller before its deadline.
+  static let answerReserve = Duration.milliseconds(500)
 
   static func isRetryable(_ code: RPCError.Code) -> Bool {
     [.unavailable, .deadlineExceeded, .resourceExhausted, .aborted].contains(code)
