@@ -2,7 +2,6 @@ import Foundation
 import GRPCCore
 import PrivacyKit
 import PrivacyProtocol
-import SwiftProtobuf
 
 /// WithdrawConsent: records the withdrawal, then applies its consequences by the purpose's
 /// category. Idempotent: an already withdrawn consent records no second event, and the
@@ -81,12 +80,5 @@ struct ConsentWithdrawal {
     evidence.emailAddress = ""
     evidence.personalDataErased = false
     return evidence
-  }
-}
-
-extension ProtoJSON {
-  /// The proto name of an enum field of `message` (e.g. "LEGAL_BASIS_CONTRACT").
-  static func enumName(_ message: some SwiftProtobuf.Message, key: String) -> String {
-    object(message)[key] as? String ?? ""
   }
 }

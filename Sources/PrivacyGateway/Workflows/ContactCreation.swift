@@ -30,12 +30,12 @@ struct ContactCreation {
         $0.value = value
       }
     }
-    let reentry = try await checkBlocklist(identifiers, input: input)
-    steps.done("blocklist_checked", StepDetail.json(["identifiers_checked": identifiers.count, "outcome": "\(reentry)"]))
-
     var response = Privacy_Gateway_V1_CreateContactResponse()
     response.subjectID = input.subjectID
-    response.reentryOutcome = reentry
+    response.reentryOutcome = try await checkBlocklist(identifiers, input: input)
+    steps.done("blocklist_checked", StepDetail.json([
+      "identifiers_checked": identifiers.count, "outcome": ProtoJSON.enumName(response, key: "reentry_outcome"),
+    ]))
     try await unlockGrantedStorageFields(input: input, purposes: purposes)
     response.recordVersion = UInt64(max(0, try await writeRecord(input)))
     steps.done("vault_record_written", StepDetail.json(["fields": input.values.keys.sorted()]))

@@ -154,17 +154,6 @@ struct ExportBundle {
     """
 }
 
-/// Proto messages as JSON objects with the proto field names (enum values by name, timestamps
-/// in RFC 3339), so the bundle's JSON and CSV files speak the same vocabulary as the API.
-enum ProtoJSON {
-  static func object(_ message: some SwiftProtobuf.Message) -> [String: Any] {
-    var options = JSONEncodingOptions()
-    options.preserveProtoFieldNames = true
-    guard let text = try? message.jsonString(options: options) else { return [:] }
-    return StepDetail.object(text)
-  }
-}
-
 /// RFC 4180 CSV from JSON objects: one column per (dotted) key path, absent values empty.
 enum CSV {
   static func table(_ columns: [String], _ rows: [[String: Any]]) -> Data {

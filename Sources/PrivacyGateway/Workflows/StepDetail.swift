@@ -19,7 +19,10 @@ enum StepDetail {
     return try? M(jsonString: text, options: options)
   }
 
+  /// Proto JSON with the proto field names (snake_case), like the hand-written details.
   static func encode(_ message: some SwiftProtobuf.Message) -> String {
-    (try? message.jsonString()) ?? "{}"
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    return (try? message.jsonString(options: options)) ?? "{}"
   }
 }
