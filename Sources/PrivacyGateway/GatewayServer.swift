@@ -162,6 +162,9 @@ public func makeGateway(
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
   }
   let audit = try await AuditLog.open(store: store, now: now, logger: logger)
+  if let step = configuration.crashAfterStep {
+    logger.warning("GATEWAY_TEST_CRASH_AFTER_STEP is set: test-only fault injection, the gateway exits after recording step \(step) DONE")
+  }
   let backends = try Backends(addresses: configuration.backendAddresses, flushCoalescing: configuration.service.flushCoalescing)
   return Gateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, backends: backends,

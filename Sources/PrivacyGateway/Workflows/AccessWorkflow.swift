@@ -16,13 +16,19 @@ struct AccessWorkflow {
   let request: Privacy_Rights_V1_DataSubjectRequest
 
   static let bundleStep = "bundle_built"
+  /// The subject-rights service's limit on an artifact (3 MiB).
+  static let artifactLimit = 3_145_728
 
   func run(_ log: inout StepLog) async throws -> WorkflowOutcome {
     let contents = try await ExportBundle.collect(for: request, context: context)
     let files = contents.files()
     let zip = try ZipArchive.build(files, modifiedAt: contents.generatedAt)
     try await log.run(Self.bundleStep) {
-      StepDetail.json([
+      // Checked here: the rights service's RESOURCE_EXHAUSTED would be retried as if transient.
+      guard zip.count <= Self.artifactLimit else {
+        throw RPCError(code: .resourceExhausted, message: "the bundle is \(zip.count) bytes, over the artifact limit of \(Self.artifactLimit)")
+      }
+      return StepDetail.json([
         "files": files.map(\.name), "fields_exported": contents.record.fields.count, "size_bytes": zip.count,
         "sha256": SHA256.hash(data: zip).map { String(format: "%02x", $0) }.joined(),
       ])
