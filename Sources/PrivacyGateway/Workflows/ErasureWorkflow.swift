@@ -35,7 +35,8 @@ struct ErasureWorkflow {
       notice: "personal data of subject \(subjectID) erased (art 17, request \(request.requestID)): erase your copy")
     outcome.report.erasureEvidence = .with {
       $0.stepsRun = log.steps.filter { $0.status == .done }.map(\.name)
-      $0.erasedAt = vault?.hasErasedAt == true ? vault!.erasedAt : Date().protoTimestamp
+      // No vault record (nothing to erase there): the completion time stands for the erasure.
+      $0.erasedAt = vault.flatMap { $0.hasErasedAt ? $0.erasedAt : nil } ?? Date().protoTimestamp
       $0.fieldsErased = vault?.erasedFields ?? []
       $0.identifiersBlocklisted = UInt32(blocklisted["identifiers_blocklisted"] as? Int ?? 0)
       $0.dataKeyDestroyed = vault?.keyDestroyed ?? false
