@@ -68,7 +68,9 @@ struct ContactCreation {
   /// A match refuses the contact, unless the person re-enters through their own webform (the
   /// entry is removed) or a role allowed to override gives a reason (the entry is kept; the
   /// reason is in the audit entry).
-  private func checkBlocklist(_ identifiers: [Privacy_Blocklist_V1_Identifier], input: ContactInput) async throws -> Privacy_Gateway_V1_ReentryOutcome {
+  private func checkBlocklist(
+    _ identifiers: [Privacy_Blocklist_V1_Identifier], input: ContactInput
+  ) async throws -> Privacy_Gateway_V1_ReentryOutcome {
     guard !identifiers.isEmpty else { return .noMatch }
     let check = try await context.send(BlocklistMethod.Check.self, .with { $0.identifiers = identifiers })
     let matches = check.matches.filter(\.matched)
@@ -119,7 +121,8 @@ struct ContactCreation {
       switch info?.reason {
       case "FIELD_LOCKED":
         let field = info?.metadata["field"] ?? ""
-        throw WorkflowError(.failedPrecondition, "field \(field) is locked after a withdrawn consent", reason: "FIELD_LOCKED", metadata: ["field": field])
+        throw WorkflowError(
+          .failedPrecondition, "field \(field) is locked after a withdrawn consent", reason: "FIELD_LOCKED", metadata: ["field": field])
       case "RECORD_RESTRICTED":
         throw WorkflowError(.failedPrecondition, "processing of subject \(input.subjectID) is restricted", reason: "SUBJECT_RESTRICTED")
       default:

@@ -25,7 +25,8 @@ struct WorkflowError: PrivacyError {
 
   static func previouslyErased(erasedAt: String, reason: String) -> Self {
     Self(
-      .failedPrecondition, "an identifier belongs to a person erased at \(erasedAt); re-entry needs the person's own webform submission or an allowed override",
+      .failedPrecondition,
+      "an identifier belongs to a person erased at \(erasedAt); re-entry needs the person's own webform submission or an allowed override",
       reason: "SUBJECT_PREVIOUSLY_ERASED", metadata: ["erased_at": erasedAt, "reason": reason])
   }
 
@@ -50,7 +51,9 @@ enum StepFailure {
     case .notFound:
       return RPCError(code: .notFound, message: "step \(step) of request \(requestID): \(underlying.message)")
     case .unavailable, .deadlineExceeded:
-      return RPCError(code: underlying.code, message: "step \(step) of request \(requestID): \(underlying.message); the request stays IN_PROGRESS and resumes on the next ExecuteRequest")
+      return RPCError(
+        code: underlying.code,
+        message: "step \(step) of request \(requestID): \(underlying.message); the request stays IN_PROGRESS and resumes on the next ExecuteRequest")
     default:
       return WorkflowError(
         .failedPrecondition, "step \(step) of request \(requestID) failed: \(text)", reason: "WORKFLOW_STEP_FAILED",
