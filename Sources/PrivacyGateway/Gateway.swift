@@ -74,10 +74,15 @@ public final class Gateway: Sendable {
     /// Vault fields the answer carries in clear that the caller asked to see (RevealField,
     /// ExportRecord), names only.
     public var fieldsRevealed: [String]
+    /// The subject the call turned out to be about when the request did not name it (a
+    /// data-subject request executed, a contact created under a generated id), for the audit
+    /// entry.
+    public var subjectID: String?
 
-    public init(_ message: Output, fieldsRevealed: [String] = []) {
+    public init(_ message: Output, fieldsRevealed: [String] = [], subjectID: String? = nil) {
       self.message = message
       self.fieldsRevealed = fieldsRevealed
+      self.subjectID = subjectID
     }
   }
 
@@ -103,6 +108,7 @@ public final class Gateway: Sendable {
     switch result {
     case .success(let answer):
       draft.fieldsRevealed = answer.fieldsRevealed.sorted()
+      if draft.subjectID.isEmpty, let subjectID = answer.subjectID { draft.subjectID = String(subjectID.prefix(200)) }
       try await commit(draft)
       return ServerResponse(message: answer.message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
     case .failure(let error):

@@ -122,6 +122,11 @@ struct ErasureWorkflowTests {
         let ledger = try await ConsentClient(wrapping: client).verifyLedger(.init()).verification
         #expect(ledger.valid)
 
+        // The audit names the subject of the executed request and of the generated contact.
+        let audited = try await admin.listAudit(.with { $0.subjectID = subject }).entries.map(\.method)
+        #expect(audited.contains("privacy.gateway.v1.AdminService/ExecuteRequest"))
+        #expect(audited.contains("privacy.gateway.v1.AdminService/CreateContact"))
+
         // Executing a completed request runs nothing and answers the final state again.
         let repeated = try await admin.executeRequest(.with { $0.requestID = requestID })
         #expect(repeated.status == .completed && repeated.erasureEvidence == evidence && repeated.steps == executed.steps)

@@ -24,7 +24,7 @@ struct RequestExecution {
     var request = try await context.send(RightsMethod.GetRequest.self, .with { $0.requestID = requestID }).request
     switch request.status {
     case .completed:
-      return Gateway.Answer(Self.answer(for: request, resumed: false))
+      return Gateway.Answer(Self.answer(for: request, resumed: false), subjectID: request.subjectID)
     case .rejected:
       throw WorkflowError.rejected
     case .verified:
@@ -48,7 +48,8 @@ struct RequestExecution {
         }
       }
     }).request
-    return Gateway.Answer(Self.answer(for: completed, resumed: resumed), fieldsRevealed: outcome.fieldsRevealed)
+    return Gateway.Answer(
+      Self.answer(for: completed, resumed: resumed), fieldsRevealed: outcome.fieldsRevealed, subjectID: completed.subjectID)
   }
 
   private func run(_ request: Privacy_Rights_V1_DataSubjectRequest, log: inout StepLog) async throws -> WorkflowOutcome {
