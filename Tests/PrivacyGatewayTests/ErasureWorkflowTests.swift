@@ -256,11 +256,14 @@ struct ErasureWorkflowTests {
         let error = await capturedRPCError {
           try await AdminClient(wrapping: client).executeRequest(.with { $0.requestID = requestID }, options: options)
         }
-        #expect(error?.code == .unavailable)
+        // Refused connections give UNAVAILABLE; on a loaded machine the attempts may instead run
+        // into the deadline. Either way the failure is recorded and the request stays open.
+        #expect(error?.code == .unavailable || error?.code == .deadlineExceeded, "\(String(describing: error))")
         #expect(ContinuousClock.now - start < .seconds(15))
         let stored = try await RightsClient(wrapping: client).getRequest(.with { $0.requestID = requestID }).request
         #expect(stored.status == .inProgress)
-        #expect(stored.steps.first?.status == .failed && stored.steps.first?.lastError.hasPrefix("UNAVAILABLE") == true)
+        let step = stored.steps.first
+        #expect(step?.status == .failed && (step?.lastError.hasPrefix("UNAVAILABLE") == true || step?.lastError.hasPrefix("DEADLINE_EXCEEDED") == true))
         return requestID
       }
     }

@@ -54,7 +54,8 @@ struct WorkflowContext: Sendable {
     if let deadline = call.deadline {
       let left = deadline - .now
       guard left > .zero else { throw RPCError(code: .deadlineExceeded, message: "the workflow's deadline passed between steps") }
-      timeout = min(timeout, left)
+      // A backend that hangs must not eat the time needed to record the failure and answer.
+      timeout = min(timeout, left > Self.answerReserve * 2 ? left - Self.answerReserve : left)
     }
     options.timeout = timeout
     return options
