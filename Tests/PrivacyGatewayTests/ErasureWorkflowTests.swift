@@ -241,7 +241,7 @@ struct ErasureWorkflowTests {
     }
   }
 
-  @Test("a backend down through every retry gives UNAVAILABLE within the deadline; the request resumes later")
+  @Test("a backend down through every retry fails the call within its deadline with the step FAILED; the request resumes later")
   func backendDown() async throws {
     let fixture = try GatewayFixture()
     let requestID = try await fixture.run(down: [.vault]) { port, backends async throws in
