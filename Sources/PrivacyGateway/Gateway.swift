@@ -60,31 +60,47 @@ public final class Gateway: Sendable {
     public func level(for field: FieldFacts) -> AccessLevel { role.fields.level(for: field) }
   }
 
+  /// How long a unary call may run.
+  public enum TimeBudget: Sendable {
+    /// One backend call: the caller's deadline, at most the backend timeout.
+    case backendCall
+    /// A workflow of many backend calls: the caller's deadline, or the workflow timeout.
+    case workflow
+  }
+
   /// A handler's answer and what the audit entry must say about it.
   public struct Answer<Output: Sendable>: Sendable {
     public var message: Output
     /// Vault fields the answer carries in clear that the caller asked to see (RevealField,
     /// ExportRecord), names only.
     public var fieldsRevealed: [String]
+    /// The subject the call turned out to be about when the request did not name it (a
+    /// data-subject request executed, a contact created under a generated id), for the audit
+    /// entry.
+    public var subjectID: String?
 
-    public init(_ message: Output, fieldsRevealed: [String] = []) {
+    public init(_ message: Output, fieldsRevealed: [String] = [], subjectID: String? = nil) {
       self.message = message
       self.fieldsRevealed = fieldsRevealed
+      self.subjectID = subjectID
     }
   }
 
   // MARK: Unary calls
 
   /// Runs a unary call through authentication, authorization, `body` and the audit log.
+  /// A workflow (`budget: .workflow`) gets the caller's deadline or the configured workflow
+  /// timeout, since it makes many backend calls; each of those is still bounded by the backend
+  /// timeout.
   public func unary<Input: Sendable, Output: Sendable>(
-    _ request: ServerRequest<Input>, method: MethodDescriptor,
+    _ request: ServerRequest<Input>, method: MethodDescriptor, budget: TimeBudget = .backendCall,
     body: (Input, Call) async throws -> Answer<Output>
   ) async throws -> ServerResponse<Output> {
     let start = ContinuousClock.now
     var draft = Self.draft(for: request.message, method: method)
     let result: Result<Answer<Output>, RPCError>
     do {
-      let call = try await admit(request.metadata, method: method, start: start, isStream: false, draft: &draft)
+      let call = try await admit(request.metadata, method: method, start: start, isStream: false, budget: budget, draft: &draft)
       result = .success(try await body(request.message, call))
     } catch {
       result = .failure(rpcError(error, requestID: draft.requestID))
@@ -92,6 +108,7 @@ public final class Gateway: Sendable {
     switch result {
     case .success(let answer):
       draft.fieldsRevealed = answer.fieldsRevealed.sorted()
+      if draft.subjectID.isEmpty, let subjectID = answer.subjectID { draft.subjectID = String(subjectID.prefix(200)) }
       try await commit(draft)
       return ServerResponse(message: answer.message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
     case .failure(let error):
@@ -117,7 +134,7 @@ public final class Gateway: Sendable {
     var draft = Self.draft(for: request.message, method: method)
     let call: Call
     do {
-      call = try await admit(request.metadata, method: method, start: start, isStream: true, draft: &draft)
+      call = try await admit(request.metadata, method: method, start: start, isStream: true, budget: .backendCall, draft: &draft)
     } catch {
       return await refuse(rpcError(error, requestID: draft.requestID), draft: draft)
     }
@@ -174,7 +191,9 @@ public final class Gateway: Sendable {
   }
 
   /// Authenticates and authorizes; fills the draft's actor and role.
-  private func admit(_ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, draft: inout AuditDraft) async throws -> Call {
+  private func admit(
+    _ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, budget: TimeBudget, draft: inout AuditDraft
+  ) async throws -> Call {
     let principal = try await authenticator.authenticate(metadata)
     draft.actor = principal.actor
     draft.role = principal.role
@@ -184,7 +203,11 @@ public final class Gateway: Sendable {
     }
     let callerTimeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.parse)
     let timeout: Duration? =
-      isStream ? callerTimeout : min(callerTimeout ?? settings.backendTimeout, settings.backendTimeout)
+      switch (isStream, budget) {
+      case (true, _): callerTimeout
+      case (false, .backendCall): min(callerTimeout ?? settings.backendTimeout, settings.backendTimeout)
+      case (false, .workflow): callerTimeout ?? settings.workflowTimeout
+      }
     return Call(
       principal: principal, role: role, requestID: draft.requestID, method: fullMethod, deadline: timeout.map { start + $0 },
       internalToken: settings.internalToken)
@@ -221,10 +244,21 @@ public struct GatewaySettings: Sendable {
   public var backendTimeout: Duration
   /// Sent to backends in `x-internal-token`.
   public var internalToken: String?
+  /// How long a workflow (CreateContact, ExecuteRequest, ...) may run when the caller sets no
+  /// deadline (`GATEWAY_WORKFLOW_TIMEOUT_MS`).
+  public var workflowTimeout: Duration
+  /// Test-only fault injection (`GATEWAY_TEST_CRASH_AFTER_STEP`): the process exits right after
+  /// recording this workflow step DONE, so tests can prove a resumed run reaches the same end.
+  public var crashAfterStep: String?
 
-  public init(backendTimeout: Duration = .seconds(5), internalToken: String?) {
+  public init(
+    backendTimeout: Duration = .seconds(5), workflowTimeout: Duration = .seconds(60), internalToken: String?,
+    crashAfterStep: String? = nil
+  ) {
     self.backendTimeout = backendTimeout
+    self.workflowTimeout = workflowTimeout
     self.internalToken = internalToken
+    self.crashAfterStep = crashAfterStep
   }
 }
 

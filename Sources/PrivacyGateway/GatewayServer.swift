@@ -17,6 +17,11 @@ public struct GatewayConfiguration: Sendable {
   public var jwt: JWTTrust?
   /// `GATEWAY_BACKEND_TIMEOUT_MS` (default 5000).
   public var backendTimeout: Duration
+  /// `GATEWAY_WORKFLOW_TIMEOUT_MS` (default 60000): a workflow's deadline when the caller sets none.
+  public var workflowTimeout: Duration
+  /// `GATEWAY_TEST_CRASH_AFTER_STEP`: test-only fault injection; the gateway exits (status 3)
+  /// right after recording the named workflow step DONE. Never set in production.
+  public var crashAfterStep: String?
 
   public struct JWTTrust: Sendable {
     public var jwksFile: String
@@ -53,6 +58,9 @@ public struct GatewayConfiguration: Sendable {
     }
     let milliseconds = try environment.int("GATEWAY_BACKEND_TIMEOUT_MS", range: 1...600_000) ?? 5000
     self.backendTimeout = .milliseconds(milliseconds)
+    let workflowMilliseconds = try environment.int("GATEWAY_WORKFLOW_TIMEOUT_MS", range: 1...3_600_000) ?? 60_000
+    self.workflowTimeout = .milliseconds(workflowMilliseconds)
+    self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
   }
 }
 
@@ -154,9 +162,14 @@ public func makeGateway(
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
   }
   let audit = try await AuditLog.open(store: store, now: now, logger: logger)
+  if let step = configuration.crashAfterStep {
+    logger.warning("GATEWAY_TEST_CRASH_AFTER_STEP is set: test-only fault injection, the gateway exits after recording step \(step) DONE")
+  }
   let backends = try Backends(addresses: configuration.backendAddresses, flushCoalescing: configuration.service.flushCoalescing)
   return Gateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, backends: backends,
-    settings: GatewaySettings(backendTimeout: configuration.backendTimeout, internalToken: configuration.service.internalToken),
+    settings: GatewaySettings(
+      backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
+      internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep),
     logger: logger)
 }

@@ -131,8 +131,8 @@ struct PrivacyCtlTests {
     try suite.expectNoSecretIn(results)
   }
 
-  /// Requests open, list, verify, extend and get; blocklist check; a pending workflow answers
-  /// UNIMPLEMENTED.
+  /// Requests open, list, verify, extend, get and execute (the access bundle saved to a file);
+  /// blocklist check.
   private func requestsAndBlocklist(_ suite: LaunchedSuite) async throws {
     let opened = try await suite.ctl(
       "requests", "open", "--subject", "cli-9", "--right", "access", "--requester-email", "bo@example.org", "--output", "json")
@@ -156,11 +156,13 @@ struct PrivacyCtlTests {
     let shown = try await suite.ctl("requests", "get", "--request", requestID, "--output", "json")
     #expect(try (shown.json()["request"] as? [String: Any])?["extensions"] as? [[String: Any]] != nil)
 
-    // Workflows still being built answer UNIMPLEMENTED through the gateway; the CLI says so.
-    let execute = try await suite.ctl("requests", "execute", "--request", requestID)
-    #expect(execute.status == 1)
-    #expect(execute.standardError.hasPrefix("error: UNIMPLEMENTED: "), "\(execute)")
-    #expect(execute.standardOutput.isEmpty)
+    // Executing the verified access request saves its bundle, a zip, to the file named.
+    let bundle = suite.directory.path("access.zip")
+    let execute = try await suite.ctl("requests", "execute", "--request", requestID, "--artifact-out", bundle)
+    #expect(execute.status == 0, "\(execute)")
+    #expect(execute.standardOutput.contains("COMPLETED"), "\(execute)")
+    let zip = try #require(FileManager.default.contents(atPath: bundle))
+    #expect(zip.starts(with: [0x50, 0x4B, 0x03, 0x04]))
 
     let clean = try await suite.ctl("blocklist", "check", "--email", "nobody@example.org", "--phone", "+49 30 1234567")
     #expect(clean.status == 0, "\(clean)")

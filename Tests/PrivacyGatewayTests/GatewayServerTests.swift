@@ -347,16 +347,16 @@ struct GatewayServerTests {
     }
   }
 
-  @Test("workflows not built yet answer UNIMPLEMENTED after authorization, audited")
-  func unimplementedWorkflows() async throws {
+  @Test("a workflow given bad input answers INVALID_ARGUMENT after authorization, audited")
+  func workflowBadInput() async throws {
     let fixture = try GatewayFixture()
     try await fixture.run { port, _ async throws in
       let error = try await asRole("service", port: port) { client async throws in
         await capturedRPCError { try await AdminClient(wrapping: client).createContact(.with { $0.values = ["email": "x@example.org"] }) }
       }
-      #expect(error?.code == .unimplemented)
+      #expect(error?.code == .invalidArgument && error?.message == "source is required")
       let entry = try #require(try await audit(port) { $0.method = "privacy.gateway.v1.AdminService/CreateContact" }.first)
-      #expect(entry.statusCode == 12 && entry.actor == "service@test")
+      #expect(entry.statusCode == 3 && entry.actor == "service@test")
     }
   }
 }

@@ -3,10 +3,10 @@ import GRPCCore
 import PrivacyKit
 import PrivacyProtocol
 
-/// AdminService: identity, audit and backend health here; the workflows that span backends
-/// (CreateContact, WithdrawConsent, Stop/ResumeProcessing, ExecuteRequest, RunRetentionSweep)
-/// answer UNIMPLEMENTED until they land, but already go through authentication, the method
-/// policy and the audit log like every other call.
+/// AdminService: identity, audit and backend health, and the workflows that span backends
+/// (CreateContact, WithdrawConsent, Stop/ResumeProcessing, ExecuteRequest, RunRetentionSweep,
+/// in `Workflows/`), each through authentication, the method policy and the audit log like every
+/// other call.
 struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
   let gateway: Gateway
 
@@ -94,50 +94,54 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
     }
   }
 
-  // MARK: Workflows (issue 6)
+  // MARK: Workflows
 
   func createContact(
     request: ServerRequest<Privacy_Gateway_V1_CreateContactRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_CreateContactResponse> {
-    try await unimplemented(request, Method.CreateContact.descriptor)
+    try await gateway.unary(request, method: Method.CreateContact.descriptor, budget: .workflow) { message, call in
+      let created = try await ContactCreation(context: WorkflowContext(gateway: gateway, call: call)).create(message)
+      return Gateway.Answer(created, subjectID: created.subjectID)
+    }
   }
 
   func withdrawConsent(
     request: ServerRequest<Privacy_Gateway_V1_WithdrawConsentRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_WithdrawConsentResponse> {
-    try await unimplemented(request, Method.WithdrawConsent.descriptor)
+    try await gateway.unary(request, method: Method.WithdrawConsent.descriptor, budget: .workflow) { message, call in
+      Gateway.Answer(try await ConsentWithdrawal(context: WorkflowContext(gateway: gateway, call: call)).withdraw(message))
+    }
   }
 
   func stopProcessing(
     request: ServerRequest<Privacy_Gateway_V1_StopProcessingRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_StopProcessingResponse> {
-    try await unimplemented(request, Method.StopProcessing.descriptor)
+    try await gateway.unary(request, method: Method.StopProcessing.descriptor, budget: .workflow) { message, call in
+      Gateway.Answer(try await ProcessingRestriction(context: WorkflowContext(gateway: gateway, call: call)).stop(message))
+    }
   }
 
   func resumeProcessing(
     request: ServerRequest<Privacy_Gateway_V1_ResumeProcessingRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_ResumeProcessingResponse> {
-    try await unimplemented(request, Method.ResumeProcessing.descriptor)
+    try await gateway.unary(request, method: Method.ResumeProcessing.descriptor, budget: .workflow) { message, call in
+      Gateway.Answer(try await ProcessingRestriction(context: WorkflowContext(gateway: gateway, call: call)).resume(message))
+    }
   }
 
   func executeRequest(
     request: ServerRequest<Privacy_Gateway_V1_ExecuteRequestRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_ExecuteRequestResponse> {
-    try await unimplemented(request, Method.ExecuteRequest.descriptor)
+    try await gateway.unary(request, method: Method.ExecuteRequest.descriptor, budget: .workflow) { message, call in
+      try await RequestExecution(context: WorkflowContext(gateway: gateway, call: call)).execute(requestID: message.requestID)
+    }
   }
 
   func runRetentionSweep(
     request: ServerRequest<Privacy_Gateway_V1_RunRetentionSweepRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_RunRetentionSweepResponse> {
-    try await unimplemented(request, Method.RunRetentionSweep.descriptor)
-  }
-
-  /// A workflow not built yet: authorized and audited, then UNIMPLEMENTED.
-  private func unimplemented<Input: Sendable, Output: Sendable>(
-    _ request: ServerRequest<Input>, _ method: MethodDescriptor
-  ) async throws -> ServerResponse<Output> {
-    try await gateway.unary(request, method: method) { _, _ -> Gateway.Answer<Output> in
-      throw RPCError(code: .unimplemented, message: "\(method.method) is not implemented yet")
+    try await gateway.unary(request, method: Method.RunRetentionSweep.descriptor, budget: .workflow) { message, call in
+      Gateway.Answer(try await RetentionSweep(context: WorkflowContext(gateway: gateway, call: call)).run(message))
     }
   }
 }

@@ -1,0 +1,151 @@
+import Foundation
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+
+/// What a workflow runs with: the gateway's backends and the admitted call whose identity every
+/// backend call carries. Each backend call is bounded by the backend timeout and by the
+/// workflow's deadline, and a call failing with a retryable status is retried with backoff while
+/// the deadline leaves time for another attempt.
+struct WorkflowContext: Sendable {
+  let gateway: Gateway
+  let call: Gateway.Call
+
+  var settings: GatewaySettings { gateway.settings }
+  var actor: String { call.principal.actor }
+
+  /// Calls a backend method, retrying UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED and (while time
+  /// remains) DEADLINE_EXCEEDED with exponential backoff from 100 ms to 2 s.
+  func send<M: BackendMethod>(_ method: M.Type, _ message: M.Input) async throws -> M.Output {
+    var delay = Duration.milliseconds(100)
+    while true {
+      do {
+        return try await gateway.backends[M.backend].unary(
+          message, method: M.descriptor, metadata: call.backendMetadata, options: try options())
+      } catch let error as RPCError where Self.isRetryable(error.code) {
+        guard let deadline = call.deadline, ContinuousClock.now + delay + Self.answerReserve < deadline else { throw error }
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(2))
+      }
+    }
+  }
+
+  /// The same call, answering nil when the backend says NOT_FOUND.
+  func sendIfFound<M: BackendMethod>(_ method: M.Type, _ message: M.Input) async throws -> M.Output? {
+    do {
+      return try await send(method, message)
+    } catch let error as RPCError where error.code == .notFound {
+      return nil
+    }
+  }
+
+  /// Time kept back from retrying so that the failure can still be recorded in the step log and
+  /// the answer reaches the caller before its deadline.
+  static let answerReserve = Duration.milliseconds(500)
+
+  static func isRetryable(_ code: RPCError.Code) -> Bool {
+    [.unavailable, .deadlineExceeded, .resourceExhausted, .aborted].contains(code)
+  }
+
+  private func options() throws -> CallOptions {
+    var options = CallOptions.defaults
+    options.waitForReady = false
+    var timeout = settings.backendTimeout
+    if let deadline = call.deadline {
+      let left = deadline - .now
+      guard left > .zero else { throw RPCError(code: .deadlineExceeded, message: "the workflow's deadline passed between steps") }
+      // A backend that hangs must not eat the time needed to record the failure and answer.
+      timeout = min(timeout, left > Self.answerReserve * 2 ? left - Self.answerReserve : left)
+    }
+    options.timeout = timeout
+    return options
+  }
+}
+
+// MARK: Reads shared by several workflows
+
+extension WorkflowContext {
+  /// Every field definition of the vault, by name.
+  func vaultFields() async throws -> [String: Privacy_Vault_V1_FieldDefinition] {
+    var fields: [String: Privacy_Vault_V1_FieldDefinition] = [:]
+    var token = ""
+    repeat {
+      let page = try await send(VaultMethod.ListFields.self, .with {
+        $0.pageSize = 1000
+        $0.pageToken = token
+      })
+      for field in page.fields { fields[field.name] = field }
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return fields
+  }
+
+  /// Every purpose of the consent service, by id.
+  func purposes() async throws -> [String: Privacy_Consent_V1_Purpose] {
+    var purposes: [String: Privacy_Consent_V1_Purpose] = [:]
+    var token = ""
+    repeat {
+      let page = try await send(ConsentMethod.ListPurposes.self, .with {
+        $0.pageSize = 1000
+        $0.pageToken = token
+      })
+      for purpose in page.purposes { purposes[purpose.purposeID] = purpose }
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return purposes
+  }
+
+  /// Every recipient, or those receiving `purposeID`.
+  func recipients(purposeID: String = "") async throws -> [Privacy_Rights_V1_Recipient] {
+    var recipients: [Privacy_Rights_V1_Recipient] = []
+    var token = ""
+    repeat {
+      let page = try await send(RightsMethod.ListRecipients.self, .with {
+        $0.purposeID = purposeID
+        $0.pageSize = 1000
+        $0.pageToken = token
+      })
+      recipients += page.recipients
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return recipients
+  }
+
+  /// Every ledger event of a subject, in sequence order.
+  func consentEvents(subjectID: String, purposeID: String = "") async throws -> [Privacy_Consent_V1_ConsentEvent] {
+    var events: [Privacy_Consent_V1_ConsentEvent] = []
+    var token = ""
+    repeat {
+      let page = try await send(ConsentMethod.ListConsentEvents.self, .with {
+        $0.subjectID = subjectID
+        $0.purposeID = purposeID
+        $0.pageSize = 1000
+        $0.pageToken = token
+      })
+      events += page.events
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return events
+  }
+
+  /// Every request matching `filter`.
+  func requests(_ filter: Privacy_Rights_V1_RequestFilter) async throws -> [Privacy_Rights_V1_DataSubjectRequest] {
+    var requests: [Privacy_Rights_V1_DataSubjectRequest] = []
+    var token = ""
+    repeat {
+      let page = try await send(RightsMethod.ListRequests.self, .with {
+        $0.filter = filter
+        $0.pageSize = 1000
+        $0.pageToken = token
+      })
+      requests += page.requests
+      token = page.nextPageToken
+    } while !token.isEmpty
+    return requests
+  }
+
+  /// The subject's consent state, or nil when the ledger holds nothing about the subject.
+  func consentState(subjectID: String) async throws -> Privacy_Consent_V1_SubjectState? {
+    try await sendIfFound(ConsentMethod.GetConsentState.self, .with { $0.subjectID = subjectID })?.state
+  }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import PrivacyKit
+import PrivacyProtocol
+import PrivacyTesting
+import Testing
+import ZIPFoundation
+
+/// The four backends as real processes, and a gateway process in front of them that can be
+/// started (with or without the crash hook) and killed, over the same databases.
+final class SuiteProcesses: Sendable {
+  let directory: TestDirectory
+  let backends: [String: RunningProcess]
+  let ports: [String: Int]
+  let keysPath: String
+
+  static let backendExecutables = [
+    "consent": ("consent-service", "CONSENT_SERVICE_ADDR"), "vault": ("vault-service", "VAULT_SERVICE_ADDR"),
+    "rights": ("subject-rights-service", "RIGHTS_SERVICE_ADDR"), "blocklist": ("blocklist-service", "BLOCKLIST_SERVICE_ADDR"),
+  ]
+
+  init() async throws {
+    directory = try TestDirectory()
+    var backends: [String: RunningProcess] = [:]
+    var ports: [String: Int] = [:]
+    for (name, (executable, _)) in Self.backendExecutables {
+      let process = try RunningProcess(executable, environment: serviceEnvironment(directory, name))
+      backends[name] = process
+      ports[name] = try await process.listeningAddress().port
+    }
+    self.backends = backends
+    self.ports = ports
+    keysPath = directory.path("keys.yaml")
+    try """
+      keys:
+        - id: dpo-key
+          role: dpo
+          actor: dpo@test
+          sha256: \(SecureToken.hash("secret-dpo"))
+
+      """.write(toFile: keysPath, atomically: true, encoding: .utf8)
+  }
+
+  /// Starts the gateway; with `crashAfter` it exits right after recording that step DONE.
+  func gateway(crashAfter step: String? = nil) async throws -> (RunningProcess, Int) {
+    var extra = ["GATEWAY_API_KEYS_FILE": keysPath]
+    for (name, (_, variable)) in Self.backendExecutables { extra[variable] = "127.0.0.1:\(ports[name]!)" }
+    if let step { extra["GATEWAY_TEST_CRASH_AFTER_STEP"] = step }
+    let process = try RunningProcess("gateway", environment: serviceEnvironment(directory, "gateway", extra: extra))
+    return (process, try await process.listeningAddress().port)
+  }
+
+  func stop() async {
+    for process in backends.values {
+      process.signal(SIGTERM)
+      _ = try? await process.waitForExit()
+    }
+    directory.remove()
+  }
+}
+
+extension SuiteProcesses {
+  static let contactValues = [
+    "name": "Ada Lovelace", "email": "ada@example.org", "phone": "+49 30 1234567", "iban": "DE89370400440532013000", "segment": "gold",
+  ]
+
+  /// Fields and a purpose straight in the backends, then a contact through the gateway.
+  func seed(gatewayPort: Int) async throws -> String {
+    try await withTestClient(port: ports["vault"]!) { client async throws in
+      let vault = Privacy_Vault_V1_VaultService.Client(wrapping: client)
+      for field: Privacy_Vault_V1_UpsertFieldRequest in [
+        .with { $0.name = "segment"; $0.classification = .none },
+        .with { $0.name = "name"; $0.classification = .personal },
+        .with { $0.name = "email"; $0.classification = .personal; $0.mask = .email; $0.tags = ["email"] },
+        .with { $0.name = "phone"; $0.classification = .personal; $0.tags = ["phone"] },
+        .with { $0.name = "iban"; $0.classification = .sensitive; $0.mask = .last4; $0.tags = ["billing"] },
+      ] { _ = try await vault.upsertField(field) }
+    }
+    try await withTestClient(port: ports["consent"]!) { client async throws in
+      let purposes: [(String, Privacy_Consent_V1_PurposeCategory)] = [
+        ("newsletter", .emailMarketing), ("partners", .thirdPartySharing), ("scoring", .automatedDecisions),
+      ]
+      for (id, category) in purposes {
+        _ = try await Privacy_Consent_V1_ConsentService.Client(wrapping: client).upsertPurpose(.with {
+          $0.purpose = .with {
+            $0.purposeID = id
+            $0.title = id.capitalized
+            $0.legalBasis = .consent
+            $0.category = category
+            $0.noticeVersion = "v1"
+            $0.noticeText = "We use your data for \(id)."
+          }
+        })
+      }
+    }
+    try await withTestClient(port: ports["rights"]!) { client async throws in
+      _ = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).upsertRecipient(.with {
+        $0.recipientID = "acme-ads"
+        $0.name = "ACME Ads"
+        $0.contact = "privacy@acme.example"
+        $0.purposeIds = ["partners"]
+      })
+    }
+    return try await asDPO(port: gatewayPort) { client async throws in
+      try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).createContact(.with {
+        $0.values = Self.contactValues
+        $0.consents = ["newsletter", "partners", "scoring"].map { id in
+          .with {
+            $0.purposeID = id
+            $0.decision = .granted
+          }
+        }
+        $0.source = .with {
+          $0.evidence = .with { $0.channel = .webform }
+          $0.ownWebformSubmission = true
+          $0.marketingBoxTicked = true
+        }
+      }).subjectID
+    }
+  }
+
+  func openVerified(
+    port: Int, subject: String, right: Privacy_Rights_V1_Right, details: Privacy_Rights_V1_RequestDetails? = nil
+  ) async throws -> String {
+    try await asDPO(port: port) { client async throws in
+      let rights = Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client)
+      let id = try await rights.openRequest(.with {
+        $0.subjectID = subject
+        $0.right = right
+        $0.requesterEmail = "ada@example.org"
+        $0.channel = .email
+        if let details { $0.details = details }
+      }).request.requestID
+      _ = try await rights.verifyManually(.with {
+        $0.requestID = id
+        $0.note = "identity checked by phone call-back"
+      })
+      return id
+    }
+  }
+}
+
+/// A client of the gateway presenting the DPO's API key.
+func asDPO<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+  let transport = try HTTP2ClientTransport.Posix(
+    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: .defaults { $0.connection.maxIdleTime = nil })
+  return try await withGRPCClient(transport: transport, interceptors: [BearerInterceptor(token: "dpo-key.secret-dpo")]) { client in
+    try await body(client)
+  }
+}
+
+struct BearerInterceptor: ClientInterceptor {
+  let token: String
+
+  func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingClientRequest<Input>, context: ClientContext,
+    next: (StreamingClientRequest<Input>, ClientContext) async throws -> StreamingClientResponse<Output>
+  ) async throws -> StreamingClientResponse<Output> {
+    var request = request
+    request.metadata.addString("Bearer \(token)", forKey: "authorization")
+    return try await next(request, context)
+  }
+}
+
+/// The workflow suites that start the five executables run one at a time: each starts up to nine
+/// processes, and running them side by side starves the other process tests of CPU.
+@Suite("Workflows through the real executables", .serialized)
+struct ProcessWorkflowTests {}
+
+extension ProcessWorkflowTests {
+  @Suite("Workflows survive a gateway crash between steps")
+  struct WorkflowCrashTests {
+    /// Runs ExecuteRequest on a gateway that crashes after `step`, then on a fresh gateway; returns
+    /// the second answer.
+    private func crashThenResume(_ suite: SuiteProcesses, requestID: String, step: String) async throws -> Privacy_Gateway_V1_ExecuteRequestResponse {
+      let (crashing, crashingPort) = try await suite.gateway(crashAfter: step)
+      let lost = await capturedRPCError {
+        try await asDPO(port: crashingPort) { client async throws in
+          try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).executeRequest(.with { $0.requestID = requestID })
+        }
+      }
+      #expect(lost != nil, "the call must fail when the gateway dies")
+      #expect(try await crashing.waitForExit() == 3)
+
+      let (gateway, port) = try await suite.gateway()
+      defer { gateway.signal(SIGTERM) }
+      return try await asDPO(port: port) { client async throws in
+        let admin = Privacy_Gateway_V1_AdminService.Client(wrapping: client)
+        let rights = Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client)
+        let halfway = try await rights.getRequest(.with { $0.requestID = requestID }).request
+        #expect(halfway.status == .inProgress)
+        #expect(halfway.steps.first { $0.name == step }?.status == .done)
+        return try await admin.executeRequest(.with { $0.requestID = requestID })
+      }
+    }
+
+    @Test("ERASURE: killed after each step in turn, the resumed run reaches the same end state")
+    func erasure() async throws {
+      let suite = try await SuiteProcesses()
+      for step in ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed"] {
+        try await erasure(crashingAfter: step, suite: suite)
+      }
+      await suite.stop()
+    }
+
+    private func erasure(crashingAfter step: String, suite: SuiteProcesses) async throws {
+      let (gateway, port) = try await suite.gateway()
+      let subject = try await suite.seed(gatewayPort: port)
+      let requestID = try await suite.openVerified(port: port, subject: subject, right: .erasure)
+      gateway.signal(SIGTERM)
+      _ = try await gateway.waitForExit()
+
+      let resumed = try await crashThenResume(suite, requestID: requestID, step: step)
+      #expect(resumed.status == .completed && resumed.resumed, "crash after \(step)")
+      #expect(resumed.steps.map(\.name) == ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed"])
+      #expect(resumed.steps.allSatisfy { $0.status == .done && $0.attempts == 1 }, "crash after \(step)")
+      #expect(resumed.erasureEvidence.fieldsErased == ["email", "iban", "name", "phone"])
+      #expect(resumed.erasureEvidence.dataKeyDestroyed && resumed.erasureEvidence.identifiersBlocklisted == 2)
+
+      let (after, afterPort) = try await suite.gateway()
+      try await asDPO(port: afterPort) { client async throws in
+        let record = try await Privacy_Vault_V1_VaultService.Client(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
+        #expect(record.erased && record.fields.filter { $0.classification != .none }.allSatisfy { $0.value.isEmpty })
+        let ledger = try await Privacy_Consent_V1_ConsentService.Client(wrapping: client).verifyLedger(.init()).verification
+        #expect(ledger.valid)
+        let state = try await Privacy_Consent_V1_ConsentService.Client(wrapping: client).getConsentState(.with { $0.subjectID = subject }).state
+        #expect(state.erased)
+        let refused = await capturedRPCError {
+          try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).createContact(.with {
+            $0.values = ["email": "ADA@example.org"]
+            $0.source = .with { $0.evidence = .with { $0.channel = .import } }
+          })
+        }
+        #expect(refused?.code == .failedPrecondition && refused?.errorInfoReason == "SUBJECT_PREVIOUSLY_ERASED")
+      }
+      after.signal(SIGTERM)
+      _ = try await after.waitForExit()
+    }
+
+    @Test("ACCESS: killed after the bundle was built, the resumed run stores a complete bundle")
+    func access() async throws {
+      let suite = try await SuiteProcesses()
+      let (gateway, port) = try await suite.gateway()
+      let subject = try await suite.seed(gatewayPort: port)
+      let requestID = try await suite.openVerified(port: port, subject: subject, right: .access)
+      gateway.signal(SIGTERM)
+      _ = try await gateway.waitForExit()
+
+      let resumed = try await crashThenResume(suite, requestID: requestID, step: "bundle_built")
+      #expect(resumed.status == .completed && resumed.resumed && resumed.artifact.sizeBytes > 0)
+
+      let (after, afterPort) = try await suite.gateway()
+      try await asDPO(port: afterPort) { client async throws in
+        let artifact = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).getArtifact(.with { $0.requestID = requestID }).artifact
+        let archive = try Archive(data: artifact.content, accessMode: .read)
+        var json = Data()
+        _ = try archive.extract(try #require(archive["data.json"])) { json.append($0) }
+        let text = String(decoding: json, as: UTF8.self)
+        for (field, value) in SuiteProcesses.contactValues {
+          #expect(text.contains("\"\(value)\""), "data.json lacks \(field)")
+        }
+        #expect(archive["personal_data.csv"] != nil && archive["consent_ledger.csv"] != nil)
+      }
+      after.signal(SIGTERM)
+      _ = try await after.waitForExit()
+      await suite.stop()
+    }
+  }
+}
