@@ -123,6 +123,8 @@ struct PrivacyCtlTests {
     #expect(auditTable.standardOutput.contains("next page: --page-token"))
     let verified = try await ok("audit", "verify")
     #expect(verified.standardOutput.contains("valid:") && verified.standardOutput.contains("yes"))
+    let ledger = try await ok("consent", "verify", "--output", "json")
+    #expect(try (ledger.json()["verification"] as? [String: Any])?["valid"] as? Bool == true, "\(ledger)")
 
     // Erase one field and lock it.
     let erased = try await ok("records", "erase", "--subject", "cli-1", "--field", "iban", "--lock", "--reason", "consent withdrawn")
