@@ -95,6 +95,22 @@ struct RightsWorkflowTests {
         }]
         _ = try await admin.createContact(rewrite)
 
+        // Storage consent recorded directly (not through CreateContact) unlocks the fields too.
+        _ = try await admin.withdrawConsent(.with {
+          $0.subjectID = subject
+          $0.purposeID = "storage"
+        })
+        let relocked = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
+        #expect(relocked.fields.first { $0.name == "iban" }?.locked == true)
+        _ = try await ConsentClient(wrapping: client).recordConsent(.with {
+          $0.subjectID = subject
+          $0.purposeID = "storage"
+          $0.decision = .granted
+          $0.evidence = .with { $0.channel = .preferencePage }
+        })
+        let unlocked = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
+        #expect(unlocked.fields.first { $0.name == "iban" }?.locked != true)
+
         let newsletter = try await admin.withdrawConsent(.with {
           $0.subjectID = subject
           $0.purposeID = "newsletter"

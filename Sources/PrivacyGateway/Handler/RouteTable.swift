@@ -18,7 +18,7 @@ extension RouteTable {
     // ConsentService (consent)
     UnaryRoute(Consent.UpsertPurpose.self, .consent),
     UnaryRoute(Consent.ListPurposes.self, .consent),
-    UnaryRoute(Consent.RecordConsent.self, .consent),
+    UnaryRoute(Consent.RecordConsent.self, .consent, handler: ConsentConsequences.recordConsent),
     UnaryRoute(Consent.CheckConsent.self, .consent),
     UnaryRoute(Consent.GetConsentState.self, .consent),
     UnaryRoute(Consent.ListConsentEvents.self, .consent),

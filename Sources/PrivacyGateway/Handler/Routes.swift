@@ -39,7 +39,7 @@ struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf
   func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
     let descriptor = self.descriptor
     let handler = self.handler
-    let forward = Forwarder<Input, Output>(backend: gateway.backends[backend], method: descriptor)
+    let forward = Forwarder<Input, Output>(gateway: gateway, backend: gateway.backends[backend], method: descriptor)
     router.registerHandler(
       forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
     ) { request, context in
@@ -55,6 +55,8 @@ struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf
 /// The one forward function: the same message to the backend's method, under the caller's
 /// deadline and the gateway's metadata.
 struct Forwarder<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>: Sendable {
+  /// The gateway, for handlers whose call has consequences in another backend.
+  let gateway: Gateway
   let backend: Backend
   let method: MethodDescriptor
 
