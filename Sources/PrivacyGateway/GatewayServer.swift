@@ -67,8 +67,15 @@ public struct GatewayConfiguration: Sendable {
 /// The shipped policy and policy loading.
 public enum GatewayPolicy {
   /// The default policy file shipped with the gateway (a package resource).
+  ///
+  /// Looked up next to the executable by hand rather than through `Bundle.module`, whose accessor
+  /// stops the process with a fatal error when the bundle is missing; a missing bundle must be a
+  /// start-up message naming `GATEWAY_POLICY_FILE` instead.
   public static var defaultPolicyURL: URL? {
-    Bundle.module.url(forResource: "default-policy", withExtension: "yaml")
+    let bundle = "privacy-suite_PrivacyGateway.resources"
+    let directories = [Bundle.main.bundleURL, Bundle.main.executableURL?.deletingLastPathComponent()].compactMap { $0 }
+    return directories.map { $0.appendingPathComponent(bundle).appendingPathComponent("default-policy.yaml") }
+      .first { FileManager.default.isReadableFile(atPath: $0.path) }
   }
 
   /// Every method a policy may grant.

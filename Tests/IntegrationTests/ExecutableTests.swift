@@ -61,6 +61,17 @@ struct ExecutableTests {
     #expect(await service.nextLine(timeout: .milliseconds(100)) == nil)
   }
 
+  @Test("a gateway without its shipped policy beside it stops start-up naming GATEWAY_POLICY_FILE, not with a crash")
+  func gatewayWithoutPolicyBundle() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let copy = directory.url.appendingPathComponent("gateway")
+    try FileManager.default.copyItem(at: binDirectory.appendingPathComponent("gateway"), to: copy)
+    let gateway = try RunningProcess(executable: copy, environment: serviceEnvironment(directory, "gateway"))
+    #expect(try await gateway.waitForExit() == 1)
+    #expect(gateway.standardError.contains("GATEWAY_POLICY_FILE"), "\(gateway.standardError)")
+  }
+
   @Test("an acknowledged write survives kill -9")
   func durability() async throws {
     let directory = try TestDirectory()

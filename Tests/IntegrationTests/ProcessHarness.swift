@@ -28,8 +28,11 @@ final class RunningProcess: Sendable {
 
   private let box = OutputBox()
 
-  init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
-    let executable = binDirectory.appendingPathComponent(name)
+  convenience init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
+    try self.init(executable: binDirectory.appendingPathComponent(name), arguments: arguments, environment: environment)
+  }
+
+  init(executable: URL, arguments: [String] = [], environment: [String: String]) throws {
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
       throw TestFailure("\(executable.path) is not built; run swift build --build-tests first")
     }
