@@ -6,7 +6,7 @@ struct OptInCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "optin",
     abstract: "Email opt-in: eligibility, status, double opt-in.",
-    subcommands: [Eligibility.self, SetStatus.self, Start.self]
+    subcommands: [Eligibility.self, SetStatus.self, Start.self, Outbox.self, Confirm.self]
   )
 
   struct Eligibility: AsyncParsableCommand {

@@ -1,28 +1,38 @@
 public import Foundation
 import PrivacyKit
 
-/// The API key of a local run: a new secret at every start of the suite, kept only in memory and
-/// printed once; the keys file the gateway reads holds its SHA-256, never the secret. The key has
-/// the `dpo` role of the shipped policy, the role that may do the everyday admin work the README
-/// shows (records, consents, requests, blocklist, audit). Never use it in production.
+/// The API keys of a local run: new secrets at every start of the suite, kept only in memory and
+/// printed once; the keys file the gateway reads holds their SHA-256, never a secret. The admin
+/// key has the `dpo` role of the shipped policy, the role that may do the everyday admin work the
+/// README shows (records, consents, requests, blocklist, audit); the mailer key has the `service`
+/// role, which fetches confirmation messages and records confirmations (the double opt-in step of
+/// the walkthrough). Never use them in production.
 public struct DevAdminKey: Sendable {
   public static let keyID = "dev-admin"
+  public static let mailerKeyID = "dev-mailer"
   /// `dev-admin.<secret>`, what `PRIVACY_API_KEY` takes.
   public let apiKey: String
-  /// The keys file naming it (mode 0600).
+  /// `dev-mailer.<secret>`.
+  public let mailerKey: String
+  /// The keys file naming them (mode 0600).
   public let keysFile: String
 
-  /// Writes `dev-gateway-keys.yaml` in `directory` for a freshly generated key.
+  /// Writes `dev-gateway-keys.yaml` in `directory` for freshly generated keys.
   public static func generate(in directory: URL) throws -> DevAdminKey {
     let secret = SecureToken.generate()
+    let mailerSecret = SecureToken.generate()
     let path = directory.appendingPathComponent("dev-gateway-keys.yaml").path
     let text = """
-      # Written by privacy-suite at every start; the secret is printed once and never stored.
+      # Written by privacy-suite at every start; the secrets are printed once and never stored.
       keys:
         - id: \(keyID)
           role: dpo
           actor: dev-admin
           sha256: \(SecureToken.hash(secret))
+        - id: \(mailerKeyID)
+          role: service
+          actor: dev-mailer
+          sha256: \(SecureToken.hash(mailerSecret))
 
       """
     let manager = FileManager.default
@@ -30,6 +40,6 @@ public struct DevAdminKey: Sendable {
     guard manager.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
       throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
     }
-    return DevAdminKey(apiKey: "\(keyID).\(secret)", keysFile: path)
+    return DevAdminKey(apiKey: "\(keyID).\(secret)", mailerKey: "\(mailerKeyID).\(mailerSecret)", keysFile: path)
   }
 }

@@ -116,8 +116,8 @@ public struct SuiteLauncher: Service {
       text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
     }
     if let devKey {
-      text += "dev API key (role dpo), new at every start and shown only here:\n"
-      text += "  export PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) PRIVACY_API_KEY=\(devKey.apiKey)\n"
+      text += "dev API keys (admin: role dpo; mailer: role service), new at every start and shown only here:\n"
+      text += "  export PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) PRIVACY_API_KEY=\(devKey.apiKey) PRIVACY_MAILER_KEY=\(devKey.mailerKey)\n"
     }
     text += "Press Ctrl-C to stop.\n"
     FileHandle.standardOutput.write(Data(text.utf8))

@@ -27,6 +27,8 @@ struct LaunchedSuite {
   let gatewayAddress: String
   /// The printed dev key (role dpo); nil when the test gave its own keys file.
   let devAPIKey: String?
+  /// The printed dev mailer key (role service); nil when the test gave its own keys file.
+  let mailerKey: String?
 
   /// Starts the suite in `directory/data` and waits for its announcement.
   static func start(in directory: TestDirectory, environment: [String: String] = [:]) async throws -> LaunchedSuite {
@@ -45,7 +47,9 @@ struct LaunchedSuite {
       if parts.count == 5, parts[0] == "gateway", parts[2] == "SERVING" { gateway = String(parts[1]) }
     }
     guard let gateway else { throw TestFailure("the suite did not start; stderr: \(process.standardError)") }
-    return LaunchedSuite(process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"])
+    return LaunchedSuite(
+      process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"],
+      mailerKey: exports["PRIVACY_MAILER_KEY"])
   }
 
   /// Runs `privacyctl` against this suite's gateway with `apiKey` (default: the dev key).

@@ -92,6 +92,17 @@ struct PrivacyCtlTests {
     #expect(try eligible.json()["allowed"] as? Bool == true)
     let double = try await ok("optin", "start-double", "--subject", "cli-1", "--email", "ada@example.org")
     #expect(double.standardOutput.contains("message:"))
+    // The mailer (the printed service-role key) finds the confirmation link; the landing page
+    // behind it confirms with the link's token. The dpo may do neither.
+    let mailer = try #require(suite.mailerKey)
+    let outbox = try await suite.ctl("optin", "outbox", "--output", "json", apiKey: mailer)
+    #expect(outbox.status == 0, "\(outbox)")
+    let messages = try #require(try outbox.json()["messages"] as? [[String: Any]])
+    let link = try #require(messages.compactMap { $0["link"] as? String }.first { $0.contains("token=") })
+    let token = try #require(link.split(separator: "=").last.map(String.init))
+    #expect(try await suite.ctl("optin", "confirm", "--token", token).standardError.hasPrefix("error: PERMISSION_DENIED"))
+    let confirmed = try await suite.ctl("optin", "confirm", "--token", token, apiKey: mailer)
+    #expect(confirmed.status == 0 && confirmed.standardOutput.contains("DOUBLE_OPT_IN"), "\(confirmed)")
 
     // Fields (the dpo classifies personal data), then a record.
     _ = try await ok("fields", "upsert", "--field", "email", "--classification", "personal", "--mask", "email", "--searchable", "--tag", "email")
