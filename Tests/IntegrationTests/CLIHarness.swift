@@ -111,27 +111,6 @@ func runPrivacyCtl(_ arguments: [String], environment: [String: String], directo
   )
 }
 
-/// Starts `executable` with standard input from /dev/null and standard output and error into new
-/// files.
-private func spawn(
-  _ executable: String, arguments: [String], environment: [String: String], standardOutput: String, standardError: String
-) throws -> pid_t {
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-
-  let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-  let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-  defer { (argv + envp).forEach { free($0) } }
-  var pid: pid_t = 0
-  let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-  guard result == 0 else { throw TestFailure("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
-  return pid
-}
-
 /// Waits for `pid` without blocking a thread; returns its exit code (128 + signal when killed).
 private func waitForExit(_ pid: pid_t, timeout: Duration, what: String) async throws -> Int32 {
   let deadline = ContinuousClock.now + timeout

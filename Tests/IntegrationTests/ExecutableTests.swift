@@ -65,8 +65,10 @@ struct ExecutableTests {
   func gatewayWithoutPolicyBundle() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
+    // A hard link, not a copy: a copy's write descriptor can leak into a process another test
+    // spawns at that moment, and the kernel then refuses to execute the file ("text file busy").
     let copy = directory.url.appendingPathComponent("gateway")
-    try FileManager.default.copyItem(at: binDirectory.appendingPathComponent("gateway"), to: copy)
+    try FileManager.default.linkItem(at: binDirectory.appendingPathComponent("gateway"), to: copy)
     let gateway = try RunningProcess(executable: copy, environment: serviceEnvironment(directory, "gateway"))
     #expect(try await gateway.waitForExit() == 1)
     #expect(gateway.standardError.contains("GATEWAY_POLICY_FILE"), "\(gateway.standardError)")

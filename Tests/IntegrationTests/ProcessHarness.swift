@@ -11,22 +11,22 @@ let binDirectory: URL = {
 }()
 
 /// A real executable of the suite, started for a test.
+///
+/// Started with `posix_spawn` rather than Foundation's `Process`: on Linux `Process.run()` crashes
+/// intermittently (an over-read of `/proc/self/fd` entries, swift-corelibs-foundation PR 5472),
+/// which takes the whole test binary down. Standard output and error go to files that are read
+/// back, so no blocking pipe read holds a thread of the test's concurrency pool.
 final class RunningProcess: Sendable {
-  let process: Process
-  private struct Output {
-    var lines: [String] = []
-    var partial = Data()
-    var closed = false
-    var read = 0
-    var errors = Data()
+  let pid: pid_t
+  private let outputPath: String
+  private let errorPath: String
+  private struct State {
+    /// Lines of standard output already handed out by `nextLine`.
+    var consumed = 0
+    /// The exit status once the process has been reaped.
+    var exitStatus: Int32?
   }
-
-  /// Shared with the pipe handlers, which outlive no one but need their own reference.
-  private final class OutputBox: Sendable {
-    let state = Mutex(Output())
-  }
-
-  private let box = OutputBox()
+  private let state = Mutex(State())
 
   convenience init(_ name: String, arguments: [String] = [], environment: [String: String]) throws {
     try self.init(executable: binDirectory.appendingPathComponent(name), arguments: arguments, environment: environment)
@@ -36,51 +36,44 @@ final class RunningProcess: Sendable {
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
       throw TestFailure("\(executable.path) is not built; run swift build --build-tests first")
     }
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-process-\(UUID().uuidString)").path
+    outputPath = base + ".out"
+    errorPath = base + ".err"
     var inherited = ProcessInfo.processInfo.environment.filter { $0.key == "PATH" || $0.key == "HOME" }
     inherited.merge(environment) { _, new in new }
-    process.environment = inherited
-    let standardOutput = Pipe()
-    let standardError = Pipe()
-    process.standardOutput = standardOutput
-    process.standardError = standardError
-    let box = self.box
-    standardOutput.fileHandleForReading.readabilityHandler = { handle in
-      let chunk = handle.availableData
-      box.state.withLock { output in
-        if chunk.isEmpty {
-          output.closed = true
-          return
-        }
-        output.partial.append(chunk)
-        while let newline = output.partial.firstIndex(of: 0x0A) {
-          output.lines.append(String(decoding: output.partial[output.partial.startIndex..<newline], as: UTF8.self))
-          output.partial.removeSubrange(output.partial.startIndex...newline)
-        }
-      }
-      if chunk.isEmpty { handle.readabilityHandler = nil }
-    }
-    standardError.fileHandleForReading.readabilityHandler = { handle in
-      let chunk = handle.availableData
-      if chunk.isEmpty { handle.readabilityHandler = nil } else { box.state.withLock { $0.errors.append(chunk) } }
-    }
-    try process.run()
-    self.process = process
+    pid = try spawn(executable.path, arguments: arguments, environment: inherited, standardOutput: outputPath, standardError: errorPath)
   }
 
-  /// The next line on standard output, or nil when it closed or `timeout` passed.
+  /// True until the process has exited.
+  var isRunning: Bool { reap() == nil }
+
+  /// Reaps the process if it has exited; its exit status (128 + signal when killed), or nil.
+  @discardableResult
+  private func reap() -> Int32? {
+    state.withLock { state in
+      if let status = state.exitStatus { return status }
+      var status: Int32 = 0
+      guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+      let signal = status & 0x7f
+      state.exitStatus = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+      return state.exitStatus
+    }
+  }
+
+  /// The next line on standard output, or nil when the process ended without one or `timeout` passed.
   func nextLine(timeout: Duration = .seconds(30)) async -> String? {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-      let (line, closed) = box.state.withLock { output -> (String?, Bool) in
-        guard output.read < output.lines.count else { return (nil, output.closed) }
-        output.read += 1
-        return (output.lines[output.read - 1], false)
+      let exited = !isRunning
+      let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+      let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+      let line: String? = state.withLock { state in
+        guard state.consumed < lines.count else { return nil }
+        state.consumed += 1
+        return lines[state.consumed - 1]
       }
       if let line { return line }
-      if closed { return nil }
+      if exited { return nil }
       try? await Task.sleep(for: .milliseconds(20))
     }
     return nil
@@ -95,23 +88,50 @@ final class RunningProcess: Sendable {
     return address
   }
 
-  var standardError: String { box.state.withLock { String(decoding: $0.errors, as: UTF8.self) } }
+  var standardError: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
 
-  func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+  func signal(_ signal: Int32) { kill(pid, signal) }
 
-  /// Waits for the process to end and returns its exit status (or the signal that ended it).
+  /// Waits for the process to end and returns its exit status (128 + signal when killed).
   func waitForExit(timeout: Duration = .seconds(40)) async throws -> Int32 {
     let deadline = ContinuousClock.now + timeout
-    while process.isRunning {
+    while true {
+      if let status = reap() { return status }
       guard ContinuousClock.now < deadline else { throw TestFailure("process did not exit") }
       try await Task.sleep(for: .milliseconds(20))
     }
-    return process.terminationStatus
   }
 
   deinit {
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    if reap() == nil {
+      kill(pid, SIGKILL)
+      var status: Int32 = 0
+      _ = waitpid(pid, &status, 0)
+    }
+    try? FileManager.default.removeItem(atPath: outputPath)
+    try? FileManager.default.removeItem(atPath: errorPath)
   }
+}
+
+/// Starts `executable` with standard input from /dev/null and standard output and error into new
+/// files.
+func spawn(
+  _ executable: String, arguments: [String], environment: [String: String], standardOutput: String, standardError: String
+) throws -> pid_t {
+  var actions = posix_spawn_file_actions_t()
+  posix_spawn_file_actions_init(&actions)
+  defer { posix_spawn_file_actions_destroy(&actions) }
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+  posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+  posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+
+  let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+  let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+  defer { (argv + envp).forEach { free($0) } }
+  var pid: pid_t = 0
+  let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+  guard result == 0 else { throw TestFailure("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
+  return pid
 }
 
 struct TestFailure: Error, CustomStringConvertible {

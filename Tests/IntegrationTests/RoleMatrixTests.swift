@@ -197,7 +197,7 @@ struct RoleMatrixTests {
               ? await client.rawStream(method, request, window: .milliseconds(300))
               : await client.rawUnary(method, request)
             if case .success(let bytes) = outcome { responses.append((role, method.method, nil, bytes)) }
-            try #require(suite.gateway.process.isRunning, "the gateway died on \(method) as \(role)")
+            try #require(suite.gateway.isRunning, "the gateway died on \(method) as \(role)")
             if granted.contains(method.fullyQualifiedMethod) {
               // Through to the backend: its answer or its refusal of the empty request, never the
               // gateway's refusal or a broken call.

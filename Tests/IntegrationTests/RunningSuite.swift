@@ -77,7 +77,7 @@ final class RunningSuite: Sendable {
 
   /// Stops every process (SIGTERM) and removes the directory.
   func stop() async {
-    for process in [gateway] + Array(backends.values) where process.process.isRunning {
+    for process in [gateway] + Array(backends.values) where process.isRunning {
       process.signal(SIGTERM)
       _ = try? await process.waitForExit()
     }

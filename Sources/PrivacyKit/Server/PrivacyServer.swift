@@ -117,8 +117,10 @@ public struct PrivacyServer: Service {
         onDrain()
         server.beginGracefulShutdown()
       }
-      // Companions stop once the server has drained. A companion normally stops at once; one holding a connection whose peer never finished
-      // the HTTP/2 handshake would wait forever, so it is cancelled after a grace period.
+      // Companions stop once the server has drained. A companion normally stops at once; one
+      // holding a connection whose peer never finished the HTTP/2 handshake would wait forever,
+      // so it is cancelled after a grace period.
+      for companion in companions { companion.stop() }
       outer.addTask { try await Task.sleep(for: Self.companionStopGrace) }
       _ = try? await outer.next()
     }
