@@ -29,7 +29,7 @@ public struct VaultSettings: Sendable {
 public final class Vault: Sendable {
   private struct Memory {
     var fields: [String: FieldDefinition] = [:]
-    var head = LogHead.empty
+    var head = ChainHead.empty
   }
 
   private let store: any VaultStore
@@ -634,7 +634,7 @@ public final class Vault: Sendable {
   }
 
   private func verifyChain() async throws -> ChainVerification {
-    var verifier = AccessLogVerifier()
+    var verifier = ChainVerifier()
     var after: UInt64 = 0
     let knownHead = memory.withLock { $0.head.sequence }
     while true {
@@ -647,7 +647,7 @@ public final class Vault: Sendable {
         upTo.before = corruption.sequence
         let readable = try await store.accessLog(upTo)
         for entry in readable where !verifier.check(entry) { return verifier.result }
-        verifier.unreadable(corruption)
+        verifier.unreadable(sequence: corruption.sequence, column: corruption.column)
         return verifier.result
       }
       guard let last = batch.last else { break }

@@ -21,7 +21,7 @@ public final class AuditLog: Sendable {
   }
 
   private struct State {
-    var head: AuditHead
+    var head: ChainHead
     /// The head must be read again from the store (a failed commit may or may not have landed).
     var headUncertain = false
     var queue: [Waiting] = []
@@ -36,7 +36,7 @@ public final class AuditLog: Sendable {
   private let logger: Logger
   private let state: Mutex<State>
 
-  private init(store: any AuditStore, head: AuditHead, now: @escaping @Sendable () -> Date, logger: Logger) {
+  private init(store: any AuditStore, head: ChainHead, now: @escaping @Sendable () -> Date, logger: Logger) {
     self.store = store
     self.now = now
     self.logger = logger
@@ -67,7 +67,7 @@ public final class AuditLog: Sendable {
   /// Commits batches until the queue is empty.
   private func drain() async {
     while true {
-      let next: (batch: [Waiting], head: AuditHead, reload: Bool)? = state.withLock { state in
+      let next: (batch: [Waiting], head: ChainHead, reload: Bool)? = state.withLock { state in
         guard !state.queue.isEmpty else {
           state.writing = false
           return nil
@@ -82,7 +82,7 @@ public final class AuditLog: Sendable {
     }
   }
 
-  private func commit(_ batch: [Waiting], after knownHead: AuditHead, reloadHead: Bool) async {
+  private func commit(_ batch: [Waiting], after knownHead: ChainHead, reloadHead: Bool) async {
     do {
       let head = reloadHead ? try await store.head() : knownHead
       let time = now()
@@ -92,7 +92,7 @@ public final class AuditLog: Sendable {
       for waiting in batch {
         let entry = AuditEntry(draft: waiting.draft, after: last, at: time)
         entries.append(entry)
-        last = AuditHead(entry)
+        last = ChainHead(entry)
       }
       try await store.append(entries)
       state.withLock { state in
@@ -112,7 +112,7 @@ public final class AuditLog: Sendable {
   }
 
   /// The last entry this gateway committed.
-  public var head: AuditHead { state.withLock { $0.head } }
+  public var head: ChainHead { state.withLock { $0.head } }
 
   /// How many commits wrote how many entries since start (group commit at work).
   public var commitStatistics: (commits: Int, entries: Int) {
@@ -131,7 +131,7 @@ public final class AuditLog: Sendable {
 
   /// Recomputes the whole chain and names the first broken entry.
   public func verify() async throws -> ChainVerification {
-    var verifier = AuditVerifier()
+    var verifier = ChainVerifier()
     do {
       try await store.verify(into: &verifier)
     } catch {

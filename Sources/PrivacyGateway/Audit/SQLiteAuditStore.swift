@@ -1,6 +1,6 @@
 import Foundation
 public import GRDB
-import PrivacyKit
+public import PrivacyKit
 
 /// The audit log on SQLite: the gateway's own database file (`DATABASE_URL`), in WAL mode with
 /// `synchronous=FULL`, so an entry is on disk before the call it records is answered. Triggers
@@ -38,12 +38,12 @@ public struct SQLiteAuditStore: AuditStore {
     return migrator
   }
 
-  public func head() async throws -> AuditHead {
+  public func head() async throws -> ChainHead {
     try await pool.read { db in
       guard let row = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1") else {
         return .empty
       }
-      return AuditHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
+      return ChainHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
     }
   }
 
@@ -122,7 +122,7 @@ public struct SQLiteAuditStore: AuditStore {
     }
   }
 
-  public func verify(into verifier: inout AuditVerifier) async throws {
+  public func verify(into verifier: inout ChainVerifier) async throws {
     var after: Int64 = 0
     let batch = 1000
     while true {

@@ -39,7 +39,7 @@ public struct AuditDraft: Sendable, Equatable {
 }
 
 /// One entry of the hash-chained audit log: one call through the gateway.
-public struct AuditEntry: Sendable, Equatable {
+public struct AuditEntry: ChainedEntry, Sendable, Equatable {
   public var sequence: UInt64
   public var time: Date
   public var draft: AuditDraft
@@ -56,7 +56,7 @@ public struct AuditEntry: Sendable, Equatable {
   }
 
   /// Seals a draft as the entry after `head`.
-  public init(draft: AuditDraft, after head: AuditHead, at time: Date) {
+  public init(draft: AuditDraft, after head: ChainHead, at time: Date) {
     self.init(sequence: head.sequence + 1, time: time.microsecondPrecision, draft: draft, previousHash: head.hash, hash: "")
     hash = computedHash
   }
@@ -79,70 +79,6 @@ public struct AuditEntry: Sendable, Equatable {
     encoder.append(draft.statusCode)
     encoder.append(draft.statusMessage)
     return HashChain.link(previous: previousHash, content: encoder)
-  }
-}
-
-/// The end of the audit log: the last sequence and its hash.
-public struct AuditHead: Sendable, Equatable {
-  public var sequence: UInt64
-  public var hash: String
-
-  public static let empty = AuditHead(sequence: 0, hash: HashChain.genesis)
-
-  public init(sequence: UInt64, hash: String) {
-    self.sequence = sequence
-    self.hash = hash
-  }
-
-  public init(_ entry: AuditEntry) {
-    self.init(sequence: entry.sequence, hash: entry.hash)
-  }
-}
-
-/// Recomputes the chain entry by entry and stops at the first entry that does not verify: an
-/// edited entry fails its hash, a deleted one leaves a sequence gap, a reordered one fails its
-/// hash (the sequence is hashed) or its link, a truncated tail falls short of the head the
-/// gateway last wrote.
-public struct AuditVerifier: Sendable {
-  private var expected = AuditHead.empty
-  private var checked: UInt64 = 0
-  private var broken: (sequence: UInt64, problem: String)?
-
-  public init() {}
-
-  /// Checks the next entry; false once the chain is broken.
-  @discardableResult
-  public mutating func check(_ entry: AuditEntry) -> Bool {
-    guard broken == nil else { return false }
-    checked += 1
-    if entry.sequence != expected.sequence + 1 {
-      broken = (expected.sequence + 1, "sequence gap: expected \(expected.sequence + 1), found \(entry.sequence)")
-    } else if entry.previousHash != expected.hash {
-      broken = (entry.sequence, "previous hash does not match entry \(expected.sequence)")
-    } else if entry.computedHash != entry.hash {
-      broken = (entry.sequence, "content does not match its hash")
-    }
-    expected = AuditHead(entry)
-    return broken == nil
-  }
-
-  /// Records a row that could not be read back as the break.
-  public mutating func unreadable(sequence: UInt64, column: String) {
-    guard broken == nil else { return }
-    checked += 1
-    broken = (sequence, "entry \(sequence) is unreadable: column \(column) holds a value no gateway wrote")
-  }
-
-  /// Notes that the log ends before `knownHead`, the last entry this gateway wrote.
-  public mutating func finish(knownHead: UInt64) {
-    guard broken == nil, expected.sequence < knownHead else { return }
-    broken = (expected.sequence + 1, "entries after \(expected.sequence) are missing; the log reached \(knownHead)")
-  }
-
-  public var result: ChainVerification {
-    ChainVerification(
-      valid: broken == nil, entriesChecked: checked, firstBrokenSequence: broken?.sequence,
-      problem: broken?.problem ?? "", headHash: broken == nil ? expected.hash : "")
   }
 }
 

@@ -35,7 +35,7 @@ public struct AccessDraft: Sendable, Equatable {
 }
 
 /// One entry of the hash-chained access log. Never holds a value.
-public struct AccessLogEntry: Sendable, Equatable {
+public struct AccessLogEntry: ChainedEntry, Sendable, Equatable {
   public var sequence: UInt64
   public var kind: AccessKind
   public var subjectID: String
@@ -68,7 +68,7 @@ public struct AccessLogEntry: Sendable, Equatable {
   }
 
   /// Seals a draft as the entry after `head`.
-  public init(draft: AccessDraft, after head: LogHead, at now: Date, caller: CallerIdentity) {
+  public init(draft: AccessDraft, after head: ChainHead, at now: Date, caller: CallerIdentity) {
     self.init(
       sequence: head.sequence + 1, kind: draft.kind, subjectID: draft.subjectID, field: draft.field, actor: caller.actor,
       role: caller.role, reason: draft.reason, requestID: caller.requestID, detail: draft.detail,
@@ -93,19 +93,6 @@ public struct AccessLogEntry: Sendable, Equatable {
   }
 }
 
-/// The end of the log: the last sequence and its hash.
-public struct LogHead: Sendable, Equatable {
-  public var sequence: UInt64
-  public var hash: String
-
-  public static let empty = LogHead(sequence: 0, hash: HashChain.genesis)
-
-  public init(sequence: UInt64, hash: String) {
-    self.sequence = sequence
-    self.hash = hash
-  }
-}
-
 /// An access-log row that cannot be read back (a column holds a value no code wrote).
 public struct AccessLogCorruption: Error, Equatable {
   public var sequence: UInt64
@@ -114,51 +101,6 @@ public struct AccessLogCorruption: Error, Equatable {
   public init(sequence: UInt64, column: String) {
     self.sequence = sequence
     self.column = column
-  }
-}
-
-/// Recomputes the chain entry by entry and stops at the first entry that does not verify: an
-/// edited entry fails its hash, a deleted one leaves a sequence gap, a reordered one fails its
-/// hash (the sequence is hashed) or its link.
-public struct AccessLogVerifier: Sendable {
-  private var expected = LogHead.empty
-  private var checked: UInt64 = 0
-  private var broken: (sequence: UInt64, problem: String)?
-
-  public init() {}
-
-  /// Checks the next entry; false once the chain is broken.
-  public mutating func check(_ entry: AccessLogEntry) -> Bool {
-    guard broken == nil else { return false }
-    checked += 1
-    if entry.sequence != expected.sequence + 1 {
-      broken = (expected.sequence + 1, "sequence gap: expected \(expected.sequence + 1), found \(entry.sequence)")
-    } else if entry.previousHash != expected.hash {
-      broken = (entry.sequence, "previous hash does not match entry \(expected.sequence)")
-    } else if entry.computedHash != entry.hash {
-      broken = (entry.sequence, "content does not match its hash")
-    }
-    expected = LogHead(sequence: entry.sequence, hash: entry.hash)
-    return broken == nil
-  }
-
-  /// Records an entry that could not be read as the break.
-  public mutating func unreadable(_ corruption: AccessLogCorruption) {
-    guard broken == nil else { return }
-    checked += 1
-    broken = (corruption.sequence, "entry \(corruption.sequence) is unreadable: column \(corruption.column) holds an unknown value")
-  }
-
-  /// Notes that the log ends before `knownHead`, the last entry the service wrote.
-  public mutating func finish(knownHead: UInt64) {
-    guard broken == nil, expected.sequence < knownHead else { return }
-    broken = (expected.sequence + 1, "entries after \(expected.sequence) are missing; the log reached \(knownHead)")
-  }
-
-  public var result: ChainVerification {
-    ChainVerification(
-      valid: broken == nil, entriesChecked: checked, firstBrokenSequence: broken?.sequence,
-      problem: broken?.problem ?? "", headHash: broken == nil ? expected.hash : "")
   }
 }
 

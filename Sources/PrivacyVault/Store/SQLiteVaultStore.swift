@@ -1,7 +1,7 @@
 import Foundation
 public import GRDB
 public import Logging
-import PrivacyKit
+public import PrivacyKit
 
 /// The vault store on SQLite (the embedded default). Values of encrypted fields and source IP
 /// addresses reach the file only sealed; data keys only wrapped.
@@ -71,12 +71,12 @@ public struct SQLiteVaultStore: VaultStore {
     }
   }
 
-  public func logHead() async throws -> LogHead {
+  public func logHead() async throws -> ChainHead {
     try await pool.read { db in
       guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT sequence, hash FROM access_log ORDER BY sequence DESC LIMIT 1")) else {
         return .empty
       }
-      return LogHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
+      return ChainHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
     }
   }
 

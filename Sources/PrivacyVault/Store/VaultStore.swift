@@ -82,7 +82,7 @@ public struct StoredRecord: Sendable, Equatable {
 public struct VaultCommit: Sendable {
   public let now: Date
   public let caller: CallerIdentity
-  public private(set) var head: LogHead
+  public private(set) var head: ChainHead
   public private(set) var log: [AccessLogEntry] = []
 
   public var fields: [FieldDefinition] = []
@@ -97,7 +97,7 @@ public struct VaultCommit: Sendable {
   /// keys) leave the disk.
   public var discardOldPageVersions = false
 
-  public init(head: LogHead, now: Date, caller: CallerIdentity) {
+  public init(head: ChainHead, now: Date, caller: CallerIdentity) {
     self.head = head
     self.now = now.microsecondPrecision
     self.caller = caller
@@ -113,7 +113,7 @@ public struct VaultCommit: Sendable {
   public mutating func log(_ draft: AccessDraft) -> AccessLogEntry {
     let entry = AccessLogEntry(draft: draft, after: head, at: now, caller: caller)
     log.append(entry)
-    head = LogHead(sequence: entry.sequence, hash: entry.hash)
+    head = ChainHead(sequence: entry.sequence, hash: entry.hash)
     return entry
   }
 }
@@ -122,7 +122,7 @@ public struct VaultCommit: Sendable {
 /// log is append-only.
 public protocol VaultStore: Sendable {
   func loadFields() async throws -> [FieldDefinition]
-  func logHead() async throws -> LogHead
+  func logHead() async throws -> ChainHead
   /// A vault-wide wrapped key (`Envelope.blindIndexPurpose`), nil before the first start.
   func vaultKey(purpose: String) async throws -> WrappedKey?
   func record(_ subjectID: String) async throws -> StoredRecord?
