@@ -125,7 +125,8 @@ struct PageOptions: ParsableArguments {
   @Option(help: "Maximum entries to return (0: the server's default).")
   var pageSize: Int32 = 0
 
-  @Option(help: "Token of the page to return, from a previous listing's `next page`.")
+  /// Unconditional: a base64url page token may begin with `-`.
+  @Option(parsing: .unconditional, help: "Token of the page to return, from a previous listing's `next page`.")
   var pageToken: String = ""
 }
 

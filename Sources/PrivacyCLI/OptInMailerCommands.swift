@@ -43,7 +43,8 @@ extension OptInCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(help: "The token from the confirmation link.")
+    /// Unconditional: a base64url token may begin with `-`, which would otherwise read as a flag.
+    @Option(parsing: .unconditional, help: "The token from the confirmation link.")
     var token: String
 
     func run() async throws {

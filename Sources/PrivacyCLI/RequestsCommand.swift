@@ -178,7 +178,8 @@ struct RequestsCommand: AsyncParsableCommand {
       @Option(help: "Request id.")
       var request: String
 
-      @Option(help: "The token from the verification message.")
+      /// Unconditional: a base64url token may begin with `-`, which would otherwise read as a flag.
+      @Option(parsing: .unconditional, help: "The token from the verification message.")
       var token: String
 
       func run() async throws {

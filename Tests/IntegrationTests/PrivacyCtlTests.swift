@@ -242,6 +242,14 @@ struct PrivacyCtlTests {
     #expect(missing.status == 1)
     #expect(missing.standardError.hasPrefix("error: NOT_FOUND: "), "\(missing)")
 
+    // A base64url token may begin with `-`: it is still the option's value, not a flag, and reaches
+    // the server (NOT_FOUND / INVALID_ARGUMENT), not a usage error.
+    let dashToken = try await suite.ctl(
+      "requests", "verify", "confirm", "--request", "00000000-0000-0000-0000-000000000000", "--token", "-Ab9_x-Yz", apiKey: dpoKey)
+    #expect(dashToken.standardError.hasPrefix("error: NOT_FOUND: "), "\(dashToken)")
+    let dashPage = try await suite.ctl("audit", "list", "--page-token", "-Ab9_x-Yz", apiKey: dpoKey)
+    #expect(dashPage.standardError.hasPrefix("error: INVALID_ARGUMENT: "), "\(dashPage)")
+
     // The --api-key flag overrides the environment.
     let flag = try await suite.ctl("whoami", "--api-key", dpoKey, "--output", "json", apiKey: auditor)
     #expect(try flag.json()["role"] as? String == "dpo")
