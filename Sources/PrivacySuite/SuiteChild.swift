@@ -12,7 +12,7 @@ final class SuiteChild: Sendable {
 
   private struct State {
     var environment: [String: String]
-    var process: Process?
+    var process: SpawnedProcess?
     var stopping = false
     var failures = 0
     var startedAt = Date()
@@ -32,40 +32,16 @@ final class SuiteChild: Sendable {
 
   /// Starts the process and waits for its `listening on HOST:PORT` line.
   func start() async throws -> ServiceAddress {
-    let process = Process()
-    let output = Pipe()
-    process.executableURL = executable
-    process.environment = state.withLock { $0.environment }
-    process.standardOutput = output
-    process.standardError = FileHandle.standardError
-    process.terminationHandler = { [weak self] process in self?.exited(process) }
-
-    let (lines, continuation) = AsyncStream.makeStream(of: String.self)
-    let buffer = Mutex(Data())
-    output.fileHandleForReading.readabilityHandler = { handle in
-      let chunk = handle.availableData
-      if chunk.isEmpty {
-        handle.readabilityHandler = nil
-        continuation.finish()
-        return
-      }
-      let complete: [String] = buffer.withLock { buffer in
-        buffer.append(chunk)
-        var found: [String] = []
-        while let newline = buffer.firstIndex(of: 0x0A) {
-          found.append(String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self))
-          buffer.removeSubrange(buffer.startIndex...newline)
-        }
-        return found
-      }
-      for line in complete { continuation.yield(line) }
+    let environment = state.withLock { $0.environment }
+    let process = try SpawnedProcess(executable: executable.path, environment: environment) { [weak self] status in
+      self?.exited(status: status)
     }
-    try process.run()
     state.withLock {
       $0.process = process
       $0.startedAt = Date()
     }
 
+    let lines = process.lines
     for await line in lines {
       guard line.hasPrefix("listening on "), let address = ServiceAddress(String(line.dropFirst("listening on ".count))) else {
         FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8))
@@ -82,7 +58,7 @@ final class SuiteChild: Sendable {
   }
 
   /// Called when the process ends: restart unless the suite is stopping.
-  private func exited(_ process: Process) {
+  private func exited(status: Int32) {
     let delay: Double? = state.withLock { state in
       state.process = nil
       if state.stopping { return nil }
@@ -92,7 +68,7 @@ final class SuiteChild: Sendable {
     guard let delay else { return }
     logger.warning(
       "service exited; restarting",
-      metadata: ["service": "\(name)", "exit.status": "\(process.terminationStatus)", "restart.delay_s": "\(delay)"])
+      metadata: ["service": "\(name)", "exit.status": "\(describeWaitStatus(status))", "restart.delay_s": "\(delay)"])
     Task {
       try? await Task.sleep(for: .seconds(delay))
       guard !self.state.withLock({ $0.stopping }) else { return }
@@ -107,21 +83,21 @@ final class SuiteChild: Sendable {
 
   /// Asks the process to drain (SIGTERM); after `grace`, kills it.
   func stop(grace: Duration = .seconds(35)) async {
-    let process = state.withLock { state -> Process? in
+    let process = state.withLock { state -> SpawnedProcess? in
       state.stopping = true
       return state.process
     }
     guard let process, process.isRunning else { return }
-    process.terminate()
+    process.send(SIGTERM)
     let deadline = ContinuousClock.now + grace
     while process.isRunning && ContinuousClock.now < deadline {
       try? await Task.sleep(for: .milliseconds(50))
     }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    process.send(SIGKILL)
   }
 
   /// The running process id, for tests and operators.
-  var processIdentifier: Int32? { state.withLock { $0.process?.processIdentifier } }
+  var processIdentifier: Int32? { state.withLock { $0.process?.pid } }
 }
 
 enum SuiteError: Error, CustomStringConvertible {
