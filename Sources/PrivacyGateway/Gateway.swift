@@ -37,6 +37,12 @@ public final class Gateway: Sendable {
     /// When backend calls must be done by; nil for a stream without a caller deadline.
     public let deadline: ContinuousClock.Instant?
     let internalToken: String?
+    let subjectNote = SubjectNote()
+
+    /// Names the subject the call turned out to be about when its request did not name one (a
+    /// data-subject request executed, a contact created under a generated id), so the audit
+    /// entry names it whether the call then succeeds or fails.
+    public func concerns(subject subjectID: String) { subjectNote.record(subjectID) }
 
     /// The metadata for a backend call: the internal credential and the caller's identity as
     /// the gateway established it. Nothing the client sent is passed on.
@@ -74,15 +80,10 @@ public final class Gateway: Sendable {
     /// Vault fields the answer carries in clear that the caller asked to see (RevealField,
     /// ExportRecord), names only.
     public var fieldsRevealed: [String]
-    /// The subject the call turned out to be about when the request did not name it (a
-    /// data-subject request executed, a contact created under a generated id), for the audit
-    /// entry.
-    public var subjectID: String?
 
-    public init(_ message: Output, fieldsRevealed: [String] = [], subjectID: String? = nil) {
+    public init(_ message: Output, fieldsRevealed: [String] = []) {
       self.message = message
       self.fieldsRevealed = fieldsRevealed
-      self.subjectID = subjectID
     }
   }
 
@@ -99,16 +100,18 @@ public final class Gateway: Sendable {
     let start = ContinuousClock.now
     var draft = Self.draft(for: request.message, method: method)
     let result: Result<Answer<Output>, RPCError>
+    var admitted: Call?
     do {
       let call = try await admit(request.metadata, method: method, start: start, isStream: false, budget: budget, draft: &draft)
+      admitted = call
       result = .success(try await body(request.message, call))
     } catch {
       result = .failure(rpcError(error, requestID: draft.requestID))
     }
+    if draft.subjectID.isEmpty, let subjectID = admitted?.subjectNote.subjectID { draft.subjectID = String(subjectID.prefix(200)) }
     switch result {
     case .success(let answer):
       draft.fieldsRevealed = answer.fieldsRevealed.sorted()
-      if draft.subjectID.isEmpty, let subjectID = answer.subjectID { draft.subjectID = String(subjectID.prefix(200)) }
       try await commit(draft)
       return ServerResponse(message: answer.message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
     case .failure(let error):
@@ -235,6 +238,18 @@ public final class Gateway: Sendable {
 
   /// Ends every stream the gateway relays (the server is draining).
   public func closeStreams() { streams.cancelAll() }
+}
+
+/// The subject a call learned it is about (see `Gateway.Call.concerns(subject:)`).
+final class SubjectNote: Sendable {
+  private let value = Mutex<String?>(nil)
+
+  func record(_ subjectID: String) {
+    guard !subjectID.isEmpty else { return }
+    value.withLock { $0 = subjectID }
+  }
+
+  var subjectID: String? { value.withLock { $0 } }
 }
 
 /// Settings of the gateway beyond the common ones.

@@ -237,6 +237,11 @@ struct ErasureWorkflowTests {
         #expect(resumed.status == .completed && resumed.resumed)
         #expect(resumed.steps.first { $0.name == "blocklist_identifiers" }?.attempts == 1)
         #expect(resumed.steps.first { $0.name == "vault_erase" }?.attempts == 2)
+
+        // Both runs are audited under the request's subject, the failed one with its status.
+        let audited = try await admin.listAudit(.with { $0.method = "privacy.gateway.v1.AdminService/ExecuteRequest" }).entries
+        #expect(audited.map(\.subjectID) == [subject, subject])
+        #expect(audited.map(\.statusCode) == [0, Int32(RPCError.Code.failedPrecondition.rawValue)])
       }
     }
   }

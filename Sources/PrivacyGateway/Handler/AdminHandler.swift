@@ -100,8 +100,7 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
     request: ServerRequest<Privacy_Gateway_V1_CreateContactRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_CreateContactResponse> {
     try await gateway.unary(request, method: Method.CreateContact.descriptor, budget: .workflow) { message, call in
-      let created = try await ContactCreation(context: WorkflowContext(gateway: gateway, call: call)).create(message)
-      return Gateway.Answer(created, subjectID: created.subjectID)
+      Gateway.Answer(try await ContactCreation(context: WorkflowContext(gateway: gateway, call: call)).create(message))
     }
   }
 

@@ -13,6 +13,7 @@ struct ContactCreation {
 
   func create(_ message: Privacy_Gateway_V1_CreateContactRequest) async throws -> Privacy_Gateway_V1_CreateContactResponse {
     let input = try ContactInput(message)
+    context.call.concerns(subject: input.subjectID)
     let fields = try await context.vaultFields()
     for name in input.values.keys.sorted() where fields[name] == nil {
       throw InvalidArgument("values names unknown field \(name.prefix(64))")

@@ -22,9 +22,10 @@ struct RequestExecution {
   func execute(requestID: String) async throws -> Gateway.Answer<Privacy_Gateway_V1_ExecuteRequestResponse> {
     guard !requestID.isEmpty else { throw InvalidArgument("request_id is required") }
     var request = try await context.send(RightsMethod.GetRequest.self, .with { $0.requestID = requestID }).request
+    context.call.concerns(subject: request.subjectID)
     switch request.status {
     case .completed:
-      return Gateway.Answer(Self.answer(for: request, resumed: false), subjectID: request.subjectID)
+      return Gateway.Answer(Self.answer(for: request, resumed: false))
     case .rejected:
       throw WorkflowError.rejected
     case .verified:
@@ -48,8 +49,7 @@ struct RequestExecution {
         }
       }
     }).request
-    return Gateway.Answer(
-      Self.answer(for: completed, resumed: resumed), fieldsRevealed: outcome.fieldsRevealed, subjectID: completed.subjectID)
+    return Gateway.Answer(Self.answer(for: completed, resumed: resumed), fieldsRevealed: outcome.fieldsRevealed)
   }
 
   private func run(_ request: Privacy_Rights_V1_DataSubjectRequest, log: inout StepLog) async throws -> WorkflowOutcome {
