@@ -7,7 +7,7 @@ struct RequestsCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "requests",
     abstract: "Open, verify, extend, execute and inspect data-subject requests.",
-    subcommands: [Open.self, List.self, Get.self, Verify.self, Extend.self, Execute.self, Reject.self]
+    subcommands: [Open.self, List.self, Get.self, Verify.self, Outbox.self, Extend.self, Execute.self, Reject.self]
   )
 
   struct Open: AsyncParsableCommand {

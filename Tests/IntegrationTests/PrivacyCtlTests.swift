@@ -103,6 +103,11 @@ struct PrivacyCtlTests {
     #expect(try await suite.ctl("optin", "confirm", "--token", token).standardError.hasPrefix("error: PERMISSION_DENIED"))
     let confirmed = try await suite.ctl("optin", "confirm", "--token", token, apiKey: mailer)
     #expect(confirmed.status == 0 && confirmed.standardOutput.contains("DOUBLE_OPT_IN"), "\(confirmed)")
+    let sent = try #require(messages.first { ($0["link"] as? String) == link }?["message_id"] as? String)
+    let acked = try await suite.ctl("optin", "outbox", "ack", "--message", sent, apiKey: mailer)
+    #expect(acked.status == 0 && acked.standardOutput.contains("1 message(s)"), "\(acked)")
+    let pending = try await suite.ctl("optin", "outbox", "list", apiKey: mailer)
+    #expect(pending.status == 0 && !pending.standardOutput.contains(sent), "\(pending)")
 
     // Fields (the dpo classifies personal data), then a record.
     _ = try await ok("fields", "upsert", "--field", "email", "--classification", "personal", "--mask", "email", "--searchable", "--tag", "email")
@@ -163,6 +168,28 @@ struct PrivacyCtlTests {
     let verified = try await suite.ctl("requests", "verify", "manual", "--request", requestID, "--note", "passport seen at the desk")
     #expect(verified.status == 0, "\(verified)")
     #expect(verified.standardOutput.contains("VERIFIED"))
+    // A second request is verified by the emailed token: the mailer (the printed service-role key)
+    // finds the message, the requester's token confirms it, and the mailer marks it sent.
+    let byEmail = try await suite.ctl(
+      "requests", "open", "--subject", "cli-9", "--right", "portability", "--requester-email", "bo@example.org", "--output", "json")
+    let emailRequestID = try #require((try byEmail.json()["request"] as? [String: Any])?["request_id"] as? String)
+    let started = try await suite.ctl("requests", "verify", "start", "--request", emailRequestID)
+    #expect(started.status == 0 && started.standardOutput.contains("token sent"), "\(started)")
+    let mailer = try #require(suite.mailerKey)
+    let outbox = try await suite.ctl("requests", "outbox", "--output", "json", apiKey: mailer)
+    #expect(outbox.status == 0, "\(outbox)")
+    let messages = try #require(try outbox.json()["messages"] as? [[String: Any]])
+    let message = try #require(messages.first { $0["request_id"] as? String == emailRequestID })
+    #expect(message["recipient_email"] as? String == "bo@example.org")
+    let token = try #require(message["token"] as? String)
+    let confirmed = try await suite.ctl("requests", "verify", "confirm", "--request", emailRequestID, "--token", token)
+    #expect(confirmed.status == 0 && confirmed.standardOutput.contains("VERIFIED"), "\(confirmed)")
+    let messageID = try #require(message["message_id"] as? String)
+    let acked = try await suite.ctl("requests", "outbox", "ack", "--message", messageID, apiKey: mailer)
+    #expect(acked.status == 0 && acked.standardOutput.contains("1 message(s)"), "\(acked)")
+    let pending = try await suite.ctl("requests", "outbox", "list", apiKey: mailer)
+    #expect(pending.status == 0 && !pending.standardOutput.contains(messageID), "\(pending)")
+
     let extended = try await suite.ctl("requests", "extend", "--request", requestID, "--months", "1", "--reason", "many systems")
     #expect(extended.status == 0, "\(extended)")
     #expect(extended.standardOutput.contains("+1 month(s): many systems"))
@@ -184,7 +211,7 @@ struct PrivacyCtlTests {
     let cleanJSON = try await suite.ctl("blocklist", "check", "--email", "nobody@example.org", "--output", "json")
     #expect(try cleanJSON.json()["any_matched"] == nil)  // false is the proto3 default, left out
 
-    try suite.expectNoSecretIn([opened, list, verified, extended, shown, execute, clean, cleanJSON])
+    try suite.expectNoSecretIn([opened, list, verified, byEmail, started, confirmed, acked, extended, shown, execute, clean, cleanJSON])
   }
 
   @Test("failures: wrong key UNAUTHENTICATED, a method the role may not call PERMISSION_DENIED, usage errors exit 64")
@@ -262,6 +289,7 @@ struct PrivacyCtlTests {
       ["records", "erase", "--subject", "cli-1", "--reason", "r"],
       ["status", "--gateway", "not-an-address"],
       ["whoami", "--api-key", "no-dot"],
+      ["requests", "outbox", "ack"],
       ["nonsense"],
     ] {
       let usage = try await runPrivacyCtl(
