@@ -25,7 +25,7 @@ public final class ConsentLedger: Sendable {
     var subjects: [String: SubjectState] = [:]
     var purposes: [String: Purpose] = [:]
     var lists: [String: MailingList] = [:]
-    var head = LedgerHead.empty
+    var head = ChainHead.empty
   }
 
   private let store: any ConsentStore
@@ -55,7 +55,7 @@ public final class ConsentLedger: Sendable {
       let batch = try await store.events(EventQuery(after: memory.head.sequence, limit: 10_000))
       guard let last = batch.last else { break }
       for event in batch { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
-      memory.head = LedgerHead(sequence: last.sequence, hash: last.hash)
+      memory.head = ChainHead(last)
     }
     return ConsentLedger(store: store, memory: memory, settings: settings, now: now)
   }
@@ -533,7 +533,7 @@ public final class ConsentLedger: Sendable {
       do {
         batch = try await store.events(EventQuery(subjectID: subjectID, after: after, limit: 1000))
       } catch let corruption as LedgerCorruption {
-        return Self.unreadable(corruption, checked: checked)
+        return .unreadable(sequence: corruption.sequence, column: corruption.column, checked: checked)
       }
       guard !batch.isEmpty else { break }
       for event in batch {
@@ -542,9 +542,9 @@ public final class ConsentLedger: Sendable {
         do {
           predecessor = event.sequence > 1 ? try await store.event(sequence: event.sequence - 1) : nil
         } catch let corruption as LedgerCorruption {
-          return Self.unreadable(corruption, checked: checked)
+          return .unreadable(sequence: corruption.sequence, column: corruption.column, checked: checked)
         }
-        if let problem = LedgerVerifier.checkLink(event, predecessor: predecessor) {
+        if let problem = ChainVerifier.checkLink(event, predecessor: predecessor) {
           return ChainVerification(valid: false, entriesChecked: checked, firstBrokenSequence: event.sequence, problem: problem, headHash: "")
         }
         lastHash = event.hash
@@ -555,36 +555,25 @@ public final class ConsentLedger: Sendable {
   }
 
   private func verifyAll() async throws -> ChainVerification {
-    var verifier = LedgerVerifier()
+    var verifier = ChainVerifier()
     var after: UInt64 = 0
-    var checked: UInt64 = 0
     let knownHead = memory.withLock { $0.head.sequence }
     while true {
       let batch: [LedgerEvent]
       do {
         batch = try await store.events(EventQuery(after: after, limit: 1000))
       } catch let corruption as LedgerCorruption {
-        return Self.unreadable(corruption, checked: checked)
+        verifier.unreadable(sequence: corruption.sequence, column: corruption.column)
+        return verifier.result
       }
       guard !batch.isEmpty else { break }
       for event in batch {
-        checked += 1
         guard verifier.check(event) else { return verifier.result }
       }
       after = batch.last!.sequence
     }
-    if after < knownHead {
-      return ChainVerification(
-        valid: false, entriesChecked: checked, firstBrokenSequence: after + 1,
-        problem: "events after \(after) are missing; the ledger reached \(knownHead)", headHash: "")
-    }
+    verifier.finish(knownHead: knownHead)
     return verifier.result
-  }
-
-  private static func unreadable(_ corruption: LedgerCorruption, checked: UInt64) -> ChainVerification {
-    ChainVerification(
-      valid: false, entriesChecked: checked, firstBrokenSequence: corruption.sequence,
-      problem: "event \(corruption.sequence) is unreadable: column \(corruption.column) holds an unknown value", headHash: "")
   }
 
   private func paged<T>(_ sorted: [T], _ page: PageRequest, key: KeyPath<T, String>) -> ([T], String?) {

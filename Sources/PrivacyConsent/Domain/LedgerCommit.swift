@@ -5,7 +5,7 @@ public import PrivacyKit
 /// (sealed here, in order, after `head`) and the records that travel with them.
 public struct LedgerCommit: Sendable {
   public private(set) var events: [LedgerEvent] = []
-  public private(set) var head: LedgerHead
+  public private(set) var head: ChainHead
   public let now: Date
   public let caller: CallerIdentity
 
@@ -20,7 +20,7 @@ public struct LedgerCommit: Sendable {
   /// Subjects whose personal evidence, outbox addresses and pending confirmations are removed.
   public var erasedSubjects: [String] = []
 
-  public init(head: LedgerHead, now: Date, caller: CallerIdentity) {
+  public init(head: ChainHead, now: Date, caller: CallerIdentity) {
     self.head = head
     self.now = now.microsecondPrecision
     self.caller = caller
@@ -36,7 +36,7 @@ public struct LedgerCommit: Sendable {
   public mutating func append(_ draft: EventDraft) -> LedgerEvent {
     let event = LedgerEvent(draft: draft, sequence: head.sequence + 1, previousHash: head.hash, recordedAt: now, recordedBy: caller)
     events.append(event)
-    head = LedgerHead(sequence: event.sequence, hash: event.hash)
+    head = ChainHead(event)
     return event
   }
 }

@@ -28,7 +28,7 @@ public struct EventDraft: Sendable, Equatable {
 /// email address); those enter through `personalDataDigest`, a SHA-256 over a random salt and the
 /// values. Erasure deletes the values and the salt but keeps the digest, so the chain still
 /// verifies and the digest cannot be reversed by guessing (the salt is gone).
-public struct LedgerEvent: Sendable, Equatable {
+public struct LedgerEvent: Sendable, Equatable, ChainedEntry {
   public var sequence: UInt64
   public var subjectID: String
   public var kind: EventKind
@@ -129,9 +129,9 @@ public struct LedgerEvent: Sendable, Equatable {
     return HashChain.link(previous: previousHash, content: encoder)
   }
 
-  /// What is wrong with this event on its own (content against hash, personal data against
-  /// digest), or nil when it is intact.
-  var integrityProblem: String? {
+  /// What is wrong with this event on its own (personal data against digest, content against
+  /// hash), or nil when it is intact.
+  public var integrityProblem: String? {
     if let salt = personalDataSalt {
       if Self.personalDataDigest(salt: salt, evidence: evidence) != personalDataDigest {
         return "personal evidence does not match its digest"
@@ -141,18 +141,5 @@ public struct LedgerEvent: Sendable, Equatable {
     }
     if computedHash != hash { return "content does not match its hash" }
     return nil
-  }
-}
-
-/// The end of the ledger: the last sequence and its hash.
-public struct LedgerHead: Sendable, Equatable {
-  public var sequence: UInt64
-  public var hash: String
-
-  public static let empty = LedgerHead(sequence: 0, hash: HashChain.genesis)
-
-  public init(sequence: UInt64, hash: String) {
-    self.sequence = sequence
-    self.hash = hash
   }
 }

@@ -1,11 +1,20 @@
-/// An entry of a hash-chained log (the gateway's audit log, the vault's access log), as the
-/// verifier sees it.
+/// An entry of a hash-chained log (the consent ledger, the gateway's audit log, the vault's
+/// access log), as the verifier sees it.
 public protocol ChainedEntry {
   var sequence: UInt64 { get }
   var previousHash: String { get }
   var hash: String { get }
   /// The hash recomputed from the entry's content and `previousHash`.
   var computedHash: String { get }
+  /// What is wrong with the entry on its own, or nil when it is intact. By default: its content
+  /// against its hash; a log with more to check (the ledger's evidence digests) adds to it.
+  var integrityProblem: String? { get }
+}
+
+extension ChainedEntry {
+  public var integrityProblem: String? {
+    computedHash == hash ? nil : "content does not match its hash"
+  }
 }
 
 /// The end of a hash-chained log: the last sequence and its hash, where the next entry links.
@@ -45,8 +54,8 @@ public struct ChainVerifier: Sendable {
       broken = (expected.sequence + 1, "sequence gap: expected \(expected.sequence + 1), found \(entry.sequence)")
     } else if entry.previousHash != expected.hash {
       broken = (entry.sequence, "previous hash does not match entry \(expected.sequence)")
-    } else if entry.computedHash != entry.hash {
-      broken = (entry.sequence, "content does not match its hash")
+    } else if let problem = entry.integrityProblem {
+      broken = (entry.sequence, problem)
     }
     expected = ChainHead(entry)
     return broken == nil
@@ -56,7 +65,11 @@ public struct ChainVerifier: Sendable {
   public mutating func unreadable(sequence: UInt64, column: String) {
     guard broken == nil else { return }
     checked += 1
-    broken = (sequence, "entry \(sequence) is unreadable: column \(column) holds an unknown value")
+    broken = (sequence, Self.unreadableProblem(sequence: sequence, column: column))
+  }
+
+  static func unreadableProblem(sequence: UInt64, column: String) -> String {
+    "entry \(sequence) is unreadable: column \(column) holds an unknown value"
   }
 
   /// Notes that the log ends before `knownHead`, the last entry its writer committed.
@@ -65,9 +78,49 @@ public struct ChainVerifier: Sendable {
     broken = (expected.sequence + 1, "entries after \(expected.sequence) are missing; the log reached \(knownHead)")
   }
 
+  /// Checks one entry of a filtered view of the chain (one subject's entries) against its own
+  /// content and the stored entry just before it in the whole chain (`predecessor`, nil when
+  /// there is none); returns the problem, or nil.
+  public static func checkLink<Entry: ChainedEntry>(_ entry: Entry, predecessor: Entry?) -> String? {
+    if entry.sequence > 1 {
+      guard let predecessor, predecessor.sequence == entry.sequence - 1 else {
+        return "entry \(entry.sequence - 1) before it is missing"
+      }
+      if entry.previousHash != predecessor.hash { return "previous hash does not match entry \(predecessor.sequence)" }
+    } else if entry.previousHash != HashChain.genesis {
+      return "previous hash of the first entry is not the genesis hash"
+    }
+    return entry.integrityProblem
+  }
+
   public var result: ChainVerification {
     ChainVerification(
       valid: broken == nil, entriesChecked: checked, firstBrokenSequence: broken?.sequence,
       problem: broken?.problem ?? "", headHash: broken == nil ? expected.hash : "")
+  }
+}
+
+/// The outcome of recomputing a hash-chained log.
+public struct ChainVerification: Sendable, Equatable {
+  public var valid: Bool
+  public var entriesChecked: UInt64
+  /// The first entry that does not verify; nil when valid.
+  public var firstBrokenSequence: UInt64?
+  public var problem: String
+  public var headHash: String
+
+  /// A verification that stopped at an entry it could not read back.
+  public static func unreadable(sequence: UInt64, column: String, checked: UInt64) -> ChainVerification {
+    ChainVerification(
+      valid: false, entriesChecked: checked, firstBrokenSequence: sequence,
+      problem: ChainVerifier.unreadableProblem(sequence: sequence, column: column), headHash: "")
+  }
+
+  public init(valid: Bool, entriesChecked: UInt64, firstBrokenSequence: UInt64?, problem: String, headHash: String) {
+    self.valid = valid
+    self.entriesChecked = entriesChecked
+    self.firstBrokenSequence = firstBrokenSequence
+    self.problem = problem
+    self.headHash = headHash
   }
 }

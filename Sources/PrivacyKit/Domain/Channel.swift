@@ -21,21 +21,3 @@ public enum ActorKind: String, Sendable, CaseIterable {
   case system
   case integration
 }
-
-/// The outcome of recomputing a hash-chained log.
-public struct ChainVerification: Sendable, Equatable {
-  public var valid: Bool
-  public var entriesChecked: UInt64
-  /// The first entry that does not verify; nil when valid.
-  public var firstBrokenSequence: UInt64?
-  public var problem: String
-  public var headHash: String
-
-  public init(valid: Bool, entriesChecked: UInt64, firstBrokenSequence: UInt64?, problem: String, headHash: String) {
-    self.valid = valid
-    self.entriesChecked = entriesChecked
-    self.firstBrokenSequence = firstBrokenSequence
-    self.problem = problem
-    self.headHash = headHash
-  }
-}
