@@ -16,17 +16,7 @@ struct RetentionSweep {
   func run(_ message: Privacy_Gateway_V1_RunRetentionSweepRequest) async throws -> Privacy_Gateway_V1_RunRetentionSweepResponse {
     if message.hasNow, !message.now.isWellFormed { throw InvalidArgument("now is outside the supported timestamp range") }
     let now = message.hasNow ? message.now : Date().protoTimestamp
-    var due: [Privacy_Rights_V1_RetentionDue] = []
-    var token = ""
-    repeat {
-      let page = try await context.send(RightsMethod.ListDueForRetention.self, .with {
-        $0.now = now
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      due += page.due
-      token = page.nextPageToken
-    } while !token.isEmpty
+    let due = try await context.all(RightsMethod.ListDueForRetention.self, .with { $0.now = now }, \.due)
     let open = try await context.requests(.with {
       $0.right = .erasure
       $0.origin = .retention

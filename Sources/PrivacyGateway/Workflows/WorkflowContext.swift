@@ -65,83 +65,49 @@ struct WorkflowContext: Sendable {
 // MARK: Reads shared by several workflows
 
 extension WorkflowContext {
+  /// Every item of a paged list method, fetched a thousand at a time.
+  func all<M: BackendMethod, Item>(
+    _ method: M.Type, _ request: M.Input, _ items: KeyPath<M.Output, [Item]>
+  ) async throws -> [Item] where M.Input: PagedListRequest, M.Output: PagedListResponse {
+    var request = request
+    request.pageSize = 1000
+    var all: [Item] = []
+    repeat {
+      let page = try await send(method, request)
+      all += page[keyPath: items]
+      request.pageToken = page.nextPageToken
+    } while !request.pageToken.isEmpty
+    return all
+  }
+
   /// Every field definition of the vault, by name.
   func vaultFields() async throws -> [String: Privacy_Vault_V1_FieldDefinition] {
-    var fields: [String: Privacy_Vault_V1_FieldDefinition] = [:]
-    var token = ""
-    repeat {
-      let page = try await send(VaultMethod.ListFields.self, .with {
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      for field in page.fields { fields[field.name] = field }
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return fields
+    let fields = try await all(VaultMethod.ListFields.self, .init(), \.fields)
+    return Dictionary(fields.map { ($0.name, $0) }) { _, last in last }
   }
 
   /// Every purpose of the consent service, by id.
   func purposes() async throws -> [String: Privacy_Consent_V1_Purpose] {
-    var purposes: [String: Privacy_Consent_V1_Purpose] = [:]
-    var token = ""
-    repeat {
-      let page = try await send(ConsentMethod.ListPurposes.self, .with {
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      for purpose in page.purposes { purposes[purpose.purposeID] = purpose }
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return purposes
+    let purposes = try await all(ConsentMethod.ListPurposes.self, .init(), \.purposes)
+    return Dictionary(purposes.map { ($0.purposeID, $0) }) { _, last in last }
   }
 
   /// Every recipient, or those receiving `purposeID`.
   func recipients(purposeID: String = "") async throws -> [Privacy_Rights_V1_Recipient] {
-    var recipients: [Privacy_Rights_V1_Recipient] = []
-    var token = ""
-    repeat {
-      let page = try await send(RightsMethod.ListRecipients.self, .with {
-        $0.purposeID = purposeID
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      recipients += page.recipients
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return recipients
+    try await all(RightsMethod.ListRecipients.self, .with { $0.purposeID = purposeID }, \.recipients)
   }
 
   /// Every ledger event of a subject, in sequence order.
   func consentEvents(subjectID: String, purposeID: String = "") async throws -> [Privacy_Consent_V1_ConsentEvent] {
-    var events: [Privacy_Consent_V1_ConsentEvent] = []
-    var token = ""
-    repeat {
-      let page = try await send(ConsentMethod.ListConsentEvents.self, .with {
-        $0.subjectID = subjectID
-        $0.purposeID = purposeID
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      events += page.events
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return events
+    try await all(ConsentMethod.ListConsentEvents.self, .with {
+      $0.subjectID = subjectID
+      $0.purposeID = purposeID
+    }, \.events)
   }
 
   /// Every request matching `filter`.
   func requests(_ filter: Privacy_Rights_V1_RequestFilter) async throws -> [Privacy_Rights_V1_DataSubjectRequest] {
-    var requests: [Privacy_Rights_V1_DataSubjectRequest] = []
-    var token = ""
-    repeat {
-      let page = try await send(RightsMethod.ListRequests.self, .with {
-        $0.filter = filter
-        $0.pageSize = 1000
-        $0.pageToken = token
-      })
-      requests += page.requests
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return requests
+    try await all(RightsMethod.ListRequests.self, .with { $0.filter = filter }, \.requests)
   }
 
   /// The subject's consent state, or nil when the ledger holds nothing about the subject.
@@ -149,3 +115,27 @@ extension WorkflowContext {
     try await sendIfFound(ConsentMethod.GetConsentState.self, .with { $0.subjectID = subjectID })?.state
   }
 }
+
+/// A list request paged the AIP-158 way.
+protocol PagedListRequest {
+  var pageSize: Int32 { get set }
+  var pageToken: String { get set }
+}
+
+/// A page of a list response.
+protocol PagedListResponse {
+  var nextPageToken: String { get }
+}
+
+extension Privacy_Vault_V1_ListFieldsRequest: PagedListRequest {}
+extension Privacy_Vault_V1_ListFieldsResponse: PagedListResponse {}
+extension Privacy_Consent_V1_ListPurposesRequest: PagedListRequest {}
+extension Privacy_Consent_V1_ListPurposesResponse: PagedListResponse {}
+extension Privacy_Consent_V1_ListConsentEventsRequest: PagedListRequest {}
+extension Privacy_Consent_V1_ListConsentEventsResponse: PagedListResponse {}
+extension Privacy_Rights_V1_ListRecipientsRequest: PagedListRequest {}
+extension Privacy_Rights_V1_ListRecipientsResponse: PagedListResponse {}
+extension Privacy_Rights_V1_ListRequestsRequest: PagedListRequest {}
+extension Privacy_Rights_V1_ListRequestsResponse: PagedListResponse {}
+extension Privacy_Rights_V1_ListDueForRetentionRequest: PagedListRequest {}
+extension Privacy_Rights_V1_ListDueForRetentionResponse: PagedListResponse {}
