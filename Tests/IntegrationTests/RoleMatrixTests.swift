@@ -24,7 +24,7 @@ struct RoleMatrixTests {
       "rights.*", "admin.*", "blocklist.*", "vault.UpsertField", "vault.ListFields", "vault.GetRecord", "vault.FindByField",
       "vault.RevealField", "vault.ExportRecord", "vault.PutRecord", "vault.EraseFields", "vault.UnlockFields",
       "vault.ErasePersonalData", "vault.SetRestriction", "vault.SetHumanReview", "vault.ListAccessLog", "vault.VerifyAccessLog",
-      "consent.UpsertPurpose", "consent.ListPurposes", "consent.RecordConsent", "consent.CheckConsent",
+      "consent.UpsertPurpose", "consent.ListPurposes", "consent.RecordConsent", "consent.BulkUpdate", "consent.CheckConsent",
       "consent.GetConsentState", "consent.ListConsentEvents", "consent.ListSubjects", "consent.SetEmailOptInStatus",
       "consent.StartDoubleOptIn", "consent.CheckEmailEligibility", "consent.ListSubscriptions",
       "consent.SetProcessingRestriction", "consent.EraseSubject", "consent.WatchConsentEvents", "consent.VerifyLedger",

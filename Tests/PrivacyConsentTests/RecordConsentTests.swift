@@ -174,7 +174,7 @@ struct RecordConsentTests {
     }
   }
 
-  @Test("ListConsentEvents filters by subject and purpose and pages")
+  @Test("ListConsentEvents filters by subject, purpose and sequence, and pages")
   func listEvents() async throws {
     try await withConsentService { client, _ async throws in
       try await client.upsert(purpose("newsletter"))
@@ -195,6 +195,22 @@ struct RecordConsentTests {
       #expect(secondPage.events.map(\.sequence) == [5] && secondPage.nextPageToken.isEmpty)
       let offers = try await client.listConsentEvents(.with { $0.purposeID = "offers" })
       #expect(offers.events.map(\.sequence) == [4, 5])
+      // after_sequence reads on from a point, with the other filters and paging.
+      let later = try await client.listConsentEvents(.with { $0.afterSequence = 2 })
+      #expect(later.events.map(\.sequence) == [3, 4, 5])
+      let laterOfC0 = try await client.listConsentEvents(.with {
+        $0.subjectID = "c0"
+        $0.afterSequence = 1
+        $0.pageSize = 1
+      })
+      #expect(laterOfC0.events.map(\.sequence) == [3])
+      let laterOfC0Next = try await client.listConsentEvents(.with {
+        $0.subjectID = "c0"
+        $0.afterSequence = 1
+        $0.pageSize = 1
+        $0.pageToken = laterOfC0.nextPageToken
+      })
+      #expect(laterOfC0Next.events.map(\.sequence) == [5] && laterOfC0Next.nextPageToken.isEmpty)
       // A token only works for the listing that issued it.
       let error = await capturedRPCError {
         try await client.listConsentEvents(.with {

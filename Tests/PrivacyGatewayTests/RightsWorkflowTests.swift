@@ -147,6 +147,65 @@ struct RightsWorkflowTests {
     }
   }
 
+  @Test("BulkUpdate granting storage unlocks the fields of exactly the subjects it updated, selected by ids or by filter")
+  func bulkGrantUnlocks() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let consent = ConsentClient(wrapping: client)
+        let vault = VaultClient(wrapping: client)
+        var subjects: [String] = []
+        for index in 1...3 {
+          var contact = WorkflowData.webformContact()
+          contact.subjectID = "bulk-\(index)"
+          subjects.append(try await admin.createContact(contact).subjectID)
+          _ = try await admin.withdrawConsent(.with {
+            $0.subjectID = contact.subjectID
+            $0.purposeID = "storage"
+          })
+        }
+        // Whether each subject's storage field (iban) is locked.
+        func locks() async throws -> [Bool] {
+          var locked: [Bool] = []
+          for subject in subjects {
+            let record = try await vault.getRecord(.with { $0.subjectID = subject }).record
+            locked.append(record.fields.first { $0.name == "iban" }?.locked == true)
+          }
+          return locked
+        }
+        func grant(_ selector: Privacy_Consent_V1_BulkUpdateRequest.OneOf_Selector) async throws -> UInt64 {
+          try await consent.bulkUpdate(.with {
+            $0.selector = selector
+            $0.purposeID = "storage"
+            $0.decision = .granted
+            $0.evidence = .with { $0.channel = .manual }
+            $0.reason = "re-permission letters returned signed"
+          }).updatedCount
+        }
+        #expect(try await locks() == [true, true, true])
+
+        #expect(try await grant(.subjectIds(.with { $0.subjectIds = ["bulk-1"] })) == 1)
+        #expect(try await locks() == [false, true, true])
+
+        // The filter picks the two still withdrawn.
+        let byFilter = try await grant(.filter(.with {
+          $0.purposeID = "storage"
+          $0.decisions = [.withdrawn]
+        }))
+        #expect(byFilter == 2)
+        #expect(try await locks() == [false, false, false])
+        // The fields are writable again.
+        _ = try await vault.putRecord(.with {
+          $0.subjectID = "bulk-2"
+          $0.values = ["iban": "DE02120300000000202051"]
+          $0.source = .with { $0.channel = .manual }
+        })
+      }
+    }
+  }
+
   @Test("StopProcessing restricts vault and consent through a completed RESTRICTION request; ResumeProcessing lifts it")
   func stopAndResume() async throws {
     let fixture = try GatewayFixture()

@@ -100,7 +100,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
     let scope = "events|\(subjectID ?? "")|\(purposeID ?? "")"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
-    let after = try page.numericCursor(UInt64.self) ?? 0
+    let after = max(try page.numericCursor(UInt64.self) ?? 0, message.afterSequence)
     let events = try await ledger.events(EventQuery(subjectID: subjectID, purposeID: purposeID, after: after, limit: page.size + 1))
     let items = events.prefix(page.size)
     return ServerResponse(message: .with {

@@ -23,7 +23,7 @@ extension RouteTable {
     UnaryRoute(Consent.GetConsentState.self, .consent),
     UnaryRoute(Consent.ListConsentEvents.self, .consent),
     UnaryRoute(Consent.ListSubjects.self, .consent),
-    UnaryRoute(Consent.BulkUpdate.self, .consent),
+    UnaryRoute(Consent.BulkUpdate.self, .consent, budget: .workflow, handler: ConsentConsequences.bulkUpdate),
     UnaryRoute(Consent.SetEmailOptInStatus.self, .consent),
     UnaryRoute(Consent.StartDoubleOptIn.self, .consent),
     UnaryRoute(Consent.ConfirmDoubleOptIn.self, .consent),

@@ -25,26 +25,30 @@ struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf
 
   let descriptor: MethodDescriptor
   let backend: BackendKind
+  let budget: Gateway.TimeBudget
   let handler: Handler
 
+  /// `budget`: `.workflow` for a handler whose consequences make many backend calls.
   init<Method: GeneratedMethod>(
-    _ method: Method.Type, _ backend: BackendKind,
+    _ method: Method.Type, _ backend: BackendKind, budget: Gateway.TimeBudget = .backendCall,
     handler: @escaping Handler = { message, call, forward in Gateway.Answer(try await forward(message, call)) }
   ) where Method.Input == Input, Method.Output == Output {
     self.descriptor = Method.descriptor
     self.backend = backend
+    self.budget = budget
     self.handler = handler
   }
 
   func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
     let descriptor = self.descriptor
     let handler = self.handler
+    let budget = self.budget
     let forward = Forwarder<Input, Output>(gateway: gateway, backend: gateway.backends[backend], method: descriptor)
     router.registerHandler(
       forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
     ) { request, context in
       let single = try await ServerRequest(stream: request)
-      let response = try await gateway.unary(single, method: descriptor) { message, call in
+      let response = try await gateway.unary(single, method: descriptor, budget: budget) { message, call in
         try await handler(message, call, forward)
       }
       return StreamingServerResponse(single: response)

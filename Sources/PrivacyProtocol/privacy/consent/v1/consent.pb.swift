@@ -1370,6 +1370,11 @@ public nonisolated struct Privacy_Consent_V1_ListConsentEventsRequest: Sendable 
   /// Token from a previous response; empty for the first page.
   public var pageToken: String = String()
 
+  /// Only events with a greater sequence; 0 for the whole ledger. Reads the ledger on from a point
+  /// (an integration's last seen event, or the events a BulkUpdate wrote from its
+  /// `first_sequence`).
+  public var afterSequence: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3592,7 +3597,7 @@ nonisolated extension Privacy_Consent_V1_GetConsentStateResponse: SwiftProtobuf.
 
 nonisolated extension Privacy_Consent_V1_ListConsentEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListConsentEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}purpose_id\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}purpose_id\0\u{3}page_size\0\u{3}page_token\0\u{3}after_sequence\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3604,6 +3609,7 @@ nonisolated extension Privacy_Consent_V1_ListConsentEventsRequest: SwiftProtobuf
       case 2: try { try decoder.decodeSingularStringField(value: &self.purposeID) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
       default: break
       }
     }
@@ -3622,6 +3628,9 @@ nonisolated extension Privacy_Consent_V1_ListConsentEventsRequest: SwiftProtobuf
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
     }
+    if self.afterSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterSequence, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3630,6 +3639,7 @@ nonisolated extension Privacy_Consent_V1_ListConsentEventsRequest: SwiftProtobuf
     if lhs.purposeID != rhs.purposeID {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.afterSequence != rhs.afterSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
