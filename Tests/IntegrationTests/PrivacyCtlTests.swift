@@ -85,6 +85,24 @@ struct PrivacyCtlTests {
     let state = try await ok("consent", "state", "--subject", "cli-1")
     #expect(state.standardOutput.contains("newsletter"))
 
+    // A bulk decision for subjects named on the command line and in a file, then for the
+    // subjects chosen by their current decision.
+    _ = try await ok(
+      "purposes", "upsert", "--purpose", "partners", "--title", "Partner offers", "--basis", "consent", "--category", "third-party-sharing",
+      "--notice-version", "v1", "--notice-text", "We pass your address to partners.")
+    let idsFile = suite.directory.path("subjects.txt")
+    try Data("cli-3\n\ncli-4\n".utf8).write(to: URL(fileURLWithPath: idsFile))
+    let bulk = try await ok(
+      "consent", "bulk", "--purpose", "partners", "--decision", "granted", "--reason", "paper forms returned signed",
+      "--channel", "post", "--subject", "cli-2", "--subjects-file", idsFile)
+    #expect(bulk.standardOutput.contains("3 subject(s)"), "\(bulk)")
+    let bulkByDecision = try await ok(
+      "consent", "bulk", "--purpose", "partners", "--decision", "withdrawn", "--reason", "partner contract ended",
+      "--where-purpose", "partners", "--where-decision", "granted", "--output", "json")
+    #expect(try bulkByDecision.json()["updated_count"] as? String == "3")  // uint64 is a JSON string
+    let partners = try await ok("consent", "check", "--subject", "cli-4", "--purpose", "partners", "--output", "json")
+    #expect(try partners.json()["reason"] as? String == "CONSENT_REASON_WITHDRAWN")
+
     // Opt-in: set a status, ask for eligibility, start double opt-in.
     let optIn = try await ok("optin", "set", "--subject", "cli-1", "--status", "single-opt-in-user", "--set-by", "user")
     #expect(optIn.standardOutput.contains("SINGLE_OPT_IN_USER"))
@@ -290,6 +308,8 @@ struct PrivacyCtlTests {
       ["status", "--gateway", "not-an-address"],
       ["whoami", "--api-key", "no-dot"],
       ["requests", "outbox", "ack"],
+      ["consent", "bulk", "--purpose", "p", "--decision", "granted", "--reason", "r"],
+      ["consent", "bulk", "--purpose", "p", "--decision", "granted", "--reason", "r", "--subject", "a", "--where-purpose", "p", "--where-decision", "granted"],
       ["nonsense"],
     ] {
       let usage = try await runPrivacyCtl(
