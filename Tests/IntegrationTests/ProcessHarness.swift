@@ -89,6 +89,7 @@ final class RunningProcess: Sendable {
   }
 
   var standardError: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+  var standardOutput: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
   func signal(_ signal: Int32) { kill(pid, signal) }
 

@@ -14,18 +14,21 @@ final class SuiteProcesses: Sendable {
   let backends: [String: RunningProcess]
   let ports: [String: Int]
   let keysPath: String
+  /// Added to every process's environment.
+  let environment: [String: String]
 
   static let backendExecutables = [
     "consent": ("consent-service", "CONSENT_SERVICE_ADDR"), "vault": ("vault-service", "VAULT_SERVICE_ADDR"),
     "rights": ("subject-rights-service", "RIGHTS_SERVICE_ADDR"), "blocklist": ("blocklist-service", "BLOCKLIST_SERVICE_ADDR"),
   ]
 
-  init() async throws {
+  init(environment: [String: String] = [:]) async throws {
     directory = try TestDirectory()
+    self.environment = environment
     var backends: [String: RunningProcess] = [:]
     var ports: [String: Int] = [:]
     for (name, (executable, _)) in Self.backendExecutables {
-      let process = try RunningProcess(executable, environment: serviceEnvironment(directory, name))
+      let process = try RunningProcess(executable, environment: serviceEnvironment(directory, name, extra: environment))
       backends[name] = process
       ports[name] = try await process.listeningAddress().port
     }
@@ -44,7 +47,8 @@ final class SuiteProcesses: Sendable {
 
   /// Starts the gateway; with `crashAfter` it exits right after recording that step DONE.
   func gateway(crashAfter step: String? = nil) async throws -> (RunningProcess, Int) {
-    var extra = ["GATEWAY_API_KEYS_FILE": keysPath]
+    var extra = environment
+    extra["GATEWAY_API_KEYS_FILE"] = keysPath
     for (name, (_, variable)) in Self.backendExecutables { extra[variable] = "127.0.0.1:\(ports[name]!)" }
     if let step { extra["GATEWAY_TEST_CRASH_AFTER_STEP"] = step }
     let process = try RunningProcess("gateway", environment: serviceEnvironment(directory, "gateway", extra: extra))
