@@ -370,7 +370,7 @@ public final class Vault: Sendable {
     let definition = try definition(field)
     guard definition.searchable else { throw VaultError.fieldNotSearchable(field) }
     let digest = blindIndex.digest(field: field, value: value)
-    let subjects = try await store.subjects(field: field, blindIndex: digest, after: page.cursor, limit: page.size + 1)
+    let subjects = try await store.subjects(field: field, blindIndex: digest, after: page.cursor, limit: page.fetchLimit)
     let schema = self.schema
     var records: [RecordView] = []
     for subjectID in subjects.prefix(page.size) {

@@ -75,13 +75,11 @@ struct BlocklistHandler: Privacy_Blocklist_V1_BlocklistService.ServiceProtocol {
       guard let parsed = EntryCursor(text) else { throw InvalidArgument("page_token is not valid for this request") }
       cursor = parsed
     }
-    let entries = try await blocklist.list(filter, after: cursor, limit: page.size + 1)
-    let items = entries.prefix(page.size)
+    let entries = try await blocklist.list(filter, after: cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: entries) { EntryCursor(addedAt: Microseconds($0.addedAt), entryID: $0.id).text }
     return ServerResponse(message: .with {
       $0.entries = items.map(\.proto)
-      if entries.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: EntryCursor(addedAt: Microseconds(last.addedAt), entryID: last.id).text, scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 }

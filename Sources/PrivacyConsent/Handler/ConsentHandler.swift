@@ -101,13 +101,11 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let scope = "events|\(subjectID ?? "")|\(purposeID ?? "")"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
     let after = max(try page.numericCursor(UInt64.self) ?? 0, message.afterSequence)
-    let events = try await ledger.events(EventQuery(subjectID: subjectID, purposeID: purposeID, after: after, limit: page.size + 1))
-    let items = events.prefix(page.size)
+    let events = try await ledger.events(EventQuery(subjectID: subjectID, purposeID: purposeID, after: after, limit: page.fetchLimit))
+    let (items, next) = page.page(of: events) { String($0.sequence) }
     return ServerResponse(message: .with {
       $0.events = items.map(\.proto)
-      if events.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: String(last.sequence), scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 
@@ -416,13 +414,11 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let scope = "outbox|\(message.includeAcked)"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
     let after = try page.numericCursor(Int64.self) ?? 0
-    let messages = try await ledger.outbox(after: after, includeAcked: message.includeAcked, limit: page.size + 1)
-    let items = messages.prefix(page.size)
+    let messages = try await ledger.outbox(after: after, includeAcked: message.includeAcked, limit: page.fetchLimit)
+    let (items, next) = page.page(of: messages) { String($0.position) }
     return ServerResponse(message: .with {
       $0.messages = items.map(\.proto)
-      if messages.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: String(last.position), scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 

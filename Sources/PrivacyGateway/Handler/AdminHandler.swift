@@ -32,14 +32,12 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
       let scope = "audit|" + query.scopeKey
       let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
       query.before = try page.numericCursor(UInt64.self)
-      query.limit = page.size + 1
+      query.limit = page.fetchLimit
       let entries = try await gateway.audit.entries(query)
-      let items = entries.prefix(page.size)
+      let (items, next) = page.page(of: entries) { String($0.sequence) }
       return Gateway.Answer(.with {
         $0.entries = items.map(\.proto)
-        if entries.count > page.size, let last = items.last {
-          $0.nextPageToken = PageRequest.token(cursor: String(last.sequence), scope: scope)
-        }
+        $0.nextPageToken = next
       })
     }
   }

@@ -11,10 +11,16 @@ public struct PageRequest: Sendable, Equatable {
   public var size: Int
   /// Where the previous page stopped; nil for the first page.
   public var cursor: String?
+  /// The listing (and filters) the tokens belong to.
+  public var scope: String
+
+  /// How many items to fetch: one more than the page holds, which tells whether a next page exists.
+  public var fetchLimit: Int { size + 1 }
 
   public init(size: Int32, token: String, scope: String) throws(InvalidArgument) {
     guard size >= 0 else { throw InvalidArgument("page_size must not be negative") }
     self.size = size == 0 ? Self.defaultSize : min(Int(size), Self.maximumSize)
+    self.scope = scope
     if token.isEmpty {
       self.cursor = nil
     } else {
@@ -30,6 +36,14 @@ public struct PageRequest: Sendable, Equatable {
     guard let cursor else { return nil }
     guard let value = T(cursor) else { throw InvalidArgument("page_token is not valid for this request") }
     return value
+  }
+
+  /// The page of items fetched with `fetchLimit`, and the token of the next page ("" on the last),
+  /// made from the last item's `cursor`.
+  public func page<Item>(of fetched: [Item], cursor: (Item) -> String) -> (items: ArraySlice<Item>, nextPageToken: String) {
+    let items = fetched.prefix(size)
+    guard fetched.count > size, let last = items.last else { return (items, "") }
+    return (items, Self.token(cursor: cursor(last), scope: scope))
   }
 
   /// The token for the page after `cursor`.

@@ -106,13 +106,11 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
       }
       return RequestCursor(dueAt: Microseconds(value: due), requestID: String(parts[1]))
     }
-    let requests = try await desk.requests(query, after: cursor, limit: page.size + 1)
-    let items = requests.prefix(page.size)
+    let requests = try await desk.requests(query, after: cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: requests) { "\(Microseconds($0.dueAt).value)|\($0.id)" }
     return ServerResponse(message: .with {
       $0.requests = items.map { $0.proto(now: now) }
-      if requests.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: "\(Microseconds(last.dueAt).value)|\(last.id)", scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 
@@ -213,11 +211,11 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
     let scope = "recipients|\(purposeID ?? "")"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
-    let recipients = try await desk.recipients(purposeID: purposeID, after: page.cursor, limit: page.size + 1)
-    let items = recipients.prefix(page.size)
+    let recipients = try await desk.recipients(purposeID: purposeID, after: page.cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: recipients) { $0.id }
     return ServerResponse(message: .with {
       $0.recipients = items.map(\.proto)
-      if recipients.count > page.size, let last = items.last { $0.nextPageToken = PageRequest.token(cursor: last.id, scope: scope) }
+      $0.nextPageToken = next
     })
   }
 
@@ -247,11 +245,11 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Rights_V1_ListRetentionPoliciesResponse> {
     let scope = "policies"
     let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
-    let policies = try await desk.retentionPolicies(after: page.cursor, limit: page.size + 1)
-    let items = policies.prefix(page.size)
+    let policies = try await desk.retentionPolicies(after: page.cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: policies) { $0.name }
     return ServerResponse(message: .with {
       $0.policies = items.map(\.proto)
-      if policies.count > page.size, let last = items.last { $0.nextPageToken = PageRequest.token(cursor: last.name, scope: scope) }
+      $0.nextPageToken = next
     })
   }
 
@@ -290,14 +288,11 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
       cursor = RetentionCursor(dueSince: Microseconds(value: due), subjectID: String(parts[2]))
     }
     let instant = now ?? desk.now().microsecondPrecision
-    let due = try await desk.dueForRetention(now: instant, after: cursor, limit: page.size + 1)
-    let items = due.prefix(page.size)
+    let due = try await desk.dueForRetention(now: instant, after: cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: due) { "\(Microseconds(instant).value)|\(Microseconds($0.dueSince).value)|\($0.subjectID)" }
     return ServerResponse(message: .with {
       $0.due = items.map(\.proto)
-      if due.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(
-          cursor: "\(Microseconds(instant).value)|\(Microseconds(last.dueSince).value)|\(last.subjectID)", scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 
@@ -310,13 +305,11 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let scope = "outbox|\(message.includeAcked)"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
     let after = try page.numericCursor(Int64.self) ?? 0
-    let messages = try await desk.outbox(after: after, includeAcked: message.includeAcked, limit: page.size + 1)
-    let items = messages.prefix(page.size)
+    let messages = try await desk.outbox(after: after, includeAcked: message.includeAcked, limit: page.fetchLimit)
+    let (items, next) = page.page(of: messages) { String($0.position) }
     return ServerResponse(message: .with {
       $0.messages = items.map(\.proto)
-      if messages.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: String(last.position), scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 

@@ -141,14 +141,12 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     let scope = "access-log|\(query.scopeKey)"
     let page = try Self.page(message.pageSize, message.pageToken, scope: scope)
     query.after = try page.numericCursor(UInt64.self) ?? 0
-    query.limit = page.size + 1
+    query.limit = page.fetchLimit
     let entries = try await vault.accessLog(query)
-    let items = entries.prefix(page.size)
+    let (items, next) = page.page(of: entries) { String($0.sequence) }
     return ServerResponse(message: .with {
       $0.entries = items.map(\.proto)
-      if entries.count > page.size, let last = items.last {
-        $0.nextPageToken = PageRequest.token(cursor: String(last.sequence), scope: scope)
-      }
+      $0.nextPageToken = next
     })
   }
 
