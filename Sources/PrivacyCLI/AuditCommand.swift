@@ -1,4 +1,5 @@
 import ArgumentParser
+import PrivacyKit
 import PrivacyProtocol
 
 /// `privacyctl audit list|verify`: the gateway's hash-chained log of every call.
@@ -98,5 +99,5 @@ struct StatusCodeArgument: ExpressibleByArgument {
     code = Int32(index)
   }
 
-  static func name(_ code: Int32) -> String { Failure.statusName(Int(code)) }
+  static func name(_ code: Int32) -> String { grpcStatusName(Int(code)) }
 }

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCProtobuf
+import PrivacyKit
 
 /// How a failed call is shown: `error: <STATUS_NAME>: <message>`, plus the ErrorInfo reason when
 /// the status carries one (the part a script branches on).
@@ -8,19 +9,9 @@ enum Failure {
   static let rpcExitCode: Int32 = 1
 
   static func line(for error: RPCError) -> String {
-    var text = "error: \(statusName(error.code.rawValue)): \(error.message)"
+    var text = "error: \(error.code.canonicalName): \(error.message)"
     if let reason = errorInfoReason(error) { text += " (reason: \(reason))" }
     return text
-  }
-
-  /// The canonical gRPC name of a status code, as in the gRPC specification.
-  static func statusName(_ code: Int) -> String {
-    let names = [
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-      "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-    ]
-    return names.indices.contains(code) ? names[code] : "CODE_\(code)"
   }
 
   private static func errorInfoReason(_ error: RPCError) -> String? {

@@ -70,14 +70,18 @@ extension Duration {
 
 extension RPCError.Code {
   /// The status code's name as gRPC specifies it (`NOT_FOUND`), for logs and metric labels.
-  public var canonicalName: String {
-    let names = [
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-      "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-      "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-    ]
-    return names.indices.contains(rawValue) ? names[rawValue] : String(rawValue)
-  }
+  public var canonicalName: String { grpcStatusName(rawValue) }
+}
+
+/// The canonical gRPC name of a status code (`NOT_FOUND`); `CODE_<n>` for a code gRPC does not
+/// define (a value read back from storage, say).
+public func grpcStatusName(_ code: Int) -> String {
+  let names = [
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+  ]
+  return names.indices.contains(code) ? names[code] : "CODE_\(code)"
 }
 
 extension RPCError {
