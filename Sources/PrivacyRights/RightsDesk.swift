@@ -260,7 +260,9 @@ public final class RightsDesk: Sendable {
   }
 
   /// Completes a request with its outcome, artifact and the recipients told. Completing an
-  /// ERASURE purges the artifacts of the subject's other requests.
+  /// ERASURE purges the artifacts of the subject's other requests and scrubs the personal data
+  /// of its closed requests, this one included, once the completion notice is queued (the notice
+  /// keeps the address until the mailer acknowledges it).
   public func completeRequest(
     requestID: String, outcome: String, artifact upload: ArtifactUpload?, notifications drafts: [NotificationDraft],
     caller: CallerIdentity
@@ -282,19 +284,40 @@ public final class RightsDesk: Sendable {
       }
       try request.complete(outcome: outcome, artifact: artifact, notifications: notifications, now: now)
       if let upload { commit.artifactContents[request.id] = upload.content }
-      if request.right == .erasure && !request.subjectID.isEmpty {
-        for otherID in try await store.requestIDsWithStoredArtifact(subjectID: request.subjectID) where otherID != request.id {
-          guard var other = try await store.request(id: otherID) else { continue }
-          other.purgeArtifact(at: now)
-          commit.requests.append(other)
-          commit.purgedArtifacts.append(otherID)
-        }
-      }
       if !request.requesterEmail.isEmpty {
         commit.outbox.append(OutboxComposer.completed(request, now: now))
       }
+      if request.right == .erasure && !request.subjectID.isEmpty {
+        try await forgetErasedSubject(of: &request, into: &commit, now: now)
+      }
       return request
     }
+  }
+
+  /// After an erasure: the subject's other requests lose their stored artifacts, and every closed
+  /// request of the subject (this one too) and its sent messages lose the person's data.
+  private func forgetErasedSubject(of request: inout SubjectRequest, into commit: inout RightsCommit, now: Date) async throws {
+    let withArtifact = Set(try await store.requestIDsWithStoredArtifact(subjectID: request.subjectID))
+    var query = RequestQuery()
+    query.subjectID = request.subjectID
+    var cursor: RequestCursor?
+    while true {
+      let page = try await store.requests(query, after: cursor, limit: 500)
+      for var other in page where other.id != request.id {
+        let before = other
+        if withArtifact.contains(other.id) {
+          other.purgeArtifact(at: now)
+          commit.purgedArtifacts.append(other.id)
+        }
+        other.scrubPersonalData(at: now)
+        if other != before { commit.requests.append(other) }
+        if other.status.isClosed { commit.scrubbedOutboxRequests.append(other.id) }
+      }
+      guard page.count == 500, let last = page.last else { break }
+      cursor = RequestCursor(dueAt: Microseconds(last.dueAt), requestID: last.id)
+    }
+    request.scrubPersonalData(at: now)
+    commit.scrubbedOutboxRequests.append(request.id)
   }
 
   public func rejectRequest(

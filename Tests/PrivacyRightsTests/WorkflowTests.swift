@@ -197,6 +197,49 @@ struct WorkflowTests {
     }
   }
 
+  @Test("an erasure leaves the subject's closed requests and sent messages without the person's data; open ones keep it")
+  func erasureScrubsClosedRequests() async throws {
+    try await withRightsService { client, fixture async throws in
+      let email = "zoe.unique@example.com"
+      func completed(_ right: Privacy_Rights_V1_Right, details: Privacy_Rights_V1_RequestDetails? = nil) async throws -> String {
+        let id = try await client.open(right: right, email: email, details: details).requestID
+        _ = try await client.verifyByStaff(id)
+        _ = try await client.start(id)
+        _ = try await client.complete(id)
+        return id
+      }
+      let rectification = try await completed(.rectification, details: .with {
+        $0.rectification = .with { $0.changes = ["name": "Zoe Unique-Surname"] }
+        $0.note = "she called from +49 151 99887766"
+      })
+      // Sent messages lose the address when acknowledged.
+      let sent = try await client.pendingOutbox().map(\.messageID)
+      _ = try await client.ackOutbox(.with { $0.messageIds = sent })
+      let acked = try await client.listOutbox(.with { $0.includeAcked = true }).messages
+      #expect(acked.allSatisfy { $0.recipientEmail.isEmpty })
+      let open = try await client.open(right: .access, email: email, details: .with { $0.note = "also send me a copy" }).requestID
+      #expect(try await client.get(rectification).requesterEmail == email)
+
+      let erasure = try await completed(.erasure)
+      let scrubbed = try await client.get(rectification)
+      #expect(scrubbed.requesterEmail.isEmpty && scrubbed.details.note.isEmpty && scrubbed.verification.note.isEmpty)
+      #expect(scrubbed.details.rectification.changes == ["name": ""])  // which field was corrected stays
+      #expect(scrubbed.status == .completed && scrubbed.right == .rectification && scrubbed.hasClosedAt)
+      let erased = try await client.get(erasure)
+      #expect(erased.requesterEmail.isEmpty && erased.status == .completed)
+      // The open request still needs the address to be answered.
+      let stillOpen = try await client.get(open)
+      #expect(stillOpen.requesterEmail == email && stillOpen.details.note == "also send me a copy")
+      // The erasure's completion notice keeps the address until the mailer has sent it.
+      let notice = try #require(try await client.pendingOutbox().first { $0.requestID == erasure && $0.kind == .completed })
+      #expect(notice.recipientEmail == email)
+      _ = try await client.ackOutbox(.with { $0.messageIds = [notice.messageID] })
+      #expect(!filesContain(fixture.files, "Zoe Unique-Surname"))
+      #expect(!filesContain(fixture.files, "99887766"))
+      #expect(!filesContain(fixture.files, "passport seen"))
+    }
+  }
+
   @Test("any open request can be rejected with a reason; the requester is told about the complaint right")
   func reject() async throws {
     try await withRightsService { client, fixture async throws in

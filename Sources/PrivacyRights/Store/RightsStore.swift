@@ -35,6 +35,9 @@ public struct RightsCommit: Sendable {
   public var artifactContents: [String: Data] = [:]
   /// Requests whose artifact content is deleted now.
   public var purgedArtifacts: [String] = []
+  /// Requests whose sent outbox messages lose the recipient's address now (their subject was
+  /// erased).
+  public var scrubbedOutboxRequests: [String] = []
   public var outbox: [OutboxMessage] = []
   public var recipients: [Recipient] = []
   public var policies: [RetentionPolicy] = []
@@ -43,8 +46,8 @@ public struct RightsCommit: Sendable {
   public init() {}
 
   public var isEmpty: Bool {
-    requests.isEmpty && artifactContents.isEmpty && purgedArtifacts.isEmpty && outbox.isEmpty && recipients.isEmpty
-      && policies.isEmpty && engagement == nil
+    requests.isEmpty && artifactContents.isEmpty && purgedArtifacts.isEmpty && scrubbedOutboxRequests.isEmpty && outbox.isEmpty
+      && recipients.isEmpty && policies.isEmpty && engagement == nil
   }
 }
 

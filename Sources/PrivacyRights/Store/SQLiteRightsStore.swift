@@ -245,7 +245,7 @@ public struct SQLiteRightsStore: RightsStore {
           throw RightsError.outboxMessageNotFound(id)
         }
         if row["acked_at"] as Int64? == nil {
-          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', token = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
+          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, recipient_email = '', body = '', token = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
           acked += 1
         }
       }
@@ -268,6 +268,12 @@ public struct SQLiteRightsStore: RightsStore {
       for requestID in commit.purgedArtifacts {
         try db.cachedStatement(sql: "DELETE FROM artifacts WHERE request_id = ?").execute(arguments: [requestID])
       }
+      for requestID in commit.scrubbedOutboxRequests {
+        try db.cachedStatement(sql: """
+            UPDATE outbox SET recipient_email = '', body = '', token = '', link = ''
+            WHERE request_id = ? AND acked_at IS NOT NULL AND recipient_email != ''
+            """).execute(arguments: [requestID])
+      }
       for message in commit.outbox { try Self.insert(message, db) }
       for recipient in commit.recipients { try Self.save(recipient, db) }
       for policy in commit.policies { try Self.save(policy, db) }
@@ -278,8 +284,10 @@ public struct SQLiteRightsStore: RightsStore {
             """).execute(arguments: [subjectID, Microseconds(at).value])
       }
     }
-    // A purged artifact held personal data: no old page version may keep it.
-    if !commit.purgedArtifacts.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+    // A purged artifact or a scrubbed request held personal data: no old page version may keep it.
+    if !commit.purgedArtifacts.isEmpty || !commit.scrubbedOutboxRequests.isEmpty {
+      await SQLiteDatabase.discardOldPageVersions(pool, logger: logger)
+    }
   }
 
   private static func save(_ request: SubjectRequest, _ db: Database) throws {

@@ -906,6 +906,9 @@ public nonisolated struct Privacy_Rights_V1_DataSubjectRequest: @unchecked Senda
   }
 
   /// Where to send verification and answers; may be empty for CONTROLLER and RETENTION requests.
+  /// Once an ERASURE of the subject completes, every closed request of the subject loses it, with
+  /// the request's note, the manual verification note and the values of its rectification (the
+  /// field names stay); open requests keep them until they close.
   public var requesterEmail: String {
     get {_storage._requesterEmail}
     set {_uniqueStorage()._requesterEmail = newValue}
@@ -2140,7 +2143,7 @@ public nonisolated struct Privacy_Rights_V1_OutboxMessage: Sendable {
   /// The data-subject request it concerns.
   public var requestID: String = String()
 
-  /// The recipient's address (the request's requester email).
+  /// The recipient's address (the request's requester email); wiped once acknowledged.
   public var recipientEmail: String = String()
 
   /// The email's subject line.
