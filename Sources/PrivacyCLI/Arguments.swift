@@ -57,6 +57,9 @@ extension Privacy_Consent_V1_MessageKind: ProtoEnumArgument {
 extension Privacy_Common_V1_Channel: ProtoEnumArgument {
   static var allValueDescriptions: [String: String] { [:] }
 }
+extension Privacy_Blocklist_V1_IdentifierKind: ProtoEnumArgument {
+  static var allValueDescriptions: [String: String] { [:] }
+}
 extension Privacy_Vault_V1_Classification: ProtoEnumArgument {
   static var allValueDescriptions: [String: String] { [:] }
 }

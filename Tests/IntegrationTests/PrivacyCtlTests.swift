@@ -229,7 +229,30 @@ struct PrivacyCtlTests {
     let cleanJSON = try await suite.ctl("blocklist", "check", "--email", "nobody@example.org", "--output", "json")
     #expect(try cleanJSON.json()["any_matched"] == nil)  // false is the proto3 default, left out
 
+    // cli-1 (whose record holds an email) is erased; the address is then blocked, listed by hash
+    // prefix only, and removed again on the person's wish.
+    let erasure = try await suite.ctl(
+      "requests", "open", "--subject", "cli-1", "--right", "erasure", "--requester-email", "ada@example.org", "--output", "json")
+    let erasureID = try #require((try erasure.json()["request"] as? [String: Any])?["request_id"] as? String)
+    #expect(try await suite.ctl("requests", "verify", "manual", "--request", erasureID, "--note", "signed letter").status == 0)
+    let erased = try await suite.ctl("requests", "execute", "--request", erasureID)
+    #expect(erased.status == 0 && erased.standardOutput.contains("COMPLETED"), "\(erased)")
+    let blocked = try await suite.ctl("blocklist", "check", "--email", "Ada@Example.org")
+    #expect(blocked.standardOutput.contains("blocked: a previously erased person"), "\(blocked)")
+    let entries = try await suite.ctl("blocklist", "list", "--kind", "email", "--output", "json")
+    let entry = try #require((try entries.json()["entries"] as? [[String: Any]])?.first)
+    #expect(entry["request_id"] as? String == erasureID && (entry["hash_prefix"] as? String)?.count == 8)
+    let removed = try await suite.ctl("blocklist", "remove", "--email", "ada@example.org", "--reason", "asked to hear from us again")
+    #expect(removed.status == 0 && removed.standardOutput.contains("removed:") && removed.standardOutput.contains("1"), "\(removed)")
+    let cleared = try await suite.ctl("blocklist", "check", "--email", "ada@example.org")
+    #expect(cleared.standardOutput.contains("no match"), "\(cleared)")
+    let history = try await suite.ctl("blocklist", "list", "--include-removed")
+    #expect(history.standardOutput.contains("asked to hear from us again"), "\(history)")
+    let blocklistOutputs = [blocked, entries, removed, cleared, history]
+    #expect(blocklistOutputs.allSatisfy { !$0.standardOutput.lowercased().contains("ada@example.org") })
+
     try suite.expectNoSecretIn([opened, list, verified, byEmail, started, confirmed, acked, extended, shown, execute, clean, cleanJSON])
+    try suite.expectNoSecretIn([erasure, erased] + blocklistOutputs)
   }
 
   @Test("failures: wrong key UNAUTHENTICATED, a method the role may not call PERMISSION_DENIED, usage errors exit 64")
@@ -309,6 +332,7 @@ struct PrivacyCtlTests {
       ["whoami", "--api-key", "no-dot"],
       ["requests", "outbox", "ack"],
       ["consent", "bulk", "--purpose", "p", "--decision", "granted", "--reason", "r"],
+      ["blocklist", "remove", "--reason", "r"],
       ["consent", "bulk", "--purpose", "p", "--decision", "granted", "--reason", "r", "--subject", "a", "--where-purpose", "p", "--where-decision", "granted"],
       ["nonsense"],
     ] {
