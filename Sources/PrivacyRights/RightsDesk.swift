@@ -8,9 +8,15 @@ public struct RightsSettings: Sendable {
   /// Base of the verification links (`PUBLIC_BASE_URL`), without a trailing slash; nil sends the
   /// code alone.
   public var publicBaseURL: String?
+  /// How long a closed request keeps the person's data (requester email, notes, rectified
+  /// values) before only the proof of its handling remains (`RIGHTS_CLOSED_REQUEST_RETENTION_DAYS`).
+  public var closedRequestRetention: TimeInterval
 
-  public init(publicBaseURL: String? = nil) {
+  public static let defaultClosedRequestRetentionDays = 1095
+
+  public init(publicBaseURL: String? = nil, closedRequestRetentionDays: Int = Self.defaultClosedRequestRetentionDays) {
     self.publicBaseURL = publicBaseURL
+    self.closedRequestRetention = TimeInterval(closedRequestRetentionDays) * 86_400
   }
 }
 
@@ -72,27 +78,36 @@ public struct NotificationDraft: Sendable {
 /// state from the store, applies a pure domain rule, and the store commits the result in one
 /// transaction; a write the rules or the store refuse changes nothing (a wrong verification
 /// token, which counts as an attempt, is the one deliberate exception). Artifacts past their 30
-/// days are purged before any call that could see them.
+/// days are purged, and closed requests past their retention scrubbed, before any call that
+/// could see them.
 public final class RightsDesk: Sendable {
   private let store: any RightsStore
   private let settings: RightsSettings
   private let writes = AsyncLock()
   /// The earliest expiry of a stored artifact, so the purge check costs nothing when none is due.
   private let nextArtifactExpiry: Mutex<Date?>
+  /// When the oldest closed request still holding personal data falls due for scrubbing.
+  private let nextRequestScrub: Mutex<Date?>
   /// The clock; tests move it.
   public let now: @Sendable () -> Date
 
-  private init(store: any RightsStore, settings: RightsSettings, nextArtifactExpiry: Date?, now: @escaping @Sendable () -> Date) {
+  private init(
+    store: any RightsStore, settings: RightsSettings, nextArtifactExpiry: Date?, earliestUnscrubbedClose: Date?,
+    now: @escaping @Sendable () -> Date
+  ) {
     self.store = store
     self.settings = settings
     self.nextArtifactExpiry = Mutex(nextArtifactExpiry)
+    self.nextRequestScrub = Mutex(earliestUnscrubbedClose.map { $0.addingTimeInterval(settings.closedRequestRetention) })
     self.now = now
   }
 
   public static func open(
     store: any RightsStore, settings: RightsSettings, now: @escaping @Sendable () -> Date = { Date() }
   ) async throws -> RightsDesk {
-    let desk = RightsDesk(store: store, settings: settings, nextArtifactExpiry: try await store.nextArtifactExpiry(), now: now)
+    let desk = RightsDesk(
+      store: store, settings: settings, nextArtifactExpiry: try await store.nextArtifactExpiry(),
+      earliestUnscrubbedClose: try await store.earliestUnscrubbedClose(), now: now)
     try await desk.purgeExpiredArtifacts()
     return desk
   }
@@ -111,6 +126,10 @@ public final class RightsDesk: Sendable {
       let expiries = commit.requests.compactMap { $0.artifact?.purged == false ? $0.artifact?.expiresAt : nil }
       if let earliest = expiries.min() {
         nextArtifactExpiry.withLock { $0 = min($0 ?? earliest, earliest) }
+      }
+      let closes = commit.requests.compactMap { $0.personalDataScrubbedAt == nil ? $0.closedAt : nil }
+      if let earliest = closes.min()?.addingTimeInterval(settings.closedRequestRetention) {
+        nextRequestScrub.withLock { $0 = min($0 ?? earliest, earliest) }
       }
       return result
     }
@@ -137,9 +156,10 @@ public final class RightsDesk: Sendable {
 
   // MARK: Artifact retention
 
-  /// Purges artifacts past their expiry, if any is due; cheap when none is.
+  /// Purges artifacts past their expiry and scrubs closed requests past their retention, if any
+  /// is due; cheap when none is.
   public func purgeExpiredArtifacts() async throws {
-    guard artifactPurgeDue() else { return }
+    guard artifactPurgeDue() || requestScrubDue() else { return }
     try await writes.withLock { try await purgeExpiredArtifactsLocked() }
   }
 
@@ -148,19 +168,51 @@ public final class RightsDesk: Sendable {
     return nextArtifactExpiry.withLock { expiry in expiry.map { $0 <= now } ?? false }
   }
 
+  private func requestScrubDue() -> Bool {
+    let now = self.now()
+    return nextRequestScrub.withLock { due in due.map { $0 <= now } ?? false }
+  }
+
   private func purgeExpiredArtifactsLocked() async throws {
-    guard artifactPurgeDue() else { return }
+    let purge = artifactPurgeDue(), scrub = requestScrubDue()
+    guard purge || scrub else { return }
     let now = self.now().microsecondPrecision
     var commit = RightsCommit()
-    for requestID in try await store.requestIDsWithArtifactExpired(by: now) {
-      guard var request = try await store.request(id: requestID) else { continue }
-      request.purgeArtifact(at: now)
-      commit.requests.append(request)
-      commit.purgedArtifacts.append(requestID)
+    var changed: [String: SubjectRequest] = [:]
+    if purge {
+      for requestID in try await store.requestIDsWithArtifactExpired(by: now) {
+        guard var request = try await store.request(id: requestID) else { continue }
+        request.purgeArtifact(at: now)
+        changed[requestID] = request
+        commit.purgedArtifacts.append(requestID)
+      }
     }
+    if scrub {
+      for requestID in try await store.requestIDsClosedUnscrubbed(by: now.addingTimeInterval(-settings.closedRequestRetention)) {
+        var request: SubjectRequest
+        if let purged = changed[requestID] {
+          request = purged
+        } else if let stored = try await store.request(id: requestID) {
+          request = stored
+        } else {
+          continue
+        }
+        // An export bundle still kept is personal data through and through: it goes too.
+        if request.artifact?.purged == false {
+          request.purgeArtifact(at: now)
+          commit.purgedArtifacts.append(requestID)
+        }
+        request.scrubPersonalData(at: now)
+        changed[requestID] = request
+        commit.scrubbedOutboxRequests.append(requestID)
+      }
+    }
+    commit.requests = Array(changed.values)
     if !commit.isEmpty { try await store.commit(commit) }
-    let next = try await store.nextArtifactExpiry()
-    nextArtifactExpiry.withLock { $0 = next }
+    let nextExpiry = try await store.nextArtifactExpiry()
+    nextArtifactExpiry.withLock { $0 = nextExpiry }
+    let nextScrub = try await store.earliestUnscrubbedClose()?.addingTimeInterval(settings.closedRequestRetention)
+    nextRequestScrub.withLock { $0 = nextScrub }
   }
 
   // MARK: Requests

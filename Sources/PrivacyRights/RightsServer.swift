@@ -3,7 +3,8 @@ public import Logging
 public import PrivacyKit
 
 /// Configuration of the subject-rights service: the common settings plus `PUBLIC_BASE_URL`
-/// (optional: the base of verification links).
+/// (optional: the base of verification links) and `RIGHTS_CLOSED_REQUEST_RETENTION_DAYS` (how long
+/// a closed request keeps the person's data; default 1,095).
 public struct RightsConfiguration: Sendable {
   public var service: ServiceConfiguration
   public var settings: RightsSettings
@@ -19,7 +20,9 @@ public struct RightsConfiguration: Sendable {
       while trimmed.hasSuffix("/") { trimmed.removeLast() }
       base = trimmed
     }
-    self.settings = RightsSettings(publicBaseURL: base)
+    let retentionDays = try environment.int("RIGHTS_CLOSED_REQUEST_RETENTION_DAYS", range: 1...36_500)
+    self.settings = RightsSettings(
+      publicBaseURL: base, closedRequestRetentionDays: retentionDays ?? RightsSettings.defaultClosedRequestRetentionDays)
   }
 }
 

@@ -213,6 +213,46 @@ struct ListAndRetentionTests {
     }
   }
 
+  @Test("a closed request keeps the person's data for RIGHTS_CLOSED_REQUEST_RETENTION_DAYS, then only the proof of its handling")
+  func closedRequestRetention() async throws {
+    try await withRightsService(environment: ["RIGHTS_CLOSED_REQUEST_RETENTION_DAYS": "10"]) { client, fixture async throws in
+      let closed = try await client.open(right: .access, email: "kept.ten.days@example.com", details: .with { $0.note = "ref 55-4411" })
+      _ = try await client.verifyByStaff(closed.requestID)
+      _ = try await client.start(closed.requestID)
+      _ = try await client.complete(closed.requestID, artifact: exportBundle(10))
+      let open = try await client.open(right: .objection, subject: "c-2", email: "still.open@example.com", details: .with {
+        $0.objection = .with { $0.directMarketing = true }
+      })
+      let sent = try await client.pendingOutbox().map(\.messageID)
+      _ = try await client.ackOutbox(.with { $0.messageIds = sent })
+
+      fixture.clock.advance(by: 10 * 86_400 - 1)
+      let kept = try await client.get(closed.requestID)
+      #expect(kept.requesterEmail == "kept.ten.days@example.com" && !kept.hasPersonalDataScrubbedAt)
+
+      fixture.clock.advance(by: 1)
+      let scrubbed = try await client.get(closed.requestID)
+      #expect(scrubbed.requesterEmail.isEmpty && scrubbed.details.note.isEmpty && scrubbed.verification.note.isEmpty)
+      #expect(scrubbed.personalDataScrubbedAt.date == fixture.clock.now().microsecondPrecision)
+      #expect(scrubbed.status == .completed && scrubbed.artifact.purged)  // before its 30 days: it goes with the data
+      let stillOpen = try await client.get(open.requestID)
+      #expect(stillOpen.requesterEmail == "still.open@example.com" && !stillOpen.hasPersonalDataScrubbedAt)
+      #expect(!filesContain(fixture.files, "kept.ten.days@example.com"))
+      #expect(!filesContain(fixture.files, "55-4411"))
+    }
+  }
+
+  @Test("RIGHTS_CLOSED_REQUEST_RETENTION_DAYS outside 1-36,500 stops start-up naming it", arguments: ["0", "36501", "ten"])
+  func closedRequestRetentionConfiguration(_ value: String) async throws {
+    let fixture = try RightsFixture(environment: ["RIGHTS_CLOSED_REQUEST_RETENTION_DAYS": value])
+    do {
+      _ = try await fixture.makeServer()
+      Issue.record("expected a configuration error for \(value)")
+    } catch let error as ConfigurationError {
+      #expect(error.variable == "RIGHTS_CLOSED_REQUEST_RETENTION_DAYS")
+    }
+  }
+
   @Test("AckOutbox with an unknown id acknowledges nothing; acknowledging twice is harmless")
   func outbox() async throws {
     try await withRightsService { client, _ async throws in

@@ -215,20 +215,19 @@ extension SubjectRequest {
     updatedAt = now.microsecondPrecision
   }
 
-  /// Once the subject is erased, a closed request keeps what proves it was handled (right,
-  /// dates, steps, outcome, who acted) but not what identifies the person: the requester's
-  /// address, free-text notes and the corrected values of a rectification (the field names stay).
-  /// An open request keeps them: they are still needed to answer it.
+  /// Once the subject is erased, or the closed-request retention has run out, a closed request
+  /// keeps what proves it was handled (right, dates, steps, outcome, who acted) but not what
+  /// identifies the person: the requester's address, free-text notes and the corrected values of
+  /// a rectification (the field names stay). An open request keeps them: they are still needed
+  /// to answer it.
   public mutating func scrubPersonalData(at now: Date) {
-    guard status.isClosed else { return }
-    var scrubbed = self
-    scrubbed.requesterEmail = ""
-    scrubbed.details.note = ""
-    scrubbed.details.rectification = details.rectification.map { changes in changes.mapValues { _ in "" } }
-    scrubbed.verification.note = ""
-    guard scrubbed != self else { return }
-    scrubbed.updatedAt = now.microsecondPrecision
-    self = scrubbed
+    guard status.isClosed, personalDataScrubbedAt == nil else { return }
+    requesterEmail = ""
+    details.note = ""
+    details.rectification = details.rectification.map { changes in changes.mapValues { _ in "" } }
+    verification.note = ""
+    personalDataScrubbedAt = now.microsecondPrecision
+    updatedAt = now.microsecondPrecision
   }
 }
 

@@ -163,6 +163,9 @@ public struct SubjectRequest: Sendable, Equatable, Codable {
   public var openedBy: String
   public var startedAt: Date?
   public var closedAt: Date?
+  /// When the person's data left this closed request (after the subject's erasure, or when the
+  /// closed-request retention ran out); nil while kept.
+  public var personalDataScrubbedAt: Date?
   public var updatedAt: Date
   public var idempotencyKey: String
 
@@ -201,6 +204,6 @@ public struct SubjectRequest: Sendable, Equatable, Codable {
   enum CodingKeys: String, CodingKey {
     case id, subjectID, right, status, origin, requesterEmail, details, receivedAt, dueAt, originalDueAt, extensions
     case verification, steps, outcome, artifact, recipientsNotified, rejection, openedBy, startedAt, closedAt, updatedAt
-    case idempotencyKey
+    case idempotencyKey, personalDataScrubbedAt
   }
 }

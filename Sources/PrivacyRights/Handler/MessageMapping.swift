@@ -143,6 +143,7 @@ extension SubjectRequest {
       $0.openedBy = openedBy
       if let startedAt { $0.startedAt = startedAt.protoTimestamp }
       if let closedAt { $0.closedAt = closedAt.protoTimestamp }
+      if let personalDataScrubbedAt { $0.personalDataScrubbedAt = personalDataScrubbedAt.protoTimestamp }
       $0.updatedAt = updatedAt.protoTimestamp
       $0.idempotencyKey = idempotencyKey
     }

@@ -63,6 +63,10 @@ public protocol RightsStore: Sendable {
   func requestIDsWithArtifactExpired(by date: Date) async throws -> [String]
   /// The earliest expiry of a stored artifact, if any.
   func nextArtifactExpiry() async throws -> Date?
+  /// Closed requests still holding personal data that closed at or before `date`.
+  func requestIDsClosedUnscrubbed(by date: Date) async throws -> [String]
+  /// When the oldest closed request still holding personal data closed; nil when none does.
+  func earliestUnscrubbedClose() async throws -> Date?
   func artifactContent(requestID: String) async throws -> Data?
   func commit(_ commit: RightsCommit) async throws
 

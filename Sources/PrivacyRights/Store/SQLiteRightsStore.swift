@@ -48,6 +48,12 @@ public struct SQLiteRightsStore: RightsStore {
         CREATE INDEX engagements_by_time ON engagements(last_at);
         """)
     }
+    migrator.registerMigration("v2: closed-request retention") { db in
+      try db.execute(sql: """
+        ALTER TABLE requests ADD COLUMN scrubbed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX requests_to_scrub ON requests(closed_at) WHERE closed_at IS NOT NULL AND scrubbed = 0;
+        """)
+    }
     return migrator
   }
 
@@ -138,6 +144,22 @@ public struct SQLiteRightsStore: RightsStore {
   public func nextArtifactExpiry() async throws -> Date? {
     try await pool.read { db in
       try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(expires_at) FROM artifacts")).map { Microseconds(value: $0).date }
+    }
+  }
+
+  public func requestIDsClosedUnscrubbed(by date: Date) async throws -> [String] {
+    try await pool.read { db in
+      try String.fetchAll(
+        db.cachedStatement(sql: """
+          SELECT request_id FROM requests WHERE closed_at IS NOT NULL AND scrubbed = 0 AND closed_at <= ? ORDER BY closed_at
+          """), arguments: [Microseconds(date).value])
+    }
+  }
+
+  public func earliestUnscrubbedClose() async throws -> Date? {
+    try await pool.read { db in
+      try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(closed_at) FROM requests WHERE closed_at IS NOT NULL AND scrubbed = 0"))
+        .map { Microseconds(value: $0).date }
     }
   }
 
@@ -294,13 +316,15 @@ public struct SQLiteRightsStore: RightsStore {
     let body = String(decoding: try encoder.encode(request), as: UTF8.self)
     try db.cachedStatement(sql: """
         INSERT INTO requests (request_id, subject_id, right, status, origin, channel, received_at, due_at, closed_at,
-          updated_at, idempotency_key, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          updated_at, idempotency_key, body, scrubbed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(request_id) DO UPDATE SET subject_id = excluded.subject_id, status = excluded.status,
-          due_at = excluded.due_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at, body = excluded.body
+          due_at = excluded.due_at, closed_at = excluded.closed_at, updated_at = excluded.updated_at, body = excluded.body,
+          scrubbed = excluded.scrubbed
         """).execute(arguments: [
         request.id, request.subjectID, request.right.rawValue, request.status.rawValue, request.origin.rawValue,
         request.channel?.rawValue ?? "", Microseconds(request.receivedAt).value, Microseconds(request.dueAt).value,
         request.closedAt.map { Microseconds($0).value }, Microseconds(request.updatedAt).value, request.idempotencyKey, body,
+        request.personalDataScrubbedAt == nil ? 0 : 1,
       ])
   }
 

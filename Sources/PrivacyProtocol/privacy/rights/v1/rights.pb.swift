@@ -908,7 +908,8 @@ public nonisolated struct Privacy_Rights_V1_DataSubjectRequest: @unchecked Senda
   /// Where to send verification and answers; may be empty for CONTROLLER and RETENTION requests.
   /// Once an ERASURE of the subject completes, every closed request of the subject loses it, with
   /// the request's note, the manual verification note and the values of its rectification (the
-  /// field names stay); open requests keep them until they close.
+  /// field names stay); open requests keep them until they close. Any closed request loses them
+  /// when the closed-request retention runs out (see `personal_data_scrubbed_at`).
   public var requesterEmail: String {
     get {_storage._requesterEmail}
     set {_uniqueStorage()._requesterEmail = newValue}
@@ -1061,6 +1062,18 @@ public nonisolated struct Privacy_Rights_V1_DataSubjectRequest: @unchecked Senda
     get {_storage._idempotencyKey}
     set {_uniqueStorage()._idempotencyKey = newValue}
   }
+
+  /// When the person's data (requester email, notes, rectified values) was removed from this
+  /// closed request: after the subject's erasure, or once `RIGHTS_CLOSED_REQUEST_RETENTION_DAYS`
+  /// passed since it closed. Unset while the data is kept.
+  public var personalDataScrubbedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._personalDataScrubbedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._personalDataScrubbedAt = newValue}
+  }
+  /// Returns true if `personalDataScrubbedAt` has been explicitly set.
+  public var hasPersonalDataScrubbedAt: Bool {_storage._personalDataScrubbedAt != nil}
+  /// Clears the value of `personalDataScrubbedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearPersonalDataScrubbedAt() {_uniqueStorage()._personalDataScrubbedAt = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2858,7 +2871,7 @@ nonisolated extension Privacy_Rights_V1_Rejection: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataSubjectRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}subject_id\0\u{1}right\0\u{1}status\0\u{1}origin\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{3}received_at\0\u{3}due_at\0\u{3}original_due_at\0\u{1}overdue\0\u{1}extensions\0\u{1}verification\0\u{1}steps\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0\u{1}rejection\0\u{3}opened_by\0\u{3}started_at\0\u{3}closed_at\0\u{3}updated_at\0\u{3}idempotency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}subject_id\0\u{1}right\0\u{1}status\0\u{1}origin\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{3}received_at\0\u{3}due_at\0\u{3}original_due_at\0\u{1}overdue\0\u{1}extensions\0\u{1}verification\0\u{1}steps\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0\u{1}rejection\0\u{3}opened_by\0\u{3}started_at\0\u{3}closed_at\0\u{3}updated_at\0\u{3}idempotency_key\0\u{3}personal_data_scrubbed_at\0")
 
   fileprivate class _StorageClass {
     var _requestID: String = String()
@@ -2885,6 +2898,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
     var _closedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _idempotencyKey: String = String()
+    var _personalDataScrubbedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2919,6 +2933,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
       _closedAt = source._closedAt
       _updatedAt = source._updatedAt
       _idempotencyKey = source._idempotencyKey
+      _personalDataScrubbedAt = source._personalDataScrubbedAt
     }
   }
 
@@ -2961,6 +2976,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
         case 22: try { try decoder.decodeSingularMessageField(value: &_storage._closedAt) }()
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
         case 24: try { try decoder.decodeSingularStringField(value: &_storage._idempotencyKey) }()
+        case 25: try { try decoder.decodeSingularMessageField(value: &_storage._personalDataScrubbedAt) }()
         default: break
         }
       }
@@ -3045,6 +3061,9 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
       if !_storage._idempotencyKey.isEmpty {
         try visitor.visitSingularStringField(value: _storage._idempotencyKey, fieldNumber: 24)
       }
+      try { if let v = _storage._personalDataScrubbedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3078,6 +3097,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
         if _storage._closedAt != rhs_storage._closedAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._idempotencyKey != rhs_storage._idempotencyKey {return false}
+        if _storage._personalDataScrubbedAt != rhs_storage._personalDataScrubbedAt {return false}
         return true
       }
       if !storagesAreEqual {return false}
