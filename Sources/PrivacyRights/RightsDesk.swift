@@ -108,7 +108,7 @@ public final class RightsDesk: Sendable {
     let desk = RightsDesk(
       store: store, settings: settings, nextArtifactExpiry: try await store.nextArtifactExpiry(),
       earliestUnscrubbedClose: try await store.earliestUnscrubbedClose(), now: now)
-    try await desk.purgeExpiredArtifacts()
+    try await desk.applyRetention()
     return desk
   }
 
@@ -117,7 +117,7 @@ public final class RightsDesk: Sendable {
   /// Runs one write under the lock: `body` checks rules and fills the commit; the store commits.
   private func write<T: Sendable>(_ body: (inout RightsCommit, Date) async throws -> T) async throws -> T {
     try await writes.withLock {
-      try await purgeExpiredArtifactsLocked()
+      try await applyRetentionLocked()
       let now = self.now().microsecondPrecision
       var commit = RightsCommit()
       let result = try await body(&commit, now)
@@ -154,13 +154,13 @@ public final class RightsDesk: Sendable {
     return request
   }
 
-  // MARK: Artifact retention
+  // MARK: Retention of artifacts and closed requests
 
   /// Purges artifacts past their expiry and scrubs closed requests past their retention, if any
   /// is due; cheap when none is.
-  public func purgeExpiredArtifacts() async throws {
+  public func applyRetention() async throws {
     guard artifactPurgeDue() || requestScrubDue() else { return }
-    try await writes.withLock { try await purgeExpiredArtifactsLocked() }
+    try await writes.withLock { try await applyRetentionLocked() }
   }
 
   private func artifactPurgeDue() -> Bool {
@@ -173,7 +173,7 @@ public final class RightsDesk: Sendable {
     return nextRequestScrub.withLock { due in due.map { $0 <= now } ?? false }
   }
 
-  private func purgeExpiredArtifactsLocked() async throws {
+  private func applyRetentionLocked() async throws {
     let purge = artifactPurgeDue(), scrub = requestScrubDue()
     guard purge || scrub else { return }
     let now = self.now().microsecondPrecision
@@ -233,12 +233,12 @@ public final class RightsDesk: Sendable {
   }
 
   public func request(id: String) async throws -> SubjectRequest {
-    try await purgeExpiredArtifacts()
+    try await applyRetention()
     return try await loadRequest(id)
   }
 
   public func requests(_ query: RequestQuery, after cursor: RequestCursor?, limit: Int) async throws -> [SubjectRequest] {
-    try await purgeExpiredArtifacts()
+    try await applyRetention()
     return try await store.requests(query, after: cursor, limit: limit)
   }
 
@@ -386,7 +386,7 @@ public final class RightsDesk: Sendable {
 
   /// The artifact of a request with its content.
   public func artifact(requestID: String) async throws -> (info: ArtifactInfo, content: Data) {
-    try await purgeExpiredArtifacts()
+    try await applyRetention()
     let request = try await loadRequest(requestID)
     guard let info = request.artifact else { throw RightsError.artifactNotFound(requestID: requestID) }
     if let purgedAt = info.purgedAt { throw RightsError.artifactPurged(requestID: requestID, at: purgedAt) }
