@@ -84,10 +84,10 @@ public final class RightsDesk: Sendable {
   private let store: any RightsStore
   private let settings: RightsSettings
   private let writes = AsyncLock()
-  /// The earliest expiry of a stored artifact, so the purge check costs nothing when none is due.
-  private let nextArtifactExpiry: Mutex<Date?>
+  /// The earliest expiry of a stored artifact.
+  private let nextArtifactExpiry: DueTime
   /// When the oldest closed request still holding personal data falls due for scrubbing.
-  private let nextRequestScrub: Mutex<Date?>
+  private let nextRequestScrub: DueTime
   /// The clock; tests move it.
   public let now: @Sendable () -> Date
 
@@ -97,8 +97,8 @@ public final class RightsDesk: Sendable {
   ) {
     self.store = store
     self.settings = settings
-    self.nextArtifactExpiry = Mutex(nextArtifactExpiry)
-    self.nextRequestScrub = Mutex(earliestUnscrubbedClose.map { $0.addingTimeInterval(settings.closedRequestRetention) })
+    self.nextArtifactExpiry = DueTime(nextArtifactExpiry)
+    self.nextRequestScrub = DueTime(earliestUnscrubbedClose.map { $0.addingTimeInterval(settings.closedRequestRetention) })
     self.now = now
   }
 
@@ -123,14 +123,10 @@ public final class RightsDesk: Sendable {
       let result = try await body(&commit, now)
       guard !commit.isEmpty else { return result }
       try await store.commit(commit)
-      let expiries = commit.requests.compactMap { $0.artifact?.purged == false ? $0.artifact?.expiresAt : nil }
-      if let earliest = expiries.min() {
-        nextArtifactExpiry.withLock { $0 = min($0 ?? earliest, earliest) }
-      }
-      let closes = commit.requests.compactMap { $0.personalDataScrubbedAt == nil ? $0.closedAt : nil }
-      if let earliest = closes.min()?.addingTimeInterval(settings.closedRequestRetention) {
-        nextRequestScrub.withLock { $0 = min($0 ?? earliest, earliest) }
-      }
+      nextArtifactExpiry.lower(to: commit.requests.compactMap { $0.artifact?.purged == false ? $0.artifact?.expiresAt : nil }.min())
+      nextRequestScrub.lower(
+        to: commit.requests.compactMap { $0.personalDataScrubbedAt == nil ? $0.closedAt : nil }.min()?
+          .addingTimeInterval(settings.closedRequestRetention))
       return result
     }
   }
@@ -159,24 +155,15 @@ public final class RightsDesk: Sendable {
   /// Purges artifacts past their expiry and scrubs closed requests past their retention, if any
   /// is due; cheap when none is.
   public func applyRetention() async throws {
-    guard artifactPurgeDue() || requestScrubDue() else { return }
+    let now = self.now()
+    guard nextArtifactExpiry.isDue(at: now) || nextRequestScrub.isDue(at: now) else { return }
     try await writes.withLock { try await applyRetentionLocked() }
   }
 
-  private func artifactPurgeDue() -> Bool {
-    let now = self.now()
-    return nextArtifactExpiry.withLock { expiry in expiry.map { $0 <= now } ?? false }
-  }
-
-  private func requestScrubDue() -> Bool {
-    let now = self.now()
-    return nextRequestScrub.withLock { due in due.map { $0 <= now } ?? false }
-  }
-
   private func applyRetentionLocked() async throws {
-    let purge = artifactPurgeDue(), scrub = requestScrubDue()
-    guard purge || scrub else { return }
     let now = self.now().microsecondPrecision
+    let purge = nextArtifactExpiry.isDue(at: now), scrub = nextRequestScrub.isDue(at: now)
+    guard purge || scrub else { return }
     var commit = RightsCommit()
     var changed: [String: SubjectRequest] = [:]
     if purge {
@@ -197,22 +184,14 @@ public final class RightsDesk: Sendable {
         } else {
           continue
         }
-        // An export bundle still kept is personal data through and through: it goes too.
-        if request.artifact?.purged == false {
-          request.purgeArtifact(at: now)
-          commit.purgedArtifacts.append(requestID)
-        }
-        request.scrubPersonalData(at: now)
+        Self.forget(&request, into: &commit, now: now)
         changed[requestID] = request
-        commit.scrubbedOutboxRequests.append(requestID)
       }
     }
     commit.requests = Array(changed.values)
     if !commit.isEmpty { try await store.commit(commit) }
-    let nextExpiry = try await store.nextArtifactExpiry()
-    nextArtifactExpiry.withLock { $0 = nextExpiry }
-    let nextScrub = try await store.earliestUnscrubbedClose()?.addingTimeInterval(settings.closedRequestRetention)
-    nextRequestScrub.withLock { $0 = nextScrub }
+    nextArtifactExpiry.set(try await store.nextArtifactExpiry())
+    nextRequestScrub.set(try await store.earliestUnscrubbedClose()?.addingTimeInterval(settings.closedRequestRetention))
   }
 
   // MARK: Requests
@@ -349,7 +328,6 @@ public final class RightsDesk: Sendable {
   /// After an erasure: the subject's other requests lose their stored artifacts, and every closed
   /// request of the subject (this one too) and its sent messages lose the person's data.
   private func forgetErasedSubject(of request: inout SubjectRequest, into commit: inout RightsCommit, now: Date) async throws {
-    let withArtifact = Set(try await store.requestIDsWithStoredArtifact(subjectID: request.subjectID))
     var query = RequestQuery()
     query.subjectID = request.subjectID
     var cursor: RequestCursor?
@@ -357,16 +335,22 @@ public final class RightsDesk: Sendable {
       let page = try await store.requests(query, after: cursor, limit: 500)
       for var other in page where other.id != request.id {
         let before = other
-        if withArtifact.contains(other.id) {
-          other.purgeArtifact(at: now)
-          commit.purgedArtifacts.append(other.id)
-        }
-        other.scrubPersonalData(at: now)
+        Self.forget(&other, into: &commit, now: now)
         if other != before { commit.requests.append(other) }
-        if other.status.isClosed { commit.scrubbedOutboxRequests.append(other.id) }
       }
       guard page.count == 500, let last = page.last else { break }
       cursor = RequestCursor(dueAt: Microseconds(last.dueAt), requestID: last.id)
+    }
+    Self.forget(&request, into: &commit, now: now)
+  }
+
+  /// Takes the person's data out of a closed request (an open one is left alone): its export
+  /// bundle if still kept, its personal fields, and the addresses of its sent messages.
+  private static func forget(_ request: inout SubjectRequest, into commit: inout RightsCommit, now: Date) {
+    guard request.status.isClosed else { return }
+    if request.artifact?.purged == false {
+      request.purgeArtifact(at: now)
+      commit.purgedArtifacts.append(request.id)
     }
     request.scrubPersonalData(at: now)
     commit.scrubbedOutboxRequests.append(request.id)
@@ -459,4 +443,24 @@ public final class RightsDesk: Sendable {
   public func ackOutbox(ids: [String]) async throws -> Int {
     try await writes.withLock { try await store.ackOutbox(ids: ids, at: now()) }
   }
+}
+
+/// When the next piece of retention work falls due, so that checking costs nothing while none is.
+final class DueTime: Sendable {
+  private let due: Mutex<Date?>
+
+  init(_ due: Date?) {
+    self.due = Mutex(due)
+  }
+
+  func isDue(at now: Date) -> Bool { due.withLock { $0.map { $0 <= now } ?? false } }
+
+  /// Brings the due time forward to `date` if that is earlier.
+  func lower(to date: Date?) {
+    guard let date else { return }
+    due.withLock { $0 = min($0 ?? date, date) }
+  }
+
+  /// Replaces the due time (after the work was done and the store asked what comes next).
+  func set(_ date: Date?) { due.withLock { $0 = date } }
 }

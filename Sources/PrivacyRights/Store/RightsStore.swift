@@ -57,8 +57,6 @@ public protocol RightsStore: Sendable {
   func request(idempotencyKey: String) async throws -> SubjectRequest?
   /// Requests matching `query` in (`due_at`, `request_id`) order, after `cursor`.
   func requests(_ query: RequestQuery, after cursor: RequestCursor?, limit: Int) async throws -> [SubjectRequest]
-  /// Ids of a subject's requests whose artifact content is still stored.
-  func requestIDsWithStoredArtifact(subjectID: String) async throws -> [String]
   /// Ids of requests whose artifact content is still stored and expired at `date`.
   func requestIDsWithArtifactExpired(by date: Date) async throws -> [String]
   /// The earliest expiry of a stored artifact, if any.

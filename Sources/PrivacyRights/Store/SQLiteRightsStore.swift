@@ -129,12 +129,6 @@ public struct SQLiteRightsStore: RightsStore {
     }
   }
 
-  public func requestIDsWithStoredArtifact(subjectID: String) async throws -> [String] {
-    try await pool.read { db in
-      try String.fetchAll(db.cachedStatement(sql: "SELECT request_id FROM artifacts WHERE subject_id = ? ORDER BY request_id"), arguments: [subjectID])
-    }
-  }
-
   public func requestIDsWithArtifactExpired(by date: Date) async throws -> [String] {
     try await pool.read { db in
       try String.fetchAll(db.cachedStatement(sql: "SELECT request_id FROM artifacts WHERE expires_at <= ? ORDER BY request_id"), arguments: [Microseconds(date).value])
