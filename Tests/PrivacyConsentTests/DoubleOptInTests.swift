@@ -187,6 +187,11 @@ struct DoubleOptInTests {
       let error = await capturedRPCError { try await client.ackOutbox(.with { $0.messageIds = [message.messageID, "ghost"] }) }
       #expect(error?.code == .notFound)
       #expect(try await client.pendingOutbox().count == 1)
+      for ids in [[], Array(repeating: message.messageID, count: 1001)] {
+        let refused = await capturedRPCError { try await client.ackOutbox(.with { $0.messageIds = ids }) }
+        #expect(refused?.code == .invalidArgument)
+      }
+      #expect(try await client.pendingOutbox().count == 1)
     }
   }
 }

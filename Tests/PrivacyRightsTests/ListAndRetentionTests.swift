@@ -261,6 +261,9 @@ struct ListAndRetentionTests {
       let message = try #require(try await client.pendingOutbox().first)
       try await expectRefused(client, .notFound) { _ = try await client.ackOutbox(.with { $0.messageIds = [message.messageID, "ghost"] }) }
       try await expectRefused(client, .invalidArgument) { _ = try await client.ackOutbox(.with { _ in }) }
+      try await expectRefused(client, .invalidArgument) {
+        _ = try await client.ackOutbox(.with { $0.messageIds = Array(repeating: message.messageID, count: 1001) })
+      }
       #expect(try await client.ackOutbox(.with { $0.messageIds = [message.messageID] }).ackedCount == 1)
       #expect(try await client.ackOutbox(.with { $0.messageIds = [message.messageID] }).ackedCount == 0)
       // The verification still works with the token the person received.

@@ -48,6 +48,13 @@ public enum Validate {
     return trimmed
   }
 
+  /// The ids an AckOutbox names: 1-1,000 of them.
+  public static func messageIDs(_ ids: [String], field: String = "message_ids") throws(InvalidArgument) -> [String] {
+    guard !ids.isEmpty else { throw InvalidArgument("\(field) is required") }
+    guard ids.count <= 1000 else { throw InvalidArgument("\(field) holds more than 1,000 ids") }
+    return ids
+  }
+
   /// A reason for an action: 1-500 characters.
   public static func reason(_ value: String, field: String = "reason") throws(InvalidArgument) -> String {
     try requiredText(value, field: field, maxLength: 500)

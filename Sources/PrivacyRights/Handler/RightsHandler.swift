@@ -316,10 +316,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func ackOutbox(
     request: ServerRequest<Privacy_Rights_V1_AckOutboxRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_AckOutboxResponse> {
-    let ids = request.message.messageIds
-    guard !ids.isEmpty else { throw InvalidArgument("message_ids is required") }
-    guard ids.count <= 1000 else { throw InvalidArgument("message_ids holds more than 1,000 ids") }
-    let acked = try await desk.ackOutbox(ids: ids)
+    let acked = try await desk.ackOutbox(ids: try Validate.messageIDs(request.message.messageIds))
     return ServerResponse(message: .with { $0.ackedCount = UInt32(acked) })
   }
 }
