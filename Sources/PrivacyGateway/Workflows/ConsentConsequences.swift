@@ -31,18 +31,13 @@ enum ConsentConsequences {
     guard message.decision == .granted, response.updatedCount > 0 else { return Gateway.Answer(response) }
     let context = WorkflowContext(gateway: forward.gateway, call: call)
     guard let purpose = try await storagePurpose(message.purposeID, context) else { return Gateway.Answer(response) }
-    var request = Privacy_Consent_V1_ListConsentEventsRequest.with {
+    // The purpose's events from the bulk's first on; a few written since may follow its last.
+    let events = try await context.all(ConsentMethod.ListConsentEvents.self, .with {
       $0.purposeID = purpose.purposeID
       $0.afterSequence = response.firstSequence - 1
-      $0.pageSize = 1000
-    }
-    while true {
-      let page = try await context.send(ConsentMethod.ListConsentEvents.self, request)
-      for event in page.events where event.sequence <= response.lastSequence && event.decision == .granted {
-        try await unlock(event.subjectID, purpose, context)
-      }
-      guard let last = page.events.last, last.sequence < response.lastSequence, !page.nextPageToken.isEmpty else { break }
-      request.pageToken = page.nextPageToken
+    }, \.events)
+    for event in events where event.sequence <= response.lastSequence && event.decision == .granted {
+      try await unlock(event.subjectID, purpose, context)
     }
     return Gateway.Answer(response)
   }
