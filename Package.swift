@@ -72,9 +72,11 @@ let package = Package(
       dependencies: [grpcCore, grpcProtobuf, swiftProtobuf],
       swiftSettings: [.swiftLanguageMode(.v6)]
     ),
+    // A crashing service dies at once (no seconds of symbolication); C because it is a signal handler.
+    .target(name: "CFatalSignals"),
     .target(
       name: "PrivacyKit",
-      dependencies: ["PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1],
+      dependencies: ["CFatalSignals", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1],
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyConsent", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),

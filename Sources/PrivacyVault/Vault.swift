@@ -134,7 +134,7 @@ public final class Vault: Sendable {
   private func requireDefined(_ names: some Sequence<String>, field: String) throws(InvalidArgument) {
     let schema = self.schema
     for name in names.sorted() where schema[name] == nil {
-      throw InvalidArgument("\(field) names unknown field \"\(name)\"")
+      throw InvalidArgument("\(field) names unknown field \"\(name.clipped)\"")
     }
   }
 

@@ -130,10 +130,11 @@ final class GatewayFixture: Sendable {
   }
 }
 
-/// A loopback port nothing listens on (bound, then released).
+/// A loopback port nothing listens on. The socket stays bound (never listening) until the test
+/// process ends: released, the port could be bound by a server of a test running in parallel, and
+/// "the backend that is down" would answer.
 func closedPort() -> Int {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  defer { close(fd) }
   var address = sockaddr_in()
   address.sin_family = sa_family_t(AF_INET)
   address.sin_port = 0

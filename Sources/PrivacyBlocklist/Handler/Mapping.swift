@@ -39,7 +39,7 @@ func identifierList(_ identifiers: [Privacy_Blocklist_V1_Identifier]) throws(Inv
   var result: [(kind: IdentifierKind, value: String)] = []
   result.reserveCapacity(identifiers.count)
   for (index, identifier) in identifiers.enumerated() {
-    guard let kind = IdentifierKind(identifier.kind) else { throw InvalidArgument("identifiers[\(index)].kind is required") }
+    let kind = try Validate.requiredEnum(identifier.kind, field: "identifiers[\(index)].kind", IdentifierKind.init)
     result.append((kind, identifier.value))
   }
   return result
@@ -70,8 +70,7 @@ extension EntryFilter {
   init(_ proto: Privacy_Blocklist_V1_ListFilter) throws(InvalidArgument) {
     self.init()
     for (index, kind) in proto.kinds.enumerated() {
-      guard let kind = IdentifierKind(kind) else { throw InvalidArgument("filter.kinds[\(index)] is not a known kind") }
-      kinds.insert(kind)
+      kinds.insert(try Validate.requiredEnum(kind, field: "filter.kinds[\(index)]", IdentifierKind.init))
     }
     includeRemoved = proto.includeRemoved
     if !proto.requestID.isEmpty {

@@ -30,22 +30,22 @@ public enum ConsentError: PrivacyError, Equatable {
 
   public var message: String {
     switch self {
-    case .purposeNotFound(let id): "purpose \(id) not found"
-    case .listNotFound(let id): "mailing list \(id) not found"
-    case .subjectNotFound(let id): "subject \(id) has no consent events"
-    case .unknownNoticeVersion(let purpose, let version): "purpose \(purpose) has no notice version \(version)"
+    case .purposeNotFound(let id): "purpose \(id.clipped) not found"
+    case .listNotFound(let id): "mailing list \(id.clipped) not found"
+    case .subjectNotFound(let id): "subject \(id.clipped) has no consent events"
+    case .unknownNoticeVersion(let purpose, let version): "purpose \(purpose.clipped) has no notice version \(version.clipped)"
     case .noticeVersionImmutable(let purpose, let version):
-      "notice version \(version) of purpose \(purpose) is already published with another text; publish a new version"
+      "notice version \(version.clipped) of purpose \(purpose.clipped) is already published with another text; publish a new version"
     case .guardianRequired(let subject, let purpose):
-      "subject \(subject) is a child: consent to purpose \(purpose) must be given by a guardian (GDPR art 8)"
-    case .subjectErased(let id): "subject \(id) was erased"
-    case .subjectRestricted(let id): "processing of subject \(id) is restricted"
+      "subject \(subject.clipped) is a child: consent to purpose \(purpose.clipped) must be given by a guardian (GDPR art 8)"
+    case .subjectErased(let id): "subject \(id.clipped) was erased"
+    case .subjectRestricted(let id): "processing of subject \(id.clipped) is restricted"
     case .illegalOptInTransition(let from, let to, let why): "cannot change opt-in status from \(from.rawValue) to \(to.rawValue): \(why)"
     case .tokenNotFound: "unknown confirmation token"
     case .tokenAlreadyUsed: "confirmation token was already used"
     case .tokenExpired: "confirmation token has expired"
     case .tokenSuperseded: "confirmation token was replaced by a newer one"
-    case .outboxMessageNotFound(let id): "outbox message \(id) not found"
+    case .outboxMessageNotFound(let id): "outbox message \(id.clipped) not found"
     }
   }
 

@@ -49,7 +49,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let message = request.message
     let subjectID = try Validate.subjectID(message.subjectID)
     let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
-    guard let decision = Decision(message.decision) else { throw InvalidArgument("decision is required") }
+    let decision = try Validate.requiredEnum(message.decision, field: "decision", Decision.init)
     guard message.hasEvidence else { throw InvalidArgument("evidence is required") }
     let evidence = try Evidence(message.evidence, now: ledger.now())
     let event = try await ledger.recordConsent(
@@ -100,7 +100,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
     let scope = "events|\(subjectID ?? "")|\(purposeID ?? "")"
     let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
-    let after = max(try page.numericCursor(UInt64.self) ?? 0, message.afterSequence)
+    let after = max(try page.numericCursor(UInt64.self) ?? 0, try Validate.sequence(message.afterSequence, field: "after_sequence"))
     let events = try await ledger.events(EventQuery(subjectID: subjectID, purposeID: purposeID, after: after, limit: page.fetchLimit))
     let (items, next) = page.page(of: events) { String($0.sequence) }
     return ServerResponse(message: .with {
@@ -146,7 +146,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
       throw InvalidArgument("selector is required: subject_ids or filter")
     }
     let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
-    guard let decision = Decision(message.decision) else { throw InvalidArgument("decision is required") }
+    let decision = try Validate.requiredEnum(message.decision, field: "decision", Decision.init)
     guard message.hasEvidence else { throw InvalidArgument("evidence is required") }
     let evidence = try Evidence(message.evidence, now: ledger.now())
     let reason = try Validate.reason(message.reason)
@@ -167,8 +167,8 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_SetEmailOptInStatusResponse> {
     let message = request.message
     let subjectID = try Validate.subjectID(message.subjectID)
-    guard let status = OptInStatus(message.status) else { throw InvalidArgument("status is required") }
-    guard let setter = OptInSetter(message.setBy) else { throw InvalidArgument("set_by is required") }
+    let status = try Validate.requiredEnum(message.status, field: "status", OptInStatus.init)
+    let setter = try Validate.requiredEnum(message.setBy, field: "set_by", OptInSetter.init)
     let evidence = try Evidence(
       message.evidence, defaultChannel: setter.defaultChannel, defaultActorKind: setter.actorKind, now: ledger.now())
     let result = try await ledger.setOptInStatus(
@@ -214,7 +214,8 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckEmailEligibilityResponse> {
     let message = request.message
     let subjectID = try Validate.subjectID(message.subjectID)
-    guard let kind = MessageKind(message.messageKind) else { throw InvalidArgument("message_kind is required") }
+    let kind = try Validate.requiredEnum(message.messageKind, field: "message_kind", MessageKind.init)
+    try Validate.knownEnum(message.policy, field: "policy")
     let policy = EligibilityPolicy(message.policy)
     if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
     let listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
@@ -377,7 +378,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     for id in request.message.purposeIds {
       purposes.insert(try Validate.slug(id, field: "purpose_ids"))
     }
-    let start = request.message.afterSequence
+    let start = try Validate.sequence(request.message.afterSequence, field: "after_sequence")
     let ledger = self.ledger
     let wanted = purposes
     return StreamingServerResponse { writer in
@@ -430,7 +431,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   }
 
   private func optionalBasis(_ proto: Privacy_Consent_V1_LegalBasis) throws(InvalidArgument) -> LegalBasis? {
-    if case .UNRECOGNIZED = proto { throw InvalidArgument("legal_basis holds an unknown value") }
+    try Validate.knownEnum(proto, field: "legal_basis")
     return LegalBasis(proto)
   }
 }

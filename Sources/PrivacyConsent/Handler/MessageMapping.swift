@@ -16,6 +16,7 @@ extension Evidence {
     _ proto: Privacy_Consent_V1_Evidence, field: String = "evidence", defaultChannel: Channel? = nil,
     defaultActorKind: ActorKind = .unspecified, now: Date
   ) throws(InvalidArgument) {
+    try Validate.knownEnum(proto.channel, field: "\(field).channel")
     guard let channel = Channel(proto.channel) ?? defaultChannel else { throw InvalidArgument("\(field).channel is required") }
     var capturedAt = now
     if proto.hasCapturedAt {
@@ -25,6 +26,8 @@ extension Evidence {
         throw InvalidArgument("\(field).captured_at must not be in the future")
       }
     }
+    try Validate.knownEnum(proto.actorKind, field: "\(field).actor_kind")
+    try Validate.knownEnum(proto.subjectAge, field: "\(field).subject_age")
     let actorKind = ActorKind(proto.actorKind)
     self.init(
       channel: channel,
@@ -83,8 +86,8 @@ extension LedgerEvent {
 
 extension PurposeDraft {
   init(_ proto: Privacy_Consent_V1_Purpose) throws(InvalidArgument) {
-    guard let basis = LegalBasis(proto.legalBasis) else { throw InvalidArgument("purpose.legal_basis is required") }
-    guard let category = PurposeCategory(proto.category) else { throw InvalidArgument("purpose.category is required") }
+    let basis = try Validate.requiredEnum(proto.legalBasis, field: "purpose.legal_basis", LegalBasis.init)
+    let category = try Validate.requiredEnum(proto.category, field: "purpose.category", PurposeCategory.init)
     if !proto.vaultFields.isEmpty && category != .dataStorage {
       throw InvalidArgument("purpose.vault_fields is only allowed on DATA_STORAGE purposes")
     }
@@ -152,12 +155,11 @@ extension SubjectFilter {
       throw InvalidArgument("filter.decisions needs filter.purpose_id")
     }
     for decision in proto.decisions {
-      if case .UNRECOGNIZED = decision { throw InvalidArgument("filter.decisions holds an unknown value") }
+      try Validate.knownEnum(decision, field: "filter.decisions")
       decisions.insert(Decision(decision))
     }
     for status in proto.optInStatuses {
-      guard let status = OptInStatus(status) else { throw InvalidArgument("filter.opt_in_statuses holds an unknown value") }
-      optInStatuses.insert(status)
+      optInStatuses.insert(try Validate.requiredEnum(status, field: "filter.opt_in_statuses", OptInStatus.init))
     }
     restricted = proto.hasRestricted ? proto.restricted : nil
     includeErased = proto.includeErased
@@ -192,7 +194,7 @@ extension PreferenceChangeItem {
   init(_ proto: Privacy_Consent_V1_PreferenceChange, index: Int) throws(InvalidArgument) {
     switch proto.change {
     case .consent(let change)?:
-      guard let decision = Decision(change.decision) else { throw InvalidArgument("changes[\(index)].consent.decision is required") }
+      let decision = try Validate.requiredEnum(change.decision, field: "changes[\(index)].consent.decision", Decision.init)
       self = .consent(purposeID: try Validate.slug(change.purposeID, field: "changes[\(index)].consent.purpose_id"), decision: decision)
     case .subscription(let change)?:
       self = .subscription(

@@ -136,7 +136,7 @@ enum VaultFiltering {
     _ message: Vault.FindByField.Input, _ call: Gateway.Call, _ forward: Forwarder<Vault.FindByField.Input, Vault.FindByField.Output>
   ) async throws -> Gateway.Answer<Vault.FindByField.Output> {
     if let facts = try await FieldCatalog.facts(of: message.field, backend: forward.backend, call: call), call.level(for: facts) == .none {
-      throw PermissionDenied(message: "role \(call.role.name) may not search field \(message.field)")
+      throw PermissionDenied(message: "role \(call.role.name) may not search field \(message.field.clipped)")
     }
     var response = try await forward(message, call)
     let filter = RecordFilter(fields: call.role.fields)
@@ -156,7 +156,7 @@ enum VaultFiltering {
     _ message: Vault.RevealField.Input, _ call: Gateway.Call, _ forward: Forwarder<Vault.RevealField.Input, Vault.RevealField.Output>
   ) async throws -> Gateway.Answer<Vault.RevealField.Output> {
     guard let facts = try await FieldCatalog.facts(of: message.field, backend: forward.backend, call: call) else {
-      throw RPCNotFound(message: "unknown field \(message.field.prefix(64))")
+      throw RPCNotFound(message: "unknown field \(message.field.clipped)")
     }
     guard call.level(for: facts).mayReveal else {
       throw PermissionDenied(message: "role \(call.role.name) may not reveal field \(facts.name)")

@@ -16,11 +16,11 @@ struct ContactCreation {
     context.call.concerns(subject: input.subjectID)
     let fields = try await context.vaultFields()
     for name in input.values.keys.sorted() where fields[name] == nil {
-      throw InvalidArgument("values names unknown field \(name.prefix(64))")
+      throw InvalidArgument("values names unknown field \(name.clipped)")
     }
     let purposes = input.consents.isEmpty ? [:] : try await context.purposes()
     for consent in input.consents where purposes[consent.purposeID] == nil {
-      throw RPCNotFound(message: "unknown purpose \(consent.purposeID.prefix(64))")
+      throw RPCNotFound(message: "unknown purpose \(consent.purposeID.clipped)")
     }
     var steps = StepList()
 

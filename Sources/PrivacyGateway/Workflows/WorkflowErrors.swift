@@ -36,7 +36,7 @@ struct WorkflowError: PrivacyError {
 
   static func notConsentBased(purpose: String, basis: String) -> Self {
     Self(
-      .failedPrecondition, "purpose \(purpose) is not consent-based (\(basis)); an objection goes through an OBJECTION request",
+      .failedPrecondition, "purpose \(purpose.clipped) is not consent-based (\(basis)); an objection goes through an OBJECTION request",
       reason: "NOT_CONSENT_BASED", metadata: ["legal_basis": basis])
   }
 }
@@ -49,14 +49,14 @@ enum StepFailure {
     let text = "\(underlying.code.canonicalName): \(underlying.message)"
     switch underlying.code {
     case .notFound:
-      return RPCError(code: .notFound, message: "step \(step) of request \(requestID): \(underlying.message)")
+      return RPCError(code: .notFound, message: "step \(step.clipped) of request \(requestID.clipped): \(underlying.message)")
     case .unavailable, .deadlineExceeded:
       return RPCError(
         code: underlying.code,
-        message: "step \(step) of request \(requestID): \(underlying.message); the request stays IN_PROGRESS and resumes on the next ExecuteRequest")
+        message: "step \(step.clipped) of request \(requestID.clipped): \(underlying.message); the request stays IN_PROGRESS and resumes on the next ExecuteRequest")
     default:
       return WorkflowError(
-        .failedPrecondition, "step \(step) of request \(requestID) failed: \(text)", reason: "WORKFLOW_STEP_FAILED",
+        .failedPrecondition, "step \(step.clipped) of request \(requestID.clipped) failed: \(text)", reason: "WORKFLOW_STEP_FAILED",
         metadata: ["request_id": requestID, "step": step, "attempts": String(attempts), "error": String(text.prefix(500))])
     }
   }

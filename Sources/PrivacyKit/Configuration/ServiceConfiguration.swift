@@ -46,6 +46,14 @@ public struct ServiceConfiguration: Sendable {
   /// about 9% throughput under many concurrent streams but adds up to 0.1 ms to every answer at
   /// one request in flight (see Benchmarks/); the hot path is latency-bound, so off by default.
   public var flushCoalescing: Bool
+  /// A connection without a stream for this long is closed (`GRPC_IDLE_TIMEOUT_S`, default 300).
+  public var idleTimeout: Duration
+  /// At most this many connections are open at once; more are closed as they are accepted
+  /// (`GRPC_MAX_CONNECTIONS`, default 10,000).
+  public var maxConnections: Int
+  /// A connection that has not opened its first stream this long after it was accepted is closed
+  /// (`GRPC_FIRST_REQUEST_TIMEOUT_S`, default 10).
+  public var firstRequestTimeout: Duration
 
   /// Shortest internal token accepted, so a guessable value cannot slip through.
   public static let minimumTokenLength = 16
@@ -68,6 +76,9 @@ public struct ServiceConfiguration: Sendable {
     self.logLevel = try Self.logLevel(env)
     self.metricsPort = try env.int("METRICS_PORT", range: 1...65535)
     self.flushCoalescing = try env.flag("GRPC_FLUSH_COALESCING")
+    self.idleTimeout = .seconds(try env.int("GRPC_IDLE_TIMEOUT_S", range: 1...86_400) ?? 300)
+    self.maxConnections = try env.int("GRPC_MAX_CONNECTIONS", range: 1...1_000_000) ?? 10_000
+    self.firstRequestTimeout = .seconds(try env.int("GRPC_FIRST_REQUEST_TIMEOUT_S", range: 1...300) ?? 10)
   }
 
   private static func host(_ env: EnvironmentReader) throws(ConfigurationError) -> String {

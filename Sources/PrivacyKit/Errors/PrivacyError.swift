@@ -73,3 +73,12 @@ public struct InvalidArgument: PrivacyError, Equatable {
     self.message = message
   }
 }
+
+extension String {
+  /// The string as an error message may quote it: at most 64 characters, the rest cut and marked
+  /// with "…". Messages quote ids the caller sent, never values of personal fields; a long id must
+  /// not turn into a long message (a peer's header limit could drop the whole connection).
+  public var clipped: String {
+    count <= 64 ? self : prefix(64) + "…"
+  }
+}

@@ -45,8 +45,24 @@ public struct CallObserverInterceptor: ServerInterceptor {
       return StreamingServerResponse(error: RPCError(code: .internalError, message: "internal error (request id \(requestID))"))
     case .failure(let error):
       finish(method: method, code: error.code.canonicalName, start: start, level: .info)
-      return response
+      guard error.message.utf8.count > Self.maxStatusMessageBytes else { return response }
+      return StreamingServerResponse(
+        error: RPCError(code: error.code, message: Self.cut(error.message), metadata: error.metadata))
     }
+  }
+
+  /// The longest status message a server sends. Messages quote little input (`String.clipped`),
+  /// so only a bug reaches this; a longer `grpc-message` could pass a peer's header-size limit,
+  /// and a proxy such as the gateway would then lose its whole connection to this server.
+  static let maxStatusMessageBytes = 1024
+
+  private static func cut(_ message: String) -> String {
+    var result = ""
+    for character in message {
+      guard result.utf8.count + character.utf8.count <= maxStatusMessageBytes - 3 else { break }
+      result.append(character)
+    }
+    return result + "…"
   }
 
   private func finish(method: String, code: String, start: ContinuousClock.Instant, level: Logger.Level) {

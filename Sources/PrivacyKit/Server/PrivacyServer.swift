@@ -8,10 +8,11 @@ import Synchronization
 /// graceful shutdown, then reports NOT_SERVING, ends long-lived streams and lets in-flight calls
 /// finish before returning.
 public struct PrivacyServer: Service {
-  /// Largest request message accepted; bigger ones fail with RESOURCE_EXHAUSTED.
+  /// Largest request message accepted; bigger ones fail with RESOURCE_EXHAUSTED
+  /// (`RequestGuardTransport`).
   public static let maxMessageBytes = 4 * 1024 * 1024
   /// The transport's hard cap, protecting memory; a message above it has its stream reset.
-  public static let transportMessageCap = 16 * 1024 * 1024
+  static let transportMessageCap = 16 * 1024 * 1024
   /// Concurrent streams allowed per HTTP/2 connection.
   public static let maxConcurrentStreams = 256
 
@@ -69,12 +70,19 @@ public struct PrivacyServer: Service {
     config.rpc.maxRequestPayloadSize = Self.transportMessageCap
     config.http2.maxConcurrentStreams = Self.maxConcurrentStreams
     if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
+    config.connection.maxIdleTime = configuration.idleTimeout
+    config.connection.keepalive.time = Self.keepaliveTime
+    config.connection.keepalive.timeout = Self.keepaliveTimeout
+    let connections = makeConnectionGuard()
+    config.channelDebuggingCallbacks.onAcceptTCPConnection = { connections.accepted($0) }
+    config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+      if let connection = stream.parent { connections.streamOpened(on: connection) }
+      return stream.eventLoop.makeSucceededVoidFuture()
+    }
     let host = configuration.host
     let bindAddress: GRPCNIOTransportCore.SocketAddress =
       IPAddress.isIPv6(host) ? .ipv6(host: host, port: configuration.port) : .ipv4(host: host, port: configuration.port)
-    var interceptors: [any ServerInterceptor] = [
-      CallObserverInterceptor(logger: logger, metrics: metrics), MessageSizeInterceptor(limit: Self.maxMessageBytes),
-    ]
+    var interceptors: [any ServerInterceptor] = [CallObserverInterceptor(logger: logger, metrics: metrics), RequestDecodingInterceptor()]
     switch (authentication, configuration.internalToken) {
     case (.internalToken, let token?):
       interceptors.append(InternalTokenInterceptor(token: token))
@@ -84,7 +92,9 @@ public struct PrivacyServer: Service {
       break
     }
     let server = GRPCServer(
-      transport: .http2NIOPosix(address: bindAddress, transportSecurity: .plaintext, config: config),
+      transport: RequestGuardTransport(
+        HTTP2ServerTransport.Posix(address: bindAddress, transportSecurity: .plaintext, config: config),
+        rules: RequestRules(maxMessageBytes: Self.maxMessageBytes), logger: logger),
       services: services + [health],
       interceptors: interceptors
     )
@@ -104,7 +114,7 @@ public struct PrivacyServer: Service {
       try await withGracefulShutdownHandler {
         try await withThrowingDiscardingTaskGroup { group in
           group.addTask { try await server.serve() }
-          let bound = try await server.transport.listeningAddress
+          let bound = try await server.transport.base.listeningAddress
           let port = bound.ipv4?.port ?? bound.ipv6?.port ?? configuration.port
           health.setServing(true)
           address.set(host: host, port: port)
@@ -128,6 +138,22 @@ public struct PrivacyServer: Service {
 
   /// How long companions get to stop gracefully after the server has stopped.
   static let companionStopGrace = Duration.seconds(2)
+  /// A connection quiet this long is pinged; one that does not answer within the timeout is closed.
+  static let keepaliveTime = Duration.seconds(60)
+  static let keepaliveTimeout = Duration.seconds(20)
+
+  /// The connection limits, with `GRPC_MAX_CONNECTIONS` lowered when the open-file limit could not
+  /// hold that many.
+  private func makeConnectionGuard() -> ConnectionGuard {
+    let capacity = OpenFileLimit.connectionCapacity(OpenFileLimit.raise())
+    if capacity < configuration.maxConnections {
+      logger.warning(
+        "GRPC_MAX_CONNECTIONS lowered to what the open-file limit allows",
+        metadata: ["net.connections.max": "\(capacity)", "net.connections.configured": "\(configuration.maxConnections)"])
+    }
+    return ConnectionGuard(
+      maxConnections: min(capacity, configuration.maxConnections), firstRequestTimeout: configuration.firstRequestTimeout, logger: logger)
+  }
 }
 
 /// Something that runs alongside a server and stops after the server has stopped, such as a

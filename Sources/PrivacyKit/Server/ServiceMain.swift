@@ -1,3 +1,4 @@
+import CFatalSignals
 import Foundation
 public import Logging
 import ServiceLifecycle
@@ -9,6 +10,8 @@ public enum ServiceMain {
   public typealias Builder = @Sendable (_ configuration: ServiceConfiguration, _ environment: EnvironmentReader, _ logger: Logger, _ metrics: ServerMetrics?) async throws -> PrivacyServer
 
   public static func run(_ kind: ServiceKind, environment: [String: String]? = nil, build: Builder) async -> Never {
+    // A crash ends the process at once instead of after seconds of symbolication.
+    privacy_install_fatal_signal_handlers()
     let environment = environment ?? ProcessInfo.processInfo.environment
     let configuration: ServiceConfiguration
     do {

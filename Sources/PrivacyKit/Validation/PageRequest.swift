@@ -31,11 +31,15 @@ public struct PageRequest: Sendable, Equatable {
     }
   }
 
-  /// The cursor as a number (sequence or position), or nil on the first page.
+  /// The cursor as a number (sequence or position), or nil on the first page. Cursors are stored
+  /// positions, so within 0...Int64.max whatever `T` is: a forged token cannot reach a conversion
+  /// that traps.
   public func numericCursor<T: FixedWidthInteger>(_ type: T.Type = T.self) throws(InvalidArgument) -> T? {
     guard let cursor else { return nil }
-    guard let value = T(cursor) else { throw InvalidArgument("page_token is not valid for this request") }
-    return value
+    guard let value = Int64(cursor), value >= 0, let converted = T(exactly: value) else {
+      throw InvalidArgument("page_token is not valid for this request")
+    }
+    return converted
   }
 
   /// The page of items fetched with `fetchLimit`, and the token of the next page ("" on the last),

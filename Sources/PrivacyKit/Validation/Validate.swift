@@ -28,7 +28,7 @@ public enum Validate {
     guard let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), bytes.count <= 63,
       bytes.allSatisfy({ isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") })
     else {
-      throw InvalidArgument("\(field) must match [a-z][a-z0-9_]{0,62}, got \"\(value.prefix(64))\"")
+      throw InvalidArgument("\(field) must match [a-z][a-z0-9_]{0,62}, got \"\(value.clipped)\"")
     }
     return value
   }
@@ -48,11 +48,24 @@ public enum Validate {
     return trimmed
   }
 
-  /// The ids an AckOutbox names: 1-1,000 of them.
+  /// The ids an AckOutbox names: 1-1,000 of them, each 1-64 characters of `A-Z a-z 0-9 -` (ids
+  /// are UUIDs).
   public static func messageIDs(_ ids: [String], field: String = "message_ids") throws(InvalidArgument) -> [String] {
     guard !ids.isEmpty else { throw InvalidArgument("\(field) is required") }
     guard ids.count <= 1000 else { throw InvalidArgument("\(field) holds more than 1,000 ids") }
+    for (index, id) in ids.enumerated() {
+      guard (1...64).contains(id.utf8.count), id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == UInt8(ascii: "-") }) else {
+        throw InvalidArgument("\(field)[\(index)] must be 1-64 characters of A-Z a-z 0-9 -")
+      }
+    }
     return ids
+  }
+
+  /// A sequence number from the wire. Ledgers store them as 64-bit signed integers, so a value
+  /// above 2^63-1 names nothing and must not reach a conversion that would trap.
+  public static func sequence(_ value: UInt64, field: String) throws(InvalidArgument) -> UInt64 {
+    guard value <= UInt64(Int64.max) else { throw InvalidArgument("\(field) must be at most \(Int64.max)") }
+    return value
   }
 
   /// A reason for an action: 1-500 characters.
@@ -86,9 +99,13 @@ public enum Validate {
     isLowerAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
   }
 
-  private static func isSubjectIDByte(_ byte: UInt8) -> Bool {
+  private static func isAlphanumeric(_ byte: UInt8) -> Bool {
     isLowerAlphanumeric(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-      || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-")
+  }
+
+  private static func isSubjectIDByte(_ byte: UInt8) -> Bool {
+    isAlphanumeric(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":")
+      || byte == UInt8(ascii: "-")
   }
 }
 

@@ -40,11 +40,11 @@ public enum RightsError: PrivacyError, Equatable {
 
   public var message: String {
     switch self {
-    case .requestNotFound(let id): "request \(id) not found"
-    case .recipientNotFound(let id): "recipient \(id) not found"
-    case .outboxMessageNotFound(let id): "outbox message \(id) not found"
-    case .artifactNotFound(let id): "request \(id) has no artifact"
-    case .artifactPurged(let id, let at): "the artifact of request \(id) was purged at \(at.ISO8601Format())"
+    case .requestNotFound(let id): "request \(id.clipped) not found"
+    case .recipientNotFound(let id): "recipient \(id.clipped) not found"
+    case .outboxMessageNotFound(let id): "outbox message \(id.clipped) not found"
+    case .artifactNotFound(let id): "request \(id.clipped) has no artifact"
+    case .artifactPurged(let id, let at): "the artifact of request \(id.clipped) was purged at \(at.ISO8601Format())"
     case .artifactTooLarge(let size):
       "artifact.content of \(size) bytes exceeds the limit of \(ArtifactInfo.maximumBytes) bytes (3 MiB)"
     case .illegalTransition(let status, let action): "cannot \(action) a request in status \(status.protoName)"
@@ -62,8 +62,8 @@ public enum RightsError: PrivacyError, Equatable {
     case .extensionLimit(let left):
       "the deadline may be extended by at most \(Deadline.maximumExtensionMonths) months in total; \(left) month\(left == 1 ? "" : "s") left"
     case .deadlinePassed(let due): "the deadline (\(due.ISO8601Format())) has passed; it can no longer be extended"
-    case .stepFinished(let step, let status): "step \(step) is already \(status.protoName)"
-    case .stepsUnfinished(let step, let status): "step \(step) is \(status.protoName); every step must be DONE or SKIPPED"
+    case .stepFinished(let step, let status): "step \(step.clipped) is already \(status.protoName)"
+    case .stepsUnfinished(let step, let status): "step \(step.clipped) is \(status.protoName); every step must be DONE or SKIPPED"
     case .artifactRequired(let right): "a \(right.protoName) request must be completed with an artifact"
     }
   }

@@ -35,14 +35,14 @@ enum Check {
 
 extension RequestDraft {
   init(_ proto: Privacy_Rights_V1_OpenRequestRequest, now: Date) throws(InvalidArgument) {
-    guard let right = Right(proto.right) else { throw InvalidArgument("right is required") }
+    let right = try Validate.requiredEnum(proto.right, field: "right", Right.init)
     let origin: RequestOrigin
     switch proto.origin {
     case .unspecified: origin = .dataSubject
-    case .UNRECOGNIZED: throw InvalidArgument("origin holds an unknown value")
+    case .UNRECOGNIZED(let number): throw InvalidArgument("unknown value \(number) for origin")
     default: origin = RequestOrigin(proto.origin)!
     }
-    if case .UNRECOGNIZED = proto.channel { throw InvalidArgument("channel holds an unknown value") }
+    try Validate.knownEnum(proto.channel, field: "channel")
     let channel = Channel(proto.channel)
     let subjectID = proto.subjectID.isEmpty ? "" : try Validate.subjectID(proto.subjectID)
     var email = ""
@@ -306,9 +306,9 @@ extension RequestQuery {
   /// only works for the filter that issued it.
   static func parse(_ proto: Privacy_Rights_V1_RequestFilter, now: Date) throws(InvalidArgument) -> (query: RequestQuery, scope: String) {
     var query = RequestQuery()
-    if case .UNRECOGNIZED = proto.status { throw InvalidArgument("filter.status holds an unknown value") }
-    if case .UNRECOGNIZED = proto.right { throw InvalidArgument("filter.right holds an unknown value") }
-    if case .UNRECOGNIZED = proto.origin { throw InvalidArgument("filter.origin holds an unknown value") }
+    try Validate.knownEnum(proto.status, field: "filter.status")
+    try Validate.knownEnum(proto.right, field: "filter.right")
+    try Validate.knownEnum(proto.origin, field: "filter.origin")
     query.status = RequestStatus(proto.status)
     query.right = Right(proto.right)
     query.origin = RequestOrigin(proto.origin)

@@ -130,7 +130,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let message = request.message
     let id = try Check.requestID(message.requestID)
     let step = try Validate.slug(message.step, field: "step")
-    guard let status = StepStatus(message.status) else { throw InvalidArgument("status is required") }
+    let status = try Validate.requiredEnum(message.status, field: "status", StepStatus.init)
     let detail = try Check.text(message.detail, field: "detail", maxLength: 8000)
     let error = try Check.text(message.error, field: "error", maxLength: 8000)
     if status == .failed && error.trimmingWhitespace.isEmpty { throw InvalidArgument("error is required with status FAILED") }
@@ -170,7 +170,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let message = request.message
     let id = try Check.requestID(message.requestID)
     let reason = try Validate.requiredText(message.reason, field: "reason", maxLength: 2000)
-    if case .UNRECOGNIZED = message.grounds { throw InvalidArgument("grounds holds an unknown value") }
+    try Validate.knownEnum(message.grounds, field: "grounds")
     let result = try await desk.rejectRequest(
       requestID: id, reason: reason, grounds: RejectionGrounds(message.grounds), caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })

@@ -34,23 +34,23 @@ public enum VaultError: PrivacyError, Equatable {
 
   public var message: String {
     switch self {
-    case .subjectNotFound(let id): "subject \(id) has no record"
+    case .subjectNotFound(let id): "subject \(id.clipped) has no record"
     case .fieldNotFound(let name): "field \(name) is not defined"
-    case .noValue(let subject, let field): "field \(field) of subject \(subject) holds no value"
-    case .recordRestricted(let id): "processing of subject \(id) is restricted: the record refuses writes until the restriction is lifted"
-    case .recordErased(let id): "the personal data of subject \(id) was erased: the record refuses writes"
-    case .fieldLocked(let subject, let field): "field \(field) of subject \(subject) is locked: unlock it before writing"
+    case .noValue(let subject, let field): "field \(field) of subject \(subject.clipped) holds no value"
+    case .recordRestricted(let id): "processing of subject \(id.clipped) is restricted: the record refuses writes until the restriction is lifted"
+    case .recordErased(let id): "the personal data of subject \(id.clipped) was erased: the record refuses writes"
+    case .fieldLocked(let subject, let field): "field \(field) of subject \(subject.clipped) is locked: unlock it before writing"
     case .fieldNotSearchable(let name): "field \(name) is not searchable"
     case .encryptionIrreversible(let name): "field \(name) is encrypted (or must be): encryption cannot be turned off"
     case .classificationDowngrade(let name, let from, let to):
       "field \(name) holds values: its classification cannot be lowered from \(from.rawValue) to \(to.rawValue)"
     case .keyNotConfigured(let keyID, let subject?):
-      "the data key of subject \(subject) is wrapped under key \(keyID), which is not in the keyring"
+      "the data key of subject \(subject.clipped) is wrapped under key \(keyID), which is not in the keyring"
     case .keyNotConfigured(let keyID, nil): "key \(keyID) is not in the keyring"
     case .valueUnreadable(let subject, let field):
-      "the stored value of field \(field) of subject \(subject) fails to open (tampered or moved ciphertext)"
-    case .dataKeyUnreadable(let subject): "the data key of subject \(subject) fails to open under its key-encryption key"
-    case .storedRecordCorrupt(let subject, let column): "the stored record of subject \(subject) is unreadable (column \(column))"
+      "the stored value of field \(field) of subject \(subject.clipped) fails to open (tampered or moved ciphertext)"
+    case .dataKeyUnreadable(let subject): "the data key of subject \(subject.clipped) fails to open under its key-encryption key"
+    case .storedRecordCorrupt(let subject, let column): "the stored record of subject \(subject.clipped) is unreadable (column \(column))"
     }
   }
 

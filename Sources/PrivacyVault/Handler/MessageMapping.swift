@@ -42,10 +42,10 @@ extension GeneralizationRule {
 extension FieldDraft {
   init(_ request: Privacy_Vault_V1_UpsertFieldRequest) throws(InvalidArgument) {
     let name = try Validate.fieldName(request.name, field: "name")
-    if case .UNRECOGNIZED = request.classification { throw InvalidArgument("classification is not a known value") }
+    try Validate.knownEnum(request.classification, field: "classification")
     let classification = Classification(request.classification)
-    if case .UNRECOGNIZED = request.specialCategory { throw InvalidArgument("special_category is not a known value") }
-    if case .UNRECOGNIZED = request.mask { throw InvalidArgument("mask is not a known value") }
+    try Validate.knownEnum(request.specialCategory, field: "special_category")
+    try Validate.knownEnum(request.mask, field: "mask")
     var tags: [String] = []
     for tag in request.tags { tags.append(try Validate.fieldName(tag, field: "tags")) }
     guard Set(tags).count <= FieldTag.maximumCount else { throw InvalidArgument("tags must hold at most \(FieldTag.maximumCount) tags") }
@@ -80,7 +80,7 @@ extension FieldDefinition {
 extension ValueSource {
   /// Reads a source from PutRecord; output-only fields (actor, request id) are ignored.
   init(_ proto: Privacy_Vault_V1_ValueSource, now: Date) throws(InvalidArgument) {
-    guard let channel = Channel(proto.channel) else { throw InvalidArgument("source.channel is required") }
+    let channel = try Validate.requiredEnum(proto.channel, field: "source.channel", Channel.init)
     var capturedAt = now
     if proto.hasCapturedAt {
       guard proto.capturedAt.isWellFormed else { throw InvalidArgument("source.captured_at is not a valid timestamp") }
@@ -89,6 +89,7 @@ extension ValueSource {
         throw InvalidArgument("source.captured_at must not be in the future")
       }
     }
+    try Validate.knownEnum(proto.actorKind, field: "source.actor_kind")
     self.init(
       channel: channel, formName: try Validate.optionalText(proto.formName, field: "source.form_name", maxLength: 200),
       ipAddress: try Validate.ipAddress(proto.ipAddress, field: "source.ip_address"), actorKind: ActorKind(proto.actorKind),
@@ -200,8 +201,7 @@ extension AccessLogQuery {
     let field = request.field.isEmpty ? nil : try Validate.fieldName(request.field, field: "field")
     var kinds: [AccessKind] = []
     for kind in request.kinds {
-      guard let domain = AccessKind(kind) else { throw InvalidArgument("kinds holds an unspecified or unknown kind") }
-      kinds.append(domain)
+      kinds.append(try Validate.requiredEnum(kind, field: "kinds", AccessKind.init))
     }
     var start: Date?
     var end: Date?

@@ -1,0 +1,55 @@
+import Foundation
+import PrivacyKit
+import PrivacyTesting
+
+/// One gRPC call made with curl (HTTP/2 with prior knowledge, no TLS), so a test can send what a
+/// gRPC library refuses to send: malformed headers, no message, two messages, broken bytes.
+struct RawCall {
+  /// What came back: the gRPC status and message (headers or trailers), or curl's failure.
+  struct Answer: CustomStringConvertible {
+    var status: Int?
+    var message: String?
+    var curlExit: Int32
+
+    var description: String { "status \(status.map(String.init) ?? "none") \(message ?? "") (curl exit \(curlExit))" }
+  }
+
+  var path: String
+  var headers: [String] = []
+  /// The HTTP/2 body as sent: gRPC frames, or anything else.
+  var body: [UInt8]
+
+  /// A body of gRPC length-prefixed frames, one per message.
+  static func frames(_ messages: [UInt8]...) -> [UInt8] {
+    messages.flatMap { message in
+      [0] + withUnsafeBytes(of: UInt32(message.count).bigEndian, Array.init) + message
+    }
+  }
+
+  func send(to address: ServiceAddress, in directory: TestDirectory) async throws -> Answer {
+    let name = UUID().uuidString
+    let bodyPath = directory.path("\(name).body")
+    let headerPath = directory.path("\(name).headers")
+    try Data(body).write(to: URL(fileURLWithPath: bodyPath))
+    var arguments = [
+      "-s", "--http2-prior-knowledge", "--max-time", "20", "-o", "/dev/null", "-D", headerPath,
+      "-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary", "@\(bodyPath)",
+    ]
+    for header in headers { arguments += ["-H", header] }
+    arguments.append("http://\(address)\(path)")
+    let curl = try RunningProcess(executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: arguments, environment: [:])
+    let exit = try await curl.waitForExit(timeout: .seconds(30))
+    let dump = (try? String(contentsOfFile: headerPath, encoding: .utf8)) ?? ""
+    var answer = Answer(curlExit: exit)
+    for line in dump.split(whereSeparator: \.isNewline) {
+      let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard parts.count == 2 else { continue }
+      switch parts[0].lowercased() {
+      case "grpc-status": answer.status = Int(parts[1])
+      case "grpc-message": answer.message = parts[1].removingPercentEncoding ?? parts[1]
+      default: break
+      }
+    }
+    return answer
+  }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+import PrivacyTesting
+import Testing
+
+/// A TCP connection that a test holds open without speaking gRPC.
+final class SilentConnection {
+  let descriptor: Int32
+
+  init(port: Int, sending bytes: [UInt8] = []) throws {
+    descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    if !bytes.isEmpty { _ = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } }
+  }
+
+  /// Whether the server closed the connection within `timeout` (end of stream or a reset); bytes
+  /// the server sends first (its SETTINGS, a GOAWAY) are read and skipped. Polls without blocking,
+  /// so the test leaves the shared task threads to the server.
+  func closedByServer(within timeout: Duration) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while ContinuousClock.now < deadline {
+      var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+      if poll(&poller, 1, 0) > 0 {
+        if read(descriptor, &buffer, buffer.count) <= 0 { return true }
+      } else {
+        try await Task.sleep(for: .milliseconds(20))
+      }
+    }
+    return false
+  }
+
+  deinit { close(descriptor) }
+}
+
+@Suite("Connection limits")
+struct ConnectionLimitTests {
+  static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+
+  @Test("connections above GRPC_MAX_CONNECTIONS are closed at once; silent ones go after the first-request timeout, freeing room")
+  func capAndFirstRequestTimeout() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let environment = testEnvironment(
+      database: directory.path("unused.sqlite"), extra: ["GRPC_MAX_CONNECTIONS": "3", "GRPC_FIRST_REQUEST_TIMEOUT_S": "2"])
+    let server = PrivacyServer(
+      configuration: try ServiceConfiguration(kind: .consent, environment: environment),
+      services: [SleepService(started: {})], serviceNames: ["test.Runtime"], logger: silentLogger)
+    try await withRunningServer(server) { port async throws in
+      let silent = try SilentConnection(port: port)
+      let prefaceOnly = try SilentConnection(port: port, sending: Self.preface)
+      let third = try SilentConnection(port: port)
+      try await Task.sleep(for: .milliseconds(200))
+      let fourth = try SilentConnection(port: port, sending: Self.preface)
+      #expect(try await fourth.closedByServer(within: .seconds(1)))
+      #expect(try await !third.closedByServer(within: .milliseconds(300)))
+      for connection in [silent, prefaceOnly, third] {
+        #expect(try await connection.closedByServer(within: .seconds(4)))
+      }
+      try await Task.sleep(for: .milliseconds(100))
+      let health = try await withTestClient(port: port) { client in
+        try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init())
+      }
+      #expect(health.status == .serving)
+    }
+  }
+}
