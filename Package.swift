@@ -74,9 +74,13 @@ let package = Package(
     ),
     // A crashing service dies at once (no seconds of symbolication); C because it is a signal handler.
     .target(name: "CFatalSignals"),
+    // libnghttp2, the HTTP/2 engine of the servers' transport.
+    .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+    // The gRPC server transport on libnghttp2: the session, gRPC framing, GRPCCore's ServerTransport.
+    .target(name: "PrivacyWire", dependencies: ["CNGHTTP2", grpcCore, nioCore, nioPosix], swiftSettings: swiftSettings),
     .target(
       name: "PrivacyKit",
-      dependencies: ["CFatalSignals", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1],
+      dependencies: ["CFatalSignals", "PrivacyWire", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1],
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyConsent", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
@@ -102,6 +106,7 @@ let package = Package(
     executable("privacyctl", ["PrivacyCLI", argumentParser]),
     executable("privacy-suite", ["PrivacySuite", logging, lifecycle]),
 
+    .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),

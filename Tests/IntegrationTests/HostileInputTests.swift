@@ -57,6 +57,25 @@ struct HostileInputTests {
     #expect(service.isRunning)
   }
 
+  @Test("metadata over 16 KiB is RESOURCE_EXHAUSTED naming the limit; the connection is not dropped")
+  func oversizedMetadata() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let service = try RunningProcess("vault-service", environment: serviceEnvironment(directory, "vault"))
+    let address = try await service.listeningAddress()
+    let big = try await RawCall(
+      path: Self.healthCheck, headers: ["x-padding: " + String(repeating: "p", count: 20_000)], body: RawCall.frames([])
+    ).send(to: address, in: directory)
+    #expect(big.status == 8 && big.message?.hasSuffix("exceeds the limit of 16384 bytes") == true, "\(big)")
+    #expect(big.curlExit == 0)
+    let many = try await RawCall(
+      path: Self.healthCheck, headers: (0..<40).map { "x-field-\($0): " + String(repeating: "v", count: 500) },
+      body: RawCall.frames([])
+    ).send(to: address, in: directory)
+    #expect(many.status == 8, "\(many)")
+    #expect(service.isRunning)
+  }
+
   @Test("a crashing service exits at once, killed by its signal, instead of symbolicating for seconds")
   func crashExitsAtOnce() async throws {
     let directory = try TestDirectory()

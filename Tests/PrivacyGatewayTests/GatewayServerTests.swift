@@ -75,12 +75,13 @@ struct GatewayServerTests {
   @Test("a backend that is down gives UNAVAILABLE within the deadline; the other backends keep serving")
   func backendDown() async throws {
     let fixture = try GatewayFixture()
-    try await fixture.run(down: [.vault]) { port, _ async throws in
+    try await fixture.run(down: [.vault], gatewayEnvironment: ["GATEWAY_BACKEND_TIMEOUT_MS": "2000"]) { port, _ async throws in
       try await asRole("dpo", port: port) { client async throws in
         let start = ContinuousClock.now
         let error = await capturedRPCError { try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = "c-1" }) }
         #expect(error?.code == .unavailable)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // The deadline, and a margin for a loaded machine.
+        #expect(ContinuousClock.now - start < .seconds(4))
         let answer = try await ConsentClient(wrapping: client).checkEmailEligibility(.with {
           $0.subjectID = "c-1"
           $0.messageKind = .reply

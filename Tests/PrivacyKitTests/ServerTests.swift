@@ -95,12 +95,15 @@ struct ServerTests {
     }
   }
 
-  @Test("a message over 4 MiB is RESOURCE_EXHAUSTED")
+  @Test("a message over 4 MiB is RESOURCE_EXHAUSTED at any size, and the connection serves on")
   func messageLimit() async throws {
     try await withRunningServer(try makeTestServer()) { port async throws in
       try await withTestClient(port: port) { client async throws in
-        let error = await capturedRPCError { try await sleep(client, milliseconds: 0, padding: 4 * 1024 * 1024 + 10) }
-        #expect(error?.code == .resourceExhausted)
+        for padding in [4 * 1024 * 1024 + 10, 20 * 1024 * 1024, 64 * 1024 * 1024] {
+          let error = await capturedRPCError { try await sleep(client, milliseconds: 0, padding: padding) }
+          #expect(error?.code == .resourceExhausted, "\(padding): \(String(describing: error))")
+          #expect(error?.message.hasSuffix("exceeds the limit of 4194304 bytes") == true)
+        }
         let fits = try await sleep(client, milliseconds: 0, padding: 3 * 1024 * 1024)
         #expect(fits.status == .serving)
       }

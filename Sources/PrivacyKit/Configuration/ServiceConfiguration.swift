@@ -1,4 +1,5 @@
 public import Logging
+import NIOCore
 
 /// The five executables and their defaults (DESIGN.md, configuration table).
 public enum ServiceKind: String, Sendable, CaseIterable {
@@ -54,6 +55,10 @@ public struct ServiceConfiguration: Sendable {
   /// A connection that has not opened its first stream this long after it was accepted is closed
   /// (`GRPC_FIRST_REQUEST_TIMEOUT_S`, default 10).
   public var firstRequestTimeout: Duration
+  /// The server transport (`GRPC_TRANSPORT`: `nghttp2`, the default, or `nio`).
+  public var transport: TransportKind
+  /// Event-loop threads of the nghttp2 transport (`GRPC_EVENT_LOOPS`, default the core count).
+  public var eventLoops: Int
 
   /// Shortest internal token accepted, so a guessable value cannot slip through.
   public static let minimumTokenLength = 16
@@ -79,6 +84,8 @@ public struct ServiceConfiguration: Sendable {
     self.idleTimeout = .seconds(try env.int("GRPC_IDLE_TIMEOUT_S", range: 1...86_400) ?? 300)
     self.maxConnections = try env.int("GRPC_MAX_CONNECTIONS", range: 1...1_000_000) ?? 10_000
     self.firstRequestTimeout = .seconds(try env.int("GRPC_FIRST_REQUEST_TIMEOUT_S", range: 1...300) ?? 10)
+    self.transport = try Self.transport(env)
+    self.eventLoops = try env.int("GRPC_EVENT_LOOPS", range: 1...256) ?? System.coreCount
   }
 
   private static func host(_ env: EnvironmentReader) throws(ConfigurationError) -> String {
@@ -87,6 +94,14 @@ public struct ServiceConfiguration: Sendable {
       throw .malformed("GRPC_HOST", "must be an IPv4 or IPv6 address, got \"\(host)\"")
     }
     return host
+  }
+
+  private static func transport(_ env: EnvironmentReader) throws(ConfigurationError) -> TransportKind {
+    guard let text = env.string("GRPC_TRANSPORT") else { return .nghttp2 }
+    guard let kind = TransportKind(rawValue: text.lowercased()) else {
+      throw .malformed("GRPC_TRANSPORT", "must be nghttp2 or nio, got \"\(text)\"")
+    }
+    return kind
   }
 
   private static func logLevel(_ env: EnvironmentReader) throws(ConfigurationError) -> Logger.Level {

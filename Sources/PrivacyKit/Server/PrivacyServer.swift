@@ -15,6 +15,8 @@ public struct PrivacyServer: Service {
   static let transportMessageCap = 16 * 1024 * 1024
   /// Concurrent streams allowed per HTTP/2 connection.
   public static let maxConcurrentStreams = 256
+  /// Largest request metadata (HTTP/2 header list) accepted; more is RESOURCE_EXHAUSTED.
+  public static let maxMetadataBytes = 16_384
 
   /// Who may call the server's services.
   public enum Authentication: Sendable {
@@ -66,22 +68,15 @@ public struct PrivacyServer: Service {
   }
 
   public func run() async throws {
-    var config = HTTP2ServerTransport.Posix.Config.defaults
-    config.rpc.maxRequestPayloadSize = Self.transportMessageCap
-    config.http2.maxConcurrentStreams = Self.maxConcurrentStreams
-    if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
-    config.connection.maxIdleTime = configuration.idleTimeout
-    config.connection.keepalive.time = Self.keepaliveTime
-    config.connection.keepalive.timeout = Self.keepaliveTimeout
     let connections = makeConnectionGuard()
-    config.channelDebuggingCallbacks.onAcceptTCPConnection = { connections.accepted($0) }
-    config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
-      if let connection = stream.parent { connections.streamOpened(on: connection) }
-      return stream.eventLoop.makeSucceededVoidFuture()
+    switch configuration.transport {
+    case .nghttp2: try await serve(on: ServerTransports.wire(configuration, connections: connections))
+    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections))
     }
+  }
+
+  private func serve<Transport: BoundTransport>(on transport: Transport) async throws {
     let host = configuration.host
-    let bindAddress: GRPCNIOTransportCore.SocketAddress =
-      IPAddress.isIPv6(host) ? .ipv6(host: host, port: configuration.port) : .ipv4(host: host, port: configuration.port)
     var interceptors: [any ServerInterceptor] = [CallObserverInterceptor(logger: logger, metrics: metrics), RequestDecodingInterceptor()]
     switch (authentication, configuration.internalToken) {
     case (.internalToken, let token?):
@@ -92,9 +87,7 @@ public struct PrivacyServer: Service {
       break
     }
     let server = GRPCServer(
-      transport: RequestGuardTransport(
-        HTTP2ServerTransport.Posix(address: bindAddress, transportSecurity: .plaintext, config: config),
-        rules: RequestRules(maxMessageBytes: Self.maxMessageBytes), logger: logger),
+      transport: RequestGuardTransport(transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes), logger: logger),
       services: services + [health],
       interceptors: interceptors
     )
@@ -114,8 +107,7 @@ public struct PrivacyServer: Service {
       try await withGracefulShutdownHandler {
         try await withThrowingDiscardingTaskGroup { group in
           group.addTask { try await server.serve() }
-          let bound = try await server.transport.base.listeningAddress
-          let port = bound.ipv4?.port ?? bound.ipv6?.port ?? configuration.port
+          let port = try await server.transport.base.boundPort
           health.setServing(true)
           address.set(host: host, port: port)
           logger.info("serving", metadata: ["net.host": "\(host)", "net.port": "\(port)"])

@@ -1,0 +1,61 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import NIOCore
+import PrivacyWire
+
+/// The two server transports a service can run on (`GRPC_TRANSPORT`).
+public enum TransportKind: String, Sendable, CaseIterable {
+  /// PrivacyWire: libnghttp2 driven by SwiftNIO event loops (the default).
+  case nghttp2
+  /// grpc-swift-nio-transport, kept selectable while both exist.
+  case nio
+}
+
+/// A server transport that can say which port it bound.
+protocol BoundTransport: ServerTransport {
+  var boundPort: Int { get async throws }
+}
+
+extension WireServerTransport: BoundTransport {}
+
+extension HTTP2ServerTransport.Posix: BoundTransport {
+  var boundPort: Int {
+    get async throws {
+      let bound = try await listeningAddress
+      return bound.ipv4?.port ?? bound.ipv6?.port ?? 0
+    }
+  }
+}
+
+/// Builds either transport with the same limits and connection hygiene.
+enum ServerTransports {
+  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard) -> WireServerTransport {
+    WireServerTransport(
+      host: configuration.host, port: configuration.port, eventLoops: configuration.eventLoops,
+      limits: WireLimits(
+        maxMessageBytes: PrivacyServer.maxMessageBytes, maxConcurrentStreams: PrivacyServer.maxConcurrentStreams,
+        maxHeaderListBytes: PrivacyServer.maxMetadataBytes, idleTimeout: configuration.idleTimeout,
+        keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
+      onAccept: { connections.accepted($0) },
+      onFirstStream: { connections.streamOpened(on: $0) })
+  }
+
+  static func nio(_ configuration: ServiceConfiguration, connections: ConnectionGuard) -> HTTP2ServerTransport.Posix {
+    var config = HTTP2ServerTransport.Posix.Config.defaults
+    config.rpc.maxRequestPayloadSize = PrivacyServer.transportMessageCap
+    config.http2.maxConcurrentStreams = PrivacyServer.maxConcurrentStreams
+    if !configuration.flushCoalescing { config.connection.flushCoalescing = nil }
+    config.connection.maxIdleTime = configuration.idleTimeout
+    config.connection.keepalive.time = PrivacyServer.keepaliveTime
+    config.connection.keepalive.timeout = PrivacyServer.keepaliveTimeout
+    config.channelDebuggingCallbacks.onAcceptTCPConnection = { connections.accepted($0) }
+    config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+      if let connection = stream.parent { connections.streamOpened(on: connection) }
+      return stream.eventLoop.makeSucceededVoidFuture()
+    }
+    let host = configuration.host
+    let address: GRPCNIOTransportCore.SocketAddress =
+      IPAddress.isIPv6(host) ? .ipv6(host: host, port: configuration.port) : .ipv4(host: host, port: configuration.port)
+    return HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext, config: config)
+  }
+}
