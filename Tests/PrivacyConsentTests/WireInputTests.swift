@@ -67,4 +67,25 @@ struct WireInputTests {
       #expect(ack?.code == .invalidArgument && ack?.message == "message_ids[1] must be 1-64 characters of A-Z a-z 0-9 -")
     }
   }
+
+  @Test("a NUL or another control character in a text is INVALID_ARGUMENT, and the ledger still verifies")
+  func controlCharacters() async throws {
+    try await withConsentService { client, _ async throws in
+      try await client.upsert(purpose("newsletter"))
+      try await client.record("c1", "newsletter", .granted)
+      let erase = await capturedRPCError { try await client.eraseSubject(.with { $0.subjectID = "c1"; $0.reason = "\u{0}" }) }
+      #expect(erase?.code == .invalidArgument && erase?.message == "reason must not contain control characters")
+      let restrict = await capturedRPCError {
+        try await client.setProcessingRestriction(.with {
+          $0.subjectID = "c1"
+          $0.restricted = true
+          $0.reason = "s"
+          $0.evidence = .with { $0.channel = .manual; $0.formName = "x\u{0}" }
+        })
+      }
+      #expect(restrict?.code == .invalidArgument && restrict?.message == "evidence.form_name must not contain control characters")
+      #expect(try await client.verify().valid)
+      #expect(try await client.allEvents().count == 1)
+    }
+  }
 }

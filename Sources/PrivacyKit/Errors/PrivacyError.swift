@@ -75,10 +75,14 @@ public struct InvalidArgument: PrivacyError, Equatable {
 }
 
 extension String {
-  /// The string as an error message may quote it: at most 64 characters, the rest cut and marked
-  /// with "…". Messages quote ids the caller sent, never values of personal fields; a long id must
-  /// not turn into a long message (a peer's header limit could drop the whole connection).
+  /// The string as an error message may quote it: at most 64 Unicode scalars, the rest cut and
+  /// marked with "…". Messages quote ids the caller sent, never values of personal fields; a long
+  /// id must not turn into a long message (a peer's header limit could drop the whole connection).
+  /// Scalars, not characters: one character can hold any number of combining scalars.
   public var clipped: String {
-    count <= 64 ? self : prefix(64) + "…"
+    guard unicodeScalars.count > 64 else { return self }
+    var result = String.UnicodeScalarView()
+    result.append(contentsOf: unicodeScalars.prefix(64))
+    return String(result) + "…"
   }
 }

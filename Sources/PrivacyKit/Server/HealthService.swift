@@ -52,7 +52,7 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
 
   public func check(request: Grpc_Health_V1_HealthCheckRequest, context: ServerContext) async throws -> Grpc_Health_V1_HealthCheckResponse {
     guard names.contains(request.service) else {
-      throw RPCError(code: .notFound, message: "unknown service \(request.service)")
+      throw RPCError(code: .notFound, message: "unknown service \(request.service.clipped)")
     }
     let serving = state.withLock { $0.serving }
     return .with { $0.status = serving ? .serving : .notServing }

@@ -33,18 +33,22 @@ public enum Validate {
     return value
   }
 
-  /// Text that must be present, within `maxLength` characters.
+  /// Text that must be present, within `maxLength` characters, without control characters.
   public static func requiredText(_ value: String, field: String, maxLength: Int) throws(InvalidArgument) -> String {
-    let trimmed = value.trimmingWhitespace
+    let trimmed = try optionalText(value, field: field, maxLength: maxLength)
     guard !trimmed.isEmpty else { throw InvalidArgument("\(field) is required") }
-    guard trimmed.count <= maxLength else { throw InvalidArgument("\(field) must be at most \(maxLength) characters") }
     return trimmed
   }
 
-  /// Text that may be empty, within `maxLength` characters.
+  /// Text that may be empty, within `maxLength` characters, without control characters other
+  /// than tab and line breaks. NUL in particular: SQLite's C API reads text up to it, so a stored
+  /// value would no longer match what was hashed into a chain.
   public static func optionalText(_ value: String, field: String, maxLength: Int) throws(InvalidArgument) -> String {
     let trimmed = value.trimmingWhitespace
     guard trimmed.count <= maxLength else { throw InvalidArgument("\(field) must be at most \(maxLength) characters") }
+    guard !trimmed.unicodeScalars.contains(where: \.isDisallowedControl) else {
+      throw InvalidArgument("\(field) must not contain control characters")
+    }
     return trimmed
   }
 
@@ -120,7 +124,24 @@ public enum EmailAddress {
   }
 }
 
+extension Unicode.Scalar {
+  /// A C0 or C1 control character or DEL, other than tab, line feed and carriage return.
+  var isDisallowedControl: Bool {
+    (value < 0x20 && ![0x09, 0x0A, 0x0D].contains(value)) || (0x7F...0x9F).contains(value)
+  }
+}
+
 extension String {
+  /// The string with every control character that `Validate` refuses replaced by U+FFFD: for
+  /// records that keep what a caller sent even when it was refused (the gateway's audit log),
+  /// so the stored text is the hashed text.
+  public var withoutControlCharacters: String {
+    guard unicodeScalars.contains(where: \.isDisallowedControl) else { return self }
+    var result = String.UnicodeScalarView()
+    for scalar in unicodeScalars { result.append(scalar.isDisallowedControl ? "\u{FFFD}" : scalar) }
+    return String(result)
+  }
+
   /// The string without leading and trailing spaces, tabs and newlines.
   public var trimmingWhitespace: String {
     var scalars = Substring(self)
