@@ -70,6 +70,22 @@ struct AuditLogTests {
     #expect(try await reopened.verify().valid)
   }
 
+  @Test("what a refused call sent is stored as hashed: control characters replaced, an id that is none left out")
+  func hostileTexts() async throws {
+    let fixture = try Fixture()
+    let log = try await fixture.open()
+    let sent = AuditDraft(
+      requestID: "r-1", actor: "dana", role: "dpo", method: "privacy.consent.v1.ConsentService/EraseSubject",
+      subjectID: "\u{0}", reason: "a\u{0}b\u{7}c\td", statusCode: 3, statusMessage: "reason must not \u{0}")
+    let entry = try await log.record(sent)
+    #expect(entry.draft.reason == "a\u{FFFD}b\u{FFFD}c\td" && entry.draft.subjectID.isEmpty)
+    let mail = try await log.record(AuditDraft(requestID: "r-2", actor: "dana", role: "dpo", method: "m", subjectID: "ada@example.org", statusCode: 3))
+    #expect(mail.draft.subjectID.isEmpty)
+    let stored = try await fixture.open().entries(AuditQuery(limit: 10))
+    #expect(stored.map(\.draft) == [mail.draft, entry.draft])
+    #expect(try await log.verify().valid)
+  }
+
   @Test("the database refuses updates and deletes of entries")
   func appendOnly() async throws {
     let fixture = try Fixture()
@@ -148,6 +164,26 @@ struct AuditLogTests {
     #expect(statistics.commits < count / 2, "\(statistics.commits) commits for \(count) entries")
     #expect(try await log.verify().entriesChecked == UInt64(count))
     #expect(try await log.verify().valid)
+  }
+
+  @Test("verifying while calls are being recorded finds a valid chain every time")
+  func verifyDuringWrites() async throws {
+    let fixture = try Fixture()
+    let log = try await fill(fixture, count: 1000)
+    let verifications = try await withThrowingTaskGroup(of: [ChainVerification].self) { group in
+      group.addTask {
+        for index in 1...1000 { _ = try await log.record(self.draft(1000 + index)) }
+        return []
+      }
+      group.addTask {
+        var results: [ChainVerification] = []
+        for _ in 1...20 { results.append(try await log.verify()) }
+        return results
+      }
+      return try await group.reduce(into: []) { $0 += $1 }
+    }
+    #expect(verifications.count == 20)
+    for verification in verifications { #expect(verification.valid, "\(verification.problem)") }
   }
 
   @Test("entries are listed newest first and filtered by actor, method, subject, request id, time and outcome")

@@ -132,13 +132,15 @@ public final class AuditLog: Sendable {
   /// Recomputes the whole chain and names the first broken entry.
   public func verify() async throws -> ChainVerification {
     var verifier = ChainVerifier()
+    // The head is read before the store: every entry it counts is committed, so the read below
+    // sees it. Read after, it would count entries committed during the read and call them missing.
+    let known = state.withLock { $0.headUncertain ? 0 : $0.head.sequence }
     do {
       try await store.verify(into: &verifier)
     } catch {
       logger.error("audit log read failed", metadata: ["error.type": "\(type(of: error))"])
       throw AuditUnavailable(reading: true)
     }
-    let known = state.withLock { $0.headUncertain ? 0 : $0.head.sequence }
     verifier.finish(knownHead: known)
     return verifier.result
   }

@@ -36,6 +36,23 @@ public struct AuditDraft: Sendable, Equatable {
     self.statusCode = statusCode
     self.statusMessage = statusMessage
   }
+
+  /// The draft as an entry keeps it. Entries record refused calls too, so their texts may be
+  /// anything a caller sent: control characters are replaced (SQLite cuts a stored text at NUL,
+  /// which would break the chain), and a subject id is kept only when it is a valid one (an
+  /// address sent as an id must not land in the log).
+  var storable: AuditDraft {
+    var draft = self
+    draft.requestID = requestID.withoutControlCharacters
+    draft.actor = actor.withoutControlCharacters
+    draft.role = role.withoutControlCharacters
+    draft.method = method.withoutControlCharacters
+    draft.subjectID = (try? Validate.subjectID(subjectID)) ?? ""
+    draft.fieldsRevealed = fieldsRevealed.map(\.withoutControlCharacters)
+    draft.reason = reason.withoutControlCharacters
+    draft.statusMessage = statusMessage.withoutControlCharacters
+    return draft
+  }
 }
 
 /// One entry of the hash-chained audit log: one call through the gateway.
@@ -57,7 +74,7 @@ public struct AuditEntry: ChainedEntry, Sendable, Equatable {
 
   /// Seals a draft as the entry after `head`.
   public init(draft: AuditDraft, after head: ChainHead, at time: Date) {
-    self.init(sequence: head.sequence + 1, time: time.microsecondPrecision, draft: draft, previousHash: head.hash, hash: "")
+    self.init(sequence: head.sequence + 1, time: time.microsecondPrecision, draft: draft.storable, previousHash: head.hash, hash: "")
     hash = computedHash
   }
 
