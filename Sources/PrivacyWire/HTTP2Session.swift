@@ -35,6 +35,8 @@ final class HTTP2Session {
     var initialWindowSize: UInt32
     var connectionWindowSize: Int32
     var maxHeaderListSize: UInt32
+    var resetBurst: UInt64
+    var resetsPerSecond: UInt64
   }
 
   /// What the peer is told, and what nghttp2 enforces with a connection error: nghttp2 treats a
@@ -74,6 +76,7 @@ final class HTTP2Session {
     nghttp2_option_set_no_auto_window_update(options, 1)
     // Closed streams are not kept for priority bookkeeping (RFC 9113 deprecates that scheme).
     nghttp2_option_set_no_closed_streams(options, 1)
+    nghttp2_option_set_stream_reset_rate_limit(options, settings.resetBurst, settings.resetsPerSecond)
 
     let userData = Unmanaged.passUnretained(self).toOpaque()
     nghttp2_session_server_new2(&session, callbacks, userData, options)

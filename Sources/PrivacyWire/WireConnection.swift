@@ -18,10 +18,22 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private let budget: RequestBudget
 
   private var context: ChannelHandlerContext!
+  /// Nil until the client's first bytes arrive.
   private var session: HTTP2Session!
   private var streams: [Int32: StreamState] = [:]
+  /// Calls whose headers arrived in the current read burst: dispatched when the burst has been
+  /// read, unless the client reset them meanwhile (a rapid-reset flood then never becomes work).
+  private var undispatched: [(stream: Int32, call: WireCall)] = []
   /// Streams that were not refused and have not closed.
   private var activeCalls = 0
+  /// Streams already closed (reset, most often) whose calls still run. They count against the
+  /// stream limit with headroom: a client may cancel and replace calls freely, but resets cannot
+  /// pile up work far beyond the limit (the rapid-reset attack of CVE-2023-44487).
+  private var finishingCalls: Set<Int32> = []
+  /// Streams the client reset before they became calls: a client has no reason to do that often.
+  private var earlyResets: TokenBucket
+  /// Set inside a read burst; the connection closes once the burst has been read.
+  private var closeAfterRead = false
   private var sawFirstStream = false
   private var flushScheduled = false
   private var outputBlocked = false
@@ -51,6 +63,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     /// The request body itself was refused (too large, say): once the response is out, the client
     /// is told to stop sending it.
     var stopRequest = false
+    /// Response metadata written by the call and not yet sent (see `respond`).
+    var pendingHeaders: Metadata?
     var responseStarted = false
     var responseEnded = false
     var requestEnded = false
@@ -58,6 +72,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     var owed = 0
     /// Refused above the stream limit: never counted as active.
     let refused: Bool
+    /// The call was handed to GRPCCore and its writer has not ended yet.
+    var callRunning = false
 
     init(limits: WireLimits, refused: Bool) {
       self.refused = refused
@@ -75,48 +91,53 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     self.dispatch = dispatch
     self.onFirstStream = onFirstStream
     self.budget = RequestBudget(perStream: limits.maxMessageBytes + 65_536, perConnection: limits.connectionBudgetBytes)
+    self.earlyResets = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond)
   }
 
   // MARK: Channel events
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    remotePeer = Self.describe(context.channel.remoteAddress)
+    localPeer = Self.describe(context.channel.localAddress)
+  }
+
+  /// The session, its timers and the server's SETTINGS begin with the client's first bytes: a
+  /// connection that never sends any (a flood of silent connections) costs no session and no
+  /// timer but the first-request timeout.
+  private func openSession(context: ChannelHandlerContext) {
     session = HTTP2Session(
       delegate: self,
       settings: .init(
         maxConcurrentStreams: UInt32(limits.maxConcurrentStreams), initialWindowSize: UInt32(limits.streamWindowBytes),
-        connectionWindowSize: Int32(limits.connectionWindowBytes), maxHeaderListSize: UInt32(limits.maxHeaderListBytes)))
-    remotePeer = Self.describe(context.channel.remoteAddress)
-    localPeer = Self.describe(context.channel.localAddress)
-    if context.channel.isActive { start(context: context) }
-  }
-
-  func channelActive(context: ChannelHandlerContext) {
-    start(context: context)
-    context.fireChannelActive()
-  }
-
-  private func start(context: ChannelHandlerContext) {
-    guard keepalive == nil else { return }
-    lastRead = .now()
+        connectionWindowSize: Int32(limits.connectionWindowBytes), maxHeaderListSize: UInt32(limits.maxHeaderListBytes),
+        resetBurst: limits.resetBurst, resetsPerSecond: limits.resetsPerSecond))
     let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
     keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
       connection.value.checkKeepalive()
     }
     startIdleTimer()
-    flush()
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if session == nil { openSession(context: context) }
     lastRead = .now()
     pingSentAt = nil
-    if !session.receive(unwrapInboundIn(data)) {
+    if !session.receive(unwrapInboundIn(data)) || closeAfterRead {
+      undispatched = []
       flush()
       context.close(promise: nil)
     }
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
+    let ready = undispatched
+    undispatched = []
+    for (id, call) in ready {
+      guard let state = streams[id], state.call === call else { continue }
+      state.callRunning = true
+      dispatch(call)
+    }
     flush()
     context.fireChannelReadComplete()
   }
@@ -154,7 +175,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   /// Writes what the session has for the wire, in one write and one flush; closes the connection
   /// once nothing is left to read or write.
   private func flush() {
-    guard let context else { return }
+    guard let context, session != nil else { return }
     guard context.channel.isWritable else {
       outputBlocked = true
       return
@@ -181,14 +202,18 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
 
   private func respond(_ part: RPCResponsePart<[UInt8]>, stream id: Int32) {
     guard let state = streams[id], !state.responseEnded else { return }
+    // Response headers wait for the first message or the status: a server stream that has sent
+    // nothing then has nothing in flight when its client cancels it, and a client that cancels
+    // hundreds of idle streams at once (the gateway relaying its callers) is not sent frames for
+    // streams it already forgot.
     switch part {
     case .metadata(let metadata):
-      state.responseStarted = true
-      session.respond(stream: id, headers: Self.responseHeaders(metadata), endStream: false)
+      state.pendingHeaders = metadata
     case .message(let message):
       if !state.responseStarted {
         state.responseStarted = true
-        session.respond(stream: id, headers: Self.responseHeaders([:]), endStream: false)
+        session.respond(stream: id, headers: Self.responseHeaders(state.pendingHeaders ?? [:]), endStream: false)
+        state.pendingHeaders = nil
       }
       var framed = context.channel.allocator.buffer(capacity: message.count + 5)
       MessageFramer.frame(message, into: &framed)
@@ -198,13 +223,17 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
       if state.responseStarted {
         session.finish(stream: id, trailers: Self.trailerFields(status, trailers))
       } else {
-        session.respond(stream: id, headers: Self.responseHeaders([:]) + Self.trailerFields(status, trailers), endStream: true)
+        session.respond(
+          stream: id, headers: Self.responseHeaders(state.pendingHeaders ?? [:]) + Self.trailerFields(status, trailers),
+          endStream: true)
       }
     }
     scheduleFlush()
   }
 
   private func writerEnded(stream id: Int32, failed: Bool) {
+    if finishingCalls.remove(id) != nil { return }
+    streams[id]?.callRunning = false
     guard let state = streams[id], failed || !state.responseEnded else { return }
     state.responseEnded = true
     session.reset(stream: id, code: HTTP2ErrorCode.internalError)
@@ -235,7 +264,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
       sawFirstStream = true
       onFirstStream(context.channel)
     }
-    let refused = activeCalls >= limits.maxConcurrentStreams
+    let refused =
+      activeCalls >= limits.maxConcurrentStreams || activeCalls + finishingCalls.count >= 2 * limits.maxConcurrentStreams
     streams[id] = StreamState(limits: limits, refused: refused)
     if refused {
       session.reset(stream: id, code: HTTP2ErrorCode.refusedStream)
@@ -266,7 +296,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
       state.call = call
       call.inbound.push(.metadata(metadata))
       if endStream { call.inbound.finish() }
-      dispatch(call)
+      undispatched.append((id, call))
     }
   }
 
@@ -324,6 +354,14 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     // The stream is gone, but its unacknowledged bytes still count against the connection's window.
     if state.owed > 0 { session.consumeConnection(count: state.owed) }
     if !state.refused { activeCalls -= 1 }
+    if state.callRunning { finishingCalls.insert(id) }
+    if errorCode != HTTP2ErrorCode.noError, !closeAfterRead, !state.refused, state.call.map({ _ in !state.callRunning }) ?? true,
+      !earlyResets.take(at: .now())
+    {
+      // Streams opened and reset before they became calls, again and again: a rapid-reset flood.
+      session.goAway(code: HTTP2ErrorCode.enhanceYourCalm)
+      closeAfterRead = true
+    }
     if streams.isEmpty {
       if drain == .finished {
         flush()
@@ -417,6 +455,10 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   }
 
   private func beginDrain() {
+    guard session != nil else {
+      context.close(promise: nil)
+      return
+    }
     guard drain == .serving else { return }
     drain = .announced
     session.announceShutdown()
@@ -483,6 +525,33 @@ enum HTTP2ErrorCode {
   static let noError: UInt32 = 0x0
   static let internalError: UInt32 = 0x2
   static let refusedStream: UInt32 = 0x7
+  static let enhanceYourCalm: UInt32 = 0xb
+}
+
+/// A token bucket: `capacity` tokens at most, `perSecond` added back each second.
+struct TokenBucket {
+  let capacity: UInt64
+  let perSecond: UInt64
+  private var tokens: Double
+  private var refilled: NIODeadline?
+
+  init(capacity: UInt64, perSecond: UInt64) {
+    self.capacity = capacity
+    self.perSecond = perSecond
+    self.tokens = Double(capacity)
+  }
+
+  /// Takes a token; false when none is left.
+  mutating func take(at now: NIODeadline) -> Bool {
+    if let refilled {
+      let seconds = Double((now - refilled).nanoseconds) / 1e9
+      tokens = min(Double(capacity), tokens + seconds * Double(perSecond))
+    }
+    refilled = now
+    guard tokens >= 1 else { return false }
+    tokens -= 1
+    return true
+  }
 }
 
 extension String {

@@ -13,6 +13,12 @@ public struct WireLimits: Sendable {
   public var connectionWindowBytes: Int
   /// Request bytes a connection holds for its calls before it stops acknowledging more.
   public var connectionBudgetBytes: Int
+  /// nghttp2's token bucket for streams the peer resets: `burst` at once, refilled by `perSecond`;
+  /// beyond it the connection is closed (the rapid-reset defence). nghttp2's defaults (1,000 and 33)
+  /// suit a client; a backend's only client is the gateway, which relays every caller's
+  /// cancellations over one connection, so backends allow more.
+  public var resetBurst: UInt64
+  public var resetsPerSecond: UInt64
   /// A connection with no stream this long is closed.
   public var idleTimeout: Duration
   /// A connection silent this long is pinged; one that does not answer within the timeout is closed.
@@ -21,7 +27,8 @@ public struct WireLimits: Sendable {
 
   public init(
     maxMessageBytes: Int, maxConcurrentStreams: Int, maxHeaderListBytes: Int = 16_384, streamWindowBytes: Int = 1 << 20,
-    connectionWindowBytes: Int = 16 << 20, connectionBudgetBytes: Int = 32 << 20, idleTimeout: Duration,
+    connectionWindowBytes: Int = 16 << 20, connectionBudgetBytes: Int = 32 << 20, resetBurst: UInt64 = 1000,
+    resetsPerSecond: UInt64 = 33, idleTimeout: Duration,
     keepaliveTime: Duration, keepaliveTimeout: Duration
   ) {
     self.maxMessageBytes = maxMessageBytes
@@ -30,6 +37,8 @@ public struct WireLimits: Sendable {
     self.streamWindowBytes = streamWindowBytes
     self.connectionWindowBytes = connectionWindowBytes
     self.connectionBudgetBytes = connectionBudgetBytes
+    self.resetBurst = resetBurst
+    self.resetsPerSecond = resetsPerSecond
     self.idleTimeout = idleTimeout
     self.keepaliveTime = keepaliveTime
     self.keepaliveTimeout = keepaliveTimeout

@@ -125,7 +125,10 @@ public final class WireServerTransport: ServerTransport, Sendable {
     let onAccept = self.onAccept
     let onFirstStream = self.onFirstStream
     return ServerBootstrap(group: group)
-      .serverChannelOption(.backlog, value: 1024)
+      // A deep queue of connections waiting to be accepted, taken many at a time: under a flood
+      // of connections a full queue drops new ones, whose clients then wait a second to retry.
+      .serverChannelOption(.backlog, value: 4096)
+      .serverChannelOption(.maxMessagesPerRead, value: 64)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
       .childChannelInitializer { [self] channel in

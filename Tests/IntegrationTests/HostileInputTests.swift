@@ -76,6 +76,22 @@ struct HostileInputTests {
     #expect(service.isRunning)
   }
 
+  @Test("an endless stream ends at its deadline with DEADLINE_EXCEEDED, sent by the server")
+  func streamDeadline() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let service = try RunningProcess("consent-service", environment: serviceEnvironment(directory, "consent"))
+    let address = try await service.listeningAddress()
+    let credentials = ["x-internal-token: \(testInternalToken)", "x-privacy-actor: tester", "x-privacy-role: service"]
+    for path in ["/grpc.health.v1.Health/Watch", "/privacy.consent.v1.ConsentService/WatchConsentEvents"] {
+      let start = ContinuousClock.now
+      let answer = try await RawCall(path: path, headers: credentials + ["grpc-timeout: 500m"], body: RawCall.frames([]))
+        .send(to: address, in: directory)
+      #expect(answer.status == 4 && answer.message == "the deadline passed", "\(path): \(answer)")
+      #expect(ContinuousClock.now - start < .seconds(5), "\(path)")
+    }
+  }
+
   @Test("a crashing service exits at once, killed by its signal, instead of symbolicating for seconds")
   func crashExitsAtOnce() async throws {
     let directory = try TestDirectory()

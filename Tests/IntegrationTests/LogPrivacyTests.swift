@@ -17,7 +17,10 @@ extension ProcessWorkflowTests {
       "+49301234567", "ada@EXAMPLE.org", "203.0.113.7", "Ada King",
     ]
 
-    @Test("at LOG_LEVEL=trace, no process writes a personal value, in success or failure")
+    /// The secrets the processes run with: the internal token, the vault master key, the pepper.
+    static let secrets = [testInternalToken, testVaultMasterKey, testBlocklistPepper]
+
+    @Test("at LOG_LEVEL=trace, no process writes a personal value or a secret, in success or failure")
     func noPersonalDataInLogs() async throws {
       let suite = try await SuiteProcesses(environment: ["LOG_LEVEL": "trace"])
       let (gateway, port) = try await suite.gateway()
@@ -34,7 +37,7 @@ extension ProcessWorkflowTests {
         let output = process.standardOutput + process.standardError
         let loggedCalls = output.contains("call finished")
         #expect(loggedCalls, "\(name) logged no calls at trace level")
-        let leaked = Self.personalValues.filter { output.contains($0) }
+        let leaked = (Self.personalValues + Self.secrets).filter { output.contains($0) }
         #expect(leaked.isEmpty, "\(name) logged \(leaked)")
       }
     }

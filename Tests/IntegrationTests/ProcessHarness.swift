@@ -152,10 +152,14 @@ struct TestFailure: Error, CustomStringConvertible {
   init(_ description: String) { self.description = description }
 }
 
+/// The vault master key and blocklist pepper the backends run with in tests.
+let testVaultMasterKey = Data(repeating: 7, count: 32).base64EncodedString()
+let testBlocklistPepper = Data(repeating: 9, count: 32).base64EncodedString()
+
 /// The environment every backend needs to start in a test (secrets included).
 func serviceEnvironment(_ directory: TestDirectory, _ name: String, extra: [String: String] = [:]) -> [String: String] {
   testEnvironment(database: directory.path("\(name).sqlite"), extra: [
-    "VAULT_MASTER_KEY": Data(repeating: 7, count: 32).base64EncodedString(),
-    "BLOCKLIST_PEPPER": Data(repeating: 9, count: 32).base64EncodedString(),
+    "VAULT_MASTER_KEY": testVaultMasterKey,
+    "BLOCKLIST_PEPPER": testBlocklistPepper,
   ].merging(extra) { _, new in new })
 }

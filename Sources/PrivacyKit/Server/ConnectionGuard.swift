@@ -7,8 +7,9 @@ import Synchronization
 /// the callers that do work:
 /// - at most `maxConnections` open at once; one accepted above that is closed at once (and the
 ///   refusal logged at most once per `refusalLogInterval`);
-/// - a connection that has not opened a stream within `firstRequestTimeout` of being accepted is
-///   closed (the TCP and HTTP/2 handshakes and the first request must fit in it).
+/// - a connection that has not opened a stream within `firstRequestTimeout` of being accepted (up
+///   to a fifth more, at random) is closed: the TCP and HTTP/2 handshakes and the first request
+///   must fit in it.
 ///
 /// Idle connections (no stream for `GRPC_IDLE_TIMEOUT_S`) and dead peers (unanswered keepalive
 /// pings) are closed by the transport itself.
@@ -68,7 +69,10 @@ public final class ConnectionGuard: Sendable {
         state.awaitingFirstStream.remove(id)
       }
     }
-    channel.eventLoop.scheduleTask(in: TimeAmount(firstRequestTimeout)) { [self] in
+    // Up to a fifth later at random, so a flood of connections opened together does not close
+    // together in one burst of work.
+    let delay = TimeAmount(firstRequestTimeout) + .nanoseconds(Int64.random(in: 0...(TimeAmount(firstRequestTimeout).nanoseconds / 5)))
+    channel.eventLoop.scheduleTask(in: delay) { [self] in
       if state.withLock({ $0.awaitingFirstStream.contains(id) }) { channel.close(promise: nil) }
     }
     return channel.eventLoop.makeSucceededVoidFuture()

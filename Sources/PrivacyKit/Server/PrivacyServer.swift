@@ -70,14 +70,17 @@ public struct PrivacyServer: Service {
   public func run() async throws {
     let connections = makeConnectionGuard()
     switch configuration.transport {
-    case .nghttp2: try await serve(on: ServerTransports.wire(configuration, connections: connections))
+    case .nghttp2:
+      try await serve(on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken))
     case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections))
     }
   }
 
   private func serve<Transport: BoundTransport>(on transport: Transport) async throws {
     let host = configuration.host
-    var interceptors: [any ServerInterceptor] = [CallObserverInterceptor(logger: logger, metrics: metrics), RequestDecodingInterceptor()]
+    var interceptors: [any ServerInterceptor] = [
+      CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor(),
+    ]
     switch (authentication, configuration.internalToken) {
     case (.internalToken, let token?):
       interceptors.append(InternalTokenInterceptor(token: token))
@@ -203,5 +206,13 @@ public final class ListeningAddress: Sendable {
       }
       if let ready { continuation.resume(with: ready) }
     }
+  }
+}
+
+/// What service-lifecycle's logs print for this service: which one and where, never its
+/// configuration (the internal token) or its services (keys, peppers, clients with credentials).
+extension PrivacyServer: CustomStringConvertible {
+  public var description: String {
+    "PrivacyServer(\(configuration.kind.executableName), \(configuration.host):\(configuration.port))"
   }
 }

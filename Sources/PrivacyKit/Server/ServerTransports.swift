@@ -29,12 +29,17 @@ extension HTTP2ServerTransport.Posix: BoundTransport {
 
 /// Builds either transport with the same limits and connection hygiene.
 enum ServerTransports {
-  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard) -> WireServerTransport {
+  /// - Parameter backend: the server's caller is the gateway, which relays every client's
+  ///   cancellations over one connection: it may reset ten times as many streams at once and
+  ///   about ten times as many per second as one client (the gateway holds each of its clients to
+  ///   nghttp2's defaults).
+  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool) -> WireServerTransport {
     WireServerTransport(
       host: configuration.host, port: configuration.port, eventLoops: configuration.eventLoops,
       limits: WireLimits(
         maxMessageBytes: PrivacyServer.maxMessageBytes, maxConcurrentStreams: PrivacyServer.maxConcurrentStreams,
-        maxHeaderListBytes: PrivacyServer.maxMetadataBytes, idleTimeout: configuration.idleTimeout,
+        maxHeaderListBytes: PrivacyServer.maxMetadataBytes, resetBurst: backend ? 10_000 : 1000,
+        resetsPerSecond: backend ? 300 : 33, idleTimeout: configuration.idleTimeout,
         keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
       onAccept: { connections.accepted($0) },
       onFirstStream: { connections.streamOpened(on: $0) })
