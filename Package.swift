@@ -46,6 +46,7 @@ let package = Package(
     .executable(name: "gateway", targets: ["gateway"]),
     .executable(name: "privacyctl", targets: ["privacyctl"]),
     .executable(name: "privacy-suite", targets: ["privacy-suite"]),
+    .executable(name: "privacy-fuzz", targets: ["privacy-fuzz"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -96,6 +97,9 @@ let package = Package(
     ),
     .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
     .target(name: "PrivacySuite", dependencies: ["PrivacyKit", crypto, logging, lifecycle], swiftSettings: swiftSettings),
+    // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
+    .target(name: "CLibFuzzer"),
+    .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
@@ -105,7 +109,9 @@ let package = Package(
     executable("gateway", ["PrivacyGateway", "PrivacyKit"]),
     executable("privacyctl", ["PrivacyCLI", argumentParser]),
     executable("privacy-suite", ["PrivacySuite", logging, lifecycle]),
+    executable("privacy-fuzz", ["PrivacyFuzz", "CLibFuzzer"]),
 
+    .testTarget(name: "PrivacyFuzzTests", dependencies: ["PrivacyFuzz"], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),

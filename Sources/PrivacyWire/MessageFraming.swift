@@ -2,30 +2,30 @@ import NIOCore
 
 /// gRPC's length-prefixed messages (PROTOCOL-HTTP2.md): a compressed flag byte, a 4-byte
 /// big-endian length, then that many bytes. Messages may be split across DATA frames any way.
-struct MessageDeframer {
-  enum Failure: Error, Equatable {
+package struct MessageDeframer {
+  package enum Failure: Error, Equatable {
     /// The prefix announces more than the limit; found before its bytes are buffered.
     case tooLarge(announced: Int, limit: Int)
     /// The compressed flag is set, but no compression was negotiated.
     case compressed
   }
 
-  let maxMessageBytes: Int
+  package let maxMessageBytes: Int
   private var buffer = ByteBuffer()
 
-  init(maxMessageBytes: Int) {
+  package init(maxMessageBytes: Int) {
     self.maxMessageBytes = maxMessageBytes
   }
 
   /// Bytes received and not yet handed out as a message.
-  var bufferedBytes: Int { buffer.readableBytes }
+  package var bufferedBytes: Int { buffer.readableBytes }
 
-  mutating func append(_ bytes: UnsafeRawBufferPointer) {
+  package mutating func append(_ bytes: UnsafeRawBufferPointer) {
     buffer.writeBytes(bytes)
   }
 
   /// The next complete message, or nil until one has fully arrived.
-  mutating func next() throws(Failure) -> [UInt8]? {
+  package mutating func next() throws(Failure) -> [UInt8]? {
     guard let flag = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self),
       let length = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt32.self)
     else { return nil }

@@ -1,24 +1,24 @@
 import Foundation
-import GRPCCore
+package import GRPCCore
 
 /// A request's header block as it arrives, and what gRPC's rules (PROTOCOL-HTTP2.md) make of it:
 /// a call to dispatch, or a refusal with a status.
-struct RequestHead {
+package struct RequestHead {
   /// Largest header block accepted, counted as HTTP/2 counts a header list (name + value + 32 per
   /// field). Above it the call is refused with a status, not a dropped connection.
-  let maxBytes: Int
-  private(set) var size = 0
+  package let maxBytes: Int
+  package private(set) var size = 0
   private var method: String?
   private var path: String?
   private var contentType: String?
   private var encoding: String?
   private var metadata = Metadata()
 
-  init(maxBytes: Int) {
+  package init(maxBytes: Int) {
     self.maxBytes = maxBytes
   }
 
-  mutating func add(name nameBytes: UnsafeRawBufferPointer, value valueBytes: UnsafeRawBufferPointer) {
+  package mutating func add(name nameBytes: UnsafeRawBufferPointer, value valueBytes: UnsafeRawBufferPointer) {
     size += nameBytes.count + valueBytes.count + 32
     guard size <= maxBytes else { return }
     let name = String(decoding: nameBytes, as: UTF8.self)
@@ -39,14 +39,14 @@ struct RequestHead {
   }
 
   /// What to do with the request.
-  enum Verdict {
+  package enum Verdict {
     case call(MethodDescriptor, Metadata)
     /// Answer at once: `httpStatus` 200 with a gRPC status, or an HTTP error for what is no gRPC
     /// call at all.
     case refuse(httpStatus: Int, status: Status, headers: [(String, String)])
   }
 
-  var verdict: Verdict {
+  package var verdict: Verdict {
     if size > maxBytes {
       return refusal(
         .resourceExhausted, "request metadata of \(size) bytes exceeds the limit of \(maxBytes) bytes")
