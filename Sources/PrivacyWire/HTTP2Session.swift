@@ -23,6 +23,9 @@ protocol HTTP2SessionDelegate: AnyObject {
   func session(stream: Int32, didSend count: Int)
   /// The peer answered our PING.
   func sessionDidReceivePingAck()
+  /// The peer sent SETTINGS (not an acknowledgement); the first completes the handshake, since
+  /// nghttp2 has checked the client preface before it.
+  func sessionDidReceiveSettings()
 }
 
 /// One server-side HTTP/2 connection in libnghttp2: bytes in through `receive`, frames out through
@@ -256,6 +259,8 @@ final class HTTP2Session {
       delegate?.sessionDidEndRequest(stream: header.stream_id)
     case NGHTTP2_PING.rawValue where header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0:
       delegate?.sessionDidReceivePingAck()
+    case NGHTTP2_SETTINGS.rawValue where header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0:
+      delegate?.sessionDidReceiveSettings()
     default:
       break
     }

@@ -14,7 +14,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
 
   private let limits: WireLimits
   private let dispatch: @Sendable (WireCall) -> Void
-  private let onFirstStream: @Sendable (any Channel) -> Void
+  private let onHandshake: @Sendable (any Channel) -> Void
   private let budget: RequestBudget
 
   private var context: ChannelHandlerContext!
@@ -34,7 +34,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private var earlyResets: TokenBucket
   /// Set inside a read burst; the connection closes once the burst has been read.
   private var closeAfterRead = false
-  private var sawFirstStream = false
+  /// The client's preface and first SETTINGS have arrived.
+  private var handshakeCompleted = false
   private var flushScheduled = false
   private var outputBlocked = false
   private var idleTimer: Scheduled<Void>?
@@ -85,11 +86,11 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
 
   init(
     limits: WireLimits, dispatch: @escaping @Sendable (WireCall) -> Void,
-    onFirstStream: @escaping @Sendable (any Channel) -> Void
+    onHandshake: @escaping @Sendable (any Channel) -> Void
   ) {
     self.limits = limits
     self.dispatch = dispatch
-    self.onFirstStream = onFirstStream
+    self.onHandshake = onHandshake
     self.budget = RequestBudget(perStream: limits.maxMessageBytes + 65_536, perConnection: limits.connectionBudgetBytes)
     self.earlyResets = TokenBucket(capacity: limits.resetBurst, perSecond: limits.resetsPerSecond)
   }
@@ -104,7 +105,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
 
   /// The session, its timers and the server's SETTINGS begin with the client's first bytes: a
   /// connection that never sends any (a flood of silent connections) costs no session and no
-  /// timer but the first-request timeout.
+  /// timer but the handshake timeout.
   private func openSession(context: ChannelHandlerContext) {
     session = HTTP2Session(
       delegate: self,
@@ -260,10 +261,6 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   func sessionDidOpen(stream id: Int32) {
     idleTimer?.cancel()
     idleTimer = nil
-    if !sawFirstStream {
-      sawFirstStream = true
-      onFirstStream(context.channel)
-    }
     let refused =
       activeCalls >= limits.maxConcurrentStreams || activeCalls + finishingCalls.count >= 2 * limits.maxConcurrentStreams
     streams[id] = StreamState(limits: limits, refused: refused)
@@ -379,6 +376,12 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   func sessionDidReceivePingAck() {
     pingSentAt = nil
     if drain == .announced { finishDrain() }
+  }
+
+  func sessionDidReceiveSettings() {
+    guard !handshakeCompleted else { return }
+    handshakeCompleted = true
+    onHandshake(context.channel)
   }
 
   // MARK: Helpers

@@ -12,14 +12,14 @@ public final class WireServerTransport: ServerTransport, Sendable {
   /// Called for each accepted connection; a failed future closes it (a connection cap).
   public typealias AcceptHook = @Sendable (any Channel) -> EventLoopFuture<Void>
   /// Called when a connection opens its first stream.
-  public typealias FirstStreamHook = @Sendable (any Channel) -> Void
+  public typealias HandshakeHook = @Sendable (any Channel) -> Void
 
   private let host: String
   private let port: Int
   private let limits: WireLimits
   private let group: MultiThreadedEventLoopGroup
   private let onAccept: AcceptHook
-  private let onFirstStream: FirstStreamHook
+  private let onHandshake: HandshakeHook
 
   private struct State {
     var listener: (any Channel)?
@@ -34,14 +34,14 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   public init(
     host: String, port: Int, eventLoops: Int, limits: WireLimits, onAccept: @escaping AcceptHook,
-    onFirstStream: @escaping FirstStreamHook
+    onHandshake: @escaping HandshakeHook
   ) {
     self.host = host
     self.port = port
     self.limits = limits
     self.group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
     self.onAccept = onAccept
-    self.onFirstStream = onFirstStream
+    self.onHandshake = onHandshake
   }
 
   /// The port bound, once `listen` has bound it.
@@ -123,7 +123,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
   private func bootstrap(_ calls: AsyncStream<WireCall>.Continuation) -> ServerBootstrap {
     let limits = self.limits
     let onAccept = self.onAccept
-    let onFirstStream = self.onFirstStream
+    let onHandshake = self.onHandshake
     return ServerBootstrap(group: group)
       // A deep queue of connections waiting to be accepted, taken many at a time: under a flood
       // of connections a full queue drops new ones, whose clients then wait a second to retry.
@@ -135,7 +135,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
         onAccept(channel).flatMapThrowing {
           guard self.track(channel) else { throw ShuttingDown() }
           try channel.pipeline.syncOperations.addHandler(
-            WireConnection(limits: limits, dispatch: { calls.yield($0) }, onFirstStream: onFirstStream))
+            WireConnection(limits: limits, dispatch: { calls.yield($0) }, onHandshake: onHandshake))
         }
       }
   }

@@ -46,31 +46,33 @@ final class SilentConnection {
 struct ConnectionLimitTests {
   static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
 
-  @Test("connections above GRPC_MAX_CONNECTIONS are closed at once; silent ones go after the first-request timeout, freeing room")
-  func capAndFirstRequestTimeout() async throws {
+  @Test("connections above GRPC_MAX_CONNECTIONS are closed at once; silent and half-handshaken ones go after the handshake timeout, handshaken idle ones only after the idle timeout")
+  func capAndHandshakeTimeout() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
     let environment = testEnvironment(
-      database: directory.path("unused.sqlite"), extra: ["GRPC_MAX_CONNECTIONS": "3", "GRPC_FIRST_REQUEST_TIMEOUT_S": "2"])
+      database: directory.path("unused.sqlite"),
+      extra: ["GRPC_MAX_CONNECTIONS": "3", "GRPC_HANDSHAKE_TIMEOUT_S": "2", "GRPC_IDLE_TIMEOUT_S": "6"])
     let server = PrivacyServer(
       configuration: try ServiceConfiguration(kind: .consent, environment: environment),
       services: [SleepService(started: {})], serviceNames: ["test.Runtime"], logger: silentLogger)
     try await withRunningServer(server) { port async throws in
       let silent = try SilentConnection(port: port)
-      let prefaceOnly = try SilentConnection(port: port, sending: Self.preface)
-      let third = try SilentConnection(port: port)
+      let halfPreface = try SilentConnection(port: port, sending: Array(Self.preface.prefix(10)))
+      // A client that connects ahead of its traffic, as the gateway does with its backends.
+      let handshaken = try SilentConnection(port: port, sending: Self.preface)
       try await Task.sleep(for: .milliseconds(200))
       let fourth = try SilentConnection(port: port, sending: Self.preface)
       #expect(try await fourth.closedByServer(within: .seconds(1)))
-      #expect(try await !third.closedByServer(within: .milliseconds(300)))
-      for connection in [silent, prefaceOnly, third] {
+      for connection in [silent, halfPreface] {
         #expect(try await connection.closedByServer(within: .seconds(4)))
       }
-      try await Task.sleep(for: .milliseconds(100))
+      #expect(try await !handshaken.closedByServer(within: .seconds(1)), "closed before the idle timeout")
       let health = try await withTestClient(port: port) { client in
         try await Grpc_Health_V1_Health.Client(wrapping: client).check(.init())
       }
       #expect(health.status == .serving)
+      #expect(try await handshaken.closedByServer(within: .seconds(6)))
     }
   }
 }

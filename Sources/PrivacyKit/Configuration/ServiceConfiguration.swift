@@ -53,8 +53,8 @@ public struct ServiceConfiguration: Sendable {
   /// (`GRPC_MAX_CONNECTIONS`, default 10,000).
   public var maxConnections: Int
   /// A connection that has not opened its first stream this long after it was accepted is closed
-  /// (`GRPC_FIRST_REQUEST_TIMEOUT_S`, default 10).
-  public var firstRequestTimeout: Duration
+  /// (`GRPC_HANDSHAKE_TIMEOUT_S`, default 10).
+  public var handshakeTimeout: Duration
   /// The server transport (`GRPC_TRANSPORT`: `nghttp2`, the default, or `nio`).
   public var transport: TransportKind
   /// Event-loop threads of the nghttp2 transport (`GRPC_EVENT_LOOPS`, default the core count).
@@ -83,7 +83,7 @@ public struct ServiceConfiguration: Sendable {
     self.flushCoalescing = try env.flag("GRPC_FLUSH_COALESCING")
     self.idleTimeout = .seconds(try env.int("GRPC_IDLE_TIMEOUT_S", range: 1...86_400) ?? 300)
     self.maxConnections = try env.int("GRPC_MAX_CONNECTIONS", range: 1...1_000_000) ?? 10_000
-    self.firstRequestTimeout = .seconds(try env.int("GRPC_FIRST_REQUEST_TIMEOUT_S", range: 1...300) ?? 10)
+    self.handshakeTimeout = .seconds(try env.int("GRPC_HANDSHAKE_TIMEOUT_S", range: 1...300) ?? 10)
     self.transport = try Self.transport(env)
     self.eventLoops = try env.int("GRPC_EVENT_LOOPS", range: 1...256) ?? System.coreCount
   }

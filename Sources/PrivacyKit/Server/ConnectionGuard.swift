@@ -7,21 +7,22 @@ import Synchronization
 /// the callers that do work:
 /// - at most `maxConnections` open at once; one accepted above that is closed at once (and the
 ///   refusal logged at most once per `refusalLogInterval`);
-/// - a connection that has not opened a stream within `firstRequestTimeout` of being accepted (up
-///   to a fifth more, at random) is closed: the TCP and HTTP/2 handshakes and the first request
-///   must fit in it.
+/// - a connection that has not completed the HTTP/2 handshake (the client's preface and SETTINGS)
+///   within `handshakeTimeout` of being accepted (up to a fifth more, at random) is closed.
 ///
-/// Idle connections (no stream for `GRPC_IDLE_TIMEOUT_S`) and dead peers (unanswered keepalive
-/// pings) are closed by the transport itself.
+/// Only the handshake is timed here, not the first request: a client that connects ahead of its
+/// traffic (the gateway opens its backend connections at start) is a legitimate idle client.
+/// Idle connections (no stream for `GRPC_IDLE_TIMEOUT_S`, closed with a GOAWAY) and dead peers
+/// (unanswered keepalive pings) are closed by the transport itself.
 public final class ConnectionGuard: Sendable {
   public let maxConnections: Int
-  public let firstRequestTimeout: Duration
+  public let handshakeTimeout: Duration
   static let refusalLogInterval = Duration.seconds(10)
 
   private struct State {
     var open = 0
-    /// Connections accepted that have not opened a stream yet.
-    var awaitingFirstStream: Set<ObjectIdentifier> = []
+    /// Connections accepted that have not completed the HTTP/2 handshake yet.
+    var awaitingHandshake: Set<ObjectIdentifier> = []
     var lastRefusalLogged: ContinuousClock.Instant?
     var refusedSinceLog = 0
   }
@@ -29,9 +30,9 @@ public final class ConnectionGuard: Sendable {
   private let state = Mutex(State())
   private let logger: Logger
 
-  public init(maxConnections: Int, firstRequestTimeout: Duration, logger: Logger) {
+  public init(maxConnections: Int, handshakeTimeout: Duration, logger: Logger) {
     self.maxConnections = maxConnections
-    self.firstRequestTimeout = firstRequestTimeout
+    self.handshakeTimeout = handshakeTimeout
     self.logger = logger
   }
 
@@ -51,7 +52,7 @@ public final class ConnectionGuard: Sendable {
         return (false, state.refusedSinceLog)
       }
       state.open += 1
-      state.awaitingFirstStream.insert(id)
+      state.awaitingHandshake.insert(id)
       return (true, nil)
     }
     if let refused = refusedToLog {
@@ -66,21 +67,21 @@ public final class ConnectionGuard: Sendable {
     channel.closeFuture.whenComplete { [self] _ in
       state.withLock { state in
         state.open -= 1
-        state.awaitingFirstStream.remove(id)
+        state.awaitingHandshake.remove(id)
       }
     }
     // Up to a fifth later at random, so a flood of connections opened together does not close
     // together in one burst of work.
-    let delay = TimeAmount(firstRequestTimeout) + .nanoseconds(Int64.random(in: 0...(TimeAmount(firstRequestTimeout).nanoseconds / 5)))
+    let delay = TimeAmount(handshakeTimeout) + .nanoseconds(Int64.random(in: 0...(TimeAmount(handshakeTimeout).nanoseconds / 5)))
     channel.eventLoop.scheduleTask(in: delay) { [self] in
-      if state.withLock({ $0.awaitingFirstStream.contains(id) }) { channel.close(promise: nil) }
+      if state.withLock({ $0.awaitingHandshake.contains(id) }) { channel.close(promise: nil) }
     }
     return channel.eventLoop.makeSucceededVoidFuture()
   }
 
-  /// Called for each stream a connection opens.
-  public func streamOpened(on connection: any NIOCore.Channel) {
-    _ = state.withLock { $0.awaitingFirstStream.remove(ObjectIdentifier(connection)) }
+  /// Called when a connection has completed the HTTP/2 handshake (called again, it changes nothing).
+  public func handshakeCompleted(on connection: any NIOCore.Channel) {
+    _ = state.withLock { $0.awaitingHandshake.remove(ObjectIdentifier(connection)) }
   }
 
   struct ConnectionRefused: Error {}

@@ -147,7 +147,7 @@ public struct PrivacyServer: Service {
         metadata: ["net.connections.max": "\(capacity)", "net.connections.configured": "\(configuration.maxConnections)"])
     }
     return ConnectionGuard(
-      maxConnections: min(capacity, configuration.maxConnections), firstRequestTimeout: configuration.firstRequestTimeout, logger: logger)
+      maxConnections: min(capacity, configuration.maxConnections), handshakeTimeout: configuration.handshakeTimeout, logger: logger)
   }
 }
 

@@ -42,7 +42,7 @@ enum ServerTransports {
         resetsPerSecond: backend ? 300 : 33, idleTimeout: configuration.idleTimeout,
         keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
       onAccept: { connections.accepted($0) },
-      onFirstStream: { connections.streamOpened(on: $0) })
+      onHandshake: { connections.handshakeCompleted(on: $0) })
   }
 
   static func nio(_ configuration: ServiceConfiguration, connections: ConnectionGuard) -> HTTP2ServerTransport.Posix {
@@ -54,8 +54,10 @@ enum ServerTransports {
     config.connection.keepalive.time = PrivacyServer.keepaliveTime
     config.connection.keepalive.timeout = PrivacyServer.keepaliveTimeout
     config.channelDebuggingCallbacks.onAcceptTCPConnection = { connections.accepted($0) }
+    // This transport reports no SETTINGS, so its handshake counts as complete at the first stream:
+    // a client connected ahead of its traffic is closed after the handshake timeout and reconnects.
     config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
-      if let connection = stream.parent { connections.streamOpened(on: connection) }
+      if let connection = stream.parent { connections.handshakeCompleted(on: connection) }
       return stream.eventLoop.makeSucceededVoidFuture()
     }
     let host = configuration.host
