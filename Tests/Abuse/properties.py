@@ -35,23 +35,12 @@ def leaves(data: bytes, depth: int = 0) -> list[bytes]:
     """The strings and bytes of a protobuf message, found without a descriptor: a length-delimited
     value is a nested message when it parses as one and is not plain text (ASCII text often
     parses as fields); undecodable input is one leaf."""
-    found: list[bytes] = []
-    if not _parses(data) or (depth > 0 and _plain_text(data)) or depth > 8:
+    fields = _fields(data)
+    if fields is None or (depth > 0 and _plain_text(data)) or depth > 8:
         return [data]
-    index = 0
-    while index < len(data):
-        key, index = _varint(data, index)
-        kind = key & 7
-        if kind == 0:
-            _, index = _varint(data, index)
-        elif kind == 1:
-            index += 8
-        elif kind == 5:
-            index += 4
-        else:
-            length, index = _varint(data, index)
-            value = data[index:index + length]
-            index += length
+    found: list[bytes] = []
+    for value in fields:
+        if value is not None:
             found.extend(leaves(value, depth + 1))
     return found
 
@@ -76,15 +65,18 @@ def _varint(data: bytes, index: int) -> tuple[int, int]:
     raise ValueError("truncated varint")
 
 
-def _parses(data: bytes) -> bool:
-    """True when `data` is a well-formed sequence of protobuf fields (wire types 0, 1, 2, 5)."""
+def _fields(data: bytes) -> list[bytes | None] | None:
+    """The field values of `data` read as protobuf fields (wire types 0, 1, 2, 5): the bytes of
+    each length-delimited one, None for the others; None when `data` is no such sequence."""
+    values: list[bytes | None] = []
     index = 0
     try:
         while index < len(data):
             key, index = _varint(data, index)
             kind, number = key & 7, key >> 3
             if number == 0 or kind not in (0, 1, 2, 5):
-                return False
+                return None
+            value = None
             if kind == 0:
                 _, index = _varint(data, index)
             elif kind == 1:
@@ -93,12 +85,14 @@ def _parses(data: bytes) -> bool:
                 index += 4
             else:
                 length, index = _varint(data, index)
+                value = data[index:index + length]
                 index += length
             if index > len(data):
-                return False
+                return None
+            values.append(value)
     except ValueError:
-        return False
-    return True
+        return None
+    return values
 
 
 def _longest_run(message: str, data: bytes) -> int:
