@@ -3,20 +3,26 @@
 limits they sit on, all measured in this run on the server's core: AES-256-GCM
 (`openssl speed -evp aes-256-gcm`) and a raw SQLite single-row insert loop with
 synchronous=FULL in WAL mode. The ratios show how close the service is to the crypto and disk
-limits; an empty health Check on the same server shows the gRPC transport's own ceiling. h2load
-at 1x1 and 4x32, server pinned to core 0, load to core 1.
+limits; an empty health Check on the same server shows the gRPC transport's own ceiling. Server
+pinned to core 0, load to core 1.
+
+GetRecord and health re-send one body with h2load at 1x1 and 4x32. PutRecord writes a new subject
+with its own values on every call (distinct_load.py, 1x1 and 4 processes x 16 in flight), and the
+figures are printed only when the database afterwards holds every acknowledged write: one record
+more per OK call, at version 1, and five access-log entries more per OK call.
 
 usage: Benchmarks/vault_records.py [--seconds N]
 """
 import argparse
 import base64
+import functools
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 
+import distinct_load
 import grpcload
 
 TOKEN = "benchmark-internal-token-0123456789"
@@ -27,6 +33,54 @@ VALUES = {
     "iban": "DE89370400440532013000",
     "health_note": "allergic to penicillin",
 }
+
+
+def put_request(i):
+    """PutRecord for benchmark subject i: a subject and values of its own (distinct_load calls this)."""
+    from privacy.vault.v1 import vault_pb2 as v
+
+    values = {
+        "email": f"person.{i}@example.com",
+        "phone": f"+4930{i:09d}",
+        "birth_date": f"19{50 + i % 50}-0{1 + i % 9}-1{i % 10}",
+        "iban": f"DE89370400440{i:09d}",
+        "health_note": f"note {i}",
+    }
+    return v.PutRecordRequest(subject_id=f"bench-{i}", values=values, source=v.ValueSource(channel=1)).SerializeToString()
+
+
+def database_counts(path):
+    """(records, records at a version other than 1, access-log entries) in the vault's file."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        records, = db.execute("SELECT COUNT(*) FROM records").fetchone()
+        rewritten, = db.execute("SELECT COUNT(*) FROM records WHERE version != 1").fetchone()
+        entries, = db.execute("SELECT COUNT(*) FROM access_log").fetchone()
+    return records, rewritten, entries
+
+
+def put_rows(address, database, headers, seconds):
+    """PutRecord at 1x1 and 4x16 with distinct requests; each row only once its writes are found."""
+    rows, checks = [], []
+    offset = 0
+    for processes, concurrency in ((1, 1), (4, 16)):
+        before = database_counts(database)
+        result = distinct_load.run(address, "/privacy.vault.v1.VaultService/PutRecord", functools.partial(_offset_put, offset),
+                                   list(headers.items()), seconds, processes=processes, concurrency=concurrency)
+        offset += result.highest_index + 1
+        after = database_counts(database)
+        added, rewritten, logged = after[0] - before[0], after[1] - before[1], after[2] - before[2]
+        check = (f"PutRecord {processes}x{concurrency}: {result.acknowledged:,} acknowledged, {added:,} records added "
+                 f"({rewritten} rewritten), {logged:,} access-log entries added (expected {5 * result.acknowledged:,}); "
+                 f"statuses: {result.describe_statuses()}")
+        checks.append(check)
+        if result.statuses.keys() != {"OK"} or added != result.acknowledged or rewritten or logged != 5 * result.acknowledged:
+            sys.exit(f"write check failed, no figure printed: {check}")
+        rows.append((f"PutRecord {processes}x{concurrency} (distinct)", result.qps, result.p50, result.p99))
+    return rows, checks
+
+
+def _offset_put(offset, i):
+    return put_request(offset + i)
 
 
 def seed(address, v, vg, grpc, metadata):
@@ -85,7 +139,6 @@ def main():
     bin_path = grpcload.build_release("vault-service")
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     get = grpcload.frame(v.GetRecordRequest(subject_id="subject-1"))
-    put = grpcload.frame(v.PutRecordRequest(subject_id="subject-1", values=VALUES, source=v.ValueSource(channel=1)))
     rows = []
     with tempfile.TemporaryDirectory() as data:
         env = {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": f"sqlite://{data}/vault.sqlite",
@@ -98,17 +151,21 @@ def main():
             if len(record.record.fields) < 5:
                 sys.exit(f"unexpected record: {record}")
             for name, method, body in (("GetRecord", "privacy.vault.v1.VaultService/GetRecord", get),
-                                       ("PutRecord", "privacy.vault.v1.VaultService/PutRecord", put),
                                        ("empty health Check", "grpc.health.v1.Health/Check", b"\x00\x00\x00\x00\x00")):
                 for clients, streams in ((1, 1), (4, 32)):
                     qps, p50, p99, failed = grpcload.h2load(server.address, method, body, headers, clients, streams, args.seconds)
                     rows.append((f"{name} {clients}x{streams}", qps, p50, p99))
+            put, checks = put_rows(server.address, f"{data}/vault.sqlite", headers, args.seconds)
+            rows += put
         finally:
             server.stop()
 
     gcm = openssl_gcm_ops()
     disk = sqlite_full_inserts()
     grpcload.print_table(f"vault-service, {args.seconds} s per row", rows)
+    print("\nwrite checks (the database after each PutRecord row):")
+    for check in checks:
+        print(f"  {check}")
     print(f"\nAES-256-GCM, 64-byte blocks, one core: {gcm:,.0f} ops/s "
           f"(a GetRecord opens 1 wrapped data key + 5 values = 6 ops: {gcm / 6:,.0f} records/s of pure crypto)")
     print(f"SQLite single-row insert, synchronous=FULL, one core: {disk:,.0f} tx/s")
@@ -118,7 +175,7 @@ def main():
     print(f"  GetRecord at its best is {best_get / (gcm / 6):.1%} of the crypto limit "
           f"and {best_get / ceiling:.0%} of the transport's (an empty health Check on the same server)")
     print(f"  PutRecord at its best is {best_put / disk:.1%} of the raw durable-insert rate "
-          f"(one transaction per call, also logging 5 access-log entries)")
+          f"(one transaction per call, a new record of 5 values and 5 access-log entries)")
 
 
 if __name__ == "__main__":
