@@ -93,9 +93,11 @@ public final class Vault: Sendable {
         "data keys are wrapped under a key missing from the keyring; their records cannot be opened",
         metadata: ["vault.key_id": "\(kekID)", "vault.data_keys": "\(count)"])
     }
-    return Vault(
+    let vault = Vault(
       store: store, memory: memory, keyring: keyring, blindIndex: BlindIndex(key: indexKey),
       kAnonymityThreshold: settings.kAnonymityThreshold, logger: logger, now: now)
+    try await vault.buildQuasiIdentifierCountsIfStale()
+    return vault
   }
 
   // MARK: Write path
@@ -248,6 +250,7 @@ public final class Vault: Sendable {
       let field = try FieldRules.define(draft, existing: existing, hasValues: hasValues, now: commit.now)
       if let existing, FieldRules.sameContent(field, existing) { return (existing, false) }
       commit.fields.append(field)
+      try await recountIfCountedFieldsChange(with: field, hasValues: hasValues, into: &commit)
       if let existing, field.encrypted != existing.encrypted || field.searchable != existing.searchable {
         try await restore(field, encrypting: field.encrypted && !existing.encrypted, into: &commit)
       }
@@ -320,6 +323,8 @@ public final class Vault: Sendable {
         changed.append(name)
       }
       if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }
+      let before = record.entries.compactMapValues(\.value)
+      countChange(from: before, to: before.merging(values) { _, new in new }.filter { !$0.value.isEmpty }, schema: schema, into: &commit)
       if stored == nil || !changed.isEmpty {
         record.state.touch(at: commit.now)
         commit.records.append(record.state)
@@ -429,6 +434,11 @@ public final class Vault: Sendable {
         state.touch(at: commit.now)
         commit.records.append(state)
       }
+      let schema = self.schema
+      if erased.contains(where: { schema[$0]?.countsForKAnonymity == true }) {
+        let before = try open(stored).record.entries.compactMapValues(\.value)
+        countChange(from: before, to: before.filter { !erased.contains($0.key) }, schema: schema, into: &commit)
+      }
       if !erased.isEmpty { commit.discardOldPageVersions = true }
       return EraseFieldsOutcome(version: state.version, erasedFields: erased, lockedFields: lock ? Set(fields).sorted() : [])
     }
@@ -510,16 +520,16 @@ public final class Vault: Sendable {
         rules[name] = definition.generalization
       }
       var k = 0
-      if !quasi.isEmpty {
-        k = KAnonymity.count(quasi, in: try await quasiIdentifierPopulation(fields: quasi.keys.sorted()))
-      }
+      if !quasi.isEmpty { k = try await store.quasiIdentifierCount(blindIndex.combinationDigest(quasi)) }
       let (check, changes) = KAnonymity.decide(values: quasi, rules: rules, k: k, threshold: kAnonymityThreshold)
+      let before = record.entries.compactMapValues(\.value)
       for (name, newValue) in changes {
         record.entries[name]?.value = newValue
         record.entries[name]?.generalized = newValue != nil
         record.entries[name]?.updatedAt = commit.now
         if newValue == nil { record.entries[name]?.source = nil }
       }
+      countChange(from: before, to: record.entries.compactMapValues(\.value), schema: schema, into: &commit)
 
       let keyDestroyed = stored.dataKey != nil
       if keyDestroyed { commit.destroyedDataKeys.append(subjectID) }
@@ -549,6 +559,55 @@ public final class Vault: Sendable {
       commit.discardOldPageVersions = true
       return ErasureResult(outcome: outcome, alreadyErased: false, version: state.version)
     }
+  }
+
+  // MARK: k-anonymity counts
+
+  /// Builds the k-anonymity counts from every stored value when they were built for other
+  /// fields than the schema counts (the first start with counts, or a schema changed by an
+  /// older binary).
+  private func buildQuasiIdentifierCountsIfStale() async throws {
+    try await writes.withLock {
+      let fields = QuasiIdentifierCounts.countedFields(schema.values)
+      guard try await store.quasiIdentifierCountedFields() != fields else { return }
+      var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: .system)
+      commit.quasiIdentifierCountRebuild = try await quasiIdentifierCounts(fields: fields)
+      try await store.commit(commit)
+      logger.info("k-anonymity counts built", metadata: ["vault.counted_fields": "\(fields.count)"])
+    }
+  }
+
+  /// When `field` changes the set of counted fields: rebuilds the counts if it holds values (its
+  /// combinations must appear or go), else records the new set only (it adds no combination).
+  private func recountIfCountedFieldsChange(with field: FieldDefinition, hasValues: Bool, into commit: inout VaultCommit) async throws {
+    var schema = self.schema
+    let before = QuasiIdentifierCounts.countedFields(schema.values)
+    schema[field.name] = field
+    let after = QuasiIdentifierCounts.countedFields(schema.values)
+    guard after != before else { return }
+    if after.count > QuasiIdentifierCounts.maximumCountedFields { throw VaultError.tooManyQuasiIdentifiers(field: field.name) }
+    if hasValues {
+      commit.quasiIdentifierCountRebuild = try await quasiIdentifierCounts(fields: after)
+    } else {
+      commit.quasiIdentifierCountedFields = after
+    }
+  }
+
+  private func quasiIdentifierCounts(fields: [String]) async throws -> QuasiIdentifierCounts {
+    var counts = QuasiIdentifierCounts(fields: fields, counts: [:])
+    for values in try await quasiIdentifierPopulation(fields: fields).values { counts.add(values, index: blindIndex) }
+    return counts
+  }
+
+  /// Adds to the commit the count changes of one record whose values (field -> value) go from
+  /// `before` to `after`.
+  private func countChange(
+    from before: [String: String], to after: [String: String], schema: [String: FieldDefinition], into commit: inout VaultCommit
+  ) {
+    func counted(_ values: [String: String]) -> [String: String] {
+      values.filter { schema[$0.key]?.countsForKAnonymity == true }
+    }
+    commit.changeQuasiIdentifierCounts(QuasiIdentifierCounts.changes(before: counted(before), after: counted(after), index: blindIndex))
   }
 
   /// Every record's values of the given fields (subject -> field -> value), opened as needed.

@@ -151,4 +151,16 @@ public struct BlindIndex: Sendable {
     let normalized = SearchNormalization.normalize(value)
     return Array(HMAC<SHA256>.authenticationCode(for: Array(normalized.utf8), using: fieldKey))
   }
+
+  /// A keyed digest of a combination of exact values (field -> value), for the k-anonymity
+  /// counts: equal combinations share it, and the stored digest reveals no value.
+  public func combinationDigest(_ values: [String: String]) -> [UInt8] {
+    let combinationKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array("combination:".utf8), using: key)))
+    var encoder = CanonicalEncoder()
+    for name in values.keys.sorted() {
+      encoder.append(name)
+      encoder.append(values[name]!)
+    }
+    return Array(HMAC<SHA256>.authenticationCode(for: encoder.bytes, using: combinationKey).prefix(16))
+  }
 }

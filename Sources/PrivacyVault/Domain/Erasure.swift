@@ -44,7 +44,8 @@ public enum KAnonymity {
   /// - Parameters:
   ///   - values: this record's quasi-identifier values (field -> value), only fields holding one.
   ///   - rules: each quasi-identifier field's generalization rule, if any.
-  ///   - k: how many records share the combination of `values`, this one included.
+  ///   - k: how many records share the combination of `values`, this one included
+  ///     (QuasiIdentifierCounts).
   /// - Returns: the check and the new value of each field to change (nil: erase).
   public static func decide(
     values: [String: String], rules: [String: GeneralizationRule], k: Int, threshold: Int
@@ -70,11 +71,5 @@ public enum KAnonymity {
       }
     }
     return (KAnonymityCheck(outcome: .generalized, k: UInt64(k), threshold: UInt64(threshold), fields: results), changes)
-  }
-
-  /// How many of `population` (subject -> quasi-identifier values) match `combination` on every
-  /// one of its fields.
-  public static func count(_ combination: [String: String], in population: [String: [String: String]]) -> Int {
-    population.values.count { values in combination.allSatisfy { values[$0.key] == $0.value } }
   }
 }

@@ -111,6 +111,10 @@ public struct FieldDefinition: Sendable, Equatable {
 
   public var isQuasiIdentifier: Bool { tags.contains(FieldTag.quasiIdentifier) }
 
+  /// Checked by k-anonymity after an erasure: a quasi-identifier the erasure keeps (PERSONAL and
+  /// SENSITIVE values are erased, so they never take part).
+  public var countsForKAnonymity: Bool { isQuasiIdentifier && !classification.isPersonalData }
+
   /// GetRecord shows SENSITIVE values masked, everything else in clear.
   public var isMaskedOnRead: Bool { classification == .sensitive }
 }

@@ -12,6 +12,8 @@ public enum VaultError: PrivacyError, Equatable {
   case fieldNotSearchable(String)
   case encryptionIrreversible(field: String)
   case classificationDowngrade(field: String, from: Classification, to: Classification)
+  /// The field would make more quasi-identifiers counted than QuasiIdentifierCounts allows.
+  case tooManyQuasiIdentifiers(field: String)
   case keyNotConfigured(keyID: String, subjectID: String?)
   case valueUnreadable(subjectID: String, field: String)
   case dataKeyUnreadable(subjectID: String)
@@ -26,7 +28,7 @@ public enum VaultError: PrivacyError, Equatable {
     switch self {
     case .subjectNotFound, .fieldNotFound, .noValue: .notFound
     case .recordRestricted, .recordErased, .fieldLocked, .fieldNotSearchable, .encryptionIrreversible,
-      .classificationDowngrade, .keyNotConfigured:
+      .classificationDowngrade, .tooManyQuasiIdentifiers, .keyNotConfigured:
       .failedPrecondition
     case .valueUnreadable, .dataKeyUnreadable, .storedRecordCorrupt: .dataLoss
     }
@@ -44,6 +46,8 @@ public enum VaultError: PrivacyError, Equatable {
     case .encryptionIrreversible(let name): "field \(name) is encrypted (or must be): encryption cannot be turned off"
     case .classificationDowngrade(let name, let from, let to):
       "field \(name) holds values: its classification cannot be lowered from \(from.rawValue) to \(to.rawValue)"
+    case .tooManyQuasiIdentifiers(let name):
+      "field \(name) would be the \(QuasiIdentifierCounts.maximumCountedFields + 1)th quasi-identifier of classification NONE: at most \(QuasiIdentifierCounts.maximumCountedFields) are allowed"
     case .keyNotConfigured(let keyID, let subject?):
       "the data key of subject \(subject.clipped) is wrapped under key \(keyID), which is not in the keyring"
     case .keyNotConfigured(let keyID, nil): "key \(keyID) is not in the keyring"
@@ -62,6 +66,7 @@ public enum VaultError: PrivacyError, Equatable {
     case .fieldNotSearchable: "FIELD_NOT_SEARCHABLE"
     case .encryptionIrreversible: "ENCRYPTION_IRREVERSIBLE"
     case .classificationDowngrade: "CLASSIFICATION_DOWNGRADE"
+    case .tooManyQuasiIdentifiers: "TOO_MANY_QUASI_IDENTIFIERS"
     case .keyNotConfigured: "KEY_NOT_CONFIGURED"
     case .valueUnreadable: "VALUE_UNREADABLE"
     case .dataKeyUnreadable: "DATA_KEY_UNREADABLE"
@@ -74,7 +79,9 @@ public enum VaultError: PrivacyError, Equatable {
     switch self {
     case .recordRestricted(let id), .recordErased(let id), .dataKeyUnreadable(let id): ["subject_id": id]
     case .fieldLocked(let subject, let field), .valueUnreadable(let subject, let field): ["subject_id": subject, "field": field]
-    case .fieldNotSearchable(let field), .encryptionIrreversible(let field), .classificationDowngrade(let field, _, _): ["field": field]
+    case .fieldNotSearchable(let field), .encryptionIrreversible(let field), .classificationDowngrade(let field, _, _),
+      .tooManyQuasiIdentifiers(let field):
+      ["field": field]
     case .keyNotConfigured(let keyID, let subject): ["key_id": keyID].merging(subject.map { ["subject_id": $0] } ?? [:]) { a, _ in a }
     case .storedRecordCorrupt(let subject, _): ["subject_id": subject]
     case .subjectNotFound, .fieldNotFound, .noValue: [:]

@@ -60,6 +60,14 @@ public struct SQLiteVaultStore: VaultStore {
           BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
         """)
     }
+    migrator.registerMigration("v2") { db in
+      // The k-anonymity counts (QuasiIdentifierCounts); `vault_settings` says which fields
+      // they were built for. The first start after this migration builds them.
+      try db.execute(sql: """
+        CREATE TABLE quasi_identifier_counts (digest BLOB PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE vault_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """)
+    }
     return migrator
   }
 
@@ -186,6 +194,21 @@ public struct SQLiteVaultStore: VaultStore {
     }
   }
 
+  public func quasiIdentifierCount(_ digest: [UInt8]) async throws -> Int {
+    try await pool.read { db in
+      try Int.fetchOne(db.cachedStatement(sql: "SELECT count FROM quasi_identifier_counts WHERE digest = ?"), arguments: [Data(digest)]) ?? 0
+    }
+  }
+
+  public func quasiIdentifierCountedFields() async throws -> [String]? {
+    try await pool.read { db in
+      try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM vault_settings WHERE name = ?"), arguments: [Self.countedFieldsSetting])
+        .map { $0.split(separator: ",").map(String.init) }
+    }
+  }
+
+  private static let countedFieldsSetting = "quasi_identifier_counted_fields"
+
   // MARK: Writes
 
   public func commit(_ commit: VaultCommit) async throws {
@@ -213,12 +236,37 @@ public struct SQLiteVaultStore: VaultStore {
         try db.cachedStatement(sql: "DELETE FROM record_values WHERE subject_id = ? AND field = ?").execute(arguments: [subject, field])
       }
       for value in commit.values { try Self.save(value, db) }
+      if let rebuild = commit.quasiIdentifierCountRebuild { try Self.replace(rebuild, db) }
+      if let fields = commit.quasiIdentifierCountedFields { try Self.setCountedFields(fields, db) }
+      for (digest, change) in commit.quasiIdentifierCountChanges { try Self.changeCount(digest, by: change, db) }
       for entry in commit.log { try Self.insert(entry, db) }
     }
   }
 
   public func discardOldPageVersions() async {
     await SQLiteDatabase.discardOldPageVersions(pool, logger: logger)
+  }
+
+  private static func replace(_ counts: QuasiIdentifierCounts, _ db: Database) throws {
+    try db.execute(sql: "DELETE FROM quasi_identifier_counts")
+    for (digest, count) in counts.counts {
+      try db.cachedStatement(sql: "INSERT INTO quasi_identifier_counts (digest, count) VALUES (?, ?)").execute(arguments: [Data(digest), count])
+    }
+    try setCountedFields(counts.fields, db)
+  }
+
+  private static func setCountedFields(_ fields: [String], _ db: Database) throws {
+    try db.cachedStatement(sql: """
+        INSERT INTO vault_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value
+        """).execute(arguments: [countedFieldsSetting, fields.joined(separator: ",")])
+  }
+
+  private static func changeCount(_ digest: [UInt8], by change: Int, _ db: Database) throws {
+    try db.cachedStatement(sql: """
+        INSERT INTO quasi_identifier_counts (digest, count) VALUES (?, ?)
+        ON CONFLICT(digest) DO UPDATE SET count = count + excluded.count
+        """).execute(arguments: [Data(digest), change])
+    try db.cachedStatement(sql: "DELETE FROM quasi_identifier_counts WHERE digest = ? AND count <= 0").execute(arguments: [Data(digest)])
   }
 
   private static func save(_ field: FieldDefinition, _ db: Database) throws {

@@ -78,7 +78,8 @@ public struct StoredRecord: Sendable, Equatable {
 
 /// Everything one write changes, committed by the store in a single transaction, in this
 /// order: fields, destroyed data keys, new or rewrapped data keys, vault keys, records, removed
-/// values, written values, access-log entries (sealed here, in order, after `head`).
+/// values, written values, k-anonymity counts, access-log entries (sealed here, in order, after
+/// `head`).
 public struct VaultCommit: Sendable {
   public let now: Date
   public let caller: CallerIdentity
@@ -93,6 +94,14 @@ public struct VaultCommit: Sendable {
   public var records: [RecordState] = []
   public var removedValues: [(subjectID: String, field: String)] = []
   public var values: [StoredValue] = []
+  /// Replaces every k-anonymity count, applied before `quasiIdentifierCountChanges` (the counted
+  /// fields changed, or the counts were never built).
+  public var quasiIdentifierCountRebuild: QuasiIdentifierCounts?
+  /// The counted fields change without changing any count (the field added or removed holds no
+  /// value).
+  public var quasiIdentifierCountedFields: [String]?
+  /// Changes to the k-anonymity counts: combination digest -> records added (negative: removed).
+  public var quasiIdentifierCountChanges: [[UInt8]: Int] = [:]
   /// Fold the WAL into the database afterwards so old page versions (erased values, destroyed
   /// keys) leave the disk.
   public var discardOldPageVersions = false
@@ -105,7 +114,14 @@ public struct VaultCommit: Sendable {
 
   public var isEmpty: Bool {
     log.isEmpty && fields.isEmpty && destroyedDataKeys.isEmpty && dataKeys.isEmpty && vaultKeys.isEmpty && records.isEmpty
-      && removedValues.isEmpty && values.isEmpty
+      && removedValues.isEmpty && values.isEmpty && quasiIdentifierCountRebuild == nil
+      && quasiIdentifierCountedFields == nil && quasiIdentifierCountChanges.isEmpty
+  }
+
+  /// Adds count changes to those already in the commit.
+  public mutating func changeQuasiIdentifierCounts(_ changes: [[UInt8]: Int]) {
+    quasiIdentifierCountChanges.merge(changes, uniquingKeysWith: +)
+    quasiIdentifierCountChanges = quasiIdentifierCountChanges.filter { $0.value != 0 }
   }
 
   /// Seals a draft as the next access-log entry and returns it.
@@ -130,6 +146,10 @@ public protocol VaultStore: Sendable {
   /// Every stored row of a field (with or without a value), ordered by subject id.
   func values(ofField field: String) async throws -> [StoredValue]
   func fieldHasValues(_ field: String) async throws -> Bool
+  /// How many records hold the quasi-identifier combination with this digest.
+  func quasiIdentifierCount(_ digest: [UInt8]) async throws -> Int
+  /// The counted fields the stored k-anonymity counts were built for; nil when never built.
+  func quasiIdentifierCountedFields() async throws -> [String]?
   /// Subjects whose value of `field` has this blind-index digest, after `after`, in order.
   func subjects(field: String, blindIndex: [UInt8], after: String?, limit: Int) async throws -> [String]
   /// Entries in sequence order; throws `AccessLogCorruption` for a row it cannot read.

@@ -303,7 +303,9 @@ extension Privacy_Vault_V1_VaultService {
         /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
         /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
         /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-        /// > exist.
+        /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+        /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+        /// > for every combination of them).
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Vault_V1_UpsertFieldRequest` messages.
@@ -696,7 +698,9 @@ extension Privacy_Vault_V1_VaultService {
         /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
         /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
         /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-        /// > exist.
+        /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+        /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+        /// > for every combination of them).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_UpsertFieldRequest` message.
@@ -1087,7 +1091,9 @@ extension Privacy_Vault_V1_VaultService {
         /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
         /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
         /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-        /// > exist.
+        /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+        /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+        /// > for every combination of them).
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Vault_V1_UpsertFieldRequest` message.
@@ -2022,7 +2028,9 @@ extension Privacy_Vault_V1_VaultService {
         /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
         /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
         /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-        /// > exist.
+        /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+        /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+        /// > for every combination of them).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_UpsertFieldRequest` message.
@@ -2498,7 +2506,9 @@ extension Privacy_Vault_V1_VaultService {
         /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
         /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
         /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-        /// > exist.
+        /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+        /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+        /// > for every combination of them).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_UpsertFieldRequest` message.
@@ -3096,7 +3106,9 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
     /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
     /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
     /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-    /// > exist.
+    /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+    /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+    /// > for every combination of them).
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Vault_V1_UpsertFieldRequest` message.
@@ -3618,7 +3630,9 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
     /// > parameter; FAILED_PRECONDITION with reason `ENCRYPTION_IRREVERSIBLE` when `encrypted` is set
     /// > false on a field that is encrypted (or must be: PERSONAL, SENSITIVE), and with reason
     /// > `CLASSIFICATION_DOWNGRADE` when the classification would be lowered while values of the field
-    /// > exist.
+    /// > exist, and with reason `TOO_MANY_QUASI_IDENTIFIERS` when more than 10 fields of
+    /// > classification NONE would be tagged `quasi_identifier` (the k-anonymity check keeps a count
+    /// > for every combination of them).
     ///
     /// - Parameters:
     ///   - message: request message to send.
