@@ -53,15 +53,17 @@ class LoadResult:
         return ", ".join(f"{name} {count:,}" for name, count in sorted(self.statuses.items()))
 
 
-def run(address, method, make_request, metadata, seconds, processes=4, concurrency=16, warm_up=1.0, cpu=grpcload.LOAD_CPU):
-    """Loads `method` for `seconds` after `warm_up` seconds. Figures count calls made within the
-    measured window; `acknowledged` counts every OK call, the number of writes to look for."""
+def run(address, method, make_request, metadata, seconds, processes=4, concurrency=16, warm_up=1.0, cpu=grpcload.LOAD_CPU,
+        limit=None):
+    """Loads `method` for `seconds` after `warm_up` seconds, or until request `limit` - 1 was
+    sent. Figures count calls made within the measured window; `acknowledged` counts every OK
+    call, the number of writes to look for."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     start_at = time.time() + 1.0  # every worker starts together, after its channel is up
     workers = [
         context.Process(target=_worker, args=(index, processes, address, method, make_request, metadata, start_at,
-                                              warm_up, seconds, concurrency, cpu, results))
+                                              warm_up, seconds, concurrency, cpu, limit, results))
         for index in range(processes)
     ]
     for worker in workers:
@@ -79,13 +81,14 @@ def run(address, method, make_request, metadata, seconds, processes=4, concurren
     return merged
 
 
-def _worker(index, processes, address, method, make_request, metadata, start_at, warm_up, seconds, concurrency, cpu, results):
+def _worker(index, processes, address, method, make_request, metadata, start_at, warm_up, seconds, concurrency, cpu, limit,
+            results):
     os.sched_setaffinity(0, {int(cpu)})
     results.put(asyncio.run(_load(index, processes, address, method, make_request, metadata, start_at, warm_up,
-                                  seconds, concurrency)))
+                                  seconds, concurrency, limit)))
 
 
-async def _load(index, processes, address, method, make_request, metadata, start_at, warm_up, seconds, concurrency):
+async def _load(index, processes, address, method, make_request, metadata, start_at, warm_up, seconds, concurrency, limit):
     import grpc
 
     statuses: dict = {}
@@ -104,6 +107,8 @@ async def _load(index, processes, address, method, make_request, metadata, start
             nonlocal highest, acknowledged
             while time.monotonic() < stop_at:
                 i = index + processes * next_call[0]  # distinct over all workers
+                if limit is not None and i >= limit:
+                    break
                 next_call[0] += 1
                 highest = max(highest, i)
                 request = make_request(i)
