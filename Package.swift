@@ -97,6 +97,8 @@ let package = Package(
     ),
     .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
     .target(name: "PrivacySuite", dependencies: ["PrivacyKit", crypto, logging, lifecycle], swiftSettings: swiftSettings),
+    // Fills a data directory with N subjects for benchmarks at scale (`privacy-suite seed`).
+    .target(name: "PrivacySeed", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", logging], swiftSettings: swiftSettings),
     // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
     .target(name: "CLibFuzzer"),
     .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
@@ -108,7 +110,7 @@ let package = Package(
     executable("blocklist-service", ["PrivacyBlocklist", "PrivacyKit"]),
     executable("gateway", ["PrivacyGateway", "PrivacyKit"]),
     executable("privacyctl", ["PrivacyCLI", argumentParser]),
-    executable("privacy-suite", ["PrivacySuite", logging, lifecycle]),
+    executable("privacy-suite", ["PrivacySuite", "PrivacySeed", "PrivacyKit", logging, lifecycle]),
     executable("privacy-fuzz", ["PrivacyFuzz", "CLibFuzzer"]),
 
     .testTarget(name: "PrivacyFuzzTests", dependencies: ["PrivacyFuzz"], swiftSettings: swiftSettings),

@@ -1,21 +1,34 @@
 import Foundation
 import Logging
+import PrivacySeed
 import PrivacySuite
 import ServiceLifecycle
 
 // privacy-suite [--data-dir DIR] [--ephemeral-ports]
+// privacy-suite seed --subjects N [--data-dir DIR]
 var arguments = CommandLine.arguments.dropFirst()
+let seeding = arguments.first == "seed"
+if seeding { arguments.removeFirst() }
 var dataDirectory = URL(fileURLWithPath: "data")
 var ephemeralPorts = false
+var subjects: Int?
 while let argument = arguments.popFirst() {
   switch argument {
+  case "--subjects" where seeding:
+    guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else { fatalError("--subjects needs a positive number") }
+    subjects = value
   case "--data-dir":
     guard let value = arguments.popFirst() else { fatalError("--data-dir needs a directory") }
     dataDirectory = URL(fileURLWithPath: value)
   case "--ephemeral-ports":
     ephemeralPorts = true
   case "-h", "--help":
-    print("usage: privacy-suite [--data-dir DIR] [--ephemeral-ports]\nRuns all five services locally with dev secrets kept in DIR (default ./data).")
+    print("""
+      usage: privacy-suite [--data-dir DIR] [--ephemeral-ports]
+             privacy-suite seed --subjects N [--data-dir DIR]
+      Runs all five services locally with dev secrets kept in DIR (default ./data).
+      seed fills DIR's consent and vault files with N subjects for benchmarks (DIR must hold neither yet).
+      """)
     exit(0)
   default:
     FileHandle.standardError.write(Data("unknown argument \(argument); see --help\n".utf8))
@@ -24,7 +37,31 @@ while let argument = arguments.popFirst() {
 }
 
 LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
-let logger = Logger(label: "privacy.suite")
+var logger = Logger(label: "privacy.suite")
+if seeding {
+  guard let subjects else {
+    FileHandle.standardError.write(Data("seed needs --subjects N; see --help\n".utf8))
+    exit(2)
+  }
+  let directory = dataDirectory.standardizedFileURL
+  for name in ["consent-service.sqlite", "vault-service.sqlite"]
+  where FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {
+    FileHandle.standardError.write(Data("privacy-suite seed: \(directory.path) already holds \(name); seed a fresh directory\n".utf8))
+    exit(2)
+  }
+  logger.logLevel = .warning
+  do {
+    let secrets = try DevSecrets.ensure(in: directory)
+    let report = try await Seeder.run(subjects: subjects, directory: directory, masterKeyFile: secrets.vaultMasterKeyFile, logger: logger)
+    print("seeded \(subjects) subjects in \(directory.path)")
+    print("  vault: \(report.records) records in \(String(format: "%.1f", report.vaultSeconds)) s")
+    print("  consent: \(report.ledgerEvents) ledger events in \(String(format: "%.1f", report.consentSeconds)) s")
+    exit(0)
+  } catch {
+    FileHandle.standardError.write(Data("privacy-suite seed: \(error)\n".utf8))
+    exit(1)
+  }
+}
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 let launcher = SuiteLauncher(
   options: .init(dataDirectory: dataDirectory.standardizedFileURL, binDirectory: binDirectory, ephemeralPorts: ephemeralPorts),

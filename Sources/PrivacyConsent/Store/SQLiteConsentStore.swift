@@ -8,8 +8,9 @@ public struct SQLiteConsentStore: ConsentStore {
   private let pool: DatabasePool
   private let logger: Logger
 
-  public init(path: String, logger: Logger) throws {
-    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+  /// - Parameter durable: see `SQLiteDatabase.open`.
+  public init(path: String, logger: Logger, durable: Bool = true) throws {
+    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator, durable: durable)
     self.logger = logger
   }
 

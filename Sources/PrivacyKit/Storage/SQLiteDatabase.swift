@@ -7,7 +7,9 @@ import Foundation
 /// `secure_delete` (erased personal data is overwritten, not left in free pages), foreign keys
 /// and a busy timeout; migrations run before the pool is handed out.
 public enum SQLiteDatabase {
-  public static func open(path: String, migrator: DatabaseMigrator) throws -> DatabasePool {
+  /// - Parameter durable: false only for a bulk load that is simply run again if the machine
+  ///   fails meanwhile (`privacy-suite seed`): commits then skip the disk flush.
+  public static func open(path: String, migrator: DatabaseMigrator, durable: Bool = true) throws -> DatabasePool {
     let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
@@ -15,7 +17,7 @@ public enum SQLiteDatabase {
     configuration.foreignKeysEnabled = true
     configuration.busyMode = .timeout(10)
     configuration.prepareDatabase { db in
-      try db.execute(sql: "PRAGMA synchronous = FULL")
+      try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = OFF")
       try db.execute(sql: "PRAGMA secure_delete = ON")
     }
     let pool = try DatabasePool(path: path, configuration: configuration)

@@ -9,9 +9,10 @@ public struct SQLiteVaultStore: VaultStore {
   private let pool: DatabasePool
   private let logger: Logger
 
-  public init(path: String, logger: Logger) throws {
+  /// - Parameter durable: see `SQLiteDatabase.open`.
+  public init(path: String, logger: Logger, durable: Bool = true) throws {
     self.logger = logger
-    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator)
+    self.pool = try SQLiteDatabase.open(path: path, migrator: Self.migrator, durable: durable)
   }
 
   /// The underlying pool, for tests that inspect the file.

@@ -1,0 +1,150 @@
+public import Foundation
+public import Logging
+import PrivacyConsent
+public import PrivacyKit
+import PrivacyVault
+
+/// Fills the consent and vault files of a data directory with `subjects` realistic subjects, for
+/// figures at the sizes real users have (`privacy-suite seed`). It writes through the services'
+/// own cores (`ConsentLedger`, `Vault`) on their SQLite files, so chains, data keys, blind
+/// indexes and k-anonymity counts are exactly what the services would have written; only the
+/// disk flush per commit is skipped (a failed seed is simply run again on a fresh directory).
+///
+/// Subject `seed-<i>` (i from 0) holds, by rule, so a check can predict every value:
+/// - in the vault, 7 to 9 values: `email` person.<i>@example.com, `name`, `phone` (even i),
+///   `iban` (i divisible by 3), and the NONE fields `zip` 10000 + i % 900, `birth_year`
+///   1950 + i % 50, `gender`, `segment` (gold, silver, bronze by i % 3) and `purchase_total`;
+///   `zip`, `birth_year` and `gender` are quasi-identifiers;
+/// - in the consent ledger, decisions on four purposes (`Seeder.expectedDecision`), with a
+///   withdrawal after a grant for some, so the ledger holds history as well as state.
+public enum Seeder {
+  public struct Report: Sendable {
+    public var records: Int
+    public var ledgerEvents: Int
+    public var vaultSeconds: Double
+    public var consentSeconds: Double
+  }
+
+  /// Subjects per consent commit.
+  static let batchSize = 1000
+  static let purposes = ["newsletter", "analytics", "partners", "crm"]
+  private static let caller = CallerIdentity(actor: "seed", role: "system", requestID: "seed")
+
+  public static func subjectID(_ index: Int) -> String { "seed-\(index)" }
+
+  /// What subject `index` last decided for `purpose` ("granted", "denied" or "withdrawn").
+  public static func expectedDecision(_ index: Int, purpose: String) -> String {
+    switch purpose {
+    case "newsletter": index % 3 == 0 ? "denied" : index % 7 == 0 ? "withdrawn" : "granted"
+    case "analytics": index % 2 == 0 ? "granted" : "denied"
+    case "partners": index % 10 == 0 ? "granted" : "denied"
+    default: "granted"
+    }
+  }
+
+  /// The vault values of subject `index` (field -> value).
+  public static func vaultValues(_ index: Int) -> [String: String] {
+    var values = [
+      "email": "person.\(index)@example.com",
+      "name": "Person \(index)",
+      "zip": "\(10000 + index % 900)",
+      "birth_year": "\(1950 + index % 50)",
+      "gender": ["f", "m", "d"][index % 3],
+      "segment": ["gold", "silver", "bronze"][index % 3],
+      "purchase_total": "\(index % 1000)",
+    ]
+    if index % 2 == 0 { values["phone"] = "+4930" + String(String(index).reversed()).padding(toLength: 9, withPad: "0", startingAt: 0) }
+    if index % 3 == 0 { values["iban"] = "DE8937040044" + String(format: "%010d", index) }
+    return values
+  }
+
+  /// Seeds subjects `0..<subjects` into `consent-service.sqlite` and `vault-service.sqlite` under
+  /// `directory`, the consent ledger and the vault at once.
+  /// - Parameter masterKeyFile: the vault's keyring file (`VAULT_MASTER_KEY_FILE`).
+  public static func run(subjects: Int, directory: URL, masterKeyFile: String, logger: Logger) async throws -> Report {
+    let keyring = try Keyring(environment: EnvironmentReader(["VAULT_MASTER_KEY_FILE": masterKeyFile]))
+    async let consent = timed { try await seedConsent(subjects: subjects, path: directory.appendingPathComponent("consent-service.sqlite").path, logger: logger) }
+    async let vault = timed {
+      try await seedVault(subjects: subjects, path: directory.appendingPathComponent("vault-service.sqlite").path, keyring: keyring, logger: logger)
+    }
+    let (events, consentSeconds) = try await consent
+    let (records, vaultSeconds) = try await vault
+    return Report(records: records, ledgerEvents: events, vaultSeconds: vaultSeconds, consentSeconds: consentSeconds)
+  }
+
+  private static func timed<T: Sendable>(_ body: () async throws -> T) async rethrows -> (T, Double) {
+    let start = ContinuousClock.now
+    let result = try await body()
+    let elapsed = ContinuousClock.now - start
+    return (result, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+  }
+
+  private static func seedConsent(subjects: Int, path: String, logger: Logger) async throws -> Int {
+    let store = try SQLiteConsentStore(path: path, logger: logger, durable: false)
+    let ledger = try await ConsentLedger.open(
+      store: store, settings: ConsentSettings(publicBaseURL: "http://localhost", confirmationLifetime: 86_400))
+    let categories: [String: (PurposeCategory, LegalBasis)] = [
+      "newsletter": (.emailMarketing, .consent), "analytics": (.engagementTracking, .consent),
+      "partners": (.thirdPartySharing, .consent), "crm": (.dataStorage, .contract),
+    ]
+    for purpose in purposes {
+      let (category, basis) = categories[purpose]!
+      _ = try await ledger.upsertPurpose(
+        PurposeDraft(
+          id: purpose, title: purpose.capitalized, description: "Seeded purpose \(purpose)", legalBasis: basis, category: category,
+          retentionDays: 730, noticeVersion: "v1", noticeText: "Notice for \(purpose).", vaultFields: []),
+        caller: caller)
+    }
+    let evidence = Evidence(channel: .import, formName: "seed", actor: "seed", actorKind: .system, capturedAt: Date())
+    var events = 0
+    for start in stride(from: 0, to: subjects, by: batchSize) {
+      let indices = start..<min(start + batchSize, subjects)
+      for purpose in purposes {
+        // First decisions: a grant that is later withdrawn is granted first.
+        for decision in [Decision.granted, .denied] {
+          let chosen = indices.filter { index in
+            let last = expectedDecision(index, purpose: purpose)
+            return decision == .granted ? last != "denied" : last == "denied"
+          }
+          events += try await bulk(ledger, chosen, purpose, decision, evidence)
+        }
+        let withdrawn = indices.filter { expectedDecision($0, purpose: purpose) == "withdrawn" }
+        events += try await bulk(ledger, withdrawn, purpose, .withdrawn, evidence)
+      }
+    }
+    return events
+  }
+
+  private static func bulk(
+    _ ledger: ConsentLedger, _ indices: [Int], _ purpose: String, _ decision: Decision, _ evidence: Evidence
+  ) async throws -> Int {
+    guard !indices.isEmpty else { return 0 }
+    return try await ledger.bulkUpdate(
+      .subjects(indices.map(subjectID)), purposeID: purpose, decision: decision, legalBasis: nil, evidence: evidence,
+      reason: "seed", caller: caller
+    ).count
+  }
+
+  private static func seedVault(subjects: Int, path: String, keyring: Keyring, logger: Logger) async throws -> Int {
+    let store = try SQLiteVaultStore(path: path, logger: logger, durable: false)
+    let vault = try await Vault.open(store: store, settings: VaultSettings(keyring: keyring), logger: logger)
+    let fields: [FieldDraft] = [
+      FieldDraft(name: "email", classification: .personal, mask: .email, searchable: true, tags: ["email"]),
+      FieldDraft(name: "name", classification: .personal),
+      FieldDraft(name: "phone", classification: .personal, mask: .last4, searchable: true, tags: ["phone"]),
+      FieldDraft(name: "iban", classification: .sensitive, mask: .last4, tags: ["billing"]),
+      FieldDraft(name: "zip", classification: Classification.none, tags: ["quasi_identifier"], generalization: .keepPrefix(3)),
+      FieldDraft(name: "birth_year", classification: Classification.none, tags: ["quasi_identifier"], generalization: .bucketWidth(10)),
+      FieldDraft(name: "gender", classification: Classification.none, tags: ["quasi_identifier"]),
+      FieldDraft(name: "segment", classification: Classification.none, searchable: true),
+      FieldDraft(name: "purchase_total", classification: Classification.none),
+    ]
+    for field in fields { _ = try await vault.upsertField(field, caller: caller) }
+    let source = ValueSource(channel: .import, formName: "seed", actorKind: .system, capturedAt: Date())
+    for index in 0..<subjects {
+      _ = try await vault.putRecord(subjectID: subjectID(index), values: vaultValues(index), source: source, caller: caller)
+    }
+    await store.discardOldPageVersions()
+    return subjects
+  }
+}
