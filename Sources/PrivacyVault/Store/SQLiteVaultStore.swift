@@ -267,7 +267,9 @@ public struct SQLiteVaultStore: VaultStore {
         INSERT INTO quasi_identifier_counts (digest, count) VALUES (?, ?)
         ON CONFLICT(digest) DO UPDATE SET count = count + excluded.count
         """).execute(arguments: [Data(digest), change])
-    try db.cachedStatement(sql: "DELETE FROM quasi_identifier_counts WHERE digest = ? AND count <= 0").execute(arguments: [Data(digest)])
+    if change < 0 {
+      try db.cachedStatement(sql: "DELETE FROM quasi_identifier_counts WHERE digest = ? AND count <= 0").execute(arguments: [Data(digest)])
+    }
   }
 
   private static func save(_ field: FieldDefinition, _ db: Database) throws {
