@@ -110,7 +110,7 @@ public struct SQLiteConsentStore: ConsentStore {
       _ = arguments.append(contentsOf: [purpose])
     }
     _ = arguments.append(contentsOf: [query.limit])
-    let sql = "SELECT * FROM consent_events WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT ?"
+    let sql = "\(Self.selectEvents) WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT ?"
     let finalArguments = arguments
     return try await pool.read { db in
       try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments).map(Self.event(from:))
@@ -119,7 +119,7 @@ public struct SQLiteConsentStore: ConsentStore {
 
   public func event(sequence: UInt64) async throws -> LedgerEvent? {
     try await pool.read { db in
-      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM consent_events WHERE sequence = ?"), arguments: [Int64(sequence)]).map(Self.event(from:))
+      try Row.fetchOne(db.cachedStatement(sql: "\(Self.selectEvents) WHERE sequence = ?"), arguments: [Int64(sequence)]).map(Self.event(from:))
     }
   }
 
@@ -270,30 +270,43 @@ public struct SQLiteConsentStore: ConsentStore {
 
   // MARK: Row decoding
 
+  /// The event columns in the order the event queries select them. Rows are decoded by position:
+  /// GRDB's lookup by name compares names case-insensitively, which took half of the start-up
+  /// time of a service replaying a large ledger.
+  private static let eventColumns = [
+    "sequence", "subject_id", "kind", "purpose_id", "decision", "legal_basis", "opt_in_status", "list_id", "restricted", "reason",
+    "channel", "form_name", "actor", "actor_kind", "notice_version", "captured_at", "subject_age", "ip_address", "user_agent",
+    "email_address", "pii_salt", "pii_digest", "personal_data_erased", "recorded_at", "recorded_by_actor", "recorded_by_role",
+    "request_id", "preference_change_id", "prev_hash", "hash",
+  ]
+  private static let eventColumnPositions = Dictionary(uniqueKeysWithValues: eventColumns.enumerated().map { ($1, $0) })
+  private static let selectEvents = "SELECT \(eventColumns.joined(separator: ", ")) FROM consent_events"
+
   private static func event(from row: Row) throws -> LedgerEvent {
-    let sequence = UInt64(row["sequence"] as Int64)
+    func at(_ column: String) -> Int { eventColumnPositions[column]! }
+    let sequence = UInt64(row[at("sequence")] as Int64)
     func decode<T: RawRepresentable<String>>(_ column: String) throws -> T {
-      guard let value = T(rawValue: row[column] ?? "") else { throw LedgerCorruption(sequence: sequence, column: column) }
+      guard let value = T(rawValue: row[at(column)] ?? "") else { throw LedgerCorruption(sequence: sequence, column: column) }
       return value
     }
     func decodeOptional<T: RawRepresentable<String>>(_ column: String) throws -> T? {
-      guard let raw = row[column] as String? else { return nil }
+      guard let raw = row[at(column)] as String? else { return nil }
       guard let value = T(rawValue: raw) else { throw LedgerCorruption(sequence: sequence, column: column) }
       return value
     }
     let evidence = Evidence(
-      channel: try decode("channel"), formName: row["form_name"], ipAddress: row["ip_address"], userAgent: row["user_agent"],
-      actor: row["actor"], actorKind: try decode("actor_kind"), noticeVersion: row["notice_version"],
-      capturedAt: Microseconds(value: row["captured_at"]).date, subjectAge: try decode("subject_age"),
-      emailAddress: row["email_address"], personalDataErased: row["personal_data_erased"])
+      channel: try decode("channel"), formName: row[at("form_name")], ipAddress: row[at("ip_address")], userAgent: row[at("user_agent")],
+      actor: row[at("actor")], actorKind: try decode("actor_kind"), noticeVersion: row[at("notice_version")],
+      capturedAt: Microseconds(value: row[at("captured_at")]).date, subjectAge: try decode("subject_age"),
+      emailAddress: row[at("email_address")], personalDataErased: row[at("personal_data_erased")])
     return LedgerEvent(
-      sequence: sequence, subjectID: row["subject_id"], kind: try decode("kind"), purposeID: row["purpose_id"],
+      sequence: sequence, subjectID: row[at("subject_id")], kind: try decode("kind"), purposeID: row[at("purpose_id")],
       decision: try decodeOptional("decision"), legalBasis: try decodeOptional("legal_basis"),
-      optInStatus: try decodeOptional("opt_in_status"), listID: row["list_id"], restricted: row["restricted"],
-      reason: row["reason"], evidence: evidence, recordedAt: Microseconds(value: row["recorded_at"]).date,
-      recordedBy: CallerIdentity(actor: row["recorded_by_actor"], role: row["recorded_by_role"], requestID: row["request_id"]),
-      preferenceChangeID: row["preference_change_id"], personalDataSalt: (row["pii_salt"] as Data?).map { Array($0) },
-      personalDataDigest: row["pii_digest"], previousHash: row["prev_hash"], hash: row["hash"])
+      optInStatus: try decodeOptional("opt_in_status"), listID: row[at("list_id")], restricted: row[at("restricted")],
+      reason: row[at("reason")], evidence: evidence, recordedAt: Microseconds(value: row[at("recorded_at")]).date,
+      recordedBy: CallerIdentity(actor: row[at("recorded_by_actor")], role: row[at("recorded_by_role")], requestID: row[at("request_id")]),
+      preferenceChangeID: row[at("preference_change_id")], personalDataSalt: (row[at("pii_salt")] as Data?).map { Array($0) },
+      personalDataDigest: row[at("pii_digest")], previousHash: row[at("prev_hash")], hash: row[at("hash")])
   }
 
   private static func confirmation(from row: Row) throws -> Confirmation {
