@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import PrivacyConsent
-public import PrivacyKit
+import PrivacyKit
 import PrivacyVault
 
 /// Fills the consent and vault files of a data directory with `subjects` realistic subjects, for
