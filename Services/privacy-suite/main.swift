@@ -6,6 +6,12 @@ import ServiceLifecycle
 
 // privacy-suite [--data-dir DIR] [--ephemeral-ports]
 // privacy-suite seed --subjects N [--data-dir DIR]
+/// A malformed command line: says what is wrong and exits 2.
+func refuse(_ message: String) -> Never {
+  FileHandle.standardError.write(Data("privacy-suite: \(message); see --help\n".utf8))
+  exit(2)
+}
+
 var arguments = CommandLine.arguments.dropFirst()
 let seeding = arguments.first == "seed"
 if seeding { arguments.removeFirst() }
@@ -15,10 +21,10 @@ var subjects: Int?
 while let argument = arguments.popFirst() {
   switch argument {
   case "--subjects" where seeding:
-    guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else { fatalError("--subjects needs a positive number") }
+    guard let value = arguments.popFirst().flatMap(Int.init), value > 0 else { refuse("--subjects needs a positive number") }
     subjects = value
   case "--data-dir":
-    guard let value = arguments.popFirst() else { fatalError("--data-dir needs a directory") }
+    guard let value = arguments.popFirst() else { refuse("--data-dir needs a directory") }
     dataDirectory = URL(fileURLWithPath: value)
   case "--ephemeral-ports":
     ephemeralPorts = true
@@ -31,23 +37,18 @@ while let argument = arguments.popFirst() {
       """)
     exit(0)
   default:
-    FileHandle.standardError.write(Data("unknown argument \(argument); see --help\n".utf8))
-    exit(2)
+    refuse("unknown argument \(argument)")
   }
 }
 
 LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
 var logger = Logger(label: "privacy.suite")
 if seeding {
-  guard let subjects else {
-    FileHandle.standardError.write(Data("seed needs --subjects N; see --help\n".utf8))
-    exit(2)
-  }
+  guard let subjects else { refuse("seed needs --subjects N") }
   let directory = dataDirectory.standardizedFileURL
   for name in ["consent-service.sqlite", "vault-service.sqlite"]
   where FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {
-    FileHandle.standardError.write(Data("privacy-suite seed: \(directory.path) already holds \(name); seed a fresh directory\n".utf8))
-    exit(2)
+    refuse("\(directory.path) already holds \(name); seed a fresh directory")
   }
   logger.logLevel = .warning
   do {
