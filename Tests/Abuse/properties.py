@@ -6,7 +6,9 @@
   connection or silence; the one reset HTTP/2 requires here is PROTOCOL_ERROR for a header value
   HTTP/2 itself forbids (see malformed_in_http2).
 - message-bounded: grpc-message is at most MAX_MESSAGE_CHARS characters.
-- no-echo: grpc-message repeats at most MAX_ECHO characters of the request.
+- no-echo: grpc-message repeats at most MAX_ECHO characters of the request, plus the quote marks
+  and ellipsis a server wraps a clipped echo in (ECHO_FRAME): when the request is made of those
+  very characters, they extend the run without echoing anything more.
 """
 from __future__ import annotations
 
@@ -16,19 +18,21 @@ import wire
 
 MAX_MESSAGE_CHARS = 256   # "~200" plus room for a field name
 MAX_ECHO = 64
+ECHO_FRAME = 3  # `"` before, `…"` after a value clipped to MAX_ECHO characters
 
 
 def echoed_run(message: str, body: bytes) -> int:
     """Length in characters of the longest stretch of `message` found verbatim in one string of
     the request (the leaves of its protobuf wire format, so a length byte that happens to equal
-    the character before an echo does not count), if longer than MAX_ECHO; 0 otherwise."""
-    if len(message) <= MAX_ECHO or not body:
+    the character before an echo does not count), if longer than MAX_ECHO + ECHO_FRAME; 0
+    otherwise."""
+    if len(message) <= MAX_ECHO + ECHO_FRAME or not body:
         return 0
     best = 0
     for payload in wire.unframe(body) or [body]:
         for leaf in leaves(payload):
             best = max(best, _longest_run(message, leaf))
-    return best if best > MAX_ECHO else 0
+    return best if best > MAX_ECHO + ECHO_FRAME else 0
 
 
 def leaves(data: bytes, depth: int = 0) -> list[bytes]:
