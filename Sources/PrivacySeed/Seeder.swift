@@ -30,10 +30,10 @@ public enum Seeder {
   static let purposes = ["newsletter", "analytics", "partners", "crm"]
   private static let caller = CallerIdentity(actor: "seed", role: "system", requestID: "seed")
 
-  public static func subjectID(_ index: Int) -> String { "seed-\(index)" }
+  static func subjectID(_ index: Int) -> String { "seed-\(index)" }
 
   /// What subject `index` last decided for `purpose` ("granted", "denied" or "withdrawn").
-  public static func expectedDecision(_ index: Int, purpose: String) -> String {
+  static func expectedDecision(_ index: Int, purpose: String) -> String {
     switch purpose {
     case "newsletter": index % 3 == 0 ? "denied" : index % 7 == 0 ? "withdrawn" : "granted"
     case "analytics": index % 2 == 0 ? "granted" : "denied"
@@ -43,7 +43,7 @@ public enum Seeder {
   }
 
   /// The vault values of subject `index` (field -> value).
-  public static func vaultValues(_ index: Int) -> [String: String] {
+  static func vaultValues(_ index: Int) -> [String: String] {
     var values = [
       "email": "person.\(index)@example.com",
       "name": "Person \(index)",
@@ -53,7 +53,7 @@ public enum Seeder {
       "segment": ["gold", "silver", "bronze"][index % 3],
       "purchase_total": "\(index % 1000)",
     ]
-    if index % 2 == 0 { values["phone"] = "+4930" + String(String(index).reversed()).padding(toLength: 9, withPad: "0", startingAt: 0) }
+    if index % 2 == 0 { values["phone"] = "+4930" + String(format: "%09d", index) }
     if index % 3 == 0 { values["iban"] = "DE8937040044" + String(format: "%010d", index) }
     return values
   }

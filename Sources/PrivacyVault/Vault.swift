@@ -436,7 +436,7 @@ public final class Vault: Sendable {
       }
       let schema = self.schema
       if erased.contains(where: { schema[$0]?.countsForKAnonymity == true }) {
-        let before = try open(stored).record.entries.compactMapValues(\.value)
+        let before = countedValues(stored, schema: schema)
         countChange(from: before, to: before.filter { !erased.contains($0.key) }, schema: schema, into: &commit)
       }
       if !erased.isEmpty { commit.discardOldPageVersions = true }
@@ -599,6 +599,31 @@ public final class Vault: Sendable {
     return counts
   }
 
+  /// A stored record's counted values, each opened alone: one that fails to open is left out, as
+  /// the rebuild leaves it out, so an unreadable value elsewhere in the record cannot stop a
+  /// write that opens nothing else.
+  private func countedValues(_ stored: StoredRecord, schema: [String: FieldDefinition]) -> [String: String] {
+    let key = try? subjectKey(stored.dataKey)
+    var values: [String: String] = [:]
+    for row in stored.values where row.content != nil && schema[row.field]?.countsForKAnonymity == true {
+      values[row.field] = countableValue(row, key: key)
+    }
+    return values
+  }
+
+  /// A stored quasi-identifier's value alone (its source is not opened), or nil, logged, when it
+  /// fails to open: it cannot be shown to share anything, so it is not counted.
+  private func countableValue(_ row: StoredValue, key: SubjectKey?) -> String? {
+    var valueOnly = row
+    valueOnly.source = nil
+    guard let value = try? open(valueOnly, key: key).value else {
+      logger.warning(
+        "a quasi-identifier fails to open; it is not counted", metadata: ["subject.id": "\(row.subjectID)", "vault.field": "\(row.field)"])
+      return nil
+    }
+    return value
+  }
+
   /// Adds to the commit the count changes of one record whose values (field -> value) go from
   /// `before` to `after`.
   private func countChange(
@@ -610,8 +635,8 @@ public final class Vault: Sendable {
     commit.changeQuasiIdentifierCounts(QuasiIdentifierCounts.changes(before: counted(before), after: counted(after), index: blindIndex))
   }
 
-  /// Every record's values of the given fields (subject -> field -> value), opened as needed.
-  /// A value that fails to open is left out (it cannot be shown to share anything) and logged.
+  /// Every record's values of the given fields (subject -> field -> value), opened as needed
+  /// (`countableValue`).
   private func quasiIdentifierPopulation(fields: [String]) async throws -> [String: [String: String]] {
     var population: [String: [String: String]] = [:]
     var keys: [String: SubjectKey?] = [:]
@@ -628,13 +653,7 @@ public final class Vault: Sendable {
         } else {
           key = nil
         }
-        var valueOnly = row
-        valueOnly.source = nil
-        guard let value = try? open(valueOnly, key: key).value else {
-          logger.warning(
-            "a quasi-identifier fails to open; it is not counted", metadata: ["subject.id": "\(row.subjectID)", "vault.field": "\(field)"])
-          continue
-        }
+        guard let value = countableValue(row, key: key) else { continue }
         population[row.subjectID, default: [:]][field] = value
       }
     }

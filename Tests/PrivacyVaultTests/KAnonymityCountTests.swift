@@ -86,6 +86,25 @@ struct KAnonymityCountTests {
     try await expectCountsMatchRebuild(fixture)
   }
 
+  @Test("EraseFields of a quasi-identifier still works when another value of the record fails to open")
+  func eraseFieldsBesideUnreadableValue() async throws {
+    let fixture = try VaultFixture()
+    try await fixture.run { client in
+      try await client.defineStandardFields()
+      try await client.put("c1", ["email": "c1@example.com", "zip": "10115", "gender": "f"])
+    }
+    try fixture.execute("UPDATE record_values SET value_sealed = X'00' WHERE subject_id = 'c1' AND field = 'email'")
+    try await fixture.run { client in
+      let outcome = try await client.eraseFields(.with {
+        $0.subjectID = "c1"
+        $0.fields = ["zip"]
+        $0.reason = "art 17 in part"
+      })
+      #expect(outcome.erasedFields == ["zip"])
+    }
+    try await expectCountsMatchRebuild(fixture)
+  }
+
   @Test("an erasure counts the records that match it on its quasi-identifiers, also those holding more of them")
   func matchesRecordsWithMoreQuasiIdentifiers() async throws {
     try await withVaultService { client, _ async throws in

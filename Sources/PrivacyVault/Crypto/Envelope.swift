@@ -141,9 +141,12 @@ public struct SubjectKey: Sendable {
 /// of different fields do not share a digest.
 public struct BlindIndex: Sendable {
   private let key: SymmetricKey
+  /// Derived from `key`, for `combinationDigest`.
+  private let combinationKey: SymmetricKey
 
   public init(key: SymmetricKey) {
     self.key = key
+    self.combinationKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array("combination:".utf8), using: key)))
   }
 
   public func digest(field: String, value: String) -> [UInt8] {
@@ -155,7 +158,6 @@ public struct BlindIndex: Sendable {
   /// A keyed digest of a combination of exact values (field -> value), for the k-anonymity
   /// counts: equal combinations share it, and the stored digest reveals no value.
   public func combinationDigest(_ values: [String: String]) -> [UInt8] {
-    let combinationKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array("combination:".utf8), using: key)))
     var encoder = CanonicalEncoder()
     for name in values.keys.sorted() {
       encoder.append(name)
