@@ -80,8 +80,9 @@ struct GatewayServerTests {
         let start = ContinuousClock.now
         let error = await capturedRPCError { try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = "c-1" }) }
         #expect(error?.code == .unavailable)
-        // The deadline, and a margin for a loaded machine.
-        #expect(ContinuousClock.now - start < .seconds(4))
+        // Within the 2 s deadline, not a hang; the margin is for a machine loaded by the
+        // parallel test run (5.3 s was seen on CI).
+        #expect(ContinuousClock.now - start < .seconds(10))
         let answer = try await ConsentClient(wrapping: client).checkEmailEligibility(.with {
           $0.subjectID = "c-1"
           $0.messageKind = .reply
