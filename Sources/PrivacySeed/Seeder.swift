@@ -141,8 +141,9 @@ public enum Seeder {
     ]
     for field in fields { _ = try await vault.upsertField(field, caller: caller) }
     let source = ValueSource(channel: .import, formName: "seed", actorKind: .system, capturedAt: Date())
-    for index in 0..<subjects {
-      _ = try await vault.putRecord(subjectID: subjectID(index), values: vaultValues(index), source: source, caller: caller)
+    for start in stride(from: 0, to: subjects, by: batchSize) {
+      let batch = (start..<min(start + batchSize, subjects)).map { (subjectID: subjectID($0), values: vaultValues($0)) }
+      _ = try await vault.putRecords(batch, source: source, caller: caller)
     }
     await store.discardOldPageVersions()
     return subjects

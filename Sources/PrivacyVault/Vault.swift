@@ -294,43 +294,67 @@ public final class Vault: Sendable {
   ) async throws -> PutOutcome {
     try requireDefined(values.keys, field: "values")
     return try await write(caller) { commit in
-      let schema = self.schema
-      let stored = try await store.record(subjectID)
-      var record = OpenRecord(state: RecordState(subjectID: subjectID, createdAt: commit.now), entries: [:])
-      var key: SubjectKey?
-      if let stored { (record, key) = try open(stored) }
-      try record.state.checkWritable(values: true)
-      for name in values.keys.sorted() where record.entries[name]?.locked == true {
-        throw VaultError.fieldLocked(subjectID: subjectID, field: name)
-      }
-      var source = source
-      source.actor = caller.actor
-      source.requestID = caller.requestID
-      var sealer = Sealer(subjectID: subjectID, key: key)
-      var changed: [String] = []
-      for (name, value) in values.sorted(by: { $0.key < $1.key }) {
-        let previous = record.entries[name]?.value
-        if value.isEmpty {
-          guard previous != nil else { continue }
-          commit.removedValues.append((subjectID, name))
-          commit.log(AccessDraft(.rectification, subjectID: subjectID, field: name))
-        } else {
-          guard previous != value else { continue }
-          let entry = FieldEntry(field: name, value: value, source: source, locked: false, generalized: false, updatedAt: commit.now)
-          commit.values.append(seal(entry, subjectID: subjectID, definition: schema[name]!, sealer: &sealer, now: commit.now))
-          commit.log(AccessDraft(previous == nil ? .write : .rectification, subjectID: subjectID, field: name))
-        }
-        changed.append(name)
-      }
-      if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }
-      let before = record.entries.compactMapValues(\.value)
-      countChange(from: before, to: before.merging(values) { _, new in new }.filter { !$0.value.isEmpty }, schema: schema, into: &commit)
-      if stored == nil || !changed.isEmpty {
-        record.state.touch(at: commit.now)
-        commit.records.append(record.state)
-      }
-      return PutOutcome(version: record.state.version, created: stored == nil, changedFields: changed)
+      try await put(subjectID: subjectID, values: values, source: source, caller: caller, into: &commit)
     }
+  }
+
+  /// `putRecord` for many subjects in one transaction: one commit and one sync for the batch,
+  /// the access log chained through it. For bulk loads such as the seeder. The subjects must be
+  /// distinct, because every record is read before any of the batch is written.
+  public func putRecords(
+    _ batch: [(subjectID: String, values: [String: String])], source: ValueSource, caller: CallerIdentity
+  ) async throws -> [PutOutcome] {
+    guard Set(batch.map(\.subjectID)).count == batch.count else { throw InvalidArgument("a batch names one subject twice") }
+    for record in batch { try requireDefined(record.values.keys, field: "values") }
+    return try await write(caller) { commit in
+      var outcomes: [PutOutcome] = []
+      for record in batch {
+        outcomes.append(try await put(subjectID: record.subjectID, values: record.values, source: source, caller: caller, into: &commit))
+      }
+      return outcomes
+    }
+  }
+
+  /// One record's part of a put: checks, seals and logs into `commit`.
+  private func put(
+    subjectID: String, values: [String: String], source: ValueSource, caller: CallerIdentity, into commit: inout VaultCommit
+  ) async throws -> PutOutcome {
+    let schema = self.schema
+    let stored = try await store.record(subjectID)
+    var record = OpenRecord(state: RecordState(subjectID: subjectID, createdAt: commit.now), entries: [:])
+    var key: SubjectKey?
+    if let stored { (record, key) = try open(stored) }
+    try record.state.checkWritable(values: true)
+    for name in values.keys.sorted() where record.entries[name]?.locked == true {
+      throw VaultError.fieldLocked(subjectID: subjectID, field: name)
+    }
+    var source = source
+    source.actor = caller.actor
+    source.requestID = caller.requestID
+    var sealer = Sealer(subjectID: subjectID, key: key)
+    var changed: [String] = []
+    for (name, value) in values.sorted(by: { $0.key < $1.key }) {
+      let previous = record.entries[name]?.value
+      if value.isEmpty {
+        guard previous != nil else { continue }
+        commit.removedValues.append((subjectID, name))
+        commit.log(AccessDraft(.rectification, subjectID: subjectID, field: name))
+      } else {
+        guard previous != value else { continue }
+        let entry = FieldEntry(field: name, value: value, source: source, locked: false, generalized: false, updatedAt: commit.now)
+        commit.values.append(seal(entry, subjectID: subjectID, definition: schema[name]!, sealer: &sealer, now: commit.now))
+        commit.log(AccessDraft(previous == nil ? .write : .rectification, subjectID: subjectID, field: name))
+      }
+      changed.append(name)
+    }
+    if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }
+    let before = record.entries.compactMapValues(\.value)
+    countChange(from: before, to: before.merging(values) { _, new in new }.filter { !$0.value.isEmpty }, schema: schema, into: &commit)
+    if stored == nil || !changed.isEmpty {
+      record.state.touch(at: commit.now)
+      commit.records.append(record.state)
+    }
+    return PutOutcome(version: record.state.version, created: stored == nil, changedFields: changed)
   }
 
   /// The record with SENSITIVE values masked.

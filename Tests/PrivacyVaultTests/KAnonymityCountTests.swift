@@ -3,34 +3,34 @@ import GRDB
 import PrivacyProtocol
 import Testing
 
+/// The stored counts, digest (base64) -> count.
+func storedCounts(_ fixture: VaultFixture) throws -> [String: Int] {
+  try fixture.database().read { db in
+    var counts: [String: Int] = [:]
+    for row in try Row.fetchAll(db, sql: "SELECT digest, count FROM quasi_identifier_counts") {
+      counts[(row["digest"] as Data).base64EncodedString()] = row["count"]
+    }
+    return counts
+  }
+}
+
+/// Checks the kept counts against counts built anew: forgets them and restarts the service,
+/// whose start builds them from every stored value.
+func expectCountsMatchRebuild(_ fixture: VaultFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+  let kept = try storedCounts(fixture)
+  try fixture.execute("DELETE FROM quasi_identifier_counts; DELETE FROM vault_settings")
+  try await fixture.run { client in _ = try await client.allFields() }
+  let rebuilt = try storedCounts(fixture)
+  #expect(!rebuilt.isEmpty, sourceLocation: sourceLocation)
+  let differing = Set(kept.keys).union(rebuilt.keys).filter { kept[$0] != rebuilt[$0] }
+  #expect(differing.isEmpty, "\(differing.count) of \(rebuilt.count) combinations counted wrong", sourceLocation: sourceLocation)
+}
+
 /// The k-anonymity counts are kept as the data changes (QuasiIdentifierCounts); an erasure reads
 /// them instead of opening every quasi-identifier value. These tests hold the kept counts
 /// against counts built from every stored value.
 @Suite("k-anonymity counts")
 struct KAnonymityCountTests {
-  /// The stored counts, digest (base64) -> count.
-  private func storedCounts(_ fixture: VaultFixture) throws -> [String: Int] {
-    try fixture.database().read { db in
-      var counts: [String: Int] = [:]
-      for row in try Row.fetchAll(db, sql: "SELECT digest, count FROM quasi_identifier_counts") {
-        counts[(row["digest"] as Data).base64EncodedString()] = row["count"]
-      }
-      return counts
-    }
-  }
-
-  /// Checks the kept counts against counts built anew: forgets them and restarts the service,
-  /// whose start builds them from every stored value.
-  private func expectCountsMatchRebuild(_ fixture: VaultFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    let kept = try storedCounts(fixture)
-    try fixture.execute("DELETE FROM quasi_identifier_counts; DELETE FROM vault_settings")
-    try await fixture.run { client in _ = try await client.allFields() }
-    let rebuilt = try storedCounts(fixture)
-    #expect(!rebuilt.isEmpty, sourceLocation: sourceLocation)
-    let differing = Set(kept.keys).union(rebuilt.keys).filter { kept[$0] != rebuilt[$0] }
-    #expect(differing.isEmpty, "\(differing.count) of \(rebuilt.count) combinations counted wrong", sourceLocation: sourceLocation)
-  }
-
   @Test("counts kept through writes, rectifications, removals, field erasures, erasures and schema changes equal counts rebuilt from the values")
   func keptEqualsRebuilt() async throws {
     let fixture = try VaultFixture()
