@@ -21,6 +21,11 @@ let prometheus = Target.Dependency.product(name: "Prometheus", package: "swift-p
 let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
 let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
 let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+let nioTLS = Target.Dependency.product(name: "NIOTLS", package: "swift-nio")
+let nioSSL = Target.Dependency.product(name: "NIOSSL", package: "swift-nio-ssl")
+let certificateReloading = Target.Dependency.product(name: "NIOCertificateReloading", package: "swift-nio-extras")
+let x509 = Target.Dependency.product(name: "X509", package: "swift-certificates")
+let asn1 = Target.Dependency.product(name: "SwiftASN1", package: "swift-asn1")
 let jwtKit = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let zipFoundation = Target.Dependency.product(name: "ZIPFoundation", package: "ZIPFoundation")
@@ -60,6 +65,12 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    // TLS on every port: BoringSSL through NIO, certificates re-read while serving, X.509 parsing
+    // (client identities) and, for tests and the launcher, certificate issuing.
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+    .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+    .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     // The gateway only: JWT bearer tokens (JWKS) and the YAML policy and API-keys files.
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -81,7 +92,9 @@ let package = Package(
     .target(name: "PrivacyWire", dependencies: ["CNGHTTP2", grpcCore, nioCore, nioPosix], swiftSettings: swiftSettings),
     .target(
       name: "PrivacyKit",
-      dependencies: ["CFatalSignals", "PrivacyWire", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1],
+      dependencies: ["CFatalSignals", "PrivacyWire", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1,
+        nioTLS, nioSSL, certificateReloading, x509,
+      ],
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyConsent", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
@@ -102,7 +115,9 @@ let package = Package(
     // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
     .target(name: "CLibFuzzer"),
     .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
-    .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
+    .target(
+      name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, crypto, x509, asn1],
+      swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
     executable("vault-service", ["PrivacyVault", "PrivacyKit"]),

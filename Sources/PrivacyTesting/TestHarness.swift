@@ -63,15 +63,17 @@ public func withRunningServer<T: Sendable>(
   }
 }
 
-/// A client over real HTTP/2 to 127.0.0.1:`port` that presents `token` and `identity` on every call.
+/// A client over real HTTP/2 to 127.0.0.1:`port` that presents `token` and `identity` on every call
+/// (over TLS when `security` says so).
 public func withTestClient<T: Sendable>(
   port: Int, token: String? = testInternalToken,
   identity: CallerIdentity = CallerIdentity(actor: "test-actor", role: "test", requestID: "test-request"),
+  security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
   _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
   let transport = try HTTP2ClientTransport.Posix(
     target: .ipv4(address: "127.0.0.1", port: port),
-    transportSecurity: .plaintext,
+    transportSecurity: security,
     config: .defaults { $0.connection.maxIdleTime = nil }
   )
   return try await withGRPCClient(transport: transport, interceptors: [MetadataInterceptor(metadata: identity.metadata(internalToken: token))]) { client in

@@ -59,6 +59,8 @@ public struct ServiceConfiguration: Sendable {
   public var transport: TransportKind
   /// Event-loop threads of the nghttp2 transport (`GRPC_EVENT_LOOPS`, default the core count).
   public var eventLoops: Int
+  /// TLS on the port (`TLS_CERT_FILE` and the other `TLS_` variables); nil serves plaintext.
+  public var tls: ServerTLS?
 
   /// Shortest internal token accepted, so a guessable value cannot slip through.
   public static let minimumTokenLength = 16
@@ -86,6 +88,7 @@ public struct ServiceConfiguration: Sendable {
     self.handshakeTimeout = .seconds(try env.int("GRPC_HANDSHAKE_TIMEOUT_S", range: 1...300) ?? 10)
     self.transport = try Self.transport(env)
     self.eventLoops = try env.int("GRPC_EVENT_LOOPS", range: 1...256) ?? System.coreCount
+    self.tls = try ServerTLS.fromEnvironment(env)
   }
 
   private static func host(_ env: EnvironmentReader) throws(ConfigurationError) -> String {

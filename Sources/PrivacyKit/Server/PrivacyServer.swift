@@ -71,8 +71,8 @@ public struct PrivacyServer: Service {
     let connections = makeConnectionGuard()
     switch configuration.transport {
     case .nghttp2:
-      try await serve(on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken))
-    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections))
+      try await serve(on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken, logger: logger))
+    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections, logger: logger))
     }
   }
 
@@ -98,6 +98,7 @@ public struct PrivacyServer: Service {
     let onDrain = self.onDrain
     let logger = self.logger
     let companions = self.companions
+    let tls = configuration.tls
     defer { address.close() }
     try await withThrowingTaskGroup(of: Void.self) { outer in
       outer.addTask {
@@ -110,6 +111,8 @@ public struct PrivacyServer: Service {
       try await withGracefulShutdownHandler {
         try await withThrowingDiscardingTaskGroup { group in
           group.addTask { try await server.serve() }
+          // Re-reads the certificate and key while the server runs; ends at graceful shutdown.
+          if let tls { group.addTask { await tls.keepReloading(logger: logger) } }
           let port = try await server.transport.base.boundPort
           health.setServing(true)
           address.set(host: host, port: port)

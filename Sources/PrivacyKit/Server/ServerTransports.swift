@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Logging
 import NIOCore
 import PrivacyWire
 
@@ -33,19 +34,23 @@ enum ServerTransports {
   ///   cancellations over one connection: it may reset ten times as many streams at once and
   ///   about ten times as many per second as one client (the gateway holds each of its clients to
   ///   nghttp2's defaults).
-  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool) -> WireServerTransport {
-    WireServerTransport(
+  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool, logger: Logger) -> WireServerTransport {
+    let tls = configuration.tls
+    return WireServerTransport(
       host: configuration.host, port: configuration.port, eventLoops: configuration.eventLoops,
       limits: WireLimits(
         maxMessageBytes: PrivacyServer.maxMessageBytes, maxConcurrentStreams: PrivacyServer.maxConcurrentStreams,
         maxHeaderListBytes: PrivacyServer.maxMetadataBytes, resetBurst: backend ? 10_000 : 1000,
         resetsPerSecond: backend ? 300 : 33, idleTimeout: configuration.idleTimeout,
         keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
-      onAccept: { connections.accepted($0) },
+      onAccept: { channel in
+        connections.accepted(channel).flatMapThrowing { try tls?.secure(channel, logger: logger) }
+      },
       onHandshake: { connections.handshakeCompleted(on: $0) })
   }
 
-  static func nio(_ configuration: ServiceConfiguration, connections: ConnectionGuard) -> HTTP2ServerTransport.Posix {
+  static func nio(_ configuration: ServiceConfiguration, connections: ConnectionGuard, logger: Logger) throws -> HTTP2ServerTransport.Posix {
+    let tls = configuration.tls
     var config = HTTP2ServerTransport.Posix.Config.defaults
     config.rpc.maxRequestPayloadSize = PrivacyServer.transportMessageCap
     config.http2.maxConcurrentStreams = PrivacyServer.maxConcurrentStreams
@@ -53,7 +58,9 @@ enum ServerTransports {
     config.connection.maxIdleTime = configuration.idleTimeout
     config.connection.keepalive.time = PrivacyServer.keepaliveTime
     config.connection.keepalive.timeout = PrivacyServer.keepaliveTimeout
-    config.channelDebuggingCallbacks.onAcceptTCPConnection = { connections.accepted($0) }
+    config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+      connections.accepted(channel).flatMapThrowing { try tls?.checkPeer(on: channel, logger: logger) }
+    }
     // This transport reports no SETTINGS, so its handshake counts as complete at the first stream:
     // a client connected ahead of its traffic is closed after the handshake timeout and reconnects.
     config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
@@ -63,6 +70,6 @@ enum ServerTransports {
     let host = configuration.host
     let address: GRPCNIOTransportCore.SocketAddress =
       IPAddress.isIPv6(host) ? .ipv6(host: host, port: configuration.port) : .ipv4(host: host, port: configuration.port)
-    return HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext, config: config)
+    return HTTP2ServerTransport.Posix(address: address, transportSecurity: try tls?.nioSecurity() ?? .plaintext, config: config)
   }
 }
