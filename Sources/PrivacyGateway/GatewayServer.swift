@@ -22,6 +22,8 @@ public struct GatewayConfiguration: Sendable {
   /// `GATEWAY_TEST_CRASH_AFTER_STEP`: test-only fault injection; the gateway exits (status 3)
   /// right after recording the named workflow step DONE. Never set in production.
   public var crashAfterStep: String?
+  /// TLS to the backends (`BACKEND_TLS_*`); nil speaks plaintext to them (development).
+  public var backendTLS: ClientTLS?
 
   public struct JWTTrust: Sendable {
     public var jwksFile: String
@@ -61,6 +63,7 @@ public struct GatewayConfiguration: Sendable {
     let workflowMilliseconds = try environment.int("GATEWAY_WORKFLOW_TIMEOUT_MS", range: 1...3_600_000) ?? 60_000
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
+    self.backendTLS = try ClientTLS.backend(environment)
   }
 }
 
@@ -129,6 +132,7 @@ public func makeGatewayServer(
     serviceNames: RouteTable.servedServices,
     authentication: .byServices,
     companions: gateway.backends.companions,
+    reloading: [configuration.backendTLS?.certificate].compactMap { $0 },
     metrics: metrics,
     logger: logger,
     onDrain: { gateway.closeStreams() }
@@ -172,7 +176,13 @@ public func makeGateway(
   if let step = configuration.crashAfterStep {
     logger.warning("GATEWAY_TEST_CRASH_AFTER_STEP is set: test-only fault injection, the gateway exits after recording step \(step) DONE")
   }
-  let backends = try Backends(addresses: configuration.backendAddresses, flushCoalescing: configuration.service.flushCoalescing)
+  let backends: Backends
+  do {
+    backends = try Backends(
+      addresses: configuration.backendAddresses, tls: configuration.backendTLS, flushCoalescing: configuration.service.flushCoalescing)
+  } catch {
+    throw ConfigurationError.malformed("BACKEND_TLS_CA_FILE", "and the other BACKEND_TLS_ settings could not make a TLS client: \(error)")
+  }
   return Gateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, backends: backends,
     settings: GatewaySettings(

@@ -38,12 +38,13 @@ public struct TestCertificateAuthority: Sendable {
     try certificate.serializeAsPEM().pemString.write(toFile: certificateFile, atomically: true, encoding: .utf8)
   }
 
-  /// A server certificate for 127.0.0.1, ::1 and localhost.
-  public func server(_ file: String = "server") throws -> Issued {
-    try issue(file, names: [
+  /// A server certificate for 127.0.0.1, ::1 and localhost, or for `hostName` alone.
+  public func server(_ file: String = "server", hostName: String? = nil) throws -> Issued {
+    let loopback: [GeneralName] = [
       .dnsName("localhost"), .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
       .ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))),
-    ], usage: .serverAuth)
+    ]
+    return try issue(file, names: hostName.map { [.dnsName($0)] } ?? loopback, usage: .serverAuth)
   }
 
   /// A client certificate naming `identity` as a URI SAN (`spiffe://...`) or, without a scheme, a

@@ -84,11 +84,11 @@ public func withTestClient<T: Sendable>(
 /// Runs `body` with a client of the gateway presenting `authorization` (unless nil, e.g.
 /// `Bearer <id>.<secret>`) and any extra metadata on every call.
 public func withGatewayClient<T: Sendable>(
-  port: Int, authorization: String?, metadata extra: Metadata = [:],
+  port: Int, authorization: String?, metadata extra: Metadata = [:], security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
   _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
   let transport = try HTTP2ClientTransport.Posix(
-    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security,
     config: .defaults { $0.connection.maxIdleTime = nil })
   var metadata = extra
   if let authorization { metadata.addString(authorization, forKey: "authorization") }

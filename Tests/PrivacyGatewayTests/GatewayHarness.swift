@@ -64,8 +64,8 @@ final class GatewayFixture: Sendable {
     ].merging(extra) { _, new in new })
   }
 
-  func backend(_ kind: BackendKind) async throws -> PrivacyServer {
-    let environment = self.environment(kind.rawValue)
+  func backend(_ kind: BackendKind, extra: [String: String] = [:]) async throws -> PrivacyServer {
+    let environment = self.environment(kind.rawValue, extra: extra)
     let reader = EnvironmentReader(environment)
     let clock = self.clock
     switch kind {
@@ -101,10 +101,10 @@ final class GatewayFixture: Sendable {
   /// Runs the backends (except those `down`) and the gateway; `body` gets the gateway's port and
   /// the backends' ports.
   func run<T: Sendable>(
-    down: Set<BackendKind> = [], gatewayEnvironment: [String: String] = [:],
+    down: Set<BackendKind> = [], gatewayEnvironment: [String: String] = [:], backendEnvironment: [String: String] = [:],
     _ body: (_ gateway: Int, _ backends: [BackendKind: Int]) async throws -> T
   ) async throws -> T {
-    try await runBackends(Array(BackendKind.allCases.filter { !down.contains($0) }), ports: [:]) { ports async throws in
+    try await runBackends(Array(BackendKind.allCases.filter { !down.contains($0) }), extra: backendEnvironment, ports: [:]) { ports async throws in
       try await withRunningServer(try await gateway(backends: ports, extra: gatewayEnvironment)) { port async throws in
         try await body(port, ports)
       }
@@ -112,13 +112,13 @@ final class GatewayFixture: Sendable {
   }
 
   private func runBackends<T: Sendable>(
-    _ kinds: [BackendKind], ports: [BackendKind: Int], _ body: ([BackendKind: Int]) async throws -> T
+    _ kinds: [BackendKind], extra: [String: String], ports: [BackendKind: Int], _ body: ([BackendKind: Int]) async throws -> T
   ) async throws -> T {
     guard let kind = kinds.first else { return try await body(ports) }
-    return try await withRunningServer(try await backend(kind)) { port async throws in
+    return try await withRunningServer(try await backend(kind, extra: extra)) { port async throws in
       var ports = ports
       ports[kind] = port
-      return try await runBackends(Array(kinds.dropFirst()), ports: ports, body)
+      return try await runBackends(Array(kinds.dropFirst()), extra: extra, ports: ports, body)
     }
   }
 

@@ -55,16 +55,17 @@ public struct Backend: Sendable {
   public let address: ServiceAddress
   public let client: GRPCClient<HTTP2ClientTransport.Posix>
 
-  init(kind: BackendKind, address: ServiceAddress, flushCoalescing: Bool) throws {
+  init(kind: BackendKind, address: ServiceAddress, tls: ClientTLS?, flushCoalescing: Bool) throws {
     self.kind = kind
     self.address = address
     let config = HTTP2ClientTransport.Posix.Config.defaults { config in
       // A restarted backend is found again within a couple of seconds, not minutes.
       config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
       if !flushCoalescing { config.connection.flushCoalescing = nil }
+      tls?.configure(&config)
     }
     self.client = GRPCClient(
-      transport: try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .plaintext, config: config))
+      transport: try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config))
   }
 
   /// Calls a unary method of this backend. The backend's own errors come back as they are,
@@ -138,13 +139,14 @@ public struct Backends: Sendable {
   public let rights: Backend
   public let blocklist: Backend
 
-  /// Clients for the addresses (`CONSENT_SERVICE_ADDR`... or the defaults). Nothing connects
+  /// Clients for the addresses (`CONSENT_SERVICE_ADDR`... or the defaults), over `tls` when set.
+  /// Nothing connects
   /// until the clients run (with the server) and a call is made.
-  public init(addresses: [BackendKind: ServiceAddress], flushCoalescing: Bool) throws {
+  public init(addresses: [BackendKind: ServiceAddress], tls: ClientTLS?, flushCoalescing: Bool) throws {
     func make(_ kind: BackendKind) throws -> Backend {
       try Backend(
         kind: kind, address: addresses[kind] ?? ServiceAddress(host: "127.0.0.1", port: kind.serviceKind.defaultPort),
-        flushCoalescing: flushCoalescing)
+        tls: tls, flushCoalescing: flushCoalescing)
     }
     consent = try make(.consent)
     vault = try make(.vault)

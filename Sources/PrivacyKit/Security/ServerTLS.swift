@@ -3,7 +3,6 @@ import GRPCNIOTransportHTTP2
 public import Logging
 import NIOCertificateReloading
 import NIOCore
-import ServiceLifecycle
 import NIOSSL
 
 /// TLS on a server's port, from `TLS_CERT_FILE` and `TLS_KEY_FILE` (PEM; the certificate file may
@@ -12,19 +11,13 @@ import NIOSSL
 /// (comma-separated DNS or URI SANs, such as `spiffe://privacy.local/gateway`) narrows that to the
 /// named identities.
 ///
-/// The certificate and key are re-read every `TLS_RELOAD_INTERVAL_S` (default 60) while the server
-/// runs (`reloader`), so a renewed pair is served without a restart; a pair that fails to load is
-/// logged and the last good one kept. The client CA is read once at start.
+/// The certificate and key are re-read every `TLS_RELOAD_INTERVAL_S` (`ReloadingCertificate`); the
+/// client CA is read once at start.
 public final class ServerTLS: Sendable {
-  public let certificateFile: String
-  public let keyFile: String
+  public let certificate: ReloadingCertificate
   public let clientCAFile: String?
   /// The client identities accepted; empty accepts any certificate the client CA vouches for.
   public let allowedClients: Set<String>
-  /// Holds the certificate and key last read; `keepReloading` refreshes it.
-  let reloader: TimedCertificateReloader
-  let reloadInterval: Duration
-  private let clientCA: [NIOSSLCertificate]
   private let context: NIOSSLContext
 
   /// Reads the TLS settings; nil when neither `TLS_CERT_FILE` nor `TLS_KEY_FILE` is set. Fails,
@@ -43,9 +36,10 @@ public final class ServerTLS: Sendable {
       return nil
     }
     if !allowed.isEmpty && clientCA == nil { throw .malformed("TLS_ALLOWED_CLIENTS", "needs TLS_CLIENT_CA_FILE") }
-    let interval = try env.int("TLS_RELOAD_INTERVAL_S", range: 1...86_400) ?? 60
-    return try ServerTLS(
-      certificateFile: certificate, keyFile: key, clientCAFile: clientCA, allowedClients: allowed, reloadInterval: .seconds(interval))
+    let pair = try ReloadingCertificate(
+      certificateFile: certificate, keyFile: key, interval: try ReloadingCertificate.interval(env), certificateVariable: "TLS_CERT_FILE",
+      keyVariable: "TLS_KEY_FILE")
+    return try ServerTLS(certificate: pair, clientCAFile: clientCA, allowedClients: allowed)
   }
 
   /// The identities in a comma-separated list, blanks dropped.
@@ -53,22 +47,11 @@ public final class ServerTLS: Sendable {
     Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
   }
 
-  init(
-    certificateFile: String, keyFile: String, clientCAFile: String?, allowedClients: Set<String>, reloadInterval: Duration
-  ) throws(ConfigurationError) {
-    self.certificateFile = certificateFile
-    self.keyFile = keyFile
+  init(certificate: ReloadingCertificate, clientCAFile: String?, allowedClients: Set<String>) throws(ConfigurationError) {
+    self.certificate = certificate
     self.clientCAFile = clientCAFile
     self.allowedClients = allowedClients
-    self.reloadInterval = reloadInterval
-    do {
-      reloader = try TimedCertificateReloader.makeReloaderValidatingSources(
-        refreshInterval: reloadInterval,
-        certificateSource: .init(location: .file(path: certificateFile), format: .pem),
-        privateKeySource: .init(location: .file(path: keyFile), format: .pem))
-    } catch {
-      throw .malformed("TLS_CERT_FILE", "and TLS_KEY_FILE could not be loaded as a PEM certificate chain and its private key: \(error)")
-    }
+    let clientCA: [NIOSSLCertificate]
     do {
       clientCA = try clientCAFile.map { try NIOSSLCertificate.fromPEMFile($0) } ?? []
     } catch {
@@ -77,8 +60,8 @@ public final class ServerTLS: Sendable {
     if clientCAFile != nil && clientCA.isEmpty { throw .malformed("TLS_CLIENT_CA_FILE", "holds no certificate") }
     do {
       var configuration = try clientCAFile == nil
-        ? TLSConfiguration.makeServerConfiguration(certificateReloader: reloader)
-        : TLSConfiguration.makeServerConfigurationWithMTLS(certificateReloader: reloader, trustRoots: .certificates(clientCA))
+        ? TLSConfiguration.makeServerConfiguration(certificateReloader: certificate.reloader)
+        : TLSConfiguration.makeServerConfigurationWithMTLS(certificateReloader: certificate.reloader, trustRoots: .certificates(clientCA))
       configuration.minimumTLSVersion = .tlsv12
       configuration.applicationProtocols = ["h2"]
       context = try NIOSSLContext(configuration: configuration)
@@ -86,27 +69,6 @@ public final class ServerTLS: Sendable {
       throw .malformed("TLS_CERT_FILE", "could not make a TLS context: \(error)")
     }
   }
-
-  /// Re-reads the certificate and key every `reloadInterval` until the server shuts down
-  /// gracefully (or the task is cancelled). A pair that fails to load is logged and the last good
-  /// one kept serving.
-  func keepReloading(logger: Logger) async {
-    try? await cancelWhenGracefulShutdown {
-      while true {
-        try await Task.sleep(for: self.reloadInterval)
-        do {
-          try self.reloader.reload()
-        } catch {
-          logger.warning(
-            "TLS certificate reload failed; the last good certificate stays in use",
-            metadata: ["tls.certificate.file": "\(self.certificateFile)", "error": "\(error)"])
-        }
-      }
-    }
-  }
-
-  /// Whether clients must present a certificate.
-  public var requiresClientCertificate: Bool { clientCAFile != nil }
 
   /// Adds TLS to an accepted connection of the nghttp2 transport, ahead of the HTTP/2 handler.
   func secure(_ channel: any NIOCore.Channel, logger: Logger) throws {
@@ -117,8 +79,8 @@ public final class ServerTLS: Sendable {
 
   /// The nio transport's TLS, the same certificate, key, client CA and reloading.
   func nioSecurity() throws -> HTTP2ServerTransport.Posix.TransportSecurity {
-    guard let clientCAFile else { return try .tls(certificateReloader: reloader) { $0.requireALPN = true } }
-    return try .mTLS(certificateReloader: reloader) { tls in
+    guard let clientCAFile else { return try .tls(certificateReloader: certificate.reloader) { $0.requireALPN = true } }
+    return try .mTLS(certificateReloader: certificate.reloader) { tls in
       tls.requireALPN = true
       tls.trustRoots = .certificates([.file(path: clientCAFile, format: .pem)])
     }

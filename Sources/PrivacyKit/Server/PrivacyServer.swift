@@ -34,6 +34,7 @@ public struct PrivacyServer: Service {
   private let health: HealthService
   private let authentication: Authentication
   private let companions: [any ServerCompanion]
+  private let reloading: [ReloadingCertificate]
   private let onDrain: @Sendable () -> Void
   private let logger: Logger
   private let metrics: ServerMetrics?
@@ -46,6 +47,8 @@ public struct PrivacyServer: Service {
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
+  ///   - reloading: certificates besides the server's own to re-read while it serves, such as the
+  ///     gateway's client certificate.
   ///   - onDrain: called when draining starts, to end the service's own long-lived streams.
   public init(
     configuration: ServiceConfiguration,
@@ -53,6 +56,7 @@ public struct PrivacyServer: Service {
     serviceNames: [String],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
+    reloading: [ReloadingCertificate] = [],
     metrics: ServerMetrics? = nil,
     logger: Logger,
     onDrain: @escaping @Sendable () -> Void = {}
@@ -62,6 +66,7 @@ public struct PrivacyServer: Service {
     self.health = HealthService(services: serviceNames)
     self.authentication = authentication
     self.companions = companions
+    self.reloading = reloading
     self.metrics = metrics
     self.logger = logger
     self.onDrain = onDrain
@@ -98,7 +103,7 @@ public struct PrivacyServer: Service {
     let onDrain = self.onDrain
     let logger = self.logger
     let companions = self.companions
-    let tls = configuration.tls
+    let certificates = [configuration.tls?.certificate].compactMap { $0 } + reloading
     defer { address.close() }
     try await withThrowingTaskGroup(of: Void.self) { outer in
       outer.addTask {
@@ -111,8 +116,8 @@ public struct PrivacyServer: Service {
       try await withGracefulShutdownHandler {
         try await withThrowingDiscardingTaskGroup { group in
           group.addTask { try await server.serve() }
-          // Re-reads the certificate and key while the server runs; ends at graceful shutdown.
-          if let tls { group.addTask { await tls.keepReloading(logger: logger) } }
+          // Re-reads certificates and keys while the server runs; ends at graceful shutdown.
+          for certificate in certificates { group.addTask { await certificate.keepReloading(logger: logger) } }
           let port = try await server.transport.base.boundPort
           health.setServing(true)
           address.set(host: host, port: port)
