@@ -109,15 +109,15 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyCLI", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, argumentParser], swiftSettings: swiftSettings),
-    .target(name: "PrivacySuite", dependencies: ["PrivacyKit", crypto, logging, lifecycle], swiftSettings: swiftSettings),
+    // Issues X.509 certificates as PEM files: the launcher's dev CA and the tests' CAs.
+    .target(name: "PrivacyCertificates", dependencies: [crypto, x509, asn1], swiftSettings: swiftSettings),
+    .target(name: "PrivacySuite", dependencies: ["PrivacyKit", "PrivacyCertificates", crypto, logging, lifecycle], swiftSettings: swiftSettings),
     // Fills a data directory with N subjects for benchmarks at scale (`privacy-suite seed`).
     .target(name: "PrivacySeed", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", logging], swiftSettings: swiftSettings),
     // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
     .target(name: "CLibFuzzer"),
     .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
-    .target(
-      name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, crypto, x509, asn1],
-      swiftSettings: swiftSettings),
+    .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
     executable("vault-service", ["PrivacyVault", "PrivacyKit"]),
@@ -130,7 +130,7 @@ let package = Package(
 
     .testTarget(name: "PrivacyFuzzTests", dependencies: ["PrivacyFuzz"], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
-    .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
@@ -138,11 +138,11 @@ let package = Package(
     .testTarget(
       name: "PrivacyGatewayTests",
       dependencies: [
-        "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", "PrivacyConsent", "PrivacyVault", "PrivacyRights",
+        "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", "PrivacyConsent", "PrivacyVault", "PrivacyRights",
         "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging, zipFoundation,
       ],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation], swiftSettings: swiftSettings),
+    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation], swiftSettings: swiftSettings),
   ]
 )

@@ -4,7 +4,7 @@ import PrivacySeed
 import PrivacySuite
 import ServiceLifecycle
 
-// privacy-suite [--data-dir DIR] [--ephemeral-ports]
+// privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
 // privacy-suite seed --subjects N [--data-dir DIR]
 /// A malformed command line: says what is wrong and exits 2.
 func refuse(_ message: String) -> Never {
@@ -17,6 +17,7 @@ let seeding = arguments.first == "seed"
 if seeding { arguments.removeFirst() }
 var dataDirectory = URL(fileURLWithPath: "data")
 var ephemeralPorts = false
+var plaintext = false
 var subjects: Int?
 while let argument = arguments.popFirst() {
   switch argument {
@@ -28,11 +29,14 @@ while let argument = arguments.popFirst() {
     dataDirectory = URL(fileURLWithPath: value)
   case "--ephemeral-ports":
     ephemeralPorts = true
+  case "--plaintext" where !seeding:
+    plaintext = true
   case "-h", "--help":
     print("""
-      usage: privacy-suite [--data-dir DIR] [--ephemeral-ports]
+      usage: privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
              privacy-suite seed --subjects N [--data-dir DIR]
-      Runs all five services locally with dev secrets kept in DIR (default ./data).
+      Runs all five services locally with dev secrets and a dev CA kept in DIR (default ./data): TLS on
+      every port, mutual TLS from the gateway to the backends; --plaintext turns TLS off for debugging.
       seed fills DIR's consent and vault files with N subjects for benchmarks (DIR must hold neither yet).
       """)
     exit(0)
@@ -65,7 +69,8 @@ if seeding {
 }
 let binDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 let launcher = SuiteLauncher(
-  options: .init(dataDirectory: dataDirectory.standardizedFileURL, binDirectory: binDirectory, ephemeralPorts: ephemeralPorts),
+  options: .init(
+    dataDirectory: dataDirectory.standardizedFileURL, binDirectory: binDirectory, ephemeralPorts: ephemeralPorts, plaintext: plaintext),
   environment: ProcessInfo.processInfo.environment, logger: logger)
 let group = ServiceGroup(configuration: .init(services: [launcher], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 do {

@@ -5,6 +5,25 @@ import GRPCNIOTransportHTTP2
 import PrivacyKit
 import PrivacyProtocol
 
+/// TLS or not, and whom to trust: shared by every command that connects.
+struct SecurityOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("CA certificate (PEM) that vouches for the server (default: $PRIVACY_CA_FILE, else the system's trust store).", valueName: "file"))
+  var caFile: String?
+
+  @Flag(help: "Speak plaintext HTTP/2, to a suite started with --plaintext.")
+  var plaintext = false
+
+  func validate() throws {
+    if plaintext && caFile != nil { throw ValidationError("--plaintext and --ca-file exclude each other") }
+  }
+
+  /// TLS trusting `--ca-file`, `PRIVACY_CA_FILE` or the system's store; nil with `--plaintext`.
+  func tls(environment: [String: String] = ProcessInfo.processInfo.environment) -> ClientTLS? {
+    guard !plaintext else { return nil }
+    return ClientTLS(caFile: caFile ?? environment["PRIVACY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
+  }
+}
+
 /// Where the gateway is, who the caller is and how long each call may take; shared by every
 /// command that talks to the gateway.
 ///
@@ -22,6 +41,8 @@ struct ConnectionOptions: ParsableArguments {
 
   @Option(help: "Output format: table or json.")
   var output: OutputFormat = .table
+
+  @OptionGroup var security: SecurityOptions
 
   static let defaultAddress = "127.0.0.1:50050"
 
@@ -65,7 +86,9 @@ struct ConnectionOptions: ParsableArguments {
     let address = try address()
     var metadata: Metadata = [:]
     if let key = try key() { metadata.addString("Bearer \(key)", forKey: "authorization") }
-    let transport = try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .plaintext)
+    let tls = security.tls()
+    let transport = try HTTP2ClientTransport.Posix(
+      target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: .defaults { tls?.configure(&$0) })
     var callOptions = CallOptions.defaults
     callOptions.timeout = .milliseconds(Int64(timeout * 1000))
     let call = callOptions

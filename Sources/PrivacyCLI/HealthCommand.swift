@@ -6,7 +6,7 @@ import PrivacyKit
 struct HealthCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "health",
-    abstract: "Check the health of services (default: the five services on their default local ports)."
+    abstract: "Check the health of services (default: the five services' local health-only ports, 51050-51054)."
   )
 
   @Argument(help: "Addresses as host:port.")
@@ -15,10 +15,12 @@ struct HealthCommand: AsyncParsableCommand {
   @Option(help: "Output format: table or json.")
   var output: OutputFormat = .table
 
+  @OptionGroup var security: SecurityOptions
+
   func run() async throws {
     let targets: [(String, ServiceAddress)]
     if addresses.isEmpty {
-      targets = ServiceKind.allCases.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultPort)) }
+      targets = ServiceKind.allCases.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultHealthPort)) }
     } else {
       targets = try addresses.map { text in
         guard let address = ServiceAddress(text) else { throw ValidationError("not a host:port address: \(text)") }
@@ -26,8 +28,10 @@ struct HealthCommand: AsyncParsableCommand {
       }
     }
     var results: [(name: String, address: ServiceAddress, outcome: HealthProbe.Outcome)] = []
+    // The health-only ports speak plaintext; named addresses are the services' own, over TLS.
+    let tls = addresses.isEmpty ? nil : security.tls()
     for (name, address) in targets {
-      results.append((name, address, await HealthProbe.check(address)))
+      results.append((name, address, await HealthProbe.check(address, tls: tls)))
     }
     switch output {
     case .table:

@@ -15,11 +15,15 @@ public struct SuiteLauncher: Service {
     public var binDirectory: URL
     /// Bind free ports instead of the default 50050-50054.
     public var ephemeralPorts: Bool
+    /// Serve plaintext, with `ALLOW_INSECURE_DEV=1`, instead of TLS and mutual TLS with the dev CA
+    /// (for debugging with tools that speak no TLS).
+    public var plaintext: Bool
 
-    public init(dataDirectory: URL, binDirectory: URL, ephemeralPorts: Bool) {
+    public init(dataDirectory: URL, binDirectory: URL, ephemeralPorts: Bool, plaintext: Bool = false) {
       self.dataDirectory = dataDirectory
       self.binDirectory = binDirectory
       self.ephemeralPorts = ephemeralPorts
+      self.plaintext = plaintext
     }
   }
 
@@ -28,7 +32,9 @@ public struct SuiteLauncher: Service {
   private static let owned = [
     "GRPC_HOST", "GRPC_PORT", "DATABASE_URL", "INTERNAL_TOKEN", "INTERNAL_TOKEN_FILE", "VAULT_MASTER_KEY",
     "VAULT_MASTER_KEY_FILE", "BLOCKLIST_PEPPER", "BLOCKLIST_PEPPER_FILE", "CONSENT_SERVICE_ADDR", "VAULT_SERVICE_ADDR",
-    "RIGHTS_SERVICE_ADDR", "BLOCKLIST_SERVICE_ADDR", "METRICS_PORT",
+    "RIGHTS_SERVICE_ADDR", "BLOCKLIST_SERVICE_ADDR", "METRICS_PORT", "HEALTH_PORT", "ALLOW_INSECURE_DEV", "TLS_CERT_FILE", "TLS_KEY_FILE",
+    "TLS_CLIENT_CA_FILE", "TLS_ALLOWED_CLIENTS", "BACKEND_TLS_CA_FILE", "BACKEND_TLS_CERT_FILE", "BACKEND_TLS_KEY_FILE",
+    "BACKEND_TLS_SERVER_NAME",
   ]
 
   private let options: Options
@@ -45,11 +51,12 @@ public struct SuiteLauncher: Service {
 
   public func run() async throws {
     let secrets = try DevSecrets.ensure(in: options.dataDirectory)
+    let certificates = options.plaintext ? nil : try DevCertificates.ensure(in: options.dataDirectory)
     var children: [SuiteChild] = []
     do {
       var addresses: [ServiceKind: ServiceAddress] = [:]
       for kind in Self.backends {
-        let child = try makeChild(kind, secrets: secrets, extra: [:])
+        let child = try makeChild(kind, secrets: secrets, certificates: certificates, extra: [:])
         children.append(child)
         addresses[kind] = try await child.start()
       }
@@ -62,16 +69,16 @@ public struct SuiteLauncher: Service {
         devKey = try DevAdminKey.generate(in: options.dataDirectory)
         gatewayEnvironment["GATEWAY_API_KEYS_FILE"] = devKey?.keysFile
       }
-      let gateway = try makeChild(.gateway, secrets: secrets, extra: gatewayEnvironment)
+      let gateway = try makeChild(.gateway, secrets: secrets, certificates: certificates, extra: gatewayEnvironment)
       children.insert(gateway, at: 0)
       addresses[.gateway] = try await gateway.start()
 
       for kind in [ServiceKind.gateway] + Self.backends {
-        try await waitUntilServing(kind.executableName, addresses[kind]!)
+        try await waitUntilServing(kind.executableName, addresses[kind]!, tls: certificates?.client(for: kind))
       }
       let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
       endpoints.set(addresses, processes: processes)
-      announce(addresses, processes, devKey: devKey)
+      announce(addresses, processes, devKey: devKey, caFile: certificates?.caFile)
     } catch {
       for child in children { await child.stop(grace: .seconds(5)) }
       throw error
@@ -83,7 +90,7 @@ public struct SuiteLauncher: Service {
     for child in children { await child.stop() }
   }
 
-  private func makeChild(_ kind: ServiceKind, secrets: DevSecrets, extra: [String: String]) throws -> SuiteChild {
+  private func makeChild(_ kind: ServiceKind, secrets: DevSecrets, certificates: DevCertificates?, extra: [String: String]) throws -> SuiteChild {
     let executable = options.binDirectory.appendingPathComponent(kind.executableName)
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
       throw SuiteError.missingExecutable(executable.path)
@@ -91,34 +98,49 @@ public struct SuiteLauncher: Service {
     var environment = inherited.merging(extra) { _, new in new }
     environment["GRPC_HOST"] = "127.0.0.1"
     environment["GRPC_PORT"] = options.ephemeralPorts ? "0" : String(kind.defaultPort)
+    environment["HEALTH_PORT"] = options.ephemeralPorts ? "0" : String(kind.defaultHealthPort)
     environment["DATABASE_URL"] = "sqlite://" + options.dataDirectory.appendingPathComponent("\(kind.executableName).sqlite").path
     environment["INTERNAL_TOKEN_FILE"] = secrets.internalTokenFile
-    environment["ALLOW_INSECURE_DEV"] = "1"
+    if let certificates {
+      environment.merge(certificates.environment(for: kind)) { _, new in new }
+    } else {
+      environment["ALLOW_INSECURE_DEV"] = "1"
+    }
     environment["VAULT_MASTER_KEY_FILE"] = secrets.vaultMasterKeyFile
     environment["BLOCKLIST_PEPPER_FILE"] = secrets.blocklistPepperFile
     return SuiteChild(name: kind.executableName, executable: executable, environment: environment, logger: logger)
   }
 
-  private func waitUntilServing(_ name: String, _ address: ServiceAddress) async throws {
+  private func waitUntilServing(_ name: String, _ address: ServiceAddress, tls: ClientTLS?) async throws {
     var outcome = HealthProbe.Outcome.notServing
     for _ in 0..<60 {
-      outcome = await HealthProbe.check(address)
+      outcome = await HealthProbe.check(address, tls: tls)
       if outcome == .serving { return }
       try await Task.sleep(for: .milliseconds(250))
     }
     throw SuiteError.notHealthy(name, outcome)
   }
 
-  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], devKey: DevAdminKey?) {
+  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], devKey: DevAdminKey?, caFile: String?) {
     var text = "privacy suite running (data and dev secrets in \(options.dataDirectory.path))\n"
+    if let caFile {
+      text += "TLS on every port, mutual TLS from the gateway to the backends (dev CA \(caFile))\n"
+    } else {
+      text += "plaintext: no port speaks TLS (--plaintext)\n"
+    }
     for kind in [ServiceKind.gateway] + Self.backends {
       let name = kind.executableName.padding(toLength: 24, withPad: " ", startingAt: 0)
       text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
     }
+    var exports = "PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!)"
+    if let caFile { exports += " PRIVACY_CA_FILE=\(caFile)" }
     if let devKey {
       text += "dev API keys (admin: role dpo; mailer: role service), new at every start and shown only here:\n"
-      text += "  export PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) PRIVACY_API_KEY=\(devKey.apiKey) PRIVACY_MAILER_KEY=\(devKey.mailerKey)\n"
+      exports += " PRIVACY_API_KEY=\(devKey.apiKey) PRIVACY_MAILER_KEY=\(devKey.mailerKey)"
+    } else {
+      text += "privacyctl reaches the gateway with:\n"
     }
+    text += "  export \(exports)\n"
     text += "Press Ctrl-C to stop.\n"
     FileHandle.standardOutput.write(Data(text.utf8))
   }

@@ -4,6 +4,7 @@ public import GRPCCore
 public import GRPCNIOTransportHTTP2
 public import Logging
 public import PrivacyKit
+public import PrivacyCertificates
 import ServiceLifecycle
 import Synchronization
 
@@ -152,5 +153,12 @@ extension RPCError {
   /// The `google.rpc.ErrorInfo` reason carried in the status details, if any.
   public var errorInfoReason: String? {
     (try? unpackGoogleRPCStatus())?.details.lazy.compactMap(\.errorInfo).first?.reason
+  }
+}
+
+extension CertificateAuthority {
+  /// A CA made for one test, issuing into the test's directory.
+  public init(directory: TestDirectory, name: String = "privacy-test-ca") throws {
+    try self.init(directory: directory.url, name: name)
   }
 }

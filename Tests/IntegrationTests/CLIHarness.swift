@@ -29,6 +29,16 @@ struct LaunchedSuite {
   let devAPIKey: String?
   /// The printed dev mailer key (role service); nil when the test gave its own keys file.
   let mailerKey: String?
+  /// `PRIVACY_CA_FILE` as printed by the launcher: the dev CA that vouches for the gateway.
+  let caFile: String?
+
+  /// What `privacyctl` needs to reach the gateway as `apiKey`.
+  func environment(apiKey: String?) -> [String: String] {
+    var environment = ["PRIVACY_GATEWAY_ADDR": gatewayAddress]
+    if let caFile { environment["PRIVACY_CA_FILE"] = caFile }
+    if let apiKey { environment["PRIVACY_API_KEY"] = apiKey }
+    return environment
+  }
 
   /// Starts the suite in `directory/data` and waits for its announcement.
   static func start(in directory: TestDirectory, environment: [String: String] = [:]) async throws -> LaunchedSuite {
@@ -49,14 +59,12 @@ struct LaunchedSuite {
     guard let gateway else { throw TestFailure("the suite did not start; stderr: \(process.standardError)") }
     return LaunchedSuite(
       process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"],
-      mailerKey: exports["PRIVACY_MAILER_KEY"])
+      mailerKey: exports["PRIVACY_MAILER_KEY"], caFile: exports["PRIVACY_CA_FILE"])
   }
 
   /// Runs `privacyctl` against this suite's gateway with `apiKey` (default: the dev key).
   func ctl(_ arguments: String..., apiKey: String? = nil) async throws -> CLIResult {
-    var environment = ["PRIVACY_GATEWAY_ADDR": gatewayAddress]
-    if let key = apiKey ?? devAPIKey { environment["PRIVACY_API_KEY"] = key }
-    return try await runPrivacyCtl(arguments, environment: environment, directory: directory)
+    try await runPrivacyCtl(arguments, environment: environment(apiKey: apiKey ?? devAPIKey), directory: directory)
   }
 
   /// Stops the suite with SIGINT, as an operator would.

@@ -47,7 +47,7 @@ struct PrivacyCtlTests {
     var results: [CLIResult] = []
     func ok(_ arguments: String...) async throws -> CLIResult {
       let result = try await runPrivacyCtl(
-        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": suite.devAPIKey ?? ""],
+        arguments, environment: suite.environment(apiKey: suite.devAPIKey ?? ""),
         directory: suite.directory)
       #expect(result.status == 0, "privacyctl \(arguments.joined(separator: " ")): \(result)")
       results.append(result)
@@ -289,7 +289,7 @@ struct PrivacyCtlTests {
     #expect(wrongKey.status == 1)
     #expect(wrongKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(wrongKey)")
     #expect(!wrongKey.standardError.contains("not-the-secret"))
-    let noKey = try await runPrivacyCtl(["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress], directory: suite.directory)
+    let noKey = try await runPrivacyCtl(["status"], environment: suite.environment(apiKey: nil), directory: suite.directory)
     #expect(noKey.status == 1)
     #expect(noKey.standardError.hasPrefix("error: UNAUTHENTICATED: "), "\(noKey)")
 
@@ -337,14 +337,14 @@ struct PrivacyCtlTests {
       ["nonsense"],
     ] {
       let usage = try await runPrivacyCtl(
-        arguments, environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": auditor], directory: suite.directory)
+        arguments, environment: suite.environment(apiKey: auditor), directory: suite.directory)
       #expect(usage.status == 64, "privacyctl \(arguments.joined(separator: " ")): \(usage)")
       #expect(usage.standardError.contains("Error:") || usage.standardError.contains("error:"))
     }
 
     // A malformed key in the environment is a usage error too, and is not echoed.
     let malformed = try await runPrivacyCtl(
-      ["status"], environment: ["PRIVACY_GATEWAY_ADDR": suite.gatewayAddress, "PRIVACY_API_KEY": "secret-without-id"],
+      ["status"], environment: suite.environment(apiKey: "secret-without-id"),
       directory: suite.directory)
     #expect(malformed.status == 64, "\(malformed)")
     #expect(malformed.standardError.contains("PRIVACY_API_KEY") && !malformed.standardError.contains("secret-without-id"))

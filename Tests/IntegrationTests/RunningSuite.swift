@@ -1,11 +1,13 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import PrivacyCertificates
 import PrivacyKit
 import PrivacyTesting
 
 /// The four backends and the gateway as real processes (built products, ports 0, one SQLite file
-/// each in a temporary directory), with one API key per role of the shipped policy.
+/// each in a temporary directory), with one API key per role of the shipped policy; TLS on every
+/// port and mutual TLS from the gateway to the backends, with certificates made for the run.
 final class RunningSuite: Sendable {
   static let roles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor"]
   static let backendNames = ["consent-service", "vault-service", "subject-rights-service", "blocklist-service"]
@@ -15,6 +17,9 @@ final class RunningSuite: Sendable {
   let addresses: [String: ServiceAddress]
   let gateway: RunningProcess
   let gatewayAddress: ServiceAddress
+  /// The CA that vouches for every server of the run.
+  let caFile: String
+  static let gatewayIdentity = "spiffe://privacy.local/gateway"
 
   /// `<role>-key.secret-<role>`, acting as `<role>@test`.
   static func apiKey(_ role: String) -> String { "\(role)-key.secret-\(role)" }
@@ -26,10 +31,16 @@ final class RunningSuite: Sendable {
       keys += "  - {id: \(role)-key, role: \(role), actor: \(role)@test, sha256: \(SecureToken.hash("secret-\(role)"))}\n"
     }
     try keys.write(toFile: directory.path("keys.yaml"), atomically: true, encoding: .utf8)
+    let ca = try CertificateAuthority(directory: directory)
+    let server = try ca.server()
+    let client = try ca.client(gatewayIdentity)
     var backends: [String: RunningProcess] = [:]
     var addresses: [String: ServiceAddress] = [:]
     for name in backendNames {
-      let process = try RunningProcess(name, environment: serviceEnvironment(directory, name))
+      let process = try RunningProcess(name, environment: serviceEnvironment(directory, name, extra: [
+        "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": ca.certificateFile,
+        "TLS_ALLOWED_CLIENTS": gatewayIdentity,
+      ]))
       backends[name] = process
       addresses[name] = try await process.listeningAddress()
     }
@@ -39,17 +50,21 @@ final class RunningSuite: Sendable {
       "VAULT_SERVICE_ADDR": addresses["vault-service"]!.description,
       "RIGHTS_SERVICE_ADDR": addresses["subject-rights-service"]!.description,
       "BLOCKLIST_SERVICE_ADDR": addresses["blocklist-service"]!.description,
+      "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "BACKEND_TLS_CA_FILE": ca.certificateFile,
+      "BACKEND_TLS_CERT_FILE": client.certificateFile, "BACKEND_TLS_KEY_FILE": client.keyFile,
     ])
     environment.merge(gatewayEnvironment) { _, new in new }
     let gateway = try RunningProcess("gateway", environment: environment)
     let gatewayAddress = try await gateway.listeningAddress()
-    return RunningSuite(directory: directory, backends: backends, addresses: addresses, gateway: gateway, gatewayAddress: gatewayAddress)
+    return RunningSuite(
+      directory: directory, backends: backends, addresses: addresses, gateway: gateway, gatewayAddress: gatewayAddress, caFile: ca.certificateFile)
   }
 
   private init(
     directory: TestDirectory, backends: [String: RunningProcess], addresses: [String: ServiceAddress], gateway: RunningProcess,
-    gatewayAddress: ServiceAddress
+    gatewayAddress: ServiceAddress, caFile: String
   ) {
+    self.caFile = caFile
     self.directory = directory
     self.backends = backends
     self.addresses = addresses
@@ -70,9 +85,12 @@ final class RunningSuite: Sendable {
     }
   }
 
-  /// Runs `body` with a gateway client presenting the role's API key.
+  /// Runs `body` with a gateway client over TLS presenting the role's API key.
   func asRole<T: Sendable>(_ role: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-    try await withGatewayClient(port: gatewayAddress.port, authorization: "Bearer \(Self.apiKey(role))", body)
+    let caFile = self.caFile
+    return try await withGatewayClient(
+      port: gatewayAddress.port, authorization: "Bearer \(Self.apiKey(role))",
+      security: .tls { $0.trustRoots = .certificates([.file(path: caFile, format: .pem)]) }, body)
   }
 
   /// Stops every process (SIGTERM) and removes the directory.

@@ -6,7 +6,16 @@ import Testing
 
 @Suite("privacy-suite launcher")
 struct SuiteLauncherTests {
-  @Test("starts all five with generated secrets, restarts a child that dies, stops all on SIGINT")
+  /// How the test reaches a service of the suite: trusting the dev CA and, at a backend,
+  /// presenting the gateway's certificate (the only client the backends accept).
+  private func tls(_ name: String, data: String) throws -> ClientTLS {
+    guard name != "gateway" else { return ClientTLS(caFile: "\(data)/tls/dev-ca.pem") }
+    return ClientTLS(caFile: "\(data)/tls/dev-ca.pem", certificate: try ReloadingCertificate(
+      certificateFile: "\(data)/tls/gateway-client.pem", keyFile: "\(data)/tls/gateway-client.key", interval: .seconds(60),
+      certificateVariable: "test", keyVariable: "test"))
+  }
+
+  @Test("starts all five over TLS and mutual TLS with generated secrets and certificates, restarts a child that dies, stops all on SIGINT")
   func launcher() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
@@ -29,9 +38,17 @@ struct SuiteLauncherTests {
       }
     }
     #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
-    for address in endpoints.values { #expect(await HealthProbe.check(address, timeout: .seconds(10)) == .serving) }
+    let data = directory.path("data")
+    for (name, address) in endpoints {
+      #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .seconds(10)) == .serving, "\(name)")
+      #expect(await HealthProbe.check(address, timeout: .seconds(10)) != .serving, "\(name) in plaintext")
+    }
+    // A backend refuses a client that trusts the CA but presents no certificate.
+    let vault = try #require(endpoints["vault-service"])
+    #expect(await HealthProbe.check(vault, tls: ClientTLS(caFile: "\(data)/tls/dev-ca.pem"), timeout: .seconds(10)) != .serving)
+    #expect(exports["PRIVACY_CA_FILE"] == "\(data)/tls/dev-ca.pem")
 
-    for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper"] {
+    for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper", "tls/dev-ca.key", "tls/gateway-client.key", "tls/vault-service.key"] {
       let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
       #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
     }
@@ -40,7 +57,7 @@ struct SuiteLauncherTests {
     let gateway = try #require(endpoints["gateway"])
     #expect(exports["PRIVACY_GATEWAY_ADDR"] == gateway.description)
     let apiKey = try #require(exports["PRIVACY_API_KEY"])
-    let whoAmI = try await withGatewayClient(port: gateway.port, authorization: "Bearer \(apiKey)") { client in
+    let whoAmI = try await withGatewayClient(port: gateway.port, authorization: "Bearer \(apiKey)", security: try tls("gateway", data: data).transportSecurity()) { client in
       try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).whoAmI(.init())
     }
     #expect(whoAmI.actor == "dev-admin" && whoAmI.role == "dpo")
@@ -55,15 +72,15 @@ struct SuiteLauncherTests {
     var back = false
     for _ in 0..<100 where !back {
       try await Task.sleep(for: .milliseconds(100))
-      let health = await HealthProbe.check(consent, timeout: .milliseconds(300))
+      let health = await HealthProbe.check(consent, tls: try tls("consent-service", data: data), timeout: .milliseconds(300))
       back = kill(pid, 0) != 0 && health == .serving
     }
     #expect(back)
 
     suite.signal(SIGINT)
     #expect(try await suite.waitForExit() == 0)
-    for address in endpoints.values {
-      #expect(await HealthProbe.check(address, timeout: .milliseconds(300)) != .serving)
+    for (name, address) in endpoints {
+      #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .milliseconds(300)) != .serving)
     }
   }
 }

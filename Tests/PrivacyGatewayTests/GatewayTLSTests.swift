@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import PrivacyGateway
 import PrivacyKit
 import PrivacyProtocol
+import PrivacyCertificates
 import PrivacyTesting
 import Testing
 
@@ -15,13 +16,13 @@ struct GatewayTLSTests {
 
   /// What the backends and the gateway read, from one test CA.
   struct Setup {
-    let ca: TestCertificateAuthority
+    let ca: CertificateAuthority
     let backends: [String: String]
     let gateway: [String: String]
     let callerSecurity: HTTP2ClientTransport.Posix.TransportSecurity
 
     init(directory: TestDirectory, backendHostName: String? = nil) throws {
-      ca = try TestCertificateAuthority(directory: directory)
+      ca = try CertificateAuthority(directory: directory)
       let backend = try ca.server("backend", hostName: backendHostName)
       let front = try ca.server("gateway-server")
       let client = try ca.client(GatewayTLSTests.gatewayIdentity)

@@ -5,6 +5,7 @@ import GRPCProtobuf
 import Logging
 import PrivacyKit
 import PrivacyProtocol
+import PrivacyCertificates
 import PrivacyTesting
 import Testing
 
@@ -39,7 +40,7 @@ struct TLSTests {
     return (error?.code, ContinuousClock.now - start)
   }
 
-  private func mutualTLS(_ client: TestCertificateAuthority.Issued?, trusting ca: TestCertificateAuthority) -> HTTP2ClientTransport.Posix.TransportSecurity {
+  private func mutualTLS(_ client: CertificateAuthority.Issued?, trusting ca: CertificateAuthority) -> HTTP2ClientTransport.Posix.TransportSecurity {
     guard let client else { return .tls { $0.trustRoots = .certificates([.file(path: ca.certificateFile, format: .pem)]) } }
     return .mTLS(
       certificateChain: [.file(path: client.certificateFile, format: .pem)], privateKey: .file(path: client.keyFile, format: .pem)
@@ -52,8 +53,8 @@ struct TLSTests {
   func handshakeTable(transport: TransportKind) async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
-    let ca = try TestCertificateAuthority(directory: directory)
-    let stranger = try TestCertificateAuthority(directory: directory, name: "stranger-ca")
+    let ca = try CertificateAuthority(directory: directory)
+    let stranger = try CertificateAuthority(directory: directory, name: "stranger-ca")
     let server = try ca.server()
     let log = LogRecorder()
     let environment = [
@@ -90,13 +91,13 @@ struct TLSTests {
   func serverOnly(transport: TransportKind) async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
-    let ca = try TestCertificateAuthority(directory: directory)
+    let ca = try CertificateAuthority(directory: directory)
     let server = try ca.server()
     let environment = ["GRPC_TRANSPORT": transport.rawValue, "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile]
     try await withRunningServer(try makeServer(environment, directory: directory)) { port async throws in
       #expect(await call(port: port, security: mutualTLS(nil, trusting: ca)).0 == nil)
       #expect(await call(port: port, security: .plaintext).0 == .unavailable)
-      let stranger = try TestCertificateAuthority(directory: directory, name: "stranger-ca")
+      let stranger = try CertificateAuthority(directory: directory, name: "stranger-ca")
       #expect(await call(port: port, security: mutualTLS(nil, trusting: stranger)).0 == .unavailable, "a client that does not trust the server")
     }
   }
@@ -105,8 +106,8 @@ struct TLSTests {
   func reload(transport: TransportKind) async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
-    let first = try TestCertificateAuthority(directory: directory, name: "first-ca")
-    let second = try TestCertificateAuthority(directory: directory, name: "second-ca")
+    let first = try CertificateAuthority(directory: directory, name: "first-ca")
+    let second = try CertificateAuthority(directory: directory, name: "second-ca")
     let server = try first.server()
     let environment = [
       "GRPC_TRANSPORT": transport.rawValue, "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile,
@@ -130,11 +131,34 @@ struct TLSTests {
     }
   }
 
+  @Test("HEALTH_PORT answers grpc.health.v1 in plaintext and nothing else; the main port stays mutual TLS", arguments: TransportKind.allCases)
+  func healthPort(transport: TransportKind) async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let ca = try CertificateAuthority(directory: directory)
+    let server = try ca.server()
+    let environment = [
+      "GRPC_TRANSPORT": transport.rawValue, "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile,
+      "TLS_CLIENT_CA_FILE": ca.certificateFile, "HEALTH_PORT": "0",
+    ]
+    let privacyServer = try makeServer(environment, directory: directory)
+    try await withRunningServer(privacyServer) { port async throws in
+      let healthPort = try await privacyServer.healthAddress.wait().port
+      #expect(healthPort != port)
+      let probed = await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: healthPort), timeout: .seconds(10))
+      #expect(probed == .serving, "\(probed)")
+      // The service's own method is not there, even with the internal token.
+      #expect(await call(port: healthPort, security: .plaintext).0 == .unimplemented)
+      #expect(await call(port: port, security: .plaintext).0 == .unavailable)
+      #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) != .serving)
+    }
+  }
+
   @Test("partial or unreadable TLS settings stop start-up, naming the variable")
   func configuration() throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
-    let ca = try TestCertificateAuthority(directory: directory)
+    let ca = try CertificateAuthority(directory: directory)
     let server = try ca.server()
     func problem(_ environment: [String: String]) -> String? {
       do {

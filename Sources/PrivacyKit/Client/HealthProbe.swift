@@ -19,10 +19,13 @@ public enum HealthProbe {
     }
   }
 
-  /// Checks the server as a whole (empty service name), giving up after `timeout`.
-  public static func check(_ address: ServiceAddress, timeout: Duration = .seconds(2)) async -> Outcome {
+  /// Checks the server as a whole (empty service name), over TLS when `tls` is set, giving up
+  /// after `timeout`.
+  public static func check(_ address: ServiceAddress, tls: ClientTLS? = nil, timeout: Duration = .seconds(2)) async -> Outcome {
     do {
-      let transport = try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: .plaintext)
+      let transport = try HTTP2ClientTransport.Posix(
+        target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext,
+        config: .defaults { config in tls?.configure(&config) })
       return try await withGRPCClient(transport: transport) { client in
         var options = CallOptions.defaults
         options.timeout = timeout

@@ -19,6 +19,10 @@ public enum ServiceKind: String, Sendable, CaseIterable {
     }
   }
 
+  /// The health-only port the launcher gives it (`HEALTH_PORT`), and where `privacyctl health`
+  /// looks by default: the gRPC port plus 1000.
+  public var defaultHealthPort: Int { defaultPort + 1000 }
+
   /// The executable's name, also used as the default database file name.
   public var executableName: String {
     self == .gateway ? "gateway" : "\(rawValue)-service"
@@ -61,6 +65,9 @@ public struct ServiceConfiguration: Sendable {
   public var eventLoops: Int
   /// TLS on the port (`TLS_CERT_FILE` and the other `TLS_` variables); nil serves plaintext.
   public var tls: ServerTLS?
+  /// A second, plaintext port serving only `grpc.health.v1.Health` (`HEALTH_PORT`), for probes
+  /// that cannot present a client certificate; 0 binds a free one.
+  public var healthPort: Int?
 
   /// Shortest internal token accepted, so a guessable value cannot slip through.
   public static let minimumTokenLength = 16
@@ -89,6 +96,7 @@ public struct ServiceConfiguration: Sendable {
     self.transport = try Self.transport(env)
     self.eventLoops = try env.int("GRPC_EVENT_LOOPS", range: 1...256) ?? System.coreCount
     self.tls = try ServerTLS.fromEnvironment(env)
+    self.healthPort = try env.int("HEALTH_PORT", range: 0...65535)
   }
 
   private static func host(_ env: EnvironmentReader) throws(ConfigurationError) -> String {

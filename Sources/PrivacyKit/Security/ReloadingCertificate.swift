@@ -15,7 +15,7 @@ public final class ReloadingCertificate: Sendable {
   let reloader: TimedCertificateReloader
 
   /// Reads the pair now; fails naming `certificateVariable` when it cannot.
-  init(certificateFile: String, keyFile: String, interval: Duration, certificateVariable: String, keyVariable: String) throws(ConfigurationError) {
+  public init(certificateFile: String, keyFile: String, interval: Duration, certificateVariable: String, keyVariable: String) throws(ConfigurationError) {
     self.certificateFile = certificateFile
     self.keyFile = keyFile
     self.interval = interval

@@ -1,5 +1,6 @@
 public import GRPCCore
 import GRPCNIOTransportHTTP2
+import PrivacyWire
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -40,6 +41,8 @@ public struct PrivacyServer: Service {
   private let metrics: ServerMetrics?
   /// Where the server listens, once bound.
   public let address = ListeningAddress()
+  /// Where the health-only port listens, once bound (with `HEALTH_PORT`).
+  public let healthAddress = ListeningAddress()
 
   /// - Parameters:
   ///   - services: the gRPC services to host; health is added.
@@ -76,12 +79,14 @@ public struct PrivacyServer: Service {
     let connections = makeConnectionGuard()
     switch configuration.transport {
     case .nghttp2:
-      try await serve(on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken, logger: logger))
-    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections, logger: logger))
+      try await serve(
+        on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken, logger: logger),
+        connections: connections)
+    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections, logger: logger), connections: connections)
     }
   }
 
-  private func serve<Transport: BoundTransport>(on transport: Transport) async throws {
+  private func serve<Transport: BoundTransport>(on transport: Transport, connections: ConnectionGuard) async throws {
     let host = configuration.host
     var interceptors: [any ServerInterceptor] = [
       CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor(),
@@ -99,12 +104,17 @@ public struct PrivacyServer: Service {
       services: services + [health],
       interceptors: interceptors
     )
+    let healthServer = makeHealthServer(connections: connections)
     let health = self.health
     let onDrain = self.onDrain
     let logger = self.logger
     let companions = self.companions
     let certificates = [configuration.tls?.certificate].compactMap { $0 } + reloading
-    defer { address.close() }
+    let healthAddress = self.healthAddress
+    defer {
+      address.close()
+      healthAddress.close()
+    }
     try await withThrowingTaskGroup(of: Void.self) { outer in
       outer.addTask {
         try await withThrowingDiscardingTaskGroup { group in
@@ -118,6 +128,12 @@ public struct PrivacyServer: Service {
           group.addTask { try await server.serve() }
           // Re-reads certificates and keys while the server runs; ends at graceful shutdown.
           for certificate in certificates { group.addTask { await certificate.keepReloading(logger: logger) } }
+          if let healthServer {
+            group.addTask { try await healthServer.serve() }
+            let port = try await healthServer.transport.base.boundPort
+            healthAddress.set(host: host, port: port)
+            logger.info("serving health only, in plaintext", metadata: ["net.host": "\(host)", "net.port": "\(port)"])
+          }
           let port = try await server.transport.base.boundPort
           health.setServing(true)
           address.set(host: host, port: port)
@@ -129,6 +145,7 @@ public struct PrivacyServer: Service {
         health.finishWatchers()
         onDrain()
         server.beginGracefulShutdown()
+        healthServer?.beginGracefulShutdown()
       }
       // Companions stop once the server has drained. A companion normally stops at once; one
       // holding a connection whose peer never finished the HTTP/2 handshake would wait forever,
@@ -137,6 +154,22 @@ public struct PrivacyServer: Service {
       outer.addTask { try await Task.sleep(for: Self.companionStopGrace) }
       _ = try? await outer.next()
     }
+  }
+
+  /// The `HEALTH_PORT` server: plaintext, `grpc.health.v1.Health` only (anything else is
+  /// UNIMPLEMENTED), under the same connection limits as the main port.
+  private func makeHealthServer(connections: ConnectionGuard) -> GRPCServer<RequestGuardTransport<WireServerTransport>>? {
+    guard let port = configuration.healthPort else { return nil }
+    var plain = configuration
+    plain.port = port
+    plain.tls = nil
+    plain.eventLoops = 1
+    return GRPCServer(
+      transport: RequestGuardTransport(
+        ServerTransports.wire(plain, connections: connections, backend: false, logger: logger),
+        rules: RequestRules(maxMessageBytes: Self.maxMessageBytes), logger: logger),
+      services: [health],
+      interceptors: [CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor()])
   }
 
   /// How long companions get to stop gracefully after the server has stopped.
