@@ -58,6 +58,8 @@ class Server:
 
     def __init__(self, command, env=None, cpu=SERVER_CPU):
         full_env = dict(os.environ)
+        # Plaintext unless the benchmark configures TLS itself (services refuse it otherwise).
+        full_env["ALLOW_INSECURE_DEV"] = "1"
         full_env.update(env or {})
         self.process = subprocess.Popen(["taskset", "-c", cpu, *command], env=full_env, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)

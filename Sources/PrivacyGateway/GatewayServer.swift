@@ -64,6 +64,11 @@ public struct GatewayConfiguration: Sendable {
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
+    if !service.allowInsecureDev && backendTLS?.certificate == nil {
+      throw .malformed(
+        backendTLS == nil ? "BACKEND_TLS_CA_FILE" : "BACKEND_TLS_CERT_FILE",
+        "is required: the backends take only the gateway's certificate (or ALLOW_INSECURE_DEV=1 for a local run in plaintext)")
+    }
   }
 }
 

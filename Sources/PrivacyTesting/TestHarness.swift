@@ -30,13 +30,14 @@ public struct TestDirectory: Sendable {
 }
 
 /// The environment a service reads in tests: port 0 on loopback, the test token, a database in
-/// `directory`.
+/// `directory`, plaintext allowed (`ALLOW_INSECURE_DEV=1`; the TLS tests add certificates).
 public func testEnvironment(database: String, extra: [String: String] = [:]) -> [String: String] {
   [
     "GRPC_HOST": "127.0.0.1",
     "GRPC_PORT": "0",
     "DATABASE_URL": "sqlite://\(database)",
     "INTERNAL_TOKEN": testInternalToken,
+    "ALLOW_INSECURE_DEV": "1",
   ].merging(extra) { _, new in new }
 }
 

@@ -174,6 +174,8 @@ class Cluster:
             "DATABASE_URL": "sqlite://" + os.path.join(self.dir, f"{name}-{self.generation}.sqlite"),
             "INTERNAL_TOKEN": self.internal_token, "VAULT_MASTER_KEY": self.vault_key,
             "BLOCKLIST_PEPPER": self.pepper, "LOG_LEVEL": "warning",
+            # Plaintext, so the attacks reach HTTP/2 itself; TLS is tested in the Swift suite.
+            "ALLOW_INSECURE_DEV": "1",
             # Short, so the idle-connection attack sees handshaken idle connections closed in its time.
             "GRPC_IDLE_TIMEOUT_S": str(IDLE_TIMEOUT_S),
         })

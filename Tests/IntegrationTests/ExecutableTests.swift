@@ -44,7 +44,9 @@ struct ExecutableTests {
   }
 
   @Test("a bad configuration stops start-up with a message naming the variable", arguments: [
-    (["INTERNAL_TOKEN": ""], "INTERNAL_TOKEN"),
+    // Plaintext without ALLOW_INSECURE_DEV=1: no backend starts without mutual TLS.
+    (["ALLOW_INSECURE_DEV": ""], "TLS_CERT_FILE"),
+    (["INTERNAL_TOKEN": "short"], "INTERNAL_TOKEN"),
     (["GRPC_PORT": "port"], "GRPC_PORT"),
     (["DATABASE_URL": "ftp://x"], "DATABASE_URL"),
   ])

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Configuration from the environment")
 struct ConfigurationTests {
-  private let valid = ["INTERNAL_TOKEN": "0123456789abcdef0123"]
+  private let valid = ["INTERNAL_TOKEN": "0123456789abcdef0123", "ALLOW_INSECURE_DEV": "1"]
 
   @Test("defaults follow the design's table")
   func defaults() throws {
@@ -33,7 +33,7 @@ struct ConfigurationTests {
   }
 
   @Test("a missing or malformed value names its variable", arguments: [
-    ([:], "INTERNAL_TOKEN"),
+    ([:], "TLS_CERT_FILE"),
     (["INTERNAL_TOKEN": "short"], "INTERNAL_TOKEN"),
     (["GRPC_PORT": "70000"], "GRPC_PORT"),
     (["GRPC_PORT": "http"], "GRPC_PORT"),
@@ -55,10 +55,14 @@ struct ConfigurationTests {
     }
   }
 
-  @Test("without a token only ALLOW_INSECURE_DEV=1 starts, and then nothing is checked")
+  @Test("plaintext and no token start only with ALLOW_INSECURE_DEV=1")
   func insecureDev() throws {
     let configuration = try ServiceConfiguration(kind: .consent, environment: ["ALLOW_INSECURE_DEV": "1"])
-    #expect(configuration.internalToken == nil)
+    #expect(configuration.internalToken == nil && configuration.tls == nil)
+    #expect(throws: ConfigurationError.malformed(
+      "TLS_CERT_FILE", "and TLS_KEY_FILE are required: no port serves plaintext outside a local run (ALLOW_INSECURE_DEV=1)")) {
+      try ServiceConfiguration(kind: .gateway, environment: ["INTERNAL_TOKEN": "0123456789abcdef0123"])
+    }
   }
 
   @Test("a secret may come from a file, but not from both places")
@@ -67,13 +71,13 @@ struct ConfigurationTests {
     defer { directory.remove() }
     let path = directory.url.appendingPathComponent("token").path
     try "from-a-file-0123456789\n".write(toFile: path, atomically: true, encoding: .utf8)
-    let configuration = try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path])
+    let configuration = try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path, "ALLOW_INSECURE_DEV": "1"])
     #expect(configuration.internalToken == "from-a-file-0123456789")
     #expect(throws: ConfigurationError.self) {
-      try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path, "INTERNAL_TOKEN": "0123456789abcdef0123"])
+      try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path, "INTERNAL_TOKEN": "0123456789abcdef0123", "ALLOW_INSECURE_DEV": "1"])
     }
     #expect(throws: ConfigurationError.self) {
-      try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path + ".missing"])
+      try ServiceConfiguration(kind: .consent, environment: ["INTERNAL_TOKEN_FILE": path + ".missing", "ALLOW_INSECURE_DEV": "1"])
     }
   }
 }

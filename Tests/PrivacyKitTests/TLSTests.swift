@@ -177,5 +177,12 @@ struct TLSTests {
     #expect(problem(["TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": server.keyFile]) == "TLS_CLIENT_CA_FILE")
     #expect(problem(["TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_RELOAD_INTERVAL_S": "0"]) == "TLS_RELOAD_INTERVAL_S")
     #expect(problem(["TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": ca.certificateFile]) == nil)
+    // Outside a local run a backend needs mutual TLS, and no service serves plaintext.
+    let production = ["ALLOW_INSECURE_DEV": "0"]
+    #expect(problem(production) == "TLS_CERT_FILE")
+    #expect(problem(production.merging(["TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile]) { $1 }) == "TLS_CLIENT_CA_FILE")
+    #expect(problem(production.merging([
+      "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": ca.certificateFile,
+    ]) { $1 }) == nil)
   }
 }

@@ -42,8 +42,13 @@ public struct ServiceConfiguration: Sendable {
   public var port: Int
   /// Where the service's data lives (`DATABASE_URL`).
   public var database: DatabaseURL
-  /// The credential callers must present in `x-internal-token`; nil only with `ALLOW_INSECURE_DEV=1`.
+  /// The credential callers must present in `x-internal-token` when set. With mutual TLS the
+  /// gateway's certificate is what opens a backend; the token is a second check, and the only
+  /// one in a plaintext local run.
   public var internalToken: String?
+  /// `ALLOW_INSECURE_DEV=1`: a local run may serve plaintext (and a backend may take any client).
+  /// Without it every port needs TLS, and a backend mutual TLS.
+  public var allowInsecureDev: Bool
   public var logLevel: Logger.Level
   /// Port of the Prometheus `/metrics` endpoint; nil leaves metrics off.
   public var metricsPort: Int?
@@ -78,13 +83,10 @@ public struct ServiceConfiguration: Sendable {
     self.host = try Self.host(env)
     self.port = try env.int("GRPC_PORT", range: 0...65535) ?? kind.defaultPort
     self.database = try DatabaseURL(parsing: env.string("DATABASE_URL") ?? "sqlite://./data/\(kind.executableName).sqlite")
-    let insecure = try env.flag("ALLOW_INSECURE_DEV")
+    self.allowInsecureDev = try env.flag("ALLOW_INSECURE_DEV")
     let token = try env.secret("INTERNAL_TOKEN")
     if let token, token.count < Self.minimumTokenLength {
       throw .malformed("INTERNAL_TOKEN", "must be at least \(Self.minimumTokenLength) characters")
-    }
-    if token == nil && !insecure {
-      throw .malformed("INTERNAL_TOKEN", "is required (or set ALLOW_INSECURE_DEV=1 for a local run)")
     }
     self.internalToken = token
     self.logLevel = try Self.logLevel(env)
@@ -96,6 +98,15 @@ public struct ServiceConfiguration: Sendable {
     self.transport = try Self.transport(env)
     self.eventLoops = try env.int("GRPC_EVENT_LOOPS", range: 1...256) ?? System.coreCount
     self.tls = try ServerTLS.fromEnvironment(env)
+    if !allowInsecureDev {
+      guard let tls else {
+        throw .malformed("TLS_CERT_FILE", "and TLS_KEY_FILE are required: no port serves plaintext outside a local run (ALLOW_INSECURE_DEV=1)")
+      }
+      if kind != .gateway && !tls.requiresClientCertificate {
+        throw .malformed(
+          "TLS_CLIENT_CA_FILE", "is required on a backend, so that only the gateway's certificate reaches it (or ALLOW_INSECURE_DEV=1 for a local run)")
+      }
+    }
     self.healthPort = try env.int("HEALTH_PORT", range: 0...65535)
   }
 

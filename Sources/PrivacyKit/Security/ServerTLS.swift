@@ -70,6 +70,9 @@ public final class ServerTLS: Sendable {
     }
   }
 
+  /// Whether clients must present a certificate (mutual TLS).
+  public var requiresClientCertificate: Bool { clientCAFile != nil }
+
   /// Adds TLS to an accepted connection of the nghttp2 transport, ahead of the HTTP/2 handler.
   func secure(_ channel: any NIOCore.Channel, logger: Logger) throws {
     let pipeline = channel.pipeline.syncOperations

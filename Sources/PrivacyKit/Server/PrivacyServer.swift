@@ -21,8 +21,9 @@ public struct PrivacyServer: Service {
 
   /// Who may call the server's services.
   public enum Authentication: Sendable {
-    /// Every call except health must carry `INTERNAL_TOKEN` in `x-internal-token` (the backends;
-    /// with `ALLOW_INSECURE_DEV=1` and no token, nothing is checked).
+    /// The backends: the client certificate (mutual TLS) admits the gateway, and every call but
+    /// health must also carry `INTERNAL_TOKEN` in `x-internal-token` when one is set (a plaintext
+    /// local run with neither checks nothing).
     case internalToken
     /// The services authenticate their callers themselves (the gateway: API keys and JWTs), so
     /// the internal token is not asked of callers; the server may still hold it for its own
@@ -95,7 +96,9 @@ public struct PrivacyServer: Service {
     case (.internalToken, let token?):
       interceptors.append(InternalTokenInterceptor(token: token))
     case (.internalToken, nil):
-      logger.warning("ALLOW_INSECURE_DEV=1 and no INTERNAL_TOKEN: accepting calls without the internal credential")
+      if configuration.tls?.requiresClientCertificate != true {
+        logger.warning("no INTERNAL_TOKEN and no client certificates: accepting calls without a credential (ALLOW_INSECURE_DEV=1)")
+      }
     case (.byServices, _):
       break
     }
