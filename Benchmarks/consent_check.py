@@ -17,8 +17,8 @@ TOKEN = "benchmark-internal-token-0123456789"
 SUBJECTS = 10_000
 
 
-def seed(address, c, cg, grpc):
-    stub = cg.ConsentServiceStub(grpc.insecure_channel(address))
+def seed(address, c, cg, grpc, channel=None):
+    stub = cg.ConsentServiceStub(channel or grpc.insecure_channel(address))
     metadata = [("x-internal-token", TOKEN)]
     stub.UpsertPurpose(c.UpsertPurposeRequest(purpose=c.Purpose(
         purpose_id="newsletter", title="Newsletter", legal_basis=c.LEGAL_BASIS_CONSENT,

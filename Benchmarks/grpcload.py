@@ -45,7 +45,10 @@ def python_stubs(*protos):
     return out
 
 
-def build_release(*products):
+def build_release(*products, bin_dir=None):
+    """Builds the products (release) and returns where they are; with `bin_dir`, uses built ones there."""
+    if bin_dir:
+        return bin_dir
     for product in products:
         subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
     path = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
@@ -84,8 +87,9 @@ def frame(message):
     return b"\x00" + struct.pack(">I", len(payload)) + payload
 
 
-def h2load(address, method, payload, headers, clients, streams, seconds):
-    """Loads `method` with one request body for `seconds`; returns (qps, p50 ms, p99 ms, failed)."""
+def h2load(address, method, payload, headers, clients, streams, seconds, scheme="http"):
+    """Loads `method` with one request body for `seconds`; returns (qps, p50 ms, p99 ms, failed).
+    With scheme "https" h2load speaks TLS (ALPN h2, no certificate check, no client certificate)."""
     with tempfile.TemporaryDirectory() as scratch:
         body = os.path.join(scratch, "frame")
         log = os.path.join(scratch, "log")
@@ -96,7 +100,7 @@ def h2load(address, method, payload, headers, clients, streams, seconds):
                    "-d", body, f"--log-file={log}"]
         for key, value in headers.items():
             command += ["-H", f"{key}: {value}"]
-        command.append(f"http://{address}/{method}")
+        command.append(f"{scheme}://{address}/{method}")
         result = subprocess.run(command, capture_output=True, text=True)
         failed = 0
         qps = 0.0

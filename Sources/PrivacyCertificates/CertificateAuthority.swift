@@ -46,16 +46,6 @@ public struct CertificateAuthority: Sendable {
     try Self.write(key.serializeAsPEM().pemString, to: keyFile, secret: true)
   }
 
-  /// The CA in `<name>.pem` and `<name>.key` of `directory`, issuing into that directory.
-  public init(loading name: String, from directory: URL) throws {
-    self.directory = directory
-    certificateFile = directory.appendingPathComponent("\(name).pem").path
-    keyFile = directory.appendingPathComponent("\(name).key").path
-    let certificate = try Certificate(pemEncoded: String(contentsOfFile: certificateFile, encoding: .utf8))
-    key = try Certificate.PrivateKey(pemEncoded: String(contentsOfFile: keyFile, encoding: .utf8))
-    subject = certificate.subject
-  }
-
   /// A server certificate for 127.0.0.1, ::1 and localhost, or for `hostName` alone.
   public func server(_ file: String = "server", hostName: String? = nil, days: Int = 1) throws -> Issued {
     let loopback: [GeneralName] = [
