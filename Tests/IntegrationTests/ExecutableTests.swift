@@ -1,8 +1,6 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GRPCCore
+import PrivacyCertificates
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
@@ -123,26 +121,38 @@ struct ExecutableTests {
     _ = try await second.waitForExit()
   }
 
-  @Test("with METRICS_PORT set, /metrics counts calls per method and status")
+  @Test("with METRICS_PORT set, /metrics counts calls per method and status, over TLS when the service has a certificate")
   func metrics() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
+    let ca = try CertificateAuthority(directory: directory)
+    let server = try ca.server()
     let metricsPort = Int.random(in: 20_000...29_999)
-    let service = try RunningProcess(
-      "consent-service", environment: serviceEnvironment(directory, "consent", extra: ["METRICS_PORT": String(metricsPort)]))
+    let service = try RunningProcess("consent-service", environment: serviceEnvironment(directory, "consent", extra: [
+      "METRICS_PORT": String(metricsPort), "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile,
+    ]))
     let address = try await service.listeningAddress()
-    try await withTestClient(port: address.port) { client async throws in
+    let caFile = ca.certificateFile
+    try await withTestClient(port: address.port, security: .tls { $0.trustRoots = .certificates([.file(path: caFile, format: .pem)]) }) {
+      client async throws in
       let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
       _ = try? await consent.checkConsent(.with {
         $0.subjectID = "c1"
         $0.purposeID = "nope"
       })
     }
-    let url = try #require(URL(string: "http://127.0.0.1:\(metricsPort)/metrics"))
-    let (data, _) = try await URLSession.shared.data(from: url)
-    let text = String(decoding: data, as: UTF8.self)
+    func curl(_ arguments: String...) async throws -> (Int32, String) {
+      let process = try RunningProcess(
+        executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-sS", "--max-time", "10"] + arguments, environment: [:])
+      return (try await process.waitForExit(timeout: .seconds(30)), process.standardOutput)
+    }
+    let (status, text) = try await curl("--cacert", caFile, "https://127.0.0.1:\(metricsPort)/metrics")
+    #expect(status == 0)
     #expect(text.contains(#"grpc_server_handled_total{grpc_method="privacy.consent.v1.ConsentService/CheckConsent",grpc_code="NOT_FOUND"}"#))
     #expect(text.contains("grpc_server_handling_seconds_bucket"))
+    // No plaintext answer on the metrics port of a service that has a certificate.
+    let (plainStatus, plainText) = try await curl("http://127.0.0.1:\(metricsPort)/metrics")
+    #expect(plainStatus != 0 && !plainText.contains("grpc_server_handled_total"))
     service.signal(SIGTERM)
     _ = try await service.waitForExit()
   }

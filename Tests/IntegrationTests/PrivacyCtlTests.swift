@@ -330,6 +330,8 @@ struct PrivacyCtlTests {
       ["records", "erase", "--subject", "cli-1", "--reason", "r"],
       ["status", "--gateway", "not-an-address"],
       ["whoami", "--api-key", "no-dot"],
+      ["whoami", "--plaintext", "--ca-file", "ca.pem"],
+      ["health", "--plaintext", "--ca-file", "ca.pem"],
       ["requests", "outbox", "ack"],
       ["consent", "bulk", "--purpose", "p", "--decision", "granted", "--reason", "r"],
       ["blocklist", "remove", "--reason", "r"],

@@ -5,27 +5,33 @@ import NIOPosix
 import Prometheus
 public import ServiceLifecycle
 
-/// Serves `GET /metrics` (Prometheus text format) over plain HTTP/1.1 on its own port, so
-/// scraping never competes with gRPC traffic for the same listener.
+/// Serves `GET /metrics` (Prometheus text format) over HTTP/1.1 on its own port, so scraping never
+/// competes with gRPC traffic for the same listener; over TLS with the service's own certificate
+/// (and client CA) when the service has one, so no plaintext port is left outside a local run.
 public struct MetricsEndpoint: Service {
   private let host: String
   private let port: Int
   private let registry: PrometheusCollectorRegistry
   private let logger: Logger
+  private let tls: ServerTLS?
 
-  public init(host: String, port: Int, metrics: ServerMetrics, logger: Logger) {
+  public init(host: String, port: Int, tls: ServerTLS?, metrics: ServerMetrics, logger: Logger) {
     self.host = host
     self.port = port
+    self.tls = tls
     self.registry = metrics.registry
     self.logger = logger
   }
 
   public func run() async throws {
     let registry = self.registry
+    let tls = self.tls
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
-        channel.pipeline.configureHTTPServerPipeline().flatMap {
+        channel.eventLoop.makeCompletedFuture { try tls?.secureHTTP(channel) }.flatMap {
+          channel.pipeline.configureHTTPServerPipeline()
+        }.flatMap {
           channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))
         }
       }

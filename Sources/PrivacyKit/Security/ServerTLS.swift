@@ -19,6 +19,8 @@ public final class ServerTLS: Sendable {
   /// The client identities accepted; empty accepts any certificate the client CA vouches for.
   public let allowedClients: Set<String>
   private let context: NIOSSLContext
+  /// The same certificate, key and client CA for the HTTP/1.1 metrics port (ALPN `http/1.1`).
+  private let httpContext: NIOSSLContext
 
   /// Reads the TLS settings; nil when neither `TLS_CERT_FILE` nor `TLS_KEY_FILE` is set. Fails,
   /// naming the variable, on a partial setting or on files that cannot be read as PEM.
@@ -59,12 +61,16 @@ public final class ServerTLS: Sendable {
     }
     if clientCAFile != nil && clientCA.isEmpty { throw .malformed("TLS_CLIENT_CA_FILE", "holds no certificate") }
     do {
-      var configuration = try clientCAFile == nil
-        ? TLSConfiguration.makeServerConfiguration(certificateReloader: certificate.reloader)
-        : TLSConfiguration.makeServerConfigurationWithMTLS(certificateReloader: certificate.reloader, trustRoots: .certificates(clientCA))
-      configuration.minimumTLSVersion = .tlsv12
-      configuration.applicationProtocols = ["h2"]
-      context = try NIOSSLContext(configuration: configuration)
+      func makeContext(_ protocols: [String]) throws -> NIOSSLContext {
+        var configuration = try clientCAFile == nil
+          ? TLSConfiguration.makeServerConfiguration(certificateReloader: certificate.reloader)
+          : TLSConfiguration.makeServerConfigurationWithMTLS(certificateReloader: certificate.reloader, trustRoots: .certificates(clientCA))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = protocols
+        return try NIOSSLContext(configuration: configuration)
+      }
+      context = try makeContext(["h2"])
+      httpContext = try makeContext(["http/1.1"])
     } catch {
       throw .malformed("TLS_CERT_FILE", "could not make a TLS context: \(error)")
     }
@@ -78,6 +84,11 @@ public final class ServerTLS: Sendable {
     let pipeline = channel.pipeline.syncOperations
     try pipeline.addHandler(NIOSSLServerHandler(context: context))
     try pipeline.addHandler(PeerCheckHandler(allowedClients: allowedClients, logger: logger))
+  }
+
+  /// Adds TLS to a connection of the HTTP/1.1 metrics port.
+  func secureHTTP(_ channel: any NIOCore.Channel) throws {
+    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: httpContext))
   }
 
   /// The nio transport's TLS, the same certificate, key, client CA and reloading.

@@ -35,7 +35,7 @@ public enum ServiceMain {
 
     var services: [any Service] = [server]
     if let port = configuration.metricsPort, let metrics {
-      services.append(MetricsEndpoint(host: configuration.host, port: port, metrics: metrics, logger: logger))
+      services.append(MetricsEndpoint(host: configuration.host, port: port, tls: configuration.tls, metrics: metrics, logger: logger))
     }
     let group = ServiceGroup(
       configuration: .init(
