@@ -63,7 +63,8 @@ struct ConnectionLimitTests {
       let handshaken = try SilentConnection(port: port, sending: Self.preface)
       try await Task.sleep(for: .milliseconds(200))
       let fourth = try SilentConnection(port: port, sending: Self.preface)
-      #expect(try await fourth.closedByServer(within: .seconds(1)))
+      // Well under the 6 s idle timeout, which would close it too; generous for a loaded machine.
+      #expect(try await fourth.closedByServer(within: .seconds(4)))
       for connection in [silent, halfPreface] {
         #expect(try await connection.closedByServer(within: .seconds(4)))
       }

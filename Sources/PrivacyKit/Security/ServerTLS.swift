@@ -1,6 +1,6 @@
 import Foundation
 import GRPCNIOTransportHTTP2
-public import Logging
+import Logging
 import NIOCertificateReloading
 import NIOCore
 import NIOSSL

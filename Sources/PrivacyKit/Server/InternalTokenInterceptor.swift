@@ -1,9 +1,11 @@
 public import GRPCCore
 
 /// Refuses every call that does not carry the internal credential, except health checks, which
-/// load balancers and orchestrators make without one.
+/// load balancers and orchestrators make without one, and reflection, which tells only the API.
 public struct InternalTokenInterceptor: ServerInterceptor {
   private let token: [UInt8]
+
+  private static let open = Set([HealthService.serviceName] + ReflectionService.serviceNames)
 
   public init(token: String) {
     self.token = Array(token.utf8)
@@ -14,7 +16,7 @@ public struct InternalTokenInterceptor: ServerInterceptor {
     context: ServerContext,
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    if context.descriptor.service.fullyQualifiedService != HealthService.serviceName {
+    if !Self.open.contains(context.descriptor.service.fullyQualifiedService) {
       let presented = request.metadata[stringValues: MetadataKey.internalToken].first(where: { _ in true }) ?? ""
       // Constant time over the bytes; only the length can differ early, and it is no secret.
       guard ConstantTime.equals(presented.utf8, token) else {

@@ -34,6 +34,7 @@ public struct PrivacyServer: Service {
   private let configuration: ServiceConfiguration
   private let services: [any RegistrableRPCService]
   private let health: HealthService
+  private let reflection: ReflectionService
   private let authentication: Authentication
   private let companions: [any ServerCompanion]
   private let reloading: [ReloadingCertificate]
@@ -46,7 +47,7 @@ public struct PrivacyServer: Service {
   public let healthAddress = ListeningAddress()
 
   /// - Parameters:
-  ///   - services: the gRPC services to host; health is added.
+  ///   - services: the gRPC services to host; health and reflection are added.
   ///   - serviceNames: their fully qualified names, reported by health.
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
@@ -68,6 +69,7 @@ public struct PrivacyServer: Service {
     self.configuration = configuration
     self.services = services
     self.health = HealthService(services: serviceNames)
+    self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
     self.authentication = authentication
     self.companions = companions
     self.reloading = reloading
@@ -103,8 +105,9 @@ public struct PrivacyServer: Service {
       break
     }
     let server = GRPCServer(
-      transport: RequestGuardTransport(transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes), logger: logger),
-      services: services + [health],
+      transport: RequestGuardTransport(
+        transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes, streamingRequestMethods: ReflectionService.methods), logger: logger),
+      services: services + [health] + reflection.services,
       interceptors: interceptors
     )
     let healthServer = makeHealthServer(connections: connections)

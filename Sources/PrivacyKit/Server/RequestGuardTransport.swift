@@ -51,7 +51,7 @@ public struct RequestGuardTransport<Base: ServerTransport>: ServerTransport {
       }
       let inbound = CheckedInbound(
         first: first, rest: iterator, method: stream.descriptor, maxMessageBytes: rules.maxMessageBytes,
-        singleMessage: !rules.streamingRequestMethods.contains(stream.descriptor))
+        singleMessage: !rules.streamsRequests(stream.descriptor))
       await streamHandler(
         RPCStream(descriptor: stream.descriptor, inbound: RPCAsyncSequence(wrapping: inbound), outbound: stream.outbound),
         context)
@@ -67,12 +67,17 @@ public struct RequestGuardTransport<Base: ServerTransport>: ServerTransport {
 public struct RequestRules: Sendable {
   /// Largest request message accepted.
   public var maxMessageBytes: Int
-  /// Methods whose clients stream several request messages; every other method takes exactly one.
-  public var streamingRequestMethods: Set<MethodDescriptor>
+  /// Methods whose clients stream several request messages (by full name: a transport's
+  /// descriptors do not carry the RPC type); every other method takes exactly one.
+  public var streamingRequestMethods: Set<String>
 
   public init(maxMessageBytes: Int, streamingRequestMethods: Set<MethodDescriptor> = []) {
     self.maxMessageBytes = maxMessageBytes
-    self.streamingRequestMethods = streamingRequestMethods
+    self.streamingRequestMethods = Set(streamingRequestMethods.map(\.fullyQualifiedMethod))
+  }
+
+  func streamsRequests(_ method: MethodDescriptor) -> Bool {
+    streamingRequestMethods.contains(method.fullyQualifiedMethod)
   }
 
   /// Why a call with these request headers is refused before it runs, or nil.
