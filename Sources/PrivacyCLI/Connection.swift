@@ -7,7 +7,7 @@ import PrivacyProtocol
 
 /// TLS or not, and whom to trust: shared by every command that connects.
 struct SecurityOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("CA certificate (PEM) that vouches for the server (default: $PRIVACY_CA_FILE, else the system's trust store).", valueName: "file"))
+  @Option(help: ArgumentHelp("CA certificate (PEM) that vouches for the server (default: $PRIVACY_CA_FILE, else a running privacy-suite's dev CA, else the system's trust store).", valueName: "file"))
   var caFile: String?
 
   @Flag(help: "Speak plaintext HTTP/2, to a suite started with --plaintext.")
@@ -17,10 +17,13 @@ struct SecurityOptions: ParsableArguments {
     if plaintext && caFile != nil { throw ValidationError("--plaintext and --ca-file exclude each other") }
   }
 
-  /// TLS trusting `--ca-file`, `PRIVACY_CA_FILE` or the system's store; nil with `--plaintext`.
+  /// TLS trusting `--ca-file`, `PRIVACY_CA_FILE`, the dev CA of the suite in `PRIVACY_SUITE_DIR`
+  /// (`SuiteEndpoints`) or the system's store; nil with `--plaintext`.
   func tls(environment: [String: String] = ProcessInfo.processInfo.environment) -> ClientTLS? {
     guard !plaintext else { return nil }
-    return ClientTLS(caFile: caFile ?? environment["PRIVACY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 })
+    return ClientTLS(
+      caFile: caFile ?? environment["PRIVACY_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? SuiteEndpoints.running(environment: environment)?.caFile)
   }
 }
 
@@ -30,7 +33,7 @@ struct SecurityOptions: ParsableArguments {
 /// The address and key come from `PRIVACY_GATEWAY_ADDR` and `PRIVACY_API_KEY` unless the flags
 /// override them. The variable is the better place for the key: flags are visible in process lists.
 struct ConnectionOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("Gateway address as host:port (default: $PRIVACY_GATEWAY_ADDR, else 127.0.0.1:50050).", valueName: "host:port"))
+  @Option(help: ArgumentHelp("Gateway address as host:port (default: $PRIVACY_GATEWAY_ADDR, else the running privacy-suite's in $PRIVACY_SUITE_DIR or ./data, else 127.0.0.1:50050).", valueName: "host:port"))
   var gateway: String?
 
   @Option(help: ArgumentHelp("API key as <id>.<secret> (default: $PRIVACY_API_KEY).", valueName: "key"))
@@ -53,11 +56,16 @@ struct ConnectionOptions: ParsableArguments {
     _ = try key()
   }
 
-  /// The gateway address from the flag, the environment or the default.
+  /// The gateway address from the flag, the environment, the running suite's endpoints file or
+  /// the default.
   func address(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceAddress {
-    let text = gateway ?? environment["PRIVACY_GATEWAY_ADDR"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultAddress
+    let (text, source): (String, String) =
+      if let gateway { (gateway, "--gateway") }
+      else if let variable = environment["PRIVACY_GATEWAY_ADDR"], !variable.isEmpty { (variable, "PRIVACY_GATEWAY_ADDR") }
+      else if let suite = SuiteEndpoints.running(environment: environment)?.gateway { (suite.address, SuiteEndpoints.fileName) }
+      else { (Self.defaultAddress, "the default") }
     guard let address = ServiceAddress(text) else {
-      throw ValidationError("not a host:port address: \(text) (from \(gateway == nil ? "PRIVACY_GATEWAY_ADDR" : "--gateway"))")
+      throw ValidationError("not a host:port address: \(text) (from \(source))")
     }
     return address
   }

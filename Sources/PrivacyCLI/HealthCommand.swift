@@ -6,7 +6,7 @@ import PrivacyKit
 struct HealthCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "health",
-    abstract: "Check the health of services (default: the five services' local health-only ports, 51050-51054)."
+    abstract: "Check the health of services (default: the health-only ports of the privacy-suite running in $PRIVACY_SUITE_DIR or ./data, else 127.0.0.1:51050-51054)."
   )
 
   @Argument(help: "Addresses as host:port.")
@@ -19,7 +19,14 @@ struct HealthCommand: AsyncParsableCommand {
 
   func run() async throws {
     let targets: [(String, ServiceAddress)]
-    if addresses.isEmpty {
+    if addresses.isEmpty, let suite = SuiteEndpoints.running() {
+      targets = try suite.services.map { service in
+        guard let text = service.health, let address = ServiceAddress(text) else {
+          throw ValidationError("\(SuiteEndpoints.fileName) names no health port for \(service.name); give addresses")
+        }
+        return (service.name, address)
+      }
+    } else if addresses.isEmpty {
       targets = ServiceKind.allCases.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultHealthPort)) }
     } else {
       targets = try addresses.map { text in

@@ -9,8 +9,11 @@ public struct PrivacyCtl: AsyncParsableCommand {
     abstract: "Administer the privacy suite through its gateway.",
     discussion: """
       Connects to $PRIVACY_GATEWAY_ADDR (default 127.0.0.1:50050) with the API key in \
-      $PRIVACY_API_KEY (<id>.<secret>); --gateway and --api-key override them. Tables by default, \
-      --output json for scripts. A failed call prints `error: <STATUS>: <message>` on standard error \
+      $PRIVACY_API_KEY (<id>.<secret>); --gateway and --api-key override them. Without an address, \
+      a privacy-suite running in $PRIVACY_SUITE_DIR (default ./data) is found through its \
+      endpoints.json, dev CA included. Tables by default, --output json for scripts. The connection \
+      options (--gateway, --api-key, --timeout, --output, --ca-file, --plaintext) go before or after \
+      the subcommand. A failed call prints `error: <STATUS>: <message>` on standard error \
       and exits 1; a usage error exits 64.
       """,
     subcommands: [
@@ -25,7 +28,7 @@ public struct PrivacyCtl: AsyncParsableCommand {
   /// Parses `arguments`, runs the chosen command and exits with its status.
   public static func run(_ arguments: ArraySlice<String>) async {
     do {
-      var command = try parseAsRoot(Array(arguments))
+      var command = try parseAsRoot(GlobalOptions.movedBehindSubcommand(Array(arguments)))
       if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()
       } else {

@@ -17,6 +17,7 @@ final class SuiteChild: Sendable {
     var failures = 0
     var startedAt = Date()
     var address: ServiceAddress?
+    var healthAddress: ServiceAddress?
   }
 
   private let state: Mutex<State>
@@ -29,8 +30,11 @@ final class SuiteChild: Sendable {
   }
 
   var address: ServiceAddress? { state.withLock { $0.address } }
+  /// Where the health-only port listens (with `HEALTH_PORT`), once started.
+  var healthAddress: ServiceAddress? { state.withLock { $0.healthAddress } }
 
-  /// Starts the process and waits for its `listening on HOST:PORT` line.
+  /// Starts the process and waits for its `listening on HOST:PORT` line, and its
+  /// `health on HOST:PORT` line when it has a health-only port.
   func start() async throws -> ServiceAddress {
     let environment = state.withLock { $0.environment }
     let process = try SpawnedProcess(executable: executable.path, environment: environment) { [weak self] status in
@@ -39,22 +43,37 @@ final class SuiteChild: Sendable {
     state.withLock {
       $0.process = process
       $0.startedAt = Date()
+      $0.healthAddress = nil
     }
 
     let lines = process.lines
+    let wantsHealth = environment["HEALTH_PORT"] != nil
+    var address: ServiceAddress?
     for await line in lines {
-      guard line.hasPrefix("listening on "), let address = ServiceAddress(String(line.dropFirst("listening on ".count))) else {
+      if address == nil, let bound = Self.address(line, after: "listening on ") {
+        address = bound
+        state.withLock { state in
+          state.address = bound
+          state.environment["GRPC_PORT"] = String(bound.port)  // restarts keep the port
+        }
+      } else if address != nil, let bound = Self.address(line, after: "health on ") {
+        state.withLock { state in
+          state.healthAddress = bound
+          state.environment["HEALTH_PORT"] = String(bound.port)
+        }
+      } else {
         FileHandle.standardError.write(Data("[\(name)] \(line)\n".utf8))
-        continue
       }
-      state.withLock { state in
-        state.address = address
-        state.environment["GRPC_PORT"] = String(address.port)  // restarts keep the port
+      if let address, !wantsHealth || healthAddress != nil {
+        Task { for await line in lines { FileHandle.standardError.write(Data("[\(self.name)] \(line)\n".utf8)) } }
+        return address
       }
-      Task { for await line in lines { FileHandle.standardError.write(Data("[\(self.name)] \(line)\n".utf8)) } }
-      return address
     }
     throw SuiteError.exitedBeforeListening(name)
+  }
+
+  private static func address(_ line: String, after prefix: String) -> ServiceAddress? {
+    line.hasPrefix(prefix) ? ServiceAddress(String(line.dropFirst(prefix.count))) : nil
   }
 
   /// Called when the process ends: restart unless the suite is stopping.

@@ -6,7 +6,8 @@ public import ServiceLifecycle
 /// Runs the whole suite on one machine: the four backends, then the gateway pointed at them,
 /// each with dev secrets from the data directory; waits until every one reports SERVING, prints
 /// the endpoints and a dev API key for the gateway (unless `GATEWAY_API_KEYS_FILE` names the
-/// caller's own keys), restarts a child that dies, and stops them all on SIGINT or SIGTERM.
+/// caller's own keys) and writes the endpoints to `endpoints.json` there for privacyctl, restarts
+/// a child that dies, and stops them all on SIGINT or SIGTERM.
 public struct SuiteLauncher: Service {
   public struct Options: Sendable {
     /// Where databases and dev secrets live (`./data` by default).
@@ -77,6 +78,12 @@ public struct SuiteLauncher: Service {
         try await waitUntilServing(kind.executableName, addresses[kind]!, tls: certificates?.client(for: kind))
       }
       let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
+      let written = SuiteEndpoints(
+        services: children.map { child in
+          SuiteEndpoints.Service(name: child.name, address: child.address?.description ?? "", health: child.healthAddress?.description)
+        },
+        caFile: certificates?.caFile, launcher: getpid())
+      try written.write(in: options.dataDirectory)
       endpoints.set(addresses, processes: processes)
       announce(addresses, processes, devKey: devKey, caFile: certificates?.caFile)
     } catch {
@@ -87,6 +94,7 @@ public struct SuiteLauncher: Service {
     // Keep running until asked to stop, then stop the gateway first and the backends after it.
     try? await gracefulShutdown()
     logger.info("stopping the suite")
+    SuiteEndpoints.remove(in: options.dataDirectory)
     for child in children { await child.stop() }
   }
 
@@ -132,7 +140,7 @@ public struct SuiteLauncher: Service {
       let name = kind.executableName.padding(toLength: 24, withPad: " ", startingAt: 0)
       text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
     }
-    var exports = "PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!)"
+    var exports = "PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) \(SuiteEndpoints.directoryVariable)=\(options.dataDirectory.path)"
     if let caFile { exports += " PRIVACY_CA_FILE=\(caFile)" }
     if let devKey {
       text += "dev API keys (admin: role dpo; mailer: role service), new at every start and shown only here:\n"

@@ -4,8 +4,9 @@ public import Logging
 import ServiceLifecycle
 
 /// What an executable's `main.swift` calls: reads the environment, installs logging, builds the
-/// server, prints `listening on HOST:PORT` as the first line on standard output once bound, and
-/// runs until SIGTERM or SIGINT (then drains for up to 30 seconds).
+/// server, prints `listening on HOST:PORT` as the first line on standard output once bound (then
+/// `health on HOST:PORT` with `HEALTH_PORT`), and runs until SIGTERM or SIGINT (then drains for up
+/// to 30 seconds).
 public enum ServiceMain {
   public typealias Builder = @Sendable (_ configuration: ServiceConfiguration, _ environment: EnvironmentReader, _ logger: Logger, _ metrics: ServerMetrics?) async throws -> PrivacyServer
 
@@ -45,10 +46,13 @@ public enum ServiceMain {
         logger: logger
       ).withMaximumGracefulShutdownDuration(.seconds(30))
     )
+    let healthPort = configuration.healthPort
     let announcer = Task {
-      if let bound = try? await server.address.wait() {
-        let host = bound.host.contains(":") ? "[\(bound.host)]" : bound.host
-        FileHandle.standardOutput.write(Data("listening on \(host):\(bound.port)\n".utf8))
+      guard let bound = try? await server.address.wait() else { return }
+      FileHandle.standardOutput.write(Data("listening on \(bracketed(bound))\n".utf8))
+      // The health-only port is bound before the main one, so this line follows at once.
+      if healthPort != nil, let health = try? await server.healthAddress.wait() {
+        FileHandle.standardOutput.write(Data("health on \(bracketed(health))\n".utf8))
       }
     }
     do {
@@ -59,6 +63,10 @@ public enum ServiceMain {
       logger.critical("stopped with an error", metadata: ["error.type": "\(type(of: error))"])
       fail("stopped: \(error)")
     }
+  }
+
+  private static func bracketed(_ bound: (host: String, port: Int)) -> String {
+    (bound.host.contains(":") ? "[\(bound.host)]" : bound.host) + ":\(bound.port)"
   }
 
   private static func fail(_ message: String) -> Never {
