@@ -143,6 +143,6 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation], swiftSettings: swiftSettings),
+    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation, yams], swiftSettings: swiftSettings),
   ]
 )
