@@ -4,83 +4,85 @@ import PrivacyProtocol
 import PrivacyTesting
 import Testing
 
-@Suite("privacy-suite launcher")
-struct SuiteLauncherTests {
-  /// How the test reaches a service of the suite: trusting the dev CA and, at a backend,
-  /// presenting the gateway's certificate (the only client the backends accept).
-  private func tls(_ name: String, data: String) throws -> ClientTLS {
-    guard name != "gateway" else { return ClientTLS(caFile: "\(data)/tls/dev-ca.pem") }
-    return ClientTLS(caFile: "\(data)/tls/dev-ca.pem", certificate: try ReloadingCertificate(
-      certificateFile: "\(data)/tls/gateway-client.pem", keyFile: "\(data)/tls/gateway-client.key", interval: .seconds(60),
-      certificateVariable: "test", keyVariable: "test"))
-  }
+extension LaunchedSuites {
+  @Suite("privacy-suite launcher")
+  struct SuiteLauncherTests {
+    /// How the test reaches a service of the suite: trusting the dev CA and, at a backend,
+    /// presenting the gateway's certificate (the only client the backends accept).
+    private func tls(_ name: String, data: String) throws -> ClientTLS {
+      guard name != "gateway" else { return ClientTLS(caFile: "\(data)/tls/dev-ca.pem") }
+      return ClientTLS(caFile: "\(data)/tls/dev-ca.pem", certificate: try ReloadingCertificate(
+        certificateFile: "\(data)/tls/gateway-client.pem", keyFile: "\(data)/tls/gateway-client.key", interval: .seconds(60),
+        certificateVariable: "test", keyVariable: "test"))
+    }
 
-  @Test("starts all five over TLS and mutual TLS with generated secrets and certificates, restarts a child that dies, stops all on SIGINT")
-  func launcher() async throws {
-    let directory = try TestDirectory()
-    defer { directory.remove() }
-    let suite = try RunningProcess(
-      "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: [:])
-    var endpoints: [String: ServiceAddress] = [:]
-    var processes: [String: Int32] = [:]
-    var exports: [String: String] = [:]
-    while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
-      if line.hasPrefix("  export ") {
-        for assignment in line.dropFirst("  export ".count).split(separator: " ") {
-          let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
-          if pair.count == 2 { exports[pair[0]] = pair[1] }
+    @Test("starts all five over TLS and mutual TLS with generated secrets and certificates, restarts a child that dies, stops all on SIGINT")
+    func launcher() async throws {
+      let directory = try TestDirectory()
+      defer { directory.remove() }
+      let suite = try RunningProcess(
+        "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: [:])
+      var endpoints: [String: ServiceAddress] = [:]
+      var processes: [String: Int32] = [:]
+      var exports: [String: String] = [:]
+      while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
+        if line.hasPrefix("  export ") {
+          for assignment in line.dropFirst("  export ".count).split(separator: " ") {
+            let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
+            if pair.count == 2 { exports[pair[0]] = pair[1] }
+          }
+        }
+        let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+        if parts.count == 5, parts[2] == "SERVING", let address = ServiceAddress(String(parts[1])), let pid = Int32(parts[4]) {
+          endpoints[String(parts[0])] = address
+          processes[String(parts[0])] = pid
         }
       }
-      let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-      if parts.count == 5, parts[2] == "SERVING", let address = ServiceAddress(String(parts[1])), let pid = Int32(parts[4]) {
-        endpoints[String(parts[0])] = address
-        processes[String(parts[0])] = pid
+      #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
+      let data = directory.path("data")
+      for (name, address) in endpoints {
+        #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .seconds(10)) == .serving, "\(name)")
+        #expect(await HealthProbe.check(address, timeout: .seconds(10)) != .serving, "\(name) in plaintext")
       }
-    }
-    #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
-    let data = directory.path("data")
-    for (name, address) in endpoints {
-      #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .seconds(10)) == .serving, "\(name)")
-      #expect(await HealthProbe.check(address, timeout: .seconds(10)) != .serving, "\(name) in plaintext")
-    }
-    // A backend refuses a client that trusts the CA but presents no certificate.
-    let vault = try #require(endpoints["vault-service"])
-    #expect(await HealthProbe.check(vault, tls: ClientTLS(caFile: "\(data)/tls/dev-ca.pem"), timeout: .seconds(10)) != .serving)
-    #expect(exports["PRIVACY_CA_FILE"] == "\(data)/tls/dev-ca.pem")
+      // A backend refuses a client that trusts the CA but presents no certificate.
+      let vault = try #require(endpoints["vault-service"])
+      #expect(await HealthProbe.check(vault, tls: ClientTLS(caFile: "\(data)/tls/dev-ca.pem"), timeout: .seconds(10)) != .serving)
+      #expect(exports["PRIVACY_CA_FILE"] == "\(data)/tls/dev-ca.pem")
 
-    for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper", "tls/dev-ca.key", "tls/gateway-client.key", "tls/vault-service.key"] {
-      let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
-      #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
-    }
+      for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper", "tls/dev-ca.key", "tls/gateway-client.key", "tls/vault-service.key"] {
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
+        #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
+      }
 
-    // The dev API key printed once opens the gateway as the dpo; its keys file holds only a hash.
-    let gateway = try #require(endpoints["gateway"])
-    #expect(exports["PRIVACY_GATEWAY_ADDR"] == gateway.description)
-    let apiKey = try #require(exports["PRIVACY_API_KEY"])
-    let whoAmI = try await withGatewayClient(port: gateway.port, authorization: "Bearer \(apiKey)", security: try tls("gateway", data: data).transportSecurity()) { client in
-      try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).whoAmI(.init())
-    }
-    #expect(whoAmI.actor == "dev-admin" && whoAmI.role == "dpo")
-    let secret = try #require(apiKey.split(separator: ".", maxSplits: 1).last.map(String.init))
-    let files = try FileManager.default.contentsOfDirectory(atPath: directory.path("data")).map { directory.path("data/\($0)") }
-    #expect(!filesContain(files, secret))
+      // The dev API key printed once opens the gateway as the dpo; its keys file holds only a hash.
+      let gateway = try #require(endpoints["gateway"])
+      #expect(exports["PRIVACY_GATEWAY_ADDR"] == gateway.description)
+      let apiKey = try #require(exports["PRIVACY_API_KEY"])
+      let whoAmI = try await withGatewayClient(port: gateway.port, authorization: "Bearer \(apiKey)", security: try tls("gateway", data: data).transportSecurity()) { client in
+        try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).whoAmI(.init())
+      }
+      #expect(whoAmI.actor == "dev-admin" && whoAmI.role == "dpo")
+      let secret = try #require(apiKey.split(separator: ".", maxSplits: 1).last.map(String.init))
+      let files = try FileManager.default.contentsOfDirectory(atPath: directory.path("data")).map { directory.path("data/\($0)") }
+      #expect(!filesContain(files, secret))
 
-    // Kill the consent service hard; the launcher brings it back on the same port.
-    let consent = try #require(endpoints["consent-service"])
-    let pid = try #require(processes["consent-service"])
-    kill(pid, SIGKILL)
-    var back = false
-    for _ in 0..<100 where !back {
-      try await Task.sleep(for: .milliseconds(100))
-      let health = await HealthProbe.check(consent, tls: try tls("consent-service", data: data), timeout: .milliseconds(300))
-      back = kill(pid, 0) != 0 && health == .serving
-    }
-    #expect(back)
+      // Kill the consent service hard; the launcher brings it back on the same port.
+      let consent = try #require(endpoints["consent-service"])
+      let pid = try #require(processes["consent-service"])
+      kill(pid, SIGKILL)
+      var back = false
+      for _ in 0..<100 where !back {
+        try await Task.sleep(for: .milliseconds(100))
+        let health = await HealthProbe.check(consent, tls: try tls("consent-service", data: data), timeout: .milliseconds(300))
+        back = kill(pid, 0) != 0 && health == .serving
+      }
+      #expect(back)
 
-    suite.signal(SIGINT)
-    #expect(try await suite.waitForExit() == 0)
-    for (name, address) in endpoints {
-      #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .milliseconds(300)) != .serving)
+      suite.signal(SIGINT)
+      #expect(try await suite.waitForExit() == 0)
+      for (name, address) in endpoints {
+        #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .milliseconds(300)) != .serving)
+      }
     }
   }
 }

@@ -20,10 +20,7 @@ struct DescriptorIndex: Sendable {
   /// - Parameter services: fully qualified names of the hosted services; each must be declared in
   ///   `ProtocolDescriptors` (a missing one is a programming error caught by the tests).
   init(services: [String]) {
-    guard
-      let data = Data(base64Encoded: ProtocolDescriptors.fileDescriptorSetBase64),
-      let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data)
-    else { preconditionFailure("ProtocolDescriptors holds no FileDescriptorSet: run Protocol/generate") }
+    let set = Self.descriptorSet
     let byName = Dictionary(set.file.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     let hosted = Set(services)
 
@@ -81,6 +78,15 @@ struct DescriptorIndex: Sendable {
     let name = symbol.hasPrefix(".") ? String(symbol.dropFirst()) : symbol
     return symbols[name].flatMap { fileWithImports(named: $0) }
   }
+
+  /// Every file's descriptor, decoded once per process on first use.
+  private static let descriptorSet: Google_Protobuf_FileDescriptorSet = {
+    guard
+      let data = Data(base64Encoded: ProtocolDescriptors.fileDescriptorSetBase64),
+      let set = try? Google_Protobuf_FileDescriptorSet(serializedBytes: data)
+    else { preconditionFailure("ProtocolDescriptors holds no FileDescriptorSet: run Protocol/generate") }
+    return set
+  }()
 
   /// Whether a fully qualified name is a message type this server describes.
   func isMessage(_ name: String) -> Bool {

@@ -2,6 +2,7 @@ import Foundation
 public import GRPCCore
 public import PrivacyProtocol
 import SwiftProtobuf
+import Synchronization
 
 /// gRPC server reflection, so that `grpcurl list` and `describe` work without proto files. It
 /// answers from `ProtocolDescriptors` and describes only what the server hosts (`DescriptorIndex`).
@@ -9,7 +10,7 @@ import SwiftProtobuf
 ///
 /// Served twice: `grpc.reflection.v1` and, for older clients, `grpc.reflection.v1alpha`, whose
 /// messages are the same on the wire and are answered by re-reading them as v1.
-public struct ReflectionService: Sendable {
+public final class ReflectionService: Sendable {
   public static let serviceNames = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
 
   /// The one method of each: a bidirectional stream, so it takes many request messages.
@@ -18,12 +19,23 @@ public struct ReflectionService: Sendable {
     Grpc_Reflection_V1alpha_ServerReflection.Method.ServerReflectionInfo.descriptor,
   ]
 
-  private let index: DescriptorIndex
+  private let hosted: [String]
+  /// Built at the first reflection call, so that a server nobody asks pays nothing.
+  private let built = Mutex<DescriptorIndex?>(nil)
 
   /// - Parameter services: fully qualified names of every service the server hosts, including
   ///   health and reflection.
   public init(services: [String]) {
-    self.index = DescriptorIndex(services: services)
+    self.hosted = services
+  }
+
+  private var index: DescriptorIndex {
+    built.withLock { built in
+      if let index = built { return index }
+      let index = DescriptorIndex(services: hosted)
+      built = index
+      return index
+    }
   }
 
   /// The two reflection services to register.
@@ -34,6 +46,7 @@ public struct ReflectionService: Sendable {
   /// One answer per request; a request the server cannot answer gets an error response on the
   /// stream, as the protocol asks, and the stream goes on.
   func answer(_ request: Grpc_Reflection_V1_ServerReflectionRequest) -> Grpc_Reflection_V1_ServerReflectionResponse {
+    let index = self.index
     var response = Grpc_Reflection_V1_ServerReflectionResponse()
     response.validHost = request.host
     response.originalRequest = request
