@@ -162,4 +162,13 @@ extension CertificateAuthority {
   public init(directory: TestDirectory, name: String = "privacy-test-ca") throws {
     try self.init(directory: directory.url, name: name)
   }
+
+  /// A client's TLS trusting this CA, presenting `client`'s certificate when given (mutual TLS).
+  public func transportSecurity(presenting client: Issued? = nil) -> HTTP2ClientTransport.Posix.TransportSecurity {
+    let caFile = certificateFile
+    guard let client else { return .tls { $0.trustRoots = .certificates([.file(path: caFile, format: .pem)]) } }
+    return .mTLS(certificateChain: [.file(path: client.certificateFile, format: .pem)], privateKey: .file(path: client.keyFile, format: .pem)) {
+      $0.trustRoots = .certificates([.file(path: caFile, format: .pem)])
+    }
+  }
 }

@@ -25,7 +25,7 @@ extension ProcessWorkflowTests {
       let suite = try await SuiteProcesses(environment: ["LOG_LEVEL": "trace"])
       let (gateway, port) = try await suite.gateway()
       let subject = try await suite.seed(gatewayPort: port)
-      try await asDPO(port: port) { client async throws in
+      try await suite.asDPO(port: port) { client async throws in
         try await Self.exercise(subject: subject, suite: suite, port: port, client: client)
       }
       gateway.signal(SIGTERM)

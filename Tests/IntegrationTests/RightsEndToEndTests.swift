@@ -17,7 +17,7 @@ extension ProcessWorkflowTests {
       let suite = try await SuiteProcesses()
       let (gateway, port) = try await suite.gateway()
       let subject = try await suite.seed(gatewayPort: port)
-      try await asDPO(port: port) { client async throws in
+      try await suite.asDPO(port: port) { client async throws in
         let admin = Privacy_Gateway_V1_AdminService.Client(wrapping: client)
         let vault = Privacy_Vault_V1_VaultService.Client(wrapping: client)
         let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)

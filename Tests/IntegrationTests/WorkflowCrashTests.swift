@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import PrivacyCertificates
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
@@ -8,7 +9,9 @@ import Testing
 import ZIPFoundation
 
 /// The four backends as real processes, and a gateway process in front of them that can be
-/// started (with or without the crash hook) and killed, over the same databases.
+/// started (with or without the crash hook) and killed, over the same databases; TLS on every
+/// port and mutual TLS from the gateway (and the tests' direct backend calls) to the backends, as
+/// deployed.
 final class SuiteProcesses: Sendable {
   let directory: TestDirectory
   let backends: [String: RunningProcess]
@@ -16,6 +19,10 @@ final class SuiteProcesses: Sendable {
   let keysPath: String
   /// Added to every process's environment.
   let environment: [String: String]
+  let ca: CertificateAuthority
+  private let server: CertificateAuthority.Issued
+  /// The gateway's client certificate, which the backends admit.
+  private let gatewayClient: CertificateAuthority.Issued
 
   static let backendExecutables = [
     "consent": ("consent-service", "CONSENT_SERVICE_ADDR"), "vault": ("vault-service", "VAULT_SERVICE_ADDR"),
@@ -25,10 +32,18 @@ final class SuiteProcesses: Sendable {
   init(environment: [String: String] = [:]) async throws {
     directory = try TestDirectory()
     self.environment = environment
+    ca = try CertificateAuthority(directory: directory)
+    server = try ca.server()
+    gatewayClient = try ca.client(RunningSuite.gatewayIdentity)
     var backends: [String: RunningProcess] = [:]
     var ports: [String: Int] = [:]
+    let backendTLS = [
+      "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": ca.certificateFile,
+      "TLS_ALLOWED_CLIENTS": RunningSuite.gatewayIdentity,
+    ]
     for (name, (executable, _)) in Self.backendExecutables {
-      let process = try RunningProcess(executable, environment: serviceEnvironment(directory, name, extra: environment))
+      let process = try RunningProcess(
+        executable, environment: serviceEnvironment(directory, name, extra: environment.merging(backendTLS) { _, new in new }))
       backends[name] = process
       ports[name] = try await process.listeningAddress().port
     }
@@ -47,7 +62,10 @@ final class SuiteProcesses: Sendable {
 
   /// Starts the gateway; with `crashAfter` it exits right after recording that step DONE.
   func gateway(crashAfter step: String? = nil) async throws -> (RunningProcess, Int) {
-    var extra = environment
+    var extra = environment.merging([
+      "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "BACKEND_TLS_CA_FILE": ca.certificateFile,
+      "BACKEND_TLS_CERT_FILE": gatewayClient.certificateFile, "BACKEND_TLS_KEY_FILE": gatewayClient.keyFile,
+    ]) { _, new in new }
     extra["GATEWAY_API_KEYS_FILE"] = keysPath
     for (name, (_, variable)) in Self.backendExecutables { extra[variable] = "127.0.0.1:\(ports[name]!)" }
     if let step { extra["GATEWAY_TEST_CRASH_AFTER_STEP"] = step }
@@ -71,7 +89,7 @@ extension SuiteProcesses {
 
   /// Fields and a purpose straight in the backends, then a contact through the gateway.
   func seed(gatewayPort: Int) async throws -> String {
-    try await withTestClient(port: ports["vault"]!) { client async throws in
+    try await withBackend("vault") { client async throws in
       let vault = Privacy_Vault_V1_VaultService.Client(wrapping: client)
       for field: Privacy_Vault_V1_UpsertFieldRequest in [
         .with { $0.name = "segment"; $0.classification = .none },
@@ -81,7 +99,7 @@ extension SuiteProcesses {
         .with { $0.name = "iban"; $0.classification = .sensitive; $0.mask = .last4; $0.tags = ["billing"] },
       ] { _ = try await vault.upsertField(field) }
     }
-    try await withTestClient(port: ports["consent"]!) { client async throws in
+    try await withBackend("consent") { client async throws in
       let purposes: [(String, Privacy_Consent_V1_PurposeCategory)] = [
         ("newsletter", .emailMarketing), ("partners", .thirdPartySharing), ("scoring", .automatedDecisions),
       ]
@@ -98,7 +116,7 @@ extension SuiteProcesses {
         })
       }
     }
-    try await withTestClient(port: ports["rights"]!) { client async throws in
+    try await withBackend("rights") { client async throws in
       _ = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).upsertRecipient(.with {
         $0.recipientID = "acme-ads"
         $0.name = "ACME Ads"
@@ -145,12 +163,15 @@ extension SuiteProcesses {
   }
 }
 
-/// A client of the gateway presenting the DPO's API key.
-func asDPO<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-  let transport = try HTTP2ClientTransport.Posix(
-    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: .defaults { $0.connection.maxIdleTime = nil })
-  return try await withGRPCClient(transport: transport, interceptors: [BearerInterceptor(token: "dpo-key.secret-dpo")]) { client in
-    try await body(client)
+extension SuiteProcesses {
+  /// A client of the gateway at `port` over TLS presenting the DPO's API key.
+  func asDPO<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    try await withGatewayClient(port: port, authorization: "Bearer dpo-key.secret-dpo", security: ca.transportSecurity(), body)
+  }
+
+  /// A client of one backend, presenting the gateway's certificate as the gateway would.
+  func withBackend<T: Sendable>(_ name: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    try await withTestClient(port: ports[name]!, security: ca.transportSecurity(presenting: gatewayClient), body)
   }
 }
 
@@ -180,7 +201,7 @@ extension ProcessWorkflowTests {
     private func crashThenResume(_ suite: SuiteProcesses, requestID: String, step: String) async throws -> Privacy_Gateway_V1_ExecuteRequestResponse {
       let (crashing, crashingPort) = try await suite.gateway(crashAfter: step)
       let lost = await capturedRPCError {
-        try await asDPO(port: crashingPort) { client async throws in
+        try await suite.asDPO(port: crashingPort) { client async throws in
           try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).executeRequest(.with { $0.requestID = requestID })
         }
       }
@@ -189,7 +210,7 @@ extension ProcessWorkflowTests {
 
       let (gateway, port) = try await suite.gateway()
       defer { gateway.signal(SIGTERM) }
-      return try await asDPO(port: port) { client async throws in
+      return try await suite.asDPO(port: port) { client async throws in
         let admin = Privacy_Gateway_V1_AdminService.Client(wrapping: client)
         let rights = Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client)
         let halfway = try await rights.getRequest(.with { $0.requestID = requestID }).request
@@ -223,7 +244,7 @@ extension ProcessWorkflowTests {
       #expect(resumed.erasureEvidence.dataKeyDestroyed && resumed.erasureEvidence.identifiersBlocklisted == 2)
 
       let (after, afterPort) = try await suite.gateway()
-      try await asDPO(port: afterPort) { client async throws in
+      try await suite.asDPO(port: afterPort) { client async throws in
         let record = try await Privacy_Vault_V1_VaultService.Client(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
         #expect(record.erased && record.fields.filter { $0.classification != .none }.allSatisfy { $0.value.isEmpty })
         let ledger = try await Privacy_Consent_V1_ConsentService.Client(wrapping: client).verifyLedger(.init()).verification
@@ -255,7 +276,7 @@ extension ProcessWorkflowTests {
       #expect(resumed.status == .completed && resumed.resumed && resumed.artifact.sizeBytes > 0)
 
       let (after, afterPort) = try await suite.gateway()
-      try await asDPO(port: afterPort) { client async throws in
+      try await suite.asDPO(port: afterPort) { client async throws in
         let artifact = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).getArtifact(.with { $0.requestID = requestID }).artifact
         let archive = try Archive(data: artifact.content, accessMode: .read)
         var json = Data()

@@ -41,10 +41,7 @@ struct TLSTests {
   }
 
   private func mutualTLS(_ client: CertificateAuthority.Issued?, trusting ca: CertificateAuthority) -> HTTP2ClientTransport.Posix.TransportSecurity {
-    guard let client else { return .tls { $0.trustRoots = .certificates([.file(path: ca.certificateFile, format: .pem)]) } }
-    return .mTLS(
-      certificateChain: [.file(path: client.certificateFile, format: .pem)], privateKey: .file(path: client.keyFile, format: .pem)
-    ) { $0.trustRoots = .certificates([.file(path: ca.certificateFile, format: .pem)]) }
+    ca.transportSecurity(presenting: client)
   }
 
   @Test(
