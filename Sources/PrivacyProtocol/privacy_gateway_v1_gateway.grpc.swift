@@ -210,6 +210,9 @@ extension Privacy_Gateway_V1_AdminService {
     /// > protos, under the caller's role: same stubs, same method policy, same field filtering, same audit.
     /// > Client-supplied identity metadata (x-internal-token, x-privacy-actor, x-privacy-role,
     /// > x-request-id) is discarded and overwritten by the gateway.
+    /// > It also serves grpc.health.v1.Health and gRPC server reflection (grpc.reflection.v1 and
+    /// > v1alpha, listing and describing every service above): both take no credential, tell nothing
+    /// > but status and the published API, and are not audited.
     /// > 
     /// > Audit: every call, allowed or refused, gets exactly one hash-chained audit entry written before
     /// > the response is sent; if it cannot be written the call fails with UNAVAILABLE (fail-closed).
@@ -517,6 +520,9 @@ extension Privacy_Gateway_V1_AdminService {
     /// > protos, under the caller's role: same stubs, same method policy, same field filtering, same audit.
     /// > Client-supplied identity metadata (x-internal-token, x-privacy-actor, x-privacy-role,
     /// > x-request-id) is discarded and overwritten by the gateway.
+    /// > It also serves grpc.health.v1.Health and gRPC server reflection (grpc.reflection.v1 and
+    /// > v1alpha, listing and describing every service above): both take no credential, tell nothing
+    /// > but status and the published API, and are not audited.
     /// > 
     /// > Audit: every call, allowed or refused, gets exactly one hash-chained audit entry written before
     /// > the response is sent; if it cannot be written the call fails with UNAVAILABLE (fail-closed).
@@ -822,6 +828,9 @@ extension Privacy_Gateway_V1_AdminService {
     /// > protos, under the caller's role: same stubs, same method policy, same field filtering, same audit.
     /// > Client-supplied identity metadata (x-internal-token, x-privacy-actor, x-privacy-role,
     /// > x-request-id) is discarded and overwritten by the gateway.
+    /// > It also serves grpc.health.v1.Health and gRPC server reflection (grpc.reflection.v1 and
+    /// > v1alpha, listing and describing every service above): both take no credential, tell nothing
+    /// > but status and the published API, and are not audited.
     /// > 
     /// > Audit: every call, allowed or refused, gets exactly one hash-chained audit entry written before
     /// > the response is sent; if it cannot be written the call fails with UNAVAILABLE (fail-closed).
@@ -1496,6 +1505,9 @@ extension Privacy_Gateway_V1_AdminService {
     /// > protos, under the caller's role: same stubs, same method policy, same field filtering, same audit.
     /// > Client-supplied identity metadata (x-internal-token, x-privacy-actor, x-privacy-role,
     /// > x-request-id) is discarded and overwritten by the gateway.
+    /// > It also serves grpc.health.v1.Health and gRPC server reflection (grpc.reflection.v1 and
+    /// > v1alpha, listing and describing every service above): both take no credential, tell nothing
+    /// > but status and the published API, and are not audited.
     /// > 
     /// > Audit: every call, allowed or refused, gets exactly one hash-chained audit entry written before
     /// > the response is sent; if it cannot be written the call fails with UNAVAILABLE (fail-closed).
@@ -1851,6 +1863,9 @@ extension Privacy_Gateway_V1_AdminService {
     /// > protos, under the caller's role: same stubs, same method policy, same field filtering, same audit.
     /// > Client-supplied identity metadata (x-internal-token, x-privacy-actor, x-privacy-role,
     /// > x-request-id) is discarded and overwritten by the gateway.
+    /// > It also serves grpc.health.v1.Health and gRPC server reflection (grpc.reflection.v1 and
+    /// > v1alpha, listing and describing every service above): both take no credential, tell nothing
+    /// > but status and the published API, and are not audited.
     /// > 
     /// > Audit: every call, allowed or refused, gets exactly one hash-chained audit entry written before
     /// > the response is sent; if it cannot be written the call fails with UNAVAILABLE (fail-closed).

@@ -40,10 +40,6 @@ struct TLSTests {
     return (error?.code, ContinuousClock.now - start)
   }
 
-  private func mutualTLS(_ client: CertificateAuthority.Issued?, trusting ca: CertificateAuthority) -> HTTP2ClientTransport.Posix.TransportSecurity {
-    ca.transportSecurity(presenting: client)
-  }
-
   @Test(
     "mutual TLS: the allowed identity is served; no certificate, another CA, another identity, an expired certificate and plaintext are refused at once",
     arguments: TransportKind.allCases)
@@ -60,12 +56,12 @@ struct TLSTests {
     ]
     try await withRunningServer(try makeServer(environment, directory: directory, logger: log.logger())) { port async throws in
       let cases: [(String, HTTP2ClientTransport.Posix.TransportSecurity, Bool)] = [
-        ("the gateway (URI SAN)", mutualTLS(try ca.client(Self.gateway), trusting: ca), true),
-        ("an allowed DNS SAN", mutualTLS(try ca.client("gateway.privacy.local"), trusting: ca), true),
-        ("no client certificate", mutualTLS(nil, trusting: ca), false),
-        ("the gateway's identity from another CA", mutualTLS(try stranger.client(Self.gateway, file: "stranger-gateway"), trusting: ca), false),
-        ("a valid certificate for another identity", mutualTLS(try ca.client("spiffe://privacy.local/crm"), trusting: ca), false),
-        ("an expired gateway certificate", mutualTLS(try ca.client(Self.gateway, file: "expired", validFor: -86_400...(-3600)), trusting: ca), false),
+        ("the gateway (URI SAN)", ca.transportSecurity(presenting: try ca.client(Self.gateway)), true),
+        ("an allowed DNS SAN", ca.transportSecurity(presenting: try ca.client("gateway.privacy.local")), true),
+        ("no client certificate", ca.transportSecurity(), false),
+        ("the gateway's identity from another CA", ca.transportSecurity(presenting: try stranger.client(Self.gateway, file: "stranger-gateway")), false),
+        ("a valid certificate for another identity", ca.transportSecurity(presenting: try ca.client("spiffe://privacy.local/crm")), false),
+        ("an expired gateway certificate", ca.transportSecurity(presenting: try ca.client(Self.gateway, file: "expired", validFor: -86_400...(-3600))), false),
         ("plaintext", .plaintext, false),
       ]
       for (name, security, served) in cases {
@@ -92,10 +88,10 @@ struct TLSTests {
     let server = try ca.server()
     let environment = ["GRPC_TRANSPORT": transport.rawValue, "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile]
     try await withRunningServer(try makeServer(environment, directory: directory)) { port async throws in
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: ca)).0 == nil)
+      #expect(await call(port: port, security: ca.transportSecurity()).0 == nil)
       #expect(await call(port: port, security: .plaintext).0 == .unavailable)
       let stranger = try CertificateAuthority(directory: directory, name: "stranger-ca")
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: stranger)).0 == .unavailable, "a client that does not trust the server")
+      #expect(await call(port: port, security: stranger.transportSecurity()).0 == .unavailable, "a client that does not trust the server")
     }
   }
 
@@ -112,19 +108,19 @@ struct TLSTests {
     ]
     let log = LogRecorder()
     try await withRunningServer(try makeServer(environment, directory: directory, logger: log.logger())) { port async throws in
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: first)).0 == nil)
+      #expect(await call(port: port, security: first.transportSecurity()).0 == nil)
       // A half-written pair (a key that does not match) is not taken: the old pair keeps serving.
       let renewed = try second.server("renewed")
       try FileManager.default.removeItem(atPath: server.keyFile)
       try FileManager.default.copyItem(atPath: renewed.keyFile, toPath: server.keyFile)
       try await Task.sleep(for: .milliseconds(2500))
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: first)).0 == nil)
+      #expect(await call(port: port, security: first.transportSecurity()).0 == nil)
       #expect(log.all.contains { $0.message.contains("TLS certificate reload failed") })
       try FileManager.default.removeItem(atPath: server.certificateFile)
       try FileManager.default.copyItem(atPath: renewed.certificateFile, toPath: server.certificateFile)
       try await Task.sleep(for: .milliseconds(2500))
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: second)).0 == nil)
-      #expect(await call(port: port, security: mutualTLS(nil, trusting: first)).0 == .unavailable)
+      #expect(await call(port: port, security: second.transportSecurity()).0 == nil)
+      #expect(await call(port: port, security: first.transportSecurity()).0 == .unavailable)
     }
   }
 
