@@ -131,7 +131,7 @@ def check_rows(address, check, headers, seconds, name):
     """Blocklist Check at 1x1 and 4x32 with h2load (one body re-sent: a read)."""
     rows = []
     for clients, streams in ((1, 1), (4, 32)):
-        qps, p50, p99, _ = grpcload.h2load(address, "privacy.blocklist.v1.BlocklistService/Check", grpcload.frame(check), headers,
+        qps, p50, p99, *_ = grpcload.h2load(address, "privacy.blocklist.v1.BlocklistService/Check", grpcload.frame(check), headers,
                                            clients, streams, seconds)
         rows.append((f"{name} {clients}x{streams}", qps, p50, p99))
     return rows

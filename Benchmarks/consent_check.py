@@ -54,7 +54,7 @@ def main():
 
     def measure(name, server, method=method, payload=payload):
         for clients, streams in ((1, 1), (4, 32)):
-            qps, p50, p99, failed = grpcload.h2load(server.address, method, payload, headers, clients, streams, args.seconds)
+            qps, p50, p99, failed, _ = grpcload.h2load(server.address, method, payload, headers, clients, streams, args.seconds)
             if failed > qps * args.seconds * 0.001:
                 sys.exit(f"{name}: {failed} requests failed")
             rows.setdefault((clients, streams), []).append((name, qps, p50, p99))

@@ -4,6 +4,7 @@ framing gRPC requests, and running h2load with per-request latencies.
 h2load counts any HTTP 200 as a success even when the gRPC status is an error, so every script
 checks the answer of one real call before loading a server.
 """
+import collections
 import os
 import shutil
 import signal
@@ -87,8 +88,12 @@ def frame(message):
     return b"\x00" + struct.pack(">I", len(payload)) + payload
 
 
+H2Load = collections.namedtuple("H2Load", "qps p50 p99 failed succeeded")
+
+
 def h2load(address, method, payload, headers, clients, streams, seconds, scheme="http"):
-    """Loads `method` with one request body for `seconds`; returns (qps, p50 ms, p99 ms, failed).
+    """Loads `method` with one request body for `seconds`; returns an H2Load (QPS, p50 and p99 in ms,
+    failed and succeeded requests of the measured window: h2load does not count its warm-up calls).
     With scheme "https" h2load speaks TLS (ALPN h2, no certificate check, no client certificate)."""
     with tempfile.TemporaryDirectory() as scratch:
         body = os.path.join(scratch, "frame")
@@ -102,13 +107,14 @@ def h2load(address, method, payload, headers, clients, streams, seconds, scheme=
             command += ["-H", f"{key}: {value}"]
         command.append(f"{scheme}://{address}/{method}")
         result = subprocess.run(command, capture_output=True, text=True)
-        failed = 0
+        failed = succeeded = 0
         qps = 0.0
         for line in result.stdout.splitlines():
             if line.startswith("finished in"):  # "finished in 10.00s, 12345.60 req/s, 1.23MB/s"
                 qps = float(line.split(",")[1].split()[0])
             if line.startswith("requests:"):
-                failed = int(line.split(",")[4].split()[0])  # "requests: N total, N started, N done, N succeeded, N failed, ..."
+                counts = line.split(",")  # "requests: N total, N started, N done, N succeeded, N failed, ..."
+                succeeded, failed = int(counts[3].split()[0]), int(counts[4].split()[0])
         latencies = []
         with open(log) as entries:
             for entry in entries:
@@ -120,7 +126,7 @@ def h2load(address, method, payload, headers, clients, streams, seconds, scheme=
         latencies.sort()
         p50 = statistics.median(latencies)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        return qps, p50, p99, failed
+        return H2Load(qps, p50, p99, failed, succeeded)
 
 
 def print_table(title, rows):

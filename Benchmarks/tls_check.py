@@ -62,7 +62,7 @@ def main():
 
     def measure(name, address, headers, scheme):
         for clients, streams in ((1, 1), (4, 32)):
-            qps, p50, p99, failed = grpcload.h2load(address, method, payload, headers, clients, streams, args.seconds, scheme)
+            qps, p50, p99, failed, _ = grpcload.h2load(address, method, payload, headers, clients, streams, args.seconds, scheme)
             if failed > qps * args.seconds * 0.001:
                 sys.exit(f"{name}: {failed} requests failed")
             rows.setdefault((clients, streams), []).append((name, qps, p50, p99))

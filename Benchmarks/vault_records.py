@@ -153,7 +153,7 @@ def main():
             for name, method, body in (("GetRecord", "privacy.vault.v1.VaultService/GetRecord", get),
                                        ("empty health Check", "grpc.health.v1.Health/Check", b"\x00\x00\x00\x00\x00")):
                 for clients, streams in ((1, 1), (4, 32)):
-                    qps, p50, p99, failed = grpcload.h2load(server.address, method, body, headers, clients, streams, args.seconds)
+                    qps, p50, p99, failed, _ = grpcload.h2load(server.address, method, body, headers, clients, streams, args.seconds)
                     rows.append((f"{name} {clients}x{streams}", qps, p50, p99))
             put, checks = put_rows(server.address, f"{data}/vault.sqlite", headers, args.seconds)
             rows += put
