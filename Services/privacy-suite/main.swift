@@ -37,7 +37,8 @@ while let argument = arguments.popFirst() {
              privacy-suite seed --subjects N [--data-dir DIR]
       Runs all five services locally with dev secrets and a dev CA kept in DIR (default ./data): TLS on
       every port, mutual TLS from the gateway to the backends; --plaintext turns TLS off for debugging.
-      seed fills DIR's consent and vault files with N subjects for benchmarks (DIR must hold neither yet).
+      seed fills DIR's consent, vault, subject-rights and blocklist files with N subjects for benchmarks
+      (DIR must hold none of them yet).
       """)
     exit(0)
   default:
@@ -50,17 +51,22 @@ var logger = Logger(label: "privacy.suite")
 if seeding {
   guard let subjects else { refuse("seed needs --subjects N") }
   let directory = dataDirectory.standardizedFileURL
-  for name in ["consent-service.sqlite", "vault-service.sqlite"]
+  for name in Seeder.files
   where FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {
     refuse("\(directory.path) already holds \(name); seed a fresh directory")
   }
   logger.logLevel = .warning
   do {
     let secrets = try DevSecrets.ensure(in: directory)
-    let report = try await Seeder.run(subjects: subjects, directory: directory, masterKeyFile: secrets.vaultMasterKeyFile, logger: logger)
+    let report = try await Seeder.run(
+      subjects: subjects, directory: directory, masterKeyFile: secrets.vaultMasterKeyFile, pepperFile: secrets.blocklistPepperFile,
+      logger: logger)
+    func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
     print("seeded \(subjects) subjects in \(directory.path)")
-    print("  vault: \(report.records) records in \(String(format: "%.1f", report.vaultSeconds)) s")
-    print("  consent: \(report.ledgerEvents) ledger events in \(String(format: "%.1f", report.consentSeconds)) s")
+    print("  vault: \(report.records) records in \(seconds(report.vaultSeconds)) s")
+    print("  consent: \(report.ledgerEvents) ledger events in \(seconds(report.consentSeconds)) s")
+    print("  subject-rights: \(report.requests) requests in \(seconds(report.rightsSeconds)) s")
+    print("  blocklist: \(report.blocklistEntries) entries in \(seconds(report.blocklistSeconds)) s")
     exit(0)
   } catch {
     FileHandle.standardError.write(Data("privacy-suite seed: \(error)\n".utf8))

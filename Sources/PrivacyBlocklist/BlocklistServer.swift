@@ -18,7 +18,7 @@ public struct BlocklistConfiguration: Sendable {
 
   /// Either one bare base64 pepper of 32 bytes (id `default`), or `id:base64,id:base64,...` whose
   /// first entry is active. Errors name the variable that was set, never the secret.
-  static func keyring(_ environment: EnvironmentReader) throws(ConfigurationError) -> PepperKeyring {
+  public static func keyring(_ environment: EnvironmentReader) throws(ConfigurationError) -> PepperKeyring {
     let variable = environment.string("BLOCKLIST_PEPPER_FILE") != nil && environment.string("BLOCKLIST_PEPPER") == nil
       ? "BLOCKLIST_PEPPER_FILE" : "BLOCKLIST_PEPPER"
     guard let text = try environment.secret("BLOCKLIST_PEPPER"), !text.isEmpty else {

@@ -1,14 +1,17 @@
 public import Foundation
 public import Logging
+import PrivacyBlocklist
 import PrivacyConsent
 import PrivacyKit
+import PrivacyRights
 import PrivacyVault
 
-/// Fills the consent and vault files of a data directory with `subjects` realistic subjects, for
-/// figures at the sizes real users have (`privacy-suite seed`). It writes through the services'
-/// own cores (`ConsentLedger`, `Vault`) on their SQLite files, so chains, data keys, blind
-/// indexes and k-anonymity counts are exactly what the services would have written; only the
-/// disk flush per commit is skipped (a failed seed is simply run again on a fresh directory).
+/// Fills the consent, vault, subject-rights and blocklist files of a data directory for
+/// `subjects` realistic subjects, for figures at the sizes real users have (`privacy-suite seed`).
+/// It writes through the services' own cores (`ConsentLedger`, `Vault`, `RightsDesk`,
+/// `Blocklist`) on their SQLite files, so chains, data keys, blind indexes, k-anonymity counts
+/// and keyed hashes are exactly what the services would have written; consent and the vault skip
+/// the disk flush per commit (a failed seed is simply run again on a fresh directory).
 ///
 /// Subject `seed-<i>` (i from 0) holds, by rule, so a check can predict every value:
 /// - in the vault, 7 to 9 values: `email` person.<i>@example.com, `name`, `phone` (even i),
@@ -16,17 +19,28 @@ import PrivacyVault
 ///   1950 + i % 50, `gender`, `segment` (gold, silver, bronze by i % 3) and `purchase_total`;
 ///   `zip`, `birth_year` and `gender` are quasi-identifiers;
 /// - in the consent ledger, decisions on four purposes (`Seeder.expectedDecision`), with a
-///   withdrawal after a grant for some, so the ledger holds history as well as state.
+///   withdrawal after a grant for some, so the ledger holds history as well as state;
+/// - every 100th subject (`requestEvery`) has an access request opened by email, and every 200th
+///   an erasure request instead, verified by hand;
+/// - the blocklist holds the email of one erased person per 100 subjects,
+///   `erased.<j>@example.com` for j from 0 (people no longer in the other files).
 public enum Seeder {
   public struct Report: Sendable {
     public var records: Int
     public var ledgerEvents: Int
+    public var requests: Int
+    public var blocklistEntries: Int
     public var vaultSeconds: Double
     public var consentSeconds: Double
+    public var rightsSeconds: Double
+    public var blocklistSeconds: Double
   }
 
-  /// Subjects per consent commit.
+  /// Subjects per consent commit, records per vault commit, identifiers per blocklist commit.
   static let batchSize = 1000
+  /// One subject in this many has a rights request, and one erased person per this many
+  /// subjects is on the blocklist.
+  static let requestEvery = 100
   static let purposes = ["newsletter", "analytics", "partners", "crm"]
   private static let caller = CallerIdentity(actor: "seed", role: "system", requestID: "seed")
 
@@ -58,18 +72,28 @@ public enum Seeder {
     return values
   }
 
-  /// Seeds subjects `0..<subjects` into `consent-service.sqlite` and `vault-service.sqlite` under
-  /// `directory`, the consent ledger and the vault at once.
-  /// - Parameter masterKeyFile: the vault's keyring file (`VAULT_MASTER_KEY_FILE`).
-  public static func run(subjects: Int, directory: URL, masterKeyFile: String, logger: Logger) async throws -> Report {
+  /// The files `run` writes under the data directory.
+  public static let files = ["consent-service.sqlite", "vault-service.sqlite", "subject-rights-service.sqlite", "blocklist-service.sqlite"]
+
+  /// Seeds subjects `0..<subjects` into the four services' files under `directory`, all at once.
+  /// - Parameters:
+  ///   - masterKeyFile: the vault's keyring file (`VAULT_MASTER_KEY_FILE`).
+  ///   - pepperFile: the blocklist's pepper file (`BLOCKLIST_PEPPER_FILE`).
+  public static func run(subjects: Int, directory: URL, masterKeyFile: String, pepperFile: String, logger: Logger) async throws -> Report {
     let keyring = try Keyring(environment: EnvironmentReader(["VAULT_MASTER_KEY_FILE": masterKeyFile]))
-    async let consent = timed { try await seedConsent(subjects: subjects, path: directory.appendingPathComponent("consent-service.sqlite").path, logger: logger) }
-    async let vault = timed {
-      try await seedVault(subjects: subjects, path: directory.appendingPathComponent("vault-service.sqlite").path, keyring: keyring, logger: logger)
-    }
+    let peppers = try BlocklistConfiguration.keyring(EnvironmentReader(["BLOCKLIST_PEPPER_FILE": pepperFile]))
+    func path(_ index: Int) -> String { directory.appendingPathComponent(files[index]).path }
+    async let consent = timed { try await seedConsent(subjects: subjects, path: path(0), logger: logger) }
+    async let vault = timed { try await seedVault(subjects: subjects, path: path(1), keyring: keyring, logger: logger) }
+    async let rights = timed { try await seedRights(subjects: subjects, path: path(2), logger: logger) }
+    async let blocklist = timed { try await seedBlocklist(subjects: subjects, path: path(3), keyring: peppers, logger: logger) }
     let (events, consentSeconds) = try await consent
     let (records, vaultSeconds) = try await vault
-    return Report(records: records, ledgerEvents: events, vaultSeconds: vaultSeconds, consentSeconds: consentSeconds)
+    let (requests, rightsSeconds) = try await rights
+    let (entries, blocklistSeconds) = try await blocklist
+    return Report(
+      records: records, ledgerEvents: events, requests: requests, blocklistEntries: entries, vaultSeconds: vaultSeconds,
+      consentSeconds: consentSeconds, rightsSeconds: rightsSeconds, blocklistSeconds: blocklistSeconds)
   }
 
   private static func timed<T: Sendable>(_ body: () async throws -> T) async rethrows -> (T, Double) {
@@ -147,5 +171,37 @@ public enum Seeder {
     }
     await store.discardOldPageVersions()
     return subjects
+  }
+
+  /// An access request for every `requestEvery`th subject, an erasure request verified by hand
+  /// for every second of those; one commit each, as the service makes them.
+  private static func seedRights(subjects: Int, path: String, logger: Logger) async throws -> Int {
+    let desk = try await RightsDesk.open(store: SQLiteRightsStore(path: path, logger: logger), settings: RightsSettings())
+    var opened = 0
+    for index in stride(from: 0, to: subjects, by: requestEvery) {
+      let erasure = index % (2 * requestEvery) == 0
+      let draft = RequestDraft(
+        subjectID: subjectID(index), right: erasure ? .erasure : .access, origin: .dataSubject,
+        requesterEmail: "person.\(index)@example.com", channel: .email, details: RequestDetails(), receivedAt: nil,
+        idempotencyKey: "seed-\(index)")
+      let request = try await desk.openRequest(draft, caller: caller).request
+      if erasure { _ = try await desk.verifyManually(requestID: request.id, note: "seeded", caller: caller) }
+      opened += 1
+    }
+    return opened
+  }
+
+  /// One erased person's email per `requestEvery` subjects, in batches.
+  private static func seedBlocklist(subjects: Int, path: String, keyring: PepperKeyring, logger: Logger) async throws -> Int {
+    let blocklist = try await Blocklist.open(
+      store: SQLiteBlocklistStore(path: path, logger: logger), keyring: keyring, normalizer: Normalizer(defaultCountryCode: nil),
+      logger: logger)
+    let people = (subjects + requestEvery - 1) / requestEvery
+    var added = 0
+    for start in stride(from: 0, to: people, by: batchSize) {
+      let identifiers = try blocklist.normalize((start..<min(start + batchSize, people)).map { (.email, "erased.\($0)@example.com") })
+      added += try await blocklist.add(identifiers, reason: "seeded erasure", requestID: "seed", caller: caller).added
+    }
+    return added
   }
 }

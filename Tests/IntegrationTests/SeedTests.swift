@@ -20,7 +20,7 @@ struct SeedTests {
     }
   }
 
-  @Test("seeds N subjects that the consent and vault services serve, with valid chains; refuses a used directory")
+  @Test("seeds N subjects that the consent, vault, rights and blocklist services serve, with valid chains; refuses a used directory")
   func seedAndServe() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
@@ -76,6 +76,29 @@ struct SeedTests {
       }
       let ledger = try await consent.verifyLedger(.init()).verification
       #expect(ledger.valid && ledger.entriesChecked >= UInt64(4 * Self.subjects))
+    }
+
+    // Rights: seed-0 asked for erasure (verified), seed-100 for access.
+    let rightsProcess = try RunningProcess("subject-rights-service", environment: testEnvironment(database: "\(data)/subject-rights-service.sqlite"))
+    let blocklistProcess = try RunningProcess("blocklist-service", environment: testEnvironment(
+      database: "\(data)/blocklist-service.sqlite", extra: ["BLOCKLIST_PEPPER_FILE": "\(data)/dev-blocklist-pepper"]))
+    defer {
+      rightsProcess.signal(SIGTERM)
+      blocklistProcess.signal(SIGTERM)
+    }
+    try await withTestClient(port: try await rightsProcess.listeningAddress().port) { client in
+      let requests = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).listRequests(.init()).requests
+      let bySubject = Dictionary(uniqueKeysWithValues: requests.map { ($0.subjectID, ($0.right, $0.status)) })
+      #expect(bySubject.count == 2)
+      #expect(bySubject["seed-0"]?.0 == .erasure && bySubject["seed-0"]?.1 == .verified, "\(requests)")
+      #expect(bySubject["seed-100"]?.0 == .access && bySubject["seed-100"]?.1 == .received, "\(requests)")
+    }
+    // Blocklist: one erased person per 100 subjects, found under the data directory's pepper.
+    try await withTestClient(port: try await blocklistProcess.listeningAddress().port) { client in
+      let answer = try await Privacy_Blocklist_V1_BlocklistService.Client(wrapping: client).check(.with {
+        $0.identifiers = (0..<3).map { index in .with { $0.kind = .email; $0.value = "erased.\(index)@example.com" } }
+      })
+      #expect(answer.matches.map(\.matched) == [true, true, false])
     }
   }
 }
