@@ -121,19 +121,22 @@ struct ExecutableTests {
     _ = try await second.waitForExit()
   }
 
-  @Test("with METRICS_PORT set, /metrics counts calls per method and status, over TLS when the service has a certificate")
+  @Test("with METRICS_PORT set, /metrics counts calls per method and status, over TLS with the service's client CA and allowed identities")
   func metrics() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
     let ca = try CertificateAuthority(directory: directory)
     let server = try ca.server()
+    let allowed = try ca.client("spiffe://privacy.local/gateway")
+    let other = try ca.client("spiffe://privacy.local/crm", file: "crm")
     let metricsPort = Int.random(in: 20_000...29_999)
     let service = try RunningProcess("consent-service", environment: serviceEnvironment(directory, "consent", extra: [
       "METRICS_PORT": String(metricsPort), "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile,
+      "TLS_CLIENT_CA_FILE": ca.certificateFile, "TLS_ALLOWED_CLIENTS": "spiffe://privacy.local/gateway",
     ]))
     let address = try await service.listeningAddress()
     let caFile = ca.certificateFile
-    try await withTestClient(port: address.port, security: .tls { $0.trustRoots = .certificates([.file(path: caFile, format: .pem)]) }) {
+    try await withTestClient(port: address.port, security: ca.transportSecurity(presenting: allowed)) {
       client async throws in
       let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
       _ = try? await consent.checkConsent(.with {
@@ -146,13 +149,18 @@ struct ExecutableTests {
         executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-sS", "--max-time", "10"] + arguments, environment: [:])
       return (try await process.waitForExit(timeout: .seconds(30)), process.standardOutput)
     }
-    let (status, text) = try await curl("--cacert", caFile, "https://127.0.0.1:\(metricsPort)/metrics")
+    let url = "https://127.0.0.1:\(metricsPort)/metrics"
+    let (status, text) = try await curl("--cacert", caFile, "--cert", allowed.certificateFile, "--key", allowed.keyFile, url)
     #expect(status == 0)
     #expect(text.contains(#"grpc_server_handled_total{grpc_method="privacy.consent.v1.ConsentService/CheckConsent",grpc_code="NOT_FOUND"}"#))
     #expect(text.contains("grpc_server_handling_seconds_bucket"))
     // No plaintext answer on the metrics port of a service that has a certificate.
     let (plainStatus, plainText) = try await curl("http://127.0.0.1:\(metricsPort)/metrics")
     #expect(plainStatus != 0 && !plainText.contains("grpc_server_handled_total"))
+    // Neither a client without a certificate nor one whose identity is not allowed.
+    for refused in [try await curl("--cacert", caFile, url), try await curl("--cacert", caFile, "--cert", other.certificateFile, "--key", other.keyFile, url)] {
+      #expect(refused.0 != 0 && !refused.1.contains("grpc_server_handled_total"), "\(refused)")
+    }
     service.signal(SIGTERM)
     _ = try await service.waitForExit()
   }

@@ -26,10 +26,11 @@ public struct MetricsEndpoint: Service {
   public func run() async throws {
     let registry = self.registry
     let tls = self.tls
+    let logger = self.logger
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try tls?.secureHTTP(channel) }.flatMap {
+        channel.eventLoop.makeCompletedFuture { try tls?.secureHTTP(channel, logger: logger) }.flatMap {
           channel.pipeline.configureHTTPServerPipeline()
         }.flatMap {
           channel.pipeline.addHandler(MetricsHTTPHandler(registry: registry))

@@ -5,10 +5,10 @@ import NIOTLS
 import X509
 
 /// Sits right after a server connection's TLS handler. When the handshake completes it closes the
-/// connection unless ALPN chose HTTP/2 and, with `allowedClients` set, the client certificate names
-/// one of them (a DNS or URI SAN); a refused identity is logged with what the certificate named.
-/// Nothing the client sends passes before the check has passed, so a refused client never reaches
-/// HTTP/2, let alone a call.
+/// connection unless ALPN chose one of the port's protocols (HTTP/2 on the gRPC ports) and, with
+/// `allowedClients` set, the client certificate names one of them (a DNS or URI SAN); a refused
+/// identity is logged with what the certificate named. Nothing the client sends passes before the
+/// check has passed, so a refused client never reaches HTTP, let alone a call.
 ///
 /// The certificate's chain itself is checked during the handshake (BoringSSL, against the client
 /// CA); a handshake that fails (no certificate, another CA, expired) is logged at debug level only,
@@ -16,12 +16,20 @@ import X509
 final class PeerCheckHandler: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = ByteBuffer
 
+  /// What a gRPC port speaks: "h2", or "grpc-exp", gRPC's own name for HTTP/2, which the nio
+  /// transport also offers.
+  static let http2: Set<String?> = ["h2", "grpc-exp"]
+  /// What the metrics port speaks: HTTP/1.1, named or (a client that sends no ALPN) not.
+  static let http1: Set<String?> = ["http/1.1", nil]
+
   private let allowedClients: Set<String>
+  private let protocols: Set<String?>
   private let logger: Logger
   private var passed = false
 
-  init(allowedClients: Set<String>, logger: Logger) {
+  init(allowedClients: Set<String>, protocols: Set<String?> = http2, logger: Logger) {
     self.allowedClients = allowedClients
+    self.protocols = protocols
     self.logger = logger
   }
 
@@ -30,9 +38,8 @@ final class PeerCheckHandler: ChannelInboundHandler, RemovableChannelHandler {
       context.fireUserInboundEventTriggered(event)
       return
     }
-    // "grpc-exp" is gRPC's own name for HTTP/2, which the nio transport also offers.
-    guard negotiated == "h2" || negotiated == "grpc-exp" else {
-      logger.debug("TLS connection refused: the client did not negotiate ALPN h2", metadata: peer(context))
+    guard protocols.contains(negotiated) else {
+      logger.debug("TLS connection refused: the client negotiated no protocol this port speaks", metadata: peer(context))
       context.close(promise: nil)
       return
     }

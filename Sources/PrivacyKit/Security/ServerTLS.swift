@@ -86,9 +86,12 @@ public final class ServerTLS: Sendable {
     try pipeline.addHandler(PeerCheckHandler(allowedClients: allowedClients, logger: logger))
   }
 
-  /// Adds TLS to a connection of the HTTP/1.1 metrics port.
-  func secureHTTP(_ channel: any NIOCore.Channel) throws {
-    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: httpContext))
+  /// Adds TLS to a connection of the HTTP/1.1 metrics port, with the same identity check as the
+  /// gRPC port.
+  func secureHTTP(_ channel: any NIOCore.Channel, logger: Logger) throws {
+    let pipeline = channel.pipeline.syncOperations
+    try pipeline.addHandler(NIOSSLServerHandler(context: httpContext))
+    try pipeline.addHandler(PeerCheckHandler(allowedClients: allowedClients, protocols: PeerCheckHandler.http1, logger: logger))
   }
 
   /// The nio transport's TLS, the same certificate, key, client CA and reloading.
