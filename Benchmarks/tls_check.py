@@ -4,6 +4,8 @@ through the gateway in plaintext and with TLS to the gateway plus mutual TLS fro
 the consent service, all in one run with the same h2load settings (1x1 and 4x32; h2load speaks
 TLS 1.3 with ALPN h2). Servers on core 0, load on core 1. Certificates are made for the run with
 the openssl command (a CA, a server certificate for 127.0.0.1, the gateway's client certificate).
+After each row through the gateway its audit log must have grown by at least the calls counted,
+or no figure is printed.
 
 usage: Benchmarks/tls_check.py [--seconds N] [--bin-dir DIR]
 """
@@ -16,6 +18,7 @@ import tempfile
 
 import grpcload
 from consent_check import TOKEN, seed
+from gateway_check import audit_entries
 
 SECRET = "benchmark-secret"
 GATEWAY_IDENTITY = "spiffe://privacy.local/gateway"
@@ -59,12 +62,22 @@ def main():
     payload = grpcload.frame(request)
     method = "privacy.consent.v1.ConsentService/CheckConsent"
     rows = {}
+    checks = []
 
-    def measure(name, address, headers, scheme):
+    def measure(name, address, headers, scheme, audit=None):
+        """Loads one server; with `audit` (the gateway's database), checks the audit log after each row."""
         for clients, streams in ((1, 1), (4, 32)):
-            qps, p50, p99, failed, _ = grpcload.h2load(address, method, payload, headers, clients, streams, args.seconds, scheme)
+            before = audit_entries(audit) if audit else 0
+            qps, p50, p99, failed, succeeded = grpcload.h2load(address, method, payload, headers, clients, streams, args.seconds,
+                                                               scheme)
             if failed > qps * args.seconds * 0.001:
                 sys.exit(f"{name}: {failed} requests failed")
+            if audit:
+                added = audit_entries(audit) - before
+                check = f"{name} {clients}x{streams}: {succeeded:,} calls counted, {added:,} audit entries added"
+                checks.append(check)
+                if added < succeeded:
+                    sys.exit(f"audit check failed, no figure printed: {check}")
             rows.setdefault((clients, streams), []).append((name, qps, p50, p99))
 
     with tempfile.TemporaryDirectory() as data:
@@ -104,7 +117,8 @@ def main():
                     gateway_env.update({**tls, "BACKEND_TLS_CA_FILE": ca, "BACKEND_TLS_CERT_FILE": client_pem,
                                         "BACKEND_TLS_KEY_FILE": client_key})
                 gateway = grpcload.Server([os.path.join(bin_path, "gateway")], gateway_env)
-                measure(f"gateway, {label}" + (" + mTLS behind" if secure else ""), gateway.address, gateway_headers, scheme)
+                measure(f"gateway, {label}" + (" + mTLS behind" if secure else ""), gateway.address, gateway_headers, scheme,
+                        audit=f"{data}/gateway-{label}.sqlite")
             finally:
                 if gateway:
                     gateway.stop()
@@ -115,6 +129,10 @@ def main():
         by_name = {name: qps for name, qps, _, _ in table}
         print(f"  direct: TLS / plaintext {by_name['direct, TLS'] / by_name['direct, plaintext']:.2f}x the QPS")
         print(f"  gateway: TLS + mTLS / plaintext {by_name['gateway, TLS + mTLS behind'] / by_name['gateway, plaintext']:.2f}x the QPS")
+    print("\naudit checks (the gateway's log after each row through it; at least one entry per counted call,")
+    print("h2load's warm-up calls are not counted):")
+    for line in checks:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":
