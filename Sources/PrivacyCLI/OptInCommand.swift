@@ -26,6 +26,9 @@ struct OptInCommand: AsyncParsableCommand {
     @Option(help: "Mailing list the message goes to, if any.")
     var list: String = ""
 
+    @Option(help: "Purpose the message is sent under, if any (default: the email-marketing purposes decide).")
+    var purpose: String = ""
+
     func run() async throws {
       let response = try await connection.withGateway { gateway in
         try await gateway.consent.checkEmailEligibility(.with {
@@ -33,6 +36,7 @@ struct OptInCommand: AsyncParsableCommand {
           $0.policy = policy ?? .doubleOrUser
           $0.messageKind = messageKind ?? .campaign
           $0.listID = list
+          $0.purposeID = purpose
         }, options: gateway.call)
       }
       try connection.printer.emit(response) {

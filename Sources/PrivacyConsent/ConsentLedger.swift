@@ -316,10 +316,12 @@ public final class ConsentLedger: Sendable {
   }
 
   public func checkEmailEligibility(
-    subjectID: String, kind: MessageKind, policy: EligibilityPolicy?, listID: String?
+    subjectID: String, kind: MessageKind, policy: EligibilityPolicy?, listID: String?, purposeID: String?
   ) throws(ConsentError) -> EligibilityAnswer {
     let list = try listID.map { id throws(ConsentError) in try self.list(id) }
-    return EmailEligibility.check(subject(subjectID), kind: kind, policy: policy, list: list)
+    let marketing: MarketingConsent =
+      if let purposeID { .purpose(try purpose(purposeID)) } else { .catalogue(of: memory.withLock { Array($0.purposes.values) }) }
+    return EmailEligibility.check(subject(subjectID), kind: kind, policy: policy, list: list, marketing: marketing)
   }
 
   // MARK: Subscriptions

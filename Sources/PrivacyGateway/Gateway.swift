@@ -11,16 +11,22 @@ import Synchronization
 public final class Gateway: Sendable {
   public let policy: Policy
   public let audit: AuditLog
+  /// Where the consent reactor keeps its cursor and lease; nil: no reactor runs.
+  public let reactorStore: (any ReactorStore)?
   public let backends: Backends
   let authenticator: Authenticator
   let settings: GatewaySettings
   let logger: Logger
   let streams = StreamRegistry()
 
-  public init(policy: Policy, authenticator: Authenticator, audit: AuditLog, backends: Backends, settings: GatewaySettings, logger: Logger) {
+  public init(
+    policy: Policy, authenticator: Authenticator, audit: AuditLog, reactorStore: (any ReactorStore)?, backends: Backends,
+    settings: GatewaySettings, logger: Logger
+  ) {
     self.policy = policy
     self.authenticator = authenticator
     self.audit = audit
+    self.reactorStore = reactorStore
     self.backends = backends
     self.settings = settings
     self.logger = logger

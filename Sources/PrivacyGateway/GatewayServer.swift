@@ -131,12 +131,18 @@ public func makeGatewayServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let gateway = try await makeGateway(configuration: configuration, logger: logger, now: now)
+  var companions = gateway.backends.companions
+  if let reactorStore = gateway.reactorStore, configuration.backendAddresses[.consent] != nil {
+    companions.append(ConsentReactor(gateway: gateway, store: reactorStore, logger: logger))
+  } else {
+    logger.warning("CONSENT_SERVICE_ADDR is not set: consent decisions have no consequences in the vault")
+  }
   return PrivacyServer(
     configuration: configuration.service,
     services: [RouteTable(gateway: gateway, admin: AdminHandler(gateway: gateway))],
     serviceNames: RouteTable.servedServices,
     authentication: .byServices,
-    companions: gateway.backends.companions,
+    companions: companions,
     reloading: [configuration.backendTLS?.certificate].compactMap { $0 },
     metrics: metrics,
     logger: logger,
@@ -171,9 +177,12 @@ public func makeGateway(
     }
   }
   let store: any AuditStore
+  let reactorStore: any ReactorStore
   switch configuration.service.database {
   case .sqlite(let path):
-    store = try SQLiteAuditStore(path: path)
+    let sqlite = try SQLiteAuditStore(path: path)
+    store = sqlite
+    reactorStore = SQLiteReactorStore(pool: sqlite.database)
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
   }
@@ -189,7 +198,7 @@ public func makeGateway(
     throw ConfigurationError.malformed("BACKEND_TLS_CA_FILE", "and the other BACKEND_TLS_ settings could not make a TLS client: \(error)")
   }
   return Gateway(
-    policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, backends: backends,
+    policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: reactorStore, backends: backends,
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
       internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep),

@@ -659,8 +659,11 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
         /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
         /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+        /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+        /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+        /// > purpose free of a denial or withdrawal and at least one of them granted.
         /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-        /// > NOT_FOUND for an unknown list.
+        /// > NOT_FOUND for an unknown list or purpose.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Consent_V1_CheckEmailEligibilityRequest` messages.
@@ -1202,8 +1205,11 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
         /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
         /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+        /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+        /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+        /// > purpose free of a denial or withdrawal and at least one of them granted.
         /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-        /// > NOT_FOUND for an unknown list.
+        /// > NOT_FOUND for an unknown list or purpose.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_CheckEmailEligibilityRequest` message.
@@ -1743,8 +1749,11 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
         /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
         /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+        /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+        /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+        /// > purpose free of a denial or withdrawal and at least one of them granted.
         /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-        /// > NOT_FOUND for an unknown list.
+        /// > NOT_FOUND for an unknown list or purpose.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Consent_V1_CheckEmailEligibilityRequest` message.
@@ -3238,8 +3247,11 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
         /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
         /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+        /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+        /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+        /// > purpose free of a denial or withdrawal and at least one of them granted.
         /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-        /// > NOT_FOUND for an unknown list.
+        /// > NOT_FOUND for an unknown list or purpose.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_CheckEmailEligibilityRequest` message.
@@ -4035,8 +4047,11 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
         /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
         /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+        /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+        /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+        /// > purpose free of a denial or withdrawal and at least one of them granted.
         /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-        /// > NOT_FOUND for an unknown list.
+        /// > NOT_FOUND for an unknown list or purpose.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_CheckEmailEligibilityRequest` message.
@@ -4899,8 +4914,11 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
     /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
     /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+    /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+    /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+    /// > purpose free of a denial or withdrawal and at least one of them granted.
     /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-    /// > NOT_FOUND for an unknown list.
+    /// > NOT_FOUND for an unknown list or purpose.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Consent_V1_CheckEmailEligibilityRequest` message.
@@ -5736,8 +5754,11 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Answers whether an email of the given kind may be sent to the subject. REPLY is always
     /// > allowed; every other kind is blocked by an opt-out, a restriction or erasure; CAMPAIGN also
     /// > needs an opt-in status the policy accepts and, when a list is named, a subscription to it.
+    /// > Every kind but REPLY also needs consent to email marketing where the catalogue asks for it:
+    /// > the named `purpose_id` allowed, or, when none is named, every CONSENT-basis EMAIL_MARKETING
+    /// > purpose free of a denial or withdrawal and at least one of them granted.
     /// > Errors: INVALID_ARGUMENT for a missing subject or kind, or a CAMPAIGN without policy;
-    /// > NOT_FOUND for an unknown list.
+    /// > NOT_FOUND for an unknown list or purpose.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -675,6 +675,9 @@ public nonisolated enum Privacy_Consent_V1_EligibilityReason: SwiftProtobuf.Enum
 
   /// The contact is not subscribed to the named list.
   case notSubscribed // = 8
+
+  /// The contact has not consented to email marketing, or withdrew or denied it.
+  case noMarketingConsent // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -692,6 +695,7 @@ public nonisolated enum Privacy_Consent_V1_EligibilityReason: SwiftProtobuf.Enum
     case 6: self = .erased
     case 7: self = .policyNotMet
     case 8: self = .notSubscribed
+    case 9: self = .noMarketingConsent
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -707,6 +711,7 @@ public nonisolated enum Privacy_Consent_V1_EligibilityReason: SwiftProtobuf.Enum
     case .erased: return 6
     case .policyNotMet: return 7
     case .notSubscribed: return 8
+    case .noMarketingConsent: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -722,6 +727,7 @@ public nonisolated enum Privacy_Consent_V1_EligibilityReason: SwiftProtobuf.Enum
     .erased,
     .policyNotMet,
     .notSubscribed,
+    .noMarketingConsent,
   ]
 
 }
@@ -1810,6 +1816,10 @@ public nonisolated struct Privacy_Consent_V1_CheckEmailEligibilityRequest: Senda
   /// For CAMPAIGN: the list sent to, if any; the contact must be subscribed.
   public var listID: String = String()
 
+  /// The purpose the email is sent under, if any; it must be allowed for the contact. Empty: the
+  /// catalogue's CONSENT-basis EMAIL_MARKETING purposes decide (see the RPC).
+  public var purposeID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2658,7 +2668,7 @@ nonisolated extension Privacy_Consent_V1_MessageKind: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Privacy_Consent_V1_EligibilityReason: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ELIGIBILITY_REASON_UNSPECIFIED\0\u{1}ELIGIBILITY_REASON_REPLY\0\u{1}ELIGIBILITY_REASON_NOT_BLOCKED\0\u{1}ELIGIBILITY_REASON_OPTED_IN\0\u{1}ELIGIBILITY_REASON_OPTED_OUT\0\u{1}ELIGIBILITY_REASON_RESTRICTED\0\u{1}ELIGIBILITY_REASON_ERASED\0\u{1}ELIGIBILITY_REASON_POLICY_NOT_MET\0\u{1}ELIGIBILITY_REASON_NOT_SUBSCRIBED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ELIGIBILITY_REASON_UNSPECIFIED\0\u{1}ELIGIBILITY_REASON_REPLY\0\u{1}ELIGIBILITY_REASON_NOT_BLOCKED\0\u{1}ELIGIBILITY_REASON_OPTED_IN\0\u{1}ELIGIBILITY_REASON_OPTED_OUT\0\u{1}ELIGIBILITY_REASON_RESTRICTED\0\u{1}ELIGIBILITY_REASON_ERASED\0\u{1}ELIGIBILITY_REASON_POLICY_NOT_MET\0\u{1}ELIGIBILITY_REASON_NOT_SUBSCRIBED\0\u{1}ELIGIBILITY_REASON_NO_MARKETING_CONSENT\0")
 }
 
 nonisolated extension Privacy_Consent_V1_OutboxKind: SwiftProtobuf._ProtoNameProviding {
@@ -4333,7 +4343,7 @@ nonisolated extension Privacy_Consent_V1_ConfirmDoubleOptInResponse: SwiftProtob
 
 nonisolated extension Privacy_Consent_V1_CheckEmailEligibilityRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CheckEmailEligibilityRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}policy\0\u{3}message_kind\0\u{3}list_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}policy\0\u{3}message_kind\0\u{3}list_id\0\u{3}purpose_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4345,6 +4355,7 @@ nonisolated extension Privacy_Consent_V1_CheckEmailEligibilityRequest: SwiftProt
       case 2: try { try decoder.decodeSingularEnumField(value: &self.policy) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.messageKind) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.listID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.purposeID) }()
       default: break
       }
     }
@@ -4363,6 +4374,9 @@ nonisolated extension Privacy_Consent_V1_CheckEmailEligibilityRequest: SwiftProt
     if !self.listID.isEmpty {
       try visitor.visitSingularStringField(value: self.listID, fieldNumber: 4)
     }
+    if !self.purposeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.purposeID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4371,6 +4385,7 @@ nonisolated extension Privacy_Consent_V1_CheckEmailEligibilityRequest: SwiftProt
     if lhs.policy != rhs.policy {return false}
     if lhs.messageKind != rhs.messageKind {return false}
     if lhs.listID != rhs.listID {return false}
+    if lhs.purposeID != rhs.purposeID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

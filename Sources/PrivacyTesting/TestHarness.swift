@@ -172,3 +172,14 @@ extension CertificateAuthority {
     }
   }
 }
+
+/// Waits until `condition` holds, checking every 20 ms, for at most `timeout`; whether it held.
+/// For effects that follow a write asynchronously (the gateway's consent reactor).
+public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
+  let end = ContinuousClock.now + timeout
+  while true {
+    if try await condition() { return true }
+    guard ContinuousClock.now < end else { return false }
+    try await Task.sleep(for: .milliseconds(20))
+  }
+}

@@ -81,14 +81,48 @@ struct OptInTests {
 struct EligibilityTests {
   private func eligible(
     _ client: ConsentClient, _ subject: String, _ kind: Privacy_Consent_V1_MessageKind,
-    policy: Privacy_Consent_V1_EligibilityPolicy = .anyOptIn, list: String = ""
+    policy: Privacy_Consent_V1_EligibilityPolicy = .anyOptIn, list: String = "", purpose: String = ""
   ) async throws -> Privacy_Consent_V1_CheckEmailEligibilityResponse {
     try await client.checkEmailEligibility(.with {
       $0.subjectID = subject
       $0.messageKind = kind
       $0.policy = policy
       $0.listID = list
+      $0.purposeID = purpose
     })
+  }
+
+  @Test("every kind but REPLY needs email-marketing consent: none, denied or withdrawn blocks; a named purpose decides alone")
+  func marketingConsent() async throws {
+    try await withConsentService { client, _ async throws in
+      try await client.upsert(purpose("newsletter"))
+      try await client.upsert(purpose("offers"))
+      try await client.upsert(purpose("tips", basis: .legitimateInterests))
+      for subject in ["granted", "none", "withdrawn", "mixed"] { _ = try await client.setOptIn(subject, .singleOptInUser, by: .user) }
+      try await client.record("granted", "newsletter", .granted)
+      try await client.record("withdrawn", "newsletter", .granted)
+      try await client.record("withdrawn", "newsletter", .withdrawn)
+      try await client.record("mixed", "newsletter", .granted)
+      try await client.record("mixed", "offers", .denied)
+      let kinds: [Privacy_Consent_V1_MessageKind] = [.campaign, .autoresponder, .workflow, .adHoc]
+      for kind in kinds {
+        #expect(try await eligible(client, "granted", kind).allowed, "\(kind)")
+        for subject in ["none", "withdrawn", "mixed"] {
+          let answer = try await eligible(client, subject, kind)
+          #expect(!answer.allowed && answer.reason == .noMarketingConsent, "\(subject) \(kind)")
+          #expect(!answer.detail.isEmpty)
+        }
+      }
+      for subject in ["none", "withdrawn", "mixed"] { #expect(try await eligible(client, subject, .reply).allowed) }
+      // The email names the purpose it is sent under: that purpose alone decides.
+      #expect(try await eligible(client, "mixed", .campaign, purpose: "newsletter").allowed)
+      #expect(!(try await eligible(client, "mixed", .campaign, purpose: "offers").allowed))
+      #expect(try await eligible(client, "none", .workflow, purpose: "tips").allowed)
+      let unknown = await capturedRPCError { try await eligible(client, "none", .campaign, purpose: "ghost") }
+      #expect(unknown?.code == .notFound)
+      let malformed = await capturedRPCError { try await eligible(client, "none", .campaign, purpose: "Not A Slug") }
+      #expect(malformed?.code == .invalidArgument)
+    }
   }
 
   @Test("REPLY is always allowed; other kinds are blocked by opt-out and restriction")

@@ -111,8 +111,10 @@ final class GatewayFixture: Sendable {
     }
   }
 
-  private func runBackends<T: Sendable>(
-    _ kinds: [BackendKind], extra: [String: String], ports: [BackendKind: Int], _ body: ([BackendKind: Int]) async throws -> T
+  /// Runs the backends only (a test then starts and stops gateways itself).
+  func runBackends<T: Sendable>(
+    _ kinds: [BackendKind] = BackendKind.allCases, extra: [String: String] = [:], ports: [BackendKind: Int] = [:],
+    _ body: ([BackendKind: Int]) async throws -> T
   ) async throws -> T {
     guard let kind = kinds.first else { return try await body(ports) }
     return try await withRunningServer(try await backend(kind, extra: extra)) { port async throws in

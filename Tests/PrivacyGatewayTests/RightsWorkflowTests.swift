@@ -95,7 +95,8 @@ struct RightsWorkflowTests {
         }]
         _ = try await admin.createContact(rewrite)
 
-        // Storage consent recorded directly (not through CreateContact) unlocks the fields too.
+        // Storage consent recorded directly (not through CreateContact) unlocks the fields too,
+        // once the consent reactor has followed the ledger.
         _ = try await admin.withdrawConsent(.with {
           $0.subjectID = subject
           $0.purposeID = "storage"
@@ -108,8 +109,10 @@ struct RightsWorkflowTests {
           $0.decision = .granted
           $0.evidence = .with { $0.channel = .preferencePage }
         })
-        let unlocked = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
-        #expect(unlocked.fields.first { $0.name == "iban" }?.locked != true)
+        #expect(try await eventually {
+          let unlocked = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
+          return unlocked.fields.first { $0.name == "iban" }?.locked != true
+        })
 
         let newsletter = try await admin.withdrawConsent(.with {
           $0.subjectID = subject
@@ -147,7 +150,7 @@ struct RightsWorkflowTests {
     }
   }
 
-  @Test("BulkUpdate granting storage unlocks the fields of exactly the subjects it updated, selected by ids or by filter")
+  @Test("BulkUpdate granting storage unlocks (through the reactor) the fields of exactly the subjects it updated, by ids or by filter")
   func bulkGrantUnlocks() async throws {
     let fixture = try GatewayFixture()
     try await fixture.run { port, backends async throws in
@@ -187,7 +190,7 @@ struct RightsWorkflowTests {
         #expect(try await locks() == [true, true, true])
 
         #expect(try await grant(.subjectIds(.with { $0.subjectIds = ["bulk-1"] })) == 1)
-        #expect(try await locks() == [false, true, true])
+        #expect(try await eventually { try await locks() == [false, true, true] })
 
         // The filter picks the two still withdrawn.
         let byFilter = try await grant(.filter(.with {
@@ -195,7 +198,7 @@ struct RightsWorkflowTests {
           $0.decisions = [.withdrawn]
         }))
         #expect(byFilter == 2)
-        #expect(try await locks() == [false, false, false])
+        #expect(try await eventually { try await locks() == [false, false, false] })
         // The fields are writable again.
         _ = try await vault.putRecord(.with {
           $0.subjectID = "bulk-2"

@@ -32,6 +32,40 @@ public enum EligibilityReason: String, Sendable {
   case erased
   case policyNotMet = "policy_not_met"
   case notSubscribed = "not_subscribed"
+  case noMarketingConsent = "no_marketing_consent"
+}
+
+/// The consent an email needs beyond the opt-in status.
+public enum MarketingConsent: Sendable, Equatable {
+  /// The purpose the caller says the email is sent under: it must be allowed.
+  case purpose(Purpose)
+  /// No purpose named: the catalogue's CONSENT-basis EMAIL_MARKETING purposes. None of them may
+  /// be denied or withdrawn, and one must be granted; none in the catalogue asks for nothing.
+  case catalogue([Purpose])
+
+  /// The catalogue's purposes that decide when the caller names none.
+  public static func catalogue(of purposes: some Sequence<Purpose>) -> MarketingConsent {
+    .catalogue(purposes.filter { $0.category == .emailMarketing && $0.legalBasis == .consent }.sorted { $0.id < $1.id })
+  }
+
+  /// Why the subject's decisions do not cover the email; nil when they do.
+  func refusal(for subject: SubjectState?) -> String? {
+    switch self {
+    case .purpose(let purpose):
+      let answer = ConsentRules.check(subject, purpose: purpose)
+      return answer.allowed ? nil : "purpose \(purpose.id) is not allowed (\(answer.reason.rawValue))"
+    case .catalogue(let purposes):
+      guard !purposes.isEmpty else { return nil }
+      let answers = purposes.map { ($0.id, ConsentRules.check(subject, purpose: $0)) }
+      if let (id, answer) = answers.first(where: { $0.1.decision == .denied || $0.1.decision == .withdrawn }) {
+        return "consent to email marketing purpose \(id) was \(answer.reason.rawValue)"
+      }
+      guard answers.contains(where: { $0.1.allowed }) else {
+        return "no consent to email marketing (purposes \(purposes.map(\.id).joined(separator: ", ")))"
+      }
+      return nil
+    }
+  }
 }
 
 public struct EligibilityAnswer: Sendable, Equatable {
@@ -44,9 +78,12 @@ public struct EligibilityAnswer: Sendable, Equatable {
 /// The rules for sending email to a contact.
 public enum EmailEligibility {
   /// A REPLY to a conversation the contact started is always allowed. Every other kind is blocked
-  /// by erasure, restriction or any opt-out. A CAMPAIGN also needs a status `policy` accepts and,
-  /// when sent to `list`, a subscription to it (explicit or the list's default).
-  public static func check(_ subject: SubjectState?, kind: MessageKind, policy: EligibilityPolicy?, list: MailingList?) -> EligibilityAnswer {
+  /// by erasure, restriction, any opt-out, or consent to email marketing missing, denied or
+  /// withdrawn (`marketing`). A CAMPAIGN also needs a status `policy` accepts and, when sent to
+  /// `list`, a subscription to it (explicit or the list's default).
+  public static func check(
+    _ subject: SubjectState?, kind: MessageKind, policy: EligibilityPolicy?, list: MailingList?, marketing: MarketingConsent
+  ) -> EligibilityAnswer {
     let status = subject?.optInStatus ?? .none
     func answer(_ allowed: Bool, _ reason: EligibilityReason, _ detail: String) -> EligibilityAnswer {
       EligibilityAnswer(allowed: allowed, reason: reason, optInStatus: status, detail: detail)
@@ -55,6 +92,7 @@ public enum EmailEligibility {
     if subject?.erased == true { return answer(false, .erased, "the contact was erased") }
     if subject?.restricted == true { return answer(false, .restricted, "processing of the contact is restricted") }
     if status.isOptOut { return answer(false, .optedOut, "the contact is opted out (\(status.rawValue))") }
+    if let refusal = marketing.refusal(for: subject) { return answer(false, .noMarketingConsent, refusal) }
     guard kind == .campaign else { return answer(true, .notBlocked, "no opt-out or restriction blocks this message") }
     guard let policy, policy.accepts(status) else {
       return answer(false, .policyNotMet, "opt-in status \(status.rawValue) does not meet policy \(policy?.rawValue ?? "none")")

@@ -219,7 +219,8 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let policy = EligibilityPolicy(message.policy)
     if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
     let listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
-    let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID)
+    let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
+    let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID, purposeID: purposeID)
     return ServerResponse(message: .with {
       $0.allowed = answer.allowed
       $0.reason = answer.reason.proto

@@ -190,6 +190,7 @@ extension EligibilityReason {
     case .erased: .erased
     case .policyNotMet: .policyNotMet
     case .notSubscribed: .notSubscribed
+    case .noMarketingConsent: .noMarketingConsent
     }
   }
 }

@@ -35,6 +35,13 @@ public struct SQLiteAuditStore: AuditStore {
           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """)
     }
+    // The gateway's other state lives in the same file (`SQLiteReactorStore`).
+    migrator.registerMigration("v2-reactors") { db in
+      try db.execute(sql: """
+        CREATE TABLE reactor_cursors (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+        CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
+        """)
+    }
     return migrator
   }
 

@@ -1,0 +1,219 @@
+import Foundation
+import GRPCCore
+import Logging
+import PrivacyKit
+import PrivacyProtocol
+import Synchronization
+
+/// Makes what a consent decision means for the vault follow the ledger, whichever path recorded
+/// it (RecordConsent, BulkUpdate, a confirmed preference change, WithdrawConsent, CreateContact,
+/// an import): a DENIED or WITHDRAWN decision on a DATA_STORAGE purpose erases and locks the
+/// fields the purpose covers; a GRANTED one after them unlocks the fields again.
+///
+/// It follows `WatchConsentEvents` from a cursor kept in the gateway's database, so a restart
+/// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
+/// subject's latest decision for the purpose (an older event replayed, or read late after the
+/// subject changed their mind, does nothing). With several gateways on one database, a lease
+/// lets one of them react at a time. Every step it takes is written to the audit log as the
+/// actor `gateway` in the role `consent-reactor`.
+final class ConsentReactor: ServerCompanion {
+  static let name = "consent-consequences"
+  static let role = "consent-reactor"
+  /// How long the lease lasts unless renewed; it is renewed every third of that.
+  static let leaseDuration = Duration.seconds(15)
+  /// Positions of events needing no step are saved this often (a replay of them is harmless).
+  static let idleSaveInterval: UInt64 = 1000
+
+  private let gateway: Gateway
+  private let store: any ReactorStore
+  private let holder = UUID().uuidString.lowercased()
+  private let logger: Logger
+  private let running = Mutex<(stopped: Bool, task: Task<Void, Never>?)>((false, nil))
+  private let purposes = PurposeCatalogue()
+
+  init(gateway: Gateway, store: any ReactorStore, logger: Logger) {
+    self.gateway = gateway
+    self.store = store
+    self.logger = logger
+  }
+
+  func run() async throws {
+    let task = Task { await self.loop() }
+    let stopped = running.withLock { running in
+      running.task = task
+      return running.stopped
+    }
+    if stopped { task.cancel() }
+    await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+  }
+
+  func stop() {
+    running.withLock { running in
+      running.stopped = true
+      running.task?.cancel()
+    }
+  }
+
+  // MARK: Following the ledger
+
+  /// Takes the lease and follows the ledger until stopped, retrying with backoff after any
+  /// failure (the consent service down, the audit log unwritable, the lease lost).
+  private func loop() async {
+    var delay = Duration.milliseconds(100)
+    while !Task.isCancelled {
+      do {
+        if try await renewLease() {
+          try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.follow() }
+            group.addTask { try await self.keepLease() }
+            try await group.next()
+            group.cancelAll()
+          }
+          delay = .milliseconds(100)
+        } else {
+          try await Task.sleep(for: Self.leaseDuration / 3)
+        }
+      } catch {
+        if Task.isCancelled { break }
+        logger.warning(
+          "consent reactor interrupted; resuming from its cursor",
+          metadata: ["error.type": "\(type(of: error))", "rpc.code": "\((error as? RPCError)?.code.description ?? "")"])
+        try? await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(5))
+      }
+    }
+    // Given up at once so that another gateway need not wait for it to expire; from a task of
+    // its own, since this one is cancelled and the store would refuse to start the write.
+    let store = self.store
+    let holder = self.holder
+    await Task { try? await store.releaseLease(Self.name, holder: holder) }.value
+  }
+
+  private func renewLease() async throws -> Bool {
+    let now = Date()
+    return try await store.acquireLease(Self.name, holder: holder, now: now, until: now + Self.leaseDuration.timeInterval)
+  }
+
+  /// Renews the lease until it is lost (another gateway took it after this one failed to renew).
+  private func keepLease() async throws {
+    while true {
+      try await Task.sleep(for: Self.leaseDuration / 3)
+      guard try await renewLease() else { throw LeaseLost() }
+    }
+  }
+
+  private struct LeaseLost: Error {}
+
+  /// Replays the ledger after the cursor and follows it live, applying each event's step.
+  private func follow() async throws {
+    let start = try await store.cursor(Self.name)
+    let metadata = CallerIdentity(actor: "gateway", role: Self.role, requestID: UUID().uuidString.lowercased())
+      .metadata(internalToken: gateway.settings.internalToken)
+    var options = CallOptions.defaults
+    options.waitForReady = false
+    try await gateway.backends[.consent].serverStreaming(
+      Privacy_Consent_V1_WatchConsentEventsRequest.with { $0.afterSequence = start },
+      method: Privacy_Consent_V1_ConsentService.Method.WatchConsentEvents.descriptor, metadata: metadata, options: options
+    ) { (messages: RPCAsyncSequence<Privacy_Consent_V1_WatchConsentEventsResponse, any Error>) in
+      var saved = start
+      for try await message in messages {
+        let event = message.event
+        let context = self.context()
+        if try await self.react(to: event, context: context) || event.sequence - saved >= Self.idleSaveInterval {
+          try await self.store.saveCursor(Self.name, event.sequence)
+          saved = event.sequence
+        }
+      }
+    }
+  }
+
+  /// A workflow context acting as the reactor, with the workflow deadline for one step.
+  private func context() -> WorkflowContext {
+    let requestID = UUID().uuidString.lowercased()
+    let call = Gateway.Call(
+      principal: Principal(actor: "gateway", role: Self.role, credentialKind: .apiKey, credentialID: ""),
+      role: RolePolicy(name: Self.role, methods: [], fields: FieldPolicy(rules: [])), requestID: requestID,
+      method: Privacy_Consent_V1_ConsentService.Method.WatchConsentEvents.descriptor.fullyQualifiedMethod,
+      deadline: .now + gateway.settings.workflowTimeout, internalToken: gateway.settings.internalToken)
+    return WorkflowContext(gateway: gateway, call: call)
+  }
+
+  // MARK: Steps
+
+  /// Applies the event's step if it has one; true when a step was applied.
+  private func react(to event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    guard event.kind == .consentDecision, event.decision != .unspecified,
+      let purpose = try await purposes.purpose(event.purposeID, context), purpose.category == .dataStorage, !purpose.vaultFields.isEmpty
+    else { return false }
+    // Only the subject's latest decision for the purpose counts.
+    guard let state = try await context.consentState(subjectID: event.subjectID), !state.erased,
+      state.purposes.first(where: { $0.purposeID == event.purposeID })?.eventSequence == event.sequence
+    else { return false }
+    let verb = event.decision == .granted ? "granted" : event.decision == .denied ? "denied" : "withdrawn"
+    let reason = "consent to storage purpose \(purpose.purposeID) \(verb) (ledger event \(event.sequence))"
+    if event.decision == .granted {
+      // Only a grant after a denial or withdrawal has locked fields to unlock.
+      let earlier = try await context.consentEvents(subjectID: event.subjectID, purposeID: event.purposeID)
+        .last { $0.kind == .consentDecision && $0.sequence < event.sequence }
+      guard earlier?.decision == .denied || earlier?.decision == .withdrawn else { return false }
+      try await step(VaultMethod.UnlockFields.self, .with {
+        $0.subjectID = event.subjectID
+        $0.fields = purpose.vaultFields
+        $0.reason = reason
+      }, subjectID: event.subjectID, reason: reason, context: context)
+    } else {
+      try await step(VaultMethod.EraseFields.self, .with {
+        $0.subjectID = event.subjectID
+        $0.fields = purpose.vaultFields
+        $0.lock = true
+        $0.reason = reason
+      }, subjectID: event.subjectID, reason: reason, context: context)
+    }
+    return true
+  }
+
+  /// Calls the vault and audits what it did. A subject without a record, or whose record cannot
+  /// take the step (restricted, erased), has nothing to change: no entry. Other failures throw,
+  /// and the event is taken again after the retry.
+  private func step<M: BackendMethod>(
+    _ method: M.Type, _ message: M.Input, subjectID: String, reason: String, context: WorkflowContext
+  ) async throws {
+    var draft = AuditDraft(
+      requestID: context.call.requestID, actor: "gateway", role: Self.role, method: M.descriptor.fullyQualifiedMethod,
+      subjectID: subjectID, reason: reason, statusCode: 0)
+    do {
+      _ = try await context.send(method, message)
+    } catch let error as RPCError where error.code == .notFound || error.code == .failedPrecondition {
+      guard error.code == .failedPrecondition else { return }
+      draft.statusCode = error.code.rawValue
+      draft.statusMessage = String(error.message.prefix(1000))
+    }
+    _ = try await gateway.audit.record(draft)
+  }
+}
+
+/// The consent service's purposes, read again when an event names one not yet known or the copy
+/// is older than `maximumAge` (a purpose's category and fields can change).
+private final class PurposeCatalogue: Sendable {
+  static let maximumAge = Duration.seconds(30)
+  private let known = Mutex<(purposes: [String: Privacy_Consent_V1_Purpose], readAt: ContinuousClock.Instant?)>(([:], nil))
+
+  func purpose(_ id: String, _ context: WorkflowContext) async throws -> Privacy_Consent_V1_Purpose? {
+    let fresh = known.withLock { known -> Privacy_Consent_V1_Purpose? in
+      guard let readAt = known.readAt, ContinuousClock.now - readAt < Self.maximumAge else { return nil }
+      return known.purposes[id]
+    }
+    if let fresh { return fresh }
+    let purposes = try await context.purposes()
+    known.withLock { $0 = (purposes, .now) }
+    return purposes[id]
+  }
+}
+
+extension Duration {
+  /// The duration in seconds, for `Date` arithmetic.
+  var timeInterval: TimeInterval {
+    let (seconds, attoseconds) = components
+    return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+  }
+}

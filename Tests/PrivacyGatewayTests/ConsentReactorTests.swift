@@ -1,0 +1,222 @@
+import Foundation
+import GRPCCore
+import PrivacyGateway
+import PrivacyKit
+import PrivacyProtocol
+import PrivacyTesting
+import Testing
+
+@Suite("Consent reactor: storage decisions have their consequences in the vault whichever path records them")
+struct ConsentReactorTests {
+  /// Whether the subject's `iban` (covered by the `storage` purpose) is locked and empty.
+  static func ibanLocked(_ vault: VaultClient, _ subject: String) async throws -> Bool {
+    let iban = try await vault.getRecord(.with { $0.subjectID = subject }).record.field("iban")
+    return iban?.locked == true && iban?.value == ""
+  }
+
+  /// Whether `iban` is unlocked (an erased value leaves no field behind once unlocked).
+  static func ibanUnlocked(_ vault: VaultClient, _ subject: String) async throws -> Bool {
+    try await vault.getRecord(.with { $0.subjectID = subject }).record.field("iban")?.locked != true
+  }
+
+  static func createContacts(_ admin: AdminClient, _ subjects: [String]) async throws {
+    for subject in subjects {
+      var contact = WorkflowData.webformContact()
+      contact.subjectID = subject
+      _ = try await admin.createContact(contact)
+    }
+  }
+
+  @Test("RecordConsent, BulkUpdate, a confirmed preference change and a write straight to the consent service all erase and lock; a grant unlocks")
+  func everyPath() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let consent = ConsentClient(wrapping: client)
+        let vault = VaultClient(wrapping: client)
+        let subjects = ["by-record", "by-bulk", "by-preferences", "by-import", "by-denial"]
+        try await Self.createContacts(admin, subjects)
+        for subject in subjects { #expect(try await vault.getRecord(.with { $0.subjectID = subject }).record.field("iban")?.value.isEmpty == false) }
+
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = "by-record"
+          $0.purposeID = "storage"
+          $0.decision = .withdrawn
+          $0.evidence = .with { $0.channel = .api }
+        })
+        _ = try await consent.bulkUpdate(.with {
+          $0.selector = .subjectIds(.with { $0.subjectIds = ["by-bulk"] })
+          $0.purposeID = "storage"
+          $0.decision = .withdrawn
+          $0.evidence = .with { $0.channel = .manual }
+          $0.reason = "letters of withdrawal"
+        })
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = "by-denial"
+          $0.purposeID = "storage"
+          $0.decision = .denied
+          $0.evidence = .with { $0.channel = .api }
+        })
+        // Paths that never touch the gateway: a confirmed preference change and an import.
+        try await withTestClient(port: backends[.consent]!) { direct async throws in
+          let consent = ConsentClient(wrapping: direct)
+          _ = try await consent.requestPreferenceChange(.with {
+            $0.subjectID = "by-preferences"
+            $0.emailAddress = "prefs@example.org"
+            $0.changes = [.with { $0.consent = .with { $0.purposeID = "storage"; $0.decision = .withdrawn } }]
+          })
+          let message = try #require(try await consent.listOutbox(.with { $0.pageSize = 1000 }).messages.last)
+          let token = try #require(URLComponents(string: message.link)?.queryItems?.first { $0.name == "token" }?.value)
+          _ = try await consent.confirmPreferenceChange(.with { $0.token = token })
+          _ = try await consent.recordConsent(.with {
+            $0.subjectID = "by-import"
+            $0.purposeID = "storage"
+            $0.decision = .withdrawn
+            $0.evidence = .with { $0.channel = .import }
+          })
+        }
+        for subject in subjects {
+          #expect(try await eventually { try await Self.ibanLocked(vault, subject) }, "\(subject)")
+        }
+
+        // Granted again: unlocked, whichever path.
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = "by-record"
+          $0.purposeID = "storage"
+          $0.decision = .granted
+          $0.evidence = .with { $0.channel = .api }
+        })
+        #expect(try await eventually { try await Self.ibanUnlocked(vault, "by-record") })
+
+        // Each step is audited as the reactor's, naming the ledger event.
+        let entries = try await admin.listAudit(.with {
+          $0.actor = "gateway"
+          $0.pageSize = 100
+        }).entries
+        let erasures = entries.filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" }
+        #expect(Set(erasures.map(\.subjectID)) == Set(subjects))
+        #expect(erasures.allSatisfy { $0.role == "consent-reactor" && $0.reason.contains("ledger event") && $0.statusCode == 0 })
+        // A first grant has nothing to unlock; only the grant after the withdrawal is a step.
+        #expect(entries.filter { $0.method == "privacy.vault.v1.VaultService/UnlockFields" }.map(\.subjectID) == ["by-record"])
+        #expect(try await admin.verifyAudit(.init()).verification.valid)
+      }
+    }
+  }
+
+  @Test("only the latest decision counts: a withdrawal followed by a grant leaves the fields unlocked")
+  func latestDecision() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.runBackends { backends async throws in
+      try await WorkflowData.seed(backends)
+      try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          try await Self.createContacts(AdminClient(wrapping: client), ["flip"])
+        }
+      }
+      // With the gateway down, the subject withdraws and grants again; a later gateway replays
+      // both events and must not erase what the grant allows.
+      try await withTestClient(port: backends[.consent]!) { direct async throws in
+        let consent = ConsentClient(wrapping: direct)
+        for decision: Privacy_Consent_V1_Decision in [.withdrawn, .granted] {
+          _ = try await consent.recordConsent(.with {
+            $0.subjectID = "flip"
+            $0.purposeID = "storage"
+            $0.decision = decision
+            $0.evidence = .with { $0.channel = .import }
+          })
+        }
+      }
+      try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          let admin = AdminClient(wrapping: client)
+          // The reactor has passed both events once the grant's unlock (nothing was locked) is audited.
+          #expect(try await eventually {
+            try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "flip" }).entries
+              .contains { $0.method == "privacy.vault.v1.VaultService/UnlockFields" }
+          })
+          let entries = try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "flip" }).entries
+          #expect(!entries.contains { $0.method == "privacy.vault.v1.VaultService/EraseFields" })
+          #expect(try await Self.ibanUnlocked(VaultClient(wrapping: client), "flip"))
+        }
+      }
+    }
+  }
+
+  @Test("a gateway started after a withdrawal catches up from its cursor; a restart does not repeat finished steps")
+  func catchUp() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.runBackends { backends async throws in
+      try await WorkflowData.seed(backends)
+      try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          try await Self.createContacts(AdminClient(wrapping: client), ["late"])
+        }
+      }
+      try await withTestClient(port: backends[.consent]!) { direct async throws in
+        _ = try await ConsentClient(wrapping: direct).recordConsent(.with {
+          $0.subjectID = "late"
+          $0.purposeID = "storage"
+          $0.decision = .withdrawn
+          $0.evidence = .with { $0.channel = .import }
+        })
+      }
+      func erasures(_ admin: AdminClient) async throws -> Int {
+        try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "late" }).entries
+          .filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" }.count
+      }
+      try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          #expect(try await eventually { try await Self.ibanLocked(VaultClient(wrapping: client), "late") })
+          #expect(try await eventually { try await erasures(AdminClient(wrapping: client)) == 1 })
+        }
+      }
+      try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          // A new event after the restart is handled; the old one is not taken again.
+          _ = try await ConsentClient(wrapping: client).recordConsent(.with {
+            $0.subjectID = "late"
+            $0.purposeID = "storage"
+            $0.decision = .granted
+            $0.evidence = .with { $0.channel = .api }
+          })
+          #expect(try await eventually { try await Self.ibanUnlocked(VaultClient(wrapping: client), "late") })
+          #expect(try await erasures(AdminClient(wrapping: client)) == 1)
+        }
+      }
+    }
+  }
+}
+
+@Suite("Reactor store: cursors and leases in the gateway's database")
+struct ReactorStoreTests {
+  @Test("one holder at a time; an expired or released lease can be taken; cursors persist")
+  func leases() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let store = SQLiteReactorStore(pool: try SQLiteAuditStore(path: directory.path("gateway.sqlite")).database)
+    let now = Date()
+    func take(_ name: String, _ holder: String, at offset: TimeInterval, until end: TimeInterval) async throws -> Bool {
+      try await store.acquireLease(name, holder: holder, now: now + offset, until: now + end)
+    }
+    #expect(try await take("r", "a", at: 0, until: 15) == true)
+    #expect(try await take("r", "b", at: 1, until: 16) == false)
+    #expect(try await take("r", "a", at: 5, until: 20) == true)
+    #expect(try await take("r", "b", at: 19, until: 34) == false)
+    #expect(try await take("r", "b", at: 21, until: 36) == true)
+    #expect(try await take("r", "a", at: 22, until: 37) == false)
+    try await store.releaseLease("r", holder: "a")  // not a's: nothing happens
+    #expect(try await take("r", "a", at: 23, until: 38) == false)
+    try await store.releaseLease("r", holder: "b")
+    #expect(try await take("r", "a", at: 23, until: 38) == true)
+    #expect(try await take("other", "b", at: 23, until: 38) == true)
+
+    #expect(try await store.cursor("r") == 0)
+    try await store.saveCursor("r", 42)
+    try await store.saveCursor("r", 43)
+    let reopened = SQLiteReactorStore(pool: try SQLiteAuditStore(path: directory.path("gateway.sqlite")).database)
+    let cursors = (try await reopened.cursor("r"), try await reopened.cursor("other"))
+    #expect(cursors.0 == 43 && cursors.1 == 0)
+  }
+}
