@@ -351,7 +351,10 @@ extension Privacy_Vault_V1_VaultService {
         /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
         /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
         /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-        /// > locked (metadata `field` names the first one).
+        /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+        /// > Through the gateway, a write that creates a record first runs the re-entry check like
+        /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+        /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Vault_V1_PutRecordRequest` messages.
@@ -746,7 +749,10 @@ extension Privacy_Vault_V1_VaultService {
         /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
         /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
         /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-        /// > locked (metadata `field` names the first one).
+        /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+        /// > Through the gateway, a write that creates a record first runs the re-entry check like
+        /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+        /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_PutRecordRequest` message.
@@ -1139,7 +1145,10 @@ extension Privacy_Vault_V1_VaultService {
         /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
         /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
         /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-        /// > locked (metadata `field` names the first one).
+        /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+        /// > Through the gateway, a write that creates a record first runs the re-entry check like
+        /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+        /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Vault_V1_PutRecordRequest` message.
@@ -2086,7 +2095,10 @@ extension Privacy_Vault_V1_VaultService {
         /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
         /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
         /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-        /// > locked (metadata `field` names the first one).
+        /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+        /// > Through the gateway, a write that creates a record first runs the re-entry check like
+        /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+        /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_PutRecordRequest` message.
@@ -2586,7 +2598,10 @@ extension Privacy_Vault_V1_VaultService {
         /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
         /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
         /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-        /// > locked (metadata `field` names the first one).
+        /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+        /// > Through the gateway, a write that creates a record first runs the re-entry check like
+        /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+        /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Vault_V1_PutRecordRequest` message.
@@ -3176,7 +3191,10 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
     /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
     /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
     /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-    /// > locked (metadata `field` names the first one).
+    /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+    /// > Through the gateway, a write that creates a record first runs the re-entry check like
+    /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+    /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Vault_V1_PutRecordRequest` message.
@@ -3708,7 +3726,10 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
     /// > it), a value over 65,536 bytes, a missing source channel or a malformed source IP address;
     /// > FAILED_PRECONDITION with reason `RECORD_RESTRICTED` when the record is restricted,
     /// > `RECORD_ERASED` when it was erased by ErasePersonalData, `FIELD_LOCKED` when a named field is
-    /// > locked (metadata `field` names the first one).
+    /// > locked (metadata `field` names the first one); NOT_FOUND for `update_only` and no record.
+    /// > Through the gateway, a write that creates a record first runs the re-entry check like
+    /// > CreateContact: FAILED_PRECONDITION with reason `SUBJECT_PREVIOUSLY_ERASED` when a value of a
+    /// > field tagged email or phone is on the blocklist (an override goes through CreateContact).
     ///
     /// - Parameters:
     ///   - message: request message to send.

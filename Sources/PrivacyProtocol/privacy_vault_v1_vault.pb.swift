@@ -977,6 +977,10 @@ public nonisolated struct Privacy_Vault_V1_PutRecordRequest: Sendable {
   /// Clears the value of `source`. Subsequent reads from it will return its default value.
   public mutating func clearSource() {self._source = nil}
 
+  /// Only update: NOT_FOUND when the record does not exist, and nothing is written. The gateway
+  /// writes this way first, so that a write creating a person runs the re-entry check.
+  public var updateOnly: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2477,7 +2481,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutRecordRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}values\0\u{1}source\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}values\0\u{1}source\0\u{3}update_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2488,6 +2492,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
       case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
       case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.values) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._source) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.updateOnly) }()
       default: break
       }
     }
@@ -2507,6 +2512,9 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
     try { if let v = self._source {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if self.updateOnly != false {
+      try visitor.visitSingularBoolField(value: self.updateOnly, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2514,6 +2522,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
     if lhs.subjectID != rhs.subjectID {return false}
     if lhs.values != rhs.values {return false}
     if lhs._source != rhs._source {return false}
+    if lhs.updateOnly != rhs.updateOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

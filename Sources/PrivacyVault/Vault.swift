@@ -289,12 +289,13 @@ public final class Vault: Sendable {
 
   /// Creates the record if absent and sets the given values (an empty string removes one).
   /// `source` carries what the request said; the actor and request id come from `caller`.
+  /// `updateOnly`: refuse (subject not found) rather than create the record.
   public func putRecord(
-    subjectID: String, values: [String: String], source: ValueSource, caller: CallerIdentity
+    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, caller: CallerIdentity
   ) async throws -> PutOutcome {
     try requireDefined(values.keys, field: "values")
     return try await write(caller) { commit in
-      try await put(subjectID: subjectID, values: values, source: source, caller: caller, into: &commit)
+      try await put(subjectID: subjectID, values: values, source: source, updateOnly: updateOnly, caller: caller, into: &commit)
     }
   }
 
@@ -317,10 +318,12 @@ public final class Vault: Sendable {
 
   /// One record's part of a put: checks, seals and logs into `commit`.
   private func put(
-    subjectID: String, values: [String: String], source: ValueSource, caller: CallerIdentity, into commit: inout VaultCommit
+    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, caller: CallerIdentity,
+    into commit: inout VaultCommit
   ) async throws -> PutOutcome {
     let schema = self.schema
     let stored = try await store.record(subjectID)
+    if updateOnly && stored == nil { throw VaultError.subjectNotFound(subjectID) }
     var record = OpenRecord(state: RecordState(subjectID: subjectID, createdAt: commit.now), entries: [:])
     var key: SubjectKey?
     if let stored { (record, key) = try open(stored) }

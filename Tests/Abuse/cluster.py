@@ -26,7 +26,7 @@ import time
 BACKENDS = ["consent-service", "vault-service", "subject-rights-service", "blocklist-service"]
 GATEWAY = "gateway"
 SERVERS = BACKENDS + [GATEWAY]
-ROLES = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor"]
+ROLES = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"]
 GATEWAY_ADDRESS_VARIABLES = {
     "consent-service": "CONSENT_SERVICE_ADDR", "vault-service": "VAULT_SERVICE_ADDR",
     "subject-rights-service": "RIGHTS_SERVICE_ADDR", "blocklist-service": "BLOCKLIST_SERVICE_ADDR",

@@ -30,7 +30,9 @@ extension ProcessWorkflowTests {
         }
 
         let portability = try await execute(.portability)
-        let bundle = try await rights.getArtifact(.with { $0.requestID = portability.requestID }).artifact
+        let bundle = try await suite.asDelivery(port: port) { delivery async throws in
+          try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: delivery).getArtifact(.with { $0.requestID = portability.requestID }).artifact
+        }
         let archive = try Archive(data: bundle.content, accessMode: .read)
         var csv = Data()
         _ = try archive.extract(try #require(archive["personal_data.csv"])) { csv.append($0) }

@@ -54,6 +54,7 @@ struct RoleMatrixTests {
     "auditor": [
       "admin.ListAudit", "admin.VerifyAudit", "vault.ListAccessLog", "vault.VerifyAccessLog", "consent.VerifyLedger",
     ],
+    "delivery": ["rights.GetRequest", "rights.GetArtifact"],
   ]
 
   static let services: [String: [MethodDescriptor]] = [

@@ -9,7 +9,7 @@ import PrivacyTesting
 /// each in a temporary directory), with one API key per role of the shipped policy; TLS on every
 /// port and mutual TLS from the gateway to the backends, with certificates made for the run.
 final class RunningSuite: Sendable {
-  static let roles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor"]
+  static let roles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"]
   static let backendNames = ["consent-service", "vault-service", "subject-rights-service", "blocklist-service"]
 
   let directory: TestDirectory

@@ -56,6 +56,10 @@ final class SuiteProcesses: Sendable {
           role: dpo
           actor: dpo@test
           sha256: \(SecureToken.hash("secret-dpo"))
+        - id: delivery-key
+          role: delivery
+          actor: delivery@test
+          sha256: \(SecureToken.hash("secret-delivery"))
 
       """.write(toFile: keysPath, atomically: true, encoding: .utf8)
   }
@@ -169,6 +173,11 @@ extension SuiteProcesses {
     try await withGatewayClient(port: port, authorization: "Bearer dpo-key.secret-dpo", security: ca.transportSecurity(), body)
   }
 
+  /// A client of the gateway with the `delivery` role's API key (access and portability bundles).
+  func asDelivery<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
+    try await withGatewayClient(port: port, authorization: "Bearer delivery-key.secret-delivery", security: ca.transportSecurity(), body)
+  }
+
   /// A client of one backend, presenting the gateway's certificate as the gateway would.
   func withBackend<T: Sendable>(_ name: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
     try await withTestClient(port: ports[name]!, security: ca.transportSecurity(presenting: gatewayClient), body)
@@ -276,7 +285,7 @@ extension ProcessWorkflowTests {
       #expect(resumed.status == .completed && resumed.resumed && resumed.artifact.sizeBytes > 0)
 
       let (after, afterPort) = try await suite.gateway()
-      try await suite.asDPO(port: afterPort) { client async throws in
+      try await suite.asDelivery(port: afterPort) { client async throws in
         let artifact = try await Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client).getArtifact(.with { $0.requestID = requestID }).artifact
         let archive = try Archive(data: artifact.content, accessMode: .read)
         var json = Data()

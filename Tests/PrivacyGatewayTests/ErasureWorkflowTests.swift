@@ -119,6 +119,33 @@ struct ErasureWorkflowTests {
         #expect(Set(metadata.keys) == ["erased_at", "reason"])
         #expect(metadata["reason"] == "art 17 erasure, request \(requestID)")
 
+        // A PutRecord that would create a person runs the same check and writes nothing; one
+        // creating a person with other identifiers, or updating an existing record, goes through.
+        let vault = VaultClient(wrapping: client)
+        func put(_ subject: String, email: String) async throws -> Privacy_Vault_V1_PutRecordResponse {
+          try await vault.putRecord(.with {
+            $0.subjectID = subject
+            $0.values = ["email": email, "segment": "silver"]
+            $0.source = .with { $0.channel = .api }
+          })
+        }
+        let erasedEmail = try #require(WorkflowData.contactValues["email"])
+        let byPut = await capturedRPCError { try await put("newcomer", email: erasedEmail) }
+        #expect(byPut?.code == .failedPrecondition && byPut?.errorInfoReason == "SUBJECT_PREVIOUSLY_ERASED")
+        let notWritten = await capturedRPCError { try await vault.getRecord(.with { $0.subjectID = "newcomer" }) }
+        #expect(notWritten?.code == .notFound)
+        #expect(try await put("newcomer", email: "someone.else@example.org").created)
+        #expect(try await !put("newcomer", email: "someone.else@example.org").created)
+        let updateOnly = await capturedRPCError {
+          try await vault.putRecord(.with {
+            $0.subjectID = "nobody-yet"
+            $0.values = ["segment": "silver"]
+            $0.source = .with { $0.channel = .api }
+            $0.updateOnly = true
+          })
+        }
+        #expect(updateOnly?.code == .notFound)
+
         let ledger = try await ConsentClient(wrapping: client).verifyLedger(.init()).verification
         #expect(ledger.valid)
 

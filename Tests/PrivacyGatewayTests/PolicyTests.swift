@@ -15,7 +15,7 @@ struct PolicyTests {
   @Test("the shipped default policy loads and defines the seven roles of the design")
   func shippedPolicy() throws {
     let policy = try GatewayPolicy.load(path: nil)
-    #expect(Set(policy.roles.keys) == ["admin", "dpo", "support", "billing", "marketing", "service", "auditor"])
+    #expect(Set(policy.roles.keys) == ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"])
     #expect(policy.role("dpo")?.canOverrideBlocklist == true)
     #expect(policy.roles.values.filter(\.canOverrideBlocklist).map(\.name) == ["dpo"])
   }

@@ -33,7 +33,17 @@ struct RightsWorkflowTests {
         #expect(executed.status == .completed && executed.steps.map(\.name) == ["bundle_built"])
         #expect(executed.artifact.mediaType == "application/zip" && executed.artifact.fileName == "access-\(requestID).zip")
 
-        let artifact = try await RightsClient(wrapping: client).getArtifact(.with { $0.requestID = requestID }).artifact
+        // The bundle holds IBAN and diagnosis in clear: the dpo (REVEAL on sensitive fields) is
+        // refused all of it; the delivery role (CLEAR on every field) gets it, audited.
+        let refused = await capturedRPCError { try await RightsClient(wrapping: client).getArtifact(.with { $0.requestID = requestID }) }
+        #expect(refused?.code == .permissionDenied && refused?.message.contains("diagnosis, iban") == true)
+        #expect(refused.map { !$0.message.contains(TestData.iban) } == true)
+        let artifact = try await asRole("delivery", port: port) { delivery async throws in
+          try await RightsClient(wrapping: delivery).getArtifact(.with { $0.requestID = requestID }).artifact
+        }
+        let delivered = try await admin.listAudit(.with { $0.method = "privacy.rights.v1.SubjectRightsService/GetArtifact" }).entries
+        #expect(delivered.first?.actor == "delivery@test" && delivered.first?.fieldsRevealed.contains("iban") == true)
+        #expect(delivered.dropFirst().first?.actor == "dpo@test" && delivered.dropFirst().first?.statusCode == 7)
         let files = try unzip(artifact.content)
         #expect(Set(files.keys) == [
           "data.json", "personal_data.csv", "consent_state.csv", "consent_ledger.csv", "subscriptions.csv", "requests.csv",

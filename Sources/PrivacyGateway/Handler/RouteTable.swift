@@ -44,7 +44,7 @@ extension RouteTable {
     // VaultService (vault)
     UnaryRoute(Vault.UpsertField.self, .vault),
     UnaryRoute(Vault.ListFields.self, .vault),
-    UnaryRoute(Vault.PutRecord.self, .vault),
+    UnaryRoute(Vault.PutRecord.self, .vault, handler: RecordWrite.putRecord),
     UnaryRoute(Vault.GetRecord.self, .vault, handler: VaultFiltering.getRecord),
     UnaryRoute(Vault.RevealField.self, .vault, handler: VaultFiltering.revealField),
     UnaryRoute(Vault.ListAccessLog.self, .vault),
@@ -70,7 +70,7 @@ extension RouteTable {
     UnaryRoute(Rights.RecordStep.self, .rights),
     UnaryRoute(Rights.CompleteRequest.self, .rights),
     UnaryRoute(Rights.RejectRequest.self, .rights),
-    UnaryRoute(Rights.GetArtifact.self, .rights),
+    UnaryRoute(Rights.GetArtifact.self, .rights, handler: BundleDelivery.getArtifact),
     UnaryRoute(Rights.UpsertRecipient.self, .rights),
     UnaryRoute(Rights.ListRecipients.self, .rights),
     UnaryRoute(Rights.UpsertRetentionPolicy.self, .rights),

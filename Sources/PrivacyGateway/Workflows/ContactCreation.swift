@@ -24,13 +24,7 @@ struct ContactCreation {
     }
     var steps = StepList()
 
-    let identifiers = input.values.keys.sorted().compactMap { name -> Privacy_Blocklist_V1_Identifier? in
-      guard let value = input.values[name], !value.isEmpty, let kind = IdentifierFields.kind(tags: fields[name]?.tags ?? []) else { return nil }
-      return .with {
-        $0.kind = kind
-        $0.value = value
-      }
-    }
+    let identifiers = ReentryCheck.identifiers(input.values, fields: fields)
     var response = Privacy_Gateway_V1_CreateContactResponse()
     response.subjectID = input.subjectID
     response.reentryOutcome = try await checkBlocklist(identifiers, input: input)
@@ -72,10 +66,8 @@ struct ContactCreation {
   private func checkBlocklist(
     _ identifiers: [Privacy_Blocklist_V1_Identifier], input: ContactInput
   ) async throws -> Privacy_Gateway_V1_ReentryOutcome {
-    guard !identifiers.isEmpty else { return .noMatch }
-    let check = try await context.send(BlocklistMethod.Check.self, .with { $0.identifiers = identifiers })
-    let matches = check.matches.filter(\.matched)
-    guard let first = matches.min(by: { $0.addedAt.date < $1.addedAt.date }) else { return .noMatch }
+    let matches = try await ReentryCheck(context: context).matches(identifiers)
+    guard let first = matches.first else { return .noMatch }
     if input.ownWebformSubmission {
       _ = try await context.send(BlocklistMethod.Remove.self, .with {
         $0.identifiers = matches.map { identifiers[Int($0.index)] }
@@ -87,7 +79,7 @@ struct ContactCreation {
       guard context.call.role.canOverrideBlocklist else { throw WorkflowError.overrideNotPermitted(role: context.call.role.name) }
       return .overridden
     }
-    throw WorkflowError.previouslyErased(erasedAt: RFC3339.string(first.addedAt.date), reason: first.reason)
+    throw ReentryCheck.refusal(first)
   }
 
   /// Consent to storage granted again unlocks the fields its withdrawal locked.

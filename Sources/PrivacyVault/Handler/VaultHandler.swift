@@ -72,7 +72,8 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     }
     guard message.hasSource else { throw InvalidArgument("source.channel is required") }
     let source = try ValueSource(message.source, now: vault.now())
-    let outcome = try await vault.putRecord(subjectID: subjectID, values: message.values, source: source, caller: caller(request))
+    let outcome = try await vault.putRecord(
+      subjectID: subjectID, values: message.values, source: source, updateOnly: message.updateOnly, caller: caller(request))
     return ServerResponse(message: .with {
       $0.version = outcome.version
       $0.created = outcome.created

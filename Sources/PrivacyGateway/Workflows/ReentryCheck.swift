@@ -1,0 +1,35 @@
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+
+/// The re-entry check every path that creates a person runs (CreateContact, a PutRecord that
+/// creates a record): the values of fields tagged as identifiers (email, phone, national id)
+/// against the blocklist of erased people.
+struct ReentryCheck {
+  let context: WorkflowContext
+
+  /// The identifiers among `values`, by the tags of the vault's field definitions.
+  static func identifiers(
+    _ values: [String: String], fields: [String: Privacy_Vault_V1_FieldDefinition]
+  ) -> [Privacy_Blocklist_V1_Identifier] {
+    values.keys.sorted().compactMap { name -> Privacy_Blocklist_V1_Identifier? in
+      guard let value = values[name], !value.isEmpty, let kind = IdentifierFields.kind(tags: fields[name]?.tags ?? []) else { return nil }
+      return .with {
+        $0.kind = kind
+        $0.value = value
+      }
+    }
+  }
+
+  /// The blocklist's matches for `identifiers`, oldest entry first; empty when none matches.
+  func matches(_ identifiers: [Privacy_Blocklist_V1_Identifier]) async throws -> [Privacy_Blocklist_V1_CheckResult] {
+    guard !identifiers.isEmpty else { return [] }
+    let check = try await context.send(BlocklistMethod.Check.self, .with { $0.identifiers = identifiers })
+    return check.matches.filter(\.matched).sorted { $0.addedAt.date < $1.addedAt.date }
+  }
+
+  /// The refusal a match gives when nothing allows re-entry.
+  static func refusal(_ oldest: Privacy_Blocklist_V1_CheckResult) -> WorkflowError {
+    WorkflowError.previouslyErased(erasedAt: RFC3339.string(oldest.addedAt.date), reason: oldest.reason)
+  }
+}
