@@ -1,13 +1,15 @@
 import ArgumentParser
+import Foundation
 import PrivacyKit
 import PrivacyProtocol
 
-/// `privacyctl audit list|verify`: the gateway's hash-chained log of every call.
+/// `privacyctl audit list|verify|checkpoint export`: the gateway's keyed hash-chained log of
+/// every call, and the signed checkpoints that let a verification catch a truncated or rebuilt log.
 struct AuditCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "audit",
     abstract: "Read and verify the gateway's audit log.",
-    subcommands: [List.self, Verify.self]
+    subcommands: [List.self, Verify.self, Checkpoint.self]
   )
 
   struct List: AsyncParsableCommand {
@@ -59,7 +61,8 @@ struct AuditCommand: AsyncParsableCommand {
           rows: response.entries.map { entry in
             [
               "\(entry.sequence)", Format.time(entry.time), entry.actor.isEmpty ? "-" : entry.actor, entry.role.isEmpty ? "-" : entry.role,
-              entry.method, entry.subjectID.isEmpty ? "-" : entry.subjectID, StatusCodeArgument.name(entry.statusCode),
+              entry.method, entry.subjectID.isEmpty ? "-" : entry.subjectID,
+              entry.phase == .intent ? "(intent)" : StatusCodeArgument.name(entry.statusCode),
               Format.list(entry.fieldsRevealed), entry.reason,
             ]
           }
@@ -75,12 +78,56 @@ struct AuditCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @Option(help: "Checkpoints exported earlier (audit checkpoint export): the log must still reach and match each.")
+    var checkpoints: String?
+
     func run() async throws {
+      var request = Privacy_Gateway_V1_VerifyAuditRequest()
+      if let checkpoints {
+        guard let data = FileManager.default.contents(atPath: checkpoints),
+          let file = try? Privacy_Gateway_V1_ListAuditCheckpointsResponse(jsonUTF8Data: data)
+        else { throw LocalFailure("\(checkpoints) is not a checkpoint file written by audit checkpoint export") }
+        request.checkpoints = file.checkpoints
+      }
       let response = try await connection.withGateway { gateway in
-        try await gateway.admin.verifyAudit(.init(), options: gateway.call)
+        try await gateway.admin.verifyAudit(request, options: gateway.call)
       }
       try connection.printer.emit(response) { ChainView.details(response.verification) }
       if !response.verification.valid { throw ExitCode(1) }
+    }
+  }
+
+  struct Checkpoint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "The audit log's signed checkpoints.", subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(
+        abstract: "Write every checkpoint to a file (JSON), to keep where the gateway's database is not.")
+
+      @OptionGroup var connection: ConnectionOptions
+
+      @Option(help: "The file to write.")
+      var out: String
+
+      func run() async throws {
+        var all = Privacy_Gateway_V1_ListAuditCheckpointsResponse()
+        try await connection.withGateway { gateway in
+          var token = ""
+          repeat {
+            let page = try await gateway.admin.listAuditCheckpoints(.with {
+              $0.pageSize = 1000
+              $0.pageToken = token
+            }, options: gateway.call)
+            all.checkpoints += page.checkpoints
+            token = page.nextPageToken
+          } while !token.isEmpty
+        }
+        guard FileManager.default.createFile(atPath: out, contents: try all.jsonUTF8Data()) else {
+          throw LocalFailure("cannot write \(out)")
+        }
+        Printer.writeError("wrote \(all.checkpoints.count) checkpoint(s), the last at entry \(all.checkpoints.last?.sequence ?? 0), to \(out)\n")
+      }
     }
   }
 }

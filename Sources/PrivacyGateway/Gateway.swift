@@ -5,9 +5,11 @@ public import PrivacyKit
 import Synchronization
 
 /// The gateway's core: for every call, authenticate the caller, check the role may call the
-/// method (before any backend is touched), run the call, and commit one audit entry before the
-/// answer leaves. Handlers (forwarded backend methods and AdminService) only supply the part
-/// between authorization and audit.
+/// method (before any backend is touched), run the call, and commit its audit before the answer
+/// leaves: one entry for a read or a refused call; for a call that changes state (or reveals a
+/// value), an intent entry before the first backend call and an outcome entry after. Handlers
+/// (forwarded backend methods and AdminService) only supply the part between authorization and
+/// audit.
 public final class Gateway: Sendable {
   public let policy: Policy
   public let audit: AuditLog
@@ -99,18 +101,42 @@ public final class Gateway: Sendable {
   /// A workflow (`budget: .workflow`) gets the caller's deadline or the configured workflow
   /// timeout, since it makes many backend calls; each of those is still bounded by the backend
   /// timeout.
+  ///
+  /// A call that changes state is audited write-ahead: if its intent entry cannot be written,
+  /// nothing runs and the caller gets UNAVAILABLE. Its backend work then runs to the end even
+  /// when the caller leaves or its deadline passes first (under the gateway's own timeouts), so
+  /// that the outcome entry records what the backends did, not the caller's impatience.
   public func unary<Input: Sendable, Output: Sendable>(
     _ request: ServerRequest<Input>, method: MethodDescriptor, budget: TimeBudget = .backendCall,
-    body: (Input, Call) async throws -> Answer<Output>
+    body: @escaping @Sendable (Input, Call) async throws -> Answer<Output>
   ) async throws -> ServerResponse<Output> {
     let start = ContinuousClock.now
     var draft = Self.draft(for: request.message, method: method)
+    let writeAhead = Self.isAuditedWriteAhead(method)
     let result: Result<Answer<Output>, RPCError>
     var admitted: Call?
     do {
-      let call = try await admit(request.metadata, method: method, start: start, isStream: false, budget: budget, draft: &draft)
+      let call = try await admit(
+        request.metadata, method: method, start: start, isStream: false, budget: budget, writeAhead: writeAhead, draft: &draft)
       admitted = call
-      result = .success(try await body(request.message, call))
+      if writeAhead {
+        var intent = draft
+        intent.phase = .intent
+        try await commit(intent)
+        draft.phase = .outcome
+        let message = request.message
+        let requestID = draft.requestID
+        // Unstructured, so that the caller's cancellation does not reach the backends' work.
+        result = await Task {
+          do {
+            return .success(try await body(message, call))
+          } catch {
+            return .failure(self.rpcError(error, requestID: requestID))
+          }
+        }.value
+      } else {
+        result = .success(try await body(request.message, call))
+      }
     } catch {
       result = .failure(rpcError(error, requestID: draft.requestID))
     }
@@ -143,7 +169,7 @@ public final class Gateway: Sendable {
     var draft = Self.draft(for: request.message, method: method)
     let call: Call
     do {
-      call = try await admit(request.metadata, method: method, start: start, isStream: true, budget: .backendCall, draft: &draft)
+      call = try await admit(request.metadata, method: method, start: start, isStream: true, budget: .backendCall, writeAhead: false, draft: &draft)
     } catch {
       return await refuse(rpcError(error, requestID: draft.requestID), draft: draft)
     }
@@ -199,9 +225,26 @@ public final class Gateway: Sendable {
       reason: String(((message as? any GivesReason)?.auditReason ?? "").prefix(500)), statusCode: 0)
   }
 
-  /// Authenticates and authorizes; fills the draft's actor and role.
+  /// The methods whose calls only read (and are audited in one entry): every other method is
+  /// audited write-ahead, a method added later included. RevealField and ExportRecord are not
+  /// here: a reveal is logged by the vault, so it must not happen unless its intent is on record.
+  static let readMethods: Set<String> = [
+    "ListPurposes", "CheckConsent", "GetConsentState", "ListConsentEvents", "ListSubjects", "CheckEmailEligibility",
+    "ListMailingLists", "ListSubscriptions", "WatchConsentEvents", "VerifyLedger", "ListOutbox", "ListFields", "GetRecord",
+    "ListAccessLog", "VerifyAccessLog", "FindByField", "GetRequest", "ListRequests", "GetArtifact", "ListRecipients",
+    "ListRetentionPolicies", "ListDueForRetention", "Check", "List", "WhoAmI", "ListAudit", "VerifyAudit", "GetBackendHealth",
+    "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach",
+  ]
+
+  static func isAuditedWriteAhead(_ method: MethodDescriptor) -> Bool { !readMethods.contains(method.method) }
+
+  /// Authenticates and authorizes; fills the draft's actor and role. A write-ahead call of one
+  /// backend call gets the gateway's full backend timeout whatever the caller's deadline, so that
+  /// its outcome is known. A workflow keeps the caller's deadline: it stops between steps, keeps
+  /// back time to record a step's failure, and resumes later, so its step log says what it did.
   private func admit(
-    _ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, budget: TimeBudget, draft: inout AuditDraft
+    _ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, budget: TimeBudget, writeAhead: Bool,
+    draft: inout AuditDraft
   ) async throws -> Call {
     let principal = try await authenticator.authenticate(metadata)
     draft.actor = principal.actor
@@ -214,6 +257,7 @@ public final class Gateway: Sendable {
     let timeout: Duration? =
       switch (isStream, budget) {
       case (true, _): callerTimeout
+      case (false, .backendCall) where writeAhead: settings.backendTimeout
       case (false, .backendCall): min(callerTimeout ?? settings.backendTimeout, settings.backendTimeout)
       case (false, .workflow): callerTimeout ?? settings.workflowTimeout
       }

@@ -24,6 +24,10 @@ public struct GatewayConfiguration: Sendable {
   public var crashAfterStep: String?
   /// TLS to the backends (`BACKEND_TLS_*`); nil speaks plaintext to them (development).
   public var backendTLS: ClientTLS?
+  /// The audit chain's key (`GATEWAY_AUDIT_KEY_FILE`).
+  public var auditKey: AuditKey
+  /// `AUDIT_CHECKPOINT_EVERY` (default 1000): entries between signed checkpoints.
+  public var checkpointEvery: UInt64
 
   public struct JWTTrust: Sendable {
     public var jwksFile: String
@@ -64,6 +68,13 @@ public struct GatewayConfiguration: Sendable {
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
+    let databasePath: String
+    switch service.database {
+    case .sqlite(let path): databasePath = path
+    case .postgres: throw .malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
+    }
+    self.auditKey = try AuditKey.load(environment, database: databasePath, allowInsecureDev: service.allowInsecureDev)
+    self.checkpointEvery = UInt64(try environment.int("AUDIT_CHECKPOINT_EVERY", range: 1...10_000_000) ?? Int(AuditLog.defaultCheckpointEvery))
     if !service.allowInsecureDev && backendTLS?.certificate == nil {
       throw .malformed(
         backendTLS == nil ? "BACKEND_TLS_CA_FILE" : "BACKEND_TLS_CERT_FILE",
@@ -132,6 +143,7 @@ public func makeGatewayServer(
 ) async throws -> PrivacyServer {
   let gateway = try await makeGateway(configuration: configuration, logger: logger, now: now)
   var companions = gateway.backends.companions
+  companions.append(FinalCheckpoint(audit: gateway.audit))
   if let reactorStore = gateway.reactorStore, configuration.backendAddresses[.consent] != nil {
     companions.append(ConsentReactor(gateway: gateway, store: reactorStore, logger: logger))
   } else {
@@ -186,7 +198,8 @@ public func makeGateway(
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
   }
-  let audit = try await AuditLog.open(store: store, now: now, logger: logger)
+  let audit = try await AuditLog.open(
+    store: store, key: configuration.auditKey, checkpointEvery: configuration.checkpointEvery, now: now, logger: logger)
   if let step = configuration.crashAfterStep {
     logger.warning("GATEWAY_TEST_CRASH_AFTER_STEP is set: test-only fault injection, the gateway exits after recording step \(step) DONE")
   }

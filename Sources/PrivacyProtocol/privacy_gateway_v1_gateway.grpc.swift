@@ -137,6 +137,19 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListAuditCheckpoints" metadata.
+        public enum ListAuditCheckpoints: Sendable {
+            /// Request type for "ListAuditCheckpoints".
+            public typealias Input = Privacy_Gateway_V1_ListAuditCheckpointsRequest
+            /// Response type for "ListAuditCheckpoints".
+            public typealias Output = Privacy_Gateway_V1_ListAuditCheckpointsResponse
+            /// Descriptor for "ListAuditCheckpoints".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.gateway.v1.AdminService"),
+                method: "ListAuditCheckpoints",
+                type: .unary
+            )
+        }
         /// Namespace for "GetBackendHealth" metadata.
         public enum GetBackendHealth: Sendable {
             /// Request type for "GetBackendHealth".
@@ -161,6 +174,7 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
             RunRetentionSweep.descriptor,
             ListAudit.descriptor,
             VerifyAudit.descriptor,
+            ListAuditCheckpoints.descriptor,
             GetBackendHealth.descriptor
         ]
     }
@@ -452,10 +466,13 @@ extension Privacy_Gateway_V1_AdminService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-        /// > A broken chain is a successful call with verification.valid false, not an error.
-        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-        /// > database cannot be read.
+        /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+        /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+        /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+        /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+        /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Gateway_V1_VerifyAuditRequest` messages.
@@ -468,6 +485,28 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_VerifyAuditRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_VerifyAuditResponse>
+
+        /// Handle the "ListAuditCheckpoints" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+        /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+        /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Gateway_V1_ListAuditCheckpointsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Gateway_V1_ListAuditCheckpointsResponse` messages.
+        func listAuditCheckpoints(
+            request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>
 
         /// Handle the "GetBackendHealth" method.
         ///
@@ -762,10 +801,13 @@ extension Privacy_Gateway_V1_AdminService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-        /// > A broken chain is a successful call with verification.valid false, not an error.
-        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-        /// > database cannot be read.
+        /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+        /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+        /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+        /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+        /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Gateway_V1_VerifyAuditRequest` message.
@@ -778,6 +820,28 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.ServerRequest<Privacy_Gateway_V1_VerifyAuditRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_VerifyAuditResponse>
+
+        /// Handle the "ListAuditCheckpoints" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+        /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+        /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_ListAuditCheckpointsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Gateway_V1_ListAuditCheckpointsResponse` message.
+        func listAuditCheckpoints(
+            request: GRPCCore.ServerRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>
 
         /// Handle the "GetBackendHealth" method.
         ///
@@ -1070,10 +1134,13 @@ extension Privacy_Gateway_V1_AdminService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-        /// > A broken chain is a successful call with verification.valid false, not an error.
-        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-        /// > database cannot be read.
+        /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+        /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+        /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+        /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+        /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Gateway_V1_VerifyAuditRequest` message.
@@ -1086,6 +1153,28 @@ extension Privacy_Gateway_V1_AdminService {
             request: Privacy_Gateway_V1_VerifyAuditRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Gateway_V1_VerifyAuditResponse
+
+        /// Handle the "ListAuditCheckpoints" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+        /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+        /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Gateway_V1_ListAuditCheckpointsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Gateway_V1_ListAuditCheckpointsResponse` to respond with.
+        func listAuditCheckpoints(
+            request: Privacy_Gateway_V1_ListAuditCheckpointsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Gateway_V1_ListAuditCheckpointsResponse
 
         /// Handle the "GetBackendHealth" method.
         ///
@@ -1213,6 +1302,17 @@ extension Privacy_Gateway_V1_AdminService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Gateway_V1_AdminService.Method.ListAuditCheckpoints.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_ListAuditCheckpointsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_ListAuditCheckpointsResponse>(),
+            handler: { request, context in
+                try await self.listAuditCheckpoints(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Gateway_V1_AdminService.Method.GetBackendHealth.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_GetBackendHealthRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_GetBackendHealthResponse>(),
@@ -1322,6 +1422,17 @@ extension Privacy_Gateway_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_VerifyAuditResponse> {
         let response = try await self.verifyAudit(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAuditCheckpoints(
+        request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse> {
+        let response = try await self.listAuditCheckpoints(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1453,6 +1564,19 @@ extension Privacy_Gateway_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_VerifyAuditResponse> {
         return GRPCCore.ServerResponse<Privacy_Gateway_V1_VerifyAuditResponse>(
             message: try await self.verifyAudit(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAuditCheckpoints(
+        request: GRPCCore.ServerRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse> {
+        return GRPCCore.ServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>(
+            message: try await self.listAuditCheckpoints(
                 request: request.message,
                 context: context
             ),
@@ -1787,10 +1911,13 @@ extension Privacy_Gateway_V1_AdminService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-        /// > A broken chain is a successful call with verification.valid false, not an error.
-        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-        /// > database cannot be read.
+        /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+        /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+        /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+        /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+        /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Gateway_V1_VerifyAuditRequest` message.
@@ -1807,6 +1934,33 @@ extension Privacy_Gateway_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_VerifyAuditResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_VerifyAuditResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAuditCheckpoints" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+        /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+        /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_ListAuditCheckpointsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_ListAuditCheckpointsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_ListAuditCheckpointsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAuditCheckpoints<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_ListAuditCheckpointsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetBackendHealth" method.
@@ -2243,10 +2397,13 @@ extension Privacy_Gateway_V1_AdminService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-        /// > A broken chain is a successful call with verification.valid false, not an error.
-        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-        /// > database cannot be read.
+        /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+        /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+        /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+        /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+        /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Gateway_V1_VerifyAuditRequest` message.
@@ -2269,6 +2426,44 @@ extension Privacy_Gateway_V1_AdminService {
             try await self.client.unary(
                 request: request,
                 descriptor: Privacy_Gateway_V1_AdminService.Method.VerifyAudit.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAuditCheckpoints" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+        /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+        /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+        /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+        /// > cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_ListAuditCheckpointsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_ListAuditCheckpointsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_ListAuditCheckpointsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAuditCheckpoints<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_ListAuditCheckpointsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Gateway_V1_AdminService.Method.ListAuditCheckpoints.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -2633,10 +2828,13 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-    /// > A broken chain is a successful call with verification.valid false, not an error.
-    /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-    /// > database cannot be read.
+    /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+    /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+    /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+    /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+    /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+    /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+    /// > cannot be read.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Gateway_V1_VerifyAuditRequest` message.
@@ -2656,6 +2854,39 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_VerifyAuditRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_VerifyAuditResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditCheckpoints" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+    /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+    /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+    /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+    /// > cannot be read.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Gateway_V1_ListAuditCheckpointsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditCheckpoints<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAuditCheckpoints(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_ListAuditCheckpointsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_ListAuditCheckpointsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3044,10 +3275,13 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Recomputes the audit log's hash chain from the first entry and names the first broken one.
-    /// > A broken chain is a successful call with verification.valid false, not an error.
-    /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit
-    /// > database cannot be read.
+    /// > Recomputes the audit log's keyed hash chain from the first entry and names the first broken
+    /// > one. Given checkpoints exported earlier (ListAuditCheckpoints), it also detects a truncated
+    /// > log (it ends before a checkpoint) and a rebuilt one (the entry at a checkpoint has another
+    /// > hash). A broken chain is a successful call with verification.valid false, not an error.
+    /// > Errors: INVALID_ARGUMENT for a checkpoint not signed by this gateway's audit key;
+    /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+    /// > cannot be read.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -3070,6 +3304,43 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.verifyAudit(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAuditCheckpoints" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists the signed checkpoints of the audit chain (one every AUDIT_CHECKPOINT_EVERY entries and
+    /// > one at each shutdown), oldest first, to be kept outside the gateway's database.
+    /// > Errors: INVALID_ARGUMENT for a negative page_size or a malformed page_token;
+    /// > UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the audit database
+    /// > cannot be read.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAuditCheckpoints<Result>(
+        _ message: Privacy_Gateway_V1_ListAuditCheckpointsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAuditCheckpoints(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -8,6 +8,11 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -231,6 +236,52 @@ public nonisolated enum Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf.Enum, S
     .noMatch,
     .overridden,
     .removedOwnWebform,
+  ]
+
+}
+
+/// Which part of a call an audit entry records.
+public nonisolated enum Privacy_Gateway_V1_AuditPhase: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// The whole call in one entry, written before the answer leaves: reads, and refused calls.
+  case unspecified // = 0
+
+  /// A state-changing call about to act: written before the first backend call; status_code 0.
+  case intent // = 1
+
+  /// What that call did, written after the backends answered (even when the caller's deadline
+  /// passed first).
+  case outcome // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .intent
+    case 2: self = .outcome
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .intent: return 1
+    case .outcome: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Privacy_Gateway_V1_AuditPhase] = [
+    .unspecified,
+    .intent,
+    .outcome,
   ]
 
 }
@@ -991,7 +1042,7 @@ public nonisolated struct Privacy_Gateway_V1_ListAuditRequest: Sendable {
   fileprivate var _statusCode: Int32? = nil
 }
 
-/// One audit log entry: one call through the gateway.
+/// One audit log entry: one call through the gateway, or one phase of a state-changing call.
 public nonisolated struct Privacy_Gateway_V1_AuditEntry: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1043,6 +1094,9 @@ public nonisolated struct Privacy_Gateway_V1_AuditEntry: Sendable {
   /// Hash of the previous entry, hex-encoded; empty for the first entry.
   public var prevHash: String = String()
 
+  /// Which part of the call this entry records.
+  public var phase: Privacy_Gateway_V1_AuditPhase = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1067,11 +1121,83 @@ public nonisolated struct Privacy_Gateway_V1_ListAuditResponse: Sendable {
   public init() {}
 }
 
-/// Verifies the whole audit chain. No parameters.
+/// Verifies the whole audit chain.
 public nonisolated struct Privacy_Gateway_V1_VerifyAuditRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// Checkpoints exported earlier; each must be signed by this gateway and match the chain.
+  public var checkpoints: [Privacy_Gateway_V1_AuditCheckpoint] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A signed statement of the audit chain's head at one moment.
+public nonisolated struct Privacy_Gateway_V1_AuditCheckpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The sequence of the entry the checkpoint names.
+  public var sequence: UInt64 = 0
+
+  /// That entry's hash, hex-encoded.
+  public var hash: String = String()
+
+  /// When the gateway signed it.
+  public var signedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_signedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_signedAt = newValue}
+  }
+  /// Returns true if `signedAt` has been explicitly set.
+  public var hasSignedAt: Bool {self._signedAt != nil}
+  /// Clears the value of `signedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearSignedAt() {self._signedAt = nil}
+
+  /// Ed25519 signature over the sequence, hash and time (key derived from the audit key).
+  public var signature: Data = Data()
+
+  /// The Ed25519 public key that verifies the signature.
+  public var publicKey: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _signedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Request of ListAuditCheckpoints.
+public nonisolated struct Privacy_Gateway_V1_ListAuditCheckpointsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// At most this many checkpoints; 0 for the default (100), capped at 1000.
+  public var pageSize: Int32 = 0
+
+  /// next_page_token from a previous call; empty for the first page.
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A page of checkpoints, oldest first.
+public nonisolated struct Privacy_Gateway_V1_ListAuditCheckpointsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The checkpoints.
+  public var checkpoints: [Privacy_Gateway_V1_AuditCheckpoint] = []
+
+  /// Token for the next page; empty when this is the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1191,6 +1317,10 @@ nonisolated extension Privacy_Gateway_V1_CredentialKind: SwiftProtobuf._ProtoNam
 
 nonisolated extension Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REENTRY_OUTCOME_UNSPECIFIED\0\u{1}REENTRY_OUTCOME_NO_MATCH\0\u{1}REENTRY_OUTCOME_OVERRIDDEN\0\u{1}REENTRY_OUTCOME_REMOVED_OWN_WEBFORM\0")
+}
+
+nonisolated extension Privacy_Gateway_V1_AuditPhase: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIT_PHASE_UNSPECIFIED\0\u{1}AUDIT_PHASE_INTENT\0\u{1}AUDIT_PHASE_OUTCOME\0")
 }
 
 nonisolated extension Privacy_Gateway_V1_ServingStatus: SwiftProtobuf._ProtoNameProviding {
@@ -2325,7 +2455,7 @@ nonisolated extension Privacy_Gateway_V1_ListAuditRequest: SwiftProtobuf.Message
 
 nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{3}request_id\0\u{1}actor\0\u{1}role\0\u{1}method\0\u{3}subject_id\0\u{3}fields_revealed\0\u{1}reason\0\u{3}status_code\0\u{3}status_message\0\u{1}hash\0\u{3}prev_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{3}request_id\0\u{1}actor\0\u{1}role\0\u{1}method\0\u{3}subject_id\0\u{3}fields_revealed\0\u{1}reason\0\u{3}status_code\0\u{3}status_message\0\u{1}hash\0\u{3}prev_hash\0\u{1}phase\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2346,6 +2476,7 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
       case 11: try { try decoder.decodeSingularStringField(value: &self.statusMessage) }()
       case 12: try { try decoder.decodeSingularStringField(value: &self.hash) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.prevHash) }()
+      case 14: try { try decoder.decodeSingularEnumField(value: &self.phase) }()
       default: break
       }
     }
@@ -2395,6 +2526,9 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
     if !self.prevHash.isEmpty {
       try visitor.visitSingularStringField(value: self.prevHash, fieldNumber: 13)
     }
+    if self.phase != .unspecified {
+      try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2412,6 +2546,7 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
     if lhs.statusMessage != rhs.statusMessage {return false}
     if lhs.hash != rhs.hash {return false}
     if lhs.prevHash != rhs.prevHash {return false}
+    if lhs.phase != rhs.phase {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2454,18 +2589,153 @@ nonisolated extension Privacy_Gateway_V1_ListAuditResponse: SwiftProtobuf.Messag
 
 nonisolated extension Privacy_Gateway_V1_VerifyAuditRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VerifyAuditRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checkpoints\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.checkpoints) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checkpoints.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checkpoints, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Gateway_V1_VerifyAuditRequest, rhs: Privacy_Gateway_V1_VerifyAuditRequest) -> Bool {
+    if lhs.checkpoints != rhs.checkpoints {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_AuditCheckpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuditCheckpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}hash\0\u{3}signed_at\0\u{1}signature\0\u{3}public_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.hash) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._signedAt) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.publicKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    }
+    if !self.hash.isEmpty {
+      try visitor.visitSingularStringField(value: self.hash, fieldNumber: 2)
+    }
+    try { if let v = self._signedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 4)
+    }
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKey, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_AuditCheckpoint, rhs: Privacy_Gateway_V1_AuditCheckpoint) -> Bool {
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.hash != rhs.hash {return false}
+    if lhs._signedAt != rhs._signedAt {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ListAuditCheckpointsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditCheckpointsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ListAuditCheckpointsRequest, rhs: Privacy_Gateway_V1_ListAuditCheckpointsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ListAuditCheckpointsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditCheckpointsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checkpoints\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.checkpoints) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checkpoints.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checkpoints, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ListAuditCheckpointsResponse, rhs: Privacy_Gateway_V1_ListAuditCheckpointsResponse) -> Bool {
+    if lhs.checkpoints != rhs.checkpoints {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

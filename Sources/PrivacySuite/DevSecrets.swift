@@ -7,6 +7,8 @@ public struct DevSecrets: Sendable {
   public let internalTokenFile: String
   public let vaultMasterKeyFile: String
   public let blocklistPepperFile: String
+  /// Keys the gateway's audit chain (`GATEWAY_AUDIT_KEY_FILE`).
+  public let gatewayAuditKeyFile: String
 
   public static func ensure(in directory: URL) throws -> DevSecrets {
     let manager = FileManager.default
@@ -26,7 +28,8 @@ public struct DevSecrets: Sendable {
     return DevSecrets(
       internalTokenFile: try ensureFile("dev-internal-token", randomBase64),
       vaultMasterKeyFile: try ensureFile("dev-vault-master-key", randomBase64),
-      blocklistPepperFile: try ensureFile("dev-blocklist-pepper", randomBase64)
+      blocklistPepperFile: try ensureFile("dev-blocklist-pepper", randomBase64),
+      gatewayAuditKeyFile: try ensureFile("dev-gateway-audit-key", randomBase64)
     )
   }
 }

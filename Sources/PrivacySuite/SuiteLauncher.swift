@@ -35,7 +35,7 @@ public struct SuiteLauncher: Service {
     "VAULT_MASTER_KEY_FILE", "BLOCKLIST_PEPPER", "BLOCKLIST_PEPPER_FILE", "CONSENT_SERVICE_ADDR", "VAULT_SERVICE_ADDR",
     "RIGHTS_SERVICE_ADDR", "BLOCKLIST_SERVICE_ADDR", "METRICS_PORT", "HEALTH_PORT", "ALLOW_INSECURE_DEV", "TLS_CERT_FILE", "TLS_KEY_FILE",
     "TLS_CLIENT_CA_FILE", "TLS_ALLOWED_CLIENTS", "BACKEND_TLS_CA_FILE", "BACKEND_TLS_CERT_FILE", "BACKEND_TLS_KEY_FILE",
-    "BACKEND_TLS_SERVER_NAME",
+    "BACKEND_TLS_SERVER_NAME", "GATEWAY_AUDIT_KEY", "GATEWAY_AUDIT_KEY_FILE",
   ]
 
   private let options: Options
@@ -116,6 +116,7 @@ public struct SuiteLauncher: Service {
     }
     environment["VAULT_MASTER_KEY_FILE"] = secrets.vaultMasterKeyFile
     environment["BLOCKLIST_PEPPER_FILE"] = secrets.blocklistPepperFile
+    if kind == .gateway { environment["GATEWAY_AUDIT_KEY_FILE"] = secrets.gatewayAuditKeyFile }
     return SuiteChild(name: kind.executableName, executable: executable, environment: environment, logger: logger)
   }
 

@@ -48,6 +48,10 @@ extension LaunchedSuites {
         let bash = try RunningProcess(executable: URL(fileURLWithPath: "/bin/bash"), arguments: ["-c", script], environment: environment)
         let status = try await bash.waitForExit(timeout: .seconds(120))
         let output = bash.standardOutput
+        // README_TRANSCRIPT=FILE keeps the run's output, to refresh the output the README shows.
+        if let transcript = ProcessInfo.processInfo.environment["README_TRANSCRIPT"] {
+          try output.write(toFile: transcript, atomically: true, encoding: .utf8)
+        }
         #expect(status == 0, "stdout:\n\(output)\nstderr:\n\(bash.standardError)")
         #expect(output.components(separatedBy: "valid:            yes").count == 3, "\(output)")
         #expect(output.components(separatedBy: "exit status 1").count == 3, "\(output)")

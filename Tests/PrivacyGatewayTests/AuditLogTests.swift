@@ -20,9 +20,12 @@ struct AuditLogTests {
 
     deinit { directory.remove() }
 
-    func open() async throws -> AuditLog {
+    static let key = try! AuditKey(secret: Data(repeating: 3, count: 32))
+
+    func open(key: AuditKey = Fixture.key, checkpointEvery: UInt64 = AuditLog.defaultCheckpointEvery) async throws -> AuditLog {
       let clock = self.clock
-      return try await AuditLog.open(store: try SQLiteAuditStore(path: path), now: { clock.now() }, logger: silentLogger)
+      return try await AuditLog.open(
+        store: try SQLiteAuditStore(path: path), key: key, checkpointEvery: checkpointEvery, now: { clock.now() }, logger: silentLogger)
     }
 
     func execute(_ sql: String) throws {
@@ -59,7 +62,7 @@ struct AuditLogTests {
     let fixture = try Fixture()
     let log = try await fill(fixture, count: 5)
     let first = try #require(try await log.entries(AuditQuery(limit: 10)).last)
-    #expect(first.sequence == 1 && first.previousHash == HashChain.genesis && first.hash == first.computedHash)
+    #expect(first.sequence == 1 && first.previousHash == HashChain.genesis && first.hash == first.computedHash(key: Fixture.key))
     #expect(first.draft == draft(1))
     let verification = try await log.verify()
     #expect(verification.valid && verification.entriesChecked == 5 && verification.headHash == log.head.hash)
@@ -130,6 +133,68 @@ struct AuditLogTests {
       """)
     let reordered = try await log2.verify()
     #expect(!reordered.valid && reordered.firstBrokenSequence == 2)
+  }
+
+  @Test("the chain is keyed: under another key every entry fails, and an edit rehashed with plain SHA-256 is caught")
+  func keyed() async throws {
+    let fixture = try Fixture()
+    _ = try await fill(fixture, count: 3)
+    let otherKey = try await fixture.open(key: try AuditKey(secret: Data(repeating: 4, count: 32))).verify()
+    #expect(!otherKey.valid && otherKey.firstBrokenSequence == 1 && otherKey.problem.contains("content does not match"))
+    // Someone with the file but not the key edits entry 3 and recomputes its hash the unkeyed way.
+    let log = try await fixture.open()
+    let third = try #require(try await log.entries(AuditQuery(limit: 10)).first { $0.sequence == 3 })
+    var edited = third
+    edited.draft.actor = "mallory"
+    var encoder = CanonicalEncoder()
+    encoder.append(edited.sequence)
+    encoder.append(edited.draft.actor)
+    try fixture.tamper("UPDATE audit_log SET actor = 'mallory', hash = '\(HashChain.link(previous: third.previousHash, content: encoder))' WHERE sequence = 3")
+    let verification = try await log.verify()
+    #expect(!verification.valid && verification.firstBrokenSequence == 3)
+    #expect(throws: ConfigurationError.self) { try AuditKey(secret: Data(repeating: 1, count: 31)) }
+  }
+
+  @Test("signed checkpoints every N entries; exported, they catch a truncated log and a chain rebuilt with the key")
+  func checkpoints() async throws {
+    let fixture = try Fixture()
+    let log = try await fixture.open(checkpointEvery: 3)
+    for index in 1...7 { _ = try await log.record(draft(index)) }
+    await log.checkpoint()  // what the gateway does at shutdown
+    let exported = try await log.checkpoints(after: 0, limit: 100)
+    #expect(exported.map(\.sequence) == [3, 6, 7])
+    #expect(exported.allSatisfy { $0.publicKey == Fixture.key.publicKey && $0.signature.count == 64 })
+    #expect(try await log.verify(checkpoints: exported).valid)
+
+    // A signature that does not verify, or made by another key, is refused as input.
+    var forged = exported[1]
+    forged.hash = String(repeating: "a", count: 64)
+    await #expect(throws: InvalidArgument.self) { try await log.verify(checkpoints: [forged]) }
+
+    // Rebuilt: entry 2 edited and every hash recomputed with the key. The chain alone verifies;
+    // the checkpoints do not.
+    let entries = try await log.entries(AuditQuery(limit: 100)).reversed()
+    var head = ChainHead.empty
+    var updates = ""
+    for var entry in entries {
+      if entry.sequence == 2 { entry.draft.reason = "nothing to see" }
+      let sealed = AuditEntry(draft: entry.draft, after: head, at: entry.time, key: Fixture.key)
+      updates += "UPDATE audit_log SET reason = '\(sealed.draft.reason)', prev_hash = '\(sealed.previousHash)', hash = '\(sealed.hash)' WHERE sequence = \(sealed.sequence);\n"
+      head = ChainHead(sequence: sealed.sequence, hash: sealed.hash)
+    }
+    try fixture.tamper(updates)
+    let reopened = try await fixture.open()
+    #expect(try await reopened.verify().valid)
+    let rebuilt = try await reopened.verify(checkpoints: exported)
+    #expect(!rebuilt.valid && rebuilt.firstBrokenSequence == 3 && rebuilt.problem.contains("rebuilt"), "\(rebuilt.problem)")
+
+    // Truncated: the last entries deleted. A restarted gateway takes the shorter log as whole;
+    // the checkpoints do not.
+    try fixture.tamper("DELETE FROM audit_log WHERE sequence >= 5")
+    let restarted = try await fixture.open()
+    #expect(try await restarted.verify().valid)
+    let truncated = try await restarted.verify(checkpoints: exported)
+    #expect(!truncated.valid && truncated.firstBrokenSequence == 5 && truncated.problem.contains("missing"), "\(truncated.problem)")
   }
 
   @Test("when the entry cannot be written, record fails and the chain continues where it was")

@@ -265,8 +265,11 @@ struct ErasureWorkflowTests {
         #expect(resumed.steps.first { $0.name == "blocklist_identifiers" }?.attempts == 1)
         #expect(resumed.steps.first { $0.name == "vault_erase" }?.attempts == 2)
 
-        // Both runs are audited under the request's subject, the failed one with its status.
-        let audited = try await admin.listAudit(.with { $0.method = "privacy.gateway.v1.AdminService/ExecuteRequest" }).entries
+        // Both runs are audited under the request's subject, the failed one with its status
+        // (each run's intent entry, written before the subject was known, precedes its outcome).
+        let entries = try await admin.listAudit(.with { $0.method = "privacy.gateway.v1.AdminService/ExecuteRequest" }).entries
+        #expect(entries.map(\.phase) == [.outcome, .intent, .outcome, .intent])
+        let audited = entries.filter { $0.phase == .outcome }
         #expect(audited.map(\.subjectID) == [subject, subject])
         #expect(audited.map(\.statusCode) == [0, Int32(RPCError.Code.failedPrecondition.rawValue)])
       }

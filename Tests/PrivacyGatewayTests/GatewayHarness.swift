@@ -47,11 +47,12 @@ final class GatewayFixture: Sendable {
   let keysPath: String
   let auditPath: String
 
-  init(keys: String = keysFile()) throws {
+  /// `auditDirectory`: where the gateway's database goes (a small file system, to fill it up).
+  init(keys: String = keysFile(), auditDirectory: String? = nil) throws {
     directory = try TestDirectory()
     clock = TestClock(Date())
     keysPath = directory.path("keys.yaml")
-    auditPath = directory.path("gateway.sqlite")
+    auditPath = auditDirectory.map { $0 + "/gateway.sqlite" } ?? directory.path("gateway.sqlite")
     try keys.write(toFile: keysPath, atomically: true, encoding: .utf8)
   }
 

@@ -124,9 +124,12 @@ struct GatewayTLSTests {
     #expect(problem(["BACKEND_TLS_KEY_FILE": setup.gateway["BACKEND_TLS_KEY_FILE"]!]) == "BACKEND_TLS_CERT_FILE")
     #expect(problem(["BACKEND_TLS_CERT_FILE": setup.ca.certificateFile, "BACKEND_TLS_KEY_FILE": setup.gateway["BACKEND_TLS_KEY_FILE"]!]) == "BACKEND_TLS_CERT_FILE")
     #expect(problem(setup.gateway) == nil)
-    // Outside a local run the gateway must reach the backends with its certificate.
-    let production = setup.gateway.merging(["ALLOW_INSECURE_DEV": "0"]) { $1 }
+    // Outside a local run the gateway must reach the backends with its certificate, and key its
+    // audit chain with a key of its own.
+    let production = setup.gateway.merging(["ALLOW_INSECURE_DEV": "0", "GATEWAY_AUDIT_KEY": Data(repeating: 5, count: 32).base64EncodedString()]) { $1 }
     #expect(problem(production) == nil)
+    #expect(problem(production.filter { $0.key != "GATEWAY_AUDIT_KEY" }) == "GATEWAY_AUDIT_KEY_FILE")
+    #expect(problem(production.merging(["GATEWAY_AUDIT_KEY": Data(repeating: 5, count: 16).base64EncodedString()]) { $1 }) == "GATEWAY_AUDIT_KEY_FILE")
     #expect(problem(production.filter { !$0.key.hasPrefix("BACKEND_") }) == "BACKEND_TLS_CA_FILE")
     #expect(problem(production.filter { $0.key != "BACKEND_TLS_CERT_FILE" && $0.key != "BACKEND_TLS_KEY_FILE" }) == "BACKEND_TLS_CERT_FILE")
   }

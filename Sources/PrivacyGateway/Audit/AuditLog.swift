@@ -32,20 +32,32 @@ public final class AuditLog: Sendable {
   }
 
   private let store: any AuditStore
+  private let key: AuditKey
+  /// A checkpoint is signed each time the chain passes a multiple of this (`AUDIT_CHECKPOINT_EVERY`).
+  private let checkpointEvery: UInt64
   private let now: @Sendable () -> Date
   private let logger: Logger
   private let state: Mutex<State>
 
-  private init(store: any AuditStore, head: ChainHead, now: @escaping @Sendable () -> Date, logger: Logger) {
+  private init(
+    store: any AuditStore, key: AuditKey, checkpointEvery: UInt64, head: ChainHead, now: @escaping @Sendable () -> Date, logger: Logger
+  ) {
     self.store = store
+    self.key = key
+    self.checkpointEvery = max(1, checkpointEvery)
     self.now = now
     self.logger = logger
     self.state = Mutex(State(head: head))
   }
 
+  public static let defaultCheckpointEvery: UInt64 = 1000
+
   /// Opens the log on a store, reading where the chain ends.
-  public static func open(store: any AuditStore, now: @escaping @Sendable () -> Date = { Date() }, logger: Logger) async throws -> AuditLog {
-    AuditLog(store: store, head: try await store.head(), now: now, logger: logger)
+  public static func open(
+    store: any AuditStore, key: AuditKey, checkpointEvery: UInt64 = defaultCheckpointEvery, now: @escaping @Sendable () -> Date = { Date() },
+    logger: Logger
+  ) async throws -> AuditLog {
+    AuditLog(store: store, key: key, checkpointEvery: checkpointEvery, head: try await store.head(), now: now, logger: logger)
   }
 
   /// Appends one entry and returns it once it is committed; throws `AuditUnavailable` when it
@@ -90,11 +102,12 @@ public final class AuditLog: Sendable {
       entries.reserveCapacity(batch.count)
       var last = head
       for waiting in batch {
-        let entry = AuditEntry(draft: waiting.draft, after: last, at: time)
+        let entry = AuditEntry(draft: waiting.draft, after: last, at: time, key: key)
         entries.append(entry)
-        last = ChainHead(entry)
+        last = ChainHead(sequence: entry.sequence, hash: entry.hash)
       }
       try await store.append(entries)
+      if last.sequence / checkpointEvery > head.sequence / checkpointEvery { await checkpoint(last) }
       state.withLock { state in
         state.head = last
         state.headUncertain = false
@@ -129,20 +142,75 @@ public final class AuditLog: Sendable {
     }
   }
 
-  /// Recomputes the whole chain and names the first broken entry.
-  public func verify() async throws -> ChainVerification {
-    var verifier = ChainVerifier()
-    // The head is read before the store: every entry it counts is committed, so the read below
-    // sees it. Read after, it would count entries committed during the read and call them missing.
-    let known = state.withLock { $0.headUncertain ? 0 : $0.head.sequence }
+  // MARK: Checkpoints
+
+  /// Signs and stores a checkpoint of `head` (the current head when nil). Best effort: a
+  /// checkpoint that cannot be written is logged, and the next one covers the chain again.
+  public func checkpoint(_ head: ChainHead? = nil) async {
+    let head = head ?? self.head
+    guard head.sequence > 0 else { return }
     do {
-      try await store.verify(into: &verifier)
+      try await store.saveCheckpoint(try AuditCheckpoint(head: head, at: now(), key: key))
+    } catch {
+      logger.error("audit checkpoint not written", metadata: ["error.type": "\(type(of: error))", "audit.sequence": "\(head.sequence)"])
+    }
+  }
+
+  /// Checkpoints after `sequence`, oldest first.
+  public func checkpoints(after sequence: UInt64, limit: Int) async throws -> [AuditCheckpoint] {
+    do {
+      return try await store.checkpoints(after: sequence, limit: limit)
     } catch {
       logger.error("audit log read failed", metadata: ["error.type": "\(type(of: error))"])
       throw AuditUnavailable(reading: true)
     }
-    verifier.finish(knownHead: known)
-    return verifier.result
+  }
+
+  // MARK: Verification
+
+  /// Recomputes the whole keyed chain and names the first broken entry. Each checkpoint given
+  /// must be signed by this gateway's key (else INVALID_ARGUMENT); the chain must reach it (else
+  /// it was truncated) and hold its hash there (else it was rebuilt).
+  public func verify(checkpoints: [AuditCheckpoint] = []) async throws -> ChainVerification {
+    if let foreign = checkpoints.first(where: { !$0.isSigned(by: key) }) {
+      throw InvalidArgument("the checkpoint at entry \(foreign.sequence) is not signed by this gateway's audit key")
+    }
+    var verifier = ChainVerifier()
+    // The head is read before the store: every entry it counts is committed, so the read below
+    // sees it. Read after, it would count entries committed during the read and call them missing.
+    let known = state.withLock { $0.headUncertain ? 0 : $0.head.sequence }
+    let wanted = Dictionary(checkpoints.map { ($0.sequence, $0) }) { first, _ in first }
+    var found: [UInt64: String] = [:]
+    do {
+      var after: UInt64 = 0
+      while true {
+        let rows = try await store.chain(after: after, limit: 1000)
+        for row in rows {
+          switch row {
+          case .success(let entry):
+            verifier.check(entry.verifiable(key: key))
+            if wanted[entry.sequence] != nil { found[entry.sequence] = entry.hash }
+            after = entry.sequence
+          case .failure(let corruption):
+            verifier.unreadable(sequence: corruption.sequence, column: corruption.column)
+            after = max(after, corruption.sequence)
+          }
+        }
+        guard rows.count == 1000 else { break }
+      }
+    } catch {
+      logger.error("audit log read failed", metadata: ["error.type": "\(type(of: error))"])
+      throw AuditUnavailable(reading: true)
+    }
+    verifier.finish(knownHead: max(known, checkpoints.map(\.sequence).max() ?? 0))
+    var result = verifier.result
+    if result.valid, let rebuilt = checkpoints.sorted(by: { $0.sequence < $1.sequence }).first(where: { found[$0.sequence] != $0.hash }) {
+      result = ChainVerification(
+        valid: false, entriesChecked: result.entriesChecked, firstBrokenSequence: rebuilt.sequence,
+        problem: "entry \(rebuilt.sequence) does not hold the hash of the checkpoint signed at \(RFC3339.string(rebuilt.signedAt)): the chain was rebuilt",
+        headHash: "")
+    }
+    return result
   }
 }
 

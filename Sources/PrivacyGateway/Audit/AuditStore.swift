@@ -1,4 +1,5 @@
 public import PrivacyKit
+
 /// Where the audit log lives. Entries are only ever appended.
 public protocol AuditStore: Sendable {
   /// The last entry's sequence and hash; `ChainHead.empty` for an empty log.
@@ -7,6 +8,17 @@ public protocol AuditStore: Sendable {
   func append(_ entries: [AuditEntry]) async throws
   /// Entries matching the query, newest first, at most `query.limit`.
   func entries(_ query: AuditQuery) async throws -> [AuditEntry]
-  /// Walks every entry in sequence order into the verifier.
-  func verify(into verifier: inout ChainVerifier) async throws
+  /// The entries after `sequence` in sequence order, at most `limit`, each read back or the
+  /// column that holds a value no gateway wrote (for verification).
+  func chain(after sequence: UInt64, limit: Int) async throws -> [Result<AuditEntry, AuditCorruption>]
+  /// Stores a signed checkpoint (again for the same sequence: kept once).
+  func saveCheckpoint(_ checkpoint: AuditCheckpoint) async throws
+  /// Checkpoints after `sequence`, oldest first, at most `limit`.
+  func checkpoints(after sequence: UInt64, limit: Int) async throws -> [AuditCheckpoint]
+}
+
+/// A stored audit row that cannot be read back: the column holds a value no gateway wrote.
+public struct AuditCorruption: Error, Equatable {
+  public var sequence: UInt64
+  public var column: String
 }

@@ -35,6 +35,14 @@ public struct SQLiteAuditStore: AuditStore {
           BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
         """)
     }
+    migrator.registerMigration("v3-phases-checkpoints") { db in
+      try db.execute(sql: """
+        ALTER TABLE audit_log ADD COLUMN phase TEXT NOT NULL DEFAULT '';
+        CREATE TABLE audit_checkpoints (
+          sequence INTEGER PRIMARY KEY, hash TEXT NOT NULL, signed_at INTEGER NOT NULL, signature BLOB NOT NULL,
+          public_key BLOB NOT NULL);
+        """)
+    }
     // The gateway's other state lives in the same file (`SQLiteReactorStore`).
     migrator.registerMigration("v2-reactors") { db in
       try db.execute(sql: """
@@ -58,14 +66,14 @@ public struct SQLiteAuditStore: AuditStore {
     try await pool.write { db in
       let statement = try db.cachedStatement(sql: """
         INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
-          status_code, status_message, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          status_code, status_message, prev_hash, hash, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """)
       for entry in entries {
         let draft = entry.draft
         try statement.execute(arguments: [
           Int64(entry.sequence), Microseconds(entry.time).value, draft.requestID, draft.actor, draft.role, draft.method,
           draft.subjectID, draft.fieldsRevealed.joined(separator: ","), draft.reason, draft.statusCode,
-          draft.statusMessage, entry.previousHash, entry.hash,
+          draft.statusMessage, entry.previousHash, entry.hash, draft.phase.rawValue,
         ])
       }
     }
@@ -129,24 +137,33 @@ public struct SQLiteAuditStore: AuditStore {
     }
   }
 
-  public func verify(into verifier: inout ChainVerifier) async throws {
-    var after: Int64 = 0
-    let batch = 1000
-    while true {
-      let cursor = after
-      let rows = try await pool.read { db in
-        try Row.fetchAll(
-          db, sql: "SELECT * FROM audit_log WHERE sequence > ? ORDER BY sequence LIMIT ?", arguments: [cursor, batch]
-        ).map { row in (Int64.fromDatabaseValue(row["sequence"] as DatabaseValue) ?? 0, Self.entry(from: row)) }
+  public func chain(after sequence: UInt64, limit: Int) async throws -> [Result<AuditEntry, AuditCorruption>] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT * FROM audit_log WHERE sequence > ? ORDER BY sequence LIMIT ?", arguments: [Int64(sequence), limit]
+      ).map(Self.entry(from:))
+    }
+  }
+
+  public func saveCheckpoint(_ checkpoint: AuditCheckpoint) async throws {
+    try await pool.write { db in
+      try db.execute(
+        sql: "INSERT OR IGNORE INTO audit_checkpoints (sequence, hash, signed_at, signature, public_key) VALUES (?, ?, ?, ?, ?)",
+        arguments: [
+          Int64(checkpoint.sequence), checkpoint.hash, Microseconds(checkpoint.signedAt).value, checkpoint.signature, checkpoint.publicKey,
+        ])
+    }
+  }
+
+  public func checkpoints(after sequence: UInt64, limit: Int) async throws -> [AuditCheckpoint] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db, sql: "SELECT * FROM audit_checkpoints WHERE sequence > ? ORDER BY sequence LIMIT ?", arguments: [Int64(sequence), limit]
+      ).map { row in
+        AuditCheckpoint(
+          sequence: UInt64(row["sequence"] as Int64), hash: row["hash"], signedAt: Microseconds(value: row["signed_at"]).date,
+          signature: row["signature"], publicKey: row["public_key"])
       }
-      for (_, entry) in rows {
-        switch entry {
-        case .success(let entry): verifier.check(entry)
-        case .failure(let corruption): verifier.unreadable(sequence: corruption.sequence, column: corruption.column)
-        }
-      }
-      guard rows.count == batch, let last = rows.last else { return }
-      after = last.0
     }
   }
 
@@ -161,23 +178,18 @@ public struct SQLiteAuditStore: AuditStore {
     guard let code = integer("status_code") else { return .failure(AuditCorruption(sequence: at, column: "status_code")) }
     var texts: [String: String] = [:]
     for column in [
-      "request_id", "actor", "role", "method", "subject_id", "fields_revealed", "reason", "status_message", "prev_hash", "hash",
+      "request_id", "actor", "role", "method", "subject_id", "fields_revealed", "reason", "status_message", "prev_hash", "hash", "phase",
     ] {
       guard let value = text(column) else { return .failure(AuditCorruption(sequence: at, column: column)) }
       texts[column] = value
     }
     let revealed = texts["fields_revealed"]!
+    guard let phase = AuditPhase(rawValue: texts["phase"]!) else { return .failure(AuditCorruption(sequence: at, column: "phase")) }
     let draft = AuditDraft(
       requestID: texts["request_id"]!, actor: texts["actor"]!, role: texts["role"]!, method: texts["method"]!,
       subjectID: texts["subject_id"]!, fieldsRevealed: revealed.isEmpty ? [] : revealed.split(separator: ",").map(String.init),
-      reason: texts["reason"]!, statusCode: Int(code), statusMessage: texts["status_message"]!)
+      reason: texts["reason"]!, statusCode: Int(code), statusMessage: texts["status_message"]!, phase: phase)
     return .success(AuditEntry(
       sequence: at, time: Microseconds(value: time).date, draft: draft, previousHash: texts["prev_hash"]!, hash: texts["hash"]!))
   }
-}
-
-/// An audit row that cannot be read back.
-struct AuditCorruption: Error, Equatable {
-  var sequence: UInt64
-  var column: String
 }

@@ -1,6 +1,16 @@
 public import Foundation
 public import PrivacyKit
 
+/// Which part of a call an entry records.
+public enum AuditPhase: String, Sendable, Equatable {
+  /// The whole call, written before the answer leaves (reads, refused calls).
+  case call = ""
+  /// A state-changing call about to act, written before its first backend call.
+  case intent
+  /// What that call did, written after the backends answered.
+  case outcome
+}
+
 /// What a call contributes to its audit entry; the log gives it a sequence, a time and a hash.
 public struct AuditDraft: Sendable, Equatable {
   /// The gateway's id for the call (sent to backends as `x-request-id`).
@@ -21,11 +31,13 @@ public struct AuditDraft: Sendable, Equatable {
   public var statusCode: Int
   /// The status message returned; empty on OK.
   public var statusMessage: String
+  public var phase: AuditPhase
 
   public init(
     requestID: String, actor: String, role: String, method: String, subjectID: String = "", fieldsRevealed: [String] = [],
-    reason: String = "", statusCode: Int, statusMessage: String = ""
+    reason: String = "", statusCode: Int, statusMessage: String = "", phase: AuditPhase = .call
   ) {
+    self.phase = phase
     self.requestID = requestID
     self.actor = actor
     self.role = role
@@ -55,8 +67,9 @@ public struct AuditDraft: Sendable, Equatable {
   }
 }
 
-/// One entry of the hash-chained audit log: one call through the gateway.
-public struct AuditEntry: ChainedEntry, Sendable, Equatable {
+/// One entry of the keyed hash chain of the audit log: one call through the gateway, or one
+/// phase of a state-changing call.
+public struct AuditEntry: Sendable, Equatable {
   public var sequence: UInt64
   public var time: Date
   public var draft: AuditDraft
@@ -73,15 +86,14 @@ public struct AuditEntry: ChainedEntry, Sendable, Equatable {
   }
 
   /// Seals a draft as the entry after `head`.
-  public init(draft: AuditDraft, after head: ChainHead, at time: Date) {
+  public init(draft: AuditDraft, after head: ChainHead, at time: Date, key: AuditKey) {
     self.init(sequence: head.sequence + 1, time: time.microsecondPrecision, draft: draft.storable, previousHash: head.hash, hash: "")
-    hash = computedHash
+    hash = computedHash(key: key)
   }
 
-  /// The hash this entry's content and previous hash give: SHA-256 over the previous hash and
-  /// the canonical encoding of every field (the same rule as the consent ledger and the vault's
-  /// access log).
-  public var computedHash: String {
+  /// The hash this entry's content and previous hash give under the audit key: HMAC-SHA256 over
+  /// the previous hash and the canonical encoding of every field.
+  public func computedHash(key: AuditKey) -> String {
     var encoder = CanonicalEncoder()
     encoder.append(sequence)
     encoder.append(time)
@@ -95,8 +107,22 @@ public struct AuditEntry: ChainedEntry, Sendable, Equatable {
     encoder.append(draft.reason)
     encoder.append(draft.statusCode)
     encoder.append(draft.statusMessage)
-    return HashChain.link(previous: previousHash, content: encoder)
+    encoder.append(draft.phase.rawValue)
+    return key.link(previous: previousHash, content: encoder)
   }
+
+  /// The entry as the chain verifier checks it, under the audit key.
+  func verifiable(key: AuditKey) -> KeyedAuditEntry { KeyedAuditEntry(entry: self, key: key) }
+}
+
+/// An audit entry with the key its hash is checked under.
+struct KeyedAuditEntry: ChainedEntry {
+  let entry: AuditEntry
+  let key: AuditKey
+  var sequence: UInt64 { entry.sequence }
+  var previousHash: String { entry.previousHash }
+  var hash: String { entry.hash }
+  var computedHash: String { entry.computedHash(key: key) }
 }
 
 /// Which audit entries to read, newest first. Filters combine with AND.

@@ -45,9 +45,26 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
   func verifyAudit(
     request: ServerRequest<Privacy_Gateway_V1_VerifyAuditRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Gateway_V1_VerifyAuditResponse> {
-    try await gateway.unary(request, method: Method.VerifyAudit.descriptor) { _, _ in
-      let verification = try await gateway.audit.verify()
+    try await gateway.unary(request, method: Method.VerifyAudit.descriptor) { message, _ in
+      guard message.checkpoints.count <= 10_000 else { throw InvalidArgument("at most 10,000 checkpoints") }
+      let checkpoints = try message.checkpoints.map { checkpoint throws(InvalidArgument) in try AuditCheckpoint(checkpoint) }
+      let verification = try await gateway.audit.verify(checkpoints: checkpoints)
       return Gateway.Answer(.with { $0.verification = verification.proto })
+    }
+  }
+
+  func listAuditCheckpoints(
+    request: ServerRequest<Privacy_Gateway_V1_ListAuditCheckpointsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Gateway_V1_ListAuditCheckpointsResponse> {
+    try await gateway.unary(request, method: Method.ListAuditCheckpoints.descriptor) { message, _ in
+      let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: "audit-checkpoints")
+      let after = try page.numericCursor(UInt64.self) ?? 0
+      let checkpoints = try await gateway.audit.checkpoints(after: after, limit: page.fetchLimit)
+      let (items, next) = page.page(of: checkpoints) { String($0.sequence) }
+      return Gateway.Answer(.with {
+        $0.checkpoints = items.map(\.proto)
+        $0.nextPageToken = next
+      })
     }
   }
 
@@ -204,7 +221,34 @@ extension AuditEntry {
       $0.statusMessage = draft.statusMessage
       $0.hash = hash
       $0.prevHash = sequence == 1 ? "" : previousHash
+      $0.phase =
+        switch draft.phase {
+        case .call: .unspecified
+        case .intent: .intent
+        case .outcome: .outcome
+        }
     }
+  }
+}
+
+extension AuditCheckpoint {
+  var proto: Privacy_Gateway_V1_AuditCheckpoint {
+    .with {
+      $0.sequence = sequence
+      $0.hash = hash
+      $0.signedAt = signedAt.protoTimestamp
+      $0.signature = signature
+      $0.publicKey = publicKey
+    }
+  }
+
+  /// A checkpoint sent back for verification, checked for shape (its signature is checked by
+  /// the verification).
+  init(_ proto: Privacy_Gateway_V1_AuditCheckpoint) throws(InvalidArgument) {
+    guard proto.sequence > 0, proto.hash.utf8.count == 64, proto.hasSignedAt, proto.signedAt.isWellFormed else {
+      throw InvalidArgument("checkpoints need a sequence, a 64-digit hash and a signing time")
+    }
+    self.init(sequence: proto.sequence, hash: proto.hash, signedAt: proto.signedAt.date, signature: proto.signature, publicKey: proto.publicKey)
   }
 }
 
