@@ -71,6 +71,9 @@ struct PurposesCommand: AsyncParsableCommand {
     @Option(name: .customLong("vault-field"), help: "A vault field whose storage this consent covers (repeatable; DATA_STORAGE).")
     var vaultFields: [String] = []
 
+    @Option(name: .customLong("subject-category"), help: "A category of data subjects it concerns, for the records of processing (repeatable).")
+    var subjectCategories: [String] = []
+
     func run() async throws {
       let request = Privacy_Consent_V1_UpsertPurposeRequest.with {
         $0.purpose = .with {
@@ -83,6 +86,7 @@ struct PurposesCommand: AsyncParsableCommand {
           $0.noticeVersion = noticeVersion
           $0.noticeText = noticeText
           $0.vaultFields = vaultFields
+          $0.subjectCategories = subjectCategories
         }
       }
       let response = try await connection.withGateway { gateway in
@@ -99,6 +103,7 @@ struct PurposesCommand: AsyncParsableCommand {
           ("retention", stored.retentionDays == 0 ? "" : "\(stored.retentionDays) days"),
           ("notice", stored.noticeVersion + (response.noticeVersionAdded ? " (new version)" : "")),
           ("vault fields", Format.list(stored.vaultFields)),
+          ("subject categories", Format.list(stored.subjectCategories)),
         ]).rendered
       }
     }

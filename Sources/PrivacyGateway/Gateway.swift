@@ -315,11 +315,15 @@ public struct GatewaySettings: Sendable {
   /// Test-only fault injection (`GATEWAY_TEST_CRASH_AFTER_STEP`): the process exits right after
   /// recording this workflow step DONE, so tests can prove a resumed run reaches the same end.
   public var crashAfterStep: String?
+  /// Whether the gateway reaches the backends over mutual TLS (reported in the records of
+  /// processing as a measure in force).
+  public var backendsOverMutualTLS: Bool
 
   public init(
     backendTimeout: Duration = .seconds(5), workflowTimeout: Duration = .seconds(60), internalToken: String?,
-    crashAfterStep: String? = nil
+    crashAfterStep: String? = nil, backendsOverMutualTLS: Bool = false
   ) {
+    self.backendsOverMutualTLS = backendsOverMutualTLS
     self.backendTimeout = backendTimeout
     self.workflowTimeout = workflowTimeout
     self.internalToken = internalToken

@@ -214,6 +214,7 @@ public func makeGateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: reactorStore, backends: backends,
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
-      internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep),
+      internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,
+      backendsOverMutualTLS: configuration.backendTLS?.certificate != nil),
     logger: logger)
 }

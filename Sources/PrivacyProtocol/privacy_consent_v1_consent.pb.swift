@@ -915,6 +915,10 @@ public nonisolated struct Privacy_Consent_V1_Purpose: Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {self._updatedAt = nil}
 
+  /// The categories of data subjects the purpose concerns (customers, newsletter readers,
+  /// applicants), for the records of processing (art 30(1)(c)); at most 20, each 1-200 characters.
+  public var subjectCategories: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -947,32 +951,38 @@ public nonisolated struct Privacy_Consent_V1_UpsertPurposeRequest: Sendable {
 }
 
 /// Response of UpsertPurpose.
-public nonisolated struct Privacy_Consent_V1_UpsertPurposeResponse: Sendable {
+public nonisolated struct Privacy_Consent_V1_UpsertPurposeResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The purpose as stored.
   public var purpose: Privacy_Consent_V1_Purpose {
-    get {_purpose ?? Privacy_Consent_V1_Purpose()}
-    set {_purpose = newValue}
+    get {_storage._purpose ?? Privacy_Consent_V1_Purpose()}
+    set {_uniqueStorage()._purpose = newValue}
   }
   /// Returns true if `purpose` has been explicitly set.
-  public var hasPurpose: Bool {self._purpose != nil}
+  public var hasPurpose: Bool {_storage._purpose != nil}
   /// Clears the value of `purpose`. Subsequent reads from it will return its default value.
-  public mutating func clearPurpose() {self._purpose = nil}
+  public mutating func clearPurpose() {_uniqueStorage()._purpose = nil}
 
   /// True when the purpose did not exist before.
-  public var created: Bool = false
+  public var created: Bool {
+    get {_storage._created}
+    set {_uniqueStorage()._created = newValue}
+  }
 
   /// True when this call added a notice version.
-  public var noticeVersionAdded: Bool = false
+  public var noticeVersionAdded: Bool {
+    get {_storage._noticeVersionAdded}
+    set {_uniqueStorage()._noticeVersionAdded = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _purpose: Privacy_Consent_V1_Purpose? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Request of ListPurposes.
@@ -2805,7 +2815,7 @@ nonisolated extension Privacy_Consent_V1_Notice: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Purpose"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purpose_id\0\u{1}title\0\u{1}description\0\u{3}legal_basis\0\u{1}category\0\u{3}retention_days\0\u{3}notice_version\0\u{3}notice_text\0\u{3}vault_fields\0\u{3}notice_history\0\u{3}created_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purpose_id\0\u{1}title\0\u{1}description\0\u{3}legal_basis\0\u{1}category\0\u{3}retention_days\0\u{3}notice_version\0\u{3}notice_text\0\u{3}vault_fields\0\u{3}notice_history\0\u{3}created_at\0\u{3}updated_at\0\u{3}subject_categories\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2825,6 +2835,7 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.noticeHistory) }()
       case 11: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 12: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
+      case 13: try { try decoder.decodeRepeatedStringField(value: &self.subjectCategories) }()
       default: break
       }
     }
@@ -2871,6 +2882,9 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
     try { if let v = self._updatedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
     } }()
+    if !self.subjectCategories.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.subjectCategories, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2887,6 +2901,7 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
     if lhs.noticeHistory != rhs.noticeHistory {return false}
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
+    if lhs.subjectCategories != rhs.subjectCategories {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2930,41 +2945,81 @@ nonisolated extension Privacy_Consent_V1_UpsertPurposeResponse: SwiftProtobuf.Me
   public static let protoMessageName: String = _protobuf_package + ".UpsertPurposeResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}purpose\0\u{1}created\0\u{3}notice_version_added\0")
 
+  fileprivate class _StorageClass {
+    var _purpose: Privacy_Consent_V1_Purpose? = nil
+    var _created: Bool = false
+    var _noticeVersionAdded: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _purpose = source._purpose
+      _created = source._created
+      _noticeVersionAdded = source._noticeVersionAdded
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._purpose) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.noticeVersionAdded) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._purpose) }()
+        case 2: try { try decoder.decodeSingularBoolField(value: &_storage._created) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._noticeVersionAdded) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._purpose {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.created != false {
-      try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
-    }
-    if self.noticeVersionAdded != false {
-      try visitor.visitSingularBoolField(value: self.noticeVersionAdded, fieldNumber: 3)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._purpose {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._created != false {
+        try visitor.visitSingularBoolField(value: _storage._created, fieldNumber: 2)
+      }
+      if _storage._noticeVersionAdded != false {
+        try visitor.visitSingularBoolField(value: _storage._noticeVersionAdded, fieldNumber: 3)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_UpsertPurposeResponse, rhs: Privacy_Consent_V1_UpsertPurposeResponse) -> Bool {
-    if lhs._purpose != rhs._purpose {return false}
-    if lhs.created != rhs.created {return false}
-    if lhs.noticeVersionAdded != rhs.noticeVersionAdded {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._purpose != rhs_storage._purpose {return false}
+        if _storage._created != rhs_storage._created {return false}
+        if _storage._noticeVersionAdded != rhs_storage._noticeVersionAdded {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -163,6 +163,19 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetProcessingRecords" metadata.
+        public enum GetProcessingRecords: Sendable {
+            /// Request type for "GetProcessingRecords".
+            public typealias Input = Privacy_Gateway_V1_GetProcessingRecordsRequest
+            /// Response type for "GetProcessingRecords".
+            public typealias Output = Privacy_Gateway_V1_GetProcessingRecordsResponse
+            /// Descriptor for "GetProcessingRecords".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.gateway.v1.AdminService"),
+                method: "GetProcessingRecords",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.gateway.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             WhoAmI.descriptor,
@@ -175,7 +188,8 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
             ListAudit.descriptor,
             VerifyAudit.descriptor,
             ListAuditCheckpoints.descriptor,
-            GetBackendHealth.descriptor
+            GetBackendHealth.descriptor,
+            GetProcessingRecords.descriptor
         ]
     }
 }
@@ -527,6 +541,29 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_GetBackendHealthRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetBackendHealthResponse>
+
+        /// Handle the "GetProcessingRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+        /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+        /// > it names, with their classification), the categories of subjects, the recipients and their
+        /// > third-country transfers, the retention, and the technical measures in force.
+        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+        /// > vault or rights service is down.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Gateway_V1_GetProcessingRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Gateway_V1_GetProcessingRecordsResponse` messages.
+        func getProcessingRecords(
+            request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>
     }
 
     /// Service protocol for the "privacy.gateway.v1.AdminService" service.
@@ -862,6 +899,29 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.ServerRequest<Privacy_Gateway_V1_GetBackendHealthRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetBackendHealthResponse>
+
+        /// Handle the "GetProcessingRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+        /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+        /// > it names, with their classification), the categories of subjects, the recipients and their
+        /// > third-country transfers, the retention, and the technical measures in force.
+        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+        /// > vault or rights service is down.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_GetProcessingRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Gateway_V1_GetProcessingRecordsResponse` message.
+        func getProcessingRecords(
+            request: GRPCCore.ServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>
     }
 
     /// Simple service protocol for the "privacy.gateway.v1.AdminService" service.
@@ -1195,6 +1255,29 @@ extension Privacy_Gateway_V1_AdminService {
             request: Privacy_Gateway_V1_GetBackendHealthRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Gateway_V1_GetBackendHealthResponse
+
+        /// Handle the "GetProcessingRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+        /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+        /// > it names, with their classification), the categories of subjects, the recipients and their
+        /// > third-country transfers, the retention, and the technical measures in force.
+        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+        /// > vault or rights service is down.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Gateway_V1_GetProcessingRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Gateway_V1_GetProcessingRecordsResponse` to respond with.
+        func getProcessingRecords(
+            request: Privacy_Gateway_V1_GetProcessingRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Gateway_V1_GetProcessingRecordsResponse
     }
 }
 
@@ -1323,6 +1406,17 @@ extension Privacy_Gateway_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Gateway_V1_AdminService.Method.GetProcessingRecords.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_GetProcessingRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>(),
+            handler: { request, context in
+                try await self.getProcessingRecords(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1444,6 +1538,17 @@ extension Privacy_Gateway_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetBackendHealthResponse> {
         let response = try await self.getBackendHealth(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getProcessingRecords(
+        request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse> {
+        let response = try await self.getProcessingRecords(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1590,6 +1695,19 @@ extension Privacy_Gateway_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetBackendHealthResponse> {
         return GRPCCore.ServerResponse<Privacy_Gateway_V1_GetBackendHealthResponse>(
             message: try await self.getBackendHealth(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getProcessingRecords(
+        request: GRPCCore.ServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse> {
+        return GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>(
+            message: try await self.getProcessingRecords(
                 request: request.message,
                 context: context
             ),
@@ -1986,6 +2104,34 @@ extension Privacy_Gateway_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_GetBackendHealthResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetBackendHealthResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetProcessingRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+        /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+        /// > it names, with their classification), the categories of subjects, the recipients and their
+        /// > third-country transfers, the retention, and the technical measures in force.
+        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+        /// > vault or rights service is down.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_GetProcessingRecordsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_GetProcessingRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_GetProcessingRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getProcessingRecords<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2506,6 +2652,45 @@ extension Privacy_Gateway_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetProcessingRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+        /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+        /// > it names, with their classification), the categories of subjects, the recipients and their
+        /// > third-country transfers, the retention, and the technical measures in force.
+        /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+        /// > vault or rights service is down.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_GetProcessingRecordsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_GetProcessingRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_GetProcessingRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getProcessingRecords<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Gateway_V1_AdminService.Method.GetProcessingRecords.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2918,6 +3103,40 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_GetBackendHealthRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_GetBackendHealthResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetProcessingRecords" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+    /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+    /// > it names, with their classification), the categories of subjects, the recipients and their
+    /// > third-country transfers, the retention, and the technical measures in force.
+    /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+    /// > vault or rights service is down.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Gateway_V1_GetProcessingRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getProcessingRecords<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getProcessingRecords(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_GetProcessingRecordsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3376,6 +3595,44 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getBackendHealth(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetProcessingRecords" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The records of processing activities (art 30(1)), built from the catalogue, not typed by
+    /// > hand: one record per purpose with its lawful basis, the categories of data (the vault fields
+    /// > it names, with their classification), the categories of subjects, the recipients and their
+    /// > third-country transfers, the retention, and the technical measures in force.
+    /// > Errors: UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the consent,
+    /// > vault or rights service is down.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getProcessingRecords<Result>(
+        _ message: Privacy_Gateway_V1_GetProcessingRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getProcessingRecords(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1299,6 +1299,153 @@ public nonisolated struct Privacy_Gateway_V1_GetBackendHealthResponse: Sendable 
   fileprivate var _checkedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
+/// Request of GetProcessingRecords. No parameters.
+public nonisolated struct Privacy_Gateway_V1_GetProcessingRecordsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The records of processing, one per purpose, by purpose id.
+public nonisolated struct Privacy_Gateway_V1_GetProcessingRecordsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One record per purpose.
+  public var records: [Privacy_Gateway_V1_ProcessingRecord] = []
+
+  /// When the records were read from the catalogue.
+  public var generatedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_generatedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_generatedAt = newValue}
+  }
+  /// Returns true if `generatedAt` has been explicitly set.
+  public var hasGeneratedAt: Bool {self._generatedAt != nil}
+  /// Clears the value of `generatedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearGeneratedAt() {self._generatedAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _generatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// The art 30(1) record of one purpose.
+public nonisolated struct Privacy_Gateway_V1_ProcessingRecord: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The purpose.
+  public var purposeID: String = String()
+
+  /// Its title.
+  public var title: String = String()
+
+  /// What it is for.
+  public var description_p: String = String()
+
+  /// The lawful basis (art 6(1)).
+  public var legalBasis: Privacy_Consent_V1_LegalBasis = .unspecified
+
+  /// The kind of processing.
+  public var category: Privacy_Consent_V1_PurposeCategory = .unspecified
+
+  /// The categories of personal data: the vault fields the purpose names.
+  public var dataCategories: [Privacy_Gateway_V1_DataCategory] = []
+
+  /// The categories of data subjects, as the purpose names them.
+  public var subjectCategories: [String] = []
+
+  /// The recipients receiving the purpose's data.
+  public var recipients: [Privacy_Gateway_V1_ProcessingRecipient] = []
+
+  /// Days the data is kept after the basis ends; 0 when not set.
+  public var retentionDays: UInt32 = 0
+
+  /// Transfers to third countries, from the recipients' register.
+  public var transfers: [Privacy_Gateway_V1_ThirdCountryTransfer] = []
+
+  /// The technical measures in force for this data (art 32), as the running suite has them.
+  public var technicalMeasures: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A category of personal data: one vault field.
+public nonisolated struct Privacy_Gateway_V1_DataCategory: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The field.
+  public var field: String = String()
+
+  /// Its classification.
+  public var classification: Privacy_Vault_V1_Classification = .unspecified
+
+  /// Its art 9 category, if any.
+  public var specialCategory: Privacy_Vault_V1_SpecialCategory = .unspecified
+
+  /// Whether it is art 10 data.
+  public var criminalOffence: Bool = false
+
+  /// What the field holds.
+  public var description_p: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A recipient of a purpose's data.
+public nonisolated struct Privacy_Gateway_V1_ProcessingRecipient: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The recipient's id in the register.
+  public var recipientID: String = String()
+
+  /// Its name.
+  public var name: String = String()
+
+  /// How to reach it.
+  public var contact: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A transfer of a purpose's data outside the EU/EEA.
+public nonisolated struct Privacy_Gateway_V1_ThirdCountryTransfer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The recipient.
+  public var recipientID: String = String()
+
+  /// The third country (ISO 3166-1 alpha-2).
+  public var country: String = String()
+
+  /// What the transfer rests on.
+  public var safeguard: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "privacy.gateway.v1"
@@ -2882,6 +3029,274 @@ nonisolated extension Privacy_Gateway_V1_GetBackendHealthResponse: SwiftProtobuf
   public static func ==(lhs: Privacy_Gateway_V1_GetBackendHealthResponse, rhs: Privacy_Gateway_V1_GetBackendHealthResponse) -> Bool {
     if lhs.backends != rhs.backends {return false}
     if lhs._checkedAt != rhs._checkedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_GetProcessingRecordsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetProcessingRecordsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_GetProcessingRecordsRequest, rhs: Privacy_Gateway_V1_GetProcessingRecordsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_GetProcessingRecordsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetProcessingRecordsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}records\0\u{3}generated_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.records) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._generatedAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.records.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.records, fieldNumber: 1)
+    }
+    try { if let v = self._generatedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_GetProcessingRecordsResponse, rhs: Privacy_Gateway_V1_GetProcessingRecordsResponse) -> Bool {
+    if lhs.records != rhs.records {return false}
+    if lhs._generatedAt != rhs._generatedAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ProcessingRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProcessingRecord"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purpose_id\0\u{1}title\0\u{1}description\0\u{3}legal_basis\0\u{1}category\0\u{3}data_categories\0\u{3}subject_categories\0\u{1}recipients\0\u{3}retention_days\0\u{1}transfers\0\u{3}technical_measures\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.purposeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.title) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.legalBasis) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.category) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.dataCategories) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.subjectCategories) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.recipients) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.retentionDays) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.transfers) }()
+      case 11: try { try decoder.decodeRepeatedStringField(value: &self.technicalMeasures) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.purposeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.purposeID, fieldNumber: 1)
+    }
+    if !self.title.isEmpty {
+      try visitor.visitSingularStringField(value: self.title, fieldNumber: 2)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 3)
+    }
+    if self.legalBasis != .unspecified {
+      try visitor.visitSingularEnumField(value: self.legalBasis, fieldNumber: 4)
+    }
+    if self.category != .unspecified {
+      try visitor.visitSingularEnumField(value: self.category, fieldNumber: 5)
+    }
+    if !self.dataCategories.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.dataCategories, fieldNumber: 6)
+    }
+    if !self.subjectCategories.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.subjectCategories, fieldNumber: 7)
+    }
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recipients, fieldNumber: 8)
+    }
+    if self.retentionDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retentionDays, fieldNumber: 9)
+    }
+    if !self.transfers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.transfers, fieldNumber: 10)
+    }
+    if !self.technicalMeasures.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.technicalMeasures, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ProcessingRecord, rhs: Privacy_Gateway_V1_ProcessingRecord) -> Bool {
+    if lhs.purposeID != rhs.purposeID {return false}
+    if lhs.title != rhs.title {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.legalBasis != rhs.legalBasis {return false}
+    if lhs.category != rhs.category {return false}
+    if lhs.dataCategories != rhs.dataCategories {return false}
+    if lhs.subjectCategories != rhs.subjectCategories {return false}
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs.retentionDays != rhs.retentionDays {return false}
+    if lhs.transfers != rhs.transfers {return false}
+    if lhs.technicalMeasures != rhs.technicalMeasures {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_DataCategory: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DataCategory"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}field\0\u{1}classification\0\u{3}special_category\0\u{3}criminal_offence\0\u{1}description\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.field) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.classification) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.specialCategory) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.criminalOffence) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.field.isEmpty {
+      try visitor.visitSingularStringField(value: self.field, fieldNumber: 1)
+    }
+    if self.classification != .unspecified {
+      try visitor.visitSingularEnumField(value: self.classification, fieldNumber: 2)
+    }
+    if self.specialCategory != .unspecified {
+      try visitor.visitSingularEnumField(value: self.specialCategory, fieldNumber: 3)
+    }
+    if self.criminalOffence != false {
+      try visitor.visitSingularBoolField(value: self.criminalOffence, fieldNumber: 4)
+    }
+    if !self.description_p.isEmpty {
+      try visitor.visitSingularStringField(value: self.description_p, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_DataCategory, rhs: Privacy_Gateway_V1_DataCategory) -> Bool {
+    if lhs.field != rhs.field {return false}
+    if lhs.classification != rhs.classification {return false}
+    if lhs.specialCategory != rhs.specialCategory {return false}
+    if lhs.criminalOffence != rhs.criminalOffence {return false}
+    if lhs.description_p != rhs.description_p {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ProcessingRecipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProcessingRecipient"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recipientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.contact) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recipientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.contact.isEmpty {
+      try visitor.visitSingularStringField(value: self.contact, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ProcessingRecipient, rhs: Privacy_Gateway_V1_ProcessingRecipient) -> Bool {
+    if lhs.recipientID != rhs.recipientID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.contact != rhs.contact {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ThirdCountryTransfer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ThirdCountryTransfer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}country\0\u{1}safeguard\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recipientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.country) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.safeguard) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recipientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientID, fieldNumber: 1)
+    }
+    if !self.country.isEmpty {
+      try visitor.visitSingularStringField(value: self.country, fieldNumber: 2)
+    }
+    if !self.safeguard.isEmpty {
+      try visitor.visitSingularStringField(value: self.safeguard, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ThirdCountryTransfer, rhs: Privacy_Gateway_V1_ThirdCountryTransfer) -> Bool {
+    if lhs.recipientID != rhs.recipientID {return false}
+    if lhs.country != rhs.country {return false}
+    if lhs.safeguard != rhs.safeguard {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

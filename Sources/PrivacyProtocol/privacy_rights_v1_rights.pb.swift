@@ -1769,6 +1769,14 @@ public nonisolated struct Privacy_Rights_V1_Recipient: Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {self._updatedAt = nil}
 
+  /// The third country (ISO 3166-1 alpha-2, such as US) the recipient receives the data in, when
+  /// that is a transfer outside the EU/EEA (arts 44-49); empty: no such transfer.
+  public var transferCountry: String = String()
+
+  /// What the transfer rests on (an art 45 adequacy decision, art 46 standard contractual clauses,
+  /// binding corporate rules), 1-500 characters; required with transfer_country.
+  public var transferSafeguard: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1797,6 +1805,12 @@ public nonisolated struct Privacy_Rights_V1_UpsertRecipientRequest: Sendable {
 
   /// Free notes, up to 2,000 characters.
   public var notes: String = String()
+
+  /// Third country of a transfer outside the EU/EEA (ISO 3166-1 alpha-2); empty: none.
+  public var transferCountry: String = String()
+
+  /// What that transfer rests on; required with transfer_country, refused without it.
+  public var transferSafeguard: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4148,7 +4162,7 @@ nonisolated extension Privacy_Rights_V1_GetArtifactResponse: SwiftProtobuf.Messa
 
 nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Recipient"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}created_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}created_at\0\u{3}updated_at\0\u{3}transfer_country\0\u{3}transfer_safeguard\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4163,6 +4177,8 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
       case 5: try { try decoder.decodeSingularStringField(value: &self.notes) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.transferCountry) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.transferSafeguard) }()
       default: break
       }
     }
@@ -4194,6 +4210,12 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
     try { if let v = self._updatedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     } }()
+    if !self.transferCountry.isEmpty {
+      try visitor.visitSingularStringField(value: self.transferCountry, fieldNumber: 8)
+    }
+    if !self.transferSafeguard.isEmpty {
+      try visitor.visitSingularStringField(value: self.transferSafeguard, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4205,6 +4227,8 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
     if lhs.notes != rhs.notes {return false}
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
+    if lhs.transferCountry != rhs.transferCountry {return false}
+    if lhs.transferSafeguard != rhs.transferSafeguard {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4212,7 +4236,7 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRecipientRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}transfer_country\0\u{3}transfer_safeguard\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4225,6 +4249,8 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
       case 3: try { try decoder.decodeSingularStringField(value: &self.contact) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.purposeIds) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.notes) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.transferCountry) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.transferSafeguard) }()
       default: break
       }
     }
@@ -4246,6 +4272,12 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
     if !self.notes.isEmpty {
       try visitor.visitSingularStringField(value: self.notes, fieldNumber: 5)
     }
+    if !self.transferCountry.isEmpty {
+      try visitor.visitSingularStringField(value: self.transferCountry, fieldNumber: 6)
+    }
+    if !self.transferSafeguard.isEmpty {
+      try visitor.visitSingularStringField(value: self.transferSafeguard, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4255,6 +4287,8 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
     if lhs.contact != rhs.contact {return false}
     if lhs.purposeIds != rhs.purposeIds {return false}
     if lhs.notes != rhs.notes {return false}
+    if lhs.transferCountry != rhs.transferCountry {return false}
+    if lhs.transferSafeguard != rhs.transferSafeguard {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -690,6 +690,12 @@ public nonisolated struct Privacy_Vault_V1_ListFieldsResponse: Sendable {
   /// Token for the next page; empty on the last page.
   public var nextPageToken: String = String()
 
+  /// The id of the key-encryption key new data keys are wrapped under (never key material).
+  public var activeKeyID: String = String()
+
+  /// Every key id of the keyring, the active one first.
+  public var keyIds: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2074,7 +2080,7 @@ nonisolated extension Privacy_Vault_V1_ListFieldsRequest: SwiftProtobuf.Message,
 
 nonisolated extension Privacy_Vault_V1_ListFieldsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListFieldsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fields\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}fields\0\u{3}next_page_token\0\u{3}active_key_id\0\u{3}key_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2084,6 +2090,8 @@ nonisolated extension Privacy_Vault_V1_ListFieldsResponse: SwiftProtobuf.Message
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.fields) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.activeKeyID) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.keyIds) }()
       default: break
       }
     }
@@ -2096,12 +2104,20 @@ nonisolated extension Privacy_Vault_V1_ListFieldsResponse: SwiftProtobuf.Message
     if !self.nextPageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
     }
+    if !self.activeKeyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.activeKeyID, fieldNumber: 3)
+    }
+    if !self.keyIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.keyIds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Vault_V1_ListFieldsResponse, rhs: Privacy_Vault_V1_ListFieldsResponse) -> Bool {
     if lhs.fields != rhs.fields {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.activeKeyID != rhs.activeKeyID {return false}
+    if lhs.keyIds != rhs.keyIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -383,13 +383,14 @@ public final class RightsDesk: Sendable {
   // MARK: Recipients
 
   public func upsertRecipient(
-    id: String, name: String, contact: String, purposeIDs: [String], notes: String, caller: CallerIdentity
+    id: String, name: String, contact: String, purposeIDs: [String], notes: String, transfer: ThirdCountryTransfer? = nil,
+    caller: CallerIdentity
   ) async throws -> (recipient: Recipient, created: Bool) {
     try await write { commit, now in
       let existing = try await store.recipient(id: id)
       let recipient = Recipient(
-        id: id, name: name, contact: contact, purposeIDs: purposeIDs, notes: notes, createdAt: existing?.createdAt ?? now,
-        updatedAt: now)
+        id: id, name: name, contact: contact, purposeIDs: purposeIDs, notes: notes, transfer: transfer,
+        createdAt: existing?.createdAt ?? now, updatedAt: now)
       if let existing, existing.sameContent(as: recipient) { return (existing, false) }
       commit.recipients.append(recipient)
       return (recipient, existing == nil)

@@ -36,6 +36,9 @@ public final class Vault: Sendable {
   private let memory: Mutex<Memory>
   private let writes = AsyncLock()
   private let keyring: Keyring
+
+  /// The keyring's ids, the active one first (never key material).
+  public var keyIDs: (active: String, all: [String]) { (keyring.activeKeyID, keyring.keyIDs) }
   private let blindIndex: BlindIndex
   private let kAnonymityThreshold: Int
   private let logger: Logger

@@ -221,6 +221,13 @@ extension LaunchedSuites {
       let shown = try await suite.ctl("requests", "get", "--request", requestID, "--output", "json")
       #expect(try (shown.json()["request"] as? [String: Any])?["extensions"] as? [[String: Any]] != nil)
 
+      // The deadlines report lists the open requests, most urgent first; the records of
+      // processing come as CSV with one row per purpose.
+      let deadlines = try await suite.ctl("report", "deadlines")
+      #expect(deadlines.status == 0 && deadlines.standardOutput.contains(requestID) && deadlines.standardOutput.hasPrefix("REQUEST"), "\(deadlines)")
+      let records = try await suite.ctl("report", "processing", "--format", "csv")
+      #expect(records.status == 0 && records.standardOutput.hasPrefix("purpose_id,title,legal_basis"), "\(records)")
+
       // Executing the verified access request saves its bundle, a zip, to the file named.
       let bundle = suite.directory.path("access.zip")
       let execute = try await suite.ctl("requests", "execute", "--request", requestID, "--artifact-out", bundle)

@@ -52,7 +52,8 @@ struct RoleMatrixTests {
       "admin.CreateContact",
     ],
     "auditor": [
-      "admin.ListAudit", "admin.VerifyAudit", "vault.ListAccessLog", "vault.VerifyAccessLog", "consent.VerifyLedger",
+      "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "vault.ListAccessLog",
+      "vault.VerifyAccessLog", "consent.VerifyLedger",
     ],
     "delivery": ["rights.GetRequest", "rights.GetArtifact"],
   ]

@@ -44,6 +44,8 @@ public struct Purpose: Sendable, Equatable {
   public var notices: [Notice]
   public var createdAt: Date
   public var updatedAt: Date
+  /// The categories of data subjects it concerns (art 30(1)(c)).
+  public var subjectCategories: [String] = []
 
   public var currentNotice: Notice? { notice(version: noticeVersion) }
 
@@ -63,11 +65,13 @@ public struct PurposeDraft: Sendable, Equatable {
   public var noticeVersion: String
   public var noticeText: String
   public var vaultFields: [String]
+  public var subjectCategories: [String]
 
   public init(
     id: String, title: String, description: String, legalBasis: LegalBasis, category: PurposeCategory,
-    retentionDays: UInt32, noticeVersion: String, noticeText: String, vaultFields: [String]
+    retentionDays: UInt32, noticeVersion: String, noticeText: String, vaultFields: [String], subjectCategories: [String] = []
   ) {
+    self.subjectCategories = subjectCategories
     self.id = id
     self.title = title
     self.description = description
@@ -93,7 +97,7 @@ public struct PurposeDraft: Sendable, Equatable {
     let purpose = Purpose(
       id: id, title: title, description: description, legalBasis: legalBasis, category: category,
       retentionDays: retentionDays, noticeVersion: noticeVersion, vaultFields: vaultFields, notices: notices,
-      createdAt: existing?.createdAt ?? now, updatedAt: now
+      createdAt: existing?.createdAt ?? now, updatedAt: now, subjectCategories: subjectCategories
     )
     return (purpose, noticeAdded)
   }

@@ -95,6 +95,11 @@ extension PurposeDraft {
     for name in proto.vaultFields {
       fields.append(try Validate.fieldName(name, field: "purpose.vault_fields"))
     }
+    guard proto.subjectCategories.count <= 20 else { throw InvalidArgument("purpose.subject_categories holds at most 20 categories") }
+    var subjectCategories: [String] = []
+    for category in proto.subjectCategories {
+      subjectCategories.append(try Validate.requiredText(category, field: "purpose.subject_categories", maxLength: 200))
+    }
     self.init(
       id: try Validate.slug(proto.purposeID, field: "purpose.purpose_id"),
       title: try Validate.requiredText(proto.title, field: "purpose.title", maxLength: 200),
@@ -102,7 +107,7 @@ extension PurposeDraft {
       legalBasis: basis, category: category, retentionDays: proto.retentionDays,
       noticeVersion: try Validate.requiredText(proto.noticeVersion, field: "purpose.notice_version", maxLength: 64),
       noticeText: try Validate.requiredText(proto.noticeText, field: "purpose.notice_text", maxLength: 100_000),
-      vaultFields: Array(Set(fields)).sorted()
+      vaultFields: Array(Set(fields)).sorted(), subjectCategories: subjectCategories
     )
   }
 }
@@ -119,6 +124,7 @@ extension Purpose {
       $0.noticeVersion = noticeVersion
       $0.noticeText = currentNotice?.text ?? ""
       $0.vaultFields = vaultFields
+      $0.subjectCategories = subjectCategories
       $0.noticeHistory = notices.map { notice in
         .with {
           $0.version = notice.version

@@ -61,6 +61,9 @@ public struct SQLiteConsentStore: ConsentStore {
         CREATE INDEX outbox_by_subject ON outbox(subject_id);
         """)
     }
+    migrator.registerMigration("v2-subject-categories") { db in
+      try db.execute(sql: "ALTER TABLE purposes ADD COLUMN subject_categories TEXT NOT NULL DEFAULT '[]'")
+    }
     return migrator
   }
 
@@ -79,11 +82,12 @@ public struct SQLiteConsentStore: ConsentStore {
           throw LedgerCorruption(sequence: 0, column: "purposes.\(id)")
         }
         let fields = try JSONDecoder().decode([String].self, from: Data((row["vault_fields"] as String).utf8))
+        let subjectCategories = try JSONDecoder().decode([String].self, from: Data((row["subject_categories"] as String).utf8))
         return Purpose(
           id: id, title: row["title"], description: row["description"], legalBasis: basis, category: category,
           retentionDays: row["retention_days"], noticeVersion: row["notice_version"], vaultFields: fields,
           notices: notices[id] ?? [], createdAt: Microseconds(value: row["created_at"]).date,
-          updatedAt: Microseconds(value: row["updated_at"]).date)
+          updatedAt: Microseconds(value: row["updated_at"]).date, subjectCategories: subjectCategories)
       }
     }
   }
@@ -189,15 +193,17 @@ public struct SQLiteConsentStore: ConsentStore {
 
   private static func save(_ purpose: Purpose, _ db: Database) throws {
     let fields = String(decoding: try JSONEncoder().encode(purpose.vaultFields), as: UTF8.self)
+    let subjectCategories = String(decoding: try JSONEncoder().encode(purpose.subjectCategories), as: UTF8.self)
     try db.cachedStatement(sql: """
         INSERT INTO purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
-          vault_fields, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          vault_fields, subject_categories, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
           legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
-          notice_version = excluded.notice_version, vault_fields = excluded.vault_fields, updated_at = excluded.updated_at
+          notice_version = excluded.notice_version, vault_fields = excluded.vault_fields,
+          subject_categories = excluded.subject_categories, updated_at = excluded.updated_at
         """).execute(arguments: [
         purpose.id, purpose.title, purpose.description, purpose.legalBasis.rawValue, purpose.category.rawValue,
-        purpose.retentionDays, purpose.noticeVersion, fields, Microseconds(purpose.createdAt).value,
+        purpose.retentionDays, purpose.noticeVersion, fields, subjectCategories, Microseconds(purpose.createdAt).value,
         Microseconds(purpose.updatedAt).value,
       ])
     for notice in purpose.notices {

@@ -158,6 +158,16 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
       Gateway.Answer(try await RetentionSweep(context: WorkflowContext(gateway: gateway, call: call)).run(message))
     }
   }
+
+  // MARK: Reports
+
+  func getProcessingRecords(
+    request: ServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse> {
+    try await gateway.unary(request, method: Method.GetProcessingRecords.descriptor, budget: .workflow) { _, call in
+      Gateway.Answer(try await ProcessingRecords(context: WorkflowContext(gateway: gateway, call: call)).build())
+    }
+  }
 }
 
 // MARK: Mapping

@@ -252,6 +252,8 @@ extension Recipient {
       $0.contact = contact
       $0.purposeIds = purposeIDs
       $0.notes = notes
+      $0.transferCountry = transfer?.country ?? ""
+      $0.transferSafeguard = transfer?.safeguard ?? ""
       $0.createdAt = createdAt.protoTimestamp
       $0.updatedAt = updatedAt.protoTimestamp
     }

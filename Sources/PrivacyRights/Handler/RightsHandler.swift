@@ -196,8 +196,21 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     var purposes: [String] = []
     for purpose in message.purposeIds { purposes.append(try Validate.slug(purpose, field: "purpose_ids")) }
     let notes = try Validate.optionalText(message.notes, field: "notes", maxLength: 2000)
+    var transfer: ThirdCountryTransfer?
+    switch (message.transferCountry.isEmpty, message.transferSafeguard.isEmpty) {
+    case (true, true): transfer = nil
+    case (false, false):
+      guard message.transferCountry.utf8.count == 2, message.transferCountry.utf8.allSatisfy({ (65...90).contains($0) }) else {
+        throw InvalidArgument("transfer_country must be an ISO 3166-1 alpha-2 code such as US")
+      }
+      transfer = ThirdCountryTransfer(
+        country: message.transferCountry,
+        safeguard: try Validate.requiredText(message.transferSafeguard, field: "transfer_safeguard", maxLength: 500))
+    case (false, true): throw InvalidArgument("transfer_safeguard is required with transfer_country")
+    case (true, false): throw InvalidArgument("transfer_safeguard needs transfer_country")
+    }
     let result = try await desk.upsertRecipient(
-      id: id, name: name, contact: contact, purposeIDs: purposes, notes: notes, caller: caller(request))
+      id: id, name: name, contact: contact, purposeIDs: purposes, notes: notes, transfer: transfer, caller: caller(request))
     return ServerResponse(message: .with {
       $0.recipient = result.recipient.proto
       $0.created = result.created

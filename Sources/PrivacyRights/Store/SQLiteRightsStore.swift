@@ -54,6 +54,12 @@ public struct SQLiteRightsStore: RightsStore {
         CREATE INDEX requests_to_scrub ON requests(closed_at) WHERE closed_at IS NOT NULL AND scrubbed = 0;
         """)
     }
+    migrator.registerMigration("v3: third-country transfers") { db in
+      try db.execute(sql: """
+        ALTER TABLE recipients ADD COLUMN transfer_country TEXT NOT NULL DEFAULT '';
+        ALTER TABLE recipients ADD COLUMN transfer_safeguard TEXT NOT NULL DEFAULT '';
+        """)
+    }
     return migrator
   }
 
@@ -325,13 +331,15 @@ public struct SQLiteRightsStore: RightsStore {
   private static func save(_ recipient: Recipient, _ db: Database) throws {
     let purposes = String(decoding: try encoder.encode(recipient.purposeIDs), as: UTF8.self)
     try db.cachedStatement(sql: """
-        INSERT INTO recipients (recipient_id, name, contact, purpose_ids, notes, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO recipients (recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard,
+          created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(recipient_id) DO UPDATE SET name = excluded.name, contact = excluded.contact,
-          purpose_ids = excluded.purpose_ids, notes = excluded.notes, updated_at = excluded.updated_at
+          purpose_ids = excluded.purpose_ids, notes = excluded.notes, transfer_country = excluded.transfer_country,
+          transfer_safeguard = excluded.transfer_safeguard, updated_at = excluded.updated_at
         """).execute(arguments: [
-        recipient.id, recipient.name, recipient.contact, purposes, recipient.notes, Microseconds(recipient.createdAt).value,
-        Microseconds(recipient.updatedAt).value,
+        recipient.id, recipient.name, recipient.contact, purposes, recipient.notes, recipient.transfer?.country ?? "",
+        recipient.transfer?.safeguard ?? "", Microseconds(recipient.createdAt).value, Microseconds(recipient.updatedAt).value,
       ])
   }
 
@@ -374,8 +382,10 @@ public struct SQLiteRightsStore: RightsStore {
 
   private static func recipient(from row: Row) throws -> Recipient {
     let purposes = try decoder.decode([String].self, from: Data((row["purpose_ids"] as String).utf8))
+    let country: String = row["transfer_country"]
     return Recipient(
       id: row["recipient_id"], name: row["name"], contact: row["contact"], purposeIDs: purposes, notes: row["notes"],
+      transfer: country.isEmpty ? nil : ThirdCountryTransfer(country: country, safeguard: row["transfer_safeguard"]),
       createdAt: Microseconds(value: row["created_at"]).date, updatedAt: Microseconds(value: row["updated_at"]).date)
   }
 

@@ -54,6 +54,8 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     return ServerResponse(message: .with {
       $0.fields = result.fields.map(\.proto)
       $0.nextPageToken = result.nextCursor.map { PageRequest.token(cursor: $0, scope: scope) } ?? ""
+      $0.activeKeyID = vault.keyIDs.active
+      $0.keyIds = vault.keyIDs.all
     })
   }
 
