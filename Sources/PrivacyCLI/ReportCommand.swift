@@ -3,13 +3,13 @@ import Foundation
 import PrivacyProtocol
 import SwiftProtobuf
 
-/// `privacyctl report processing|deadlines`: the accountability reports a controller must be able
-/// to produce.
+/// `privacyctl report processing|breach|deadlines`: the accountability reports a controller must
+/// be able to produce.
 struct ReportCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "report",
-    abstract: "Reports: the records of processing (art 30), request deadlines.",
-    subcommands: [Processing.self, Deadlines.self]
+    abstract: "Reports: the records of processing (art 30), a breach assessment (arts 33, 34), request deadlines.",
+    subcommands: [Processing.self, Breach.self, Deadlines.self]
   )
 
   enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
@@ -75,6 +75,49 @@ struct ReportCommand: AsyncParsableCommand {
         ]
       }
       return ([header] + rows).map { $0.map(cell).joined(separator: ",") }.joined(separator: "\r\n") + "\r\n"
+    }
+  }
+
+  struct Breach: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Assess a breach from the access and audit logs: subjects, records, categories, and a draft art 33 notification.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Start of the window.")
+    var from: Instant
+
+    @Option(help: "End of the window.")
+    var to: Instant
+
+    @Option(help: "Only what this actor did (repeatable; default every actor).")
+    var actor: [String] = []
+
+    @Option(name: .customLong("key-id"), help: "A key-encryption key id the breach exposed (repeatable).")
+    var keyIDs: [String] = []
+
+    @Option(help: "Only this vault field (repeatable; default every field).")
+    var field: [String] = []
+
+    func run() async throws {
+      let response = try await connection.withGateway { gateway in
+        try await gateway.admin.assessBreach(.with {
+          $0.from = from.timestamp
+          $0.to = to.timestamp
+          $0.actors = actor
+          $0.keyIds = keyIDs
+          $0.fields = field
+        }, options: gateway.call)
+      }
+      try connection.printer.emit(response) {
+        Details([
+          ("subjects affected", "\(response.subjectsAffected)"),
+          ("records affected", "\(response.recordsAffected)"),
+          ("categories", Format.list(response.categories.map { "\($0.field) (\(Format.name($0.classification)))" })),
+          ("special categories", Format.yesNo(response.specialCategoriesAffected)),
+          ("encrypted out of scope", Format.yesNo(response.encryptedOutOfScope)),
+        ]).rendered + "\ndraft notification (art 33(3)):\n" + response.draftNotification + "\n"
+      }
     }
   }
 

@@ -176,6 +176,19 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "AssessBreach" metadata.
+        public enum AssessBreach: Sendable {
+            /// Request type for "AssessBreach".
+            public typealias Input = Privacy_Gateway_V1_AssessBreachRequest
+            /// Response type for "AssessBreach".
+            public typealias Output = Privacy_Gateway_V1_AssessBreachResponse
+            /// Descriptor for "AssessBreach".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.gateway.v1.AdminService"),
+                method: "AssessBreach",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.gateway.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             WhoAmI.descriptor,
@@ -189,7 +202,8 @@ public enum Privacy_Gateway_V1_AdminService: Sendable {
             VerifyAudit.descriptor,
             ListAuditCheckpoints.descriptor,
             GetBackendHealth.descriptor,
-            GetProcessingRecords.descriptor
+            GetProcessingRecords.descriptor,
+            AssessBreach.descriptor
         ]
     }
 }
@@ -564,6 +578,32 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>
+
+        /// Handle the "AssessBreach" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+        /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+        /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+        /// > counted as subjects and records, their categories, whether special categories are among
+        /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+        /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+        /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+        /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+        /// > the audit log cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Gateway_V1_AssessBreachRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Gateway_V1_AssessBreachResponse` messages.
+        func assessBreach(
+            request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_AssessBreachResponse>
     }
 
     /// Service protocol for the "privacy.gateway.v1.AdminService" service.
@@ -922,6 +962,32 @@ extension Privacy_Gateway_V1_AdminService {
             request: GRPCCore.ServerRequest<Privacy_Gateway_V1_GetProcessingRecordsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>
+
+        /// Handle the "AssessBreach" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+        /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+        /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+        /// > counted as subjects and records, their categories, whether special categories are among
+        /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+        /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+        /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+        /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+        /// > the audit log cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_AssessBreachRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Gateway_V1_AssessBreachResponse` message.
+        func assessBreach(
+            request: GRPCCore.ServerRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_AssessBreachResponse>
     }
 
     /// Simple service protocol for the "privacy.gateway.v1.AdminService" service.
@@ -1278,6 +1344,32 @@ extension Privacy_Gateway_V1_AdminService {
             request: Privacy_Gateway_V1_GetProcessingRecordsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Gateway_V1_GetProcessingRecordsResponse
+
+        /// Handle the "AssessBreach" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+        /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+        /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+        /// > counted as subjects and records, their categories, whether special categories are among
+        /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+        /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+        /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+        /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+        /// > the audit log cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Gateway_V1_AssessBreachRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Gateway_V1_AssessBreachResponse` to respond with.
+        func assessBreach(
+            request: Privacy_Gateway_V1_AssessBreachRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Gateway_V1_AssessBreachResponse
     }
 }
 
@@ -1417,6 +1509,17 @@ extension Privacy_Gateway_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Gateway_V1_AdminService.Method.AssessBreach.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_AssessBreachRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_AssessBreachResponse>(),
+            handler: { request, context in
+                try await self.assessBreach(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1549,6 +1652,17 @@ extension Privacy_Gateway_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse> {
         let response = try await self.getProcessingRecords(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func assessBreach(
+        request: GRPCCore.StreamingServerRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Gateway_V1_AssessBreachResponse> {
+        let response = try await self.assessBreach(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1708,6 +1822,19 @@ extension Privacy_Gateway_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse> {
         return GRPCCore.ServerResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>(
             message: try await self.getProcessingRecords(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func assessBreach(
+        request: GRPCCore.ServerRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Gateway_V1_AssessBreachResponse> {
+        return GRPCCore.ServerResponse<Privacy_Gateway_V1_AssessBreachResponse>(
+            message: try await self.assessBreach(
                 request: request.message,
                 context: context
             ),
@@ -2132,6 +2259,37 @@ extension Privacy_Gateway_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_GetProcessingRecordsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AssessBreach" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+        /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+        /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+        /// > counted as subjects and records, their categories, whether special categories are among
+        /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+        /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+        /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+        /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+        /// > the audit log cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_AssessBreachRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_AssessBreachRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_AssessBreachResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func assessBreach<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_AssessBreachRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_AssessBreachResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_AssessBreachResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2691,6 +2849,48 @@ extension Privacy_Gateway_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "AssessBreach" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+        /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+        /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+        /// > counted as subjects and records, their categories, whether special categories are among
+        /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+        /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+        /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+        /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+        /// > the audit log cannot be read.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Gateway_V1_AssessBreachRequest` message.
+        ///   - serializer: A serializer for `Privacy_Gateway_V1_AssessBreachRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Gateway_V1_AssessBreachResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func assessBreach<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Gateway_V1_AssessBreachRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Gateway_V1_AssessBreachResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_AssessBreachResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Gateway_V1_AdminService.Method.AssessBreach.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -3137,6 +3337,43 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_GetProcessingRecordsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_GetProcessingRecordsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AssessBreach" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+    /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+    /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+    /// > counted as subjects and records, their categories, whether special categories are among
+    /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+    /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+    /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+    /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+    /// > the audit log cannot be read.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Gateway_V1_AssessBreachRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func assessBreach<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Gateway_V1_AssessBreachRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_AssessBreachResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.assessBreach(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Gateway_V1_AssessBreachRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Gateway_V1_AssessBreachResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3633,6 +3870,47 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getProcessingRecords(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AssessBreach" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Assesses a personal data breach (arts 33, 34) from the vault's access log and the gateway's
+    /// > audit log: the values seen in clear in the window (reveals and exports in the vault, records
+    /// > read through the gateway at the caller's CLEAR level), by the actors and of the fields given,
+    /// > counted as subjects and records, their categories, whether special categories are among
+    /// > them, whether the stored values are encrypted under keys outside the breach's scope (art
+    /// > 34(3)(a)), and a draft notification under the art 33(3) headings.
+    /// > Errors: INVALID_ARGUMENT for a missing or inverted window or a malformed actor, key id or
+    /// > field; UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the vault or
+    /// > the audit log cannot be read.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func assessBreach<Result>(
+        _ message: Privacy_Gateway_V1_AssessBreachRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Gateway_V1_AssessBreachResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Gateway_V1_AssessBreachRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.assessBreach(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1446,6 +1446,80 @@ public nonisolated struct Privacy_Gateway_V1_ThirdCountryTransfer: Sendable {
   public init() {}
 }
 
+/// The scope of a breach to assess.
+public nonisolated struct Privacy_Gateway_V1_AssessBreachRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Start of the window (inclusive); required.
+  public var from: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_from ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_from = newValue}
+  }
+  /// Returns true if `from` has been explicitly set.
+  public var hasFrom: Bool {self._from != nil}
+  /// Clears the value of `from`. Subsequent reads from it will return its default value.
+  public mutating func clearFrom() {self._from = nil}
+
+  /// End of the window (exclusive); required, after `from`.
+  public var to: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_to ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_to = newValue}
+  }
+  /// Returns true if `to` has been explicitly set.
+  public var hasTo: Bool {self._to != nil}
+  /// Clears the value of `to`. Subsequent reads from it will return its default value.
+  public mutating func clearTo() {self._to = nil}
+
+  /// Only what these actors did; empty for every actor. At most 100.
+  public var actors: [String] = []
+
+  /// Key-encryption key ids the breach exposed (a stolen key); empty for none. At most 100.
+  public var keyIds: [String] = []
+
+  /// Only these vault fields; empty for every field. At most 1,000.
+  public var fields: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _from: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _to: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// The assessment.
+public nonisolated struct Privacy_Gateway_V1_AssessBreachResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Distinct subjects whose values were seen in clear.
+  public var subjectsAffected: UInt64 = 0
+
+  /// Distinct values (subject and field) seen in clear.
+  public var recordsAffected: UInt64 = 0
+
+  /// The categories of data concerned: the fields, with their classification.
+  public var categories: [Privacy_Gateway_V1_DataCategory] = []
+
+  /// Whether art 9 or art 10 data is among them.
+  public var specialCategoriesAffected: Bool = false
+
+  /// True when no value was seen in clear in the scope and every stored value is encrypted under
+  /// keys not named in key_ids, so that what was taken stays unintelligible (art 34(3)(a)).
+  public var encryptedOutOfScope: Bool = false
+
+  /// A draft notification to the supervisory authority, JSON, under the art 33(3) headings, with
+  /// the art 34 assessment; the controller completes and sends it.
+  public var draftNotification: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "privacy.gateway.v1"
@@ -3297,6 +3371,115 @@ nonisolated extension Privacy_Gateway_V1_ThirdCountryTransfer: SwiftProtobuf.Mes
     if lhs.recipientID != rhs.recipientID {return false}
     if lhs.country != rhs.country {return false}
     if lhs.safeguard != rhs.safeguard {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_AssessBreachRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AssessBreachRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}from\0\u{1}to\0\u{1}actors\0\u{3}key_ids\0\u{1}fields\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._from) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._to) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.actors) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.keyIds) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.fields) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._from {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._to {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if !self.actors.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.actors, fieldNumber: 3)
+    }
+    if !self.keyIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.keyIds, fieldNumber: 4)
+    }
+    if !self.fields.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fields, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_AssessBreachRequest, rhs: Privacy_Gateway_V1_AssessBreachRequest) -> Bool {
+    if lhs._from != rhs._from {return false}
+    if lhs._to != rhs._to {return false}
+    if lhs.actors != rhs.actors {return false}
+    if lhs.keyIds != rhs.keyIds {return false}
+    if lhs.fields != rhs.fields {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_AssessBreachResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AssessBreachResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subjects_affected\0\u{3}records_affected\0\u{1}categories\0\u{3}special_categories_affected\0\u{3}encrypted_out_of_scope\0\u{3}draft_notification\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.subjectsAffected) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.recordsAffected) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.categories) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.specialCategoriesAffected) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.encryptedOutOfScope) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.draftNotification) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.subjectsAffected != 0 {
+      try visitor.visitSingularUInt64Field(value: self.subjectsAffected, fieldNumber: 1)
+    }
+    if self.recordsAffected != 0 {
+      try visitor.visitSingularUInt64Field(value: self.recordsAffected, fieldNumber: 2)
+    }
+    if !self.categories.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.categories, fieldNumber: 3)
+    }
+    if self.specialCategoriesAffected != false {
+      try visitor.visitSingularBoolField(value: self.specialCategoriesAffected, fieldNumber: 4)
+    }
+    if self.encryptedOutOfScope != false {
+      try visitor.visitSingularBoolField(value: self.encryptedOutOfScope, fieldNumber: 5)
+    }
+    if !self.draftNotification.isEmpty {
+      try visitor.visitSingularStringField(value: self.draftNotification, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_AssessBreachResponse, rhs: Privacy_Gateway_V1_AssessBreachResponse) -> Bool {
+    if lhs.subjectsAffected != rhs.subjectsAffected {return false}
+    if lhs.recordsAffected != rhs.recordsAffected {return false}
+    if lhs.categories != rhs.categories {return false}
+    if lhs.specialCategoriesAffected != rhs.specialCategoriesAffected {return false}
+    if lhs.encryptedOutOfScope != rhs.encryptedOutOfScope {return false}
+    if lhs.draftNotification != rhs.draftNotification {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -227,6 +227,8 @@ extension LaunchedSuites {
       #expect(deadlines.status == 0 && deadlines.standardOutput.contains(requestID) && deadlines.standardOutput.hasPrefix("REQUEST"), "\(deadlines)")
       let records = try await suite.ctl("report", "processing", "--format", "csv")
       #expect(records.status == 0 && records.standardOutput.hasPrefix("purpose_id,title,legal_basis"), "\(records)")
+      let breach = try await suite.ctl("report", "breach", "--from", "2020-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z", "--actor", "dev-admin")
+      #expect(breach.status == 0 && breach.standardOutput.contains("subjects affected:") && breach.standardOutput.contains("article_33_3"), "\(breach)")
 
       // Executing the verified access request saves its bundle, a zip, to the file named.
       let bundle = suite.directory.path("access.zip")

@@ -52,7 +52,7 @@ struct RoleMatrixTests {
       "admin.CreateContact",
     ],
     "auditor": [
-      "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "vault.ListAccessLog",
+      "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "admin.AssessBreach", "vault.ListAccessLog",
       "vault.VerifyAccessLog", "consent.VerifyLedger",
     ],
     "delivery": ["rights.GetRequest", "rights.GetArtifact"],

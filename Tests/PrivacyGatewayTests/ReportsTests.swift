@@ -68,4 +68,83 @@ struct ReportsTests {
       #expect(refused?.code == .permissionDenied)
     }
   }
+
+  @Test("AssessBreach: reveals by one actor counted as subjects, records and categories, with the art 33(3) draft; the scope narrows it")
+  func breach() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      let subjects = ["b-1", "b-2", "b-3"]
+      try await asRole("dpo", port: port) { client async throws in
+        for (index, subject) in subjects.enumerated() {
+          var contact = WorkflowData.webformContact()
+          contact.subjectID = subject
+          contact.values["email"] = "person\(index)@example.org"
+          contact.values["phone"] = "+49 30 123456\(index)"
+          contact.values["national_id"] = "AB12345\(index)C"
+          _ = try await AdminClient(wrapping: client).createContact(contact)
+        }
+        _ = try await VaultClient(wrapping: client).revealField(.with {
+          $0.subjectID = "b-1"
+          $0.field = "diagnosis"
+          $0.reason = "complaint"
+        })
+      }
+      try await asRole("billing", port: port) { client async throws in
+        for subject in subjects {
+          _ = try await VaultClient(wrapping: client).revealField(.with {
+            $0.subjectID = subject
+            $0.field = "iban"
+            $0.reason = "refund"
+          })
+        }
+      }
+      let now = fixture.clock.now()
+      func assess(_ build: (inout Privacy_Gateway_V1_AssessBreachRequest) -> Void) async throws -> Privacy_Gateway_V1_AssessBreachResponse {
+        var request = Privacy_Gateway_V1_AssessBreachRequest.with {
+          $0.from = now.addingTimeInterval(-3600).protoTimestamp
+          $0.to = now.addingTimeInterval(3600).protoTimestamp
+        }
+        build(&request)
+        return try await asRole("auditor", port: port) { client async throws in
+          try await AdminClient(wrapping: client).assessBreach(request)
+        }
+      }
+
+      let billing = try await assess { $0.actors = ["billing@test"] }
+      #expect(billing.subjectsAffected == 3 && billing.recordsAffected == 3)
+      #expect(billing.categories.map(\.field) == ["iban"] && billing.categories.first?.classification == .sensitive)
+      #expect(!billing.specialCategoriesAffected && !billing.encryptedOutOfScope)
+      let draft = try #require(try JSONSerialization.jsonObject(with: Data(billing.draftNotification.utf8)) as? [String: Any])
+      let nature = try #require((draft["article_33_3"] as? [String: Any])?["a_nature_of_the_breach"] as? [String: Any])
+      #expect(nature["approximate_number_of_data_subjects"] as? Int == 3 && nature["actors"] as? [String] == ["billing@test"])
+      #expect((draft["article_34"] as? [String: Any])?["communication_to_data_subjects_required"] as? Bool == true)
+      #expect(!billing.draftNotification.contains(TestData.iban))
+
+      // The dpo's reveal of a health field is special-category data; its CreateContact answers
+      // showed the personal fields in clear.
+      let dpo = try await assess { $0.actors = ["dpo@test"] }
+      #expect(dpo.specialCategoriesAffected && dpo.subjectsAffected == 3)
+      #expect(Set(dpo.categories.map(\.field)).isSuperset(of: ["diagnosis", "email", "name"]))
+      let onlyHealth = try await assess {
+        $0.actors = ["dpo@test"]
+        $0.fields = ["diagnosis"]
+      }
+      #expect(onlyHealth.subjectsAffected == 1 && onlyHealth.recordsAffected == 1 && onlyHealth.specialCategoriesAffected)
+
+      // A window with nothing seen: the stored values stay encrypted unless their key is in scope.
+      let quiet = try await assess { $0.to = now.addingTimeInterval(-1800).protoTimestamp }
+      #expect(quiet.subjectsAffected == 0 && quiet.encryptedOutOfScope)
+      let keyStolen = try await assess {
+        $0.to = now.addingTimeInterval(-1800).protoTimestamp
+        $0.keyIds = ["default"]
+      }
+      #expect(!keyStolen.encryptedOutOfScope && keyStolen.draftNotification.contains("RotateMasterKey"))
+
+      let inverted = await capturedRPCError { try await assess { $0.to = now.addingTimeInterval(-7200).protoTimestamp } }
+      #expect(inverted?.code == .invalidArgument)
+      let missing = await capturedRPCError { try await assess { $0.clearFrom() } }
+      #expect(missing?.code == .invalidArgument)
+    }
+  }
 }

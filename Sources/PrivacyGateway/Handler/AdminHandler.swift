@@ -168,6 +168,14 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
       Gateway.Answer(try await ProcessingRecords(context: WorkflowContext(gateway: gateway, call: call)).build())
     }
   }
+
+  func assessBreach(
+    request: ServerRequest<Privacy_Gateway_V1_AssessBreachRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Gateway_V1_AssessBreachResponse> {
+    try await gateway.unary(request, method: Method.AssessBreach.descriptor, budget: .workflow) { message, call in
+      Gateway.Answer(try await BreachAssessment(context: WorkflowContext(gateway: gateway, call: call)).assess(message))
+    }
+  }
 }
 
 // MARK: Mapping

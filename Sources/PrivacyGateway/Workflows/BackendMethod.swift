@@ -60,3 +60,5 @@ extension RightsMethod.ListDueForRetention: RightsBackendMethod {}
 extension BlocklistMethod.Add: BlocklistBackendMethod {}
 extension BlocklistMethod.Check: BlocklistBackendMethod {}
 extension BlocklistMethod.Remove: BlocklistBackendMethod {}
+
+extension VaultMethod.ListAccessLog: VaultBackendMethod {}

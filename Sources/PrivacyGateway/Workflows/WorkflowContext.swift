@@ -139,3 +139,5 @@ extension Privacy_Rights_V1_ListRequestsRequest: PagedListRequest {}
 extension Privacy_Rights_V1_ListRequestsResponse: PagedListResponse {}
 extension Privacy_Rights_V1_ListDueForRetentionRequest: PagedListRequest {}
 extension Privacy_Rights_V1_ListDueForRetentionResponse: PagedListResponse {}
+extension Privacy_Vault_V1_ListAccessLogRequest: PagedListRequest {}
+extension Privacy_Vault_V1_ListAccessLogResponse: PagedListResponse {}
