@@ -145,7 +145,9 @@ public final class Gateway: Sendable {
     case .success(let answer):
       draft.fieldsRevealed = answer.fieldsRevealed.sorted()
       try await commit(draft)
-      return ServerResponse(message: answer.message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
+      // Consent evidence leaves only at the role's levels, whichever method carries it.
+      let message = admitted.map { EvidenceFilter(fields: $0.role.fields).apply(to: answer.message) } ?? answer.message
+      return ServerResponse(message: message, metadata: [MetadataKey.requestID: .string(draft.requestID)])
     case .failure(let error):
       draft.statusCode = error.code.rawValue
       draft.statusMessage = String(error.message.prefix(1000))

@@ -81,6 +81,8 @@ struct RoleMatrixTests {
   // MARK: The record every role looks at
 
   static let subject = "c-2001"
+  /// The IP address in a consent's evidence.
+  static let evidenceIP = "198.51.100.77"
   /// The clear values of the SENSITIVE fields: only a RevealField the role is granted may return one.
   static let sensitive = ["iban": "DE89370400440532013000", "diagnosis": "asthma bronchiale", "national_id": "AB123456C"]
   static let values = sensitive.merging(["segment": "gold", "name": "Ada Lovelace", "email": "ada@example.org"]) { a, _ in a }
@@ -148,6 +150,28 @@ struct RoleMatrixTests {
         $0.subjectID = RoleMatrixTests.subject
         $0.values = RoleMatrixTests.values
         $0.source = .with { $0.channel = .webform }
+      })
+      // Consent evidence: only a role with CLEAR on it (the dpo) may ever receive the click's address.
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      _ = try await consent.upsertPurpose(.with {
+        $0.purpose = .with {
+          $0.purposeID = "matrix"
+          $0.title = "Matrix"
+          $0.legalBasis = .consent
+          $0.category = .emailMarketing
+          $0.noticeVersion = "v1"
+          $0.noticeText = "We send news."
+        }
+      })
+      _ = try await consent.recordConsent(.with {
+        $0.subjectID = RoleMatrixTests.subject
+        $0.purposeID = "matrix"
+        $0.decision = .granted
+        $0.evidence = .with {
+          $0.channel = .webform
+          $0.ipAddress = RoleMatrixTests.evidenceIP
+          $0.userAgent = "Mozilla/5.0 matrix"
+        }
       })
     }
 
@@ -222,10 +246,14 @@ struct RoleMatrixTests {
         let allowed = response.method == "RevealField" && response.field == field && RoleMatrixTests.revealable[response.role, default: []].contains(field)
         #expect(allowed, "clear \(field) reached \(response.role) in \(response.method)")
       }
+      if response.bytes.contains(Array(RoleMatrixTests.evidenceIP.utf8)) {
+        #expect(response.role == "dpo", "the click's IP address reached \(response.role) in \(response.method)")
+      }
       // Admin never gets a clear personal name either (PERSONAL is MASKED for it).
       if response.role == "admin" { #expect(!response.bytes.contains(Array(RoleMatrixTests.values["name"]!.utf8)), "\(response.method)") }
     }
     #expect(responses.contains { $0.method == "RevealField" && $0.field == "iban" && $0.role == "billing" })
+    #expect(responses.contains { $0.role == "dpo" && $0.bytes.contains(Array(RoleMatrixTests.evidenceIP.utf8)) })
 
     // A backend's refusal reaches the caller with its ErrorInfo reason, and the caller's
     // connection stays usable for the next call.

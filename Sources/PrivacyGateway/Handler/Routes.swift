@@ -91,8 +91,9 @@ struct StreamRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobu
         try await backend.serverStreaming(message, method: descriptor, metadata: call.backendMetadata, options: try call.backendOptions()) {
           (messages: RPCAsyncSequence<Output, any Error>) in
           try await opened()
+          let evidence = EvidenceFilter(fields: call.role.fields)
           for try await message in messages {
-            try await writer.write(message)
+            try await writer.write(evidence.apply(to: message))
           }
         }
       }
