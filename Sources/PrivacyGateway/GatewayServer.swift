@@ -28,6 +28,19 @@ public struct GatewayConfiguration: Sendable {
   public var auditKey: AuditKey
   /// `AUDIT_CHECKPOINT_EVERY` (default 1000): entries between signed checkpoints.
   public var checkpointEvery: UInt64
+  /// `RETENTION_SWEEP_INTERVAL` (default `24h`; `off` disables): how often the gateway runs the
+  /// retention sweep on its own.
+  public var retentionSweepInterval: Duration?
+
+  /// `off` (nil), or a whole number with a unit: `90s`, `30m`, `6h`, `1d` (1 second to 366 days).
+  static func interval(_ text: String, variable: String) throws(ConfigurationError) -> Duration? {
+    if text == "off" { return nil }
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    guard let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count > 0, count * unit <= 366 * 86_400 else {
+      throw .malformed(variable, "must be off or a number with s, m, h or d (for example 24h), got \"\(text)\"")
+    }
+    return .seconds(count * unit)
+  }
 
   public struct JWTTrust: Sendable {
     public var jwksFile: String
@@ -75,6 +88,7 @@ public struct GatewayConfiguration: Sendable {
     }
     self.auditKey = try AuditKey.load(environment, database: databasePath, allowInsecureDev: service.allowInsecureDev)
     self.checkpointEvery = UInt64(try environment.int("AUDIT_CHECKPOINT_EVERY", range: 1...10_000_000) ?? Int(AuditLog.defaultCheckpointEvery))
+    self.retentionSweepInterval = try Self.interval(environment.string("RETENTION_SWEEP_INTERVAL") ?? "24h", variable: "RETENTION_SWEEP_INTERVAL")
     if !service.allowInsecureDev && backendTLS?.certificate == nil {
       throw .malformed(
         backendTLS == nil ? "BACKEND_TLS_CA_FILE" : "BACKEND_TLS_CERT_FILE",
@@ -148,6 +162,9 @@ public func makeGatewayServer(
     companions.append(ConsentReactor(gateway: gateway, store: reactorStore, logger: logger))
   } else {
     logger.warning("CONSENT_SERVICE_ADDR is not set: consent decisions have no consequences in the vault")
+  }
+  if let reactorStore = gateway.reactorStore, let interval = configuration.retentionSweepInterval {
+    companions.append(RetentionScheduler(gateway: gateway, store: reactorStore, interval: interval, logger: logger))
   }
   return PrivacyServer(
     configuration: configuration.service,

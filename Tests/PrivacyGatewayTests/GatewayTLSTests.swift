@@ -130,6 +130,12 @@ struct GatewayTLSTests {
     #expect(problem(production) == nil)
     #expect(problem(production.filter { $0.key != "GATEWAY_AUDIT_KEY" }) == "GATEWAY_AUDIT_KEY_FILE")
     #expect(problem(production.merging(["GATEWAY_AUDIT_KEY": Data(repeating: 5, count: 16).base64EncodedString()]) { $1 }) == "GATEWAY_AUDIT_KEY_FILE")
+    for interval in ["0s", "24", "1y", "-1h", "367d"] {
+      #expect(problem(setup.gateway.merging(["RETENTION_SWEEP_INTERVAL": interval]) { $1 }) == "RETENTION_SWEEP_INTERVAL", "\(interval)")
+    }
+    for interval in ["off", "90s", "30m", "6h", "1d"] {
+      #expect(problem(setup.gateway.merging(["RETENTION_SWEEP_INTERVAL": interval]) { $1 }) == nil, "\(interval)")
+    }
     #expect(problem(production.filter { !$0.key.hasPrefix("BACKEND_") }) == "BACKEND_TLS_CA_FILE")
     #expect(problem(production.filter { $0.key != "BACKEND_TLS_CERT_FILE" && $0.key != "BACKEND_TLS_KEY_FILE" }) == "BACKEND_TLS_CERT_FILE")
   }

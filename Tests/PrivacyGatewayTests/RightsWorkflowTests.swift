@@ -353,6 +353,37 @@ struct RightsWorkflowTests {
 
         let second = try await admin.runRetentionSweep(.init())
         #expect(second.subjectsDue == 0 && second.requestsOpened == 0 && second.requestsCompleted == 0)
+
+        // One audit entry names each subject the sweep erased, and why.
+        let entries = try await admin.listAudit(.with { $0.method = "privacy.gateway.v1.AdminService/RunRetentionSweep" }).entries
+        let erasures = entries.filter { $0.phase == .unspecified }
+        #expect(erasures.map(\.subjectID) == [old] && erasures.first?.reason.contains("inactive-contacts") == true)
+      }
+    }
+  }
+
+  @Test("the gateway sweeps on its own every RETENTION_SWEEP_INTERVAL, auditing each subject it erases as the retention-sweep")
+  func scheduledSweep() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run(gatewayEnvironment: ["RETENTION_SWEEP_INTERVAL": "1s"]) { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        var stale = WorkflowData.webformContact()
+        stale.source.evidence.capturedAt = Date().addingTimeInterval(-86_400 * 400).protoTimestamp
+        let old = try await admin.createContact(stale).subjectID
+        _ = try await RightsClient(wrapping: client).upsertRetentionPolicy(.with {
+          $0.name = "inactive-contacts"
+          $0.inactivityDays = 365
+          $0.scope = "all"
+        })
+        #expect(try await eventually(timeout: .seconds(20)) {
+          try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = old }).record.erased
+        })
+        #expect(try await eventually {
+          try await admin.listAudit(.with { $0.subjectID = old; $0.actor = "gateway" }).entries
+            .contains { $0.role == "retention-sweep" && $0.method == "privacy.gateway.v1.AdminService/RunRetentionSweep" }
+        })
       }
     }
   }

@@ -129,13 +129,9 @@ final class ConsentReactor: ServerCompanion {
 
   /// A workflow context acting as the reactor, with the workflow deadline for one step.
   private func context() -> WorkflowContext {
-    let requestID = UUID().uuidString.lowercased()
-    let call = Gateway.Call(
-      principal: Principal(actor: "gateway", role: Self.role, credentialKind: .apiKey, credentialID: ""),
-      role: RolePolicy(name: Self.role, methods: [], fields: FieldPolicy(rules: [])), requestID: requestID,
-      method: Privacy_Consent_V1_ConsentService.Method.WatchConsentEvents.descriptor.fullyQualifiedMethod,
-      deadline: .now + gateway.settings.workflowTimeout, internalToken: gateway.settings.internalToken)
-    return WorkflowContext(gateway: gateway, call: call)
+    gateway.systemContext(
+      role: Self.role, method: Privacy_Consent_V1_ConsentService.Method.WatchConsentEvents.descriptor.fullyQualifiedMethod,
+      budget: gateway.settings.workflowTimeout)
   }
 
   // MARK: Steps

@@ -65,7 +65,15 @@ struct RetentionSweep {
         })
       }
       let executed = try await RequestExecution(context: context).execute(requestID: request.requestID).message
-      if executed.status == .completed { response.requestsCompleted += 1 }
+      if executed.status == .completed {
+        response.requestsCompleted += 1
+        // One entry per subject erased, naming why, whoever ran the sweep.
+        _ = try await context.gateway.audit.record(AuditDraft(
+          requestID: context.call.requestID, actor: context.call.principal.actor, role: context.call.principal.role,
+          method: context.call.method, subjectID: subjectID,
+          reason: "erased under \(policy.isEmpty ? "a retention policy" : "retention policy \(policy)") (request \(request.requestID))",
+          statusCode: 0))
+      }
     } catch {
       let info = try? StepLog.rpcError(error).unpackGoogleRPCStatus()
       let step = info?.details.lazy.compactMap(\.errorInfo).first?.metadata["step"] ?? ""
