@@ -46,6 +46,28 @@ struct NormalizerTests {
     #expect(problem("", .phone) == "phone is empty")
   }
 
+  @Test("a leading 0 that is part of the number stays: Italy, San Marino, the Vatican")
+  func italianNumbers() throws {
+    let italy = Normalizer(defaultCountryCode: "39")
+    for written in ["06 6982 1234", "+39 06 6982 1234", "0039 06 69821234", "+39 (0)6 6982 1234"] {
+      #expect(try value(written, .phone, italy) == "+390669821234", "\(written)")
+    }
+    #expect(try value("333 123 4567", .phone, italy) == "+393331234567")
+    #expect(try value("0549 882 123", .phone, Normalizer(defaultCountryCode: "378")) == "+3780549882123")
+    #expect(try value("+378 0549 882123", .phone) == "+3780549882123")
+    // Hungary's trunk prefix is 06.
+    #expect(try value("06 1 234 5678", .phone, Normalizer(defaultCountryCode: "36")) == "+3612345678")
+  }
+
+  @Test("every country of the numbering table: its trunk prefix goes, the rest of the number stays", arguments: PhoneNumbering.trunkPrefixes.sorted { $0.key < $1.key })
+  func numberingTable(_ country: (key: String, value: String)) throws {
+    let normalizer = Normalizer(defaultCountryCode: country.key)
+    #expect(try value(country.value + "21234567", .phone, normalizer) == "+\(country.key)21234567")
+    #expect(try value("+\(country.key) \(country.value)21234567", .phone) == "+\(country.key)\(country.value)21234567")
+    let marker = try value("+\(country.key) (0)21234567", .phone)
+    #expect(marker == (country.value.isEmpty ? "+\(country.key)021234567" : "+\(country.key)21234567"))
+  }
+
   @Test("national ids are upper-cased without spaces and dashes; custom ids are only trimmed")
   func nationalAndCustom() throws {
     #expect(try value(" l01x-00t 47 ", .nationalID) == "L01X00T47")

@@ -53,14 +53,22 @@ public struct Normalizer: Sendable {
     return text
   }
 
-  /// E.164: separators (spaces, dashes, dots, parentheses) removed, a `(0)` trunk marker in an
-  /// international number dropped, a leading `00` turned into `+`; a national number (no `+`)
-  /// loses its trunk `0` and gets the default country code. Result: `+` and 7-15 digits.
+  /// E.164: separators (spaces, dashes, dots, parentheses) removed, a leading `00` turned into
+  /// `+`; a `(0)` trunk marker in an international number dropped, except for a country whose
+  /// leading 0 is part of the number (`PhoneNumbering`: Italy, San Marino, the Vatican), where it
+  /// stays a 0; a national number (no `+`) loses its country's trunk prefix (none for those
+  /// countries, `06` for Hungary, `0` for most) and gets the default country code. Result: `+`
+  /// and 7-15 digits.
   func phone(_ value: String) throws(NormalizationFailure) -> String {
     var text = value.trimmingWhitespace
     guard !text.isEmpty else { throw NormalizationFailure(problem: "phone is empty") }
     let international = text.hasPrefix("+") || text.hasPrefix("00")
-    if international { text = text.replacingOccurrences(of: "(0)", with: "") }
+    if international {
+      let start = text.hasPrefix("+") ? text.dropFirst() : text.dropFirst(2)
+      let code = PhoneNumbering.countryCode(of: Substring(start.filter { $0.isASCII && $0.isNumber }))
+      let keepsZero = code.map { PhoneNumbering.trunkPrefix(countryCode: $0).isEmpty } ?? false
+      text = text.replacingOccurrences(of: "(0)", with: keepsZero ? "0" : "")
+    }
     text.removeAll { $0 == " " || $0 == "-" || $0 == "." || $0 == "(" || $0 == ")" || $0 == "\u{00A0}" || $0 == "\t" }
     if text.hasPrefix("00") { text = "+" + text.dropFirst(2) }
     let isDigit: (Character) -> Bool = { $0.isASCII && $0.isNumber }
@@ -75,7 +83,8 @@ public struct Normalizer: Sendable {
           problem: "phone is a national number without a country code and BLOCKLIST_DEFAULT_COUNTRY_CODE is not configured")
       }
       var national = Substring(text)
-      if national.hasPrefix("0") { national = national.dropFirst() }
+      let trunk = PhoneNumbering.trunkPrefix(countryCode: defaultCountryCode)
+      if !trunk.isEmpty, national.hasPrefix(trunk) { national = national.dropFirst(trunk.count) }
       digits = defaultCountryCode + national
     }
     guard (7...15).contains(digits.count), !digits.hasPrefix("0") else {
