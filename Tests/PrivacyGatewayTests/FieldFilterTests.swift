@@ -32,6 +32,21 @@ struct FieldFilterTests {
     #expect(outcome.record.subjectID == "c-1")
   }
 
+  @Test("a restricted record's personal fields are withheld from a role without read_restricted, whatever its levels")
+  func restricted() throws {
+    var restricted = record
+    restricted.restricted = true
+    let rules = [FieldRule(.classification(.none), .clear), FieldRule(.classification(.personal), .clear), FieldRule(.classification(.sensitive), .clear)]
+    let without = RecordFilter(fields: FieldPolicy(rules: rules)).apply(restricted)
+    #expect(without.record.fields.map(\.name) == ["segment"] && without.record.restricted)
+    #expect(without.withheld == ["diagnosis", "email", "iban", "name", "phone"])
+    let with = RecordFilter(fields: FieldPolicy(rules: rules), readsRestricted: true).apply(restricted)
+    #expect(with.record.fields.count == record.fields.count && with.withheld.isEmpty)
+    let policy = try GatewayPolicy.load(path: nil)
+    #expect(policy.role("dpo")?.readsRestricted == true)
+    #expect(policy.roles.values.filter(\.readsRestricted).map(\.name) == ["dpo"])
+  }
+
   @Test("MASKED masks a clear value with the field's mask (FULL when it has none) and drops the source IP")
   func masked() {
     let outcome = policy([FieldRule(.classification(.personal), .masked), FieldRule(.classification(.none), .clear)]).apply(record)

@@ -236,6 +236,12 @@ struct RightsWorkflowTests {
         #expect(request.right == .restriction && request.status == .completed && request.origin == .controller)
         let record = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
         #expect(record.restricted && record.restrictionReason == "accuracy contested by the subject")
+        // Support (no read_restricted) sees none of a restricted record's personal fields.
+        let supportView = try await asRole("support", port: port) { support async throws in
+          try await VaultClient(wrapping: support).getRecord(.with { $0.subjectID = subject })
+        }
+        #expect(supportView.record.restricted && supportView.record.fields.allSatisfy { $0.classification == .none })
+        #expect(supportView.withheldFields.contains("email") && supportView.withheldFields.contains("name"))
         let consent = ConsentClient(wrapping: client)
         let campaign = try await consent.checkEmailEligibility(.with {
           $0.subjectID = subject

@@ -36,8 +36,15 @@ public struct RolePolicy: Sendable, Equatable {
   public var fields: FieldPolicy
   /// Whether the role may override a blocklist match in CreateContact (with a reason).
   public var canOverrideBlocklist: Bool
+  /// Whether the role sees the fields of a restricted record (art 18) at its levels; without
+  /// this grant they are withheld from it.
+  public var readsRestricted: Bool
 
-  public init(name: String, description: String = "", methods: [MethodPattern], fields: FieldPolicy, canOverrideBlocklist: Bool = false) {
+  public init(
+    name: String, description: String = "", methods: [MethodPattern], fields: FieldPolicy, canOverrideBlocklist: Bool = false,
+    readsRestricted: Bool = false
+  ) {
+    self.readsRestricted = readsRestricted
     self.name = name
     self.description = description
     self.methods = methods

@@ -51,9 +51,17 @@ extension SpecialCategoryName {
 /// embed vault values in their answers (issue 6) filter them with it too.
 public struct RecordFilter: Sendable {
   public let fields: FieldPolicy
+  /// Whether the role may see a restricted record's fields (`read_restricted`).
+  public let readsRestricted: Bool
 
-  public init(fields: FieldPolicy) {
+  public init(fields: FieldPolicy, readsRestricted: Bool = false) {
     self.fields = fields
+    self.readsRestricted = readsRestricted
+  }
+
+  /// The filter of a role.
+  public init(role: RolePolicy) {
+    self.init(fields: role.fields, readsRestricted: role.readsRestricted)
   }
 
   public struct Outcome: Sendable {
@@ -64,12 +72,17 @@ public struct RecordFilter: Sendable {
     public var clear: [String]
   }
 
+  /// A restricted record (art 18) keeps only its non-personal fields for a role without
+  /// `read_restricted`: the others are withheld whatever the role's levels.
   public func apply(_ record: Privacy_Vault_V1_Record) -> Outcome {
     var filtered = record
     var withheld: [String] = []
     var clear: [String] = []
+    let hidesPersonal = record.restricted && !readsRestricted
     filtered.fields = record.fields.compactMap { value in
-      switch fields.level(for: FieldFacts(value)) {
+      let facts = FieldFacts(value)
+      let level = hidesPersonal && facts.classification != .none ? .none : fields.level(for: facts)
+      switch level {
       case .none:
         withheld.append(value.name)
         return nil
@@ -112,7 +125,7 @@ enum VaultFiltering {
     _ message: Vault.GetRecord.Input, _ call: Gateway.Call, _ forward: Forwarder<Vault.GetRecord.Input, Vault.GetRecord.Output>
   ) async throws -> Gateway.Answer<Vault.GetRecord.Output> {
     var response = try await forward(message, call)
-    let outcome = RecordFilter(fields: call.role.fields).apply(response.record)
+    let outcome = RecordFilter(role: call.role).apply(response.record)
     response.record = outcome.record
     response.withheldFields = outcome.withheld
     return Gateway.Answer(response)
@@ -124,7 +137,7 @@ enum VaultFiltering {
     _ message: Vault.ExportRecord.Input, _ call: Gateway.Call, _ forward: Forwarder<Vault.ExportRecord.Input, Vault.ExportRecord.Output>
   ) async throws -> Gateway.Answer<Vault.ExportRecord.Output> {
     var response = try await forward(message, call)
-    let outcome = RecordFilter(fields: call.role.fields).apply(response.record)
+    let outcome = RecordFilter(role: call.role).apply(response.record)
     response.record = outcome.record
     response.withheldFields = outcome.withheld
     return Gateway.Answer(response, fieldsRevealed: outcome.clear)
@@ -139,7 +152,7 @@ enum VaultFiltering {
       throw PermissionDenied(message: "role \(call.role.name) may not search field \(message.field.clipped)")
     }
     var response = try await forward(message, call)
-    let filter = RecordFilter(fields: call.role.fields)
+    let filter = RecordFilter(role: call.role)
     var withheld: Set<String> = []
     response.records = response.records.map { record in
       let outcome = filter.apply(record)

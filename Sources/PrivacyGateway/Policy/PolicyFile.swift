@@ -16,6 +16,7 @@ import Yams
 ///       tag: {billing: NONE}
 ///       field: {email: CLEAR}
 ///     override_blocklist: false
+///     read_restricted: false   # sees the fields of a restricted record (art 18)
 /// ```
 ///
 /// Everything is validated: an unknown method, service, role key, selector or level stops
@@ -49,7 +50,7 @@ public enum PolicyFile {
 
   private static func role(_ name: String, _ node: Node, knownMethods: Set<String>, knownServices: Set<String>) throws(FileProblem) -> RolePolicy {
     var role = RolePolicy(name: name, methods: [], fields: FieldPolicy(rules: []))
-    let pairs = try YAMLDocument.mapping(node, "role \(name)", allowed: ["description", "methods", "fields", "override_blocklist"])
+    let pairs = try YAMLDocument.mapping(node, "role \(name)", allowed: ["description", "methods", "fields", "override_blocklist", "read_restricted"])
     for (key, _, value) in pairs {
       switch key {
       case "description":
@@ -74,6 +75,8 @@ public enum PolicyFile {
         role.fields = FieldPolicy(rules: try fieldRules(value, role: name))
       case "override_blocklist":
         role.canOverrideBlocklist = try YAMLDocument.bool(value, "role \(name) override_blocklist")
+      case "read_restricted":
+        role.readsRestricted = try YAMLDocument.bool(value, "role \(name) read_restricted")
       default:
         break
       }

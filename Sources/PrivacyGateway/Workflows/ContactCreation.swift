@@ -53,7 +53,7 @@ struct ContactCreation {
     steps.done("engagement_recorded", "")
 
     let record = try await context.send(VaultMethod.GetRecord.self, .with { $0.subjectID = input.subjectID }).record
-    let filtered = RecordFilter(fields: context.call.role.fields).apply(record)
+    let filtered = RecordFilter(role: context.call.role).apply(record)
     response.fields = filtered.record.fields
     response.withheldFields = filtered.withheld
     response.steps = steps.steps
