@@ -823,6 +823,15 @@ public nonisolated struct Privacy_Consent_V1_Evidence: Sendable {
   /// Output only: true when the personal data above was removed by erasure.
   public var personalDataErased: Bool = false
 
+  /// Input only, with `country`: the subject's birth date (YYYY-MM-DD). The service then works
+  /// out `subject_age` itself: CHILD below the country's age of digital consent (art 8(1): 13 to
+  /// 16 by member state, 16 when the country sets none), ADULT at or above. Neither is kept:
+  /// the ledger keeps the resulting subject_age. A `subject_age` that contradicts it is refused.
+  public var birthDate: String = String()
+
+  /// Input only, with `birth_date`: the subject's country of residence, ISO 3166-1 alpha-2.
+  public var country: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1149,38 +1158,50 @@ public nonisolated struct Privacy_Consent_V1_ConsentEvent: @unchecked Sendable {
 }
 
 /// Request of RecordConsent.
-public nonisolated struct Privacy_Consent_V1_RecordConsentRequest: Sendable {
+public nonisolated struct Privacy_Consent_V1_RecordConsentRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The subject deciding.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
   /// The purpose decided on.
-  public var purposeID: String = String()
+  public var purposeID: String {
+    get {_storage._purposeID}
+    set {_uniqueStorage()._purposeID = newValue}
+  }
 
   /// The decision.
-  public var decision: Privacy_Consent_V1_Decision = .unspecified
+  public var decision: Privacy_Consent_V1_Decision {
+    get {_storage._decision}
+    set {_uniqueStorage()._decision = newValue}
+  }
 
   /// Proof of the decision; `channel` is required.
   public var evidence: Privacy_Consent_V1_Evidence {
-    get {_evidence ?? Privacy_Consent_V1_Evidence()}
-    set {_evidence = newValue}
+    get {_storage._evidence ?? Privacy_Consent_V1_Evidence()}
+    set {_uniqueStorage()._evidence = newValue}
   }
   /// Returns true if `evidence` has been explicitly set.
-  public var hasEvidence: Bool {self._evidence != nil}
+  public var hasEvidence: Bool {_storage._evidence != nil}
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
-  public mutating func clearEvidence() {self._evidence = nil}
+  public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
 
   /// The lawful basis for this subject, if not the purpose's own.
-  public var legalBasis: Privacy_Consent_V1_LegalBasis = .unspecified
+  public var legalBasis: Privacy_Consent_V1_LegalBasis {
+    get {_storage._legalBasis}
+    set {_uniqueStorage()._legalBasis = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _evidence: Privacy_Consent_V1_Evidence? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Response of RecordConsent.
@@ -1636,35 +1657,44 @@ public nonisolated struct Privacy_Consent_V1_BulkUpdateResponse: Sendable {
 }
 
 /// Request of SetEmailOptInStatus.
-public nonisolated struct Privacy_Consent_V1_SetEmailOptInStatusRequest: Sendable {
+public nonisolated struct Privacy_Consent_V1_SetEmailOptInStatusRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The contact.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
   /// The new status.
-  public var status: Privacy_Consent_V1_OptInStatus = .unspecified
+  public var status: Privacy_Consent_V1_OptInStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
   /// Who sets it.
-  public var setBy: Privacy_Consent_V1_OptInSetter = .unspecified
+  public var setBy: Privacy_Consent_V1_OptInSetter {
+    get {_storage._setBy}
+    set {_uniqueStorage()._setBy = newValue}
+  }
 
   /// Proof of the change; optional, the channel defaults from `set_by`.
   public var evidence: Privacy_Consent_V1_Evidence {
-    get {_evidence ?? Privacy_Consent_V1_Evidence()}
-    set {_evidence = newValue}
+    get {_storage._evidence ?? Privacy_Consent_V1_Evidence()}
+    set {_uniqueStorage()._evidence = newValue}
   }
   /// Returns true if `evidence` has been explicitly set.
-  public var hasEvidence: Bool {self._evidence != nil}
+  public var hasEvidence: Bool {_storage._evidence != nil}
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
-  public mutating func clearEvidence() {self._evidence = nil}
+  public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _evidence: Privacy_Consent_V1_Evidence? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Response of SetEmailOptInStatus.
@@ -2218,35 +2248,44 @@ public nonisolated struct Privacy_Consent_V1_PreferenceChange: Sendable {
 }
 
 /// Request of RequestPreferenceChange.
-public nonisolated struct Privacy_Consent_V1_RequestPreferenceChangeRequest: Sendable {
+public nonisolated struct Privacy_Consent_V1_RequestPreferenceChangeRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The contact.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
   /// Where to send the confirmation link.
-  public var emailAddress: String = String()
+  public var emailAddress: String {
+    get {_storage._emailAddress}
+    set {_uniqueStorage()._emailAddress = newValue}
+  }
 
   /// The changes, 1-100.
-  public var changes: [Privacy_Consent_V1_PreferenceChange] = []
+  public var changes: [Privacy_Consent_V1_PreferenceChange] {
+    get {_storage._changes}
+    set {_uniqueStorage()._changes = newValue}
+  }
 
   /// Proof of the request; `channel` defaults to PREFERENCE_PAGE.
   public var evidence: Privacy_Consent_V1_Evidence {
-    get {_evidence ?? Privacy_Consent_V1_Evidence()}
-    set {_evidence = newValue}
+    get {_storage._evidence ?? Privacy_Consent_V1_Evidence()}
+    set {_uniqueStorage()._evidence = newValue}
   }
   /// Returns true if `evidence` has been explicitly set.
-  public var hasEvidence: Bool {self._evidence != nil}
+  public var hasEvidence: Bool {_storage._evidence != nil}
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
-  public mutating func clearEvidence() {self._evidence = nil}
+  public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _evidence: Privacy_Consent_V1_Evidence? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Response of RequestPreferenceChange.
@@ -2319,35 +2358,44 @@ public nonisolated struct Privacy_Consent_V1_ConfirmPreferenceChangeResponse: Se
 }
 
 /// Request of SetProcessingRestriction.
-public nonisolated struct Privacy_Consent_V1_SetProcessingRestrictionRequest: Sendable {
+public nonisolated struct Privacy_Consent_V1_SetProcessingRestrictionRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The subject.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
   /// Restrict (true) or lift (false).
-  public var restricted: Bool = false
+  public var restricted: Bool {
+    get {_storage._restricted}
+    set {_uniqueStorage()._restricted = newValue}
+  }
 
   /// Why, 1-500 characters.
-  public var reason: String = String()
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
 
   /// Proof; optional, `channel` defaults to MANUAL.
   public var evidence: Privacy_Consent_V1_Evidence {
-    get {_evidence ?? Privacy_Consent_V1_Evidence()}
-    set {_evidence = newValue}
+    get {_storage._evidence ?? Privacy_Consent_V1_Evidence()}
+    set {_uniqueStorage()._evidence = newValue}
   }
   /// Returns true if `evidence` has been explicitly set.
-  public var hasEvidence: Bool {self._evidence != nil}
+  public var hasEvidence: Bool {_storage._evidence != nil}
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
-  public mutating func clearEvidence() {self._evidence = nil}
+  public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _evidence: Privacy_Consent_V1_Evidence? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Response of SetProcessingRestriction.
@@ -2687,7 +2735,7 @@ nonisolated extension Privacy_Consent_V1_OutboxKind: SwiftProtobuf._ProtoNamePro
 
 nonisolated extension Privacy_Consent_V1_Evidence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Evidence"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{3}form_name\0\u{3}ip_address\0\u{3}user_agent\0\u{1}actor\0\u{3}actor_kind\0\u{3}notice_version\0\u{3}captured_at\0\u{3}subject_age\0\u{3}email_address\0\u{3}personal_data_erased\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{3}form_name\0\u{3}ip_address\0\u{3}user_agent\0\u{1}actor\0\u{3}actor_kind\0\u{3}notice_version\0\u{3}captured_at\0\u{3}subject_age\0\u{3}email_address\0\u{3}personal_data_erased\0\u{3}birth_date\0\u{1}country\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2706,6 +2754,8 @@ nonisolated extension Privacy_Consent_V1_Evidence: SwiftProtobuf.Message, SwiftP
       case 9: try { try decoder.decodeSingularEnumField(value: &self.subjectAge) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.emailAddress) }()
       case 11: try { try decoder.decodeSingularBoolField(value: &self.personalDataErased) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.birthDate) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.country) }()
       default: break
       }
     }
@@ -2749,6 +2799,12 @@ nonisolated extension Privacy_Consent_V1_Evidence: SwiftProtobuf.Message, SwiftP
     if self.personalDataErased != false {
       try visitor.visitSingularBoolField(value: self.personalDataErased, fieldNumber: 11)
     }
+    if !self.birthDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.birthDate, fieldNumber: 12)
+    }
+    if !self.country.isEmpty {
+      try visitor.visitSingularStringField(value: self.country, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2764,6 +2820,8 @@ nonisolated extension Privacy_Consent_V1_Evidence: SwiftProtobuf.Message, SwiftP
     if lhs.subjectAge != rhs.subjectAge {return false}
     if lhs.emailAddress != rhs.emailAddress {return false}
     if lhs.personalDataErased != rhs.personalDataErased {return false}
+    if lhs.birthDate != rhs.birthDate {return false}
+    if lhs.country != rhs.country {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3288,51 +3346,95 @@ nonisolated extension Privacy_Consent_V1_RecordConsentRequest: SwiftProtobuf.Mes
   public static let protoMessageName: String = _protobuf_package + ".RecordConsentRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}purpose_id\0\u{1}decision\0\u{1}evidence\0\u{3}legal_basis\0")
 
+  fileprivate class _StorageClass {
+    var _subjectID: String = String()
+    var _purposeID: String = String()
+    var _decision: Privacy_Consent_V1_Decision = .unspecified
+    var _evidence: Privacy_Consent_V1_Evidence? = nil
+    var _legalBasis: Privacy_Consent_V1_LegalBasis = .unspecified
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _subjectID = source._subjectID
+      _purposeID = source._purposeID
+      _decision = source._decision
+      _evidence = source._evidence
+      _legalBasis = source._legalBasis
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.purposeID) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.decision) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._evidence) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.legalBasis) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._purposeID) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._decision) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._legalBasis) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
-    }
-    if !self.purposeID.isEmpty {
-      try visitor.visitSingularStringField(value: self.purposeID, fieldNumber: 2)
-    }
-    if self.decision != .unspecified {
-      try visitor.visitSingularEnumField(value: self.decision, fieldNumber: 3)
-    }
-    try { if let v = self._evidence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if self.legalBasis != .unspecified {
-      try visitor.visitSingularEnumField(value: self.legalBasis, fieldNumber: 5)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 1)
+      }
+      if !_storage._purposeID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._purposeID, fieldNumber: 2)
+      }
+      if _storage._decision != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._decision, fieldNumber: 3)
+      }
+      try { if let v = _storage._evidence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._legalBasis != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._legalBasis, fieldNumber: 5)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_RecordConsentRequest, rhs: Privacy_Consent_V1_RecordConsentRequest) -> Bool {
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.purposeID != rhs.purposeID {return false}
-    if lhs.decision != rhs.decision {return false}
-    if lhs._evidence != rhs._evidence {return false}
-    if lhs.legalBasis != rhs.legalBasis {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._purposeID != rhs_storage._purposeID {return false}
+        if _storage._decision != rhs_storage._decision {return false}
+        if _storage._evidence != rhs_storage._evidence {return false}
+        if _storage._legalBasis != rhs_storage._legalBasis {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4140,46 +4242,88 @@ nonisolated extension Privacy_Consent_V1_SetEmailOptInStatusRequest: SwiftProtob
   public static let protoMessageName: String = _protobuf_package + ".SetEmailOptInStatusRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}status\0\u{3}set_by\0\u{1}evidence\0")
 
+  fileprivate class _StorageClass {
+    var _subjectID: String = String()
+    var _status: Privacy_Consent_V1_OptInStatus = .unspecified
+    var _setBy: Privacy_Consent_V1_OptInSetter = .unspecified
+    var _evidence: Privacy_Consent_V1_Evidence? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _subjectID = source._subjectID
+      _status = source._status
+      _setBy = source._setBy
+      _evidence = source._evidence
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.setBy) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._evidence) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._setBy) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 1)
+      }
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 2)
+      }
+      if _storage._setBy != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._setBy, fieldNumber: 3)
+      }
+      try { if let v = _storage._evidence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
     }
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 2)
-    }
-    if self.setBy != .unspecified {
-      try visitor.visitSingularEnumField(value: self.setBy, fieldNumber: 3)
-    }
-    try { if let v = self._evidence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_SetEmailOptInStatusRequest, rhs: Privacy_Consent_V1_SetEmailOptInStatusRequest) -> Bool {
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs.setBy != rhs.setBy {return false}
-    if lhs._evidence != rhs._evidence {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._setBy != rhs_storage._setBy {return false}
+        if _storage._evidence != rhs_storage._evidence {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5095,46 +5239,88 @@ nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftPr
   public static let protoMessageName: String = _protobuf_package + ".RequestPreferenceChangeRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}email_address\0\u{1}changes\0\u{1}evidence\0")
 
+  fileprivate class _StorageClass {
+    var _subjectID: String = String()
+    var _emailAddress: String = String()
+    var _changes: [Privacy_Consent_V1_PreferenceChange] = []
+    var _evidence: Privacy_Consent_V1_Evidence? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _subjectID = source._subjectID
+      _emailAddress = source._emailAddress
+      _changes = source._changes
+      _evidence = source._evidence
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.emailAddress) }()
-      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.changes) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._evidence) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._emailAddress) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._changes) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 1)
+      }
+      if !_storage._emailAddress.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._emailAddress, fieldNumber: 2)
+      }
+      if !_storage._changes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._changes, fieldNumber: 3)
+      }
+      try { if let v = _storage._evidence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
     }
-    if !self.emailAddress.isEmpty {
-      try visitor.visitSingularStringField(value: self.emailAddress, fieldNumber: 2)
-    }
-    if !self.changes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.changes, fieldNumber: 3)
-    }
-    try { if let v = self._evidence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_RequestPreferenceChangeRequest, rhs: Privacy_Consent_V1_RequestPreferenceChangeRequest) -> Bool {
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.emailAddress != rhs.emailAddress {return false}
-    if lhs.changes != rhs.changes {return false}
-    if lhs._evidence != rhs._evidence {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._emailAddress != rhs_storage._emailAddress {return false}
+        if _storage._changes != rhs_storage._changes {return false}
+        if _storage._evidence != rhs_storage._evidence {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5268,46 +5454,88 @@ nonisolated extension Privacy_Consent_V1_SetProcessingRestrictionRequest: SwiftP
   public static let protoMessageName: String = _protobuf_package + ".SetProcessingRestrictionRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}restricted\0\u{1}reason\0\u{1}evidence\0")
 
+  fileprivate class _StorageClass {
+    var _subjectID: String = String()
+    var _restricted: Bool = false
+    var _reason: String = String()
+    var _evidence: Privacy_Consent_V1_Evidence? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _subjectID = source._subjectID
+      _restricted = source._restricted
+      _reason = source._reason
+      _evidence = source._evidence
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.restricted) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._evidence) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 2: try { try decoder.decodeSingularBoolField(value: &_storage._restricted) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 1)
+      }
+      if _storage._restricted != false {
+        try visitor.visitSingularBoolField(value: _storage._restricted, fieldNumber: 2)
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 3)
+      }
+      try { if let v = _storage._evidence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
     }
-    if self.restricted != false {
-      try visitor.visitSingularBoolField(value: self.restricted, fieldNumber: 2)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
-    }
-    try { if let v = self._evidence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_SetProcessingRestrictionRequest, rhs: Privacy_Consent_V1_SetProcessingRestrictionRequest) -> Bool {
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.restricted != rhs.restricted {return false}
-    if lhs.reason != rhs.reason {return false}
-    if lhs._evidence != rhs._evidence {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._restricted != rhs_storage._restricted {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._evidence != rhs_storage._evidence {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

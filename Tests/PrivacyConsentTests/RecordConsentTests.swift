@@ -1,4 +1,6 @@
+import Foundation
 import GRPCCore
+import PrivacyConsent
 import PrivacyProtocol
 import PrivacyTesting
 import Testing
@@ -156,6 +158,57 @@ struct RecordConsentTests {
       try await client.record("kid", "school", .granted, evidence: evidence(actorKind: .subject))
       #expect(try await client.getConsentState(.with { $0.subjectID = "kid" }).state.age == .child)
     }
+  }
+
+  @Test("birth date and country decide the child status by the member state's age of digital consent (13 to 16)")
+  func ageOfDigitalConsent() async throws {
+    /// A birth date `years` and a half ago, written YYYY-MM-DD.
+    func born(_ years: Int) -> String {
+      let date = Calendar(identifier: .gregorian).date(byAdding: .month, value: -(years * 12 + 6), to: Date())!
+      let parts = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
+      return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
+    }
+    func evidence(_ birth: String, _ country: String, guardian: String? = nil) -> Privacy_Consent_V1_Evidence {
+      var evidence = PrivacyConsentTests.evidence(actorKind: guardian == nil ? .subject : .guardian)
+      evidence.birthDate = birth
+      evidence.country = country
+      if let guardian { evidence.actor = guardian }
+      return evidence
+    }
+    try await withConsentService { client, _ async throws in
+      try await client.upsert(purpose("newsletter"))
+      // Thirteen and a half: of age in Denmark (13), a child in Italy (14) and Germany (16).
+      try await client.record("dk", "newsletter", .granted, evidence: evidence(born(13), "DK"))
+      #expect(try await client.getConsentState(.with { $0.subjectID = "dk" }).state.age == .adult)
+      for country in ["IT", "DE"] {
+        let refused = await capturedRPCError { try await client.record("kid-\(country)", "newsletter", .granted, evidence: evidence(born(13), country)) }
+        #expect(refused?.errorInfoReason == "GUARDIAN_REQUIRED", "\(country)")
+      }
+      // Fourteen and a half is of age in Italy; a country the table does not list uses 16.
+      try await client.record("it", "newsletter", .granted, evidence: evidence(born(14), "IT"))
+      let unlisted = await capturedRPCError { try await client.record("xx", "newsletter", .granted, evidence: evidence(born(15), "US")) }
+      #expect(unlisted?.errorInfoReason == "GUARDIAN_REQUIRED")
+      // The guardian's decision names the guardian; neither the birth date nor the country is kept.
+      let byGuardian = try await client.record("kid-DE", "newsletter", .granted, evidence: evidence(born(13), "DE", guardian: "Maria Rossi (mother)"))
+      #expect(byGuardian.evidence.subjectAge == .child && byGuardian.evidence.actorKind == .guardian && byGuardian.evidence.actor == "Maria Rossi (mother)")
+      #expect(byGuardian.evidence.birthDate.isEmpty && byGuardian.evidence.country.isEmpty)
+
+      for (birth, country, age) in [(born(13), "", Privacy_Consent_V1_SubjectAge.unspecified), ("", "IT", .unspecified), ("2010-13-01", "IT", .unspecified),
+        ("2999-01-01", "IT", .unspecified), (born(13), "Italy", .unspecified), (born(30), "IT", .child)] {
+        var bad = evidence(birth, country)
+        bad.subjectAge = age
+        let refused = await capturedRPCError { try await client.record("bad", "newsletter", .granted, evidence: bad) }
+        #expect(refused?.code == .invalidArgument, "\(birth) \(country) \(age)")
+      }
+    }
+  }
+
+  @Test("the age-of-digital-consent table covers the EU and EEA states, each between 13 and 16")
+  func ageTable() {
+    let eu = ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
+    #expect(Set(DigitalConsentAge.byCountry.keys) == Set(eu + ["IS", "LI", "NO"]))
+    #expect(DigitalConsentAge.byCountry.values.allSatisfy { (13...16).contains($0) })
+    #expect(DigitalConsentAge.age(in: "US") == 16)
   }
 
   @Test("GetConsentState evaluates every purpose; an unknown subject is NOT_FOUND")

@@ -29,6 +29,13 @@ extension Evidence {
     try Validate.knownEnum(proto.actorKind, field: "\(field).actor_kind")
     try Validate.knownEnum(proto.subjectAge, field: "\(field).subject_age")
     let actorKind = ActorKind(proto.actorKind)
+    var subjectAge = SubjectAge(proto.subjectAge)
+    if let derived = try Self.age(proto, field: field, at: capturedAt) {
+      guard subjectAge == .unspecified || subjectAge == derived else {
+        throw InvalidArgument("\(field).subject_age contradicts \(field).birth_date and \(field).country")
+      }
+      subjectAge = derived
+    }
     self.init(
       channel: channel,
       formName: try Validate.optionalText(proto.formName, field: "\(field).form_name", maxLength: 200),
@@ -38,8 +45,27 @@ extension Evidence {
       actorKind: actorKind == .unspecified ? defaultActorKind : actorKind,
       noticeVersion: try Validate.optionalText(proto.noticeVersion, field: "\(field).notice_version", maxLength: 64),
       capturedAt: capturedAt,
-      subjectAge: SubjectAge(proto.subjectAge)
+      subjectAge: subjectAge
     )
+  }
+
+  /// The age status `birth_date` and `country` give at the time of capture (art 8); nil when
+  /// neither is set.
+  private static func age(_ proto: Privacy_Consent_V1_Evidence, field: String, at date: Date) throws(InvalidArgument) -> SubjectAge? {
+    switch (proto.birthDate.isEmpty, proto.country.isEmpty) {
+    case (true, true): return nil
+    case (false, true), (true, false): throw InvalidArgument("\(field).birth_date and \(field).country go together")
+    case (false, false): break
+    }
+    guard proto.country.utf8.count == 2, proto.country.utf8.allSatisfy({ (65...90).contains($0) }) else {
+      throw InvalidArgument("\(field).country must be an ISO 3166-1 alpha-2 code such as IT")
+    }
+    let parts = proto.birthDate.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+      let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day),
+      let status = DigitalConsentAge.status(bornOn: DateComponents(year: year, month: month, day: day), country: proto.country, at: date)
+    else { throw InvalidArgument("\(field).birth_date must be a past date written YYYY-MM-DD") }
+    return status
   }
 
   var proto: Privacy_Consent_V1_Evidence {
