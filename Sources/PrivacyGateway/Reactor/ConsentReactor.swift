@@ -28,7 +28,7 @@ final class ConsentReactor: ServerCompanion {
   private let store: any ReactorStore
   private let holder = UUID().uuidString.lowercased()
   private let logger: Logger
-  private let running = Mutex<(stopped: Bool, task: Task<Void, Never>?)>((false, nil))
+  private let running = StoppableLoop()
   private let purposes = PurposeCatalogue()
 
   init(gateway: Gateway, store: any ReactorStore, logger: Logger) {
@@ -38,21 +38,10 @@ final class ConsentReactor: ServerCompanion {
   }
 
   func run() async throws {
-    let task = Task { await self.loop() }
-    let stopped = running.withLock { running in
-      running.task = task
-      return running.stopped
-    }
-    if stopped { task.cancel() }
-    await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    await running.run { await self.loop() }
   }
 
-  func stop() {
-    running.withLock { running in
-      running.stopped = true
-      running.task?.cancel()
-    }
-  }
+  func stop() { running.stop() }
 
   // MARK: Following the ledger
 

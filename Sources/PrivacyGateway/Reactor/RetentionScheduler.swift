@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import PrivacyKit
 import PrivacyProtocol
-import Synchronization
 
 /// Runs the retention sweep on a schedule (`RETENTION_SWEEP_INTERVAL`, default daily), so that
 /// retention does not wait for an operator. The time of the last complete sweep is kept in the
@@ -21,7 +20,7 @@ final class RetentionScheduler: ServerCompanion {
   private let interval: Duration
   private let holder = UUID().uuidString.lowercased()
   private let logger: Logger
-  private let running = Mutex<(stopped: Bool, task: Task<Void, Never>?)>((false, nil))
+  private let running = StoppableLoop()
 
   init(gateway: Gateway, store: any ReactorStore, interval: Duration, logger: Logger) {
     self.gateway = gateway
@@ -31,21 +30,10 @@ final class RetentionScheduler: ServerCompanion {
   }
 
   func run() async throws {
-    let task = Task { await self.loop() }
-    let stopped = running.withLock { running in
-      running.task = task
-      return running.stopped
-    }
-    if stopped { task.cancel() }
-    await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    await running.run { await self.loop() }
   }
 
-  func stop() {
-    running.withLock { running in
-      running.stopped = true
-      running.task?.cancel()
-    }
-  }
+  func stop() { running.stop() }
 
   private func loop() async {
     let tick = min(interval, .seconds(60))
