@@ -95,11 +95,15 @@ struct ConsentReactorTests {
           $0.actor = "gateway"
           $0.pageSize = 100
         }).entries
+        // Written ahead: an intent before each step, its outcome after.
         let erasures = entries.filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" }
-        #expect(Set(erasures.map(\.subjectID)) == Set(subjects))
-        #expect(erasures.allSatisfy { $0.role == "consent-reactor" && $0.reason.contains("ledger event") && $0.statusCode == 0 })
+        #expect(erasures.filter { $0.phase == .intent }.count == subjects.count)
+        let outcomes = erasures.filter { $0.phase == .outcome }
+        #expect(Set(outcomes.map(\.subjectID)) == Set(subjects))
+        #expect(outcomes.allSatisfy { $0.role == "consent-reactor" && $0.reason.contains("ledger event") && $0.statusCode == 0 })
         // A first grant has nothing to unlock; only the grant after the withdrawal is a step.
-        #expect(entries.filter { $0.method == "privacy.vault.v1.VaultService/UnlockFields" }.map(\.subjectID) == ["by-record"])
+        let unlocks = entries.filter { $0.method == "privacy.vault.v1.VaultService/UnlockFields" && $0.phase == .outcome }
+        #expect(unlocks.map(\.subjectID) == ["by-record"])
         #expect(try await admin.verifyAudit(.init()).verification.valid)
       }
     }
@@ -164,7 +168,7 @@ struct ConsentReactorTests {
       }
       func erasures(_ admin: AdminClient) async throws -> Int {
         try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "late" }).entries
-          .filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" }.count
+          .filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" && $0.phase == .outcome }.count
       }
       try await withRunningServer(try await fixture.gateway(backends: backends)) { port async throws in
         try await asRole("dpo", port: port) { client async throws in

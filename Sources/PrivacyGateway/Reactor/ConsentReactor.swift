@@ -14,8 +14,8 @@ import Synchronization
 /// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
 /// subject's latest decision for the purpose (an older event replayed, or read late after the
 /// subject changed their mind, does nothing). With several gateways on one database, a lease
-/// lets one of them react at a time. Every step it takes is written to the audit log as the
-/// actor `gateway` in the role `consent-reactor`.
+/// lets one of them react at a time. Every step it takes is audited write-ahead (intent, then
+/// outcome) as the actor `gateway` in the role `consent-reactor`.
 final class ConsentReactor: ServerCompanion {
   static let name = "consent-consequences"
   static let role = "consent-reactor"
@@ -157,19 +157,22 @@ final class ConsentReactor: ServerCompanion {
     return true
   }
 
-  /// Calls the vault and audits what it did. A subject without a record, or whose record cannot
-  /// take the step (restricted, erased), has nothing to change: no entry. Other failures throw,
-  /// and the event is taken again after the retry.
+  /// Calls the vault, audited write-ahead like a call through the gateway: an intent entry
+  /// first (none written: nothing is done, and the event is taken again after the retry), then
+  /// an outcome entry. A subject without a record has nothing to change (NOT_FOUND), a record
+  /// that cannot take the step (restricted, erased) says so (FAILED_PRECONDITION); other
+  /// failures throw and the event is taken again.
   private func step<M: BackendMethod>(
     _ method: M.Type, _ message: M.Input, subjectID: String, reason: String, context: WorkflowContext
   ) async throws {
     var draft = AuditDraft(
       requestID: context.call.requestID, actor: "gateway", role: Self.role, method: M.descriptor.fullyQualifiedMethod,
-      subjectID: subjectID, reason: reason, statusCode: 0)
+      subjectID: subjectID, reason: reason, statusCode: 0, phase: .intent)
+    _ = try await gateway.audit.record(draft)
+    draft.phase = .outcome
     do {
       _ = try await context.send(method, message)
     } catch let error as RPCError where error.code == .notFound || error.code == .failedPrecondition {
-      guard error.code == .failedPrecondition else { return }
       draft.statusCode = error.code.rawValue
       draft.statusMessage = String(error.message.prefix(1000))
     }
