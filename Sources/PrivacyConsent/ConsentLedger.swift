@@ -357,11 +357,15 @@ public final class ConsentLedger: Sendable {
   ) async throws -> (changeID: String, messageID: String, expiresAt: Date) {
     try await write(caller) { commit in
       try requireNotErased(subjectID)
+      // A guardian asking for a child confirms by the link sent to the guardian's address.
+      let guardian = evidence.actorKind == .guardian ? evidence.actor : ""
       // Checked now so a request that can never apply fails early; checked again on confirmation.
-      _ = try preferenceDrafts(changes, subjectID: subjectID, evidence: evidence, changeID: "")
+      var asConfirmed = evidence
+      asConfirmed.channel = guardian.isEmpty ? evidence.channel : .emailLink
+      _ = try preferenceDrafts(changes, subjectID: subjectID, evidence: asConfirmed, changeID: "")
       let message = issueConfirmation(
         .preferenceChange, subjectID: subjectID, emailAddress: emailAddress, changes: changes,
-        formName: evidence.formName, into: &commit)
+        formName: evidence.formName, guardian: guardian, into: &commit)
       return (commit.newConfirmations[0].id, message.id, message.expiresAt)
     }
   }
@@ -381,8 +385,8 @@ public final class ConsentLedger: Sendable {
     }
   }
 
-  /// The events a set of preference changes makes, skipping changes that alter nothing. The
-  /// person confirms for themself: a child's consent grant is refused (art 8).
+  /// The events a set of preference changes makes, skipping changes that alter nothing. A
+  /// child's consent grant needs the guardian's confirmation (art 8).
   private func preferenceDrafts(
     _ changes: [PreferenceChangeItem], subjectID: String, evidence: Evidence, changeID: String
   ) throws(ConsentError) -> [EventDraft] {
@@ -417,7 +421,7 @@ public final class ConsentLedger: Sendable {
   /// message with the link. Only the token's hash is stored with the confirmation.
   private func issueConfirmation(
     _ kind: ConfirmationKind, subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], formName: String,
-    into commit: inout LedgerCommit
+    guardian: String = "", into commit: inout LedgerCommit
   ) -> OutboxMessage {
     let token = SecureToken.generate()
     let expiresAt = commit.now.addingTimeInterval(settings.confirmationLifetime)
@@ -436,7 +440,7 @@ public final class ConsentLedger: Sendable {
       Confirmation(
         id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, tokenHash: SecureToken.hash(token),
         emailAddress: emailAddress, changes: changes, formName: formName, createdAt: commit.now, expiresAt: expiresAt,
-        messageID: message.id))
+        messageID: message.id, guardian: guardian))
     commit.outbox.append(message)
     return message
   }
@@ -450,11 +454,13 @@ public final class ConsentLedger: Sendable {
     return confirmation
   }
 
-  /// Evidence of a person following a confirmation link.
+  /// Evidence of a person following a confirmation link: the guardian's, naming them and the
+  /// subject as a child, when a guardian asked for the changes.
   private static func clickEvidence(_ confirmation: Confirmation, ipAddress: String, userAgent: String, now: Date) -> Evidence {
-    Evidence(
-      channel: .emailLink, formName: confirmation.formName, ipAddress: ipAddress, userAgent: userAgent,
-      actorKind: .subject, capturedAt: now)
+    let byGuardian = !confirmation.guardian.isEmpty
+    return Evidence(
+      channel: .emailLink, formName: confirmation.formName, ipAddress: ipAddress, userAgent: userAgent, actor: confirmation.guardian,
+      actorKind: byGuardian ? .guardian : .subject, capturedAt: now, subjectAge: byGuardian ? .child : .unspecified)
   }
 
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {

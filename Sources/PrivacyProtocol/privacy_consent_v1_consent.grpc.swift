@@ -778,7 +778,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-        /// > Nothing changes until ConfirmPreferenceChange.
+        /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+        /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+        /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
         /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
         /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
         ///
@@ -1324,7 +1326,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-        /// > Nothing changes until ConfirmPreferenceChange.
+        /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+        /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+        /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
         /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
         /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
         ///
@@ -1868,7 +1872,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-        /// > Nothing changes until ConfirmPreferenceChange.
+        /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+        /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+        /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
         /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
         /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
         ///
@@ -3396,7 +3402,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-        /// > Nothing changes until ConfirmPreferenceChange.
+        /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+        /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+        /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
         /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
         /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
         ///
@@ -4262,7 +4270,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-        /// > Nothing changes until ConfirmPreferenceChange.
+        /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+        /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+        /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
         /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
         /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
         ///
@@ -5099,7 +5109,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-    /// > Nothing changes until ConfirmPreferenceChange.
+    /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+    /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+    /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
     /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
     /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
     ///
@@ -5963,7 +5975,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
-    /// > Nothing changes until ConfirmPreferenceChange.
+    /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
+    /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
+    /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
     /// > Errors: INVALID_ARGUMENT for no changes, a malformed change or email address; NOT_FOUND for an
     /// > unknown purpose or list; FAILED_PRECONDITION as for RecordConsent.
     ///

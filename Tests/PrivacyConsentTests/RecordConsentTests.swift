@@ -133,7 +133,26 @@ struct RecordConsentTests {
     }
   }
 
-  @Test("a child's consent needs a guardian (art 8), and the child status is remembered")
+  /// A guardian asks for the grant with the guardian's address, then follows the link sent there.
+  static func guardianGrants(
+    _ client: ConsentClient, _ subject: String, _ purpose: String, evidence: Privacy_Consent_V1_Evidence
+  ) async throws -> Privacy_Consent_V1_ConsentEvent {
+    let requested = try await client.requestPreferenceChange(.with {
+      $0.subjectID = subject
+      $0.emailAddress = "guardian@example.org"
+      $0.changes = [.with { $0.consent = .with { $0.purposeID = purpose; $0.decision = .granted } }]
+      $0.evidence = evidence
+    })
+    let message = try #require(try await client.pendingOutbox().first { $0.messageID == requested.messageID })
+    #expect(message.emailAddress == "guardian@example.org")
+    let confirmed = try await client.confirmPreferenceChange(.with {
+      $0.token = try token(in: message.link)
+      $0.ipAddress = "203.0.113.9"
+    })
+    return try #require(confirmed.events.first)
+  }
+
+  @Test("a child's consent needs a guardian confirming by email (art 8), and the child status is remembered")
   func children() async throws {
     try await withConsentService { client, _ async throws in
       try await client.upsert(purpose("newsletter"))
@@ -143,8 +162,26 @@ struct RecordConsentTests {
       #expect(error?.code == .failedPrecondition && error?.errorInfoReason == "GUARDIAN_REQUIRED")
       #expect(try await client.allEvents().isEmpty)
 
-      let byGuardian = try await client.record("kid", "newsletter", .granted, evidence: evidence(actorKind: .guardian, age: .child))
-      #expect(byGuardian.evidence.subjectAge == .child)
+      // A guardian's word in a direct write is not enough: it must be confirmed by the link sent
+      // to the guardian's address. A direct write cannot claim to be that click.
+      error = await capturedRPCError {
+        try await client.record("kid", "newsletter", .granted, evidence: evidence(actorKind: .guardian, age: .child))
+      }
+      #expect(error?.errorInfoReason == "GUARDIAN_REQUIRED")
+      var forged = evidence(channel: .emailLink, actorKind: .guardian, age: .child)
+      forged.actor = "Maria Rossi"
+      error = await capturedRPCError { try await client.record("kid", "newsletter", .granted, evidence: forged) }
+      #expect(error?.code == .invalidArgument)
+      var unnamed = evidence(actorKind: .guardian, age: .child)
+      unnamed.actor = ""
+      error = await capturedRPCError { try await Self.guardianGrants(client, "kid", "newsletter", evidence: unnamed) }
+      #expect(error?.code == .invalidArgument)
+
+      var asGuardian = evidence(actorKind: .guardian, age: .child)
+      asGuardian.actor = "Maria Rossi (mother)"
+      let byGuardian = try await Self.guardianGrants(client, "kid", "newsletter", evidence: asGuardian)
+      #expect(byGuardian.evidence.subjectAge == .child && byGuardian.evidence.actorKind == .guardian)
+      #expect(byGuardian.evidence.actor == "Maria Rossi (mother)" && byGuardian.evidence.channel == .emailLink)
       #expect(try await client.check("kid", "newsletter").allowed)
 
       // Later evidence that does not say the age still counts the subject as a child.
@@ -189,9 +226,9 @@ struct RecordConsentTests {
       let unlisted = await capturedRPCError { try await client.record("xx", "newsletter", .granted, evidence: evidence(born(15), "US")) }
       #expect(unlisted?.errorInfoReason == "GUARDIAN_REQUIRED")
       // The guardian's decision names the guardian; neither the birth date nor the country is kept.
-      let byGuardian = try await client.record("kid-DE", "newsletter", .granted, evidence: evidence(born(13), "DE", guardian: "Maria Rossi (mother)"))
+      let byGuardian = try await Self.guardianGrants(client, "kid-DE", "newsletter", evidence: evidence(born(13), "DE", guardian: "Maria Rossi (mother)"))
       #expect(byGuardian.evidence.subjectAge == .child && byGuardian.evidence.actorKind == .guardian && byGuardian.evidence.actor == "Maria Rossi (mother)")
-      #expect(byGuardian.evidence.birthDate.isEmpty && byGuardian.evidence.country.isEmpty)
+      #expect(byGuardian.evidence.birthDate.isEmpty && byGuardian.evidence.country.isEmpty && byGuardian.evidence.channel == .emailLink)
 
       for (birth, country, age) in [(born(13), "", Privacy_Consent_V1_SubjectAge.unspecified), ("", "IT", .unspecified), ("2010-13-01", "IT", .unspecified),
         ("2999-01-01", "IT", .unspecified), (born(13), "Italy", .unspecified), (born(30), "IT", .child)] {

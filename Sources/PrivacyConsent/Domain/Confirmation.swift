@@ -31,13 +31,18 @@ public struct Confirmation: Sendable, Equatable {
   /// Set when a newer confirmation replaced this one, or erasure voided it.
   public var supersededAt: Date?
   public var messageID: String
+  /// The guardian who asked for the changes for a child (art 8), and whose address the link went
+  /// to; empty when the person asked for themself. Following the link is then the guardian's
+  /// confirmation. Removed on erasure.
+  public var guardian: String
 
   public init(
     id: String, kind: ConfirmationKind, subjectID: String, tokenHash: String, emailAddress: String,
     changes: [PreferenceChangeItem], formName: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil,
-    supersededAt: Date? = nil, messageID: String
+    supersededAt: Date? = nil, messageID: String, guardian: String = ""
   ) {
     self.id = id
+    self.guardian = guardian
     self.kind = kind
     self.subjectID = subjectID
     self.tokenHash = tokenHash

@@ -37,7 +37,8 @@ public enum ConsentError: PrivacyError, Equatable {
     case .noticeVersionImmutable(let purpose, let version):
       "notice version \(version.clipped) of purpose \(purpose.clipped) is already published with another text; publish a new version"
     case .guardianRequired(let subject, let purpose):
-      "subject \(subject.clipped) is a child: consent to purpose \(purpose.clipped) must be given by a guardian (GDPR art 8)"
+      "subject \(subject.clipped) is a child: consent to purpose \(purpose.clipped) must be given by a guardian, "
+        + "confirmed by the link sent to the guardian's address (RequestPreferenceChange with a GUARDIAN actor; GDPR art 8)"
     case .subjectErased(let id): "subject \(id.clipped) was erased"
     case .subjectRestricted(let id): "processing of subject \(id.clipped) is restricted"
     case .illegalOptInTransition(let from, let to, let why): "cannot change opt-in status from \(from.rawValue) to \(to.rawValue): \(why)"

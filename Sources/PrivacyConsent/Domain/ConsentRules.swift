@@ -66,14 +66,15 @@ public enum ConsentRules {
   }
 
   /// Refuses a decision the ledger must not record: any write for an erased subject, and a
-  /// child's grant of a CONSENT-basis purpose by anyone but a guardian (art 8). The child status
-  /// is the evidence's, else the one remembered for the subject.
+  /// child's grant of a CONSENT-basis purpose that is not a guardian's confirmed by the link sent
+  /// to the guardian's address (art 8: evidence from a confirmation link, actor kind GUARDIAN).
+  /// The child status is the evidence's, else the one remembered for the subject.
   public static func checkDecision(
     _ decision: Decision, basis: LegalBasis, evidence: Evidence, subject: SubjectState?, subjectID: String, purposeID: String
   ) throws(ConsentError) {
     if subject?.erased == true { throw .subjectErased(subjectID) }
     let age = evidence.subjectAge != .unspecified ? evidence.subjectAge : (subject?.age ?? .unspecified)
-    if decision == .granted && basis == .consent && age == .child && evidence.actorKind != .guardian {
+    if decision == .granted && basis == .consent && age == .child && !(evidence.actorKind == .guardian && evidence.channel == .emailLink) {
       throw .guardianRequired(subjectID: subjectID, purposeID: purposeID)
     }
   }

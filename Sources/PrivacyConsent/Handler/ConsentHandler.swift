@@ -317,6 +317,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
       changes.append(try PreferenceChangeItem(change, index: index))
     }
     let evidence = try Evidence(message.evidence, defaultChannel: .preferencePage, defaultActorKind: .subject, now: ledger.now())
+    if evidence.actorKind == .guardian && evidence.actor.isEmpty {
+      throw InvalidArgument("evidence.actor must name the guardian: the confirmation goes to the guardian, and the evidence names them")
+    }
     let result = try await ledger.requestPreferenceChange(
       subjectID: subjectID, emailAddress: email, changes: changes, evidence: evidence, caller: caller(request))
     return ServerResponse(message: .with {

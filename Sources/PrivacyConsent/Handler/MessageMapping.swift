@@ -29,6 +29,9 @@ extension Evidence {
     try Validate.knownEnum(proto.actorKind, field: "\(field).actor_kind")
     try Validate.knownEnum(proto.subjectAge, field: "\(field).subject_age")
     let actorKind = ActorKind(proto.actorKind)
+    if channel == .emailLink && actorKind == .guardian {
+      throw InvalidArgument("\(field): only a confirmation link sent to a guardian records a guardian's click (channel EMAIL_LINK, actor GUARDIAN)")
+    }
     var subjectAge = SubjectAge(proto.subjectAge)
     if let derived = try Self.age(proto, field: field, at: capturedAt) {
       guard subjectAge == .unspecified || subjectAge == derived else {

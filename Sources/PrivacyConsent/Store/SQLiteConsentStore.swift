@@ -64,6 +64,9 @@ public struct SQLiteConsentStore: ConsentStore {
     migrator.registerMigration("v2-subject-categories") { db in
       try db.execute(sql: "ALTER TABLE purposes ADD COLUMN subject_categories TEXT NOT NULL DEFAULT '[]'")
     }
+    migrator.registerMigration("v3-guardian-confirmations") { db in
+      try db.execute(sql: "ALTER TABLE confirmations ADD COLUMN guardian TEXT NOT NULL DEFAULT ''")
+    }
     return migrator
   }
 
@@ -242,10 +245,10 @@ public struct SQLiteConsentStore: ConsentStore {
     let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
     try db.cachedStatement(sql: """
         INSERT INTO confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
-          created_at, expires_at, used_at, superseded_at, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)
+          created_at, expires_at, used_at, superseded_at, message_id, guardian) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
         """).execute(arguments: [
         c.id, c.kind.rawValue, c.subjectID, c.tokenHash, c.emailAddress, changes, c.formName,
-        Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID,
+        Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID, c.guardian,
       ])
   }
 
@@ -271,7 +274,7 @@ public struct SQLiteConsentStore: ConsentStore {
         UPDATE confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, ?)
         WHERE subject_id = ? AND used_at IS NULL
         """).execute(arguments: [Microseconds(now).value, subject])
-    try db.cachedStatement(sql: "UPDATE confirmations SET email_address = '' WHERE subject_id = ?").execute(arguments: [subject])
+    try db.cachedStatement(sql: "UPDATE confirmations SET email_address = '', guardian = '' WHERE subject_id = ?").execute(arguments: [subject])
   }
 
   // MARK: Row decoding
@@ -323,7 +326,8 @@ public struct SQLiteConsentStore: ConsentStore {
       emailAddress: row["email_address"], changes: changes, formName: row["form_name"],
       createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
       usedAt: (row["used_at"] as Int64?).map { Microseconds(value: $0).date },
-      supersededAt: (row["superseded_at"] as Int64?).map { Microseconds(value: $0).date }, messageID: row["message_id"])
+      supersededAt: (row["superseded_at"] as Int64?).map { Microseconds(value: $0).date }, messageID: row["message_id"],
+      guardian: row["guardian"])
   }
 
   private static func outboxMessage(from row: Row) throws -> OutboxMessage {
