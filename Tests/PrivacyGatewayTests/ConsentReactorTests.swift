@@ -109,6 +109,43 @@ struct ConsentReactorTests {
     }
   }
 
+  @Test("a withdrawal while the record is restricted is refused by the vault, audited, and applied when the restriction is lifted")
+  func restricted() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let vault = VaultClient(wrapping: client)
+        try await Self.createContacts(admin, ["frozen"])
+        _ = try await admin.stopProcessing(.with {
+          $0.subjectID = "frozen"
+          $0.reason = "accuracy contested"
+        })
+        _ = try await ConsentClient(wrapping: client).recordConsent(.with {
+          $0.subjectID = "frozen"
+          $0.purposeID = "storage"
+          $0.decision = .withdrawn
+          $0.evidence = .with { $0.channel = .api }
+        })
+        func erasureOutcomes() async throws -> [Privacy_Gateway_V1_AuditEntry] {
+          try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "frozen" }).entries
+            .filter { $0.method == "privacy.vault.v1.VaultService/EraseFields" && $0.phase == .outcome }
+        }
+        #expect(try await eventually { try await erasureOutcomes().first?.statusCode == Int32(RPCError.Code.failedPrecondition.rawValue) })
+        #expect(try await vault.getRecord(.with { $0.subjectID = "frozen" }).record.field("iban")?.value.isEmpty == false)
+
+        _ = try await admin.resumeProcessing(.with {
+          $0.subjectID = "frozen"
+          $0.reason = "accuracy settled"
+        })
+        #expect(try await eventually { try await Self.ibanLocked(vault, "frozen") })
+        let outcomes = try await erasureOutcomes()
+        #expect(outcomes.first?.statusCode == 0 && outcomes.first?.reason.contains("restriction lifted") == true)
+      }
+    }
+  }
+
   @Test("only the latest decision counts: a withdrawal followed by a grant leaves the fields unlocked")
   func latestDecision() async throws {
     let fixture = try GatewayFixture()

@@ -8,7 +8,9 @@ import Synchronization
 /// Makes what a consent decision means for the vault follow the ledger, whichever path recorded
 /// it (RecordConsent, BulkUpdate, a confirmed preference change, WithdrawConsent, CreateContact,
 /// an import): a DENIED or WITHDRAWN decision on a DATA_STORAGE purpose erases and locks the
-/// fields the purpose covers; a GRANTED one after them unlocks the fields again.
+/// fields the purpose covers; a GRANTED one after them unlocks the fields again. A record
+/// restricted when the erasure came (the vault refuses it) is erased when the restriction is
+/// lifted.
 ///
 /// It follows `WatchConsentEvents` from a cursor kept in the gateway's database, so a restart
 /// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
@@ -127,34 +129,65 @@ final class ConsentReactor: ServerCompanion {
 
   /// Applies the event's step if it has one; true when a step was applied.
   private func react(to event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
-    guard event.kind == .consentDecision, event.decision != .unspecified,
-      let purpose = try await purposes.purpose(event.purposeID, context), purpose.category == .dataStorage, !purpose.vaultFields.isEmpty
-    else { return false }
-    // Only the subject's latest decision for the purpose counts.
-    guard let state = try await context.consentState(subjectID: event.subjectID), !state.erased,
-      state.purposes.first(where: { $0.purposeID == event.purposeID })?.eventSequence == event.sequence
+    switch event.kind {
+    case .consentDecision: try await react(toDecision: event, context: context)
+    case .restrictionChanged where !event.restricted: try await react(toLiftedRestriction: event, context: context)
+    default: false
+    }
+  }
+
+  /// A decision on a storage purpose: erase and lock on DENIED or WITHDRAWN, unlock on a GRANTED
+  /// that follows one; only when it is still the subject's latest decision for the purpose.
+  private func react(toDecision event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    guard event.decision != .unspecified, let purpose = try await purposes.purpose(event.purposeID, context), purpose.isStorage,
+      let decisions = try await decisions(of: event.subjectID, context: context),
+      decisions.last(where: { $0.purposeID == event.purposeID })?.sequence == event.sequence
     else { return false }
     let verb = event.decision == .granted ? "granted" : event.decision == .denied ? "denied" : "withdrawn"
     let reason = "consent to storage purpose \(purpose.purposeID) \(verb) (ledger event \(event.sequence))"
-    if event.decision == .granted {
-      // Only a grant after a denial or withdrawal has locked fields to unlock.
-      let earlier = try await context.consentEvents(subjectID: event.subjectID, purposeID: event.purposeID)
-        .last { $0.kind == .consentDecision && $0.sequence < event.sequence }
-      guard earlier?.decision == .denied || earlier?.decision == .withdrawn else { return false }
-      try await step(VaultMethod.UnlockFields.self, .with {
-        $0.subjectID = event.subjectID
-        $0.fields = purpose.vaultFields
-        $0.reason = reason
-      }, subjectID: event.subjectID, reason: reason, context: context)
-    } else {
-      try await step(VaultMethod.EraseFields.self, .with {
-        $0.subjectID = event.subjectID
-        $0.fields = purpose.vaultFields
-        $0.lock = true
-        $0.reason = reason
-      }, subjectID: event.subjectID, reason: reason, context: context)
+    guard event.decision == .granted else {
+      try await erase(purpose, subjectID: event.subjectID, reason: reason, context: context)
+      return true
     }
+    // Only a grant after a denial or withdrawal has locked fields to unlock.
+    let earlier = decisions.last { $0.purposeID == event.purposeID && $0.sequence < event.sequence }
+    guard earlier?.decision == .denied || earlier?.decision == .withdrawn else { return false }
+    try await step(VaultMethod.UnlockFields.self, .with {
+      $0.subjectID = event.subjectID
+      $0.fields = purpose.vaultFields
+      $0.reason = reason
+    }, subjectID: event.subjectID, reason: reason, context: context)
     return true
+  }
+
+  /// A restriction lifted: the vault refuses erasure while a record is restricted, so storage
+  /// consents withdrawn or denied meanwhile have their erasure applied now.
+  private func react(toLiftedRestriction event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    guard let decisions = try await decisions(of: event.subjectID, context: context) else { return false }
+    var acted = false
+    for purpose in try await purposes.storagePurposes(context) {
+      guard let latest = decisions.last(where: { $0.purposeID == purpose.purposeID }), latest.decision == .denied || latest.decision == .withdrawn
+      else { continue }
+      try await erase(purpose, subjectID: event.subjectID, reason: "restriction lifted (ledger event \(event.sequence)): consent to "
+        + "storage purpose \(purpose.purposeID) ended (ledger event \(latest.sequence))", context: context)
+      acted = true
+    }
+    return acted
+  }
+
+  /// The subject's decisions, oldest first; nil for an erased subject (the vault record went with it).
+  private func decisions(of subjectID: String, context: WorkflowContext) async throws -> [Privacy_Consent_V1_ConsentEvent]? {
+    guard let state = try await context.consentState(subjectID: subjectID), !state.erased else { return nil }
+    return try await context.consentEvents(subjectID: subjectID).filter { $0.kind == .consentDecision }
+  }
+
+  private func erase(_ purpose: Privacy_Consent_V1_Purpose, subjectID: String, reason: String, context: WorkflowContext) async throws {
+    try await step(VaultMethod.EraseFields.self, .with {
+      $0.subjectID = subjectID
+      $0.fields = purpose.vaultFields
+      $0.lock = true
+      $0.reason = reason
+    }, subjectID: subjectID, reason: reason, context: context)
   }
 
   /// Calls the vault, audited write-ahead like a call through the gateway: an intent entry
@@ -192,10 +225,30 @@ private final class PurposeCatalogue: Sendable {
       return known.purposes[id]
     }
     if let fresh { return fresh }
+    return try await read(context)[id]
+  }
+
+  /// Every DATA_STORAGE purpose that names vault fields.
+  func storagePurposes(_ context: WorkflowContext) async throws -> [Privacy_Consent_V1_Purpose] {
+    let cached = known.withLock { known -> [String: Privacy_Consent_V1_Purpose]? in
+      guard let readAt = known.readAt, ContinuousClock.now - readAt < Self.maximumAge else { return nil }
+      return known.purposes
+    }
+    let purposes: [String: Privacy_Consent_V1_Purpose]
+    if let cached { purposes = cached } else { purposes = try await read(context) }
+    return purposes.values.filter(\.isStorage).sorted { $0.purposeID < $1.purposeID }
+  }
+
+  private func read(_ context: WorkflowContext) async throws -> [String: Privacy_Consent_V1_Purpose] {
     let purposes = try await context.purposes()
     known.withLock { $0 = (purposes, .now) }
-    return purposes[id]
+    return purposes
   }
+}
+
+extension Privacy_Consent_V1_Purpose {
+  /// A DATA_STORAGE purpose naming the vault fields its consent covers.
+  var isStorage: Bool { category == .dataStorage && !vaultFields.isEmpty }
 }
 
 extension Duration {
