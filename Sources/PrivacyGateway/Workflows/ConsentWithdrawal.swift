@@ -15,11 +15,11 @@ struct ConsentWithdrawal {
     let subjectID = try Validate.subjectID(message.subjectID)
     let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
     let evidence = try Self.evidence(message)
-    guard let purpose = try await context.purposes()[purposeID] else { throw RPCNotFound(message: "unknown purpose \(purposeID)") }
+    guard let purpose = try await context.purposes()[purposeID] else { throw RPCNotFound(message: "unknown purpose \(purposeID.clipped)") }
     guard purpose.legalBasis == .consent else {
       throw WorkflowError.notConsentBased(purpose: purposeID, basis: ProtoJSON.enumName(purpose, key: "legal_basis"))
     }
-    guard let state = try await context.consentState(subjectID: subjectID) else { throw RPCNotFound(message: "unknown subject \(subjectID)") }
+    guard let state = try await context.consentState(subjectID: subjectID) else { throw RPCNotFound(message: "unknown subject \(subjectID.clipped)") }
 
     var response = Privacy_Gateway_V1_WithdrawConsentResponse()
     response.category = purpose.category

@@ -117,7 +117,7 @@ struct ContactCreation {
         throw WorkflowError(
           .failedPrecondition, "field \(field) is locked after a withdrawn consent", reason: "FIELD_LOCKED", metadata: ["field": field])
       case "RECORD_RESTRICTED":
-        throw WorkflowError(.failedPrecondition, "processing of subject \(input.subjectID) is restricted", reason: "SUBJECT_RESTRICTED")
+        throw WorkflowError(.failedPrecondition, "processing of subject \(input.subjectID.clipped) is restricted", reason: "SUBJECT_RESTRICTED")
       default:
         throw error
       }

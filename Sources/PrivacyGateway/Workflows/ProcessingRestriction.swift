@@ -95,7 +95,7 @@ struct ProcessingRestriction {
   private func currentRestriction(_ subjectID: String) async throws -> Restriction {
     let record = try await context.sendIfFound(VaultMethod.GetRecord.self, .with { $0.subjectID = subjectID })?.record
     let state = try await context.consentState(subjectID: subjectID)
-    guard record != nil || state != nil else { throw RPCNotFound(message: "unknown subject \(subjectID)") }
+    guard record != nil || state != nil else { throw RPCNotFound(message: "unknown subject \(subjectID.clipped)") }
     return Restriction(vault: record?.restricted ?? false, consent: state?.restricted ?? false, hasRecord: record != nil)
   }
 
