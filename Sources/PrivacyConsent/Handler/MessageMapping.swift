@@ -60,13 +60,11 @@ extension Evidence {
     case (false, true), (true, false): throw InvalidArgument("\(field).birth_date and \(field).country go together")
     case (false, false): break
     }
-    guard proto.country.utf8.count == 2, proto.country.utf8.allSatisfy({ (65...90).contains($0) }) else {
-      throw InvalidArgument("\(field).country must be an ISO 3166-1 alpha-2 code such as IT")
-    }
+    let country = try Validate.countryCode(proto.country, field: "\(field).country")
     let parts = proto.birthDate.split(separator: "-", omittingEmptySubsequences: false)
     guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
       let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]), (1...12).contains(month), (1...31).contains(day),
-      let status = DigitalConsentAge.status(bornOn: DateComponents(year: year, month: month, day: day), country: proto.country, at: date)
+      let status = DigitalConsentAge.status(bornOn: DateComponents(year: year, month: month, day: day), country: country, at: date)
     else { throw InvalidArgument("\(field).birth_date must be a past date written YYYY-MM-DD") }
     return status
   }

@@ -53,16 +53,7 @@ struct BreachAssessment {
     exposures.formUnion(try await gatewayExposures(scope, definitions: definitions))
 
     let fields = Set(exposures.map(\.field)).sorted()
-    let categories = fields.map { name in
-      let definition = definitions[name]
-      return Privacy_Gateway_V1_DataCategory.with {
-        $0.field = name
-        $0.classification = definition?.classification ?? .sensitive
-        $0.specialCategory = definition?.specialCategory ?? .unspecified
-        $0.criminalOffence = definition?.criminalOffence ?? false
-        $0.description_p = definition?.description_p ?? ""
-      }
-    }
+    let categories = fields.map { Privacy_Gateway_V1_DataCategory(field: $0, definition: definitions[$0]) }
     var response = Privacy_Gateway_V1_AssessBreachResponse()
     response.subjectsAffected = UInt64(Set(exposures.map(\.subjectID)).count)
     response.recordsAffected = UInt64(exposures.count)

@@ -27,17 +27,7 @@ struct ProcessingRecords {
         $0.category = purpose.category
         $0.retentionDays = purpose.retentionDays
         $0.subjectCategories = purpose.subjectCategories
-        $0.dataCategories = purpose.vaultFields.sorted().map { name in
-          let definition = fields[name]
-          return .with {
-            $0.field = name
-            // A field the vault no longer defines is reported as the most protected kind.
-            $0.classification = definition?.classification ?? .sensitive
-            $0.specialCategory = definition?.specialCategory ?? .unspecified
-            $0.criminalOffence = definition?.criminalOffence ?? false
-            $0.description_p = definition?.description_p ?? ""
-          }
-        }
+        $0.dataCategories = purpose.vaultFields.sorted().map { Privacy_Gateway_V1_DataCategory(field: $0, definition: fields[$0]) }
         $0.recipients = receiving.map { recipient in
           .with {
             $0.recipientID = recipient.recipientID
@@ -75,5 +65,18 @@ struct ProcessingRecords {
         ? "transport: TLS on every port, mutual TLS from the gateway to the backends"
         : "transport: plaintext between the gateway and the backends (a local run)")
     return measures
+  }
+}
+
+extension Privacy_Gateway_V1_DataCategory {
+  /// A vault field as a category of data. A field the vault no longer defines is reported as
+  /// the most protected kind.
+  init(field: String, definition: Privacy_Vault_V1_FieldDefinition?) {
+    self.init()
+    self.field = field
+    classification = definition?.classification ?? .sensitive
+    specialCategory = definition?.specialCategory ?? .unspecified
+    criminalOffence = definition?.criminalOffence ?? false
+    description_p = definition?.description_p ?? ""
   }
 }

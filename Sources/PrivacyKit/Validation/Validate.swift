@@ -86,6 +86,14 @@ public enum Validate {
     return trimmed
   }
 
+  /// A country as ISO 3166-1 alpha-2: two upper-case letters (`IT`, `US`).
+  public static func countryCode(_ value: String, field: String) throws(InvalidArgument) -> String {
+    guard value.utf8.count == 2, value.utf8.allSatisfy({ (65...90).contains($0) }) else {
+      throw InvalidArgument("\(field) must be an ISO 3166-1 alpha-2 code such as IT")
+    }
+    return value
+  }
+
   /// An optional IPv4 or IPv6 address.
   public static func ipAddress(_ value: String, field: String) throws(InvalidArgument) -> String {
     let trimmed = value.trimmingWhitespace

@@ -200,11 +200,8 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     switch (message.transferCountry.isEmpty, message.transferSafeguard.isEmpty) {
     case (true, true): transfer = nil
     case (false, false):
-      guard message.transferCountry.utf8.count == 2, message.transferCountry.utf8.allSatisfy({ (65...90).contains($0) }) else {
-        throw InvalidArgument("transfer_country must be an ISO 3166-1 alpha-2 code such as US")
-      }
       transfer = ThirdCountryTransfer(
-        country: message.transferCountry,
+        country: try Validate.countryCode(message.transferCountry, field: "transfer_country"),
         safeguard: try Validate.requiredText(message.transferSafeguard, field: "transfer_safeguard", maxLength: 500))
     case (false, true): throw InvalidArgument("transfer_safeguard is required with transfer_country")
     case (true, false): throw InvalidArgument("transfer_safeguard needs transfer_country")
