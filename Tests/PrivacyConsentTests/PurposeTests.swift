@@ -91,4 +91,21 @@ struct PurposeTests {
       #expect(error?.code == .invalidArgument)
     }
   }
+
+  @Test("subject categories are kept for the records of processing; too many or empty ones are refused and store nothing")
+  func subjectCategories() async throws {
+    try await withConsentService { client, _ async throws in
+      var stored = purpose("newsletter")
+      stored.subjectCategories = ["customers", "newsletter readers"]
+      try await client.upsert(stored)
+      #expect(try await client.listPurposes(.init()).purposes.first?.subjectCategories == ["customers", "newsletter readers"])
+      for categories in [[""], Array(repeating: "customers", count: 21), [String(repeating: "a", count: 201)]] {
+        var bad = purpose("other")
+        bad.subjectCategories = categories
+        let error = await capturedRPCError { try await client.upsert(bad) }
+        #expect(error?.code == .invalidArgument)
+      }
+      #expect(try await client.listPurposes(.init()).purposes.map(\.purposeID) == ["newsletter"])
+    }
+  }
 }

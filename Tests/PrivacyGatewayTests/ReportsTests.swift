@@ -145,6 +145,28 @@ struct ReportsTests {
       #expect(inverted?.code == .invalidArgument)
       let missing = await capturedRPCError { try await assess { $0.clearFrom() } }
       #expect(missing?.code == .invalidArgument)
+
+      // A checkpoint sent for verification that is malformed or signed by no key of this gateway.
+      let malformed = await capturedRPCError {
+        try await asRole("auditor", port: port) { client async throws in
+          try await AdminClient(wrapping: client).verifyAudit(.with { $0.checkpoints = [.with { $0.sequence = 1; $0.hash = "short" }] })
+        }
+      }
+      #expect(malformed?.code == .invalidArgument)
+      let foreign = await capturedRPCError {
+        try await asRole("auditor", port: port) { client async throws in
+          try await AdminClient(wrapping: client).verifyAudit(.with {
+            $0.checkpoints = [.with {
+              $0.sequence = 1
+              $0.hash = String(repeating: "a", count: 64)
+              $0.signedAt = now.protoTimestamp
+              $0.signature = Data(repeating: 1, count: 64)
+              $0.publicKey = Data(repeating: 2, count: 32)
+            }]
+          })
+        }
+      }
+      #expect(foreign?.code == .invalidArgument)
     }
   }
 }

@@ -127,7 +127,8 @@ struct WriteAheadAuditTests {
   @Test("a caller whose deadline passes while the vault is busy gets DEADLINE_EXCEEDED; the audit records the write that landed")
   func deadlinePassed() async throws {
     let fixture = try GatewayFixture()
-    try await fixture.run { port, backends async throws in
+    // The gateway's own backend timeout outlasts the held database by far.
+    try await fixture.run(gatewayEnvironment: ["GATEWAY_BACKEND_TIMEOUT_MS": "30000"]) { port, backends async throws in
       try await TestData.seed(vaultPort: backends[.vault]!)
       // Someone holds the vault's database for five seconds (on a thread of its own): the write
       // waits for it, and the caller's deadline (long enough for the gateway to take the call on
