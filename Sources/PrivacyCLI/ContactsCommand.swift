@@ -76,6 +76,7 @@ struct ContactsCommand: AsyncParsableCommand {
         var text = Details([
           ("subject", response.subjectID),
           ("record version", "\(response.recordVersion)"),
+          ("pending", response.pending ? "yes: the record is held until the double opt-in is confirmed" : ""),
           ("re-entry check", Format.name(response.reentryOutcome)),
           ("opt-in status", response.optInStatus.rawValue == 0 ? "" : Format.name(response.optInStatus)),
           ("double opt-in message", response.doubleOptInMessageID),

@@ -35,6 +35,8 @@ public final class ConsentLedger: Sendable {
   private let settings: ConsentSettings
   /// The clock; tests move it to expire tokens.
   public let now: @Sendable () -> Date
+  /// Who writes what the service records by itself (an expired double opt-in).
+  static let system = CallerIdentity(actor: "consent-service", role: "system", requestID: "")
 
   private init(store: any ConsentStore, memory: Memory, settings: ConsentSettings, now: @escaping @Sendable () -> Date) {
     self.store = store
@@ -312,6 +314,26 @@ public final class ConsentLedger: Sendable {
       var draft = EventDraft(subjectID: confirmation.subjectID, kind: .optInStatusChanged, evidence: evidence)
       draft.optInStatus = .doubleOptIn
       return commit.append(draft)
+    }
+  }
+
+  /// Records in the ledger every double opt-in whose link expired unconfirmed (up to `limit`
+  /// per call), so that what waited for it (a pending contact in the vault) can follow; returns
+  /// how many. Erased subjects' confirmations were voided and are not among them.
+  @discardableResult
+  public func recordExpiredDoubleOptIns(limit: Int = 500) async throws -> Int {
+    try await write(Self.system) { commit in
+      let lapsed = try await store.lapsedDoubleOptIns(at: commit.now, limit: limit)
+      for confirmation in lapsed {
+        let evidence = Evidence(
+          channel: .emailLink, formName: confirmation.formName, actor: Self.system.actor, actorKind: .system,
+          capturedAt: confirmation.expiresAt)
+        var draft = EventDraft(subjectID: confirmation.subjectID, kind: .doubleOptInExpired, evidence: evidence)
+        draft.reason = "double opt-in link expired unconfirmed"
+        commit.append(draft)
+        commit.lapsedConfirmationIDs.append(confirmation.id)
+      }
+      return lapsed.count
     }
   }
 

@@ -2,11 +2,13 @@ public import Logging
 public import PrivacyKit
 public import Foundation
 
-/// Configuration of the consent service: the common settings plus `PUBLIC_BASE_URL` and
-/// `DOUBLE_OPT_IN_TTL_HOURS`.
+/// Configuration of the consent service: the common settings plus `PUBLIC_BASE_URL`,
+/// `DOUBLE_OPT_IN_TTL_HOURS` and `DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS`.
 public struct ConsentConfiguration: Sendable {
   public var service: ServiceConfiguration
   public var settings: ConsentSettings
+  /// How often lapsed double opt-in links are looked for (DoubleOptInExpiry).
+  public var expiryCheckInterval: Duration
 
   public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
     self.service = service
@@ -15,6 +17,7 @@ public struct ConsentConfiguration: Sendable {
       throw .malformed("PUBLIC_BASE_URL", "must be an http or https URL, got \"\(base)\"")
     }
     let hours = try environment.int("DOUBLE_OPT_IN_TTL_HOURS", range: 1...(24 * 90)) ?? 24 * 7
+    expiryCheckInterval = .seconds(try environment.int("DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS", range: 1...3600) ?? 60)
     var trimmed = base
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.settings = ConsentSettings(publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600))
@@ -39,6 +42,7 @@ public func makeConsentServer(
     configuration: configuration.service,
     services: [ConsentHandler(ledger: ledger)],
     serviceNames: ["privacy.consent.v1.ConsentService"],
+    companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],
     metrics: metrics,
     logger: logger,
     onDrain: { ledger.closeWatchers() }

@@ -282,6 +282,10 @@ public nonisolated enum Privacy_Consent_V1_EventKind: SwiftProtobuf.Enum, Swift.
 
   /// The subject was erased (`reason`).
   case subjectErased // = 7
+
+  /// A double opt-in link expired unconfirmed (the latest one sent to the subject); a contact
+  /// waiting for it is erased.
+  case doubleOptInExpired // = 8
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -298,6 +302,7 @@ public nonisolated enum Privacy_Consent_V1_EventKind: SwiftProtobuf.Enum, Swift.
     case 5: self = .unsubscribed
     case 6: self = .restrictionChanged
     case 7: self = .subjectErased
+    case 8: self = .doubleOptInExpired
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -312,6 +317,7 @@ public nonisolated enum Privacy_Consent_V1_EventKind: SwiftProtobuf.Enum, Swift.
     case .unsubscribed: return 5
     case .restrictionChanged: return 6
     case .subjectErased: return 7
+    case .doubleOptInExpired: return 8
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -326,6 +332,7 @@ public nonisolated enum Privacy_Consent_V1_EventKind: SwiftProtobuf.Enum, Swift.
     .unsubscribed,
     .restrictionChanged,
     .subjectErased,
+    .doubleOptInExpired,
   ]
 
 }
@@ -2702,7 +2709,7 @@ nonisolated extension Privacy_Consent_V1_SubjectAge: SwiftProtobuf._ProtoNamePro
 }
 
 nonisolated extension Privacy_Consent_V1_EventKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONSENT_DECISION\0\u{1}EVENT_KIND_OPT_IN_STATUS_CHANGED\0\u{1}EVENT_KIND_DOUBLE_OPT_IN_STARTED\0\u{1}EVENT_KIND_SUBSCRIBED\0\u{1}EVENT_KIND_UNSUBSCRIBED\0\u{1}EVENT_KIND_RESTRICTION_CHANGED\0\u{1}EVENT_KIND_SUBJECT_ERASED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EVENT_KIND_UNSPECIFIED\0\u{1}EVENT_KIND_CONSENT_DECISION\0\u{1}EVENT_KIND_OPT_IN_STATUS_CHANGED\0\u{1}EVENT_KIND_DOUBLE_OPT_IN_STARTED\0\u{1}EVENT_KIND_SUBSCRIBED\0\u{1}EVENT_KIND_UNSUBSCRIBED\0\u{1}EVENT_KIND_RESTRICTION_CHANGED\0\u{1}EVENT_KIND_SUBJECT_ERASED\0\u{1}EVENT_KIND_DOUBLE_OPT_IN_EXPIRED\0")
 }
 
 nonisolated extension Privacy_Consent_V1_ConsentReason: SwiftProtobuf._ProtoNameProviding {

@@ -296,6 +296,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
         /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
         /// > workflow idempotently.
+        /// > A webform submission with the marketing box ticked and an email value waits for its double
+        /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+        /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -309,7 +313,8 @@ extension Privacy_Gateway_V1_AdminService {
         /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
         /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
         /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-        /// >   exists and its processing is restricted.
+        /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+        /// >   for its double opt-in and this submission would not keep it pending.
         /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
         /// >   blocklist match and the role may not override (ErrorInfo reason
         /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -680,6 +685,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
         /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
         /// > workflow idempotently.
+        /// > A webform submission with the marketing box ticked and an email value waits for its double
+        /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+        /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -693,7 +702,8 @@ extension Privacy_Gateway_V1_AdminService {
         /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
         /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
         /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-        /// >   exists and its processing is restricted.
+        /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+        /// >   for its double opt-in and this submission would not keep it pending.
         /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
         /// >   blocklist match and the role may not override (ErrorInfo reason
         /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -1062,6 +1072,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
         /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
         /// > workflow idempotently.
+        /// > A webform submission with the marketing box ticked and an email value waits for its double
+        /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+        /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -1075,7 +1089,8 @@ extension Privacy_Gateway_V1_AdminService {
         /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
         /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
         /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-        /// >   exists and its processing is restricted.
+        /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+        /// >   for its double opt-in and this submission would not keep it pending.
         /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
         /// >   blocklist match and the role may not override (ErrorInfo reason
         /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -1923,6 +1938,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
         /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
         /// > workflow idempotently.
+        /// > A webform submission with the marketing box ticked and an email value waits for its double
+        /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+        /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -1936,7 +1955,8 @@ extension Privacy_Gateway_V1_AdminService {
         /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
         /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
         /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-        /// >   exists and its processing is restricted.
+        /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+        /// >   for its double opt-in and this submission would not keep it pending.
         /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
         /// >   blocklist match and the role may not override (ErrorInfo reason
         /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -2391,6 +2411,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
         /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
         /// > workflow idempotently.
+        /// > A webform submission with the marketing box ticked and an email value waits for its double
+        /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+        /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -2404,7 +2428,8 @@ extension Privacy_Gateway_V1_AdminService {
         /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
         /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
         /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-        /// >   exists and its processing is restricted.
+        /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+        /// >   for its double opt-in and this submission would not keep it pending.
         /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
         /// >   blocklist match and the role may not override (ErrorInfo reason
         /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -2938,6 +2963,10 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
     /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
     /// > workflow idempotently.
+    /// > A webform submission with the marketing box ticked and an email value waits for its double
+    /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+    /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+    /// > releases it when the person confirms and erases it when the link expires unconfirmed.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
     /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -2951,7 +2980,8 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
     /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
     /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-    /// >   exists and its processing is restricted.
+    /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+    /// >   for its double opt-in and this submission would not keep it pending.
     /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
     /// >   blocklist match and the role may not override (ErrorInfo reason
     /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).
@@ -3428,6 +3458,10 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > the email opt-in status (webform with a ticked marketing box: SINGLE_OPT_IN_WEBFORM plus a
     /// > double opt-in message) and the engagement date. Retrying with the same subject_id repeats the
     /// > workflow idempotently.
+    /// > A webform submission with the marketing box ticked and an email value waits for its double
+    /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
+    /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
+    /// > releases it when the person confirms and erases it when the link expires unconfirmed.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
     /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -3441,7 +3475,8 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// >   (the reason recorded with the blocklist entry); no other data about the erased person.
     /// > - FAILED_PRECONDITION, ErrorInfo reason `FIELD_LOCKED` (metadata `field`): a value targets a
     /// >   field erased and locked after a withdrawal; reason `SUBJECT_RESTRICTED`: the given subject_id
-    /// >   exists and its processing is restricted.
+    /// >   exists and its processing is restricted; reason `SUBJECT_PENDING`: the given subject_id waits
+    /// >   for its double opt-in and this submission would not keep it pending.
     /// > - PERMISSION_DENIED: the role may not call CreateContact, or override_reason was given for a
     /// >   blocklist match and the role may not override (ErrorInfo reason
     /// >   `BLOCKLIST_OVERRIDE_NOT_PERMITTED`).

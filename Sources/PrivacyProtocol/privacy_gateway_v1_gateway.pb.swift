@@ -589,6 +589,11 @@ public nonisolated struct Privacy_Gateway_V1_CreateContactResponse: Sendable {
   /// The workflow's steps as run.
   public var steps: [Privacy_Rights_V1_Step] = []
 
+  /// True when the contact waits for its double opt-in: the record is pending in the vault (not
+  /// readable, searchable or writable; `fields` is empty) until the person confirms, and erased
+  /// when the link expires unconfirmed.
+  public var pending: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1904,7 +1909,7 @@ nonisolated extension Privacy_Gateway_V1_CreateContactRequest: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Gateway_V1_CreateContactResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateContactResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}record_version\0\u{3}consent_events\0\u{3}opt_in_status\0\u{3}double_opt_in_message_id\0\u{3}reentry_outcome\0\u{1}fields\0\u{3}withheld_fields\0\u{1}steps\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}record_version\0\u{3}consent_events\0\u{3}opt_in_status\0\u{3}double_opt_in_message_id\0\u{3}reentry_outcome\0\u{1}fields\0\u{3}withheld_fields\0\u{1}steps\0\u{1}pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1921,6 +1926,7 @@ nonisolated extension Privacy_Gateway_V1_CreateContactResponse: SwiftProtobuf.Me
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.fields) }()
       case 8: try { try decoder.decodeRepeatedStringField(value: &self.withheldFields) }()
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.steps) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.pending) }()
       default: break
       }
     }
@@ -1954,6 +1960,9 @@ nonisolated extension Privacy_Gateway_V1_CreateContactResponse: SwiftProtobuf.Me
     if !self.steps.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.steps, fieldNumber: 9)
     }
+    if self.pending != false {
+      try visitor.visitSingularBoolField(value: self.pending, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1967,6 +1976,7 @@ nonisolated extension Privacy_Gateway_V1_CreateContactResponse: SwiftProtobuf.Me
     if lhs.fields != rhs.fields {return false}
     if lhs.withheldFields != rhs.withheldFields {return false}
     if lhs.steps != rhs.steps {return false}
+    if lhs.pending != rhs.pending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -163,6 +163,19 @@ public enum Privacy_Vault_V1_VaultService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ReleaseRecord" metadata.
+        public enum ReleaseRecord: Sendable {
+            /// Request type for "ReleaseRecord".
+            public typealias Input = Privacy_Vault_V1_ReleaseRecordRequest
+            /// Response type for "ReleaseRecord".
+            public typealias Output = Privacy_Vault_V1_ReleaseRecordResponse
+            /// Descriptor for "ReleaseRecord".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.vault.v1.VaultService"),
+                method: "ReleaseRecord",
+                type: .unary
+            )
+        }
         /// Namespace for "SetRestriction" metadata.
         public enum SetRestriction: Sendable {
             /// Request type for "SetRestriction".
@@ -228,6 +241,7 @@ public enum Privacy_Vault_V1_VaultService: Sendable {
             EraseFields.descriptor,
             UnlockFields.descriptor,
             ErasePersonalData.descriptor,
+            ReleaseRecord.descriptor,
             SetRestriction.descriptor,
             SetHumanReview.descriptor,
             ExportRecord.descriptor,
@@ -553,6 +567,29 @@ extension Privacy_Vault_V1_VaultService {
             request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_ErasePersonalDataRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse>
+
+        /// Handle the "ReleaseRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+        /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+        /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+        /// > RELEASE).
+        /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+        /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Vault_V1_ReleaseRecordRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Vault_V1_ReleaseRecordResponse` messages.
+        func releaseRecord(
+            request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_ReleaseRecordResponse>
 
         /// Handle the "SetRestriction" method.
         ///
@@ -952,6 +989,29 @@ extension Privacy_Vault_V1_VaultService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse>
 
+        /// Handle the "ReleaseRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+        /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+        /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+        /// > RELEASE).
+        /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+        /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_ReleaseRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Vault_V1_ReleaseRecordResponse` message.
+        func releaseRecord(
+            request: GRPCCore.ServerRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_ReleaseRecordResponse>
+
         /// Handle the "SetRestriction" method.
         ///
         /// > Source IDL Documentation:
@@ -1348,6 +1408,29 @@ extension Privacy_Vault_V1_VaultService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Vault_V1_ErasePersonalDataResponse
 
+        /// Handle the "ReleaseRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+        /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+        /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+        /// > RELEASE).
+        /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+        /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Vault_V1_ReleaseRecordRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Vault_V1_ReleaseRecordResponse` to respond with.
+        func releaseRecord(
+            request: Privacy_Vault_V1_ReleaseRecordRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Vault_V1_ReleaseRecordResponse
+
         /// Handle the "SetRestriction" method.
         ///
         /// > Source IDL Documentation:
@@ -1569,6 +1652,17 @@ extension Privacy_Vault_V1_VaultService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Vault_V1_VaultService.Method.ReleaseRecord.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_ReleaseRecordRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_ReleaseRecordResponse>(),
+            handler: { request, context in
+                try await self.releaseRecord(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Vault_V1_VaultService.Method.SetRestriction.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_SetRestrictionRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_SetRestrictionResponse>(),
@@ -1733,6 +1827,17 @@ extension Privacy_Vault_V1_VaultService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse> {
         let response = try await self.erasePersonalData(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func releaseRecord(
+        request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_ReleaseRecordResponse> {
+        let response = try await self.releaseRecord(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1923,6 +2028,19 @@ extension Privacy_Vault_V1_VaultService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse> {
         return GRPCCore.ServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse>(
             message: try await self.erasePersonalData(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func releaseRecord(
+        request: GRPCCore.ServerRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_ReleaseRecordResponse> {
+        return GRPCCore.ServerResponse<Privacy_Vault_V1_ReleaseRecordResponse>(
+            message: try await self.releaseRecord(
                 request: request.message,
                 context: context
             ),
@@ -2341,6 +2459,34 @@ extension Privacy_Vault_V1_VaultService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_ErasePersonalDataResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_ErasePersonalDataResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReleaseRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+        /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+        /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+        /// > RELEASE).
+        /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+        /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_ReleaseRecordRequest` message.
+        ///   - serializer: A serializer for `Privacy_Vault_V1_ReleaseRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Vault_V1_ReleaseRecordResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func releaseRecord<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Vault_V1_ReleaseRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_ReleaseRecordResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_ReleaseRecordResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "SetRestriction" method.
@@ -2945,6 +3091,45 @@ extension Privacy_Vault_V1_VaultService {
             )
         }
 
+        /// Call the "ReleaseRecord" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+        /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+        /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+        /// > RELEASE).
+        /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+        /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_ReleaseRecordRequest` message.
+        ///   - serializer: A serializer for `Privacy_Vault_V1_ReleaseRecordRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Vault_V1_ReleaseRecordResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func releaseRecord<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Vault_V1_ReleaseRecordRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_ReleaseRecordResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_ReleaseRecordResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Vault_V1_VaultService.Method.ReleaseRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "SetRestriction" method.
         ///
         /// > Source IDL Documentation:
@@ -3488,6 +3673,40 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_ErasePersonalDataRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_ErasePersonalDataResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReleaseRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+    /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+    /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+    /// > RELEASE).
+    /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+    /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Vault_V1_ReleaseRecordRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func releaseRecord<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Vault_V1_ReleaseRecordRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_ReleaseRecordResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.releaseRecord(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_ReleaseRecordRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_ReleaseRecordResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -4058,6 +4277,44 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
             metadata: metadata
         )
         return try await self.erasePersonalData(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReleaseRecord" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Releases a pending record (see PutRecordRequest.pending) once its double opt-in is
+    /// > confirmed: its values are stored as their fields say (sealed or not, indexed for search) and
+    /// > it becomes usable. Releasing a record that is not pending changes nothing. Logged (kind
+    /// > RELEASE).
+    /// > Errors: INVALID_ARGUMENT for a malformed subject id or a reason outside 1-500 characters;
+    /// > NOT_FOUND for an unknown subject; DATA_LOSS when a value fails to open.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func releaseRecord<Result>(
+        _ message: Privacy_Vault_V1_ReleaseRecordRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_ReleaseRecordResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Vault_V1_ReleaseRecordRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.releaseRecord(
             request: request,
             options: options,
             onResponse: handleResponse

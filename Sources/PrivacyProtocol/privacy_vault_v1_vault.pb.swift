@@ -259,6 +259,9 @@ public nonisolated enum Privacy_Vault_V1_AccessKind: SwiftProtobuf.Enum, Swift.C
   /// A quasi-identifier generalized or erased by the k-anonymity check of ErasePersonalData;
   /// `detail` names the rule.
   case generalization // = 12
+
+  /// A pending record released by ReleaseRecord (its double opt-in was confirmed).
+  case release // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -280,6 +283,7 @@ public nonisolated enum Privacy_Vault_V1_AccessKind: SwiftProtobuf.Enum, Swift.C
     case 10: self = .humanReviewSet
     case 11: self = .humanReviewCleared
     case 12: self = .generalization
+    case 13: self = .release
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -299,6 +303,7 @@ public nonisolated enum Privacy_Vault_V1_AccessKind: SwiftProtobuf.Enum, Swift.C
     case .humanReviewSet: return 10
     case .humanReviewCleared: return 11
     case .generalization: return 12
+    case .release: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -318,6 +323,7 @@ public nonisolated enum Privacy_Vault_V1_AccessKind: SwiftProtobuf.Enum, Swift.C
     .humanReviewSet,
     .humanReviewCleared,
     .generalization,
+    .release,
   ]
 
 }
@@ -953,6 +959,13 @@ public nonisolated struct Privacy_Vault_V1_Record: @unchecked Sendable {
   /// Clears the value of `updatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearUpdatedAt() {_uniqueStorage()._updatedAt = nil}
 
+  /// True while the record waits for its double opt-in (see PutRecordRequest.pending): GetRecord
+  /// shows no values (`fields` empty); only ExportRecord (access and portability) does.
+  public var pending: Bool {
+    get {_storage._pending}
+    set {_uniqueStorage()._pending = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -987,6 +1000,15 @@ public nonisolated struct Privacy_Vault_V1_PutRecordRequest: Sendable {
   /// writes this way first, so that a write creating a person runs the re-entry check.
   public var updateOnly: Bool = false
 
+  /// Create the record pending: a contact from a webform that waits for its double opt-in. A
+  /// pending record's values are all sealed (whatever the field's `encrypted`), it has no search
+  /// index (FindByField does not find it), GetRecord shows its state without values, and
+  /// RevealField and writes without `pending` refuse it (FAILED_PRECONDITION, reason
+  /// `RECORD_PENDING`) until ReleaseRecord. A
+  /// write with `pending` to a pending record updates it and it stays pending; to a record that
+  /// exists and is not pending it is an ordinary write.
+  public var pending: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1008,6 +1030,9 @@ public nonisolated struct Privacy_Vault_V1_PutRecordResponse: Sendable {
 
   /// Names of the fields whose value was set, changed or removed, sorted.
   public var changedFields: [String] = []
+
+  /// True when the record is pending after the write (see PutRecordRequest.pending).
+  public var pending: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1406,6 +1431,10 @@ public nonisolated struct Privacy_Vault_V1_ErasePersonalDataRequest: Sendable {
   /// and in the access log, so it must not contain personal data.
   public var reason: String = String()
 
+  /// Erase only a pending record (a double opt-in that expired): FAILED_PRECONDITION with reason
+  /// `RECORD_NOT_PENDING`, and nothing erased, when the record was released meanwhile.
+  public var onlyIfPending: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1710,6 +1739,40 @@ public nonisolated struct Privacy_Vault_V1_RotateMasterKeyResponse: Sendable {
   public init() {}
 }
 
+/// Request of ReleaseRecord.
+public nonisolated struct Privacy_Vault_V1_ReleaseRecordRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The subject whose pending record is released.
+  public var subjectID: String = String()
+
+  /// Why (1-500 characters, for example "double opt-in confirmed"); logged, so no personal data.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Response of ReleaseRecord.
+public nonisolated struct Privacy_Vault_V1_ReleaseRecordResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// True when the record was pending and is now released; false when it was not pending.
+  public var released: Bool = false
+
+  /// The record's version after the call.
+  public var version: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "privacy.vault.v1"
@@ -1727,7 +1790,7 @@ nonisolated extension Privacy_Vault_V1_Mask: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Privacy_Vault_V1_AccessKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACCESS_KIND_UNSPECIFIED\0\u{1}ACCESS_KIND_REVEAL\0\u{1}ACCESS_KIND_EXPORT\0\u{1}ACCESS_KIND_WRITE\0\u{1}ACCESS_KIND_RECTIFICATION\0\u{1}ACCESS_KIND_ERASURE\0\u{1}ACCESS_KIND_LOCK\0\u{1}ACCESS_KIND_UNLOCK\0\u{1}ACCESS_KIND_RESTRICT\0\u{1}ACCESS_KIND_UNRESTRICT\0\u{1}ACCESS_KIND_HUMAN_REVIEW_SET\0\u{1}ACCESS_KIND_HUMAN_REVIEW_CLEARED\0\u{1}ACCESS_KIND_GENERALIZATION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACCESS_KIND_UNSPECIFIED\0\u{1}ACCESS_KIND_REVEAL\0\u{1}ACCESS_KIND_EXPORT\0\u{1}ACCESS_KIND_WRITE\0\u{1}ACCESS_KIND_RECTIFICATION\0\u{1}ACCESS_KIND_ERASURE\0\u{1}ACCESS_KIND_LOCK\0\u{1}ACCESS_KIND_UNLOCK\0\u{1}ACCESS_KIND_RESTRICT\0\u{1}ACCESS_KIND_UNRESTRICT\0\u{1}ACCESS_KIND_HUMAN_REVIEW_SET\0\u{1}ACCESS_KIND_HUMAN_REVIEW_CLEARED\0\u{1}ACCESS_KIND_GENERALIZATION\0\u{1}ACCESS_KIND_RELEASE\0")
 }
 
 nonisolated extension Privacy_Vault_V1_KAnonymityOutcome: SwiftProtobuf._ProtoNameProviding {
@@ -2336,7 +2399,7 @@ nonisolated extension Privacy_Vault_V1_FieldValue: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Record"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}fields\0\u{1}restricted\0\u{3}restriction_reason\0\u{3}restricted_since\0\u{1}erased\0\u{3}erased_at\0\u{3}erasure_reason\0\u{3}human_review\0\u{3}human_review_reason\0\u{3}human_review_since\0\u{1}version\0\u{3}created_at\0\u{3}updated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}fields\0\u{1}restricted\0\u{3}restriction_reason\0\u{3}restricted_since\0\u{1}erased\0\u{3}erased_at\0\u{3}erasure_reason\0\u{3}human_review\0\u{3}human_review_reason\0\u{3}human_review_since\0\u{1}version\0\u{3}created_at\0\u{3}updated_at\0\u{1}pending\0")
 
   fileprivate class _StorageClass {
     var _subjectID: String = String()
@@ -2353,6 +2416,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
     var _version: Int64 = 0
     var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _pending: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2377,6 +2441,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
       _version = source._version
       _createdAt = source._createdAt
       _updatedAt = source._updatedAt
+      _pending = source._pending
     }
   }
 
@@ -2409,6 +2474,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
         case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
+        case 15: try { try decoder.decodeSingularBoolField(value: &_storage._pending) }()
         default: break
         }
       }
@@ -2463,6 +2529,9 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
       try { if let v = _storage._updatedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if _storage._pending != false {
+        try visitor.visitSingularBoolField(value: _storage._pending, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2486,6 +2555,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
         if _storage._version != rhs_storage._version {return false}
         if _storage._createdAt != rhs_storage._createdAt {return false}
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
+        if _storage._pending != rhs_storage._pending {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2497,7 +2567,7 @@ nonisolated extension Privacy_Vault_V1_Record: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutRecordRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}values\0\u{1}source\0\u{3}update_only\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}values\0\u{1}source\0\u{3}update_only\0\u{1}pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2509,6 +2579,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
       case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.values) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._source) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.updateOnly) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.pending) }()
       default: break
       }
     }
@@ -2531,6 +2602,9 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
     if self.updateOnly != false {
       try visitor.visitSingularBoolField(value: self.updateOnly, fieldNumber: 4)
     }
+    if self.pending != false {
+      try visitor.visitSingularBoolField(value: self.pending, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2539,6 +2613,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
     if lhs.values != rhs.values {return false}
     if lhs._source != rhs._source {return false}
     if lhs.updateOnly != rhs.updateOnly {return false}
+    if lhs.pending != rhs.pending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2546,7 +2621,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Privacy_Vault_V1_PutRecordResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutRecordResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}created\0\u{3}changed_fields\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}created\0\u{3}changed_fields\0\u{1}pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2557,6 +2632,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordResponse: SwiftProtobuf.Message,
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.changedFields) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.pending) }()
       default: break
       }
     }
@@ -2572,6 +2648,9 @@ nonisolated extension Privacy_Vault_V1_PutRecordResponse: SwiftProtobuf.Message,
     if !self.changedFields.isEmpty {
       try visitor.visitRepeatedStringField(value: self.changedFields, fieldNumber: 3)
     }
+    if self.pending != false {
+      try visitor.visitSingularBoolField(value: self.pending, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2579,6 +2658,7 @@ nonisolated extension Privacy_Vault_V1_PutRecordResponse: SwiftProtobuf.Message,
     if lhs.version != rhs.version {return false}
     if lhs.created != rhs.created {return false}
     if lhs.changedFields != rhs.changedFields {return false}
+    if lhs.pending != rhs.pending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3230,7 +3310,7 @@ nonisolated extension Privacy_Vault_V1_UnlockFieldsResponse: SwiftProtobuf.Messa
 
 nonisolated extension Privacy_Vault_V1_ErasePersonalDataRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ErasePersonalDataRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}reason\0\u{3}only_if_pending\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3240,6 +3320,7 @@ nonisolated extension Privacy_Vault_V1_ErasePersonalDataRequest: SwiftProtobuf.M
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.onlyIfPending) }()
       default: break
       }
     }
@@ -3252,12 +3333,16 @@ nonisolated extension Privacy_Vault_V1_ErasePersonalDataRequest: SwiftProtobuf.M
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
     }
+    if self.onlyIfPending != false {
+      try visitor.visitSingularBoolField(value: self.onlyIfPending, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Vault_V1_ErasePersonalDataRequest, rhs: Privacy_Vault_V1_ErasePersonalDataRequest) -> Bool {
     if lhs.subjectID != rhs.subjectID {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.onlyIfPending != rhs.onlyIfPending {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3727,6 +3812,76 @@ nonisolated extension Privacy_Vault_V1_RotateMasterKeyResponse: SwiftProtobuf.Me
     if lhs.activeKeyID != rhs.activeKeyID {return false}
     if lhs.rewrappedCount != rhs.rewrappedCount {return false}
     if lhs.unchangedCount != rhs.unchangedCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Vault_V1_ReleaseRecordRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReleaseRecordRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.subjectID.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Vault_V1_ReleaseRecordRequest, rhs: Privacy_Vault_V1_ReleaseRecordRequest) -> Bool {
+    if lhs.subjectID != rhs.subjectID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Vault_V1_ReleaseRecordResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReleaseRecordResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}released\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.released) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.released != false {
+      try visitor.visitSingularBoolField(value: self.released, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Vault_V1_ReleaseRecordResponse, rhs: Privacy_Vault_V1_ReleaseRecordResponse) -> Bool {
+    if lhs.released != rhs.released {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

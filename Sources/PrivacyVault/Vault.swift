@@ -213,11 +213,15 @@ public final class Vault: Sendable {
     }
   }
 
-  private func seal(_ entry: FieldEntry, subjectID: String, definition: FieldDefinition, sealer: inout Sealer, now: Date) -> StoredValue {
+  /// Stores an entry as its field says: sealed when the field is encrypted, with a search digest
+  /// when it is searchable. A `pending` record's values are all sealed and none has a digest.
+  private func seal(
+    _ entry: FieldEntry, subjectID: String, definition: FieldDefinition, pending: Bool, sealer: inout Sealer, now: Date
+  ) -> StoredValue {
     var keyID = ""
     var content: StoredValue.Content?
     if let value = entry.value {
-      if definition.encrypted {
+      if definition.encrypted || pending {
         let key = sealer.requireKey(keyring, now: now)
         content = .sealed(key.seal(value, field: entry.field))
         keyID = key.keyID
@@ -239,7 +243,7 @@ public final class Vault: Sendable {
     }
     return StoredValue(
       subjectID: subjectID, field: entry.field, content: content, keyID: keyID,
-      blindIndex: definition.searchable ? entry.value.map { blindIndex.digest(field: entry.field, value: $0) } : nil,
+      blindIndex: definition.searchable && !pending ? entry.value.map { blindIndex.digest(field: entry.field, value: $0) } : nil,
       locked: entry.locked, generalized: entry.generalized, updatedAt: entry.updatedAt, source: source)
   }
 
@@ -264,10 +268,12 @@ public final class Vault: Sendable {
   /// Rewrites every stored value of a field after its encryption was turned on (values sealed)
   /// or its search changed (digests added or dropped).
   private func restore(_ field: FieldDefinition, encrypting: Bool, into commit: inout VaultCommit) async throws {
+    let pending = try await store.pendingSubjects()
     for row in try await store.values(ofField: field.name) {
       var sealer = Sealer(subjectID: row.subjectID, key: try subjectKey(try await store.dataKey(row.subjectID)))
       let entry = try open(row, key: sealer.key)
-      commit.values.append(seal(entry, subjectID: row.subjectID, definition: field, sealer: &sealer, now: commit.now))
+      commit.values.append(
+        seal(entry, subjectID: row.subjectID, definition: field, pending: pending.contains(row.subjectID), sealer: &sealer, now: commit.now))
       if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }
     }
     // The values were in clear in the file until now; fold old page versions away.
@@ -288,17 +294,21 @@ public final class Vault: Sendable {
     public var version: Int64
     public var created: Bool
     public var changedFields: [String]
+    public var pending: Bool
   }
 
   /// Creates the record if absent and sets the given values (an empty string removes one).
   /// `source` carries what the request said; the actor and request id come from `caller`.
-  /// `updateOnly`: refuse (subject not found) rather than create the record.
+  /// `updateOnly`: refuse (subject not found) rather than create the record. `pending`: create
+  /// it pending (a contact waiting for its double opt-in), or write to one that is.
   public func putRecord(
-    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, caller: CallerIdentity
+    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, pending: Bool = false,
+    caller: CallerIdentity
   ) async throws -> PutOutcome {
     try requireDefined(values.keys, field: "values")
     return try await write(caller) { commit in
-      try await put(subjectID: subjectID, values: values, source: source, updateOnly: updateOnly, caller: caller, into: &commit)
+      try await put(
+        subjectID: subjectID, values: values, source: source, updateOnly: updateOnly, pending: pending, caller: caller, into: &commit)
     }
   }
 
@@ -321,16 +331,19 @@ public final class Vault: Sendable {
 
   /// One record's part of a put: checks, seals and logs into `commit`.
   private func put(
-    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, caller: CallerIdentity,
-    into commit: inout VaultCommit
+    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, pending: Bool = false,
+    caller: CallerIdentity, into commit: inout VaultCommit
   ) async throws -> PutOutcome {
     let schema = self.schema
     let stored = try await store.record(subjectID)
     if updateOnly && stored == nil { throw VaultError.subjectNotFound(subjectID) }
     var record = OpenRecord(state: RecordState(subjectID: subjectID, createdAt: commit.now), entries: [:])
+    if pending { record.state.pending = RecordFlag(reason: "awaiting double opt-in confirmation", since: commit.now) }
     var key: SubjectKey?
     if let stored { (record, key) = try open(stored) }
+    if !pending { try record.state.checkUsable() }
     try record.state.checkWritable(values: true)
+    let sealPending = record.state.pending != nil
     for name in values.keys.sorted() where record.entries[name]?.locked == true {
       throw VaultError.fieldLocked(subjectID: subjectID, field: name)
     }
@@ -348,7 +361,7 @@ public final class Vault: Sendable {
       } else {
         guard previous != value else { continue }
         let entry = FieldEntry(field: name, value: value, source: source, locked: false, generalized: false, updatedAt: commit.now)
-        commit.values.append(seal(entry, subjectID: subjectID, definition: schema[name]!, sealer: &sealer, now: commit.now))
+        commit.values.append(seal(entry, subjectID: subjectID, definition: schema[name]!, pending: sealPending, sealer: &sealer, now: commit.now))
         commit.log(AccessDraft(previous == nil ? .write : .rectification, subjectID: subjectID, field: name))
       }
       changed.append(name)
@@ -360,12 +373,38 @@ public final class Vault: Sendable {
       record.state.touch(at: commit.now)
       commit.records.append(record.state)
     }
-    return PutOutcome(version: record.state.version, created: stored == nil, changedFields: changed)
+    return PutOutcome(version: record.state.version, created: stored == nil, changedFields: changed, pending: sealPending)
   }
 
-  /// The record with SENSITIVE values masked.
+  /// The record with SENSITIVE values masked; a pending record's state only, without its values.
   public func record(subjectID: String) async throws -> RecordView {
-    try open(try await existingRecord(subjectID)).record.view(schema: schema, masking: true)
+    let stored = try await existingRecord(subjectID)
+    if stored.state.pending != nil { return RecordView(state: stored.state, fields: []) }
+    return try open(stored).record.view(schema: schema, masking: true)
+  }
+
+  /// Makes a pending record usable: every value stored again as its field says (sealed or not,
+  /// with its search digest). Nothing changes when the record is not pending.
+  public func releaseRecord(subjectID: String, reason: String, caller: CallerIdentity) async throws -> (released: Bool, version: Int64) {
+    try await write(caller) { commit in
+      let stored = try await existingRecord(subjectID)
+      guard stored.state.pending != nil else { return (false, stored.state.version) }
+      let schema = self.schema
+      let (record, key) = try open(stored)
+      var sealer = Sealer(subjectID: subjectID, key: key)
+      for entry in record.sortedEntries {
+        guard let definition = schema[entry.field] else { continue }
+        commit.values.append(seal(entry, subjectID: subjectID, definition: definition, pending: false, sealer: &sealer, now: commit.now))
+      }
+      if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }
+      var state = stored.state
+      state.pending = nil
+      state.touch(at: commit.now)
+      commit.records.append(state)
+      commit.log(AccessDraft(.release, subjectID: subjectID, reason: reason))
+      // Values of fields not encrypted were sealed while pending; nothing to fold away.
+      return (true, state.version)
+    }
   }
 
   /// One field's clear value, after its REVEAL entry is committed to the access log.
@@ -375,6 +414,7 @@ public final class Vault: Sendable {
     _ = try definition(field)
     return try await write(caller) { commit in
       let stored = try await existingRecord(subjectID)
+      try stored.state.checkUsable()
       guard let row = stored.values.first(where: { $0.field == field }), row.content != nil else {
         throw VaultError.noValue(subjectID: subjectID, field: field)
       }
@@ -409,7 +449,7 @@ public final class Vault: Sendable {
     let schema = self.schema
     var records: [RecordView] = []
     for subjectID in subjects.prefix(page.size) {
-      guard let stored = try await store.record(subjectID) else { continue }
+      guard let stored = try await store.record(subjectID), stored.state.pending == nil else { continue }
       records.append(try open(stored).record.view(schema: schema, masking: true))
     }
     return (records, subjects.count > page.size ? subjects.prefix(page.size).last : nil)
@@ -510,9 +550,14 @@ public final class Vault: Sendable {
 
   /// Erases every PERSONAL and SENSITIVE value, destroys the subject's data key, removes source
   /// IP addresses from what is kept, marks the record erased, then runs the k-anonymity check.
-  public func erasePersonalData(subjectID: String, reason: String, caller: CallerIdentity) async throws -> ErasureResult {
+  /// `onlyIfPending`: erase only a record still pending (its double opt-in expired), refusing
+  /// with `recordNotPending` one released meanwhile.
+  public func erasePersonalData(
+    subjectID: String, reason: String, onlyIfPending: Bool = false, caller: CallerIdentity
+  ) async throws -> ErasureResult {
     try await write(caller) { commit in
       let stored = try await existingRecord(subjectID)
+      if onlyIfPending && stored.state.pending == nil { throw VaultError.recordNotPending(subjectID) }
       if let outcome = stored.state.erasure {
         return ErasureResult(outcome: outcome, alreadyErased: true, version: stored.state.version)
       }
@@ -568,7 +613,8 @@ public final class Vault: Sendable {
         if entry.isEmpty {
           commit.removedValues.append((subjectID, entry.field))
         } else {
-          commit.values.append(seal(entry, subjectID: subjectID, definition: definition, sealer: &sealer, now: commit.now))
+          commit.values.append(
+            seal(entry, subjectID: subjectID, definition: definition, pending: stored.state.pending != nil, sealer: &sealer, now: commit.now))
         }
       }
       if let newKey = sealer.newKey { commit.dataKeys.append(newKey) }

@@ -128,7 +128,7 @@ extension SuiteProcesses {
         $0.purposeIds = ["partners"]
       })
     }
-    return try await asDPO(port: gatewayPort) { client async throws in
+    let subject = try await asDPO(port: gatewayPort) { client async throws in
       try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).createContact(.with {
         $0.values = Self.contactValues
         $0.consents = ["newsletter", "partners", "scoring"].map { id in
@@ -144,6 +144,27 @@ extension SuiteProcesses {
         }
       }).subjectID
     }
+    try await confirmDoubleOptIn(subject, gatewayPort: gatewayPort)
+    return subject
+  }
+
+  /// Follows the subject's double opt-in link as the person would, then waits until the gateway
+  /// has released the pending record (up to the reactor's lease time and more: a gateway killed
+  /// before this one still holds the lease until it expires).
+  func confirmDoubleOptIn(_ subject: String, gatewayPort: Int) async throws {
+    try await withBackend("consent") { client async throws in
+      let consent = Privacy_Consent_V1_ConsentService.Client(wrapping: client)
+      let messages = try await consent.listOutbox(.with { $0.pageSize = 1000 }).messages
+      let link = try #require(messages.last { $0.subjectID == subject && $0.kind == .doubleOptIn }?.link)
+      let token = try #require(URLComponents(string: link)?.queryItems?.first { $0.name == "token" }?.value)
+      _ = try await consent.confirmDoubleOptIn(.with { $0.token = token })
+    }
+    let released = try await eventually(timeout: .seconds(40)) {
+      try await asDPO(port: gatewayPort) { client async throws in
+        try await !Privacy_Vault_V1_VaultService.Client(wrapping: client).getRecord(.with { $0.subjectID = subject }).record.pending
+      }
+    }
+    try #require(released)
   }
 
   func openVerified(

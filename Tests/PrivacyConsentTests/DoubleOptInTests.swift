@@ -91,6 +91,41 @@ struct DoubleOptInTests {
     }
   }
 
+  @Test("a link that expires unconfirmed becomes one DOUBLE_OPT_IN_EXPIRED event; used and replaced links never do")
+  func expiry() async throws {
+    let fixture = try ConsentFixture(environment: ["DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS": "1"])
+    func start(_ subject: String) async throws -> String {
+      try await fixture.run { client async throws in
+        _ = try await client.startDoubleOptIn(.with {
+          $0.subjectID = subject
+          $0.emailAddress = "\(subject)@example.com"
+        })
+        return try token(in: try #require(try await client.pendingOutbox().last).link)
+      }
+    }
+    let confirmed = try await start("confirmed")
+    _ = try await start("replaced")
+    _ = try await start("replaced")
+    _ = try await start("lapsed")
+    try await fixture.run { client async throws in
+      _ = try await client.confirmDoubleOptIn(.with { $0.token = confirmed })
+      fixture.clock.advance(by: 7 * 86_400 + 1)
+      #expect(try await eventually { try await client.allEvents().contains { $0.kind == .doubleOptInExpired && $0.subjectID == "replaced" } })
+      let expired = try await client.allEvents().filter { $0.kind == .doubleOptInExpired }
+      // One for the unconfirmed link and one for the newer of the two sent to "replaced".
+      #expect(expired.map(\.subjectID).sorted() == ["lapsed", "replaced"])
+      #expect(expired.allSatisfy {
+        $0.evidence.actorKind == .system && $0.evidence.emailAddress.isEmpty && $0.reason.contains("expired") && $0.recordedByActor == "consent-service"
+      })
+      #expect(try await client.verify().valid)
+    }
+    // A restart records nothing again.
+    try await fixture.run { client async throws in
+      try await Task.sleep(for: .seconds(1.5))
+      #expect(try await client.allEvents().filter { $0.kind == .doubleOptInExpired }.count == 2)
+    }
+  }
+
   @Test("no double opt-in after the contact opted out, and a malformed address is refused")
   func refused() async throws {
     try await withConsentService { client, _ async throws in

@@ -63,9 +63,12 @@ enum WorkflowData {
     }
   }
 
-  /// A webform submission with the marketing box ticked, consenting to storage, newsletter and
-  /// partners.
-  static func webformContact(values: [String: String] = contactValues, ownWebform: Bool = false) -> Privacy_Gateway_V1_CreateContactRequest {
+  /// A webform submission consenting to storage, newsletter and partners. With the marketing box
+  /// ticked the contact waits for its double opt-in (its record is pending); without it the
+  /// record is usable at once.
+  static func webformContact(
+    values: [String: String] = contactValues, ownWebform: Bool = false, marketingBox: Bool = false
+  ) -> Privacy_Gateway_V1_CreateContactRequest {
     .with {
       $0.values = values
       $0.consents = ["storage", "newsletter", "partners", "scoring"].map { id in
@@ -81,7 +84,7 @@ enum WorkflowData {
           $0.ipAddress = "203.0.113.7"
         }
         $0.ownWebformSubmission = ownWebform
-        $0.marketingBoxTicked = true
+        $0.marketingBoxTicked = marketingBox
       }
     }
   }

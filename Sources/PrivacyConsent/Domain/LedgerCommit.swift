@@ -14,6 +14,8 @@ public struct LedgerCommit: Sendable {
   public var newConfirmations: [Confirmation] = []
   /// A confirmation whose token was just used.
   public var usedConfirmationID: String?
+  /// Double opt-in confirmations that expired unconfirmed, their expiry now in the ledger.
+  public var lapsedConfirmationIDs: [String] = []
   /// Pending confirmations of this kind for this subject are replaced by a newer one.
   public var supersede: (subjectID: String, kind: ConfirmationKind)?
   public var outbox: [OutboxMessage] = []
@@ -28,6 +30,7 @@ public struct LedgerCommit: Sendable {
 
   public var isEmpty: Bool {
     events.isEmpty && purposes.isEmpty && lists.isEmpty && newConfirmations.isEmpty && usedConfirmationID == nil
+      && lapsedConfirmationIDs.isEmpty
       && supersede == nil && outbox.isEmpty && erasedSubjects.isEmpty
   }
 

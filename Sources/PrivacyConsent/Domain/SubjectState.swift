@@ -58,7 +58,7 @@ public struct SubjectState: Sendable, Equatable {
       erased = true
       restricted = false
       restrictionReason = ""
-    case .doubleOptInStarted:
+    case .doubleOptInStarted, .doubleOptInExpired:
       break
     }
   }

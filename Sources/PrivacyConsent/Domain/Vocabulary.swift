@@ -40,4 +40,5 @@ public enum EventKind: String, Sendable, CaseIterable {
   case unsubscribed
   case restrictionChanged = "restriction_changed"
   case subjectErased = "subject_erased"
+  case doubleOptInExpired = "double_opt_in_expired"
 }

@@ -136,6 +136,7 @@ extension EventKind {
     case .unsubscribed: .unsubscribed
     case .restrictionChanged: .restrictionChanged
     case .subjectErased: .subjectErased
+    case .doubleOptInExpired: .doubleOptInExpired
     }
   }
 }

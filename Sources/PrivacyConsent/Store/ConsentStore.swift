@@ -33,6 +33,9 @@ public protocol ConsentStore: Sendable {
   func event(sequence: UInt64) async throws -> LedgerEvent?
   func commit(_ commit: LedgerCommit) async throws
   func confirmation(tokenHash: String) async throws -> Confirmation?
+  /// Double opt-in confirmations expired by `now` that were neither used nor replaced, and whose
+  /// expiry the ledger does not record yet, oldest expiry first.
+  func lapsedDoubleOptIns(at now: Date, limit: Int) async throws -> [Confirmation]
   /// Outbox messages after `position`, oldest first.
   func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]
   /// Marks messages as sent and wipes their body and link; returns how many were newly

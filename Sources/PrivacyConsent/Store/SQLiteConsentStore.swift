@@ -67,6 +67,14 @@ public struct SQLiteConsentStore: ConsentStore {
     migrator.registerMigration("v3-guardian-confirmations") { db in
       try db.execute(sql: "ALTER TABLE confirmations ADD COLUMN guardian TEXT NOT NULL DEFAULT ''")
     }
+    migrator.registerMigration("v4-lapsed-confirmations") { db in
+      // When the ledger recorded that a double opt-in expired unconfirmed.
+      try db.execute(sql: """
+        ALTER TABLE confirmations ADD COLUMN lapsed_at INTEGER;
+        CREATE INDEX confirmations_pending_by_expiry ON confirmations(expires_at)
+          WHERE used_at IS NULL AND superseded_at IS NULL AND lapsed_at IS NULL;
+        """)
+    }
     return migrator
   }
 
@@ -130,6 +138,15 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
+  public func lapsedDoubleOptIns(at now: Date, limit: Int) async throws -> [Confirmation] {
+    try await pool.read { db in
+      try Row.fetchAll(db.cachedStatement(sql: """
+          SELECT * FROM confirmations WHERE kind = ? AND expires_at <= ? AND used_at IS NULL AND superseded_at IS NULL
+            AND lapsed_at IS NULL ORDER BY expires_at LIMIT ?
+          """), arguments: [ConfirmationKind.doubleOptIn.rawValue, Microseconds(now).value, limit]).map(Self.confirmation(from:))
+    }
+  }
+
   public func confirmation(tokenHash: String) async throws -> Confirmation? {
     try await pool.read { db in
       try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM confirmations WHERE token_hash = ?"), arguments: [tokenHash]).map(Self.confirmation(from:))
@@ -185,6 +202,10 @@ public struct SQLiteConsentStore: ConsentStore {
             """).execute(arguments: [Microseconds(commit.now).value, subject, kind.rawValue])
       }
       for confirmation in commit.newConfirmations { try Self.insert(confirmation, db) }
+      for id in commit.lapsedConfirmationIDs {
+        try db.cachedStatement(sql: "UPDATE confirmations SET lapsed_at = ? WHERE confirmation_id = ?")
+          .execute(arguments: [Microseconds(commit.now).value, id])
+      }
       if let id = commit.usedConfirmationID {
         try db.cachedStatement(sql: "UPDATE confirmations SET used_at = ? WHERE confirmation_id = ?").execute(arguments: [Microseconds(commit.now).value, id])
       }

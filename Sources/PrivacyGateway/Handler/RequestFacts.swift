@@ -27,6 +27,7 @@ extension Privacy_Vault_V1_RevealFieldRequest: NamesSubject {}
 extension Privacy_Vault_V1_ListAccessLogRequest: NamesSubject {}
 extension Privacy_Vault_V1_EraseFieldsRequest: NamesSubject {}
 extension Privacy_Vault_V1_UnlockFieldsRequest: NamesSubject {}
+extension Privacy_Vault_V1_ReleaseRecordRequest: NamesSubject {}
 extension Privacy_Vault_V1_ErasePersonalDataRequest: NamesSubject {}
 extension Privacy_Vault_V1_SetRestrictionRequest: NamesSubject {}
 extension Privacy_Vault_V1_SetHumanReviewRequest: NamesSubject {}
@@ -56,6 +57,7 @@ extension Privacy_Rights_V1_RejectRequestRequest: GivesReason { var auditReason:
 extension Privacy_Vault_V1_RevealFieldRequest: GivesReason { var auditReason: String { reason } }
 extension Privacy_Vault_V1_EraseFieldsRequest: GivesReason { var auditReason: String { reason } }
 extension Privacy_Vault_V1_UnlockFieldsRequest: GivesReason { var auditReason: String { reason } }
+extension Privacy_Vault_V1_ReleaseRecordRequest: GivesReason { var auditReason: String { reason } }
 extension Privacy_Vault_V1_ErasePersonalDataRequest: GivesReason { var auditReason: String { reason } }
 extension Privacy_Vault_V1_SetRestrictionRequest: GivesReason { var auditReason: String { reason } }
 extension Privacy_Vault_V1_SetHumanReviewRequest: GivesReason { var auditReason: String { reason } }

@@ -53,6 +53,7 @@ extension RouteTable {
     UnaryRoute(Vault.EraseFields.self, .vault),
     UnaryRoute(Vault.UnlockFields.self, .vault),
     UnaryRoute(Vault.ErasePersonalData.self, .vault),
+    UnaryRoute(Vault.ReleaseRecord.self, .vault),
     UnaryRoute(Vault.SetRestriction.self, .vault),
     UnaryRoute(Vault.SetHumanReview.self, .vault),
     UnaryRoute(Vault.ExportRecord.self, .vault, handler: VaultFiltering.exportRecord),
@@ -124,6 +125,7 @@ extension Vault.FindByField: GeneratedMethod {}
 extension Vault.EraseFields: GeneratedMethod {}
 extension Vault.UnlockFields: GeneratedMethod {}
 extension Vault.ErasePersonalData: GeneratedMethod {}
+extension Vault.ReleaseRecord: GeneratedMethod {}
 extension Vault.SetRestriction: GeneratedMethod {}
 extension Vault.SetHumanReview: GeneratedMethod {}
 extension Vault.ExportRecord: GeneratedMethod {}

@@ -10,7 +10,8 @@ import Synchronization
 /// an import): a DENIED or WITHDRAWN decision on a DATA_STORAGE purpose erases and locks the
 /// fields the purpose covers; a GRANTED one after them unlocks the fields again. A record
 /// restricted when the erasure came (the vault refuses it) is erased when the restriction is
-/// lifted.
+/// lifted. A contact that waits for its double opt-in (a pending vault record) is released when
+/// the person confirms and erased when the link expires unconfirmed.
 ///
 /// It follows `WatchConsentEvents` from a cursor kept in the gateway's database, so a restart
 /// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
@@ -132,8 +133,40 @@ final class ConsentReactor: ServerCompanion {
     switch event.kind {
     case .consentDecision: try await react(toDecision: event, context: context)
     case .restrictionChanged where !event.restricted: try await react(toLiftedRestriction: event, context: context)
+    case .optInStatusChanged where event.optInStatus == .doubleOptIn: try await react(toConfirmedOptIn: event, context: context)
+    case .doubleOptInExpired: try await react(toExpiredOptIn: event, context: context)
     default: false
     }
+  }
+
+  /// A confirmed double opt-in releases the contact's pending record (nothing changes when it is
+  /// not pending).
+  private func react(toConfirmedOptIn event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    let reason = "double opt-in confirmed (ledger event \(event.sequence))"
+    try await step(VaultMethod.ReleaseRecord.self, .with {
+      $0.subjectID = event.subjectID
+      $0.reason = reason
+    }, subjectID: event.subjectID, reason: reason, context: context)
+    return true
+  }
+
+  /// A double opt-in link expired unconfirmed: the contact's record, still pending, is erased;
+  /// unless a newer double opt-in was started or confirmed since (the person signed up again),
+  /// or the record was released meanwhile (the vault refuses: RECORD_NOT_PENDING).
+  private func react(toExpiredOptIn event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    guard let state = try await context.consentState(subjectID: event.subjectID), !state.erased else { return false }
+    let later = try await context.consentEvents(subjectID: event.subjectID).contains { later in
+      later.sequence > event.sequence
+        && (later.kind == .doubleOptInStarted || (later.kind == .optInStatusChanged && later.optInStatus == .doubleOptIn))
+    }
+    guard !later else { return false }
+    let reason = "double opt-in expired unconfirmed (ledger event \(event.sequence))"
+    try await step(VaultMethod.ErasePersonalData.self, .with {
+      $0.subjectID = event.subjectID
+      $0.reason = reason
+      $0.onlyIfPending = true
+    }, subjectID: event.subjectID, reason: reason, context: context)
+    return true
   }
 
   /// A decision on a storage purpose: erase and lock on DENIED or WITHDRAWN, unlock on a GRANTED

@@ -32,6 +32,7 @@ extension VaultMethod.RevealField: VaultBackendMethod {}
 extension VaultMethod.EraseFields: VaultBackendMethod {}
 extension VaultMethod.UnlockFields: VaultBackendMethod {}
 extension VaultMethod.ErasePersonalData: VaultBackendMethod {}
+extension VaultMethod.ReleaseRecord: VaultBackendMethod {}
 extension VaultMethod.SetRestriction: VaultBackendMethod {}
 extension VaultMethod.SetHumanReview: VaultBackendMethod {}
 extension VaultMethod.ExportRecord: VaultBackendMethod {}

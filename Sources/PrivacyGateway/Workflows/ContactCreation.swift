@@ -8,6 +8,11 @@ import PrivacyProtocol
 /// date. Everything the caller sent is checked before the first write, so bad input changes
 /// nothing. Retrying with the same subject_id repeats the workflow without duplicating consent
 /// events or opt-in messages.
+///
+/// A webform submission with the marketing box ticked and an email waits for its double opt-in:
+/// its record is written last, pending (sealed, not searchable, not usable) while the link is
+/// live, so that a record is never pending without a link whose expiry will erase it. The
+/// consent reactor releases it on confirmation and erases it on expiry.
 struct ContactCreation {
   let context: WorkflowContext
 
@@ -32,19 +37,26 @@ struct ContactCreation {
       "identifiers_checked": identifiers.count, "outcome": ProtoJSON.enumName(response, key: "reentry_outcome"),
     ]))
     try await unlockGrantedStorageFields(input: input, purposes: purposes)
-    response.recordVersion = UInt64(max(0, try await writeRecord(input)))
-    steps.done("vault_record_written", StepDetail.json(["fields": input.values.keys.sorted()]))
+    let email = input.values.first { fields[$0.key]?.tags.contains("email") == true && !$0.value.isEmpty }?.value
+    let awaitsDoubleOptIn = input.marketingBoxTicked && input.evidence.channel == .webform && email != nil
+    func writeRecord(pending: Bool) async throws {
+      let written = try await self.writeRecord(input, pending: pending)
+      response.recordVersion = UInt64(max(0, written.version))
+      response.pending = written.pending
+      steps.done("vault_record_written", StepDetail.json(["fields": input.values.keys.sorted(), "pending": written.pending]))
+    }
+    if !awaitsDoubleOptIn { try await writeRecord(pending: false) }
 
     response.consentEvents = try await recordConsents(input)
     steps.done("consents_recorded", StepDetail.json(["count": response.consentEvents.count]))
 
     if input.marketingBoxTicked {
-      let email = input.values.first { fields[$0.key]?.tags.contains("email") == true && !$0.value.isEmpty }?.value
       (response.optInStatus, response.doubleOptInMessageID) = try await setOptIn(input, email: email)
       steps.done("opt_in_status_set", StepDetail.json(["double_opt_in_started": !response.doubleOptInMessageID.isEmpty]))
     } else {
       steps.skipped("opt_in_status_set")
     }
+    if awaitsDoubleOptIn { try await writeRecord(pending: response.optInStatus == .singleOptInWebform) }
 
     _ = try await context.send(RightsMethod.RecordEngagement.self, .with {
       $0.subjectID = input.subjectID
@@ -52,10 +64,12 @@ struct ContactCreation {
     })
     steps.done("engagement_recorded", "")
 
-    let record = try await context.send(VaultMethod.GetRecord.self, .with { $0.subjectID = input.subjectID }).record
-    let filtered = RecordFilter(role: context.call.role).apply(record)
-    response.fields = filtered.record.fields
-    response.withheldFields = filtered.withheld
+    if !response.pending {
+      let record = try await context.send(VaultMethod.GetRecord.self, .with { $0.subjectID = input.subjectID }).record
+      let filtered = RecordFilter(role: context.call.role).apply(record)
+      response.fields = filtered.record.fields
+      response.withheldFields = filtered.withheld
+    }
     response.steps = steps.steps
     return response
   }
@@ -96,11 +110,12 @@ struct ContactCreation {
     })
   }
 
-  private func writeRecord(_ input: ContactInput) async throws -> Int64 {
+  private func writeRecord(_ input: ContactInput, pending: Bool) async throws -> Privacy_Vault_V1_PutRecordResponse {
     do {
       return try await context.send(VaultMethod.PutRecord.self, .with {
         $0.subjectID = input.subjectID
         $0.values = input.values
+        $0.pending = pending
         $0.source = .with {
           $0.channel = input.evidence.channel
           $0.formName = input.evidence.formName
@@ -108,7 +123,7 @@ struct ContactCreation {
           $0.actorKind = input.evidence.actorKind
           if input.evidence.hasCapturedAt { $0.capturedAt = input.evidence.capturedAt }
         }
-      }).version
+      })
     } catch let error as RPCError where error.code == .failedPrecondition {
       let info = (try? error.unpackGoogleRPCStatus())?.details.lazy.compactMap(\.errorInfo).first
       switch info?.reason {
@@ -118,6 +133,9 @@ struct ContactCreation {
           .failedPrecondition, "field \(field) is locked after a withdrawn consent", reason: "FIELD_LOCKED", metadata: ["field": field])
       case "RECORD_RESTRICTED":
         throw WorkflowError(.failedPrecondition, "processing of subject \(input.subjectID.clipped) is restricted", reason: "SUBJECT_RESTRICTED")
+      case "RECORD_PENDING":
+        throw WorkflowError(
+          .failedPrecondition, "subject \(input.subjectID.clipped) waits for the confirmation of a double opt-in", reason: "SUBJECT_PENDING")
       default:
         throw error
       }
@@ -153,22 +171,35 @@ struct ContactCreation {
 
   /// A ticked marketing box: SINGLE_OPT_IN_WEBFORM on the person's webform (set by the staff
   /// member as SINGLE_OPT_IN_USER on any other channel), then a double opt-in message to the
-  /// email field, unless the status was already set (a retry).
+  /// email field, unless the status was already set and its link is still live (a retry).
   private func setOptIn(_ input: ContactInput, email: String?) async throws -> (Privacy_Consent_V1_OptInStatus, String) {
     let webform = input.evidence.channel == .webform
+    let status: Privacy_Consent_V1_OptInStatus = webform ? .singleOptInWebform : .singleOptInUser
     let set = try await context.send(ConsentMethod.SetEmailOptInStatus.self, .with {
       $0.subjectID = input.subjectID
-      $0.status = webform ? .singleOptInWebform : .singleOptInUser
+      $0.status = status
       $0.setBy = webform ? .webform : .user
       $0.evidence = input.evidence
     })
-    guard let email, set.hasEvent else { return (set.status, "") }
+    guard let email else { return (set.status, "") }
+    if !set.hasEvent {
+      guard set.status == status, try await !hasLiveDoubleOptIn(input.subjectID) else { return (set.status, "") }
+    }
     let started = try await context.send(ConsentMethod.StartDoubleOptIn.self, .with {
       $0.subjectID = input.subjectID
       $0.emailAddress = email
       $0.evidence = input.evidence
     })
     return (set.status, started.messageID)
+  }
+
+  /// Whether the subject's latest double opt-in was started and has not expired (a submission
+  /// after its expiry, or after one that never got its link, sends a new link).
+  private func hasLiveDoubleOptIn(_ subjectID: String) async throws -> Bool {
+    let latest = try await context.consentEvents(subjectID: subjectID).last {
+      $0.kind == .doubleOptInStarted || $0.kind == .doubleOptInExpired
+    }
+    return latest?.kind == .doubleOptInStarted
   }
 }
 

@@ -15,6 +15,7 @@ public enum AccessKind: String, Sendable, CaseIterable {
   case humanReviewSet = "human_review_set"
   case humanReviewCleared = "human_review_cleared"
   case generalization
+  case release
 }
 
 /// What a rule decides to log; the core gives it a sequence, a time, the caller and a hash.

@@ -23,6 +23,9 @@ public struct RecordState: Sendable, Equatable {
   public var humanReview: RecordFlag?
   /// Set once ErasePersonalData ran; holds the outcome returned to repeated calls.
   public var erasure: ErasureOutcome?
+  /// Set while the record waits for its double opt-in: values all sealed, none indexed, the
+  /// record refused to reads and ordinary writes until released.
+  public var pending: RecordFlag?
 
   public init(subjectID: String, createdAt: Date) {
     self.subjectID = subjectID
@@ -33,7 +36,7 @@ public struct RecordState: Sendable, Equatable {
 
   public init(
     subjectID: String, version: Int64, createdAt: Date, updatedAt: Date, restriction: RecordFlag?, humanReview: RecordFlag?,
-    erasure: ErasureOutcome?
+    erasure: ErasureOutcome?, pending: RecordFlag? = nil
   ) {
     self.subjectID = subjectID
     self.version = version
@@ -42,6 +45,12 @@ public struct RecordState: Sendable, Equatable {
     self.restriction = restriction
     self.humanReview = humanReview
     self.erasure = erasure
+    self.pending = pending
+  }
+
+  /// The record may be used (read, searched, written without `pending`): it is not pending.
+  public func checkUsable() throws(VaultError) {
+    if pending != nil { throw .recordPending(subjectID) }
   }
 
   /// A write to values or locks may proceed: the record is neither restricted nor (for value

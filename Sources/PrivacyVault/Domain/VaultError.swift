@@ -8,6 +8,10 @@ public enum VaultError: PrivacyError, Equatable {
   case noValue(subjectID: String, field: String)
   case recordRestricted(String)
   case recordErased(String)
+  /// The record waits for its double opt-in (PutRecordRequest.pending).
+  case recordPending(String)
+  /// An erasure meant only for a pending record found it released.
+  case recordNotPending(String)
   case fieldLocked(subjectID: String, field: String)
   case fieldNotSearchable(String)
   case encryptionIrreversible(field: String)
@@ -27,7 +31,7 @@ public enum VaultError: PrivacyError, Equatable {
   public var statusCode: StatusCode {
     switch self {
     case .subjectNotFound, .fieldNotFound, .noValue: .notFound
-    case .recordRestricted, .recordErased, .fieldLocked, .fieldNotSearchable, .encryptionIrreversible,
+    case .recordRestricted, .recordErased, .recordPending, .recordNotPending, .fieldLocked, .fieldNotSearchable, .encryptionIrreversible,
       .classificationDowngrade, .tooManyQuasiIdentifiers, .keyNotConfigured:
       .failedPrecondition
     case .valueUnreadable, .dataKeyUnreadable, .storedRecordCorrupt: .dataLoss
@@ -41,6 +45,8 @@ public enum VaultError: PrivacyError, Equatable {
     case .noValue(let subject, let field): "field \(field) of subject \(subject.clipped) holds no value"
     case .recordRestricted(let id): "processing of subject \(id.clipped) is restricted: the record refuses writes until the restriction is lifted"
     case .recordErased(let id): "the personal data of subject \(id.clipped) was erased: the record refuses writes"
+    case .recordPending(let id): "subject \(id.clipped) waits for the confirmation of a double opt-in: the record is not usable until then"
+    case .recordNotPending(let id): "the record of subject \(id.clipped) is not pending: nothing was erased"
     case .fieldLocked(let subject, let field): "field \(field) of subject \(subject.clipped) is locked: unlock it before writing"
     case .fieldNotSearchable(let name): "field \(name) is not searchable"
     case .encryptionIrreversible(let name): "field \(name) is encrypted (or must be): encryption cannot be turned off"
@@ -62,6 +68,8 @@ public enum VaultError: PrivacyError, Equatable {
     switch self {
     case .recordRestricted: "RECORD_RESTRICTED"
     case .recordErased: "RECORD_ERASED"
+    case .recordPending: "RECORD_PENDING"
+    case .recordNotPending: "RECORD_NOT_PENDING"
     case .fieldLocked: "FIELD_LOCKED"
     case .fieldNotSearchable: "FIELD_NOT_SEARCHABLE"
     case .encryptionIrreversible: "ENCRYPTION_IRREVERSIBLE"
@@ -77,7 +85,8 @@ public enum VaultError: PrivacyError, Equatable {
 
   public var reasonMetadata: [String: String] {
     switch self {
-    case .recordRestricted(let id), .recordErased(let id), .dataKeyUnreadable(let id): ["subject_id": id]
+    case .recordRestricted(let id), .recordErased(let id), .recordPending(let id), .recordNotPending(let id), .dataKeyUnreadable(let id):
+      ["subject_id": id]
     case .fieldLocked(let subject, let field), .valueUnreadable(let subject, let field): ["subject_id": subject, "field": field]
     case .fieldNotSearchable(let field), .encryptionIrreversible(let field), .classificationDowngrade(let field, _, _),
       .tooManyQuasiIdentifiers(let field):

@@ -66,6 +66,7 @@ extension AccessKind {
     case .humanReviewSet: self = .humanReviewSet
     case .humanReviewCleared: self = .humanReviewCleared
     case .generalization: self = .generalization
+    case .release: self = .release
     case .unspecified, .UNRECOGNIZED: return nil
     }
   }
@@ -84,6 +85,7 @@ extension AccessKind {
     case .humanReviewSet: .humanReviewSet
     case .humanReviewCleared: .humanReviewCleared
     case .generalization: .generalization
+    case .release: .release
     }
   }
 }

@@ -143,6 +143,7 @@ extension RecordView {
         $0.erasedAt = erasure.erasedAt.protoTimestamp
         $0.erasureReason = erasure.reason
       }
+      $0.pending = state.pending != nil
       if let review = state.humanReview {
         $0.humanReview = true
         $0.humanReviewReason = review.reason

@@ -75,11 +75,13 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     guard message.hasSource else { throw InvalidArgument("source.channel is required") }
     let source = try ValueSource(message.source, now: vault.now())
     let outcome = try await vault.putRecord(
-      subjectID: subjectID, values: message.values, source: source, updateOnly: message.updateOnly, caller: caller(request))
+      subjectID: subjectID, values: message.values, source: source, updateOnly: message.updateOnly, pending: message.pending,
+      caller: caller(request))
     return ServerResponse(message: .with {
       $0.version = outcome.version
       $0.created = outcome.created
       $0.changedFields = outcome.changedFields
+      $0.pending = outcome.pending
     })
   }
 
@@ -197,7 +199,8 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Vault_V1_ErasePersonalDataResponse> {
     let subjectID = try Validate.subjectID(request.message.subjectID)
     let reason = try Validate.reason(request.message.reason)
-    let result = try await vault.erasePersonalData(subjectID: subjectID, reason: reason, caller: caller(request))
+    let result = try await vault.erasePersonalData(
+      subjectID: subjectID, reason: reason, onlyIfPending: request.message.onlyIfPending, caller: caller(request))
     return ServerResponse(message: .with {
       $0.erasedFields = result.outcome.erasedFields
       $0.retainedFields = result.outcome.retainedFields
@@ -206,6 +209,18 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
       $0.erasedAt = result.outcome.erasedAt.protoTimestamp
       $0.kAnonymity = result.outcome.kAnonymity.proto
       $0.version = result.version
+    })
+  }
+
+  func releaseRecord(
+    request: ServerRequest<Privacy_Vault_V1_ReleaseRecordRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Vault_V1_ReleaseRecordResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    let reason = try Validate.reason(request.message.reason)
+    let outcome = try await vault.releaseRecord(subjectID: subjectID, reason: reason, caller: caller(request))
+    return ServerResponse(message: .with {
+      $0.released = outcome.released
+      $0.version = outcome.version
     })
   }
 

@@ -69,6 +69,13 @@ public struct SQLiteVaultStore: VaultStore {
         CREATE TABLE vault_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
         """)
     }
+    migrator.registerMigration("v3-pending-records") { db in
+      // Records waiting for their double opt-in (RecordState.pending).
+      try db.execute(sql: """
+        ALTER TABLE records ADD COLUMN pending_reason TEXT;
+        ALTER TABLE records ADD COLUMN pending_since INTEGER;
+        """)
+    }
     return migrator
   }
 
@@ -127,6 +134,12 @@ public struct SQLiteVaultStore: VaultStore {
           SELECT EXISTS (SELECT 1 FROM record_values
             WHERE field = ? AND (value_plain IS NOT NULL OR value_sealed IS NOT NULL))
           """), arguments: [field]) ?? false
+    }
+  }
+
+  public func pendingSubjects() async throws -> Set<String> {
+    try await pool.read { db in
+      Set(try String.fetchAll(db.cachedStatement(sql: "SELECT subject_id FROM records WHERE pending_since IS NOT NULL")))
     }
   }
 
@@ -292,15 +305,17 @@ public struct SQLiteVaultStore: VaultStore {
     let erasure = try state.erasure.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
     try db.cachedStatement(sql: """
         INSERT INTO records (subject_id, version, created_at, updated_at, restriction_reason, restricted_since,
-          human_review_reason, human_review_since, erasure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+          human_review_reason, human_review_since, erasure, pending_reason, pending_since)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(subject_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
           restriction_reason = excluded.restriction_reason, restricted_since = excluded.restricted_since,
           human_review_reason = excluded.human_review_reason, human_review_since = excluded.human_review_since,
-          erasure = excluded.erasure
+          erasure = excluded.erasure, pending_reason = excluded.pending_reason, pending_since = excluded.pending_since
         """).execute(arguments: [
         state.subjectID, state.version, Microseconds(state.createdAt).value, Microseconds(state.updatedAt).value,
         state.restriction?.reason, state.restriction.map { Microseconds($0.since).value }, state.humanReview?.reason,
-        state.humanReview.map { Microseconds($0.since).value }, erasure,
+        state.humanReview.map { Microseconds($0.since).value }, erasure, state.pending?.reason,
+        state.pending.map { Microseconds($0.since).value },
       ])
   }
 
@@ -392,7 +407,8 @@ public struct SQLiteVaultStore: VaultStore {
     return RecordState(
       subjectID: subjectID, version: row["version"], createdAt: Microseconds(value: row["created_at"]).date,
       updatedAt: Microseconds(value: row["updated_at"]).date, restriction: flag("restriction_reason", "restricted_since"),
-      humanReview: flag("human_review_reason", "human_review_since"), erasure: erasure)
+      humanReview: flag("human_review_reason", "human_review_since"), erasure: erasure,
+      pending: flag("pending_reason", "pending_since"))
   }
 
   private static func value(from row: Row) throws -> StoredValue {

@@ -146,6 +146,8 @@ public protocol VaultStore: Sendable {
   /// Every stored row of a field (with or without a value), ordered by subject id.
   func values(ofField field: String) async throws -> [StoredValue]
   func fieldHasValues(_ field: String) async throws -> Bool
+  /// Subjects whose record is pending (waiting for its double opt-in).
+  func pendingSubjects() async throws -> Set<String>
   /// How many records hold the quasi-identifier combination with this digest.
   func quasiIdentifierCount(_ digest: [UInt8]) async throws -> Int
   /// The counted fields the stored k-anonymity counts were built for; nil when never built.

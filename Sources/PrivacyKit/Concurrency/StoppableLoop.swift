@@ -2,11 +2,13 @@ import Synchronization
 
 /// Runs a companion's loop as a task that `stop()` cancels, even when it comes before the loop
 /// has started (the server may stop at once).
-final class StoppableLoop: Sendable {
+public final class StoppableLoop: Sendable {
+  public init() {}
+
   private let running = Mutex<(stopped: Bool, task: Task<Void, Never>?)>((false, nil))
 
   /// Runs `body` until it returns or `stop()` cancels it.
-  func run(_ body: @escaping @Sendable () async -> Void) async {
+  public func run(_ body: @escaping @Sendable () async -> Void) async {
     let task = Task { await body() }
     let stopped = running.withLock { running in
       running.task = task
@@ -16,7 +18,7 @@ final class StoppableLoop: Sendable {
     await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
   }
 
-  func stop() {
+  public func stop() {
     running.withLock { running in
       running.stopped = true
       running.task?.cancel()
