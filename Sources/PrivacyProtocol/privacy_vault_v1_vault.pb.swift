@@ -1431,7 +1431,9 @@ public nonisolated struct Privacy_Vault_V1_ErasePersonalDataRequest: Sendable {
   /// and in the access log, so it must not contain personal data.
   public var reason: String = String()
 
-  /// Erase only a pending record (a double opt-in that expired): FAILED_PRECONDITION with reason
+  /// Only for a pending record (its double opt-in expired unconfirmed), which is discarded
+  /// altogether: values, data key and the record itself (the access log keeps one ERASURE entry),
+  /// so that the person may sign up again afresh. FAILED_PRECONDITION with reason
   /// `RECORD_NOT_PENDING`, and nothing erased, when the record was released meanwhile.
   public var onlyIfPending: Bool = false
 

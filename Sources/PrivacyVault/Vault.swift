@@ -550,14 +550,17 @@ public final class Vault: Sendable {
 
   /// Erases every PERSONAL and SENSITIVE value, destroys the subject's data key, removes source
   /// IP addresses from what is kept, marks the record erased, then runs the k-anonymity check.
-  /// `onlyIfPending`: erase only a record still pending (its double opt-in expired), refusing
-  /// with `recordNotPending` one released meanwhile.
+  /// `onlyIfPending`: discard a record still pending (its double opt-in expired), refusing with
+  /// `recordNotPending` one released meanwhile.
   public func erasePersonalData(
     subjectID: String, reason: String, onlyIfPending: Bool = false, caller: CallerIdentity
   ) async throws -> ErasureResult {
     try await write(caller) { commit in
       let stored = try await existingRecord(subjectID)
-      if onlyIfPending && stored.state.pending == nil { throw VaultError.recordNotPending(subjectID) }
+      if onlyIfPending {
+        guard stored.state.pending != nil else { throw VaultError.recordNotPending(subjectID) }
+        return discardPending(stored, reason: reason, into: &commit)
+      }
       if let outcome = stored.state.erasure {
         return ErasureResult(outcome: outcome, alreadyErased: true, version: stored.state.version)
       }
@@ -635,6 +638,26 @@ public final class Vault: Sendable {
       commit.discardOldPageVersions = true
       return ErasureResult(outcome: outcome, alreadyErased: false, version: state.version)
     }
+  }
+
+  /// A pending record whose double opt-in expired unconfirmed goes altogether: its values, its
+  /// data key and the record itself, so that the person may sign up again afresh. The access log
+  /// keeps one ERASURE entry.
+  private func discardPending(_ stored: StoredRecord, reason: String, into commit: inout VaultCommit) -> ErasureResult {
+    let subjectID = stored.state.subjectID
+    let schema = self.schema
+    countChange(from: countedValues(stored, schema: schema), to: [:], schema: schema, into: &commit)
+    let erased = stored.values.filter { $0.content != nil }.map(\.field).sorted()
+    let keyDestroyed = stored.dataKey != nil
+    if keyDestroyed { commit.destroyedDataKeys.append(subjectID) }
+    commit.discardedRecords.append(subjectID)
+    commit.log(AccessDraft(
+      .erasure, subjectID: subjectID, reason: reason, detail: "erased_fields=\(erased.joined(separator: ",")); record discarded"))
+    commit.discardOldPageVersions = true
+    let check = KAnonymityCheck(outcome: .noQuasiIdentifiers, k: 0, threshold: UInt64(kAnonymityThreshold), fields: [])
+    let outcome = ErasureOutcome(
+      erasedFields: erased, retainedFields: [], keyDestroyed: keyDestroyed, erasedAt: commit.now, reason: reason, kAnonymity: check)
+    return ErasureResult(outcome: outcome, alreadyErased: false, version: stored.state.version + 1)
   }
 
   // MARK: k-anonymity counts

@@ -123,24 +123,20 @@ struct DoubleOptInHoldTests {
             try await consent.listConsentEvents(.with { $0.subjectID = "lapsed" }).events.contains { $0.kind == .doubleOptInExpired }
           }
           #expect(try await eventually(expiredEvent))
-          try await withTestClient(port: backends[.vault]!) { direct async throws in
-            let exported = {
-              try await VaultClient(wrapping: direct).exportRecord(.with {
-                $0.subjectID = "lapsed"
-                $0.reason = "checking the expiry"
-              }).record
-            }
-            #expect(try await eventually { try await exported().erased })
-            let record = try await exported()
-            #expect(record.pending)
-            #expect(record.fields.allSatisfy { $0.value.isEmpty || $0.name == "segment" })
-          }
+          // Discarded altogether: the vault no longer knows the subject.
+          #expect(try await eventually {
+            await capturedRPCError { try await vault.getRecord(.with { $0.subjectID = "lapsed" }) }?.code == .notFound
+          })
           // The confirmed contact's link was used: no expiry, nothing erased.
           let confirmedEvents = try await consent.listConsentEvents(.with { $0.subjectID = "confirmed" }).events
           #expect(!confirmedEvents.contains { $0.kind == .doubleOptInExpired })
         }
         let kept = try await vault.getRecord(.with { $0.subjectID = "confirmed" }).record
         #expect(!kept.erased && kept.field("email")?.value == "ada@example.org")
+
+        // Signing up again after the expiry starts afresh, with a new link.
+        let again = try await admin.createContact(Self.contact("lapsed"))
+        #expect(again.pending && !again.doubleOptInMessageID.isEmpty)
 
         let erasures = try await admin.listAudit(.with {
           $0.actor = "gateway"

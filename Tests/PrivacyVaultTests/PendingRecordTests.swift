@@ -126,11 +126,18 @@ struct PendingRecordTests {
         $0.onlyIfPending = true
       })
       #expect(erased.keyDestroyed && erased.erasedFields == ["email", "iban"])
-      let exported = try await client.exportRecord(.with {
-        $0.subjectID = "waiting"
-        $0.reason = "checking the erasure"
-      }).record
-      #expect(exported.erased && exported.fields.allSatisfy(\.value.isEmpty))
+      // Discarded altogether: the record is gone, the access log says so, and signing up again
+      // starts afresh.
+      let gone = await capturedRPCError {
+        try await client.exportRecord(.with {
+          $0.subjectID = "waiting"
+          $0.reason = "checking the erasure"
+        })
+      }
+      #expect(gone?.code == .notFound)
+      #expect(try await client.accessLog { $0.subjectID = "waiting" }.last?.detail.contains("record discarded") == true)
+      let again = try await putPending(client, "waiting", ["email": "waiting@example.com"])
+      #expect(again.created && again.pending)
     }
   }
 }

@@ -250,6 +250,10 @@ public struct SQLiteVaultStore: VaultStore {
         try db.cachedStatement(sql: "DELETE FROM record_values WHERE subject_id = ? AND field = ?").execute(arguments: [subject, field])
       }
       for value in commit.values { try Self.save(value, db) }
+      for subject in commit.discardedRecords {
+        try db.cachedStatement(sql: "DELETE FROM record_values WHERE subject_id = ?").execute(arguments: [subject])
+        try db.cachedStatement(sql: "DELETE FROM records WHERE subject_id = ?").execute(arguments: [subject])
+      }
       if let rebuild = commit.quasiIdentifierCountRebuild { try Self.replace(rebuild, db) }
       if let fields = commit.quasiIdentifierCountedFields { try Self.setCountedFields(fields, db) }
       for (digest, change) in commit.quasiIdentifierCountChanges { try Self.changeCount(digest, by: change, db) }

@@ -78,7 +78,7 @@ public struct StoredRecord: Sendable, Equatable {
 
 /// Everything one write changes, committed by the store in a single transaction, in this
 /// order: fields, destroyed data keys, new or rewrapped data keys, vault keys, records, removed
-/// values, written values, k-anonymity counts, access-log entries (sealed here, in order, after
+/// values, written values, discarded records, k-anonymity counts, access-log entries (sealed here, in order, after
 /// `head`).
 public struct VaultCommit: Sendable {
   public let now: Date
@@ -93,6 +93,8 @@ public struct VaultCommit: Sendable {
   public var vaultKeys: [WrappedKey] = []
   public var records: [RecordState] = []
   public var removedValues: [(subjectID: String, field: String)] = []
+  /// Records removed altogether with their values (a pending record whose double opt-in expired).
+  public var discardedRecords: [String] = []
   public var values: [StoredValue] = []
   /// Replaces every k-anonymity count, applied before `quasiIdentifierCountChanges` (the counted
   /// fields changed, or the counts were never built).
@@ -114,7 +116,7 @@ public struct VaultCommit: Sendable {
 
   public var isEmpty: Bool {
     log.isEmpty && fields.isEmpty && destroyedDataKeys.isEmpty && dataKeys.isEmpty && vaultKeys.isEmpty && records.isEmpty
-      && removedValues.isEmpty && values.isEmpty && quasiIdentifierCountRebuild == nil
+      && removedValues.isEmpty && discardedRecords.isEmpty && values.isEmpty && quasiIdentifierCountRebuild == nil
       && quasiIdentifierCountedFields == nil && quasiIdentifierCountChanges.isEmpty
   }
 
