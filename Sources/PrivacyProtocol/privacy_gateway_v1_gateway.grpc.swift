@@ -454,6 +454,11 @@ extension Privacy_Gateway_V1_AdminService {
         /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
         /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
         /// > stop the sweep; it is reported in `failures`.
+        /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+        /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+        /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+        /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+        /// > subject; failures are reported with step `purpose_retention`.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
         /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -843,6 +848,11 @@ extension Privacy_Gateway_V1_AdminService {
         /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
         /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
         /// > stop the sweep; it is reported in `failures`.
+        /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+        /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+        /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+        /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+        /// > subject; failures are reported with step `purpose_retention`.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
         /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -1230,6 +1240,11 @@ extension Privacy_Gateway_V1_AdminService {
         /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
         /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
         /// > stop the sweep; it is reported in `failures`.
+        /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+        /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+        /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+        /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+        /// > subject; failures are reported with step `purpose_retention`.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
         /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -2121,6 +2136,11 @@ extension Privacy_Gateway_V1_AdminService {
         /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
         /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
         /// > stop the sweep; it is reported in `failures`.
+        /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+        /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+        /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+        /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+        /// > subject; failures are reported with step `purpose_retention`.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
         /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -2649,6 +2669,11 @@ extension Privacy_Gateway_V1_AdminService {
         /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
         /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
         /// > stop the sweep; it is reported in `failures`.
+        /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+        /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+        /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+        /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+        /// > subject; failures are reported with step `purpose_retention`.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
         /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -3176,6 +3201,11 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
     /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
     /// > stop the sweep; it is reported in `failures`.
+    /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+    /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+    /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+    /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+    /// > subject; failures are reported with step `purpose_retention`.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
     /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service
@@ -3691,6 +3721,11 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > policies and executes it. Safe to run twice: subjects that already have an open or completed
     /// > retention erasure get no second request (open ones are resumed). One subject's failure does not
     /// > stop the sweep; it is reported in `failures`.
+    /// > Then purpose retention: for every DATA_STORAGE purpose with `retention_days`, the vault fields
+    /// > it covers are erased (not locked) from subjects whose last engagement is that many days past,
+    /// > unless another storage purpose still keeps the field (one without a limit, or whose limit has
+    /// > not run out). Each such erasure is audited write-ahead (intent, then outcome) naming the
+    /// > subject; failures are reported with step `purpose_retention`.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `now` outside the supported timestamp range.
     /// > - UNAUTHENTICATED, PERMISSION_DENIED as for every method; UNAVAILABLE when the rights service

@@ -917,11 +917,23 @@ public nonisolated struct Privacy_Gateway_V1_RunRetentionSweepRequest: Sendable 
   /// Clears the value of `now`. Subsequent reads from it will return its default value.
   public mutating func clearNow() {self._now = nil}
 
+  /// Purpose retention looks only at subjects whose retention ran out after this instant (the
+  /// scheduled sweep passes the time of its previous run); unset: at every subject past it.
+  public var purposeRetentionSince: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_purposeRetentionSince ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_purposeRetentionSince = newValue}
+  }
+  /// Returns true if `purposeRetentionSince` has been explicitly set.
+  public var hasPurposeRetentionSince: Bool {self._purposeRetentionSince != nil}
+  /// Clears the value of `purposeRetentionSince`. Subsequent reads from it will return its default value.
+  public mutating func clearPurposeRetentionSince() {self._purposeRetentionSince = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _now: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _purposeRetentionSince: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 /// One subject the sweep could not finish.
@@ -974,6 +986,10 @@ public nonisolated struct Privacy_Gateway_V1_RunRetentionSweepResponse: Sendable
   public var hasEvaluatedAt: Bool {self._evaluatedAt != nil}
   /// Clears the value of `evaluatedAt`. Subsequent reads from it will return its default value.
   public mutating func clearEvaluatedAt() {self._evaluatedAt = nil}
+
+  /// Subjects whose fields kept only under storage purposes past their `retention_days` (counted
+  /// from the subject's last engagement) were erased by this run.
+  public var purposeRetentionSubjects: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2479,7 +2495,7 @@ nonisolated extension Privacy_Gateway_V1_ExecuteRequestResponse: SwiftProtobuf.M
 
 nonisolated extension Privacy_Gateway_V1_RunRetentionSweepRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RunRetentionSweepRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}now\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}now\0\u{3}purpose_retention_since\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2488,6 +2504,7 @@ nonisolated extension Privacy_Gateway_V1_RunRetentionSweepRequest: SwiftProtobuf
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._now) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._purposeRetentionSince) }()
       default: break
       }
     }
@@ -2501,11 +2518,15 @@ nonisolated extension Privacy_Gateway_V1_RunRetentionSweepRequest: SwiftProtobuf
     try { if let v = self._now {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._purposeRetentionSince {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Gateway_V1_RunRetentionSweepRequest, rhs: Privacy_Gateway_V1_RunRetentionSweepRequest) -> Bool {
     if lhs._now != rhs._now {return false}
+    if lhs._purposeRetentionSince != rhs._purposeRetentionSince {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2558,7 +2579,7 @@ nonisolated extension Privacy_Gateway_V1_SweepFailure: SwiftProtobuf.Message, Sw
 
 nonisolated extension Privacy_Gateway_V1_RunRetentionSweepResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RunRetentionSweepResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subjects_due\0\u{3}requests_opened\0\u{3}requests_completed\0\u{1}failures\0\u{3}evaluated_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subjects_due\0\u{3}requests_opened\0\u{3}requests_completed\0\u{1}failures\0\u{3}evaluated_at\0\u{3}purpose_retention_subjects\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2571,6 +2592,7 @@ nonisolated extension Privacy_Gateway_V1_RunRetentionSweepResponse: SwiftProtobu
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.requestsCompleted) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.failures) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._evaluatedAt) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.purposeRetentionSubjects) }()
       default: break
       }
     }
@@ -2596,6 +2618,9 @@ nonisolated extension Privacy_Gateway_V1_RunRetentionSweepResponse: SwiftProtobu
     try { if let v = self._evaluatedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if self.purposeRetentionSubjects != 0 {
+      try visitor.visitSingularUInt32Field(value: self.purposeRetentionSubjects, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2605,6 +2630,7 @@ nonisolated extension Privacy_Gateway_V1_RunRetentionSweepResponse: SwiftProtobu
     if lhs.requestsCompleted != rhs.requestsCompleted {return false}
     if lhs.failures != rhs.failures {return false}
     if lhs._evaluatedAt != rhs._evaluatedAt {return false}
+    if lhs.purposeRetentionSubjects != rhs.purposeRetentionSubjects {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -267,6 +267,19 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListEngagements" metadata.
+        public enum ListEngagements: Sendable {
+            /// Request type for "ListEngagements".
+            public typealias Input = Privacy_Rights_V1_ListEngagementsRequest
+            /// Response type for "ListEngagements".
+            public typealias Output = Privacy_Rights_V1_ListEngagementsResponse
+            /// Descriptor for "ListEngagements".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.rights.v1.SubjectRightsService"),
+                method: "ListEngagements",
+                type: .unary
+            )
+        }
         /// Namespace for "ListOutbox" metadata.
         public enum ListOutbox: Sendable {
             /// Request type for "ListOutbox".
@@ -314,6 +327,7 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
             ListRetentionPolicies.descriptor,
             RecordEngagement.descriptor,
             ListDueForRetention.descriptor,
+            ListEngagements.descriptor,
             ListOutbox.descriptor,
             AckOutbox.descriptor
         ]
@@ -841,6 +855,28 @@ extension Privacy_Rights_V1_SubjectRightsService {
             request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ListDueForRetentionRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListDueForRetentionResponse>
+
+        /// Handle the "ListEngagements" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists subjects by their latest engagement: those whose last engagement is after
+        /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+        /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+        /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+        /// > a bad page size or token.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Rights_V1_ListEngagementsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Rights_V1_ListEngagementsResponse` messages.
+        func listEngagements(
+            request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListEngagementsResponse>
 
         /// Handle the "ListOutbox" method.
         ///
@@ -1392,6 +1428,28 @@ extension Privacy_Rights_V1_SubjectRightsService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListDueForRetentionResponse>
 
+        /// Handle the "ListEngagements" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists subjects by their latest engagement: those whose last engagement is after
+        /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+        /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+        /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+        /// > a bad page size or token.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ListEngagementsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Rights_V1_ListEngagementsResponse` message.
+        func listEngagements(
+            request: GRPCCore.ServerRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListEngagementsResponse>
+
         /// Handle the "ListOutbox" method.
         ///
         /// > Source IDL Documentation:
@@ -1940,6 +1998,28 @@ extension Privacy_Rights_V1_SubjectRightsService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Rights_V1_ListDueForRetentionResponse
 
+        /// Handle the "ListEngagements" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists subjects by their latest engagement: those whose last engagement is after
+        /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+        /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+        /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+        /// > a bad page size or token.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Rights_V1_ListEngagementsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Rights_V1_ListEngagementsResponse` to respond with.
+        func listEngagements(
+            request: Privacy_Rights_V1_ListEngagementsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Rights_V1_ListEngagementsResponse
+
         /// Handle the "ListOutbox" method.
         ///
         /// > Source IDL Documentation:
@@ -2197,6 +2277,17 @@ extension Privacy_Rights_V1_SubjectRightsService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Rights_V1_SubjectRightsService.Method.ListEngagements.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ListEngagementsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ListEngagementsResponse>(),
+            handler: { request, context in
+                try await self.listEngagements(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Rights_V1_SubjectRightsService.Method.ListOutbox.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ListOutboxRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ListOutboxResponse>(),
@@ -2427,6 +2518,17 @@ extension Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListDueForRetentionResponse> {
         let response = try await self.listDueForRetention(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listEngagements(
+        request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListEngagementsResponse> {
+        let response = try await self.listEngagements(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2699,6 +2801,19 @@ extension Privacy_Rights_V1_SubjectRightsService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListDueForRetentionResponse> {
         return GRPCCore.ServerResponse<Privacy_Rights_V1_ListDueForRetentionResponse>(
             message: try await self.listDueForRetention(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listEngagements(
+        request: GRPCCore.ServerRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListEngagementsResponse> {
+        return GRPCCore.ServerResponse<Privacy_Rights_V1_ListEngagementsResponse>(
+            message: try await self.listEngagements(
                 request: request.message,
                 context: context
             ),
@@ -3335,6 +3450,33 @@ extension Privacy_Rights_V1_SubjectRightsService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ListDueForRetentionResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListDueForRetentionResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListEngagements" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists subjects by their latest engagement: those whose last engagement is after
+        /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+        /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+        /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+        /// > a bad page size or token.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ListEngagementsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_ListEngagementsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_ListEngagementsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listEngagements<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_ListEngagementsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ListEngagementsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListEngagementsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ListOutbox" method.
@@ -4209,6 +4351,44 @@ extension Privacy_Rights_V1_SubjectRightsService {
             )
         }
 
+        /// Call the "ListEngagements" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists subjects by their latest engagement: those whose last engagement is after
+        /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+        /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+        /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+        /// > a bad page size or token.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ListEngagementsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_ListEngagementsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_ListEngagementsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listEngagements<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_ListEngagementsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ListEngagementsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListEngagementsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Rights_V1_SubjectRightsService.Method.ListEngagements.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListOutbox" method.
         ///
         /// > Source IDL Documentation:
@@ -4934,6 +5114,39 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ListDueForRetentionRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ListDueForRetentionResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListEngagements" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists subjects by their latest engagement: those whose last engagement is after
+    /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+    /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+    /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+    /// > a bad page size or token.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Rights_V1_ListEngagementsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listEngagements<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Rights_V1_ListEngagementsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListEngagementsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listEngagements(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ListEngagementsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ListEngagementsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -5728,6 +5941,43 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listDueForRetention(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListEngagements" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists subjects by their latest engagement: those whose last engagement is after
+    /// > `engaged_after` (when set) and at or before `engaged_until`, oldest engagement first (then by
+    /// > subject id). The gateway uses it to find subjects whose purposes' retention ran out.
+    /// > Errors: INVALID_ARGUMENT for `engaged_until` unset or malformed, `engaged_after` malformed, or
+    /// > a bad page size or token.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listEngagements<Result>(
+        _ message: Privacy_Rights_V1_ListEngagementsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListEngagementsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Rights_V1_ListEngagementsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listEngagements(
             request: request,
             options: options,
             onResponse: handleResponse

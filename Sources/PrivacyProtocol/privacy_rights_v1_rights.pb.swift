@@ -2155,6 +2155,90 @@ public nonisolated struct Privacy_Rights_V1_ListDueForRetentionResponse: Sendabl
   public init() {}
 }
 
+/// Request of ListEngagements.
+public nonisolated struct Privacy_Rights_V1_ListEngagementsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Only subjects whose last engagement is after this instant; unset: no lower bound.
+  public var engagedAfter: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_engagedAfter ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_engagedAfter = newValue}
+  }
+  /// Returns true if `engagedAfter` has been explicitly set.
+  public var hasEngagedAfter: Bool {self._engagedAfter != nil}
+  /// Clears the value of `engagedAfter`. Subsequent reads from it will return its default value.
+  public mutating func clearEngagedAfter() {self._engagedAfter = nil}
+
+  /// Only subjects whose last engagement is at or before this instant; required.
+  public var engagedUntil: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_engagedUntil ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_engagedUntil = newValue}
+  }
+  /// Returns true if `engagedUntil` has been explicitly set.
+  public var hasEngagedUntil: Bool {self._engagedUntil != nil}
+  /// Clears the value of `engagedUntil`. Subsequent reads from it will return its default value.
+  public mutating func clearEngagedUntil() {self._engagedUntil = nil}
+
+  /// Maximum entries to return; default 50, at most 1,000.
+  public var pageSize: Int32 = 0
+
+  /// Token from a previous response's `next_page_token` (issued for the same bounds); empty for the
+  /// first page.
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _engagedAfter: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _engagedUntil: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// One subject's latest engagement.
+public nonisolated struct Privacy_Rights_V1_Engagement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The subject.
+  public var subjectID: String = String()
+
+  /// Its latest recorded engagement.
+  public var lastEngagementAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_lastEngagementAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_lastEngagementAt = newValue}
+  }
+  /// Returns true if `lastEngagementAt` has been explicitly set.
+  public var hasLastEngagementAt: Bool {self._lastEngagementAt != nil}
+  /// Clears the value of `lastEngagementAt`. Subsequent reads from it will return its default value.
+  public mutating func clearLastEngagementAt() {self._lastEngagementAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lastEngagementAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Response of ListEngagements.
+public nonisolated struct Privacy_Rights_V1_ListEngagementsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Oldest engagement first.
+  public var engagements: [Privacy_Rights_V1_Engagement] = []
+
+  /// Token for the next page; empty on the last page.
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// An email to a requester waiting to be sent by the mail system.
 public nonisolated struct Privacy_Rights_V1_OutboxMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -4831,6 +4915,129 @@ nonisolated extension Privacy_Rights_V1_ListDueForRetentionResponse: SwiftProtob
 
   public static func ==(lhs: Privacy_Rights_V1_ListDueForRetentionResponse, rhs: Privacy_Rights_V1_ListDueForRetentionResponse) -> Bool {
     if lhs.due != rhs.due {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_ListEngagementsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListEngagementsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}engaged_after\0\u{3}engaged_until\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._engagedAfter) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._engagedUntil) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._engagedAfter {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._engagedUntil {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_ListEngagementsRequest, rhs: Privacy_Rights_V1_ListEngagementsRequest) -> Bool {
+    if lhs._engagedAfter != rhs._engagedAfter {return false}
+    if lhs._engagedUntil != rhs._engagedUntil {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_Engagement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Engagement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}last_engagement_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._lastEngagementAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.subjectID.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    }
+    try { if let v = self._lastEngagementAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_Engagement, rhs: Privacy_Rights_V1_Engagement) -> Bool {
+    if lhs.subjectID != rhs.subjectID {return false}
+    if lhs._lastEngagementAt != rhs._lastEngagementAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_ListEngagementsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListEngagementsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}engagements\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.engagements) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.engagements.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.engagements, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_ListEngagementsResponse, rhs: Privacy_Rights_V1_ListEngagementsResponse) -> Bool {
+    if lhs.engagements != rhs.engagements {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -435,6 +435,10 @@ public final class RightsDesk: Sendable {
     try await store.dueForRetention(now: now, after: cursor, limit: limit)
   }
 
+  public func engagements(after: Date?, until: Date, cursor: EngagementCursor?, limit: Int) async throws -> [(subjectID: String, at: Date)] {
+    try await store.engagements(after: after, until: until, cursor: cursor, limit: limit)
+  }
+
   // MARK: Outbox
 
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {

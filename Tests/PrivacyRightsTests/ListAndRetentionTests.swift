@@ -213,6 +213,44 @@ struct ListAndRetentionTests {
     }
   }
 
+  @Test("ListEngagements lists subjects engaged within bounds, oldest first, in pages bound to the bounds")
+  func engagements() async throws {
+    try await withRightsService { client, fixture async throws in
+      let now = fixture.clock.now()
+      for (subject, daysAgo) in [("a", 400.0), ("b", 100), ("c", 100), ("d", 10), ("e", 500)] {
+        _ = try await client.recordEngagement(.with {
+          $0.subjectID = subject
+          $0.at = now.addingTimeInterval(-daysAgo * 86_400).protoTimestamp
+        })
+      }
+      func list(after: Double?, until: Double, size: Int32 = 0, token: String = "") async throws -> Privacy_Rights_V1_ListEngagementsResponse {
+        try await client.listEngagements(.with {
+          if let after { $0.engagedAfter = now.addingTimeInterval(-after * 86_400).protoTimestamp }
+          $0.engagedUntil = now.addingTimeInterval(-until * 86_400).protoTimestamp
+          $0.pageSize = size
+          $0.pageToken = token
+        })
+      }
+      let all = try await list(after: nil, until: 0)
+      #expect(all.engagements.map(\.subjectID) == ["e", "a", "b", "c", "d"])
+      #expect(all.engagements[1].lastEngagementAt.date == now.addingTimeInterval(-400 * 86_400).microsecondPrecision)
+      // The lower bound is exclusive, the upper inclusive.
+      #expect(try await list(after: 400, until: 100).engagements.map(\.subjectID) == ["b", "c"])
+      let first = try await list(after: nil, until: 50, size: 2)
+      #expect(first.engagements.map(\.subjectID) == ["e", "a"])
+      let second = try await list(after: nil, until: 50, size: 2, token: first.nextPageToken)
+      #expect(second.engagements.map(\.subjectID) == ["b", "c"] && second.nextPageToken.isEmpty)
+      try await expectRefused(client, .invalidArgument) { _ = try await list(after: nil, until: 10, size: 2, token: first.nextPageToken) }
+      try await expectRefused(client, .invalidArgument) { _ = try await client.listEngagements(.init()) }
+      try await expectRefused(client, .invalidArgument) {
+        _ = try await client.listEngagements(.with {
+          $0.engagedUntil = now.protoTimestamp
+          $0.engagedAfter = .with { $0.seconds = 999_999_999_999 }
+        })
+      }
+    }
+  }
+
   @Test("a closed request keeps the person's data for RIGHTS_CLOSED_REQUEST_RETENTION_DAYS, then only the proof of its handling")
   func closedRequestRetention() async throws {
     try await withRightsService(environment: ["RIGHTS_CLOSED_REQUEST_RETENTION_DAYS": "10"]) { client, fixture async throws in

@@ -69,6 +69,7 @@ extension RouteTable {
     UnaryRoute(Rights.ListRequests.self, .rights),
     UnaryRoute(Rights.StartProcessing.self, .rights),
     UnaryRoute(Rights.RecordStep.self, .rights),
+    UnaryRoute(Rights.ListEngagements.self, .rights),
     UnaryRoute(Rights.CompleteRequest.self, .rights),
     UnaryRoute(Rights.RejectRequest.self, .rights),
     UnaryRoute(Rights.GetArtifact.self, .rights, handler: BundleDelivery.getArtifact),
@@ -140,6 +141,7 @@ extension Rights.GetRequest: GeneratedMethod {}
 extension Rights.ListRequests: GeneratedMethod {}
 extension Rights.StartProcessing: GeneratedMethod {}
 extension Rights.RecordStep: GeneratedMethod {}
+extension Rights.ListEngagements: GeneratedMethod {}
 extension Rights.CompleteRequest: GeneratedMethod {}
 extension Rights.RejectRequest: GeneratedMethod {}
 extension Rights.GetArtifact: GeneratedMethod {}

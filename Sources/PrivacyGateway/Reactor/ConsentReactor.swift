@@ -143,10 +143,10 @@ final class ConsentReactor: ServerCompanion {
   /// not pending).
   private func react(toConfirmedOptIn event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
     let reason = "double opt-in confirmed (ledger event \(event.sequence))"
-    try await step(VaultMethod.ReleaseRecord.self, .with {
+    try await context.auditedStep(VaultMethod.ReleaseRecord.self, .with {
       $0.subjectID = event.subjectID
       $0.reason = reason
-    }, subjectID: event.subjectID, reason: reason, context: context)
+    }, subjectID: event.subjectID, reason: reason)
     return true
   }
 
@@ -161,11 +161,11 @@ final class ConsentReactor: ServerCompanion {
     }
     guard !later else { return false }
     let reason = "double opt-in expired unconfirmed (ledger event \(event.sequence))"
-    try await step(VaultMethod.ErasePersonalData.self, .with {
+    try await context.auditedStep(VaultMethod.ErasePersonalData.self, .with {
       $0.subjectID = event.subjectID
       $0.reason = reason
       $0.onlyIfPending = true
-    }, subjectID: event.subjectID, reason: reason, context: context)
+    }, subjectID: event.subjectID, reason: reason)
     return true
   }
 
@@ -185,11 +185,11 @@ final class ConsentReactor: ServerCompanion {
     // Only a grant after a denial or withdrawal has locked fields to unlock.
     let earlier = decisions.last { $0.purposeID == event.purposeID && $0.sequence < event.sequence }
     guard earlier?.decision == .denied || earlier?.decision == .withdrawn else { return false }
-    try await step(VaultMethod.UnlockFields.self, .with {
+    try await context.auditedStep(VaultMethod.UnlockFields.self, .with {
       $0.subjectID = event.subjectID
       $0.fields = purpose.vaultFields
       $0.reason = reason
-    }, subjectID: event.subjectID, reason: reason, context: context)
+    }, subjectID: event.subjectID, reason: reason)
     return true
   }
 
@@ -215,34 +215,12 @@ final class ConsentReactor: ServerCompanion {
   }
 
   private func erase(_ purpose: Privacy_Consent_V1_Purpose, subjectID: String, reason: String, context: WorkflowContext) async throws {
-    try await step(VaultMethod.EraseFields.self, .with {
+    try await context.auditedStep(VaultMethod.EraseFields.self, .with {
       $0.subjectID = subjectID
       $0.fields = purpose.vaultFields
       $0.lock = true
       $0.reason = reason
-    }, subjectID: subjectID, reason: reason, context: context)
-  }
-
-  /// Calls the vault, audited write-ahead like a call through the gateway: an intent entry
-  /// first (none written: nothing is done, and the event is taken again after the retry), then
-  /// an outcome entry. A subject without a record has nothing to change (NOT_FOUND), a record
-  /// that cannot take the step (restricted, erased) says so (FAILED_PRECONDITION); other
-  /// failures throw and the event is taken again.
-  private func step<M: BackendMethod>(
-    _ method: M.Type, _ message: M.Input, subjectID: String, reason: String, context: WorkflowContext
-  ) async throws {
-    var draft = AuditDraft(
-      requestID: context.call.requestID, actor: "gateway", role: Self.role, method: M.descriptor.fullyQualifiedMethod,
-      subjectID: subjectID, reason: reason, statusCode: 0, phase: .intent)
-    _ = try await gateway.audit.record(draft)
-    draft.phase = .outcome
-    do {
-      _ = try await context.send(method, message)
-    } catch let error as RPCError where error.code == .notFound || error.code == .failedPrecondition {
-      draft.statusCode = error.code.rawValue
-      draft.statusMessage = String(error.message.prefix(1000))
-    }
-    _ = try await gateway.audit.record(draft)
+    }, subjectID: subjectID, reason: reason)
   }
 }
 

@@ -67,13 +67,17 @@ final class RetentionScheduler: ServerCompanion {
     guard now.timeIntervalSince1970 - Double(try await store.cursor(Self.name)) >= interval.timeInterval else { return }
     let context = gateway.systemContext(
       role: Self.role, method: Privacy_Gateway_V1_AdminService.Method.RunRetentionSweep.descriptor.fullyQualifiedMethod, budget: Self.budget)
-    let outcome = try await RetentionSweep(context: context).run(.init())
+    let outcome = try await RetentionSweep(context: context).run(.with {
+      $0.now = now.protoTimestamp
+      // Purpose retention reads only the subjects whose limit ran out since the last sweep.
+      $0.purposeRetentionSince = Date(timeIntervalSince1970: TimeInterval(last)).protoTimestamp
+    })
     try await store.saveCursor(Self.name, UInt64(now.timeIntervalSince1970))
     logger.info(
       "scheduled retention sweep done",
       metadata: [
         "retention.due": "\(outcome.subjectsDue)", "retention.completed": "\(outcome.requestsCompleted)",
-        "retention.failures": "\(outcome.failures.count)",
+        "retention.failures": "\(outcome.failures.count)", "retention.purpose_subjects": "\(outcome.purposeRetentionSubjects)",
       ])
   }
 }

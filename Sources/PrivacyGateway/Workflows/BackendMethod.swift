@@ -57,6 +57,7 @@ extension RightsMethod.CompleteRequest: RightsBackendMethod {}
 extension RightsMethod.ListRecipients: RightsBackendMethod {}
 extension RightsMethod.RecordEngagement: RightsBackendMethod {}
 extension RightsMethod.ListDueForRetention: RightsBackendMethod {}
+extension RightsMethod.ListEngagements: RightsBackendMethod {}
 
 extension BlocklistMethod.Add: BlocklistBackendMethod {}
 extension BlocklistMethod.Check: BlocklistBackendMethod {}

@@ -4,7 +4,8 @@ import PrivacyKit
 import PrivacyProtocol
 
 /// RunRetentionSweep: every subject due under the retention policies gets an ERASURE request with
-/// origin RETENTION, verified by the controller and executed. Safe to run twice: the rights
+/// origin RETENTION, verified by the controller and executed; then PurposeRetention erases the
+/// fields kept only under storage purposes whose `retention_days` ran out. Safe to run twice: the rights
 /// service no longer lists a subject once its retention erasure is open or completed, requests
 /// are opened with an idempotency key (subject and last engagement), and open retention
 /// erasures left by an earlier run are resumed, not duplicated. One subject's failure is
@@ -15,6 +16,9 @@ struct RetentionSweep {
 
   func run(_ message: Privacy_Gateway_V1_RunRetentionSweepRequest) async throws -> Privacy_Gateway_V1_RunRetentionSweepResponse {
     if message.hasNow, !message.now.isWellFormed { throw InvalidArgument("now is outside the supported timestamp range") }
+    if message.hasPurposeRetentionSince, !message.purposeRetentionSince.isWellFormed {
+      throw InvalidArgument("purpose_retention_since is outside the supported timestamp range")
+    }
     let now = message.hasNow ? message.now : Date().protoTimestamp
     let due = try await context.all(RightsMethod.ListDueForRetention.self, .with { $0.now = now }, \.due)
     let open = try await context.requests(.with {
@@ -49,6 +53,9 @@ struct RetentionSweep {
       }
       try checkDeadline()
     }
+    try await PurposeRetention(context: context).run(
+      now: now.date, since: message.hasPurposeRetentionSince ? message.purposeRetentionSince.date : nil, into: &response,
+      checkDeadline: checkDeadline)
     return response
   }
 

@@ -99,3 +99,14 @@ public struct RetentionCursor: Sendable, Equatable {
     self.subjectID = subjectID
   }
 }
+
+/// Where a page of ListEngagements ended: the last entry's engagement time and subject id.
+public struct EngagementCursor: Sendable, Equatable {
+  public var at: Microseconds
+  public var subjectID: String
+
+  public init(at: Microseconds, subjectID: String) {
+    self.at = at
+    self.subjectID = subjectID
+  }
+}

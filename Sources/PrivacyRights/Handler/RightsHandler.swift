@@ -306,6 +306,39 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     })
   }
 
+  func listEngagements(
+    request: ServerRequest<Privacy_Rights_V1_ListEngagementsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Rights_V1_ListEngagementsResponse> {
+    let message = request.message
+    guard message.hasEngagedUntil, message.engagedUntil.isWellFormed else {
+      throw InvalidArgument("engaged_until is required and must be a valid timestamp")
+    }
+    if message.hasEngagedAfter, !message.engagedAfter.isWellFormed { throw InvalidArgument("engaged_after is not a valid timestamp") }
+    let until = message.engagedUntil.date.microsecondPrecision
+    let after = message.hasEngagedAfter ? message.engagedAfter.date.microsecondPrecision : nil
+    let scope = "engagements|\(after.map { String(Microseconds($0).value) } ?? "")|\(Microseconds(until).value)"
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    var cursor: EngagementCursor?
+    if let text = page.cursor {
+      let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
+      guard parts.count == 2, let at = Int64(parts[0]), !parts[1].isEmpty else {
+        throw InvalidArgument("page_token is not valid for this request")
+      }
+      cursor = EngagementCursor(at: Microseconds(value: at), subjectID: String(parts[1]))
+    }
+    let found = try await desk.engagements(after: after, until: until, cursor: cursor, limit: page.fetchLimit)
+    let (items, next) = page.page(of: found) { "\(Microseconds($0.at).value)|\($0.subjectID)" }
+    return ServerResponse(message: .with {
+      $0.engagements = items.map { item in
+        .with {
+          $0.subjectID = item.subjectID
+          $0.lastEngagementAt = item.at.protoTimestamp
+        }
+      }
+      $0.nextPageToken = next
+    })
+  }
+
   // MARK: Outbox
 
   func listOutbox(

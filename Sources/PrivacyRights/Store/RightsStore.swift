@@ -79,6 +79,9 @@ public protocol RightsStore: Sendable {
   /// Subjects due under the enabled policies at `now` (see ListDueForRetention), ordered by
   /// (`due_since`, `subject_id`), after `cursor`.
   func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue]
+  /// Subjects whose last engagement is in (`after`, `until`], ordered by engagement then subject
+  /// id, after `cursor`.
+  func engagements(after: Date?, until: Date, cursor: EngagementCursor?, limit: Int) async throws -> [(subjectID: String, at: Date)]
 
   /// Outbox messages after `position`, oldest first.
   func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]

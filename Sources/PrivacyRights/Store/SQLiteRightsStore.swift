@@ -212,6 +212,28 @@ public struct SQLiteRightsStore: RightsStore {
     }
   }
 
+  public func engagements(after: Date?, until: Date, cursor: EngagementCursor?, limit: Int) async throws -> [(subjectID: String, at: Date)] {
+    var sql = "SELECT subject_id, last_at FROM engagements WHERE last_at <= ?"
+    var arguments: [(any DatabaseValueConvertible)?] = [Microseconds(until).value]
+    if let after {
+      sql += " AND last_at > ?"
+      arguments.append(Microseconds(after).value)
+    }
+    if let cursor {
+      sql += " AND (last_at > ? OR (last_at = ? AND subject_id > ?))"
+      arguments.append(contentsOf: [cursor.at.value, cursor.at.value, cursor.subjectID] as [(any DatabaseValueConvertible)?])
+    }
+    sql += " ORDER BY last_at, subject_id LIMIT ?"
+    arguments.append(limit)
+    let finalSQL = sql
+    let finalArguments = StatementArguments(arguments)
+    return try await pool.read { db in
+      try Row.fetchAll(db.cachedStatement(sql: finalSQL), arguments: finalArguments).map { row in
+        (row["subject_id"], Microseconds(value: row["last_at"]).date)
+      }
+    }
+  }
+
   public func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue] {
     // Every (subject, enabled policy in scope) pair whose inactivity has run out; per subject the
     // policy that made it due earliest (ties: by name); minus subjects with an open ERASURE
