@@ -11,8 +11,8 @@ import PrivacyProtocol
 ///
 /// A webform submission with the marketing box ticked and an email waits for its double opt-in:
 /// its record is written last, pending (sealed, not searchable, not usable) while the link is
-/// live, so that a record is never pending without a link whose expiry will erase it. The
-/// consent reactor releases it on confirmation and erases it on expiry.
+/// live, so that a record is never pending without a link whose expiry will discard it. The
+/// consent reactor releases it on confirmation and discards it on expiry.
 struct ContactCreation {
   let context: WorkflowContext
 
@@ -39,13 +39,13 @@ struct ContactCreation {
     try await unlockGrantedStorageFields(input: input, purposes: purposes)
     let email = input.values.first { fields[$0.key]?.tags.contains("email") == true && !$0.value.isEmpty }?.value
     let awaitsDoubleOptIn = input.marketingBoxTicked && input.evidence.channel == .webform && email != nil
-    func writeRecord(pending: Bool) async throws {
-      let written = try await self.writeRecord(input, pending: pending)
+    func writeRecordStep(pending: Bool) async throws {
+      let written = try await writeRecord(input, pending: pending)
       response.recordVersion = UInt64(max(0, written.version))
       response.pending = written.pending
       steps.done("vault_record_written", StepDetail.json(["fields": input.values.keys.sorted(), "pending": written.pending]))
     }
-    if !awaitsDoubleOptIn { try await writeRecord(pending: false) }
+    if !awaitsDoubleOptIn { try await writeRecordStep(pending: false) }
 
     response.consentEvents = try await recordConsents(input)
     steps.done("consents_recorded", StepDetail.json(["count": response.consentEvents.count]))
@@ -56,7 +56,7 @@ struct ContactCreation {
     } else {
       steps.skipped("opt_in_status_set")
     }
-    if awaitsDoubleOptIn { try await writeRecord(pending: response.optInStatus == .singleOptInWebform) }
+    if awaitsDoubleOptIn { try await writeRecordStep(pending: response.optInStatus == .singleOptInWebform) }
 
     _ = try await context.send(RightsMethod.RecordEngagement.self, .with {
       $0.subjectID = input.subjectID
