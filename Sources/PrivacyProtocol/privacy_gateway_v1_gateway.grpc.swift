@@ -299,7 +299,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > A webform submission with the marketing box ticked and an email value waits for its double
         /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
         /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+        /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+        /// > re-entry through the person's own webform waits for that confirmation too
+        /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+        /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -693,7 +696,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > A webform submission with the marketing box ticked and an email value waits for its double
         /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
         /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+        /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+        /// > re-entry through the person's own webform waits for that confirmation too
+        /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+        /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -1085,7 +1091,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > A webform submission with the marketing box ticked and an email value waits for its double
         /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
         /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+        /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+        /// > re-entry through the person's own webform waits for that confirmation too
+        /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+        /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -1956,7 +1965,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > A webform submission with the marketing box ticked and an email value waits for its double
         /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
         /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+        /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+        /// > re-entry through the person's own webform waits for that confirmation too
+        /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+        /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -2434,7 +2446,10 @@ extension Privacy_Gateway_V1_AdminService {
         /// > A webform submission with the marketing box ticked and an email value waits for its double
         /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
         /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-        /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+        /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+        /// > re-entry through the person's own webform waits for that confirmation too
+        /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+        /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
         /// > Errors:
         /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
         /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -2991,7 +3006,10 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > A webform submission with the marketing box ticked and an email value waits for its double
     /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
     /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-    /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+    /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+    /// > re-entry through the person's own webform waits for that confirmation too
+    /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+    /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
     /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a
@@ -3491,7 +3509,10 @@ extension Privacy_Gateway_V1_AdminService.ClientProtocol {
     /// > A webform submission with the marketing box ticked and an email value waits for its double
     /// > opt-in: the consents and the opt-in status are recorded first, then the record is written
     /// > pending (see privacy.vault.v1.PutRecordRequest.pending) and `pending` is set. The gateway
-    /// > releases it when the person confirms and erases it when the link expires unconfirmed.
+    /// > releases it when the person confirms and discards it when the link expires unconfirmed. A
+    /// > re-entry through the person's own webform waits for that confirmation too
+    /// > (REENTRY_OUTCOME_AWAITING_CONFIRMATION): anyone can type an address into a form, so the
+    /// > blocklist entries go only when the address's owner clicks, and stay if the link expires.
     /// > Errors:
     /// > - INVALID_ARGUMENT: `values` empty, a value for a field the vault does not know, source,
     /// >   source.evidence or source.evidence.channel missing, own_webform_submission set with a

@@ -204,6 +204,10 @@ public nonisolated enum Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf.Enum, S
 
   /// A match was removed because the person re-entered through their own webform submission.
   case removedOwnWebform // = 3
+
+  /// A match on the person's own webform submission that waits for its double opt-in: the entry
+  /// is removed when the person confirms (proving the address is theirs), kept if the link expires.
+  case awaitingConfirmation // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -216,6 +220,7 @@ public nonisolated enum Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf.Enum, S
     case 1: self = .noMatch
     case 2: self = .overridden
     case 3: self = .removedOwnWebform
+    case 4: self = .awaitingConfirmation
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -226,6 +231,7 @@ public nonisolated enum Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf.Enum, S
     case .noMatch: return 1
     case .overridden: return 2
     case .removedOwnWebform: return 3
+    case .awaitingConfirmation: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -236,6 +242,7 @@ public nonisolated enum Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf.Enum, S
     .noMatch,
     .overridden,
     .removedOwnWebform,
+    .awaitingConfirmation,
   ]
 
 }
@@ -1558,7 +1565,7 @@ nonisolated extension Privacy_Gateway_V1_CredentialKind: SwiftProtobuf._ProtoNam
 }
 
 nonisolated extension Privacy_Gateway_V1_ReentryOutcome: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REENTRY_OUTCOME_UNSPECIFIED\0\u{1}REENTRY_OUTCOME_NO_MATCH\0\u{1}REENTRY_OUTCOME_OVERRIDDEN\0\u{1}REENTRY_OUTCOME_REMOVED_OWN_WEBFORM\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REENTRY_OUTCOME_UNSPECIFIED\0\u{1}REENTRY_OUTCOME_NO_MATCH\0\u{1}REENTRY_OUTCOME_OVERRIDDEN\0\u{1}REENTRY_OUTCOME_REMOVED_OWN_WEBFORM\0\u{1}REENTRY_OUTCOME_AWAITING_CONFIRMATION\0")
 }
 
 nonisolated extension Privacy_Gateway_V1_AuditPhase: SwiftProtobuf._ProtoNameProviding {

@@ -230,7 +230,7 @@ struct ConsentReactorTests {
   }
 }
 
-@Suite("Reactor store: cursors and leases in the gateway's database")
+@Suite("Reactor store: cursors, leases and held re-entries in the gateway's database")
 struct ReactorStoreTests {
   @Test("one holder at a time; an expired or released lease can be taken; cursors persist")
   func leases() async throws {
@@ -259,5 +259,21 @@ struct ReactorStoreTests {
     let reopened = SQLiteReactorStore(pool: try SQLiteAuditStore(path: directory.path("gateway.sqlite")).database)
     let cursors = (try await reopened.cursor("r"), try await reopened.cursor("other"))
     #expect(cursors.0 == 43 && cursors.1 == 0)
+  }
+
+  @Test("a held re-entry is remembered across a reopening until dropped; holding twice keeps one")
+  func heldReentries() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let store = SQLiteReactorStore(pool: try SQLiteAuditStore(path: directory.path("gateway.sqlite")).database)
+    #expect(try await !store.isReentryHeld("s1"))
+    try await store.holdReentry("s1", at: Date())
+    try await store.holdReentry("s1", at: Date())
+    let reopened = SQLiteReactorStore(pool: try SQLiteAuditStore(path: directory.path("gateway.sqlite")).database)
+    #expect(try await reopened.isReentryHeld("s1"))
+    #expect(try await !reopened.isReentryHeld("s2"))
+    try await reopened.dropReentry("s1")
+    try await reopened.dropReentry("s1")
+    #expect(try await !store.isReentryHeld("s1"))
   }
 }

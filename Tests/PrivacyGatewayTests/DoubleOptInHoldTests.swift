@@ -147,4 +147,63 @@ struct DoubleOptInHoldTests {
       }
     }
   }
+
+  @Test("re-entry through the person's own webform waits for the click: the blocklist entry goes on confirmation, stays if the link expires")
+  func reentryHeldUntilConfirmed() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run(backendEnvironment: ["DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS": "1"]) { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await withTestClient(port: backends[.blocklist]!) { direct async throws in
+        _ = try await BlocklistClient(wrapping: direct).add(.with {
+          $0.identifiers = ["ada@example.org", "grace@example.org"].map { email in
+            .with {
+              $0.kind = .email
+              $0.value = email
+            }
+          }
+          $0.reason = "erased on request"
+        })
+      }
+      func blocklisted(_ email: String) async throws -> Bool {
+        try await withTestClient(port: backends[.blocklist]!) { direct async throws in
+          try await BlocklistClient(wrapping: direct).check(.with {
+            $0.identifiers = [.with {
+              $0.kind = .email
+              $0.value = email
+            }]
+          }).matches.contains(where: \.matched)
+        }
+      }
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let ada = try await admin.createContact(Self.contact("ada-again"))
+        #expect(ada.reentryOutcome == .awaitingConfirmation && ada.pending)
+        var grace = Self.contact("grace-again")
+        grace.values["email"] = "grace@example.org"
+        #expect(try await admin.createContact(grace).reentryOutcome == .awaitingConfirmation)
+        // Anyone can type an address into a form: until the click, the entries stay.
+        let adaHeld = try await blocklisted("ada@example.org")
+        let graceHeld = try await blocklisted("grace@example.org")
+        #expect(adaHeld && graceHeld)
+
+        try await withTestClient(port: backends[.consent]!) { direct async throws in
+          let consent = ConsentClient(wrapping: direct)
+          let token = try await Self.doubleOptInToken(consent, subject: "ada-again")
+          _ = try await consent.confirmDoubleOptIn(.with { $0.token = token })
+        }
+        #expect(try await eventually { try await !blocklisted("ada@example.org") })
+        let removals = try await admin.listAudit(.with {
+          $0.method = "privacy.blocklist.v1.BlocklistService/Remove"
+          $0.pageSize = 100
+        }).entries.filter { $0.phase == .outcome }
+        #expect(removals.map(\.subjectID) == ["ada-again"] && removals.allSatisfy { $0.role == "consent-reactor" && $0.statusCode == 0 })
+
+        fixture.clock.advance(by: 8 * 86_400)
+        #expect(try await eventually {
+          await capturedRPCError { try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = "grace-again" }) }?.code == .notFound
+        })
+        #expect(try await blocklisted("grace@example.org"))
+      }
+    }
+  }
 }

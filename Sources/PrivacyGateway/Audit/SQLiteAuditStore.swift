@@ -50,6 +50,9 @@ public struct SQLiteAuditStore: AuditStore {
         CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);
         """)
     }
+    migrator.registerMigration("v3-held-reentries") { db in
+      try db.execute(sql: "CREATE TABLE held_reentries (subject_id TEXT PRIMARY KEY, held_at INTEGER NOT NULL)")
+    }
     return migrator
   }
 

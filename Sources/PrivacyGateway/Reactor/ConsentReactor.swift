@@ -11,7 +11,8 @@ import Synchronization
 /// fields the purpose covers; a GRANTED one after them unlocks the fields again. A record
 /// restricted when the erasure came (the vault refuses it) is erased when the restriction is
 /// lifted. A contact that waits for its double opt-in (a pending vault record) is released when
-/// the person confirms and erased when the link expires unconfirmed.
+/// the person confirms (and a re-entry through their own webform held for it is applied) and
+/// discarded when the link expires unconfirmed.
 ///
 /// It follows `WatchConsentEvents` from a cursor kept in the gateway's database, so a restart
 /// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
@@ -140,13 +141,26 @@ final class ConsentReactor: ServerCompanion {
   }
 
   /// A confirmed double opt-in releases the contact's pending record (nothing changes when it is
-  /// not pending).
+  /// not pending), and applies a re-entry through the person's own webform held for it: the
+  /// blocklist entries the record's identifiers match are removed.
   private func react(toConfirmedOptIn event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
     let reason = "double opt-in confirmed (ledger event \(event.sequence))"
     try await context.auditedStep(VaultMethod.ReleaseRecord.self, .with {
       $0.subjectID = event.subjectID
       $0.reason = reason
     }, subjectID: event.subjectID, reason: reason)
+    guard try await store.isReentryHeld(event.subjectID) else { return true }
+    let reentry = ReentryCheck(context: context)
+    let identifiers = try await reentry.identifiers(ofSubject: event.subjectID, reason: "\(reason): re-entry check") ?? []
+    let matches = try await reentry.matches(identifiers)
+    if !matches.isEmpty {
+      let removal = "re-entry through the person's own webform submission, \(reason)"
+      try await context.auditedStep(BlocklistMethod.Remove.self, .with {
+        $0.identifiers = matches.map { identifiers[Int($0.index)] }
+        $0.reason = removal
+      }, subjectID: event.subjectID, reason: removal)
+    }
+    try await store.dropReentry(event.subjectID)
     return true
   }
 
@@ -166,6 +180,8 @@ final class ConsentReactor: ServerCompanion {
       $0.reason = reason
       $0.onlyIfPending = true
     }, subjectID: event.subjectID, reason: reason)
+    // A re-entry held for the confirmation lapses with it: the blocklist entries stay.
+    try await store.dropReentry(event.subjectID)
     return true
   }
 

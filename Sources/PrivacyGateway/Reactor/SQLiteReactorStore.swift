@@ -2,7 +2,7 @@ public import Foundation
 public import GRDB
 import PrivacyKit
 
-/// Cursors and leases in the gateway's database file, beside the audit log (whose migrator
+/// Cursors, leases and held re-entries in the gateway's database file, beside the audit log (whose migrator
 /// creates their tables). Several gateways on one file share them.
 public struct SQLiteReactorStore: ReactorStore {
   private let pool: DatabasePool
@@ -42,6 +42,26 @@ public struct SQLiteReactorStore: ReactorStore {
   public func releaseLease(_ name: String, holder: String) async throws {
     try await pool.write { db in
       try db.execute(sql: "DELETE FROM leases WHERE name = ? AND holder = ?", arguments: [name, holder])
+    }
+  }
+
+  public func holdReentry(_ subjectID: String, at: Date) async throws {
+    try await pool.write { db in
+      try db.execute(
+        sql: "INSERT INTO held_reentries (subject_id, held_at) VALUES (?, ?) ON CONFLICT(subject_id) DO NOTHING",
+        arguments: [subjectID, Microseconds(at).value])
+    }
+  }
+
+  public func isReentryHeld(_ subjectID: String) async throws -> Bool {
+    try await pool.read { db in
+      try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM held_reentries WHERE subject_id = ?)", arguments: [subjectID]) ?? false
+    }
+  }
+
+  public func dropReentry(_ subjectID: String) async throws {
+    try await pool.write { db in
+      try db.execute(sql: "DELETE FROM held_reentries WHERE subject_id = ?", arguments: [subjectID])
     }
   }
 }

@@ -29,16 +29,16 @@ struct ContactCreation {
     }
     var steps = StepList()
 
+    let email = input.values.first { fields[$0.key]?.tags.contains("email") == true && !$0.value.isEmpty }?.value
+    let awaitsDoubleOptIn = input.marketingBoxTicked && input.evidence.channel == .webform && email != nil
     let identifiers = ReentryCheck.identifiers(input.values, fields: fields)
     var response = Privacy_Gateway_V1_CreateContactResponse()
     response.subjectID = input.subjectID
-    response.reentryOutcome = try await checkBlocklist(identifiers, input: input)
+    response.reentryOutcome = try await checkBlocklist(identifiers, input: input, awaitsDoubleOptIn: awaitsDoubleOptIn)
     steps.done("blocklist_checked", StepDetail.json([
       "identifiers_checked": identifiers.count, "outcome": ProtoJSON.enumName(response, key: "reentry_outcome"),
     ]))
     try await unlockGrantedStorageFields(input: input, purposes: purposes)
-    let email = input.values.first { fields[$0.key]?.tags.contains("email") == true && !$0.value.isEmpty }?.value
-    let awaitsDoubleOptIn = input.marketingBoxTicked && input.evidence.channel == .webform && email != nil
     func writeRecordStep(pending: Bool) async throws {
       let written = try await writeRecord(input, pending: pending)
       response.recordVersion = UInt64(max(0, written.version))
@@ -56,7 +56,15 @@ struct ContactCreation {
     } else {
       steps.skipped("opt_in_status_set")
     }
-    if awaitsDoubleOptIn { try await writeRecordStep(pending: response.optInStatus == .singleOptInWebform) }
+    if awaitsDoubleOptIn {
+      try await writeRecordStep(pending: response.optInStatus == .singleOptInWebform)
+      // No confirmation will come for a record that is not pending: the held re-entry applies now.
+      if response.reentryOutcome == .awaitingConfirmation && !response.pending {
+        try await removeOwnWebformMatches(identifiers)
+        try await context.gateway.reactorStore?.dropReentry(input.subjectID)
+        response.reentryOutcome = .removedOwnWebform
+      }
+    }
 
     _ = try await context.send(RightsMethod.RecordEngagement.self, .with {
       $0.subjectID = input.subjectID
@@ -75,18 +83,20 @@ struct ContactCreation {
   }
 
   /// A match refuses the contact, unless the person re-enters through their own webform (the
-  /// entry is removed) or a role allowed to override gives a reason (the entry is kept; the
-  /// reason is in the audit entry).
+  /// entry is removed; when the submission waits for its double opt-in, only once the person
+  /// confirms, since anyone can type an address into a form) or a role allowed to override gives
+  /// a reason (the entry is kept; the reason is in the audit entry).
   private func checkBlocklist(
-    _ identifiers: [Privacy_Blocklist_V1_Identifier], input: ContactInput
+    _ identifiers: [Privacy_Blocklist_V1_Identifier], input: ContactInput, awaitsDoubleOptIn: Bool
   ) async throws -> Privacy_Gateway_V1_ReentryOutcome {
     let matches = try await ReentryCheck(context: context).matches(identifiers)
     guard let first = matches.first else { return .noMatch }
     if input.ownWebformSubmission {
-      _ = try await context.send(BlocklistMethod.Remove.self, .with {
-        $0.identifiers = matches.map { identifiers[Int($0.index)] }
-        $0.reason = "re-entry through the person's own webform submission"
-      })
+      if awaitsDoubleOptIn, let store = context.gateway.reactorStore {
+        try await store.holdReentry(input.subjectID, at: Date())
+        return .awaitingConfirmation
+      }
+      try await removeOwnWebformMatches(identifiers)
       return .removedOwnWebform
     }
     if !input.overrideReason.isEmpty {
@@ -94,6 +104,17 @@ struct ContactCreation {
       return .overridden
     }
     throw ReentryCheck.refusal(first)
+  }
+
+  /// Removes the blocklist entries the identifiers match: the person re-entered through their own
+  /// webform.
+  private func removeOwnWebformMatches(_ identifiers: [Privacy_Blocklist_V1_Identifier]) async throws {
+    let matches = try await ReentryCheck(context: context).matches(identifiers)
+    guard !matches.isEmpty else { return }
+    _ = try await context.send(BlocklistMethod.Remove.self, .with {
+      $0.identifiers = matches.map { identifiers[Int($0.index)] }
+      $0.reason = "re-entry through the person's own webform submission"
+    })
   }
 
   /// Consent to storage granted again unlocks the fields its withdrawal locked.

@@ -48,25 +48,10 @@ struct ErasureWorkflow {
   /// Reads the identifier fields (tagged email, phone, national_id) and adds them to the
   /// blocklist; the detail records only how many and of which kinds.
   private func blocklistIdentifiers() async throws -> String {
-    guard let record = try await context.sendIfFound(VaultMethod.GetRecord.self, .with { $0.subjectID = subjectID })?.record
+    guard let identifiers = try await ReentryCheck(context: context)
+      .identifiers(ofSubject: subjectID, reason: "\(reason): identifier for the erasure blocklist")
     else {
       return StepDetail.json(["record_found": false, "identifiers_blocklisted": 0])
-    }
-    var identifiers: [Privacy_Blocklist_V1_Identifier] = []
-    for field in record.fields where !field.value.isEmpty {
-      guard let kind = IdentifierFields.kind(tags: field.tags) else { continue }
-      var value = field.value
-      if field.masked {
-        value = try await context.send(VaultMethod.RevealField.self, .with {
-          $0.subjectID = subjectID
-          $0.field = field.name
-          $0.reason = String("\(reason): identifier for the erasure blocklist".prefix(500))
-        }).value
-      }
-      identifiers.append(.with {
-        $0.kind = kind
-        $0.value = value
-      })
     }
     if !identifiers.isEmpty {
       _ = try await context.send(BlocklistMethod.Add.self, .with {

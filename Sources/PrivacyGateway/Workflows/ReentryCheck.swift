@@ -21,6 +21,30 @@ struct ReentryCheck {
     }
   }
 
+  /// The identifiers a subject's record holds, in clear (masked ones revealed with `reason`, in
+  /// the vault's access log); nil when the subject has no record.
+  func identifiers(ofSubject subjectID: String, reason: String) async throws -> [Privacy_Blocklist_V1_Identifier]? {
+    guard let record = try await context.sendIfFound(VaultMethod.GetRecord.self, .with { $0.subjectID = subjectID })?.record
+    else { return nil }
+    var identifiers: [Privacy_Blocklist_V1_Identifier] = []
+    for field in record.fields where !field.value.isEmpty {
+      guard let kind = IdentifierFields.kind(tags: field.tags) else { continue }
+      var value = field.value
+      if field.masked {
+        value = try await context.send(VaultMethod.RevealField.self, .with {
+          $0.subjectID = subjectID
+          $0.field = field.name
+          $0.reason = String(reason.prefix(500))
+        }).value
+      }
+      identifiers.append(.with {
+        $0.kind = kind
+        $0.value = value
+      })
+    }
+    return identifiers
+  }
+
   /// The blocklist's matches for `identifiers`, oldest entry first; empty when none matches.
   func matches(_ identifiers: [Privacy_Blocklist_V1_Identifier]) async throws -> [Privacy_Blocklist_V1_CheckResult] {
     guard !identifiers.isEmpty else { return [] }
