@@ -4,6 +4,7 @@ import PrivacyGateway
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
+import SwiftProtobuf
 import Testing
 
 @Suite("Consent evidence reaches each role only at its level")
@@ -107,5 +108,37 @@ struct EvidenceFilterTests {
     #expect(EvidenceFilter.maskIP("203.0.113.7") == "203.0.113.0")
     #expect(EvidenceFilter.maskIP("2001:db8:85a3:8d3:1319:8a2e:370:7348") == "2001:db8:85a3::")
     #expect(!EvidenceFilter.maskIP("not-an-ip").contains("not"))
+  }
+}
+
+@Suite("Evidence filtering covers every answer that carries consent events")
+struct EvidenceCarrierTests {
+  /// Every method's output message that holds a ConsentEvent, at any depth, from the descriptors
+  /// the servers publish.
+  static func answersCarryingConsentEvents() throws -> Set<String> {
+    let bytes = try #require(Data(base64Encoded: ProtocolDescriptors.fileDescriptorSetBase64))
+    let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: bytes)
+    var messages: [String: Google_Protobuf_DescriptorProto] = [:]
+    func collect(_ message: Google_Protobuf_DescriptorProto, in scope: String) {
+      let name = "\(scope).\(message.name)"
+      messages[name] = message
+      for nested in message.nestedType { collect(nested, in: name) }
+    }
+    for file in set.file { for message in file.messageType { collect(message, in: ".\(file.package)") } }
+    func holdsEvent(_ name: String, seen: Set<String> = []) -> Bool {
+      if name == ".privacy.consent.v1.ConsentEvent" { return true }
+      guard !seen.contains(name), let message = messages[name] else { return false }
+      return message.field.contains { !$0.typeName.isEmpty && holdsEvent($0.typeName, seen: seen.union([name])) }
+    }
+    let outputs = set.file.flatMap(\.service).flatMap(\.method).map(\.outputType)
+    return Set(outputs.filter { holdsEvent($0) }.map { String($0.dropFirst()) })
+  }
+
+  @Test("the answers the filter rewrites are exactly those whose descriptors hold a ConsentEvent")
+  func carriersMatchDescriptors() throws {
+    let carrying = try Self.answersCarryingConsentEvents()
+    #expect(carrying.contains("privacy.consent.v1.WatchConsentEventsResponse"))
+    #expect(carrying.contains("privacy.gateway.v1.CreateContactResponse"))
+    #expect(EvidenceFilter.filteredMessageNames == carrying)
   }
 }

@@ -1,5 +1,6 @@
 import PrivacyKit
 import PrivacyProtocol
+import SwiftProtobuf
 
 /// Consent evidence (who clicked, from where) is personal data like a vault field: the policy
 /// gives each evidence field a level, named `evidence.ip_address`, `evidence.user_agent`,
@@ -63,8 +64,25 @@ public struct EvidenceFilter: Sendable {
   }
 }
 
-/// An answer that carries consent events. Conformances are listed by hand: every response with
-/// a `ConsentEvent` field (`EvidenceFilterTests` checks the list against the descriptors).
+extension EvidenceFilter {
+  /// The protobuf names of the answers whose consent events are filtered. `EvidenceFilterTests`
+  /// checks them against every method's output in the descriptors, so that a new answer carrying
+  /// consent events cannot leave unfiltered.
+  public static var filteredMessageNames: Set<String> { Set(carriers.map { $0.protoMessageName }) }
+
+  /// Every type conforming to `CarriesConsentEvents`.
+  static let carriers: [any (CarriesConsentEvents & SwiftProtobuf.Message).Type] = [
+    Privacy_Consent_V1_RecordConsentResponse.self, Privacy_Consent_V1_SetEmailOptInStatusResponse.self,
+    Privacy_Consent_V1_StartDoubleOptInResponse.self, Privacy_Consent_V1_ConfirmDoubleOptInResponse.self,
+    Privacy_Consent_V1_SubscribeResponse.self, Privacy_Consent_V1_UnsubscribeResponse.self,
+    Privacy_Consent_V1_SetProcessingRestrictionResponse.self, Privacy_Consent_V1_EraseSubjectResponse.self,
+    Privacy_Consent_V1_WatchConsentEventsResponse.self, Privacy_Consent_V1_ListConsentEventsResponse.self,
+    Privacy_Consent_V1_ConfirmPreferenceChangeResponse.self, Privacy_Gateway_V1_CreateContactResponse.self,
+  ]
+}
+
+/// An answer that carries consent events. Conformances are listed by hand, and in
+/// `EvidenceFilter.carriers`: every response with a `ConsentEvent` field.
 protocol CarriesConsentEvents {
   var carriedEvents: [Privacy_Consent_V1_ConsentEvent] { get set }
 }
