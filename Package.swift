@@ -130,7 +130,7 @@ let package = Package(
 
     .testTarget(name: "PrivacyFuzzTests", dependencies: ["PrivacyFuzz"], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
-    .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, lifecycle, logging], swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, grdb, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, swiftProtobuf], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
