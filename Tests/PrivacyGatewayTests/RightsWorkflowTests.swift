@@ -375,25 +375,44 @@ struct RightsWorkflowTests {
   @Test("the gateway sweeps on its own every RETENTION_SWEEP_INTERVAL, auditing each subject it erases as the retention-sweep")
   func scheduledSweep() async throws {
     let fixture = try GatewayFixture()
-    try await fixture.run(gatewayEnvironment: ["RETENTION_SWEEP_INTERVAL": "1s"]) { port, backends async throws in
+    try await fixture.runBackends { backends async throws in
       try await WorkflowData.seed(backends)
-      try await asRole("dpo", port: port) { client async throws in
-        let admin = AdminClient(wrapping: client)
-        var stale = WorkflowData.webformContact()
-        stale.source.evidence.capturedAt = Date().addingTimeInterval(-86_400 * 400).protoTimestamp
-        let old = try await admin.createContact(stale).subjectID
-        _ = try await RightsClient(wrapping: client).upsertRetentionPolicy(.with {
-          $0.name = "inactive-contacts"
-          $0.inactivityDays = 365
-          $0.scope = "all"
-        })
-        #expect(try await eventually(timeout: .seconds(20)) {
-          try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = old }).record.erased
-        })
-        #expect(try await eventually {
-          try await admin.listAudit(.with { $0.subjectID = old; $0.actor = "gateway" }).entries
-            .contains { $0.role == "retention-sweep" && $0.method == "privacy.gateway.v1.AdminService/RunRetentionSweep" }
-        })
+      // Contacts and policy exist before the schedule starts (a gateway without one).
+      let old = try await withRunningServer(try await fixture.gateway(backends: backends, extra: ["RETENTION_SWEEP_INTERVAL": "off"])) {
+        port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          let admin = AdminClient(wrapping: client)
+          var stale = WorkflowData.webformContact()
+          stale.source.evidence.capturedAt = Date().addingTimeInterval(-86_400 * 400).protoTimestamp
+          let old = try await admin.createContact(stale).subjectID
+          // A member outside the policy's scope, whose storage purpose's 365 days ran out before
+          // the schedule started: the first scheduled purpose retention reads every subject.
+          stale.subjectID = "member-1"
+          _ = try await admin.createContact(stale)
+          _ = try await RightsClient(wrapping: client).upsertRetentionPolicy(.with {
+            $0.name = "inactive-contacts"
+            $0.inactivityDays = 365
+            $0.scope = "prefix:sub-"
+          })
+          return old
+        }
+      }
+      try await withRunningServer(try await fixture.gateway(backends: backends, extra: ["RETENTION_SWEEP_INTERVAL": "1s"])) {
+        port async throws in
+        try await asRole("dpo", port: port) { client async throws in
+          let vault = VaultClient(wrapping: client)
+          #expect(try await eventually(timeout: .seconds(20)) {
+            try await vault.getRecord(.with { $0.subjectID = old }).record.erased
+          })
+          #expect(try await eventually(timeout: .seconds(20)) {
+            let member = try await vault.getRecord(.with { $0.subjectID = "member-1" }).record
+            return !member.erased && member.field("iban") == nil && member.field("email")?.value.isEmpty == false
+          })
+          #expect(try await eventually {
+            try await AdminClient(wrapping: client).listAudit(.with { $0.subjectID = old; $0.actor = "gateway" }).entries
+              .contains { $0.role == "retention-sweep" && $0.method == "privacy.gateway.v1.AdminService/RunRetentionSweep" }
+          })
+        }
       }
     }
   }

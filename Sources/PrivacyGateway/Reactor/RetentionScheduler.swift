@@ -11,6 +11,8 @@ import PrivacyProtocol
 /// `retention-sweep`); a sweep cut short by its time budget is taken up again at the next tick.
 final class RetentionScheduler: ServerCompanion {
   static let name = "retention-sweep"
+  /// When purpose retention last ran to the end (PurposeRetention).
+  static let purposeRetentionCursor = "purpose-retention"
   static let role = "retention-sweep"
   /// The longest one sweep may run before it stops and continues at the next tick.
   static let budget = Duration.seconds(3600)
@@ -67,12 +69,15 @@ final class RetentionScheduler: ServerCompanion {
     guard now.timeIntervalSince1970 - Double(try await store.cursor(Self.name)) >= interval.timeInterval else { return }
     let context = gateway.systemContext(
       role: Self.role, method: Privacy_Gateway_V1_AdminService.Method.RunRetentionSweep.descriptor.fullyQualifiedMethod, budget: Self.budget)
+    // Purpose retention reads only the subjects whose limit ran out since its last complete run;
+    // its first run (a new install, or a gateway upgraded from a version without it) reads all.
+    let purposeSince = try await store.cursor(Self.purposeRetentionCursor)
     let outcome = try await RetentionSweep(context: context).run(.with {
       $0.now = now.protoTimestamp
-      // Purpose retention reads only the subjects whose limit ran out since the last sweep.
-      $0.purposeRetentionSince = Date(timeIntervalSince1970: TimeInterval(last)).protoTimestamp
+      if purposeSince > 0 { $0.purposeRetentionSince = Date(timeIntervalSince1970: TimeInterval(purposeSince)).protoTimestamp }
     })
     try await store.saveCursor(Self.name, UInt64(now.timeIntervalSince1970))
+    try await store.saveCursor(Self.purposeRetentionCursor, UInt64(now.timeIntervalSince1970))
     logger.info(
       "scheduled retention sweep done",
       metadata: [
