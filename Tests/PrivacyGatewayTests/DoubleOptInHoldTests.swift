@@ -70,6 +70,18 @@ struct DoubleOptInHoldTests {
         let vaultFiles = SQLiteDatabase.files(of: fixture.directory.path("vault.sqlite"))
         #expect(!filesContain(vaultFiles, Self.segment))
 
+        // A submission that would not keep it pending (no marketing box) is refused and writes nothing.
+        var unticked = Self.contact("waiting")
+        unticked.source.marketingBoxTicked = false
+        unticked.values["name"] = "Somebody Else"
+        let refused = await capturedRPCError { try await admin.createContact(unticked) }
+        #expect(refused?.code == .failedPrecondition && refused?.errorInfoReason == "SUBJECT_PENDING")
+        let stillPending = try await vault.exportRecord(.with {
+          $0.subjectID = "waiting"
+          $0.reason = "checking the refusal"
+        }).record
+        #expect(stillPending.pending && stillPending.field("name")?.value == "Ada Lovelace")
+
         // A retry keeps it pending and sends no second link.
         let retried = try await admin.createContact(Self.contact("waiting"))
         #expect(retried.pending && retried.doubleOptInMessageID.isEmpty)

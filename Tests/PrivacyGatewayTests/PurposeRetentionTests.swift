@@ -37,6 +37,10 @@ struct PurposeRetentionTests {
           _ = try await RightsClient(wrapping: direct).recordEngagement(.with { $0.subjectID = "active" })
         }
         let later = start.addingTimeInterval(31 * 86_400).protoTimestamp
+        let malformed = await capturedRPCError {
+          try await admin.runRetentionSweep(.with { $0.purposeRetentionSince = .with { $0.seconds = 999_999_999_999 } })
+        }
+        #expect(malformed?.code == .invalidArgument && malformed?.message.contains("purpose_retention_since") == true)
         let first = try await admin.runRetentionSweep(.with { $0.now = later })
         #expect(first.purposeRetentionSubjects == 1 && first.failures.isEmpty)
 

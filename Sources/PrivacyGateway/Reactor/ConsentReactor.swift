@@ -154,11 +154,8 @@ final class ConsentReactor: ServerCompanion {
     let identifiers = try await reentry.identifiers(ofSubject: event.subjectID, reason: "\(reason): re-entry check") ?? []
     let matches = try await reentry.matches(identifiers)
     if !matches.isEmpty {
-      let removal = "re-entry through the person's own webform submission, \(reason)"
-      try await context.auditedStep(BlocklistMethod.Remove.self, .with {
-        $0.identifiers = matches.map { identifiers[Int($0.index)] }
-        $0.reason = removal
-      }, subjectID: event.subjectID, reason: removal)
+      let removal = ReentryCheck.ownWebformRemoval(matches, of: identifiers, confirmation: reason)
+      try await context.auditedStep(BlocklistMethod.Remove.self, removal, subjectID: event.subjectID, reason: removal.reason)
     }
     try await store.dropReentry(event.subjectID)
     return true

@@ -60,7 +60,7 @@ struct ContactCreation {
       try await writeRecordStep(pending: response.optInStatus == .singleOptInWebform)
       // No confirmation will come for a record that is not pending: the held re-entry applies now.
       if response.reentryOutcome == .awaitingConfirmation && !response.pending {
-        try await removeOwnWebformMatches(identifiers)
+        try await removeOwnWebformMatches(try await ReentryCheck(context: context).matches(identifiers), of: identifiers)
         try await context.gateway.reactorStore?.dropReentry(input.subjectID)
         response.reentryOutcome = .removedOwnWebform
       }
@@ -96,7 +96,7 @@ struct ContactCreation {
         try await store.holdReentry(input.subjectID, at: Date())
         return .awaitingConfirmation
       }
-      try await removeOwnWebformMatches(identifiers)
+      try await removeOwnWebformMatches(matches, of: identifiers)
       return .removedOwnWebform
     }
     if !input.overrideReason.isEmpty {
@@ -106,15 +106,11 @@ struct ContactCreation {
     throw ReentryCheck.refusal(first)
   }
 
-  /// Removes the blocklist entries the identifiers match: the person re-entered through their own
-  /// webform.
-  private func removeOwnWebformMatches(_ identifiers: [Privacy_Blocklist_V1_Identifier]) async throws {
-    let matches = try await ReentryCheck(context: context).matches(identifiers)
+  private func removeOwnWebformMatches(
+    _ matches: [Privacy_Blocklist_V1_CheckResult], of identifiers: [Privacy_Blocklist_V1_Identifier]
+  ) async throws {
     guard !matches.isEmpty else { return }
-    _ = try await context.send(BlocklistMethod.Remove.self, .with {
-      $0.identifiers = matches.map { identifiers[Int($0.index)] }
-      $0.reason = "re-entry through the person's own webform submission"
-    })
+    _ = try await context.send(BlocklistMethod.Remove.self, ReentryCheck.ownWebformRemoval(matches, of: identifiers))
   }
 
   /// Consent to storage granted again unlocks the fields its withdrawal locked.

@@ -52,6 +52,17 @@ struct ReentryCheck {
     return check.matches.filter(\.matched).sorted { $0.addedAt.date < $1.addedAt.date }
   }
 
+  /// The request removing the entries `matches` found among `identifiers`: the person re-entered
+  /// through their own webform (`confirmation` says how that was proven, if it was later).
+  static func ownWebformRemoval(
+    _ matches: [Privacy_Blocklist_V1_CheckResult], of identifiers: [Privacy_Blocklist_V1_Identifier], confirmation: String? = nil
+  ) -> Privacy_Blocklist_V1_RemoveRequest {
+    .with {
+      $0.identifiers = matches.map { identifiers[Int($0.index)] }
+      $0.reason = "re-entry through the person's own webform submission" + (confirmation.map { ", \($0)" } ?? "")
+    }
+  }
+
   /// The refusal a match gives when nothing allows re-entry.
   static func refusal(_ oldest: Privacy_Blocklist_V1_CheckResult) -> WorkflowError {
     WorkflowError.previouslyErased(erasedAt: RFC3339.string(oldest.addedAt.date), reason: oldest.reason)
