@@ -1,6 +1,7 @@
 public import Foundation
 public import PrivacyKit
 import Synchronization
+public import Logging
 
 /// Settings of the consent service beyond the common ones.
 public struct ConsentSettings: Sendable {
@@ -46,18 +47,49 @@ public final class ConsentLedger: Sendable {
     self.now = now
   }
 
-  /// Opens the ledger: loads purposes and lists and folds every event into memory.
+  /// Opens the ledger: loads purposes, lists and the subjects' states kept with the ledger, then
+  /// folds in any event after them. The states kept by every commit make this one read per
+  /// subject, not a replay of history; a ledger that has none yet (the first start after the
+  /// upgrade that added them) or whose states cannot be read is replayed in full once, and the
+  /// states are written back.
   public static func open(
-    store: any ConsentStore, settings: ConsentSettings, now: @escaping @Sendable () -> Date = { Date() }
+    store: any ConsentStore, settings: ConsentSettings, logger: Logger? = nil,
+    now: @escaping @Sendable () -> Date = { Date() }
   ) async throws -> ConsentLedger {
     var memory = Memory()
     for purpose in try await store.loadPurposes() { memory.purposes[purpose.id] = purpose }
     for list in try await store.loadMailingLists() { memory.lists[list.id] = list }
+    var rebuild = false
+    do {
+      memory.subjects = try await store.subjectStates()
+    } catch is SubjectStateUnreadable {
+      logger?.warning("kept subject states are unreadable; rebuilding them from the ledger")
+      rebuild = true
+    }
+    // Every event changes its subject's state, so the newest state marks how far they reach.
+    let kept = memory.subjects.values.reduce(0) { max($0, $1.lastSequence) }
+    if kept > 0 {
+      guard let event = try await store.event(sequence: kept) else {
+        throw LedgerCorruption(sequence: kept, column: "subject_states")
+      }
+      memory.head = ChainHead(event)
+    }
+    var replayed = Set<String>()
     while true {
       let batch = try await store.events(EventQuery(after: memory.head.sequence, limit: 10_000))
       guard let last = batch.last else { break }
-      for event in batch { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
+      for event in batch {
+        memory.subjects[event.subjectID, default: SubjectState()].apply(event)
+        replayed.insert(event.subjectID)
+      }
       memory.head = ChainHead(last)
+    }
+    if rebuild {
+      try await store.saveSubjectStates(memory.subjects, replacingAll: true)
+    } else if !replayed.isEmpty {
+      let subjects = memory.subjects
+      try await store.saveSubjectStates(subjects.filter { replayed.contains($0.key) }, replacingAll: false)
+      logger?.info("kept subject states caught up with the ledger", metadata: ["subjects": "\(replayed.count)"])
     }
     return ConsentLedger(store: store, memory: memory, settings: settings, now: now)
   }
@@ -78,13 +110,16 @@ public final class ConsentLedger: Sendable {
       var commit = LedgerCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
       let result = try await body(&commit)
       guard !commit.isEmpty else { return result }
+      let events = commit.events
+      commit.subjectStates = memory.withLock { memory in
+        var states: [String: SubjectState] = [:]
+        for event in events { states[event.subjectID, default: memory.subjects[event.subjectID] ?? SubjectState()].apply(event) }
+        return states
+      }
       try await store.commit(commit)
       let sealed = commit
       memory.withLock { memory in
-        for event in sealed.events { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
-        for subject in sealed.erasedSubjects where memory.subjects[subject] == nil {
-          memory.subjects[subject] = SubjectState()
-        }
+        for (subject, state) in sealed.subjectStates { memory.subjects[subject] = state }
         for purpose in sealed.purposes { memory.purposes[purpose.id] = purpose }
         for list in sealed.lists { memory.lists[list.id] = list }
         memory.head = sealed.head
@@ -555,9 +590,17 @@ public final class ConsentLedger: Sendable {
   /// service runs), or one subject's events against their predecessors.
   public func verify(subjectID: String?) async throws -> ChainVerification {
     guard let subjectID else { return try await verifyAll() }
+    // Under the write lock, so the state the service answers from cannot move while it is compared.
+    return try await writes.withLock { try await verifySubject(subjectID) }
+  }
+
+  /// Checks a subject's events and their links to their predecessors, then that the state the
+  /// service answers from (kept with the ledger, read at start) is the fold of those events.
+  private func verifySubject(_ subjectID: String) async throws -> ChainVerification {
     var checked: UInt64 = 0
     var after: UInt64 = 0
     var lastHash = ""
+    var folded = SubjectState()
     while true {
       let batch: [LedgerEvent]
       do {
@@ -577,9 +620,15 @@ public final class ConsentLedger: Sendable {
         if let problem = ChainVerifier.checkLink(event, predecessor: predecessor) {
           return ChainVerification(valid: false, entriesChecked: checked, firstBrokenSequence: event.sequence, problem: problem, headHash: "")
         }
+        folded.apply(event)
         lastHash = event.hash
       }
       after = batch.last!.sequence
+    }
+    if (subject(subjectID) ?? SubjectState()) != folded {
+      return ChainVerification(
+        valid: false, entriesChecked: checked, firstBrokenSequence: nil,
+        problem: "the subject's state the service answers from does not follow from its events", headHash: lastHash)
     }
     return ChainVerification(valid: true, entriesChecked: checked, firstBrokenSequence: nil, problem: "", headHash: lastHash)
   }

@@ -37,7 +37,7 @@ public func makeConsentServer(
   case .postgres:
     throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the consent service yet; use sqlite://")
   }
-  let ledger = try await ConsentLedger.open(store: store, settings: configuration.settings, now: now)
+  let ledger = try await ConsentLedger.open(store: store, settings: configuration.settings, logger: logger, now: now)
   return PrivacyServer(
     configuration: configuration.service,
     services: [ConsentHandler(ledger: ledger)],

@@ -21,6 +21,10 @@ public struct LedgerCommit: Sendable {
   public var outbox: [OutboxMessage] = []
   /// Subjects whose personal evidence, outbox addresses and pending confirmations are removed.
   public var erasedSubjects: [String] = []
+  /// The state of every subject the events touch, after them: kept with the ledger so a start
+  /// reads states instead of replaying history. Filled by the ledger just before the store
+  /// commits.
+  public var subjectStates: [String: SubjectState] = [:]
 
   public init(head: ChainHead, now: Date, caller: CallerIdentity) {
     self.head = head

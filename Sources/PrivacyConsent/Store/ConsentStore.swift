@@ -31,7 +31,15 @@ public protocol ConsentStore: Sendable {
   /// Events in sequence order.
   func events(_ query: EventQuery) async throws -> [LedgerEvent]
   func event(sequence: UInt64) async throws -> LedgerEvent?
+  /// Writes a commit in one transaction, the new states of the subjects it touched
+  /// (`LedgerCommit.subjectStates`) included.
   func commit(_ commit: LedgerCommit) async throws
+  /// Every subject's state as kept by the commits: each as of the subject's last event. Throws
+  /// `SubjectStateUnreadable` when a kept state cannot be read.
+  func subjectStates() async throws -> [String: SubjectState]
+  /// Keeps states folded from the ledger by the service itself (the first start after an upgrade,
+  /// or a rebuild); `replacingAll` first forgets every kept state.
+  func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws
   func confirmation(tokenHash: String) async throws -> Confirmation?
   /// Double opt-in confirmations expired by `now` that were neither used nor replaced, and whose
   /// expiry the ledger does not record yet, oldest expiry first.

@@ -75,6 +75,11 @@ public struct SQLiteConsentStore: ConsentStore {
           WHERE used_at IS NULL AND superseded_at IS NULL AND lapsed_at IS NULL;
         """)
     }
+    migrator.registerMigration("v5-subject-states") { db in
+      // Each subject's state after their last event (`SubjectState.encoded()`), written with the
+      // events; the service fills it from the ledger at its first start after this migration.
+      try db.execute(sql: "CREATE TABLE subject_states (subject_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID")
+    }
     return migrator
   }
 
@@ -161,6 +166,19 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
+  public func subjectStates() async throws -> [String: SubjectState] {
+    try await pool.read { db in
+      var states: [String: SubjectState] = [:]
+      states.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0)
+      let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states"))
+      while let row = try rows.next() {
+        let state: Data = row[1]
+        states[row[0]] = try SubjectState(encoded: state)
+      }
+      return states
+    }
+  }
+
   public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {
     try await pool.read { db in
       let events = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM consent_events WHERE subject_id = ? AND pii_salt IS NOT NULL"), arguments: [subjectID]) ?? 0
@@ -211,8 +229,26 @@ public struct SQLiteConsentStore: ConsentStore {
       }
       for message in commit.outbox { try Self.insert(message, db) }
       for subject in commit.erasedSubjects { try Self.scrub(subject: subject, at: commit.now, db) }
+      try Self.save(commit.subjectStates, db)
     }
     if !commit.erasedSubjects.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+  }
+
+  public func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws {
+    try await pool.write { db in
+      if replacingAll { try db.execute(sql: "DELETE FROM subject_states") }
+      try Self.save(states, db)
+    }
+  }
+
+  private static func save(_ states: [String: SubjectState], _ db: Database) throws {
+    let statement = try db.cachedStatement(sql: """
+        INSERT INTO subject_states (subject_id, state) VALUES (?, ?)
+        ON CONFLICT(subject_id) DO UPDATE SET state = excluded.state
+        """)
+    for (subject, state) in states {
+      try statement.execute(arguments: [subject, Data(state.encoded())])
+    }
   }
 
   private static func save(_ purpose: Purpose, _ db: Database) throws {

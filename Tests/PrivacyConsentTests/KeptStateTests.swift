@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+@testable import PrivacyConsent
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+/// The subjects' states kept beside the ledger: written with every commit, read at start instead
+/// of replaying history, rebuilt from the ledger when missing or unreadable, and checked against
+/// the ledger by per-subject verification.
+@Suite("Subject states kept with the ledger")
+struct KeptStateTests {
+  private func sampleState() -> SubjectState {
+    var state = SubjectState()
+    state.decisions["newsletter"] = DecisionRecord(
+      decision: .granted, legalBasis: .consent, sequence: 3, decidedAt: Date(timeIntervalSince1970: 1_700_000_000.123456),
+      noticeVersion: "v2")
+    state.decisions["profiling"] = DecisionRecord(
+      decision: .withdrawn, legalBasis: nil, sequence: 9, decidedAt: Date(timeIntervalSince1970: -5), noticeVersion: "")
+    state.subscriptions["weekly"] = SubscriptionRecord(subscribed: false, sequence: 7)
+    state.optInStatus = .doubleOptIn
+    state.restricted = true
+    state.restrictionReason = "accuracy contested: é ✓"
+    state.age = .child
+    state.lastSequence = 300
+    return state
+  }
+
+  @Test("a state reads back as written, and damaged bytes are refused, never misread")
+  func coding() throws {
+    let state = sampleState()
+    let bytes = state.encoded()
+    #expect(try SubjectState(encoded: bytes) == state)
+    #expect(try SubjectState(encoded: SubjectState().encoded()) == SubjectState())
+    for length in 0..<bytes.count {
+      #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: bytes.prefix(length)) }
+    }
+    #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: bytes + [0]) }
+    #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: [2] + bytes.dropFirst()) }
+    // An enum value no version wrote.
+    let name = Array("double_opt_in".utf8)
+    let at = try #require((0...(bytes.count - name.count)).first { Array(bytes[$0..<($0 + name.count)]) == name })
+    var unknown = bytes
+    unknown[at + name.count - 1] = UInt8(ascii: "x")
+    #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: unknown) }
+  }
+
+  /// A ledger on a fresh file with a few subjects' history, through the ledger's own write path.
+  private func filledLedger(_ directory: TestDirectory) async throws -> (ConsentLedger, SQLiteConsentStore) {
+    let store = try SQLiteConsentStore(path: directory.path("consent.sqlite"), logger: silentLogger)
+    let ledger = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let caller = CallerIdentity(actor: "crm", role: "service", requestID: "r")
+    for id in ["newsletter", "profiling"] {
+      let draft = PurposeDraft(
+        id: id, title: id, description: id, legalBasis: .consent, category: .emailMarketing, retentionDays: 30,
+        noticeVersion: "v1", noticeText: "text", vaultFields: [])
+      _ = try await ledger.upsertPurpose(draft, caller: caller)
+    }
+    for index in 0..<12 {
+      let evidence = Evidence(channel: .webform, capturedAt: Date(timeIntervalSince1970: 1_700_000_000 + Double(index)))
+      _ = try await ledger.recordConsent(
+        subjectID: "s\(index % 4)", purposeID: index % 3 == 0 ? "profiling" : "newsletter",
+        decision: index % 2 == 0 ? .granted : .withdrawn, evidence: evidence, legalBasis: nil, caller: caller)
+    }
+    _ = try await ledger.setRestriction(
+      subjectID: "s1", restricted: true, reason: "contested", evidence: Evidence(channel: .api, capturedAt: Date()), caller: caller)
+    return (ledger, store)
+  }
+
+  /// The state a ledger answers from for one subject.
+  private func state(_ ledger: ConsentLedger, _ subject: String) throws -> SubjectState? {
+    var filter = SubjectFilter()
+    filter.includeErased = true
+    let all = try ledger.listSubjects(filter, try PageRequest(size: 1000, token: "", scope: "test")).subjects
+    return all.first { $0.0 == subject }?.1
+  }
+
+  /// The states a full replay of the stored ledger gives.
+  private func replayed(_ store: SQLiteConsentStore) async throws -> [String: SubjectState] {
+    var states: [String: SubjectState] = [:]
+    for event in try await store.events(EventQuery(limit: 100_000)) { states[event.subjectID, default: SubjectState()].apply(event) }
+    return states
+  }
+
+  private func edit(_ store: SQLiteConsentStore, _ sql: String, _ arguments: StatementArguments = []) async throws {
+    try await store.database.write { try $0.execute(sql: sql, arguments: arguments) }
+  }
+
+  @Test("every commit keeps the states its events lead to, and a start reads them")
+  func keptByCommits() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let (ledger, store) = try await filledLedger(directory)
+    let expected = try await replayed(store)
+    #expect(expected.count == 4)
+    #expect(try await store.subjectStates() == expected)
+    #expect(try state(ledger, "s1") == expected["s1"])
+
+    // A start that reads the kept states: the ledger's rows are not replayed, so a kept state
+    // edited behind the service's back is what a restarted service answers from...
+    var edited = try #require(expected["s2"])
+    edited.decisions["newsletter"]?.decision = .granted
+    edited.decisions["newsletter"]?.legalBasis = .legitimateInterests
+    try await store.saveSubjectStates(["s2": edited], replacingAll: false)
+    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    #expect(try state(reopened, "s2") == edited)
+    // ...and verifying that subject says its state does not follow from its events.
+    let verification = try await reopened.verify(subjectID: "s2")
+    #expect(!verification.valid && verification.problem.contains("does not follow"))
+    #expect(try await reopened.verify(subjectID: "s1").valid)
+    #expect(try await reopened.verify(subjectID: nil).valid)
+  }
+
+  @Test("a ledger without kept states (the first start after the upgrade) is replayed once and its states written")
+  func rebuiltWhenMissing() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let (_, store) = try await filledLedger(directory)
+    let expected = try await replayed(store)
+    try await edit(store, "DELETE FROM subject_states")
+    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    #expect(try await store.subjectStates() == expected)
+    for (subject, kept) in expected { #expect(try state(reopened, subject) == kept) }
+  }
+
+  @Test("kept states behind the ledger catch up with the events after them")
+  func caughtUp() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let (_, store) = try await filledLedger(directory)
+    let expected = try await replayed(store)
+    // s1's restriction is the newest event: without its row the kept states end one event short,
+    // and s1's earlier state is the one kept.
+    let head = try #require(try await store.events(EventQuery(limit: 100_000)).last)
+    #expect(head.subjectID == "s1")
+    var older = try #require(expected["s1"])
+    older.restricted = false
+    older.restrictionReason = ""
+    older.lastSequence = try #require(expected.values.filter { $0 != expected["s1"] }.map(\.lastSequence).max())
+    try await store.saveSubjectStates(["s1": older], replacingAll: false)
+    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    #expect(try state(reopened, "s1") == expected["s1"])
+    #expect(try await store.subjectStates() == expected)
+  }
+
+  @Test("an unreadable kept state is rebuilt from the ledger; one past the ledger's end refuses the start")
+  func damaged() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let (_, store) = try await filledLedger(directory)
+    let expected = try await replayed(store)
+    try await edit(store, "UPDATE subject_states SET state = x'09' WHERE subject_id = 's0'")
+    await #expect(throws: SubjectStateUnreadable.self) { try await store.subjectStates() }
+    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    #expect(try state(reopened, "s0") == expected["s0"])
+    #expect(try await store.subjectStates() == expected)
+
+    var ahead = SubjectState()
+    ahead.lastSequence = 10_000
+    try await store.saveSubjectStates(["s9": ahead], replacingAll: false)
+    await #expect(throws: LedgerCorruption(sequence: 10_000, column: "subject_states")) { () async throws in
+      try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    }
+  }
+}
