@@ -652,7 +652,59 @@ public final class ConsentLedger: Sendable {
       after = batch.last!.sequence
     }
     verifier.finish(knownHead: knownHead)
-    return verifier.result
+    guard verifier.result.valid else { return verifier.result }
+    return try await verifyStates(chain: verifier.result)
+  }
+
+  /// After the chain verified: every subject's state the service answers from must be the fold of
+  /// their events. Reads the ledger subject by subject; a subject whose state differs is checked
+  /// again under the write lock (a write may have moved it meanwhile) before it is reported.
+  private func verifyStates(chain: ChainVerification) async throws -> ChainVerification {
+    // Subjects are counted against memory as it was now: a subject whose first event comes later
+    // was added by a write during the pass.
+    let (subjectsNow, headNow) = memory.withLock { ($0.subjects.count, $0.head.sequence) }
+    var position: (subjectID: String, sequence: UInt64)?
+    var current: (id: String, state: SubjectState)?
+    var seen = 0
+    func differs(_ id: String, _ folded: SubjectState) async throws -> Bool {
+      if (subject(id) ?? SubjectState()) == folded { return false }
+      return try await !verify(subjectID: id).valid
+    }
+    func broken(at sequence: UInt64) -> ChainVerification {
+      ChainVerification(
+        valid: false, entriesChecked: chain.entriesChecked, firstBrokenSequence: sequence,
+        problem: "the state the service answers from for the subject of entry \(sequence) does not follow from their events",
+        headHash: "")
+    }
+    while true {
+      let batch: [LedgerEvent]
+      do {
+        batch = try await store.eventsBySubject(after: position, limit: 1000)
+      } catch let corruption as LedgerCorruption {
+        return .unreadable(sequence: corruption.sequence, column: corruption.column, checked: chain.entriesChecked)
+      }
+      guard let last = batch.last else { break }
+      for event in batch {
+        if let (id, state) = current, id != event.subjectID {
+          if try await differs(id, state) { return broken(at: state.lastSequence) }
+          current = nil
+        }
+        if current == nil {
+          current = (event.subjectID, SubjectState())
+          if event.sequence <= headNow { seen += 1 }
+        }
+        current!.state.apply(event)
+      }
+      position = (last.subjectID, last.sequence)
+    }
+    if let (id, state) = current, try await differs(id, state) { return broken(at: state.lastSequence) }
+    // A state kept for a subject without events answers for nobody the ledger knows.
+    if subjectsNow != seen {
+      return ChainVerification(
+        valid: false, entriesChecked: chain.entriesChecked, firstBrokenSequence: nil,
+        problem: "the service answers for subjects the ledger has no events for", headHash: "")
+    }
+    return chain
   }
 
   private func paged<T>(_ sorted: [T], _ page: PageRequest, key: KeyPath<T, String>) -> ([T], String?) {

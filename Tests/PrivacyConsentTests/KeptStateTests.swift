@@ -104,11 +104,25 @@ struct KeptStateTests {
     try await store.saveSubjectStates(["s2": edited], replacingAll: false)
     let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
     #expect(try state(reopened, "s2") == edited)
-    // ...and verifying that subject says its state does not follow from its events.
+    // ...and verifying that subject, or the whole ledger, says its state does not follow from
+    // its events (the whole ledger by the subject's last entry).
     let verification = try await reopened.verify(subjectID: "s2")
     #expect(!verification.valid && verification.problem.contains("does not follow"))
     #expect(try await reopened.verify(subjectID: "s1").valid)
-    #expect(try await reopened.verify(subjectID: nil).valid)
+    let whole = try await reopened.verify(subjectID: nil)
+    #expect(!whole.valid && whole.firstBrokenSequence == edited.lastSequence && whole.problem.contains("does not follow"))
+
+    // A state kept for a subject the ledger has no events for.
+    try await store.saveSubjectStates(["s2": try #require(expected["s2"])], replacingAll: false)
+    var stranger = SubjectState()
+    stranger.decisions["newsletter"] = DecisionRecord(
+      decision: .granted, legalBasis: .consent, sequence: 2, decidedAt: Date(timeIntervalSince1970: 0), noticeVersion: "v1")
+    stranger.lastSequence = 2
+    try await store.saveSubjectStates(["nobody": stranger], replacingAll: false)
+    let withStranger = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let strangerCheck = try await withStranger.verify(subjectID: nil)
+    #expect(!strangerCheck.valid && strangerCheck.problem.contains("no events"))
+    #expect(try await !withStranger.verify(subjectID: "nobody").valid)
   }
 
   @Test("a ledger without kept states (the first start after the upgrade) is replayed once and its states written")
@@ -121,6 +135,8 @@ struct KeptStateTests {
     let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
     #expect(try await store.subjectStates() == expected)
     for (subject, kept) in expected { #expect(try state(reopened, subject) == kept) }
+    let whole = try await reopened.verify(subjectID: nil)
+    #expect(whole.valid && whole.entriesChecked == 13)
   }
 
   @Test("kept states behind the ledger catch up with the events after them")

@@ -31,6 +31,9 @@ public protocol ConsentStore: Sendable {
   /// Events in sequence order.
   func events(_ query: EventQuery) async throws -> [LedgerEvent]
   func event(sequence: UInt64) async throws -> LedgerEvent?
+  /// Events ordered by subject, then sequence, after the position (`subjectID`, `sequence`); nil
+  /// starts at the first subject. For checking every subject's state against their events.
+  func eventsBySubject(after position: (subjectID: String, sequence: UInt64)?, limit: Int) async throws -> [LedgerEvent]
   /// Writes a commit in one transaction, the new states of the subjects it touched
   /// (`LedgerCommit.subjectStates`) included.
   func commit(_ commit: LedgerCommit) async throws

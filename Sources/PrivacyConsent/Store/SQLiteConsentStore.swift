@@ -137,6 +137,15 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
+  public func eventsBySubject(after position: (subjectID: String, sequence: UInt64)?, limit: Int) async throws -> [LedgerEvent] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db.cachedStatement(sql: "\(Self.selectEvents) WHERE (subject_id, sequence) > (?, ?) ORDER BY subject_id, sequence LIMIT ?"),
+        arguments: [position?.subjectID ?? "", Int64(position?.sequence ?? 0), limit]
+      ).map(Self.event(from:))
+    }
+  }
+
   public func event(sequence: UInt64) async throws -> LedgerEvent? {
     try await pool.read { db in
       try Row.fetchOne(db.cachedStatement(sql: "\(Self.selectEvents) WHERE sequence = ?"), arguments: [Int64(sequence)]).map(Self.event(from:))
