@@ -113,7 +113,7 @@ let package = Package(
     .target(name: "PrivacyCertificates", dependencies: [crypto, x509, asn1], swiftSettings: swiftSettings),
     .target(name: "PrivacySuite", dependencies: ["PrivacyKit", "PrivacyCertificates", crypto, logging, lifecycle], swiftSettings: swiftSettings),
     // Fills a data directory with N subjects for benchmarks at scale (`privacy-suite seed`).
-    .target(name: "PrivacySeed", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", "PrivacyRights", "PrivacyBlocklist", logging], swiftSettings: swiftSettings),
+    .target(name: "PrivacySeed", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", "PrivacyRights", "PrivacyBlocklist", "PrivacyGateway", logging], swiftSettings: swiftSettings),
     // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
     .target(name: "CLibFuzzer"),
     .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
@@ -143,6 +143,6 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation, yams], swiftSettings: swiftSettings),
+    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation, yams, grdb], swiftSettings: swiftSettings),
   ]
 )

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""The consent and vault services at growing numbers of subjects.
+"""The suite at growing numbers of subjects.
 
 For each size N, `privacy-suite seed --subjects N` fills a fresh data directory (consent ledger:
 four purposes, about four events a subject; vault: 7-9 values a subject, three of them
 quasi-identifiers). The real services then start on it, pinned to the server core, and the script
-measures: start-up time (process start to listening, which includes replaying the consent ledger
-and opening the vault) and resident memory after start and after the load; CheckConsent at 1x1
-and 4 processes x 16 in flight, GetRecord, FindByField (email) and ErasePersonalData at 1x1, each
-call on another subject spread over all N (distinct_load.py). Reads are checked against the
-seeder's rules on a sample before they are loaded; the erasure row is printed only when the
-database holds every acknowledged erasure.
+measures: start-up time (process start to listening, which includes reading the consent
+service's kept subject states and opening the vault) and resident memory after start and after
+the load; CheckConsent at 1x1 and 4 processes x 16 in flight, GetRecord, FindByField (email)
+and ErasePersonalData at 1x1, each call on another subject spread over all N (distinct_load.py).
+Reads are checked against the seeder's rules on a sample before they are loaded; the erasure row
+is printed only when the database holds every acknowledged erasure.
 
 Beside the rows, from the same sitting: a raw SQLite point-read loop (primary key, random ids) on
 the seeded vault file, and the raw synchronous=FULL insert rate. Load on core 1, servers on core 0.
 
-usage: Benchmarks/scale.py [--sizes 10000,1000000] [--seconds N]
+The gateway's workflows on the same directory come last (sagas.py): the erasure and access sagas
+end to end and a retention sweep over the 1 % of subjects the seed made due.
+
+usage: Benchmarks/scale.py [--sizes 10000,1000000] [--seconds N] [--bin-dir DIR]
 """
 import argparse
 import functools
@@ -28,6 +31,7 @@ import time
 
 import distinct_load
 import grpcload
+import sagas
 import vault_records
 
 TOKEN = "benchmark-internal-token-0123456789"
@@ -58,10 +62,16 @@ def find_by_email(size, i):
     return v.FindByFieldRequest(field="email", value=f"person.{index}@example.com").SerializeToString()
 
 
-def erase(first, i):
+def plain_subject(k):
+    """The k-th subject with neither a seeded request (index % 100 == 0) nor a due retention
+    (index % 100 == 50): the direct erasures leave those to the sagas."""
+    return 100 * (k // 98) + 1 + k % 98 + (1 if k % 98 >= 49 else 0)
+
+
+def erase(i):
     from privacy.vault.v1 import vault_pb2 as v
 
-    return v.ErasePersonalDataRequest(subject_id=f"seed-{first + i}", reason="benchmark").SerializeToString()
+    return v.ErasePersonalDataRequest(subject_id=f"seed-{plain_subject(i)}", reason="benchmark").SerializeToString()
 
 
 def rss_mib(pid):
@@ -149,16 +159,25 @@ def measure(bin_path, size, seconds, headers):
                     sys.exit(f"{name} at {size:,}: statuses {result.describe_statuses()}")
                 rows.append((f"{name}", result.qps, result.p50, result.p99))
             before = erased_count(f"{data}/vault-service.sqlite")
+            plain = size // 100 * 98
             result = distinct_load.run(vault.address, "/privacy.vault.v1.VaultService/ErasePersonalData",
-                                       functools.partial(erase, 0), metadata, seconds, processes=1, concurrency=1, limit=size)
+                                       erase, metadata, seconds, processes=1, concurrency=1, limit=plain)
             erased = erased_count(f"{data}/vault-service.sqlite") - before
             check = (f"ErasePersonalData at {size:,}: {result.acknowledged:,} acknowledged, {erased:,} records marked erased; "
                      f"statuses: {result.describe_statuses()}")
-            if result.statuses.keys() != {"OK"} or erased != result.acknowledged or result.highest_index + 1 >= size:
+            if result.statuses.keys() != {"OK"} or erased != result.acknowledged or result.highest_index + 1 >= plain:
                 sys.exit(f"erasure check failed, no figure printed: {check}")
             rows.append(("ErasePersonalData 1x1", result.qps, result.p50, result.p99))
             notes.append(check)
             rss_end = (rss_mib(consent.process.pid), rss_mib(vault.process.pid))
+            workflow_servers, gateway_metadata = sagas.start(bin_path, data, common, consent.address, vault.address)
+            try:
+                saga_rows, saga_notes = sagas.measure(workflow_servers[-1].address, data, size, seconds, gateway_metadata)
+            finally:
+                for server in reversed(workflow_servers):
+                    server.stop()
+            rows += saga_rows
+            notes += saga_notes
         finally:
             consent.stop()
             vault.stop()
@@ -176,11 +195,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--bin-dir", help="use release executables already built there")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
     grpcload.require_tools()
-    grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto")
-    bin_path = grpcload.build_release("privacy-suite", "consent-service", "vault-service")
+    grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto", "privacy/rights/v1/rights.proto",
+                          "privacy/gateway/v1/gateway.proto")
+    bin_path = grpcload.build_release("privacy-suite", "consent-service", "vault-service", "subject-rights-service",
+                                      "blocklist-service", "gateway", bin_dir=args.bin_dir)
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     results = {}
     for size in sizes:

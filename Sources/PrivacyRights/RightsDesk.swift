@@ -426,8 +426,16 @@ public final class RightsDesk: Sendable {
     try await write { commit, now in
       let at = (at ?? now).microsecondPrecision
       if let stored = try await store.lastEngagement(subjectID: subjectID), stored >= at { return (stored, false) }
-      commit.engagement = (subjectID, at)
+      commit.engagements = [(subjectID, at)]
       return (at, true)
+    }
+  }
+
+  /// Keeps many subjects' engagements in one commit (a bulk load); like `recordEngagement`, a
+  /// subject's stored engagement only moves forward.
+  public func recordEngagements(_ engagements: [(subjectID: String, at: Date)], caller: CallerIdentity) async throws {
+    try await write { commit, _ in
+      commit.engagements = engagements.map { ($0.subjectID, $0.at.microsecondPrecision) }
     }
   }
 

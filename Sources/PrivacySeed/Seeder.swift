@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import PrivacyBlocklist
 import PrivacyConsent
+import PrivacyGateway
 import PrivacyKit
 import PrivacyRights
 import PrivacyVault
@@ -22,8 +23,13 @@ import PrivacyVault
 ///   withdrawal after a grant for some, so the ledger holds history as well as state;
 /// - every 100th subject (`requestEvery`) has an access request opened by email, and every 200th
 ///   an erasure request instead, verified by hand;
+/// - every subject has a last engagement (`engagementDaysAgo`): within the last year, except one
+///   in 100 (`isInactive`) last seen 1,000 days ago, so the seeded retention policy (no engagement
+///   for two years, every subject) makes 1 % of them due;
 /// - the blocklist holds the email of one erased person per 100 subjects,
-///   `erased.<j>@example.com` for j from 0 (people no longer in the other files).
+///   `erased.<j>@example.com` for j from 0 (people no longer in the other files);
+/// - the gateway's consent reactor has followed the whole ledger (the seeded history needs no
+///   consequences), so a gateway started on the directory reacts only to what happens next.
 public enum Seeder {
   public struct Report: Sendable {
     public var records: Int
@@ -45,6 +51,16 @@ public enum Seeder {
   private static let caller = CallerIdentity(actor: "seed", role: "system", requestID: "seed")
 
   static func subjectID(_ index: Int) -> String { "seed-\(index)" }
+
+  /// The retention policy the seed keeps: no engagement for two years, every subject.
+  static let retentionPolicy = (name: "inactive-two-years", inactivityDays: 730)
+
+  /// Whether subject `index` last engaged long enough ago to be due under the retention policy
+  /// (one in 100, none of them with a seeded request).
+  static func isInactive(_ index: Int) -> Bool { index % requestEvery == requestEvery / 2 }
+
+  /// How many days before the seed subject `index` last engaged.
+  static func engagementDaysAgo(_ index: Int) -> Int { isInactive(index) ? 1000 : index % 365 }
 
   /// What subject `index` last decided for `purpose` ("granted", "denied" or "withdrawn").
   static func expectedDecision(_ index: Int, purpose: String) -> String {
@@ -73,9 +89,11 @@ public enum Seeder {
   }
 
   /// The files `run` writes under the data directory.
-  public static let files = ["consent-service.sqlite", "vault-service.sqlite", "subject-rights-service.sqlite", "blocklist-service.sqlite"]
+  public static let files = [
+    "consent-service.sqlite", "vault-service.sqlite", "subject-rights-service.sqlite", "blocklist-service.sqlite", "gateway.sqlite",
+  ]
 
-  /// Seeds subjects `0..<subjects` into the four services' files under `directory`, all at once.
+  /// Seeds subjects `0..<subjects` into the five services' files under `directory`, all at once.
   /// - Parameters:
   ///   - masterKeyFile: the vault's keyring file (`VAULT_MASTER_KEY_FILE`).
   ///   - pepperFile: the blocklist's pepper file (`BLOCKLIST_PEPPER_FILE`).
@@ -88,6 +106,8 @@ public enum Seeder {
     async let rights = timed { try await seedRights(subjects: subjects, path: path(2), logger: logger) }
     async let blocklist = timed { try await seedBlocklist(subjects: subjects, path: path(3), keyring: peppers, logger: logger) }
     let (events, consentSeconds) = try await consent
+    // Bulk decisions only: the ledger's head is its event count.
+    try await SQLiteReactorStore.consentReactorFollowed(through: UInt64(events), databasePath: path(4))
     let (records, vaultSeconds) = try await vault
     let (requests, rightsSeconds) = try await rights
     let (entries, blocklistSeconds) = try await blocklist
@@ -174,9 +194,20 @@ public enum Seeder {
   }
 
   /// An access request for every `requestEvery`th subject, an erasure request verified by hand
-  /// for every second of those; one commit each, as the service makes them.
+  /// for every second of those, one commit each, as the service makes them; the retention policy
+  /// and every subject's last engagement, in batches.
   private static func seedRights(subjects: Int, path: String, logger: Logger) async throws -> Int {
     let desk = try await RightsDesk.open(store: SQLiteRightsStore(path: path, logger: logger), settings: RightsSettings())
+    _ = try await desk.upsertRetentionPolicy(
+      name: retentionPolicy.name, inactivityDays: retentionPolicy.inactivityDays, scope: .all,
+      description: "Seeded: subjects without engagement for two years", disabled: false, caller: caller)
+    let now = Date()
+    for start in stride(from: 0, to: subjects, by: batchSize) {
+      let engagements = (start..<min(start + batchSize, subjects)).map {
+        (subjectID: subjectID($0), at: now.addingTimeInterval(-Double(engagementDaysAgo($0)) * 86_400))
+      }
+      try await desk.recordEngagements(engagements, caller: caller)
+    }
     var opened = 0
     for index in stride(from: 0, to: subjects, by: requestEvery) {
       let erasure = index % (2 * requestEvery) == 0

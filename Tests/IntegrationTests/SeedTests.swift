@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import GRPCCore
 import PrivacyKit
 import PrivacyProtocol
@@ -76,6 +77,12 @@ struct SeedTests {
       }
       let ledger = try await consent.verifyLedger(.init()).verification
       #expect(ledger.valid && ledger.entriesChecked >= UInt64(4 * Self.subjects))
+      // The gateway's consent reactor starts after the seeded history.
+      let gateway = try DatabaseQueue(path: "\(data)/gateway.sqlite")
+      let cursor = try await gateway.read { db in
+        try Int64.fetchOne(db, sql: "SELECT position FROM reactor_cursors WHERE name = 'consent-consequences'")
+      }
+      #expect(cursor.map(UInt64.init) == ledger.entriesChecked)
     }
 
     // Rights: seed-0 asked for erasure (verified), seed-100 for access.
@@ -92,6 +99,15 @@ struct SeedTests {
       #expect(bySubject.count == 2)
       #expect(bySubject["seed-0"]?.0 == .erasure && bySubject["seed-0"]?.1 == .verified, "\(requests)")
       #expect(bySubject["seed-100"]?.0 == .access && bySubject["seed-100"]?.1 == .received, "\(requests)")
+      // Every subject engaged; one in 100 (seed-50 here) not for 1,000 days, due under the seeded policy.
+      let rights = Privacy_Rights_V1_SubjectRightsService.Client(wrapping: client)
+      let due = try await rights.listDueForRetention(.with { $0.pageSize = 1000 }).due
+      #expect(due.map(\.subjectID) == ["seed-50"] && due.first?.policyName == "inactive-two-years", "\(due)")
+      let engaged = try await rights.listEngagements(.with {
+        $0.engagedUntil = .init(date: Date())
+        $0.pageSize = 1000
+      }).engagements
+      #expect(engaged.count == Self.subjects)
     }
     // Blocklist: one erased person per 100 subjects, found under the data directory's pepper.
     try await withTestClient(port: try await blocklistProcess.listeningAddress().port) { client in

@@ -65,3 +65,13 @@ public struct SQLiteReactorStore: ReactorStore {
     }
   }
 }
+
+extension SQLiteReactorStore {
+  /// Marks the consent ledger as followed through `sequence` in the gateway's database file, so
+  /// the consent reactor starts after it: for a data directory whose ledger history was written
+  /// with its consequences already in place (`privacy-suite seed`).
+  public static func consentReactorFollowed(through sequence: UInt64, databasePath: String) async throws {
+    let store = SQLiteReactorStore(pool: try SQLiteAuditStore(path: databasePath).database)
+    try await store.saveCursor(ConsentReactor.name, sequence)
+  }
+}

@@ -41,13 +41,14 @@ public struct RightsCommit: Sendable {
   public var outbox: [OutboxMessage] = []
   public var recipients: [Recipient] = []
   public var policies: [RetentionPolicy] = []
-  public var engagement: (subjectID: String, at: Date)?
+  /// Engagements to keep; a subject's stored one moves only forward.
+  public var engagements: [(subjectID: String, at: Date)] = []
 
   public init() {}
 
   public var isEmpty: Bool {
     requests.isEmpty && artifactContents.isEmpty && purgedArtifacts.isEmpty && scrubbedOutboxRequests.isEmpty && outbox.isEmpty
-      && recipients.isEmpty && policies.isEmpty && engagement == nil
+      && recipients.isEmpty && policies.isEmpty && engagements.isEmpty
   }
 }
 

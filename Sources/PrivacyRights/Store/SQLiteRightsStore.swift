@@ -321,7 +321,7 @@ public struct SQLiteRightsStore: RightsStore {
       for message in commit.outbox { try Self.insert(message, db) }
       for recipient in commit.recipients { try Self.save(recipient, db) }
       for policy in commit.policies { try Self.save(policy, db) }
-      if let (subjectID, at) = commit.engagement {
+      for (subjectID, at) in commit.engagements {
         try db.cachedStatement(sql: """
             INSERT INTO engagements (subject_id, last_at) VALUES (?, ?)
             ON CONFLICT(subject_id) DO UPDATE SET last_at = MAX(last_at, excluded.last_at)
