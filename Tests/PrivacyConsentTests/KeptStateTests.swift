@@ -45,10 +45,14 @@ struct KeptStateTests {
     #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: unknown) }
   }
 
+  private func open(_ store: SQLiteConsentStore) async throws -> ConsentLedger {
+    try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+  }
+
   /// A ledger on a fresh file with a few subjects' history, through the ledger's own write path.
   private func filledLedger(_ directory: TestDirectory) async throws -> (ConsentLedger, SQLiteConsentStore) {
     let store = try SQLiteConsentStore(path: directory.path("consent.sqlite"), logger: silentLogger)
-    let ledger = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let ledger = try await open(store)
     let caller = CallerIdentity(actor: "crm", role: "service", requestID: "r")
     for id in ["newsletter", "profiling"] {
       let draft = PurposeDraft(
@@ -102,7 +106,7 @@ struct KeptStateTests {
     edited.decisions["newsletter"]?.decision = .granted
     edited.decisions["newsletter"]?.legalBasis = .legitimateInterests
     try await store.saveSubjectStates(["s2": edited], replacingAll: false)
-    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let reopened = try await open(store)
     #expect(try state(reopened, "s2") == edited)
     // ...and verifying that subject, or the whole ledger, says its state does not follow from
     // its events (the whole ledger by the subject's last entry).
@@ -119,7 +123,7 @@ struct KeptStateTests {
       decision: .granted, legalBasis: .consent, sequence: 2, decidedAt: Date(timeIntervalSince1970: 0), noticeVersion: "v1")
     stranger.lastSequence = 2
     try await store.saveSubjectStates(["nobody": stranger], replacingAll: false)
-    let withStranger = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let withStranger = try await open(store)
     let strangerCheck = try await withStranger.verify(subjectID: nil)
     #expect(!strangerCheck.valid && strangerCheck.problem.contains("no events"))
     #expect(try await !withStranger.verify(subjectID: "nobody").valid)
@@ -132,7 +136,7 @@ struct KeptStateTests {
     let (_, store) = try await filledLedger(directory)
     let expected = try await replayed(store)
     try await edit(store, "DELETE FROM subject_states")
-    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let reopened = try await open(store)
     #expect(try await store.subjectStates() == expected)
     for (subject, kept) in expected { #expect(try state(reopened, subject) == kept) }
     let whole = try await reopened.verify(subjectID: nil)
@@ -154,7 +158,7 @@ struct KeptStateTests {
     older.restrictionReason = ""
     older.lastSequence = try #require(expected.values.filter { $0 != expected["s1"] }.map(\.lastSequence).max())
     try await store.saveSubjectStates(["s1": older], replacingAll: false)
-    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let reopened = try await open(store)
     #expect(try state(reopened, "s1") == expected["s1"])
     #expect(try await store.subjectStates() == expected)
   }
@@ -167,7 +171,7 @@ struct KeptStateTests {
     let expected = try await replayed(store)
     try await edit(store, "UPDATE subject_states SET state = x'09' WHERE subject_id = 's0'")
     await #expect(throws: SubjectStateUnreadable.self) { try await store.subjectStates() }
-    let reopened = try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+    let reopened = try await open(store)
     #expect(try state(reopened, "s0") == expected["s0"])
     #expect(try await store.subjectStates() == expected)
 
@@ -175,7 +179,7 @@ struct KeptStateTests {
     ahead.lastSequence = 10_000
     try await store.saveSubjectStates(["s9": ahead], replacingAll: false)
     await #expect(throws: LedgerCorruption(sequence: 10_000, column: "subject_states")) { () async throws in
-      try await ConsentLedger.open(store: store, settings: ConsentSettings(publicBaseURL: "https://example.com", confirmationLifetime: 3600))
+      try await open(store)
     }
   }
 }
