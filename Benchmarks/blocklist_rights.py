@@ -21,11 +21,11 @@ import grpcload
 
 TOKEN = "benchmark-internal-token-0123456789"
 OPEN_REQUEST = "/privacy.rights.v1.SubjectRightsService/OpenRequest"
-LOADS = ((1, 1), (4, 16))  # distinct_load's processes x calls in flight per process
+LOADS = ((1, 1), (4, 16))  # distinct_load's connections x calls in flight on each
 
 
 def open_request(i):
-    """OpenRequest number i: an access request for a subject of its own (distinct_load calls this)."""
+    """OpenRequest number i: an access request for a subject of its own (distinct_load builds the requests with it)."""
     from privacy.rights.v1 import rights_pb2 as r
     return r.OpenRequestRequest(subject_id=f"bench-{i}", right=r.RIGHT_ACCESS, requester_email=f"person.{i}@example.com",
                                 channel=8).SerializeToString()
@@ -42,20 +42,20 @@ def open_request_rows(address, metadata, seconds, name, database=None):
     every acknowledged request is found there (a figure whose check fails is not printed)."""
     rows, checks = [], []
     offset = 0
-    for processes, concurrency in LOADS:
+    for connections, streams in LOADS:
         before = stored_requests(database) if database else None
         result = distinct_load.run(address, OPEN_REQUEST, functools.partial(_offset_open, offset), metadata, seconds,
-                                   processes=processes, concurrency=concurrency)
+                                   connections=connections, streams=streams)
         offset += result.highest_index + 1
         if database:
             after = stored_requests(database)
             added, subjects = after[0] - before[0], after[1] - before[1]
-            check = (f"OpenRequest {processes}x{concurrency}: {result.acknowledged:,} acknowledged, {added:,} requests stored "
+            check = (f"OpenRequest {connections}x{streams}: {result.acknowledged:,} acknowledged, {added:,} requests stored "
                      f"for {subjects:,} new subjects; statuses: {result.describe_statuses()}")
             checks.append(check)
             if result.statuses.keys() != {"OK"} or added != result.acknowledged or subjects != result.acknowledged:
                 sys.exit(f"write check failed, no figure printed: {check}")
-        rows.append((f"{name} {processes}x{concurrency}", result.qps, result.p50, result.p99))
+        rows.append((f"{name} {connections}x{streams}", result.qps, result.p50, result.p99))
     return rows, checks
 
 

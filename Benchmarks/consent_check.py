@@ -2,9 +2,10 @@
 """CheckConsent throughput and latency: the release consent-service (with flush coalescing on
 and off) beside the trivial Python grpcio reference, h2load at 1x1 and 4x32, server pinned to
 core 0 and load to core 1, all in one run. For context it also loads grpc.health.v1 Check on the
-same consent-service: a handler that does nothing, i.e. the gRPC transport's own ceiling here.
+same consent-service: a handler that does nothing, i.e. the gRPC transport's own ceiling here;
+and nghttpd serving a 23-byte file, the HTTP/2 limit of this machine.
 
-usage: Benchmarks/consent_check.py [--seconds N]
+usage: Benchmarks/consent_check.py [--seconds N] [--bin-dir DIR]
 """
 import argparse
 import os
@@ -39,13 +40,14 @@ def check_answer(address, c, cg, grpc, request, metadata):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--bin-dir", help="use release executables already built there")
     args = parser.parse_args()
     grpcload.require_tools()
     stubs = grpcload.python_stubs("privacy/consent/v1/consent.proto")
     import grpc
     from privacy.consent.v1 import consent_pb2 as c, consent_pb2_grpc as cg
 
-    bin_path = grpcload.build_release("consent-service")
+    bin_path = grpcload.build_release("consent-service", bin_dir=args.bin_dir)
     request = c.CheckConsentRequest(subject_id="subject-4242", purpose_id="newsletter")
     payload = grpcload.frame(request)
     method = "privacy.consent.v1.ConsentService/CheckConsent"
@@ -73,6 +75,12 @@ def main():
                     measure("  same server, empty health Check", server, "grpc.health.v1.Health/Check", b"\x00\x00\x00\x00\x00")
             finally:
                 server.stop()
+
+    nghttpd = grpcload.Nghttpd()
+    try:
+        measure("nghttpd, 23-byte file (HTTP/2 limit)", nghttpd, nghttpd.path)
+    finally:
+        nghttpd.stop()
 
     reference = grpcload.Server([sys.executable, os.path.join(grpcload.ROOT, "Benchmarks", "reference_server.py"), stubs, "consent-check"])
     try:

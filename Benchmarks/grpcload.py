@@ -8,6 +8,7 @@ import collections
 import os
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -82,6 +83,39 @@ class Server:
                 self.process.kill()
 
 
+class Nghttpd:
+    """nghttp2's C server over h2c, pinned to the server core, serving one 23-byte file at `path`:
+    what HTTP/2 itself costs on this machine, the ceiling every server here sits under."""
+
+    path = "file"
+
+    def __init__(self, cpu=SERVER_CPU):
+        if shutil.which("nghttpd") is None:
+            sys.exit("missing nghttpd: apt-get install nghttp2-server")
+        self.root = tempfile.mkdtemp(prefix="privacy-bench-nghttpd-")
+        with open(os.path.join(self.root, self.path), "w") as file:
+            file.write("privacy suite benchmark")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.address = f"127.0.0.1:{port}"
+        self.process = subprocess.Popen(["taskset", "-c", cpu, "nghttpd", "--no-tls", "-a", "127.0.0.1", "-d", self.root, str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        sys.exit("nghttpd did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 def frame(message):
     """A gRPC length-prefixed message: no compression, 4-byte big-endian length, bytes."""
     payload = message.SerializeToString()
@@ -132,9 +166,9 @@ def h2load(address, method, payload, headers, clients, streams, seconds, scheme=
 def print_table(title, rows):
     """rows: (name, qps, p50, p99)"""
     print(f"\n{title}")
-    print(f"{'server':34} {'QPS':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'server':40} {'QPS':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name, qps, p50, p99 in rows:
-        print(f"{name:34} {qps:9.0f} {p50:8.3f} {p99:8.3f}")
+        print(f"{name:40} {qps:9.0f} {p50:8.3f} {p99:8.3f}")
 
 
 def wait_for_port_free():

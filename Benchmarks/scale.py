@@ -6,7 +6,7 @@ four purposes, about four events a subject; vault: 7-9 values a subject, three o
 quasi-identifiers). The real services then start on it, pinned to the server core, and the script
 measures: start-up time (process start to listening, which includes reading the consent
 service's kept subject states and opening the vault) and resident memory after start and after
-the load; CheckConsent at 1x1 and 4 processes x 16 in flight, GetRecord, FindByField (email)
+the load; CheckConsent at 1x1 and 4 connections x 16 in flight, GetRecord, FindByField (email)
 and ErasePersonalData at 1x1, each call on another subject spread over all N (distinct_load.py).
 Reads are checked against the seeder's rules on a sample before they are loaded; the erasure row
 is printed only when the database holds every acknowledged erasure.
@@ -152,16 +152,16 @@ def measure(bin_path, size, seconds, headers):
                 ("GetRecord 1x1", vault.address, "/privacy.vault.v1.VaultService/GetRecord", get_record, 1, 1),
                 ("FindByField email 1x1", vault.address, "/privacy.vault.v1.VaultService/FindByField", find_by_email, 1, 1),
             ]
-            for name, address, method, make, processes, concurrency in loads:
+            for name, address, method, make, connections, streams in loads:
                 result = distinct_load.run(address, method, functools.partial(make, size), metadata, seconds,
-                                           processes=processes, concurrency=concurrency)
+                                           connections=connections, streams=streams)
                 if result.statuses.keys() != {"OK"}:
                     sys.exit(f"{name} at {size:,}: statuses {result.describe_statuses()}")
                 rows.append((f"{name}", result.qps, result.p50, result.p99))
             before = erased_count(f"{data}/vault-service.sqlite")
             plain = size // 100 * 98
             result = distinct_load.run(vault.address, "/privacy.vault.v1.VaultService/ErasePersonalData",
-                                       erase, metadata, seconds, processes=1, concurrency=1, limit=plain)
+                                       erase, metadata, seconds, connections=1, streams=1, limit=plain)
             erased = erased_count(f"{data}/vault-service.sqlite") - before
             check = (f"ErasePersonalData at {size:,}: {result.acknowledged:,} acknowledged, {erased:,} records marked erased; "
                      f"statuses: {result.describe_statuses()}")

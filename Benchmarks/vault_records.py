@@ -7,11 +7,11 @@ limits; an empty health Check on the same server shows the gRPC transport's own 
 pinned to core 0, load to core 1.
 
 GetRecord and health re-send one body with h2load at 1x1 and 4x32. PutRecord writes a new subject
-with its own values on every call (distinct_load.py, 1x1 and 4 processes x 16 in flight), and the
+with its own values on every call (distinct_load.py, 1x1 and 4 connections x 16 in flight), and the
 figures are printed only when the database afterwards holds every acknowledged write: one record
 more per OK call, at version 1, and five access-log entries more per OK call.
 
-usage: Benchmarks/vault_records.py [--seconds N]
+usage: Benchmarks/vault_records.py [--seconds N] [--bin-dir DIR]
 """
 import argparse
 import base64
@@ -36,7 +36,7 @@ VALUES = {
 
 
 def put_request(i):
-    """PutRecord for benchmark subject i: a subject and values of its own (distinct_load calls this)."""
+    """PutRecord for benchmark subject i: a subject and values of its own (distinct_load builds the requests with it)."""
     from privacy.vault.v1 import vault_pb2 as v
 
     values = {
@@ -62,20 +62,20 @@ def put_rows(address, database, headers, seconds):
     """PutRecord at 1x1 and 4x16 with distinct requests; each row only once its writes are found."""
     rows, checks = [], []
     offset = 0
-    for processes, concurrency in ((1, 1), (4, 16)):
+    for connections, streams in ((1, 1), (4, 16)):
         before = database_counts(database)
         result = distinct_load.run(address, "/privacy.vault.v1.VaultService/PutRecord", functools.partial(_offset_put, offset),
-                                   list(headers.items()), seconds, processes=processes, concurrency=concurrency)
+                                   list(headers.items()), seconds, connections=connections, streams=streams)
         offset += result.highest_index + 1
         after = database_counts(database)
         added, rewritten, logged = after[0] - before[0], after[1] - before[1], after[2] - before[2]
-        check = (f"PutRecord {processes}x{concurrency}: {result.acknowledged:,} acknowledged, {added:,} records added "
+        check = (f"PutRecord {connections}x{streams}: {result.acknowledged:,} acknowledged, {added:,} records added "
                  f"({rewritten} rewritten), {logged:,} access-log entries added (expected {5 * result.acknowledged:,}); "
                  f"statuses: {result.describe_statuses()}")
         checks.append(check)
         if result.statuses.keys() != {"OK"} or added != result.acknowledged or rewritten or logged != 5 * result.acknowledged:
             sys.exit(f"write check failed, no figure printed: {check}")
-        rows.append((f"PutRecord {processes}x{concurrency} (distinct)", result.qps, result.p50, result.p99))
+        rows.append((f"PutRecord {connections}x{streams} (distinct)", result.qps, result.p50, result.p99))
     return rows, checks
 
 
@@ -130,13 +130,14 @@ print(n / (time.time() - start))
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--bin-dir", help="use release executables already built there")
     args = parser.parse_args()
     grpcload.require_tools()
     grpcload.python_stubs("privacy/vault/v1/vault.proto")
     import grpc
     from privacy.vault.v1 import vault_pb2 as v, vault_pb2_grpc as vg
 
-    bin_path = grpcload.build_release("vault-service")
+    bin_path = grpcload.build_release("vault-service", bin_dir=args.bin_dir)
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     get = grpcload.frame(v.GetRecordRequest(subject_id="subject-1"))
     rows = []
