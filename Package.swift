@@ -30,6 +30,7 @@ let jwtKit = Target.Dependency.product(name: "JWTKit", package: "jwt-kit")
 let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 let zipFoundation = Target.Dependency.product(name: "ZIPFoundation", package: "ZIPFoundation")
 let histogram = Target.Dependency.product(name: "Histogram", package: "hdrhistogram-swift")
+let postgres = Target.Dependency.product(name: "PostgresNIO", package: "postgres-nio")
 
 /// A thin executable whose `main.swift` lives in `Services/<name>/`.
 func executable(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
@@ -76,6 +77,8 @@ let package = Package(
     // The gateway only: JWT bearer tokens (JWKS) and the YAML policy and API-keys files.
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    // PostgreSQL, the store for several replicas (DATABASE_URL=postgres://...).
+    .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     // The gateway only: access and portability bundles, built in memory as a zip.
     .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     // The benchmarks' load client only: latency histograms.
@@ -97,14 +100,14 @@ let package = Package(
     .target(
       name: "PrivacyKit",
       dependencies: ["CFatalSignals", "PrivacyWire", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, prometheus, nioCore, nioPosix, nioHTTP1,
-        nioTLS, nioSSL, certificateReloading, x509,
+        nioTLS, nioSSL, certificateReloading, x509, postgres,
       ],
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyConsent", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
     .target(name: "PrivacyVault", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
     .target(name: "PrivacyRights", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
-    .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging], swiftSettings: swiftSettings),
+    .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
     .target(
       name: "PrivacyGateway",
       dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, jwtKit, yams, zipFoundation],
@@ -123,7 +126,7 @@ let package = Package(
     .target(name: "PrivacyFuzz", dependencies: ["PrivacyKit", "PrivacyWire", "PrivacyGateway", "PrivacyBlocklist"], swiftSettings: swiftSettings),
     // The benchmarks' load client: distinct requests from a template over many connections and streams.
     .target(name: "PrivacyLoad", dependencies: [grpcCore, grpcHTTP2, nioPosix, histogram], swiftSettings: swiftSettings),
-    .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle], swiftSettings: swiftSettings),
+    .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, postgres], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
     executable("vault-service", ["PrivacyVault", "PrivacyKit"]),
@@ -144,7 +147,7 @@ let package = Package(
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, grdb, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, swiftProtobuf], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
-    .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, postgres], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyVaultTests", dependencies: ["PrivacyVault", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(
       name: "PrivacyGatewayTests",

@@ -90,8 +90,8 @@ public func makeBlocklistServer(
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteBlocklistStore(path: path, logger: logger)
-  case .postgres:
-    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the blocklist service yet; use sqlite://")
+  case .postgres(let url):
+    store = try await PostgresBlocklistStore.open(try PostgresSettings(url: url, environment: environment), logger: logger)
   }
   let blocklist = try await Blocklist.open(
     store: store, keyring: configuration.keyring, normalizer: Normalizer(defaultCountryCode: configuration.defaultCountryCode),

@@ -57,7 +57,7 @@ struct KeyringTests {
     (["BLOCKLIST_PEPPER": "", "BLOCKLIST_PEPPER_FILE": "/nonexistent/pepper"], "BLOCKLIST_PEPPER_FILE"),
     (["BLOCKLIST_DEFAULT_COUNTRY_CODE": "049"], "BLOCKLIST_DEFAULT_COUNTRY_CODE"),
     (["BLOCKLIST_DEFAULT_COUNTRY_CODE": "1234"], "BLOCKLIST_DEFAULT_COUNTRY_CODE"),
-    (["DATABASE_URL": "postgres://u:p@localhost/db"], "DATABASE_URL"),
+    (["DATABASE_URL": "postgres://u:p@localhost"], "DATABASE_URL"),
   ])
   func configurationErrors(overrides: [String: String], variable: String) async throws {
     let fixture = try BlocklistFixture()

@@ -1,0 +1,80 @@
+public import Logging
+public import PostgresNIO
+import NIOSSL
+
+/// A pool of PostgreSQL connections for one service, running from `open` until the last holder
+/// lets go of it, and the service's schema brought up to date.
+public final class PostgresPool: Sendable {
+  public let client: PostgresClient
+  public let logger: Logger
+  private let running: Task<Void, Never>
+
+  private init(client: PostgresClient, logger: Logger) {
+    self.client = client
+    self.logger = logger
+    running = Task { await client.run() }
+  }
+
+  deinit { running.cancel() }
+
+  /// Connects and applies the migrations of `service` it has not applied yet. Several replicas
+  /// starting at once take turns (an advisory lock held for the migration's transaction); a
+  /// database migrated by a newer build (a version this one does not know) is refused.
+  public static func open(
+    _ settings: PostgresSettings, service: String, migrations: [[String]], logger: Logger
+  ) async throws -> PostgresPool {
+    var configuration = PostgresClient.Configuration(
+      host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+      database: settings.database, tls: try tls(settings.sslMode))
+    configuration.options.maximumConnections = settings.poolSize
+    let database = PostgresPool(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+    try await database.migrate(service: service, migrations: migrations)
+    return database
+  }
+
+  private static func tls(_ mode: PostgresSettings.SSLMode) throws -> PostgresClient.Configuration.TLS {
+    switch mode {
+    case .disable:
+      return .disable
+    case .require:
+      var configuration = TLSConfiguration.makeClientConfiguration()
+      configuration.certificateVerification = .none
+      return .require(configuration)
+    case .verifyFull:
+      return .require(.makeClientConfiguration())
+    }
+  }
+
+  /// Migration `i` (from 1) of a service is `migrations[i - 1]`, its statements one by one;
+  /// applied in order, each once, all in one transaction.
+  private func migrate(service: String, migrations: [[String]]) async throws {
+    let newer: SchemaNewerThanBinary? = try await client.withTransaction(logger: logger) { connection in
+      try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
+      try await connection.query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (service TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (service, version))",
+        logger: logger)
+      var applied = 0
+      for try await version in try await connection.query(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE service = \(service)", logger: logger
+      ).decode(Int.self) {
+        applied = version
+      }
+      guard applied <= migrations.count else {
+        return SchemaNewerThanBinary(
+          path: "\(service) schema on PostgreSQL", unknownMigrations: ["\(service) v\(migrations.count + 1) to v\(applied)"])
+      }
+      for version in (applied + 1)..<(migrations.count + 1) {
+        for statement in migrations[version - 1] {
+          try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+        try await connection.query("INSERT INTO schema_migrations (service, version) VALUES (\(service), \(version))", logger: logger)
+      }
+      return nil
+    }
+    // Thrown here, not in the transaction, so callers see it as it is and not wrapped.
+    if let newer { throw newer }
+  }
+
+  /// The advisory-lock key every service's migrations take (any constant both sides agree on).
+  private static let migrationLock: Int64 = 0x7072_6976_6163_7921
+}

@@ -1,0 +1,58 @@
+import Foundation
+
+/// How to reach PostgreSQL: `DATABASE_URL=postgres://user[:password]@host[:port]/database[?sslmode=...]`,
+/// the password also from `DATABASE_PASSWORD` or `DATABASE_PASSWORD_FILE` (not both, and not with
+/// one in the URL), and the pool size from `DATABASE_POOL_SIZE`.
+///
+/// `sslmode` is `verify-full` unless the URL says otherwise: encrypted, with the server's
+/// certificate checked against the system's trust roots and its name. `require` encrypts without
+/// checking, `disable` sends in the clear (a database on the same host).
+public struct PostgresSettings: Sendable, Equatable {
+  public enum SSLMode: String, Sendable, CaseIterable {
+    case disable
+    case require
+    case verifyFull = "verify-full"
+  }
+
+  public var host: String
+  public var port: Int
+  public var username: String
+  public var password: String?
+  public var database: String
+  public var sslMode: SSLMode
+  /// The most connections the service opens.
+  public var poolSize: Int
+
+  public static let defaultPoolSize = 10
+
+  /// Reads `url` (the text of `DATABASE_URL`) and the variables beside it. No error repeats the
+  /// password.
+  public init(url text: String, environment: EnvironmentReader) throws(ConfigurationError) {
+    guard let url = URLComponents(string: text), ["postgres", "postgresql"].contains(url.scheme) else {
+      throw .malformed("DATABASE_URL", "is not a postgres://user@host:port/database URL")
+    }
+    guard let host = url.host, !host.isEmpty else { throw .malformed("DATABASE_URL", "names no host") }
+    guard let username = url.user, !username.isEmpty else { throw .malformed("DATABASE_URL", "names no user") }
+    let database = String(url.path.dropFirst())
+    guard !database.isEmpty, !database.contains("/") else { throw .malformed("DATABASE_URL", "names no database (postgres://user@host/database)") }
+    var sslMode = SSLMode.verifyFull
+    for item in url.queryItems ?? [] {
+      guard item.name == "sslmode" else { throw .malformed("DATABASE_URL", "has an unknown parameter \"\(item.name)\"; only sslmode is read") }
+      guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
+        throw .malformed("DATABASE_URL", "sslmode must be one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+      }
+      sslMode = mode
+    }
+    let separatePassword = try environment.secret("DATABASE_PASSWORD")
+    if url.password != nil, separatePassword != nil {
+      throw .malformed("DATABASE_URL", "holds a password and DATABASE_PASSWORD(_FILE) is set too; set one")
+    }
+    self.host = host
+    self.port = url.port ?? 5432
+    self.username = username
+    self.password = url.password ?? separatePassword
+    self.database = database
+    self.sslMode = sslMode
+    self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 1...1_000) ?? Self.defaultPoolSize
+  }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Logging
+import PostgresNIO
+public import PrivacyKit
+
+/// A database of its own on the test cluster that `scripts/with-postgres` starts (the README's
+/// test command runs the suite inside it), made for one test and dropped after it.
+public struct PostgresTestDatabase: Sendable {
+  /// The cluster's superuser URL, when the tests run beside one.
+  public static var clusterURL: String? { ProcessInfo.processInfo.environment["PRIVACY_TEST_POSTGRES_URL"] }
+
+  public static var isAvailable: Bool { clusterURL != nil }
+
+  /// `DATABASE_URL` of the test's database.
+  public let url: String
+  private let name: String
+
+  /// Runs `body` with a new, empty database and drops it afterwards.
+  public static func with<T: Sendable>(_ body: (PostgresTestDatabase) async throws -> T) async throws -> T {
+    guard let clusterURL else { throw NoTestCluster() }
+    let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    try await administer(clusterURL, "CREATE DATABASE \(name)")
+    let database = PostgresTestDatabase(url: clusterURL.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), name: name)
+    do {
+      let result = try await body(database)
+      try await administer(clusterURL, "DROP DATABASE \(name) WITH (FORCE)")
+      return result
+    } catch {
+      try? await administer(clusterURL, "DROP DATABASE \(name) WITH (FORCE)")
+      throw error
+    }
+  }
+
+  public var settings: PostgresSettings {
+    get throws { try PostgresSettings(url: url, environment: EnvironmentReader([:])) }
+  }
+
+  /// Runs one statement on a connection of its own (CREATE and DROP DATABASE cannot run in a pool's
+  /// transaction).
+  public static func administer(_ url: String, _ statement: String) async throws {
+    let settings = try PostgresSettings(url: url, environment: EnvironmentReader([:]))
+    let connection = try await PostgresConnection.connect(
+      configuration: .init(
+        host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+        database: settings.database, tls: .disable),
+      id: 1, logger: Logger(label: "privacy.test.postgres") { _ in SwiftLogNoOpLogHandler() })
+    do {
+      try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger)
+    } catch {
+      try? await connection.close()
+      throw error
+    }
+    try await connection.close()
+  }
+}
+
+/// The PostgreSQL tests run without the test cluster: run them through `scripts/test` (or
+/// `scripts/with-postgres swift test`).
+public struct NoTestCluster: Error, CustomStringConvertible {
+  public var description: String { "PRIVACY_TEST_POSTGRES_URL is not set: run the tests with scripts/test or scripts/with-postgres" }
+}

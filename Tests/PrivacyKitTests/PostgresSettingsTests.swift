@@ -1,0 +1,52 @@
+import Foundation
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+@Suite("PostgreSQL settings")
+struct PostgresSettingsTests {
+  @Test("a full URL: user, percent-encoded password, host, port, database, sslmode; the pool size beside it")
+  func fullURL() throws {
+    let settings = try PostgresSettings(
+      url: "postgres://privacy:p%40ss%2Fword@db.internal:6432/consent?sslmode=require",
+      environment: EnvironmentReader(["DATABASE_POOL_SIZE": "32"]))
+    #expect(settings.host == "db.internal")
+    #expect(settings.port == 6432)
+    #expect(settings.username == "privacy")
+    #expect(settings.password == "p@ss/word")
+    #expect(settings.database == "consent")
+    #expect(settings.sslMode == .require)
+    #expect(settings.poolSize == 32)
+  }
+
+  @Test("defaults: port 5432, certificate and name verified, a pool of 10; the password from a file")
+  func defaults() throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    try "from-a-file\n".write(toFile: directory.path("password"), atomically: true, encoding: .utf8)
+    let settings = try PostgresSettings(
+      url: "postgresql://privacy@db/consent", environment: EnvironmentReader(["DATABASE_PASSWORD_FILE": directory.path("password")]))
+    #expect(settings.port == 5432)
+    #expect(settings.sslMode == .verifyFull)
+    #expect(settings.poolSize == PostgresSettings.defaultPoolSize)
+    #expect(settings.password == "from-a-file")
+  }
+
+  @Test("malformed URLs are refused by name, and no message repeats the password")
+  func refusals() throws {
+    let cases: [(String, [String: String], String)] = [
+      ("postgres://privacy:secret-pw@/consent", [:], "names no host"),
+      ("postgres://db/consent", [:], "names no user"),
+      ("postgres://privacy:secret-pw@db", [:], "names no database"),
+      ("postgres://privacy:secret-pw@db/consent?sslmode=prefer", [:], "sslmode must be one of disable, require, verify-full"),
+      ("postgres://privacy:secret-pw@db/consent?application_name=x", [:], "unknown parameter \"application_name\""),
+      ("postgres://privacy:secret-pw@db/consent", ["DATABASE_PASSWORD": "other"], "set one"),
+      ("postgres://privacy@db/consent", ["DATABASE_POOL_SIZE": "0"], "DATABASE_POOL_SIZE must be an integer in 1...1000"),
+    ]
+    for (url, environment, problem) in cases {
+      let error = #expect(throws: ConfigurationError.self) { try PostgresSettings(url: url, environment: EnvironmentReader(environment)) }
+      #expect(error?.description.contains(problem) == true, "\(url): \(error?.description ?? "no error")")
+      #expect(error?.description.contains("secret-pw") == false)
+    }
+  }
+}
