@@ -32,6 +32,15 @@ struct PostgresSettingsTests {
     #expect(settings.password == "from-a-file")
   }
 
+  @Test("sslmode=disable is taken for this host or a local run only")
+  func plaintext() throws {
+    for url in ["postgres://p@127.0.0.1/db?sslmode=disable", "postgres://p@localhost/db?sslmode=disable"] {
+      #expect(try PostgresSettings(url: url, environment: EnvironmentReader([:])).sslMode == .disable)
+    }
+    let local = try PostgresSettings(url: "postgres://p@db/db?sslmode=disable", environment: EnvironmentReader(["ALLOW_INSECURE_DEV": "1"]))
+    #expect(local.sslMode == .disable)
+  }
+
   @Test("malformed URLs are refused by name, and no message repeats the password")
   func refusals() throws {
     let cases: [(String, [String: String], String)] = [
@@ -42,6 +51,7 @@ struct PostgresSettingsTests {
       ("postgres://privacy:secret-pw@db/consent?application_name=x", [:], "unknown parameter \"application_name\""),
       ("postgres://privacy:secret-pw@db/consent", ["DATABASE_PASSWORD": "other"], "set one"),
       ("postgres://privacy@db/consent", ["DATABASE_POOL_SIZE": "0"], "DATABASE_POOL_SIZE must be an integer in 1...1000"),
+      ("postgres://privacy:secret-pw@db.internal/consent?sslmode=disable", [:], "sslmode=disable would send data in the clear"),
     ]
     for (url, environment, problem) in cases {
       let error = #expect(throws: ConfigurationError.self) { try PostgresSettings(url: url, environment: EnvironmentReader(environment)) }

@@ -6,7 +6,8 @@ import Foundation
 ///
 /// `sslmode` is `verify-full` unless the URL says otherwise: encrypted, with the server's
 /// certificate checked against the system's trust roots and its name. `require` encrypts without
-/// checking, `disable` sends in the clear (a database on the same host).
+/// checking. `disable` sends in the clear, so it is refused unless the database is on this host
+/// (a loopback address or `localhost`) or the run is a local one (`ALLOW_INSECURE_DEV=1`).
 public struct PostgresSettings: Sendable, Equatable {
   public enum SSLMode: String, Sendable, CaseIterable {
     case disable
@@ -43,6 +44,9 @@ public struct PostgresSettings: Sendable, Equatable {
       }
       sslMode = mode
     }
+    if sslMode == .disable, !Self.isLoopback(host), !(try environment.flag("ALLOW_INSECURE_DEV")) {
+      throw .malformed("DATABASE_URL", "sslmode=disable would send data in the clear to another host; use require or verify-full")
+    }
     let separatePassword = try environment.secret("DATABASE_PASSWORD")
     if url.password != nil, separatePassword != nil {
       throw .malformed("DATABASE_URL", "holds a password and DATABASE_PASSWORD(_FILE) is set too; set one")
@@ -54,5 +58,9 @@ public struct PostgresSettings: Sendable, Equatable {
     self.database = database
     self.sslMode = sslMode
     self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 1...1_000) ?? Self.defaultPoolSize
+  }
+
+  private static func isLoopback(_ host: String) -> Bool {
+    host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
   }
 }
