@@ -110,7 +110,7 @@ let package = Package(
     .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
     .target(
       name: "PrivacyGateway",
-      dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, jwtKit, yams, zipFoundation],
+      dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, jwtKit, yams, zipFoundation, postgres],
       // The shipped default role policy, used when GATEWAY_POLICY_FILE is not set.
       resources: [.copy("Resources/default-policy.yaml")],
       swiftSettings: swiftSettings
@@ -153,7 +153,7 @@ let package = Package(
       name: "PrivacyGatewayTests",
       dependencies: [
         "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", "PrivacyConsent", "PrivacyVault", "PrivacyRights",
-        "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging, zipFoundation,
+        "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging, zipFoundation, postgres,
       ],
       swiftSettings: swiftSettings
     ),

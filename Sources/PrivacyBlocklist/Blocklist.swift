@@ -6,24 +6,41 @@ import Synchronization
 /// The blocklist service's core. Active entries live in memory keyed by their keyed hash, so a
 /// check is one dictionary lookup per identifier and pepper; memory is rebuilt from the store at
 /// start. Writes run under one lock: the store commits, then memory follows, so a write the
-/// store refuses changes nothing.
+/// store refuses changes nothing. Replicas sharing a store follow each other's commits by change
+/// number (`catchUp`), also under that lock, and each write catches up first, so it decides on
+/// every entry committed before it began.
 public final class Blocklist: Sendable {
+  private struct Memory {
+    var active: [KeyedHash: BlocklistEntry] = [:]
+    /// The hash of each active entry by id: a removal read back from the store no longer has it.
+    var hashByID: [String: KeyedHash] = [:]
+    /// The last commit memory holds.
+    var applied: UInt64 = 0
+
+    /// Takes in an entry as it is now: active, or removed.
+    mutating func apply(_ entry: BlocklistEntry) {
+      if let hash = entry.hash {
+        active[hash] = entry
+        hashByID[entry.id] = hash
+      } else if let hash = hashByID.removeValue(forKey: entry.id) {
+        active[hash] = nil
+      }
+    }
+  }
+
   private let store: any BlocklistStore
   private let keyring: PepperKeyring
   private let normalizer: Normalizer
-  private let active: Mutex<[KeyedHash: BlocklistEntry]>
+  private let memory: Mutex<Memory>
   private let writes = AsyncLock()
   /// The clock; tests move it.
   public let now: @Sendable () -> Date
 
-  private init(
-    store: any BlocklistStore, keyring: PepperKeyring, normalizer: Normalizer, active: [KeyedHash: BlocklistEntry],
-    now: @escaping @Sendable () -> Date
-  ) {
+  private init(store: any BlocklistStore, keyring: PepperKeyring, normalizer: Normalizer, memory: Memory, now: @escaping @Sendable () -> Date) {
     self.store = store
     self.keyring = keyring
     self.normalizer = normalizer
-    self.active = Mutex(active)
+    self.memory = Mutex(memory)
     self.now = now
   }
 
@@ -33,17 +50,16 @@ public final class Blocklist: Sendable {
     store: any BlocklistStore, keyring: PepperKeyring, normalizer: Normalizer, logger: Logger,
     now: @escaping @Sendable () -> Date = { Date() }
   ) async throws -> Blocklist {
-    var active: [KeyedHash: BlocklistEntry] = [:]
-    for entry in try await store.activeEntries() {
-      if let hash = entry.hash { active[hash] = entry }
-    }
+    // The change number first: whatever commits during the load is read again by `catchUp`.
+    var memory = Memory(applied: try await store.lastChange())
+    for entry in try await store.activeEntries() { memory.apply(entry) }
     let configured = Set(keyring.ids)
     for (pepperID, count) in try await store.activeCountsByPepper() where !configured.contains(pepperID) {
       logger.warning(
         "active entries were hashed under a pepper that is not configured; they no longer match",
         metadata: ["blocklist.pepper_id": "\(pepperID)", "blocklist.entries": "\(count)"])
     }
-    return Blocklist(store: store, keyring: keyring, normalizer: normalizer, active: active, now: now)
+    return Blocklist(store: store, keyring: keyring, normalizer: normalizer, memory: memory, now: now)
   }
 
   /// Normalizes a request's identifiers, all or nothing: the first one that cannot be normalized
@@ -65,10 +81,10 @@ public final class Blocklist: Sendable {
   /// hashing happens outside the memory lock; only the lookups hold it.
   private func lookup(_ identifiers: [NormalizedIdentifier]) -> [BlocklistEntry?] {
     let candidates = identifiers.map { identifier in keyring.peppers.map { $0.hash(identifier) } }
-    return active.withLock { active in
+    return memory.withLock { memory in
       candidates.map { hashes in
         for hash in hashes {
-          if let entry = active[hash] { return entry }
+          if let entry = memory.active[hash] { return entry }
         }
         return nil
       }
@@ -87,7 +103,23 @@ public final class Blocklist: Sendable {
   }
 
   /// How many entries are active (memory), for tests and metrics.
-  public var activeCount: Int { active.withLock { $0.count } }
+  public var activeCount: Int { memory.withLock { $0.active.count } }
+
+  // MARK: Following other replicas
+
+  /// Applies what commits since the last one memory holds changed (other replicas' writes).
+  public func catchUp() async throws {
+    try await writes.withLock { try await applyChanges() }
+  }
+
+  /// Call with `writes` held.
+  private func applyChanges() async throws {
+    let changes = try await store.changes(after: memory.withLock { $0.applied })
+    memory.withLock { memory in
+      for entry in changes.entries { memory.apply(entry) }
+      memory.applied = max(memory.applied, changes.through)
+    }
+  }
 
   // MARK: Writes
 
@@ -97,7 +129,10 @@ public final class Blocklist: Sendable {
     _ identifiers: [NormalizedIdentifier], reason: String, requestID: String, caller: CallerIdentity
   ) async throws -> (added: Int, alreadyPresent: Int) {
     try await writes.withLock {
-      // Writes are serialized, so what `lookup` sees stays true until this commit lands.
+      // Writes are serialized, so what `lookup` sees stays true until this commit lands (on one
+      // replica; two replicas adding one identifier at the same moment meet the store's unique
+      // index and one of them fails).
+      try await applyChanges()
       let existing = lookup(identifiers)
       let at = now().microsecondPrecision
       var commit = BlocklistCommit()
@@ -117,8 +152,8 @@ public final class Blocklist: Sendable {
       if !commit.isEmpty {
         try await store.commit(commit)
         let added = commit.added
-        active.withLock { active in
-          for entry in added { if let hash = entry.hash { active[hash] = entry } }
+        memory.withLock { memory in
+          for entry in added { memory.apply(entry) }
         }
       }
       return (commit.added.count, alreadyPresent)
@@ -131,10 +166,12 @@ public final class Blocklist: Sendable {
     _ identifiers: [NormalizedIdentifier], reason: String, caller: CallerIdentity
   ) async throws -> (removed: Int, notPresent: Int) {
     try await writes.withLock {
+      try await applyChanges()
       let existing = lookup(identifiers)
       let removal = BlocklistEntry.Removal(at: now(), reason: reason, by: caller.actor)
       var commit = BlocklistCommit()
       var removedHashes = Set<KeyedHash>()
+      var removedEntries: [BlocklistEntry] = []
       var notPresent = 0
       for entry in existing {
         guard let entry, let hash = entry.hash, removedHashes.insert(hash).inserted else {
@@ -142,11 +179,15 @@ public final class Blocklist: Sendable {
           continue
         }
         commit.removed.append((entry.id, removal))
+        removedEntries.append(entry)
       }
       if !commit.isEmpty {
         try await store.commit(commit)
-        active.withLock { active in
-          for hash in removedHashes { active[hash] = nil }
+        memory.withLock { memory in
+          for var entry in removedEntries {
+            entry.hash = nil
+            memory.apply(entry)
+          }
         }
       }
       return (commit.removed.count, notPresent)

@@ -87,19 +87,34 @@ public func makeBlocklistServer(
 ) async throws -> PrivacyServer {
   let configuration = try BlocklistConfiguration(service: service, environment: environment)
   let store: any BlocklistStore
+  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteBlocklistStore(path: path, logger: logger)
   case .postgres(let url):
-    store = try await PostgresBlocklistStore.open(try PostgresSettings(url: url, environment: environment), logger: logger)
+    let settings = try PostgresSettings(url: url, environment: environment)
+    let postgresStore = try await PostgresBlocklistStore.open(settings, logger: logger)
+    store = postgresStore
+    postgres = (postgresStore.database, settings)
   }
   let blocklist = try await Blocklist.open(
     store: store, keyring: configuration.keyring, normalizer: Normalizer(defaultCountryCode: configuration.defaultCountryCode),
     logger: logger, now: now)
+  var replica: ReplicaFollower?
+  var ready: (@Sendable () -> Bool)?
+  if let postgres {
+    let follower = ReplicaFollower(
+      database: postgres.pool, channel: PostgresBlocklistStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
+      logger: logger, catchUp: { try await blocklist.catchUp() })
+    replica = follower
+    ready = { follower.isFresh }
+  }
   return PrivacyServer(
     configuration: service,
-    services: [BlocklistHandler(blocklist: blocklist)],
+    services: [BlocklistHandler(blocklist: blocklist, replica: replica)],
     serviceNames: ["privacy.blocklist.v1.BlocklistService"],
+    companions: [replica].compactMap { $0 },
+    ready: ready,
     metrics: metrics,
     logger: logger
   )

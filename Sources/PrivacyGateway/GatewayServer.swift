@@ -24,6 +24,9 @@ public struct GatewayConfiguration: Sendable {
   public var crashAfterStep: String?
   /// TLS to the backends (`BACKEND_TLS_*`); nil speaks plaintext to them (development).
   public var backendTLS: ClientTLS?
+  /// The gateway's database when `DATABASE_URL` is `postgres://` (several gateways may share it);
+  /// nil for the SQLite file.
+  public var postgres: PostgresSettings?
   /// The audit chain's key (`GATEWAY_AUDIT_KEY_FILE`).
   public var auditKey: AuditKey
   /// `AUDIT_CHECKPOINT_EVERY` (default 1000): entries between signed checkpoints.
@@ -81,12 +84,13 @@ public struct GatewayConfiguration: Sendable {
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
-    let databasePath: String
     switch service.database {
-    case .sqlite(let path): databasePath = path
-    case .postgres: throw .malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
+    case .sqlite(let path):
+      self.auditKey = try AuditKey.load(environment, keptBeside: path, allowInsecureDev: service.allowInsecureDev)
+    case .postgres(let url):
+      self.postgres = try PostgresSettings(url: url, environment: environment)
+      self.auditKey = try AuditKey.load(environment, keptBeside: nil, allowInsecureDev: service.allowInsecureDev)
     }
-    self.auditKey = try AuditKey.load(environment, database: databasePath, allowInsecureDev: service.allowInsecureDev)
     self.checkpointEvery = UInt64(try environment.int("AUDIT_CHECKPOINT_EVERY", range: 1...10_000_000) ?? Int(AuditLog.defaultCheckpointEvery))
     self.retentionSweepInterval = try Self.interval(environment.string("RETENTION_SWEEP_INTERVAL") ?? "24h", variable: "RETENTION_SWEEP_INTERVAL")
     if !service.allowInsecureDev && backendTLS?.certificate == nil {
@@ -205,18 +209,14 @@ public func makeGateway(
       throw ConfigurationError.malformed("GATEWAY_JWKS_FILE", "(\(trust.jwksFile)) \(error)")
     }
   }
-  let store: any AuditStore
-  let reactorStore: any ReactorStore
-  switch configuration.service.database {
-  case .sqlite(let path):
-    let sqlite = try SQLiteAuditStore(path: path)
-    store = sqlite
-    reactorStore = SQLiteReactorStore(pool: sqlite.database)
-  case .postgres:
-    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the gateway yet; use sqlite://")
+  let stores: GatewayStores
+  switch (configuration.service.database, configuration.postgres) {
+  case (_, let postgres?): stores = try await .open(postgres: postgres, logger: logger)
+  case (.sqlite(let path), nil): stores = try .open(sqlite: path)
+  case (.postgres, nil): preconditionFailure("GatewayConfiguration reads PostgresSettings for every postgres:// DATABASE_URL")
   }
   let audit = try await AuditLog.open(
-    store: store, key: configuration.auditKey, checkpointEvery: configuration.checkpointEvery, now: now, logger: logger)
+    store: stores.audit, key: configuration.auditKey, checkpointEvery: configuration.checkpointEvery, now: now, logger: logger)
   if let step = configuration.crashAfterStep {
     logger.warning("GATEWAY_TEST_CRASH_AFTER_STEP is set: test-only fault injection, the gateway exits after recording step \(step) DONE")
   }
@@ -228,7 +228,7 @@ public func makeGateway(
     throw ConfigurationError.malformed("BACKEND_TLS_CA_FILE", "and the other BACKEND_TLS_ settings could not make a TLS client: \(error)")
   }
   return Gateway(
-    policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: reactorStore, backends: backends,
+    policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: stores.reactor, backends: backends,
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
       internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,

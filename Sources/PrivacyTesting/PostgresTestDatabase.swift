@@ -13,7 +13,8 @@ public struct PostgresTestDatabase: Sendable {
 
   /// `DATABASE_URL` of the test's database.
   public let url: String
-  private let name: String
+  /// The database's name on the cluster.
+  public let name: String
 
   /// Runs `body` with a new, empty database and drops it afterwards.
   public static func with<T: Sendable>(_ body: (PostgresTestDatabase) async throws -> T) async throws -> T {

@@ -183,3 +183,23 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () async t
     try await Task.sleep(for: .milliseconds(20))
   }
 }
+
+/// A loopback port nothing listens on. The socket stays bound (never listening) until the test
+/// process ends: released, the port could be bound by a server of a test running in parallel, and
+/// "the backend that is down" would answer.
+public func closedPort() -> Int {
+  boundLoopbackSocket().port
+}
+
+/// A TCP socket bound to a free port of 127.0.0.1, not yet listening.
+public func boundLoopbackSocket() -> (descriptor: Int32, port: Int) {
+  let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = 0
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
+  _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+  return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}

@@ -5,24 +5,13 @@ import PrivacyKit
 import PrivacyTesting
 import Testing
 
-/// The stores the conformance suite runs on: SQLite always, PostgreSQL beside the test cluster.
-enum BlocklistStoreKind: String, CaseIterable, CustomTestStringConvertible {
-  case sqlite, postgres
-
-  static var available: [BlocklistStoreKind] { PostgresTestDatabase.isAvailable ? allCases : [.sqlite] }
-
-  var testDescription: String { rawValue }
-
-  /// Runs `body` with a new, empty store of this kind.
-  func withStore<T: Sendable>(_ body: (any BlocklistStore) async throws -> T) async throws -> T {
-    switch self {
-    case .sqlite:
-      let directory = try TestDirectory()
-      defer { directory.remove() }
-      return try await body(try SQLiteBlocklistStore(path: directory.path("blocklist.sqlite"), logger: silentLogger))
-    case .postgres:
-      return try await PostgresTestDatabase.with { database in
-        try await body(try await PostgresBlocklistStore.open(try database.settings, logger: silentLogger))
+extension StoreKind {
+  /// Runs `body` with a new, empty blocklist store of this kind.
+  func withBlocklistStore<T: Sendable>(_ body: (any BlocklistStore) async throws -> T) async throws -> T {
+    try await withDatabase { database in
+      switch database {
+      case .sqlite(let path): try await body(try SQLiteBlocklistStore(path: path, logger: silentLogger))
+      case .postgres: try await body(try await PostgresBlocklistStore.open(try database.testPostgresSettings, logger: silentLogger))
       }
     }
   }
@@ -31,9 +20,9 @@ enum BlocklistStoreKind: String, CaseIterable, CustomTestStringConvertible {
 /// Every method of `BlocklistStore`, its errors and its transactions, the same on each store.
 @Suite("Blocklist store conformance")
 struct BlocklistStoreConformanceTests {
-  @Test("committed entries come back whole, active ones counted by pepper", arguments: BlocklistStoreKind.available)
-  func addedEntries(kind: BlocklistStoreKind) async throws {
-    try await kind.withStore { store in
+  @Test("committed entries come back whole, active ones counted by pepper", arguments: StoreKind.available)
+  func addedEntries(kind: StoreKind) async throws {
+    try await kind.withBlocklistStore { store in
       let entries = [entry("e1", .email, seed: 1, pepper: "p1"), entry("e2", .phone, seed: 2, pepper: "p1"), entry("e3", .custom, seed: 3, pepper: "p2")]
       var commit = BlocklistCommit()
       commit.added = entries
@@ -44,9 +33,9 @@ struct BlocklistStoreConformanceTests {
   }
 
   @Test("a removal discards the full hash and records who, when and why; a second removal changes nothing",
-        arguments: BlocklistStoreKind.available)
-  func removal(kind: BlocklistStoreKind) async throws {
-    try await kind.withStore { store in
+        arguments: StoreKind.available)
+  func removal(kind: StoreKind) async throws {
+    try await kind.withBlocklistStore { store in
       var add = BlocklistCommit()
       add.added = [entry("e1", .email, seed: 1), entry("e2", .email, seed: 2)]
       try await store.commit(add)
@@ -68,9 +57,9 @@ struct BlocklistStoreConformanceTests {
     }
   }
 
-  @Test("a commit that would hold one hash twice fails whole: nothing of it is stored", arguments: BlocklistStoreKind.available)
-  func atomicCommit(kind: BlocklistStoreKind) async throws {
-    try await kind.withStore { store in
+  @Test("a commit that would hold one hash twice fails whole: nothing of it is stored", arguments: StoreKind.available)
+  func atomicCommit(kind: StoreKind) async throws {
+    try await kind.withBlocklistStore { store in
       var first = BlocklistCommit()
       first.added = [entry("e1", .email, seed: 1)]
       try await store.commit(first)
@@ -81,9 +70,9 @@ struct BlocklistStoreConformanceTests {
     }
   }
 
-  @Test("listing: newest first, by kind and request, pages after a cursor that ties on time", arguments: BlocklistStoreKind.available)
-  func listing(kind: BlocklistStoreKind) async throws {
-    try await kind.withStore { store in
+  @Test("listing: newest first, by kind and request, pages after a cursor that ties on time", arguments: StoreKind.available)
+  func listing(kind: StoreKind) async throws {
+    try await kind.withBlocklistStore { store in
       let base = Date(timeIntervalSince1970: 1_800_000_000)
       var commit = BlocklistCommit()
       commit.added = [
@@ -101,6 +90,36 @@ struct BlocklistStoreConformanceTests {
       let cursor = EntryCursor(addedAt: Microseconds(firstPage[2].addedAt), entryID: firstPage[2].id)
       #expect(try await store.entries(EntryFilter(), after: cursor, limit: 3).map(\.id) == ["a"])
       #expect(try await store.entries(EntryFilter(requestID: "none"), after: nil, limit: 10).isEmpty)
+    }
+  }
+}
+
+extension BlocklistStoreConformanceTests {
+  @Test("every commit takes the next change number; changes after one hold each entry as it is now", arguments: StoreKind.available)
+  func changes(kind: StoreKind) async throws {
+    try await kind.withBlocklistStore { store in
+      #expect(try await store.lastChange() == 0)
+      #expect(try await store.changes(after: 0) == BlocklistChanges(entries: [], through: 0))
+      var first = BlocklistCommit()
+      first.added = [entry("e1", .email, seed: 1), entry("e2", .email, seed: 2)]
+      try await store.commit(first)
+      var second = BlocklistCommit()
+      second.added = [entry("e3", .phone, seed: 3)]
+      try await store.commit(second)
+      let removal = BlocklistEntry.Removal(at: Date(timeIntervalSince1970: 1_800_000_100), reason: "re-entry", by: "dpo-anna")
+      var third = BlocklistCommit()
+      third.removed = [("e1", removal)]
+      try await store.commit(third)
+
+      #expect(try await store.lastChange() == 3)
+      let all = try await store.changes(after: 0)
+      #expect(all.through == 3)
+      #expect(all.entries.map(\.id).sorted() == ["e1", "e2", "e3"])
+      #expect(all.entries.first { $0.id == "e1" }?.hash == nil)
+      let later = try await store.changes(after: 1)
+      #expect(later.entries.map(\.id).sorted() == ["e1", "e3"])
+      #expect(later.entries.first { $0.id == "e1" }?.removal == removal)
+      #expect(try await store.changes(after: 3) == BlocklistChanges(entries: [], through: 3))
     }
   }
 }
@@ -141,6 +160,92 @@ struct PostgresBlocklistStoreTests {
       try await fixture.run { client in _ = try await client.add([id(.email, "anna@example.com")]) }
       let answer = try await fixture.run { client in try await client.check([id(.email, "Anna@Example.com"), id(.email, "bo@example.com")]) }
       #expect(answer.matches.map(\.matched) == [true, false])
+    }
+  }
+}
+
+/// Two or more blocklist replicas on one PostgreSQL database.
+@Suite("Blocklist replicas on PostgreSQL", .enabled(if: PostgresTestDatabase.isAvailable))
+struct BlocklistReplicaTests {
+  /// Runs two replicas of the service on one database (clients `a` and `b`).
+  private func withReplicas<T: Sendable>(
+    _ database: PostgresTestDatabase, staleness: Int = 5_000,
+    _ body: (_ a: BlocklistClient, _ b: BlocklistClient, _ bPort: Int) async throws -> T
+  ) async throws -> T {
+    let fixture = try BlocklistFixture(environment: ["DATABASE_URL": database.url, "REPLICA_MAX_STALENESS_MS": String(staleness)])
+    let identity = CallerIdentity(actor: "dpo-anna", role: "dpo", requestID: "req-1")
+    return try await withRunningServer(try await fixture.makeServer()) { aPort in
+      try await withRunningServer(try await fixture.makeServer()) { bPort in
+        try await withTestClient(port: aPort, identity: identity) { a in
+          try await withTestClient(port: bPort, identity: identity) { b in
+            try await body(BlocklistClient(wrapping: a), BlocklistClient(wrapping: b), bPort)
+          }
+        }
+      }
+    }
+  }
+
+  /// How long until `condition` holds, checked every 5 ms; nil when it did not within `limit`.
+  private func time(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
+    let start = ContinuousClock.now
+    while ContinuousClock.now - start < limit {
+      if try await condition() { return ContinuousClock.now - start }
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    return nil
+  }
+
+  @Test("what one replica adds or removes, the other answers at once: notified, not found by the once-a-second catch-up")
+  func following() async throws {
+    try await PostgresTestDatabase.with { database in
+      try await withReplicas(database, staleness: 600_000) { a, b, _ in
+        var delays: [Duration] = []
+        for index in 1...5 {
+          let address = id(.email, "person-\(index)@example.com")
+          try await a.add([address])
+          delays.append(try #require(try await time(within: .seconds(5)) { try await b.check([address]).matches[0].matched }))
+          try await b.remove([address])
+          delays.append(try #require(try await time(within: .seconds(5)) { try await !a.check([address]).matches[0].matched }))
+        }
+        // Found by the catch-up alone, half would take longer than half a second. The bound is
+        // loose because the whole suite runs beside this test on two cores.
+        let median = delays.sorted()[delays.count / 2]
+        #expect(median < .milliseconds(250), "delays: \(delays)")
+        // The second replica's own write decides on what the first committed: no second entry.
+        try await a.add([id(.phone, "+49 170 1234567")])
+        let again = try await b.add([id(.phone, "+49 170 1234567")])
+        #expect(again.addedCount == 0 && again.alreadyPresentCount == 1)
+      }
+    }
+  }
+
+  @Test("a replica that loses its database refuses checks (UNAVAILABLE) and reports NOT_SERVING, and serves again once it is back")
+  func staleness() async throws {
+    try await PostgresTestDatabase.with { database in
+      let name = database.name
+      let cluster = try #require(PostgresTestDatabase.clusterURL)
+      try await withReplicas(database, staleness: 300) { _, b, bPort in
+        let address = id(.email, "anna@example.com")
+        // On a busy machine a catch-up can take longer than 300 ms; wait for a fresh one.
+        #expect(try await time(within: .seconds(10)) { (try? await b.check([address]))?.matches.first?.matched == false } != nil)
+        try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
+        try await PostgresTestDatabase.administer(
+          cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)' AND pid <> pg_backend_pid()")
+        let refused = try await time(within: .seconds(10)) {
+          await capturedRPCError { try await b.check([address]) }?.code == .unavailable
+        }
+        #expect(refused != nil)
+        let error = await capturedRPCError { try await b.check([address]) }
+        #expect(error?.message.contains("has not reached its database for more than 300 ms") == true, "\(error?.message ?? "")")
+        #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .notServing)
+        try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
+        let back = try await time(within: .seconds(15)) {
+          let healthy = await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .serving
+          let answered = (try? await b.check([address]))?.matches.first?.matched == false
+          return healthy && answered
+        }
+        #expect(back != nil)
+      }
     }
   }
 }

@@ -88,15 +88,19 @@ final class GatewayFixture: Sendable {
   }
 
   func gateway(backends: [BackendKind: Int], extra: [String: String] = [:]) async throws -> PrivacyServer {
+    let configuration = try gatewayConfiguration(backends: backends, extra: extra)
+    let clock = self.clock
+    return try await makeGatewayServer(configuration: configuration, logger: silentLogger, now: { clock.now() })
+  }
+
+  func gatewayConfiguration(backends: [BackendKind: Int], extra: [String: String] = [:]) throws -> GatewayConfiguration {
     var environment = testEnvironment(database: auditPath, extra: ["GATEWAY_API_KEYS_FILE": keysPath])
     for kind in BackendKind.allCases {
       environment[kind.addressVariable] = "127.0.0.1:\(backends[kind] ?? closedPort())"
     }
     environment.merge(extra) { _, new in new }
     let service = try ServiceConfiguration(kind: .gateway, environment: environment)
-    let configuration = try GatewayConfiguration(service: service, environment: EnvironmentReader(environment))
-    let clock = self.clock
-    return try await makeGatewayServer(configuration: configuration, logger: silentLogger, now: { clock.now() })
+    return try GatewayConfiguration(service: service, environment: EnvironmentReader(environment))
   }
 
   /// Runs the backends (except those `down`) and the gateway; `body` gets the gateway's port and
@@ -131,21 +135,6 @@ final class GatewayFixture: Sendable {
   func executeOnAudit(_ sql: String) throws {
     try auditDatabase().write { try $0.execute(sql: sql) }
   }
-}
-
-/// A loopback port nothing listens on. The socket stays bound (never listening) until the test
-/// process ends: released, the port could be bound by a server of a test running in parallel, and
-/// "the backend that is down" would answer.
-func closedPort() -> Int {
-  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = 0
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-  _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-  return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// Runs `body` with a client authenticated by the role's test API key.

@@ -377,17 +377,10 @@ final class Blackhole: Sendable {
   private let fd: Int32
 
   init() throws {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    let (descriptor, port) = boundLoopbackSocket()
     guard listen(descriptor, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
     fd = descriptor
-    port = Int(UInt16(bigEndian: address.sin_port))
+    self.port = port
   }
 
   func close() { _ = Glibc.close(fd) }

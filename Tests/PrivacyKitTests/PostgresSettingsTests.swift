@@ -9,7 +9,7 @@ struct PostgresSettingsTests {
   func fullURL() throws {
     let settings = try PostgresSettings(
       url: "postgres://privacy:p%40ss%2Fword@db.internal:6432/consent?sslmode=require",
-      environment: EnvironmentReader(["DATABASE_POOL_SIZE": "32"]))
+      environment: EnvironmentReader(["DATABASE_POOL_SIZE": "32", "REPLICA_MAX_STALENESS_MS": "750"]))
     #expect(settings.host == "db.internal")
     #expect(settings.port == 6432)
     #expect(settings.username == "privacy")
@@ -17,9 +17,10 @@ struct PostgresSettingsTests {
     #expect(settings.database == "consent")
     #expect(settings.sslMode == .require)
     #expect(settings.poolSize == 32)
+    #expect(settings.maxStaleness == .milliseconds(750))
   }
 
-  @Test("defaults: port 5432, certificate and name verified, a pool of 10; the password from a file")
+  @Test("defaults: port 5432, certificate and name verified, a pool of 10, 5 s of staleness; the password from a file")
   func defaults() throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
@@ -29,6 +30,7 @@ struct PostgresSettingsTests {
     #expect(settings.port == 5432)
     #expect(settings.sslMode == .verifyFull)
     #expect(settings.poolSize == PostgresSettings.defaultPoolSize)
+    #expect(settings.maxStaleness == .seconds(5))
     #expect(settings.password == "from-a-file")
   }
 
@@ -51,6 +53,7 @@ struct PostgresSettingsTests {
       ("postgres://privacy:secret-pw@db/consent?application_name=x", [:], "unknown parameter \"application_name\""),
       ("postgres://privacy:secret-pw@db/consent", ["DATABASE_PASSWORD": "other"], "set one"),
       ("postgres://privacy@db/consent", ["DATABASE_POOL_SIZE": "0"], "DATABASE_POOL_SIZE must be an integer in 1...1000"),
+      ("postgres://privacy@db/consent", ["REPLICA_MAX_STALENESS_MS": "50"], "REPLICA_MAX_STALENESS_MS must be an integer in 100...600000"),
       ("postgres://privacy:secret-pw@db.internal/consent?sslmode=disable", [:], "sslmode=disable would send data in the clear"),
     ]
     for (url, environment, problem) in cases {

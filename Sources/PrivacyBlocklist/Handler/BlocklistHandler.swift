@@ -7,6 +7,9 @@ import PrivacyProtocol
 /// converts the answer. Never logs or echoes an identifier value.
 struct BlocklistHandler: Privacy_Blocklist_V1_BlocklistService.ServiceProtocol {
   let blocklist: Blocklist
+  /// On PostgreSQL: what keeps memory in step with the other replicas; checks are refused when
+  /// it has fallen behind.
+  let replica: ReplicaFollower?
 
   private func caller<T>(_ request: ServerRequest<T>) -> CallerIdentity {
     CallerIdentity(metadata: request.metadata)
@@ -30,6 +33,7 @@ struct BlocklistHandler: Privacy_Blocklist_V1_BlocklistService.ServiceProtocol {
     request: ServerRequest<Privacy_Blocklist_V1_CheckRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Blocklist_V1_CheckResponse> {
     let identifiers = try blocklist.normalize(try identifierList(request.message.identifiers))
+    try replica?.requireFresh()
     let answers = blocklist.check(identifiers)
     return ServerResponse(message: .with {
       $0.matches = zip(identifiers, answers).enumerated().map { index, pair in

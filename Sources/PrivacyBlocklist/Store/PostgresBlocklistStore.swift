@@ -6,7 +6,8 @@ public import PrivacyKit
 /// The blocklist store on PostgreSQL, for a service that shares its data with other processes.
 /// The same table as on SQLite; each commit is one transaction.
 public struct PostgresBlocklistStore: BlocklistStore {
-  private let database: PostgresPool
+  /// The pool, which the replica follower shares.
+  public let database: PostgresPool
 
   public static func open(_ settings: PostgresSettings, logger: Logger) async throws -> PostgresBlocklistStore {
     PostgresBlocklistStore(database: try await PostgresPool.open(settings, service: "blocklist", migrations: migrations, logger: logger))
@@ -30,8 +31,19 @@ public struct PostgresBlocklistStore: BlocklistStore {
       "CREATE UNIQUE INDEX blocklist_entries_active_hash ON blocklist_entries (hash) WHERE hash IS NOT NULL",
       "CREATE INDEX blocklist_entries_newest ON blocklist_entries (added_at DESC, entry_id DESC)",
       "CREATE INDEX blocklist_entries_by_request ON blocklist_entries (request_id, added_at DESC, entry_id DESC)",
-    ]
+    ],
+    // Change numbers for replicas to follow: the one row of `blocklist_last_change`, locked by
+    // each commit's update until it commits, hands them out in commit order.
+    [
+      "ALTER TABLE blocklist_entries ADD COLUMN change BIGINT NOT NULL DEFAULT 0",
+      "CREATE INDEX blocklist_entries_by_change ON blocklist_entries (change)",
+      "CREATE TABLE blocklist_last_change (id INTEGER PRIMARY KEY CHECK (id = 1), change BIGINT NOT NULL)",
+      "INSERT INTO blocklist_last_change (id, change) VALUES (1, 0)",
+    ],
   ]
+
+  /// The channel each commit notifies with its change number (`ReplicaFollower` listens).
+  public static let changesChannel = "blocklist_changes"
 
   private static let columns = """
     entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by, removed_at, removal_reason, removed_by
@@ -51,23 +63,46 @@ public struct PostgresBlocklistStore: BlocklistStore {
 
   public func commit(_ commit: BlocklistCommit) async throws {
     try await database.client.withTransaction(logger: database.logger) { connection in
+      var change: Int64 = 0
+      for try await value in try await connection.query(
+        "UPDATE blocklist_last_change SET change = change + 1 RETURNING change", logger: database.logger
+      ).decode(Int64.self) {
+        change = value
+      }
       for entry in commit.added {
         try await connection.query(
           """
-          INSERT INTO blocklist_entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by)
+          INSERT INTO blocklist_entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by, change)
           VALUES (\(entry.id), \(entry.kind.rawValue), \(entry.hash?.hex), \(entry.hashPrefix), \(entry.pepperID), \(entry.reason),
-            \(entry.requestID), \(Microseconds(entry.addedAt).value), \(entry.addedBy))
+            \(entry.requestID), \(Microseconds(entry.addedAt).value), \(entry.addedBy), \(change))
           """, logger: database.logger)
       }
       for (entryID, removal) in commit.removed {
         try await connection.query(
           """
           UPDATE blocklist_entries SET hash = NULL, removed_at = \(Microseconds(removal.at).value), removal_reason = \(removal.reason),
-            removed_by = \(removal.by)
+            removed_by = \(removal.by), change = \(change)
           WHERE entry_id = \(entryID) AND hash IS NOT NULL
           """, logger: database.logger)
       }
+      // Delivered to listeners when the transaction commits, not before.
+      try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(String(change)))", logger: database.logger)
     }
+  }
+
+  public func lastChange() async throws -> UInt64 {
+    var change: Int64 = 0
+    let rows = try await database.client.query("SELECT change FROM blocklist_last_change", logger: database.logger)
+    for try await value in rows.decode(Int64.self) { change = value }
+    return UInt64(change)
+  }
+
+  /// The last change number is read before the entries: a commit landing between the two reads
+  /// shows in the entries and is read again next time, never missed.
+  public func changes(after change: UInt64) async throws -> BlocklistChanges {
+    let through = try await lastChange()
+    let entries = try await entries("SELECT \(unescaped: Self.columns) FROM blocklist_entries WHERE change > \(Int64(change))")
+    return BlocklistChanges(entries: entries, through: through)
   }
 
   public func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {

@@ -39,6 +39,15 @@ public struct SQLiteBlocklistStore: BlocklistStore {
         CREATE INDEX entries_by_request ON entries(request_id, added_at DESC, entry_id DESC);
         """)
     }
+    // Change numbers, so a replica's memory can follow commits (one row holds the last number).
+    migrator.registerMigration("v2-changes") { db in
+      try db.execute(sql: """
+        ALTER TABLE entries ADD COLUMN change INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX entries_by_change ON entries(change);
+        CREATE TABLE last_change (id INTEGER PRIMARY KEY CHECK (id = 1), change INTEGER NOT NULL);
+        INSERT INTO last_change (id, change) VALUES (1, 0);
+        """)
+    }
     return migrator
   }
 
@@ -60,24 +69,39 @@ public struct SQLiteBlocklistStore: BlocklistStore {
 
   public func commit(_ commit: BlocklistCommit) async throws {
     try await pool.write { db in
+      try db.execute(sql: "UPDATE last_change SET change = change + 1")
+      let change = try Int64.fetchOne(db, sql: "SELECT change FROM last_change") ?? 0
       for entry in commit.added {
         try db.cachedStatement(sql: """
-            INSERT INTO entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by, change)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [
             entry.id, entry.kind.rawValue, entry.hash?.hex, entry.hashPrefix, entry.pepperID, entry.reason, entry.requestID,
-            Microseconds(entry.addedAt).value, entry.addedBy,
+            Microseconds(entry.addedAt).value, entry.addedBy, change,
           ])
       }
       for (entryID, removal) in commit.removed {
         try db.cachedStatement(sql: """
-            UPDATE entries SET hash = NULL, removed_at = ?, removal_reason = ?, removed_by = ?
+            UPDATE entries SET hash = NULL, removed_at = ?, removal_reason = ?, removed_by = ?, change = ?
             WHERE entry_id = ? AND hash IS NOT NULL
-            """).execute(arguments: [Microseconds(removal.at).value, removal.reason, removal.by, entryID])
+            """).execute(arguments: [Microseconds(removal.at).value, removal.reason, removal.by, change, entryID])
       }
     }
     // A removed entry's full hash must not survive in an old page version of the WAL.
     if !commit.removed.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+  }
+
+  public func lastChange() async throws -> UInt64 {
+    try await pool.read { db in UInt64(try Int64.fetchOne(db, sql: "SELECT change FROM last_change") ?? 0) }
+  }
+
+  public func changes(after change: UInt64) async throws -> BlocklistChanges {
+    try await pool.read { db in
+      let through = UInt64(try Int64.fetchOne(db, sql: "SELECT change FROM last_change") ?? 0)
+      let entries = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM entries WHERE change > ?"), arguments: [Int64(change)])
+        .map(Self.entry(from:))
+      return BlocklistChanges(entries: entries, through: through)
+    }
   }
 
   public func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {

@@ -24,12 +24,18 @@ public struct AuditKey: Sendable {
     self.signing = try! Curve25519.Signing.PrivateKey(rawRepresentation: seed.withUnsafeBytes { Data($0) })
   }
 
-  /// The key from the environment; in a local run (`ALLOW_INSECURE_DEV=1`) without one, a key
-  /// kept beside the database (`<database>.audit-key`, created on first start, mode 0600).
-  public static func load(_ environment: EnvironmentReader, database: String, allowInsecureDev: Bool) throws(ConfigurationError) -> AuditKey {
+  /// The key from the environment; in a local run (`ALLOW_INSECURE_DEV=1`) on SQLite without
+  /// one, a key kept beside the database file (`<database>.audit-key`, created on first start,
+  /// mode 0600). A PostgreSQL database (`keptBeside` nil) always needs the key set: every gateway
+  /// on it must chain with the same one.
+  public static func load(_ environment: EnvironmentReader, keptBeside database: String?, allowInsecureDev: Bool) throws(ConfigurationError) -> AuditKey {
     if let text = try environment.secret("GATEWAY_AUDIT_KEY") {
       guard let data = Data(base64Encoded: text) else { throw .malformed("GATEWAY_AUDIT_KEY_FILE", "must hold base64") }
       return try AuditKey(secret: data)
+    }
+    guard let database else {
+      throw .malformed(
+        "GATEWAY_AUDIT_KEY_FILE", "is required with a PostgreSQL database: every gateway on it chains the audit log with this one key")
     }
     guard allowInsecureDev else {
       throw .malformed("GATEWAY_AUDIT_KEY_FILE", "is required: it keys the audit chain (32 random bytes, base64; or ALLOW_INSECURE_DEV=1 for a local run)")

@@ -21,9 +21,10 @@ public final class AuditLog: Sendable {
   }
 
   private struct State {
+    /// The last entry this gateway committed (or the chain's end when it opened). Other gateways
+    /// on the same database may have appended since: the store chains each batch after the head
+    /// it reads in the batch's transaction, never after this one.
     var head: ChainHead
-    /// The head must be read again from the store (a failed commit may or may not have landed).
-    var headUncertain = false
     var queue: [Waiting] = []
     var writing = false
     /// Commits so far and entries in them, for tests and metrics.
@@ -79,7 +80,7 @@ public final class AuditLog: Sendable {
   /// Commits batches until the queue is empty.
   private func drain() async {
     while true {
-      let next: (batch: [Waiting], head: ChainHead, reload: Bool)? = state.withLock { state in
+      let batch: [Waiting]? = state.withLock { state in
         guard !state.queue.isEmpty else {
           state.writing = false
           return nil
@@ -87,36 +88,35 @@ public final class AuditLog: Sendable {
         let count = min(state.queue.count, Self.maximumBatch)
         let batch = Array(state.queue.prefix(count))
         state.queue.removeFirst(count)
-        return (batch, state.head, state.headUncertain)
+        return batch
       }
-      guard let next else { return }
-      await commit(next.batch, after: next.head, reloadHead: next.reload)
+      guard let batch else { return }
+      await commit(batch)
     }
   }
 
-  private func commit(_ batch: [Waiting], after knownHead: ChainHead, reloadHead: Bool) async {
+  private func commit(_ batch: [Waiting]) async {
     do {
-      let head = reloadHead ? try await store.head() : knownHead
       let time = now()
-      var entries: [AuditEntry] = []
-      entries.reserveCapacity(batch.count)
-      var last = head
-      for waiting in batch {
-        let entry = AuditEntry(draft: waiting.draft, after: last, at: time, key: key)
-        entries.append(entry)
-        last = ChainHead(sequence: entry.sequence, hash: entry.hash)
+      let drafts = batch.map(\.draft)
+      let key = self.key
+      let entries = try await store.append { head in
+        var last = head
+        return drafts.map { draft in
+          let entry = AuditEntry(draft: draft, after: last, at: time, key: key)
+          last = ChainHead(sequence: entry.sequence, hash: entry.hash)
+          return entry
+        }
       }
-      try await store.append(entries)
-      if last.sequence / checkpointEvery > head.sequence / checkpointEvery { await checkpoint(last) }
+      guard let first = entries.first, let last = entries.last.map({ ChainHead(sequence: $0.sequence, hash: $0.hash) }) else { return }
+      if last.sequence / checkpointEvery > (first.sequence - 1) / checkpointEvery { await checkpoint(last) }
       state.withLock { state in
         state.head = last
-        state.headUncertain = false
         state.commits += 1
         state.committedEntries += entries.count
       }
       for (waiting, entry) in zip(batch, entries) { waiting.continuation.resume(returning: entry) }
     } catch {
-      state.withLock { $0.headUncertain = true }
       logger.error(
         "audit log write failed; refusing the calls it would have recorded",
         metadata: ["error.type": "\(type(of: error))", "audit.batch": "\(batch.count)"])
@@ -178,7 +178,7 @@ public final class AuditLog: Sendable {
     var verifier = ChainVerifier()
     // The head is read before the store: every entry it counts is committed, so the read below
     // sees it. Read after, it would count entries committed during the read and call them missing.
-    let known = state.withLock { $0.headUncertain ? 0 : $0.head.sequence }
+    let known = head.sequence
     let wanted = Dictionary(checkpoints.map { ($0.sequence, $0) }) { first, _ in first }
     var found: [UInt64: String] = [:]
     do {

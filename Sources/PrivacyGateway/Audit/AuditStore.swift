@@ -1,11 +1,15 @@
 public import PrivacyKit
 
-/// Where the audit log lives. Entries are only ever appended.
+/// Where the audit log lives (`SQLiteAuditStore`, `PostgresAuditStore`). Entries are only ever
+/// appended.
 public protocol AuditStore: Sendable {
   /// The last entry's sequence and hash; `ChainHead.empty` for an empty log.
   func head() async throws -> ChainHead
-  /// Appends entries in one transaction: all are durable when it returns, or none is written.
-  func append(_ entries: [AuditEntry]) async throws
+  /// Appends the entries `seal` makes after the log's current head and returns them. One
+  /// transaction holds the log's write lock from reading the head to the commit, so gateways
+  /// sharing one database extend one chain and never fork it. All are durable when it returns,
+  /// or none is written.
+  func append(_ seal: @escaping @Sendable (ChainHead) -> [AuditEntry]) async throws -> [AuditEntry]
   /// Entries matching the query, newest first, at most `query.limit`.
   func entries(_ query: AuditQuery) async throws -> [AuditEntry]
   /// The entries after `sequence` in sequence order, at most `limit`, each read back or the
@@ -21,4 +25,9 @@ public protocol AuditStore: Sendable {
 public struct AuditCorruption: Error, Equatable {
   public var sequence: UInt64
   public var column: String
+
+  public init(sequence: UInt64, column: String) {
+    self.sequence = sequence
+    self.column = column
+  }
 }

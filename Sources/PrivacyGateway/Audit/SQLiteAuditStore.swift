@@ -57,16 +57,21 @@ public struct SQLiteAuditStore: AuditStore {
   }
 
   public func head() async throws -> ChainHead {
-    try await pool.read { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1") else {
-        return .empty
-      }
-      return ChainHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
-    }
+    try await pool.read(Self.head(in:))
   }
 
-  public func append(_ entries: [AuditEntry]) async throws {
+  private static func head(in db: Database) throws -> ChainHead {
+    guard let row = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1") else {
+      return .empty
+    }
+    return ChainHead(sequence: UInt64(row["sequence"] as Int64), hash: row["hash"])
+  }
+
+  /// The head is read inside the write transaction: SQLite's write lock, held from there to the
+  /// commit, serializes gateways on one file as the pool serializes this process's writers.
+  public func append(_ seal: @escaping @Sendable (ChainHead) -> [AuditEntry]) async throws -> [AuditEntry] {
     try await pool.write { db in
+      let entries = seal(try Self.head(in: db))
       let statement = try db.cachedStatement(sql: """
         INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
           status_code, status_message, prev_hash, hash, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -79,6 +84,7 @@ public struct SQLiteAuditStore: AuditStore {
           draft.statusMessage, entry.previousHash, entry.hash, draft.phase.rawValue,
         ])
       }
+      return entries
     }
   }
 
@@ -173,26 +179,7 @@ public struct SQLiteAuditStore: AuditStore {
   /// A row read back, or the column that holds a value no gateway wrote (a tampered file).
   /// Columns are read through `DatabaseValue` so a wrong type is reported, never a crash.
   private static func entry(from row: Row) -> Result<AuditEntry, AuditCorruption> {
-    func integer(_ column: String) -> Int64? { Int64.fromDatabaseValue(row[column] as DatabaseValue) }
-    func text(_ column: String) -> String? { String.fromDatabaseValue(row[column] as DatabaseValue) }
-    guard let sequence = integer("sequence"), sequence > 0 else { return .failure(AuditCorruption(sequence: 0, column: "sequence")) }
-    let at = UInt64(sequence)
-    guard let time = integer("time") else { return .failure(AuditCorruption(sequence: at, column: "time")) }
-    guard let code = integer("status_code") else { return .failure(AuditCorruption(sequence: at, column: "status_code")) }
-    var texts: [String: String] = [:]
-    for column in [
-      "request_id", "actor", "role", "method", "subject_id", "fields_revealed", "reason", "status_message", "prev_hash", "hash", "phase",
-    ] {
-      guard let value = text(column) else { return .failure(AuditCorruption(sequence: at, column: column)) }
-      texts[column] = value
-    }
-    let revealed = texts["fields_revealed"]!
-    guard let phase = AuditPhase(rawValue: texts["phase"]!) else { return .failure(AuditCorruption(sequence: at, column: "phase")) }
-    let draft = AuditDraft(
-      requestID: texts["request_id"]!, actor: texts["actor"]!, role: texts["role"]!, method: texts["method"]!,
-      subjectID: texts["subject_id"]!, fieldsRevealed: revealed.isEmpty ? [] : revealed.split(separator: ",").map(String.init),
-      reason: texts["reason"]!, statusCode: Int(code), statusMessage: texts["status_message"]!, phase: phase)
-    return .success(AuditEntry(
-      sequence: at, time: Microseconds(value: time).date, draft: draft, previousHash: texts["prev_hash"]!, hash: texts["hash"]!))
+    StoredAuditRow.entry(
+      integer: { Int64.fromDatabaseValue(row[$0] as DatabaseValue) }, text: { String.fromDatabaseValue(row[$0] as DatabaseValue) })
   }
 }

@@ -5,7 +5,9 @@ import Synchronization
 
 /// `grpc.health.v1.Health` for one server: the server as a whole (empty name) and each of its
 /// services share one status, NOT_SERVING until the server is bound, SERVING while it runs, and
-/// NOT_SERVING again from the moment it starts draining.
+/// NOT_SERVING again from the moment it starts draining. `Check` also answers NOT_SERVING while
+/// the service says it is not ready (a replica that lost its database); `Watch` follows the
+/// server's state only.
 public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, Sendable {
   public static let serviceName = "grpc.health.v1.Health"
   typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
@@ -22,11 +24,15 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
   }
 
   private let names: Set<String>
+  private let ready: @Sendable () -> Bool
   private let state = Mutex(State())
 
-  /// - Parameter services: fully qualified names of the services the server hosts.
-  public init(services: [String]) {
+  /// - Parameters:
+  ///   - services: fully qualified names of the services the server hosts.
+  ///   - ready: whether the services can answer, asked at each `Check`.
+  public init(services: [String], ready: @escaping @Sendable () -> Bool = { true }) {
     self.names = Set(services + [""])
+    self.ready = ready
   }
 
   /// Sets the status of every service and tells watchers.
@@ -54,7 +60,7 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
     guard names.contains(request.service) else {
       throw RPCError(code: .notFound, message: "unknown service \(request.service.clipped)")
     }
-    let serving = state.withLock { $0.serving }
+    let serving = state.withLock { $0.serving } && ready()
     return .with { $0.status = serving ? .serving : .notServing }
   }
 

@@ -54,6 +54,8 @@ public struct PrivacyServer: Service {
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
   ///   - reloading: certificates besides the server's own to re-read while it serves, such as the
   ///     gateway's client certificate.
+  ///   - ready: whether the service can answer now (a replica whose memory is fresh); health
+  ///     reports NOT_SERVING while it is false.
   ///   - onDrain: called when draining starts, to end the service's own long-lived streams.
   public init(
     configuration: ServiceConfiguration,
@@ -61,6 +63,7 @@ public struct PrivacyServer: Service {
     serviceNames: [String],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
+    ready: (@Sendable () -> Bool)? = nil,
     reloading: [ReloadingCertificate] = [],
     metrics: ServerMetrics? = nil,
     logger: Logger,
@@ -68,7 +71,7 @@ public struct PrivacyServer: Service {
   ) {
     self.configuration = configuration
     self.services = services
-    self.health = HealthService(services: serviceNames)
+    self.health = HealthService(services: serviceNames, ready: ready ?? { true })
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
     self.authentication = authentication
     self.companions = companions

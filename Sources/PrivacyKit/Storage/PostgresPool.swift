@@ -20,28 +20,59 @@ public final class PostgresPool: Sendable {
   /// Connects and applies the migrations of `service` it has not applied yet. Several replicas
   /// starting at once take turns (an advisory lock held for the migration's transaction); a
   /// database migrated by a newer build (a version this one does not know) is refused.
+  ///
+  /// One connection is opened first, alone: the pool retries a failing server quietly, so a
+  /// wrong host, database or password would only show as a start-up that hangs. The probe fails
+  /// within its connect timeout (10 s) with a `ConfigurationError` naming `DATABASE_URL` and
+  /// what the server or the network said.
   public static func open(
     _ settings: PostgresSettings, service: String, migrations: [[String]], logger: Logger
   ) async throws -> PostgresPool {
+    let tls = tlsConfiguration(settings.sslMode)
+    try await probe(settings, tls: try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable, logger: logger)
     var configuration = PostgresClient.Configuration(
       host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-      database: settings.database, tls: try tls(settings.sslMode))
+      database: settings.database, tls: tls.map { .require($0) } ?? .disable)
     configuration.options.maximumConnections = settings.poolSize
     let database = PostgresPool(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
     try await database.migrate(service: service, migrations: migrations)
     return database
   }
 
-  private static func tls(_ mode: PostgresSettings.SSLMode) throws -> PostgresClient.Configuration.TLS {
+  private static func probe(_ settings: PostgresSettings, tls: PostgresConnection.Configuration.TLS, logger: Logger) async throws {
+    let configuration = PostgresConnection.Configuration(
+      host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+      database: settings.database, tls: tls)
+    let connection: PostgresConnection
+    do {
+      connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+    } catch {
+      throw ConfigurationError.malformed(
+        "DATABASE_URL",
+        "names a PostgreSQL database that cannot be opened (\(settings.host):\(settings.port), database \(settings.database)): \(reason(error))")
+    }
+    try? await connection.close()
+  }
+
+  /// What the server said (its message never holds the password), else the network's error.
+  private static func reason(_ error: any Error) -> String {
+    guard let error = error as? PSQLError else { return "\(error)" }
+    if let message = error.serverInfo?[.message] { return message }
+    if let underlying = error.underlying { return "\(underlying)" }
+    return "\(error.code)"
+  }
+
+  /// The TLS `sslmode` asks for; nil for `disable`.
+  private static func tlsConfiguration(_ mode: PostgresSettings.SSLMode) -> TLSConfiguration? {
     switch mode {
     case .disable:
-      return .disable
+      return nil
     case .require:
       var configuration = TLSConfiguration.makeClientConfiguration()
       configuration.certificateVerification = .none
-      return .require(configuration)
+      return configuration
     case .verifyFull:
-      return .require(.makeClientConfiguration())
+      return .makeClientConfiguration()
     }
   }
 

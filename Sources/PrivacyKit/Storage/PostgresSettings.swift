@@ -2,7 +2,8 @@ import Foundation
 
 /// How to reach PostgreSQL: `DATABASE_URL=postgres://user[:password]@host[:port]/database[?sslmode=...]`,
 /// the password also from `DATABASE_PASSWORD` or `DATABASE_PASSWORD_FILE` (not both, and not with
-/// one in the URL), and the pool size from `DATABASE_POOL_SIZE`.
+/// one in the URL), the pool size from `DATABASE_POOL_SIZE` and how stale a replica may get from
+/// `REPLICA_MAX_STALENESS_MS`.
 ///
 /// `sslmode` is `verify-full` unless the URL says otherwise: encrypted, with the server's
 /// certificate checked against the system's trust roots and its name. `require` encrypts without
@@ -23,8 +24,12 @@ public struct PostgresSettings: Sendable, Equatable {
   public var sslMode: SSLMode
   /// The most connections the service opens.
   public var poolSize: Int
+  /// How long a replica may go without hearing from the database before it refuses to answer
+  /// from memory (`REPLICA_MAX_STALENESS_MS`).
+  public var maxStaleness: Duration
 
   public static let defaultPoolSize = 10
+  public static let defaultMaxStalenessMilliseconds = 5_000
 
   /// Reads `url` (the text of `DATABASE_URL`) and the variables beside it. No error repeats the
   /// password.
@@ -58,6 +63,8 @@ public struct PostgresSettings: Sendable, Equatable {
     self.database = database
     self.sslMode = sslMode
     self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 1...1_000) ?? Self.defaultPoolSize
+    self.maxStaleness = .milliseconds(
+      try environment.int("REPLICA_MAX_STALENESS_MS", range: 100...600_000) ?? Self.defaultMaxStalenessMilliseconds)
   }
 
   private static func isLoopback(_ host: String) -> Bool {
