@@ -153,7 +153,7 @@ let package = Package(
       name: "PrivacyGatewayTests",
       dependencies: [
         "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", "PrivacyConsent", "PrivacyVault", "PrivacyRights",
-        "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging, zipFoundation, postgres,
+        "PrivacyBlocklist", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, jwtKit, logging, zipFoundation, postgres, lifecycle,
       ],
       swiftSettings: swiftSettings
     ),

@@ -8,7 +8,7 @@ import PrivacyProtocol
 public struct GatewayConfiguration: Sendable {
   public var service: ServiceConfiguration
   /// `CONSENT_SERVICE_ADDR`, `VAULT_SERVICE_ADDR`, `RIGHTS_SERVICE_ADDR`, `BLOCKLIST_SERVICE_ADDR`.
-  public var backendAddresses: [BackendKind: ServiceAddress]
+  public var backendAddresses: [BackendKind: BackendTarget]
   /// `GATEWAY_POLICY_FILE`; nil for the shipped default policy.
   public var policyFile: String?
   /// `GATEWAY_API_KEYS_FILE`; nil: no API key is accepted.
@@ -53,11 +53,12 @@ public struct GatewayConfiguration: Sendable {
 
   public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
     self.service = service
-    var addresses: [BackendKind: ServiceAddress] = [:]
+    var addresses: [BackendKind: BackendTarget] = [:]
     for kind in BackendKind.allCases {
       guard let text = environment.string(kind.addressVariable) else { continue }
-      guard let address = ServiceAddress(text) else {
-        throw .malformed(kind.addressVariable, "must be host:port, got \"\(text)\"")
+      guard let address = BackendTarget(text) else {
+        throw .malformed(
+          kind.addressVariable, "must be host:port, replicas as ip:port,ip:port (one IP family), or dns:///name:port, got \"\(text)\"")
       }
       addresses[kind] = address
     }

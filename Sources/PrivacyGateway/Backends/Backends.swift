@@ -49,13 +49,16 @@ public enum BackendKind: String, Sendable, CaseIterable {
 }
 
 /// One backend reached through one long-lived client (a pool of HTTP/2 connections that
-/// reconnects on its own), shared by every call and workflow of the gateway.
+/// reconnects on its own), shared by every call and workflow of the gateway. Calls are spread
+/// round-robin over the backend's replicas; a read that fails with UNAVAILABLE (a replica gone,
+/// or one that lost its database) is tried once more, on the next replica. Writes are never
+/// repeated: the first replica may have done the work before the failure.
 public struct Backend: Sendable {
   public let kind: BackendKind
-  public let address: ServiceAddress
+  public let address: BackendTarget
   public let client: GRPCClient<HTTP2ClientTransport.Posix>
 
-  init(kind: BackendKind, address: ServiceAddress, tls: ClientTLS?, flushCoalescing: Bool) throws {
+  init(kind: BackendKind, address: BackendTarget, tls: ClientTLS?, flushCoalescing: Bool) throws {
     self.kind = kind
     self.address = address
     let config = HTTP2ClientTransport.Posix.Config.defaults { config in
@@ -65,7 +68,19 @@ public struct Backend: Sendable {
       tls?.configure(&config)
     }
     self.client = GRPCClient(
-      transport: try HTTP2ClientTransport.Posix(target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config))
+      transport: try HTTP2ClientTransport.Posix(
+        target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config,
+        serviceConfig: Self.serviceConfig))
+  }
+
+  /// Round-robin over the replicas that are reachable.
+  static let serviceConfig = ServiceConfig(loadBalancingConfig: [.roundRobin])
+
+  /// Whether a call that failed with UNAVAILABLE is tried once more (on the next replica): reads
+  /// only. Done here rather than by a retry policy in the service config, under which a call to
+  /// a replica that accepts connections but never answers outlived its deadline.
+  public static func retriesOnUnavailable(_ method: MethodDescriptor) -> Bool {
+    Gateway.readMethods.contains(method.method)
   }
 
   /// Calls a unary method of this backend. The backend's own errors come back as they are,
@@ -74,11 +89,18 @@ public struct Backend: Sendable {
   func unary<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
     _ message: Input, method: MethodDescriptor, metadata: Metadata, options: CallOptions
   ) async throws -> Output {
-    do {
-      return try await client.unary(
+    let attempt = {
+      try await self.client.unary(
         request: ClientRequest(message: message, metadata: metadata), descriptor: method,
         serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options
       ) { response in try response.message }
+    }
+    do {
+      do {
+        return try await attempt()
+      } catch let error as RPCError where error.code == .unavailable && Self.retriesOnUnavailable(method) {
+        return try await attempt()
+      }
     } catch let error as RPCError {
       throw translate(error)
     }
@@ -142,10 +164,10 @@ public struct Backends: Sendable {
   /// Clients for the addresses (`CONSENT_SERVICE_ADDR`... or the defaults), over `tls` when set.
   /// Nothing connects
   /// until the clients run (with the server) and a call is made.
-  public init(addresses: [BackendKind: ServiceAddress], tls: ClientTLS?, flushCoalescing: Bool) throws {
+  public init(addresses: [BackendKind: BackendTarget], tls: ClientTLS?, flushCoalescing: Bool) throws {
     func make(_ kind: BackendKind) throws -> Backend {
       try Backend(
-        kind: kind, address: addresses[kind] ?? ServiceAddress(host: "127.0.0.1", port: kind.serviceKind.defaultPort),
+        kind: kind, address: addresses[kind] ?? BackendTarget(ServiceAddress(host: "127.0.0.1", port: kind.serviceKind.defaultPort)),
         tls: tls, flushCoalescing: flushCoalescing)
     }
     consent = try make(.consent)
