@@ -314,6 +314,9 @@ public struct GatewaySettings: Sendable {
   /// How long a workflow (CreateContact, ExecuteRequest, ...) may run when the caller sets no
   /// deadline (`GATEWAY_WORKFLOW_TIMEOUT_MS`).
   public var workflowTimeout: Duration
+  /// How long a run's claim on a request lasts unless renewed (`GATEWAY_REQUEST_LEASE_S`): the
+  /// longest a request waits after the gateway running it died.
+  public var requestLease: Duration
   /// Test-only fault injection (`GATEWAY_TEST_CRASH_AFTER_STEP`): the process exits right after
   /// recording this workflow step DONE, so tests can prove a resumed run reaches the same end.
   public var crashAfterStep: String?
@@ -322,9 +325,10 @@ public struct GatewaySettings: Sendable {
   public var backendsOverMutualTLS: Bool
 
   public init(
-    backendTimeout: Duration = .seconds(5), workflowTimeout: Duration = .seconds(60), internalToken: String?,
-    crashAfterStep: String? = nil, backendsOverMutualTLS: Bool = false
+    backendTimeout: Duration = .seconds(5), workflowTimeout: Duration = .seconds(60), requestLease: Duration = .seconds(15),
+    internalToken: String?, crashAfterStep: String? = nil, backendsOverMutualTLS: Bool = false
   ) {
+    self.requestLease = requestLease
     self.backendsOverMutualTLS = backendsOverMutualTLS
     self.backendTimeout = backendTimeout
     self.workflowTimeout = workflowTimeout

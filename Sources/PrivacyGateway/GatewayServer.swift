@@ -19,6 +19,9 @@ public struct GatewayConfiguration: Sendable {
   public var backendTimeout: Duration
   /// `GATEWAY_WORKFLOW_TIMEOUT_MS` (default 60000): a workflow's deadline when the caller sets none.
   public var workflowTimeout: Duration
+  /// `GATEWAY_REQUEST_LEASE_S` (default 15): how long a run's claim on a request lasts unless
+  /// renewed (it is, every third of it, while the run goes on).
+  public var requestLease: Duration
   /// `GATEWAY_TEST_CRASH_AFTER_STEP`: test-only fault injection; the gateway exits (status 3)
   /// right after recording the named workflow step DONE. Never set in production.
   public var crashAfterStep: String?
@@ -83,6 +86,7 @@ public struct GatewayConfiguration: Sendable {
     self.backendTimeout = .milliseconds(milliseconds)
     let workflowMilliseconds = try environment.int("GATEWAY_WORKFLOW_TIMEOUT_MS", range: 1...3_600_000) ?? 60_000
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
+    self.requestLease = .seconds(try environment.int("GATEWAY_REQUEST_LEASE_S", range: 1...3_600) ?? 15)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
     switch service.database {
@@ -232,7 +236,7 @@ public func makeGateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: stores.reactor, backends: backends,
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
-      internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,
+      requestLease: configuration.requestLease, internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,
       backendsOverMutualTLS: configuration.backendTLS?.certificate != nil),
     logger: logger)
 }

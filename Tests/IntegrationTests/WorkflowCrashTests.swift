@@ -71,6 +71,8 @@ final class SuiteProcesses: Sendable {
       "BACKEND_TLS_CERT_FILE": gatewayClient.certificateFile, "BACKEND_TLS_KEY_FILE": gatewayClient.keyFile,
     ]) { _, new in new }
     extra["GATEWAY_API_KEYS_FILE"] = keysPath
+    // A killed gateway's claim on the request it was running lapses after this long.
+    extra["GATEWAY_REQUEST_LEASE_S"] = "2"
     for (name, (_, variable)) in Self.backendExecutables { extra[variable] = "127.0.0.1:\(ports[name]!)" }
     if let step { extra["GATEWAY_TEST_CRASH_AFTER_STEP"] = step }
     let process = try RunningProcess("gateway", environment: serviceEnvironment(directory, "gateway", extra: extra))
@@ -246,7 +248,15 @@ extension ProcessWorkflowTests {
         let halfway = try await rights.getRequest(.with { $0.requestID = requestID }).request
         #expect(halfway.status == .inProgress)
         #expect(halfway.steps.first { $0.name == step }?.status == .done)
-        return try await admin.executeRequest(.with { $0.requestID = requestID })
+        // The killed gateway's lease on the request is refused (ABORTED) until it lapses.
+        let start = ContinuousClock.now
+        while true {
+          do {
+            return try await admin.executeRequest(.with { $0.requestID = requestID })
+          } catch let error as RPCError where error.code == .aborted && ContinuousClock.now - start < .seconds(15) {
+            try await Task.sleep(for: .milliseconds(200))
+          }
+        }
       }
     }
 

@@ -21,6 +21,10 @@ struct RequestExecution {
 
   func execute(requestID: String) async throws -> Gateway.Answer<Privacy_Gateway_V1_ExecuteRequestResponse> {
     guard !requestID.isEmpty else { throw InvalidArgument("request_id is required") }
+    return try await RequestLease(context: context).holding(requestID) { try await self.executeHoldingLease(requestID: requestID) }
+  }
+
+  private func executeHoldingLease(requestID: String) async throws -> Gateway.Answer<Privacy_Gateway_V1_ExecuteRequestResponse> {
     var request = try await context.send(RightsMethod.GetRequest.self, .with { $0.requestID = requestID }).request
     context.call.concerns(subject: request.subjectID)
     switch request.status {

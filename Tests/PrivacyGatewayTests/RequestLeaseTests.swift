@@ -1,0 +1,36 @@
+import Foundation
+import GRPCCore
+import PrivacyGateway
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+@Suite("Request lease: one run of a request at a time, whichever gateway")
+struct RequestLeaseTests {
+  @Test("a request another run holds is refused (ABORTED, nothing done); once that lease lapses it runs, and its own lease is given back")
+  func leaseHeld() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let subject = try await admin.createContact(WorkflowData.webformContact()).subjectID
+        let requestID = try await WorkflowData.openVerified(client, subject: subject, right: .notification)
+        // Another gateway's run, as its lease in the shared database says.
+        let other = try GatewayStores.open(sqlite: fixture.auditPath).reactor
+        #expect(try await other.acquireLease("request:\(requestID)", holder: "gateway-b/run-1", now: Date(), until: Date() + 1))
+
+        let refused = await capturedRPCError { try await admin.executeRequest(.with { $0.requestID = requestID }) }
+        #expect(refused?.code == .aborted)
+        #expect(refused?.message.contains("is being executed by another call") == true)
+        let untouched = try await RightsClient(wrapping: client).getRequest(.with { $0.requestID = requestID }).request
+        #expect(untouched.status == .verified)
+
+        try await Task.sleep(for: .milliseconds(1100))
+        let executed = try await admin.executeRequest(.with { $0.requestID = requestID })
+        #expect(executed.status == .completed)
+        #expect(try await other.acquireLease("request:\(requestID)", holder: "gateway-b/run-2", now: Date(), until: Date() + 1))
+      }
+    }
+  }
+}
