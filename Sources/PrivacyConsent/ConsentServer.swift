@@ -9,6 +9,8 @@ public struct ConsentConfiguration: Sendable {
   public var settings: ConsentSettings
   /// How often lapsed double opt-in links are looked for (DoubleOptInExpiry).
   public var expiryCheckInterval: Duration
+  /// The database when `DATABASE_URL` is `postgres://`.
+  public var postgres: PostgresSettings?
 
   public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
     self.service = service
@@ -21,6 +23,7 @@ public struct ConsentConfiguration: Sendable {
     var trimmed = base
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.settings = ConsentSettings(publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600))
+    if case .postgres(let url) = service.database { self.postgres = try PostgresSettings(url: url, environment: environment) }
   }
 }
 
@@ -31,11 +34,19 @@ public func makeConsentServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any ConsentStore
-  switch configuration.service.database {
-  case .sqlite(let path):
+  switch (configuration.service.database, configuration.postgres) {
+  case (_, let settings?):
+    let postgres = try await PostgresConsentStore.open(settings, logger: logger)
+    // The ledger's memory does not follow other replicas yet: one consent service per database.
+    guard try await postgres.database.claimSoleReplica("consent") else {
+      throw ConfigurationError.malformed(
+        "DATABASE_URL", "names a database another consent-service already serves; on PostgreSQL the consent service runs as one replica")
+    }
+    store = postgres
+  case (.sqlite(let path), nil):
     store = try SQLiteConsentStore(path: path, logger: logger)
-  case .postgres:
-    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the consent service yet; use sqlite://")
+  case (.postgres, nil):
+    preconditionFailure("ConsentConfiguration reads PostgresSettings for every postgres:// DATABASE_URL")
   }
   let ledger = try await ConsentLedger.open(store: store, settings: configuration.settings, logger: logger, now: now)
   return PrivacyServer(

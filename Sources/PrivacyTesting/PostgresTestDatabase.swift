@@ -11,6 +11,9 @@ public struct PostgresTestDatabase: Sendable {
 
   public static var isAvailable: Bool { clusterURL != nil }
 
+  /// The CA of the cluster's TLS certificate (for 127.0.0.1), when the cluster serves TLS.
+  public static var testCA: String? { ProcessInfo.processInfo.environment["PRIVACY_TEST_POSTGRES_CA"] }
+
   /// `DATABASE_URL` of the test's database.
   public let url: String
   /// The database's name on the cluster.
@@ -30,6 +33,14 @@ public struct PostgresTestDatabase: Sendable {
       try? await administer(clusterURL, "DROP DATABASE \(name) WITH (FORCE)")
       throw error
     }
+  }
+
+  /// A new, empty database that lives as long as the test cluster; its `DATABASE_URL`.
+  public static func create() async throws -> String {
+    guard let clusterURL else { throw NoTestCluster() }
+    let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    try await administer(clusterURL, "CREATE DATABASE \(name)")
+    return clusterURL.replacingOccurrences(of: "/postgres?", with: "/\(name)?")
   }
 
   public var settings: PostgresSettings {

@@ -5,6 +5,7 @@ import PrivacyConsent
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
+import Synchronization
 import Testing
 
 typealias ConsentClient = Privacy_Consent_V1_ConsentService.Client<HTTP2ClientTransport.Posix>
@@ -28,7 +29,19 @@ final class ConsentFixture: Sendable {
 
   deinit { directory.remove() }
 
+  /// With `PRIVACY_TEST_CONSENT_STORE=postgres` (the PostgreSQL pass of `scripts/test`), the
+  /// service runs on a database of its own on the test cluster instead of the SQLite file.
+  private let postgresURL = Mutex<String?>(nil)
+
   func makeServer() async throws -> PrivacyServer {
+    var environment = self.environment
+    if ProcessInfo.processInfo.environment["PRIVACY_TEST_CONSENT_STORE"] == "postgres" {
+      if postgresURL.withLock({ $0 }) == nil {
+        let url = try await PostgresTestDatabase.create()
+        postgresURL.withLock { $0 = url }
+      }
+      environment["DATABASE_URL"] = postgresURL.withLock { $0 }
+    }
     let service = try ServiceConfiguration(kind: .consent, environment: environment)
     let configuration = try ConsentConfiguration(service: service, environment: EnvironmentReader(environment))
     let clock = self.clock

@@ -43,3 +43,42 @@ struct PostgresPoolTests {
     #expect(problem?.problem.contains("not-the-password-42") == false)
   }
 }
+
+/// TLS to PostgreSQL: the test cluster serves a certificate for 127.0.0.1 from a CA of its own.
+@Suite("PostgreSQL over TLS", .enabled(if: PostgresTestDatabase.isAvailable && PostgresTestDatabase.testCA != nil))
+struct PostgresTLSTests {
+  private func url(_ parameters: String) throws -> String {
+    try #require(PostgresTestDatabase.clusterURL).replacingOccurrences(of: "sslmode=disable", with: parameters)
+  }
+
+  private func open(_ url: String) async throws -> PostgresPool {
+    try await PostgresPool.open(try PostgresSettings(url: url, environment: EnvironmentReader([:])), service: "tls-test", migrations: [], logger: silentLogger)
+  }
+
+  @Test("verify-full against the CA in sslrootcert opens the database, and the connection is encrypted")
+  func verified() async throws {
+    let pool = try await open(try url("sslmode=verify-full&sslrootcert=\(try #require(PostgresTestDatabase.testCA))"))
+    var encrypted = false
+    for try await ssl in try await pool.client.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: pool.logger)
+      .decode(Bool.self)
+    {
+      encrypted = ssl
+    }
+    #expect(encrypted)
+  }
+
+  @Test("verify-full against the system's trust roots refuses the private CA's certificate, naming DATABASE_URL")
+  func unverified() async throws {
+    do {
+      _ = try await open(try url("sslmode=verify-full"))
+      Issue.record("a certificate no trusted CA signed was accepted")
+    } catch let error as ConfigurationError {
+      #expect(error.variable == "DATABASE_URL")
+    }
+  }
+
+  @Test("require encrypts without checking the certificate")
+  func required() async throws {
+    _ = try await open(try url("sslmode=require"))
+  }
+}

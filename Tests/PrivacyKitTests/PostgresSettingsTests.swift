@@ -43,6 +43,25 @@ struct PostgresSettingsTests {
     #expect(local.sslMode == .disable)
   }
 
+  @Test("sslrootcert names the CA file verify-full checks the server's certificate against")
+  func rootCertificate() throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let ca = directory.path("ca.pem")
+    try "-----BEGIN CERTIFICATE-----\n".write(toFile: ca, atomically: true, encoding: .utf8)
+    let settings = try PostgresSettings(url: "postgres://p@db/db?sslmode=verify-full&sslrootcert=\(ca)", environment: EnvironmentReader([:]))
+    #expect(settings.rootCertificate == ca && settings.sslMode == .verifyFull)
+    #expect(try PostgresSettings(url: "postgres://p@db/db?sslrootcert=\(ca)", environment: EnvironmentReader([:])).rootCertificate == ca)
+    let refusals = [
+      ("postgres://p@db/db?sslmode=require&sslrootcert=\(ca)", "sslrootcert is only read with sslmode=verify-full"),
+      ("postgres://p@db/db?sslrootcert=\(directory.path("missing.pem"))", "sslrootcert names a file that cannot be read"),
+    ]
+    for (url, problem) in refusals {
+      let error = #expect(throws: ConfigurationError.self) { try PostgresSettings(url: url, environment: EnvironmentReader([:])) }
+      #expect(error?.description.contains(problem) == true, "\(error?.description ?? "no error")")
+    }
+  }
+
   @Test("malformed URLs are refused by name, and no message repeats the password")
   func refusals() throws {
     let cases: [(String, [String: String], String)] = [

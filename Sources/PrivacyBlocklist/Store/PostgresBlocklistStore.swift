@@ -108,22 +108,17 @@ public struct PostgresBlocklistStore: BlocklistStore {
   public func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {
     var bindings = PostgresBindings()
     var conditions: [String] = []
-    /// Binds `value` and returns its placeholder.
-    func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
-      bindings.append(value)
-      return "$\(bindings.count)"
-    }
     if !filter.includeRemoved { conditions.append("hash IS NOT NULL") }
     if !filter.kinds.isEmpty {
-      conditions.append("kind IN (\(filter.kinds.map(\.rawValue).sorted().map { bind($0) }.joined(separator: ", ")))")
+      conditions.append("kind IN (\(filter.kinds.map(\.rawValue).sorted().map { bindings.placeholder(for: $0) }.joined(separator: ", ")))")
     }
-    if let requestID = filter.requestID { conditions.append("request_id = \(bind(requestID))") }
+    if let requestID = filter.requestID { conditions.append("request_id = \(bindings.placeholder(for: requestID))") }
     if let cursor {
-      let addedAt = bind(cursor.addedAt.value)
-      conditions.append("(added_at < \(addedAt) OR (added_at = \(addedAt) AND entry_id < \(bind(cursor.entryID))))")
+      let addedAt = bindings.placeholder(for: cursor.addedAt.value)
+      conditions.append("(added_at < \(addedAt) OR (added_at = \(addedAt) AND entry_id < \(bindings.placeholder(for: cursor.entryID))))")
     }
     let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-    let sql = "SELECT \(Self.columns) FROM blocklist_entries \(whereClause) ORDER BY added_at DESC, entry_id DESC LIMIT \(bind(limit))"
+    let sql = "SELECT \(Self.columns) FROM blocklist_entries \(whereClause) ORDER BY added_at DESC, entry_id DESC LIMIT \(bindings.placeholder(for: limit))"
     return try await entries(PostgresQuery(unsafeSQL: sql, binds: bindings))
   }
 

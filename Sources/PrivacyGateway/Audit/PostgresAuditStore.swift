@@ -88,25 +88,20 @@ public struct PostgresAuditStore: AuditStore {
   public func entries(_ query: AuditQuery) async throws -> [AuditEntry] {
     var bindings = PostgresBindings()
     var conditions: [String] = []
-    /// Binds `value` and returns its placeholder.
-    func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
-      bindings.append(value)
-      return "$\(bindings.count)"
-    }
-    if let before = query.before { conditions.append("sequence < \(bind(Int64(before)))") }
-    if let actor = query.actor { conditions.append("actor = \(bind(actor))") }
+    if let before = query.before { conditions.append("sequence < \(bindings.placeholder(for: Int64(before)))") }
+    if let actor = query.actor { conditions.append("actor = \(bindings.placeholder(for: actor))") }
     switch query.method {
-    case .method(let name)?: conditions.append("method = \(bind(name))")
-    case .service(let service)?: conditions.append("starts_with(method, \(bind(service + "/")))")
+    case .method(let name)?: conditions.append("method = \(bindings.placeholder(for: name))")
+    case .service(let service)?: conditions.append("starts_with(method, \(bindings.placeholder(for: service + "/")))")
     case nil: break
     }
-    if let subject = query.subjectID { conditions.append("subject_id = \(bind(subject))") }
-    if let requestID = query.requestID { conditions.append("request_id = \(bind(requestID))") }
-    if let start = query.start { conditions.append("time >= \(bind(Microseconds(start).value))") }
-    if let end = query.end { conditions.append("time < \(bind(Microseconds(end).value))") }
-    if let code = query.statusCode { conditions.append("status_code = \(bind(Int64(code)))") }
+    if let subject = query.subjectID { conditions.append("subject_id = \(bindings.placeholder(for: subject))") }
+    if let requestID = query.requestID { conditions.append("request_id = \(bindings.placeholder(for: requestID))") }
+    if let start = query.start { conditions.append("time >= \(bindings.placeholder(for: Microseconds(start).value))") }
+    if let end = query.end { conditions.append("time < \(bindings.placeholder(for: Microseconds(end).value))") }
+    if let code = query.statusCode { conditions.append("status_code = \(bindings.placeholder(for: Int64(code)))") }
     let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-    let sql = "SELECT * FROM audit_log \(filter) ORDER BY sequence DESC LIMIT \(bind(query.limit))"
+    let sql = "SELECT * FROM audit_log \(filter) ORDER BY sequence DESC LIMIT \(bindings.placeholder(for: query.limit))"
     return try await rows(PostgresQuery(unsafeSQL: sql, binds: bindings)).map { try $0.get() }
   }
 

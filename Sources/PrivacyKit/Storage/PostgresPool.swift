@@ -1,6 +1,7 @@
 public import Logging
 public import PostgresNIO
 import NIOSSL
+import Synchronization
 
 /// A pool of PostgreSQL connections for one service, running from `open` until the last holder
 /// lets go of it, and the service's schema brought up to date.
@@ -8,14 +9,23 @@ public final class PostgresPool: Sendable {
   public let client: PostgresClient
   public let logger: Logger
   private let running: Task<Void, Never>
+  /// How the pool's connections are made, for a connection outside it (`claimSoleReplica`).
+  private let connection: PostgresConnection.Configuration
+  /// The connection holding the sole-replica lock, kept open as long as the pool.
+  private let soleReplica = Mutex<PostgresConnection?>(nil)
 
-  private init(client: PostgresClient, logger: Logger) {
+  private init(client: PostgresClient, connection: PostgresConnection.Configuration, logger: Logger) {
     self.client = client
+    self.connection = connection
     self.logger = logger
     running = Task { await client.run() }
   }
 
-  deinit { running.cancel() }
+  deinit {
+    running.cancel()
+    // Gives up the sole-replica lock with its connection.
+    if let connection = soleReplica.withLock({ $0 }) { Task { try? await connection.close() } }
+  }
 
   /// Connects and applies the migrations of `service` it has not applied yet. Several replicas
   /// starting at once take turns (an advisory lock held for the migration's transaction); a
@@ -28,21 +38,22 @@ public final class PostgresPool: Sendable {
   public static func open(
     _ settings: PostgresSettings, service: String, migrations: [[String]], logger: Logger
   ) async throws -> PostgresPool {
-    let tls = tlsConfiguration(settings.sslMode)
-    try await probe(settings, tls: try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable, logger: logger)
+    let tls = tlsConfiguration(settings.sslMode, rootCertificate: settings.rootCertificate)
+    let connection = PostgresConnection.Configuration(
+      host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+      database: settings.database, tls: try tls.map { .require(try NIOSSLContext(configuration: $0)) } ?? .disable)
+    try await probe(settings, connection, logger: logger)
     var configuration = PostgresClient.Configuration(
       host: settings.host, port: settings.port, username: settings.username, password: settings.password,
       database: settings.database, tls: tls.map { .require($0) } ?? .disable)
     configuration.options.maximumConnections = settings.poolSize
-    let database = PostgresPool(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+    let database = PostgresPool(
+      client: PostgresClient(configuration: configuration, backgroundLogger: logger), connection: connection, logger: logger)
     try await database.migrate(service: service, migrations: migrations)
     return database
   }
 
-  private static func probe(_ settings: PostgresSettings, tls: PostgresConnection.Configuration.TLS, logger: Logger) async throws {
-    let configuration = PostgresConnection.Configuration(
-      host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-      database: settings.database, tls: tls)
+  private static func probe(_ settings: PostgresSettings, _ configuration: PostgresConnection.Configuration, logger: Logger) async throws {
     let connection: PostgresConnection
     do {
       connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
@@ -62,18 +73,48 @@ public final class PostgresPool: Sendable {
     return "\(error.code)"
   }
 
+  /// Runs `body` in one transaction, committed when it returns. An error `body` throws comes out
+  /// as it was thrown (postgres-nio wraps it), so a store's own errors keep their meaning.
+  public func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    do {
+      return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+    } catch let error as PostgresTransactionError {
+      if let thrown = error.closureError, error.rollbackError == nil { throw thrown }
+      throw error
+    }
+  }
+
+  /// Takes, for as long as this pool lives, a lock only one process at a time holds for
+  /// `service` (a session advisory lock on a connection of its own): for a service that keeps
+  /// state in memory and does not follow other replicas yet. False when another process has it.
+  public func claimSoleReplica(_ service: String) async throws -> Bool {
+    let connection = try await PostgresConnection.connect(configuration: self.connection, id: 1, logger: logger)
+    var claimed = false
+    for try await value in try await connection.query(
+      "SELECT pg_try_advisory_lock(hashtextextended(\("sole replica of " + service), 0))", logger: logger
+    ).decode(Bool.self) {
+      claimed = value
+    }
+    guard claimed else {
+      try? await connection.close()
+      return false
+    }
+    soleReplica.withLock { $0 = connection }
+    return true
+  }
+
   /// The TLS `sslmode` asks for; nil for `disable`.
-  private static func tlsConfiguration(_ mode: PostgresSettings.SSLMode) -> TLSConfiguration? {
+  private static func tlsConfiguration(_ mode: PostgresSettings.SSLMode, rootCertificate: String?) -> TLSConfiguration? {
+    var configuration = TLSConfiguration.makeClientConfiguration()
     switch mode {
     case .disable:
       return nil
     case .require:
-      var configuration = TLSConfiguration.makeClientConfiguration()
       configuration.certificateVerification = .none
-      return configuration
     case .verifyFull:
-      return .makeClientConfiguration()
+      if let rootCertificate { configuration.trustRoots = .file(rootCertificate) }
     }
+    return configuration
   }
 
   /// Migration `i` (from 1) of a service is `migrations[i - 1]`, its statements one by one;

@@ -6,7 +6,8 @@ import Foundation
 /// `REPLICA_MAX_STALENESS_MS`.
 ///
 /// `sslmode` is `verify-full` unless the URL says otherwise: encrypted, with the server's
-/// certificate checked against the system's trust roots and its name. `require` encrypts without
+/// certificate checked against the system's trust roots (or the CA file `sslrootcert` names, as
+/// libpq reads it) and its name. `require` encrypts without
 /// checking. `disable` sends in the clear, so it is refused unless the database is on this host
 /// (a loopback address or `localhost`) or the run is a local one (`ALLOW_INSECURE_DEV=1`).
 public struct PostgresSettings: Sendable, Equatable {
@@ -22,6 +23,9 @@ public struct PostgresSettings: Sendable, Equatable {
   public var password: String?
   public var database: String
   public var sslMode: SSLMode
+  /// `sslrootcert`: a PEM file of the CA certificates the server's certificate is verified
+  /// against, instead of the system's trust roots (a private CA).
+  public var rootCertificate: String?
   /// The most connections the service opens.
   public var poolSize: Int
   /// How long a replica may go without hearing from the database before it refuses to answer
@@ -42,12 +46,26 @@ public struct PostgresSettings: Sendable, Equatable {
     let database = String(url.path.dropFirst())
     guard !database.isEmpty, !database.contains("/") else { throw .malformed("DATABASE_URL", "names no database (postgres://user@host/database)") }
     var sslMode = SSLMode.verifyFull
+    var rootCertificate: String?
     for item in url.queryItems ?? [] {
-      guard item.name == "sslmode" else { throw .malformed("DATABASE_URL", "has an unknown parameter \"\(item.name)\"; only sslmode is read") }
-      guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
-        throw .malformed("DATABASE_URL", "sslmode must be one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+      switch item.name {
+      case "sslmode":
+        guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
+          throw .malformed("DATABASE_URL", "sslmode must be one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        sslMode = mode
+      case "sslrootcert":
+        guard let path = item.value, !path.isEmpty else { throw .malformed("DATABASE_URL", "sslrootcert must name a PEM file") }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+          throw .malformed("DATABASE_URL", "sslrootcert names a file that cannot be read: \(path)")
+        }
+        rootCertificate = path
+      default:
+        throw .malformed("DATABASE_URL", "has an unknown parameter \"\(item.name)\"; only sslmode and sslrootcert are read")
       }
-      sslMode = mode
+    }
+    if rootCertificate != nil, sslMode != .verifyFull {
+      throw .malformed("DATABASE_URL", "sslrootcert is only read with sslmode=verify-full")
     }
     if sslMode == .disable, !Self.isLoopback(host), !(try environment.flag("ALLOW_INSECURE_DEV")) {
       throw .malformed("DATABASE_URL", "sslmode=disable would send data in the clear to another host; use require or verify-full")
@@ -62,6 +80,7 @@ public struct PostgresSettings: Sendable, Equatable {
     self.password = url.password ?? separatePassword
     self.database = database
     self.sslMode = sslMode
+    self.rootCertificate = rootCertificate
     self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 1...1_000) ?? Self.defaultPoolSize
     self.maxStaleness = .milliseconds(
       try environment.int("REPLICA_MAX_STALENESS_MS", range: 100...600_000) ?? Self.defaultMaxStalenessMilliseconds)

@@ -1,0 +1,471 @@
+public import Foundation
+public import Logging
+import PostgresNIO
+public import PrivacyKit
+
+/// The consent store on PostgreSQL: the same tables as on SQLite, prefixed `consent_` so the
+/// service can share a database with the others. Each commit is one transaction that takes the
+/// ledger's write lock (`LOCK TABLE consent_events IN EXCLUSIVE MODE`: readers go on) and checks
+/// that its first event follows the ledger's last one, so a commit can never fork the chain:
+/// one made on a stale head fails with `LedgerHeadMoved` and writes nothing.
+public struct PostgresConsentStore: ConsentStore {
+  public let database: PostgresPool
+
+  public static func open(_ settings: PostgresSettings, logger: Logger) async throws -> PostgresConsentStore {
+    PostgresConsentStore(database: try await PostgresPool.open(settings, service: "consent", migrations: migrations, logger: logger))
+  }
+
+  private init(database: PostgresPool) { self.database = database }
+
+  private var logger: Logger { database.logger }
+
+  /// The columns a scrub may change; every other column of an event is refused any update.
+  private static let appendOnlyColumns = """
+    sequence, subject_id, kind, purpose_id, decision, legal_basis, opt_in_status, list_id, restricted, reason, channel, form_name,
+    actor, actor_kind, notice_version, captured_at, subject_age, pii_digest, recorded_at, recorded_by_actor, recorded_by_role,
+    request_id, preference_change_id, prev_hash, hash
+    """
+
+  /// One list of statements per schema version, in order; never edited once released.
+  static let migrations: [[String]] = [
+    [
+      """
+      CREATE TABLE consent_purposes (
+        purpose_id TEXT PRIMARY KEY, title TEXT NOT NULL, description TEXT NOT NULL, legal_basis TEXT NOT NULL,
+        category TEXT NOT NULL, retention_days BIGINT NOT NULL, notice_version TEXT NOT NULL, vault_fields TEXT NOT NULL,
+        subject_categories TEXT NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+      """,
+      """
+      CREATE TABLE consent_purpose_notices (
+        purpose_id TEXT NOT NULL REFERENCES consent_purposes (purpose_id), version TEXT NOT NULL, text TEXT NOT NULL,
+        published_at BIGINT NOT NULL, PRIMARY KEY (purpose_id, version))
+      """,
+      """
+      CREATE TABLE consent_mailing_lists (
+        list_id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL, default_subscribed BOOLEAN NOT NULL,
+        created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)
+      """,
+      """
+      CREATE TABLE consent_events (
+        sequence BIGINT PRIMARY KEY, subject_id TEXT NOT NULL, kind TEXT NOT NULL, purpose_id TEXT NOT NULL, decision TEXT,
+        legal_basis TEXT, opt_in_status TEXT, list_id TEXT NOT NULL, restricted BOOLEAN NOT NULL, reason TEXT NOT NULL,
+        channel TEXT NOT NULL, form_name TEXT NOT NULL, actor TEXT NOT NULL, actor_kind TEXT NOT NULL, notice_version TEXT NOT NULL,
+        captured_at BIGINT NOT NULL, subject_age TEXT NOT NULL, ip_address TEXT NOT NULL, user_agent TEXT NOT NULL,
+        email_address TEXT NOT NULL, pii_salt BYTEA, pii_digest TEXT NOT NULL, personal_data_erased BOOLEAN NOT NULL,
+        recorded_at BIGINT NOT NULL, recorded_by_actor TEXT NOT NULL, recorded_by_role TEXT NOT NULL, request_id TEXT NOT NULL,
+        preference_change_id TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
+      """,
+      // Byte order ("C"), as on SQLite, for the walk by subject.
+      "CREATE INDEX consent_events_by_subject ON consent_events (subject_id COLLATE \"C\", sequence)",
+      "CREATE INDEX consent_events_by_purpose ON consent_events (purpose_id, sequence)",
+      """
+      CREATE FUNCTION consent_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'the consent ledger is append-only'; END $$
+      """,
+      "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()",
+      """
+      CREATE TRIGGER consent_events_no_update BEFORE UPDATE OF \(appendOnlyColumns) ON consent_events
+        FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()
+      """,
+      "CREATE TRIGGER consent_events_no_truncate BEFORE TRUNCATE ON consent_events FOR EACH STATEMENT EXECUTE FUNCTION consent_events_append_only()",
+      """
+      CREATE TABLE consent_confirmations (
+        confirmation_id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+        email_address TEXT NOT NULL, changes TEXT NOT NULL, form_name TEXT NOT NULL, created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL, used_at BIGINT, superseded_at BIGINT, message_id TEXT NOT NULL, guardian TEXT NOT NULL,
+        lapsed_at BIGINT)
+      """,
+      "CREATE INDEX consent_confirmations_by_subject ON consent_confirmations (subject_id)",
+      """
+      CREATE INDEX consent_confirmations_pending_by_expiry ON consent_confirmations (expires_at)
+        WHERE used_at IS NULL AND superseded_at IS NULL AND lapsed_at IS NULL
+      """,
+      """
+      CREATE TABLE consent_outbox (
+        position BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, subject_id TEXT NOT NULL,
+        email_address TEXT NOT NULL, subject_line TEXT NOT NULL, body TEXT NOT NULL, link TEXT NOT NULL,
+        created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, acked_at BIGINT)
+      """,
+      "CREATE INDEX consent_outbox_by_subject ON consent_outbox (subject_id)",
+      "CREATE TABLE consent_subject_states (subject_id TEXT PRIMARY KEY, state BYTEA NOT NULL)",
+    ]
+  ]
+
+  // MARK: Reads
+
+  public func loadPurposes() async throws -> [Purpose] {
+    var notices: [String: [Notice]] = [:]
+    for try await (purposeID, version, text, publishedAt) in try await database.client.query(
+      "SELECT purpose_id, version, text, published_at FROM consent_purpose_notices ORDER BY published_at, version", logger: logger
+    ).decode((String, String, String, Int64).self) {
+      notices[purposeID, default: []].append(Notice(version: version, text: text, publishedAt: Microseconds(value: publishedAt).date))
+    }
+    var purposes: [Purpose] = []
+    let rows = try await database.client.query(
+      """
+      SELECT purpose_id, title, description, legal_basis, category, retention_days, notice_version, vault_fields, subject_categories,
+        created_at, updated_at FROM consent_purposes ORDER BY purpose_id
+      """, logger: logger)
+    for try await (id, title, description, basis, category, retentionDays, noticeVersion, fields, categories, createdAt, updatedAt)
+      in rows.decode((String, String, String, String, String, Int64, String, String, String, Int64, Int64).self)
+    {
+      guard let legalBasis = LegalBasis(rawValue: basis), let purposeCategory = PurposeCategory(rawValue: category),
+        let retentionDays = UInt32(exactly: retentionDays)
+      else {
+        throw LedgerCorruption(sequence: 0, column: "purposes.\(id)")
+      }
+      purposes.append(
+        Purpose(
+          id: id, title: title, description: description, legalBasis: legalBasis, category: purposeCategory,
+          retentionDays: retentionDays, noticeVersion: noticeVersion, vaultFields: try JSONDecoder().decode([String].self, from: Data(fields.utf8)),
+          notices: notices[id] ?? [], createdAt: Microseconds(value: createdAt).date, updatedAt: Microseconds(value: updatedAt).date,
+          subjectCategories: try JSONDecoder().decode([String].self, from: Data(categories.utf8))))
+    }
+    return purposes
+  }
+
+  public func loadMailingLists() async throws -> [MailingList] {
+    var lists: [MailingList] = []
+    for try await (id, name, description, defaultSubscribed, createdAt, updatedAt) in try await database.client.query(
+      "SELECT list_id, name, description, default_subscribed, created_at, updated_at FROM consent_mailing_lists ORDER BY list_id",
+      logger: logger
+    ).decode((String, String, String, Bool, Int64, Int64).self) {
+      lists.append(
+        MailingList(
+          id: id, name: name, description: description, defaultSubscribed: defaultSubscribed,
+          createdAt: Microseconds(value: createdAt).date, updatedAt: Microseconds(value: updatedAt).date))
+    }
+    return lists
+  }
+
+  public func events(_ query: EventQuery) async throws -> [LedgerEvent] {
+    var bindings = PostgresBindings()
+    var conditions = ["sequence > \(bindings.placeholder(for: Int64(query.after)))"]
+    if let subject = query.subjectID { conditions.append("subject_id = \(bindings.placeholder(for: subject))") }
+    if let purpose = query.purposeID { conditions.append("purpose_id = \(bindings.placeholder(for: purpose))") }
+    let sql = "\(Self.selectEvents) WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT \(bindings.placeholder(for: query.limit))"
+    return try await events(PostgresQuery(unsafeSQL: sql, binds: bindings))
+  }
+
+  public func eventsBySubject(after position: (subjectID: String, sequence: UInt64)?, limit: Int) async throws -> [LedgerEvent] {
+    try await events(
+      """
+      \(unescaped: Self.selectEvents) WHERE (subject_id COLLATE "C", sequence) > (\(position?.subjectID ?? ""), \(Int64(position?.sequence ?? 0)))
+      ORDER BY subject_id COLLATE "C", sequence LIMIT \(limit)
+      """)
+  }
+
+  public func event(sequence: UInt64) async throws -> LedgerEvent? {
+    try await events("\(unescaped: Self.selectEvents) WHERE sequence = \(Int64(sequence))").first
+  }
+
+  public func lapsedDoubleOptIns(at now: Date, limit: Int) async throws -> [Confirmation] {
+    try await confirmations(
+      """
+      SELECT \(unescaped: Self.confirmationColumns) FROM consent_confirmations
+      WHERE kind = \(ConfirmationKind.doubleOptIn.rawValue) AND expires_at <= \(Microseconds(now).value) AND used_at IS NULL
+        AND superseded_at IS NULL AND lapsed_at IS NULL
+      ORDER BY expires_at LIMIT \(limit)
+      """)
+  }
+
+  public func confirmation(tokenHash: String) async throws -> Confirmation? {
+    try await confirmations(
+      "SELECT \(unescaped: Self.confirmationColumns) FROM consent_confirmations WHERE token_hash = \(tokenHash)").first
+  }
+
+  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
+    let pending = includeAcked ? "" : "AND acked_at IS NULL"
+    var messages: [OutboxMessage] = []
+    let rows = try await database.client.query(
+      """
+      SELECT position, message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at, acked_at
+      FROM consent_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
+      """, logger: logger)
+    for try await (position, id, kind, subjectID, address, subjectLine, body, link, createdAt, expiresAt, ackedAt)
+      in rows.decode((Int64, String, String, String, String, String, String, String, Int64, Int64, Int64?).self)
+    {
+      guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
+      messages.append(
+        OutboxMessage(
+          id: id, kind: kind, subjectID: subjectID, emailAddress: address, subjectLine: subjectLine, body: body, link: link,
+          createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
+          ackedAt: ackedAt.map { Microseconds(value: $0).date }, position: position))
+    }
+    return messages
+  }
+
+  public func subjectStates() async throws -> [String: SubjectState] {
+    var states: [String: SubjectState] = [:]
+    for try await (subjectID, state) in try await database.client.query(
+      "SELECT subject_id, state FROM consent_subject_states", logger: logger
+    ).decode((String, Data).self) {
+      states[subjectID] = try SubjectState(encoded: state)
+    }
+    return states
+  }
+
+  public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {
+    var counts = (events: 0, outboxMessages: 0)
+    for try await (events, messages) in try await database.client.query(
+      """
+      SELECT (SELECT COUNT(*) FROM consent_events WHERE subject_id = \(subjectID) AND pii_salt IS NOT NULL),
+        (SELECT COUNT(*) FROM consent_outbox WHERE subject_id = \(subjectID) AND email_address != '')
+      """, logger: logger
+    ).decode((Int, Int).self) {
+      counts = (events, messages)
+    }
+    return counts
+  }
+
+  // MARK: Writes
+
+  public func ackOutbox(ids: [String], at: Date) async throws -> Int {
+    try await database.transaction { connection in
+      var acked = 0
+      for id in ids {
+        var found: Int64?? = nil
+        for try await ackedAt in try await connection.query(
+          "SELECT acked_at FROM consent_outbox WHERE message_id = \(id) FOR UPDATE", logger: logger
+        ).decode(Int64?.self) {
+          found = .some(ackedAt)
+        }
+        guard let ackedAt = found else { throw ConsentError.outboxMessageNotFound(id) }
+        if ackedAt == nil {
+          try await connection.query(
+            "UPDATE consent_outbox SET acked_at = \(Microseconds(at).value), body = '', link = '' WHERE message_id = \(id)", logger: logger)
+          acked += 1
+        }
+      }
+      return acked
+    }
+  }
+
+  public func commit(_ commit: LedgerCommit) async throws {
+    try await database.transaction { connection in
+      if let first = commit.events.first {
+        try await connection.query("LOCK TABLE consent_events IN EXCLUSIVE MODE", logger: logger)
+        var head = ChainHead.empty
+        for try await (sequence, hash) in try await connection.query(
+          "SELECT sequence, hash FROM consent_events ORDER BY sequence DESC LIMIT 1", logger: logger
+        ).decode((Int64, String).self) {
+          head = ChainHead(sequence: UInt64(sequence), hash: hash)
+        }
+        guard first.sequence == head.sequence + 1, first.previousHash == head.hash else {
+          throw LedgerHeadMoved(expected: first.sequence - 1, found: head.sequence)
+        }
+      }
+      for purpose in commit.purposes { try await save(purpose, connection) }
+      for list in commit.lists { try await save(list, connection) }
+      for event in commit.events { try await insert(event, connection) }
+      let now = Microseconds(commit.now).value
+      if let (subject, kind) = commit.supersede {
+        try await connection.query(
+          """
+          UPDATE consent_confirmations SET superseded_at = \(now)
+          WHERE subject_id = \(subject) AND kind = \(kind.rawValue) AND used_at IS NULL AND superseded_at IS NULL
+          """, logger: logger)
+      }
+      for confirmation in commit.newConfirmations { try await insert(confirmation, connection) }
+      for id in commit.lapsedConfirmationIDs {
+        try await connection.query("UPDATE consent_confirmations SET lapsed_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
+      }
+      if let id = commit.usedConfirmationID {
+        try await connection.query("UPDATE consent_confirmations SET used_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
+      }
+      for message in commit.outbox { try await insert(message, connection) }
+      for subject in commit.erasedSubjects { try await scrub(subject: subject, at: now, connection) }
+      try await save(commit.subjectStates, connection)
+    }
+  }
+
+  public func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws {
+    try await database.transaction { connection in
+      if replacingAll { try await connection.query("DELETE FROM consent_subject_states", logger: logger) }
+      try await save(states, connection)
+    }
+  }
+
+  private func save(_ states: [String: SubjectState], _ connection: PostgresConnection) async throws {
+    guard !states.isEmpty else { return }
+    let subjects = Array(states.keys)
+    // The states travel as hex: postgres-nio encodes no array of byte strings.
+    let encoded = subjects.map { states[$0]!.encoded().hex }
+    try await connection.query(
+      """
+      INSERT INTO consent_subject_states (subject_id, state)
+      SELECT subject_id, decode(state, 'hex') FROM unnest(\(subjects), \(encoded)) AS given (subject_id, state)
+      ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state
+      """, logger: logger)
+  }
+
+  private func save(_ purpose: Purpose, _ connection: PostgresConnection) async throws {
+    let fields = String(decoding: try JSONEncoder().encode(purpose.vaultFields), as: UTF8.self)
+    let categories = String(decoding: try JSONEncoder().encode(purpose.subjectCategories), as: UTF8.self)
+    try await connection.query(
+      """
+      INSERT INTO consent_purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
+        vault_fields, subject_categories, created_at, updated_at)
+      VALUES (\(purpose.id), \(purpose.title), \(purpose.description), \(purpose.legalBasis.rawValue), \(purpose.category.rawValue),
+        \(Int64(purpose.retentionDays)), \(purpose.noticeVersion), \(fields), \(categories), \(Microseconds(purpose.createdAt).value),
+        \(Microseconds(purpose.updatedAt).value))
+      ON CONFLICT (purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
+        legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
+        notice_version = excluded.notice_version, vault_fields = excluded.vault_fields,
+        subject_categories = excluded.subject_categories, updated_at = excluded.updated_at
+      """, logger: logger)
+    for notice in purpose.notices {
+      try await connection.query(
+        """
+        INSERT INTO consent_purpose_notices (purpose_id, version, text, published_at)
+        VALUES (\(purpose.id), \(notice.version), \(notice.text), \(Microseconds(notice.publishedAt).value)) ON CONFLICT DO NOTHING
+        """, logger: logger)
+    }
+  }
+
+  private func save(_ list: MailingList, _ connection: PostgresConnection) async throws {
+    try await connection.query(
+      """
+      INSERT INTO consent_mailing_lists (list_id, name, description, default_subscribed, created_at, updated_at)
+      VALUES (\(list.id), \(list.name), \(list.description), \(list.defaultSubscribed), \(Microseconds(list.createdAt).value),
+        \(Microseconds(list.updatedAt).value))
+      ON CONFLICT (list_id) DO UPDATE SET name = excluded.name, description = excluded.description,
+        default_subscribed = excluded.default_subscribed, updated_at = excluded.updated_at
+      """, logger: logger)
+  }
+
+  private func insert(_ event: LedgerEvent, _ connection: PostgresConnection) async throws {
+    let e = event.evidence
+    try await connection.query(
+      """
+      INSERT INTO consent_events (\(unescaped: Self.eventColumns.joined(separator: ", ")))
+      VALUES (\(Int64(event.sequence)), \(event.subjectID), \(event.kind.rawValue), \(event.purposeID), \(event.decision?.rawValue),
+        \(event.legalBasis?.rawValue), \(event.optInStatus?.rawValue), \(event.listID), \(event.restricted), \(event.reason),
+        \(e.channel.rawValue), \(e.formName), \(e.actor), \(e.actorKind.rawValue), \(e.noticeVersion), \(Microseconds(e.capturedAt).value),
+        \(e.subjectAge.rawValue), \(e.ipAddress), \(e.userAgent), \(e.emailAddress), \(event.personalDataSalt.map { Data($0) }),
+        \(event.personalDataDigest), \(e.personalDataErased), \(Microseconds(event.recordedAt).value), \(event.recordedBy.actor),
+        \(event.recordedBy.role), \(event.recordedBy.requestID), \(event.preferenceChangeID), \(event.previousHash), \(event.hash))
+      """, logger: logger)
+  }
+
+  private func insert(_ c: Confirmation, _ connection: PostgresConnection) async throws {
+    let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
+    try await connection.query(
+      """
+      INSERT INTO consent_confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
+        created_at, expires_at, message_id, guardian)
+      VALUES (\(c.id), \(c.kind.rawValue), \(c.subjectID), \(c.tokenHash), \(c.emailAddress), \(changes), \(c.formName),
+        \(Microseconds(c.createdAt).value), \(Microseconds(c.expiresAt).value), \(c.messageID), \(c.guardian))
+      """, logger: logger)
+  }
+
+  private func insert(_ m: OutboxMessage, _ connection: PostgresConnection) async throws {
+    try await connection.query(
+      """
+      INSERT INTO consent_outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
+      VALUES (\(m.id), \(m.kind.rawValue), \(m.subjectID), \(m.emailAddress), \(m.subjectLine), \(m.body), \(m.link),
+        \(Microseconds(m.createdAt).value), \(Microseconds(m.expiresAt).value))
+      """, logger: logger)
+  }
+
+  /// Erasure: as on SQLite, the subject's personal evidence goes (each event keeps its digest),
+  /// with the address, body and link of their outbox messages, and their pending confirmations.
+  private func scrub(subject: String, at now: Int64, _ connection: PostgresConnection) async throws {
+    try await connection.query(
+      """
+      UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL, personal_data_erased = TRUE
+      WHERE subject_id = \(subject) AND pii_digest != ''
+      """, logger: logger)
+    try await connection.query(
+      "UPDATE consent_outbox SET email_address = '', body = '', link = '' WHERE subject_id = \(subject)", logger: logger)
+    try await connection.query(
+      """
+      UPDATE consent_confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, \(now))
+      WHERE subject_id = \(subject) AND used_at IS NULL
+      """, logger: logger)
+    try await connection.query(
+      "UPDATE consent_confirmations SET email_address = '', guardian = '' WHERE subject_id = \(subject)", logger: logger)
+  }
+
+  // MARK: Row decoding
+
+  private static let eventColumns = [
+    "sequence", "subject_id", "kind", "purpose_id", "decision", "legal_basis", "opt_in_status", "list_id", "restricted", "reason",
+    "channel", "form_name", "actor", "actor_kind", "notice_version", "captured_at", "subject_age", "ip_address", "user_agent",
+    "email_address", "pii_salt", "pii_digest", "personal_data_erased", "recorded_at", "recorded_by_actor", "recorded_by_role",
+    "request_id", "preference_change_id", "prev_hash", "hash",
+  ]
+  private static let selectEvents = "SELECT \(eventColumns.joined(separator: ", ")) FROM consent_events"
+
+  private func events(_ query: PostgresQuery) async throws -> [LedgerEvent] {
+    var events: [LedgerEvent] = []
+    for try await row in try await database.client.query(query, logger: logger) {
+      events.append(try Self.event(from: row.makeRandomAccess()))
+    }
+    return events
+  }
+
+  private static func event(from row: PostgresRandomAccessRow) throws -> LedgerEvent {
+    let sequence = UInt64(try row["sequence"].decode(Int64.self))
+    func text(_ column: String) throws -> String { try row[column].decode(String.self) }
+    func integer(_ column: String) throws -> Int64 { try row[column].decode(Int64.self) }
+    func decode<T: RawRepresentable<String>>(_ column: String) throws -> T {
+      guard let value = T(rawValue: try text(column)) else { throw LedgerCorruption(sequence: sequence, column: column) }
+      return value
+    }
+    func decodeOptional<T: RawRepresentable<String>>(_ column: String) throws -> T? {
+      guard let raw = try row[column].decode(String?.self) else { return nil }
+      guard let value = T(rawValue: raw) else { throw LedgerCorruption(sequence: sequence, column: column) }
+      return value
+    }
+    let evidence = Evidence(
+      channel: try decode("channel"), formName: try text("form_name"), ipAddress: try text("ip_address"), userAgent: try text("user_agent"),
+      actor: try text("actor"), actorKind: try decode("actor_kind"), noticeVersion: try text("notice_version"),
+      capturedAt: Microseconds(value: try integer("captured_at")).date, subjectAge: try decode("subject_age"),
+      emailAddress: try text("email_address"), personalDataErased: try row["personal_data_erased"].decode(Bool.self))
+    return LedgerEvent(
+      sequence: sequence, subjectID: try text("subject_id"), kind: try decode("kind"), purposeID: try text("purpose_id"),
+      decision: try decodeOptional("decision"), legalBasis: try decodeOptional("legal_basis"),
+      optInStatus: try decodeOptional("opt_in_status"), listID: try text("list_id"), restricted: try row["restricted"].decode(Bool.self),
+      reason: try text("reason"), evidence: evidence, recordedAt: Microseconds(value: try integer("recorded_at")).date,
+      recordedBy: CallerIdentity(actor: try text("recorded_by_actor"), role: try text("recorded_by_role"), requestID: try text("request_id")),
+      preferenceChangeID: try text("preference_change_id"), personalDataSalt: try row["pii_salt"].decode(Data?.self).map { Array($0) },
+      personalDataDigest: try text("pii_digest"), previousHash: try text("prev_hash"), hash: try text("hash"))
+  }
+
+  private static let confirmationColumns = """
+    confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name, created_at, expires_at, used_at, superseded_at,
+    message_id, guardian
+    """
+
+  private func confirmations(_ query: PostgresQuery) async throws -> [Confirmation] {
+    var confirmations: [Confirmation] = []
+    let rows = try await database.client.query(query, logger: logger)
+    for try await (id, kind, subjectID, tokenHash, address, changes, formName, createdAt, expiresAt, usedAt, supersededAt, messageID, guardian)
+      in rows.decode((String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64?, String, String).self)
+    {
+      guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "confirmations.kind") }
+      confirmations.append(
+        Confirmation(
+          id: id, kind: kind, subjectID: subjectID, tokenHash: tokenHash, emailAddress: address,
+          changes: try JSONDecoder().decode([PreferenceChangeItem].self, from: Data(changes.utf8)), formName: formName,
+          createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
+          usedAt: usedAt.map { Microseconds(value: $0).date }, supersededAt: supersededAt.map { Microseconds(value: $0).date },
+          messageID: messageID, guardian: guardian))
+    }
+    return confirmations
+  }
+}
+
+/// A commit made on a ledger head that is no longer the last: another writer appended first.
+/// Nothing of the commit was written.
+public struct LedgerHeadMoved: Error, Equatable {
+  /// The sequence the commit was made after, and the one the ledger ends at.
+  public var expected: UInt64
+  public var found: UInt64
+
+  public init(expected: UInt64, found: UInt64) {
+    self.expected = expected
+    self.found = found
+  }
+}
