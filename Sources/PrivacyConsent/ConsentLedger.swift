@@ -32,6 +32,9 @@ public final class ConsentLedger: Sendable {
   private let store: any ConsentStore
   private let memory: Mutex<Memory>
   private let writes = AsyncLock()
+  /// Other replicas write to the same store: each write first applies what they committed, and
+  /// one made on a head another replica moved is made again on the new one.
+  private let followsReplicas: Bool
   private let notifier: LedgerNotifier
   private let settings: ConsentSettings
   /// The clock; tests move it to expire tokens.
@@ -39,8 +42,11 @@ public final class ConsentLedger: Sendable {
   /// Who writes what the service records by itself (an expired double opt-in).
   static let system = CallerIdentity(actor: "consent-service", role: "system", requestID: "")
 
-  private init(store: any ConsentStore, memory: Memory, settings: ConsentSettings, now: @escaping @Sendable () -> Date) {
+  private init(
+    store: any ConsentStore, memory: Memory, settings: ConsentSettings, followsReplicas: Bool, now: @escaping @Sendable () -> Date
+  ) {
     self.store = store
+    self.followsReplicas = followsReplicas
     self.memory = Mutex(memory)
     self.notifier = LedgerNotifier(head: memory.head.sequence)
     self.settings = settings
@@ -53,7 +59,7 @@ public final class ConsentLedger: Sendable {
   /// upgrade that added them) or whose states cannot be read is replayed in full once, and the
   /// states are written back.
   public static func open(
-    store: any ConsentStore, settings: ConsentSettings, logger: Logger? = nil,
+    store: any ConsentStore, settings: ConsentSettings, followsReplicas: Bool = false, logger: Logger? = nil,
     now: @escaping @Sendable () -> Date = { Date() }
   ) async throws -> ConsentLedger {
     var memory = Memory()
@@ -91,7 +97,7 @@ public final class ConsentLedger: Sendable {
       try await store.saveSubjectStates(subjects.filter { replayed.contains($0.key) }, replacingAll: false)
       logger?.info("kept subject states caught up with the ledger", metadata: ["subjects": "\(replayed.count)"])
     }
-    return ConsentLedger(store: store, memory: memory, settings: settings, now: now)
+    return ConsentLedger(store: store, memory: memory, settings: settings, followsReplicas: followsReplicas, now: now)
   }
 
   /// Ends every change-feed wait (the server is draining).
@@ -102,31 +108,73 @@ public final class ConsentLedger: Sendable {
   // MARK: Write path
 
   /// Runs one write: `body` checks rules (reading memory, which no other write can change
-  /// meanwhile) and fills the commit; the store commits it; memory follows.
+  /// meanwhile) and fills the commit; the store commits it; memory follows. Beside other
+  /// replicas the write holds the store's writer lock (`exclusively`) and memory first takes in
+  /// what they committed; the store still refuses a commit made on a head that moved
+  /// (`LedgerHeadMoved`), so even a writer outside the lock cannot fork the chain.
   private func write<T: Sendable>(
     _ caller: CallerIdentity, _ body: (inout LedgerCommit) async throws -> T
   ) async throws -> T {
     try await writes.withLock {
-      var commit = LedgerCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
-      let result = try await body(&commit)
-      guard !commit.isEmpty else { return result }
-      let events = commit.events
-      commit.subjectStates = memory.withLock { memory in
-        var states: [String: SubjectState] = [:]
-        for event in events { states[event.subjectID, default: memory.subjects[event.subjectID] ?? SubjectState()].apply(event) }
-        return states
+      try await store.exclusively {
+        if followsReplicas { try await applyCommitted() }
+        var commit = LedgerCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
+        let result = try await body(&commit)
+        guard !commit.isEmpty else { return result }
+        try await self.commit(&commit)
+        return result
       }
-      try await store.commit(commit)
-      let sealed = commit
-      memory.withLock { memory in
-        for (subject, state) in sealed.subjectStates { memory.subjects[subject] = state }
-        for purpose in sealed.purposes { memory.purposes[purpose.id] = purpose }
-        for list in sealed.lists { memory.lists[list.id] = list }
-        memory.head = sealed.head
-      }
-      notifier.advance(to: sealed.head.sequence)
-      return result
     }
+  }
+
+  /// Commits and moves memory after it. Call with `writes` held.
+  private func commit(_ commit: inout LedgerCommit) async throws {
+    let events = commit.events
+    commit.subjectStates = memory.withLock { memory in
+      var states: [String: SubjectState] = [:]
+      for event in events { states[event.subjectID, default: memory.subjects[event.subjectID] ?? SubjectState()].apply(event) }
+      return states
+    }
+    try await store.commit(commit)
+    let sealed = commit
+    memory.withLock { memory in
+      for (subject, state) in sealed.subjectStates { memory.subjects[subject] = state }
+      for purpose in sealed.purposes { memory.purposes[purpose.id] = purpose }
+      for list in sealed.lists { memory.lists[list.id] = list }
+      memory.head = sealed.head
+    }
+    notifier.advance(to: sealed.head.sequence)
+  }
+
+  // MARK: Following other replicas
+
+  /// Applies what other replicas committed since the last event memory holds: their events
+  /// (folded into the subjects' states) and the purposes and mailing lists as they are now.
+  public func catchUp() async throws {
+    try await writes.withLock {
+      try await applyCommitted()
+      let purposes = try await store.loadPurposes()
+      let lists = try await store.loadMailingLists()
+      memory.withLock { memory in
+        for purpose in purposes { memory.purposes[purpose.id] = purpose }
+        for list in lists { memory.lists[list.id] = list }
+      }
+    }
+  }
+
+  /// Folds in the events after memory's head. Call with `writes` held.
+  private func applyCommitted() async throws {
+    var head = memory.withLock { $0.head }
+    while true {
+      let batch = try await store.events(EventQuery(after: head.sequence, limit: 10_000))
+      guard let last = batch.last else { break }
+      head = ChainHead(last)
+      memory.withLock { memory in
+        for event in batch { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
+        memory.head = head
+      }
+    }
+    notifier.advance(to: head.sequence)
   }
 
   private func subject(_ id: String) -> SubjectState? {
@@ -591,7 +639,11 @@ public final class ConsentLedger: Sendable {
   public func verify(subjectID: String?) async throws -> ChainVerification {
     guard let subjectID else { return try await verifyAll() }
     // Under the write lock, so the state the service answers from cannot move while it is compared.
-    return try await writes.withLock { try await verifySubject(subjectID) }
+    // Beside other replicas, after taking in what they wrote: their events are the subject's too.
+    return try await writes.withLock {
+      if followsReplicas { try await applyCommitted() }
+      return try await verifySubject(subjectID)
+    }
   }
 
   /// Checks a subject's events and their links to their predecessors, then that the state the

@@ -34,26 +34,36 @@ public func makeConsentServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any ConsentStore
+  var pool: PostgresPool?
   switch (configuration.service.database, configuration.postgres) {
   case (_, let settings?):
     let postgres = try await PostgresConsentStore.open(settings, logger: logger)
-    // The ledger's memory does not follow other replicas yet: one consent service per database.
-    guard try await postgres.database.claimSoleReplica("consent") else {
-      throw ConfigurationError.malformed(
-        "DATABASE_URL", "names a database another consent-service already serves; on PostgreSQL the consent service runs as one replica")
-    }
     store = postgres
+    pool = postgres.database
   case (.sqlite(let path), nil):
     store = try SQLiteConsentStore(path: path, logger: logger)
   case (.postgres, nil):
     preconditionFailure("ConsentConfiguration reads PostgresSettings for every postgres:// DATABASE_URL")
   }
-  let ledger = try await ConsentLedger.open(store: store, settings: configuration.settings, logger: logger, now: now)
+  let ledger = try await ConsentLedger.open(
+    store: store, settings: configuration.settings, followsReplicas: pool != nil, logger: logger, now: now)
+  var companions: [any ServerCompanion] = [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)]
+  var replica: ReplicaFollower?
+  var ready: (@Sendable () -> Bool)?
+  if let pool, let settings = configuration.postgres {
+    let follower = ReplicaFollower(
+      database: pool, channel: PostgresConsentStore.changesChannel, maxStaleness: settings.maxStaleness, logger: logger,
+      catchUp: { try await ledger.catchUp() })
+    companions.append(follower)
+    replica = follower
+    ready = { follower.isFresh }
+  }
   return PrivacyServer(
     configuration: configuration.service,
-    services: [ConsentHandler(ledger: ledger)],
+    services: [ConsentHandler(ledger: ledger, replica: replica)],
     serviceNames: ["privacy.consent.v1.ConsentService"],
-    companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],
+    companions: companions,
+    ready: ready,
     metrics: metrics,
     logger: logger,
     onDrain: { ledger.closeWatchers() }

@@ -203,3 +203,13 @@ public func boundLoopbackSocket() -> (descriptor: Int32, port: Int) {
   _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
   return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
+
+/// How long until `condition` holds, asked every 5 ms; nil when it did not within `limit`.
+public func elapsedUntil(within limit: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws -> Duration? {
+  let start = ContinuousClock.now
+  while ContinuousClock.now - start < limit {
+    if try await condition() { return ContinuousClock.now - start }
+    try await Task.sleep(for: .milliseconds(5))
+  }
+  return nil
+}

@@ -185,32 +185,19 @@ struct BlocklistReplicaTests {
     }
   }
 
-  /// How long until `condition` holds, checked every 5 ms; nil when it did not within `limit`.
-  private func time(within limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
-    let start = ContinuousClock.now
-    while ContinuousClock.now - start < limit {
-      if try await condition() { return ContinuousClock.now - start }
-      try await Task.sleep(for: .milliseconds(5))
-    }
-    return nil
-  }
-
-  @Test("what one replica adds or removes, the other answers at once: notified, not found by the once-a-second catch-up")
+  @Test("what one replica adds or removes, the other answers at once: notified, not found by the periodic catch-up")
   func following() async throws {
     try await PostgresTestDatabase.with { database in
+      // With 600 s of staleness allowed, the periodic catch-up comes every 150 s: what the other
+      // replica answers within 5 s, it was told.
       try await withReplicas(database, staleness: 600_000) { a, b, _ in
-        var delays: [Duration] = []
         for index in 1...5 {
           let address = id(.email, "person-\(index)@example.com")
           try await a.add([address])
-          delays.append(try #require(try await time(within: .seconds(5)) { try await b.check([address]).matches[0].matched }))
+          _ = try #require(try await elapsedUntil(within: .seconds(5)) { try await b.check([address]).matches[0].matched })
           try await b.remove([address])
-          delays.append(try #require(try await time(within: .seconds(5)) { try await !a.check([address]).matches[0].matched }))
+          _ = try #require(try await elapsedUntil(within: .seconds(5)) { try await !a.check([address]).matches[0].matched })
         }
-        // Found by the catch-up alone, half would take longer than half a second. The bound is
-        // loose because the whole suite runs beside this test on two cores.
-        let median = delays.sorted()[delays.count / 2]
-        #expect(median < .milliseconds(250), "delays: \(delays)")
         // The second replica's own write decides on what the first committed: no second entry.
         try await a.add([id(.phone, "+49 170 1234567")])
         let again = try await b.add([id(.phone, "+49 170 1234567")])
@@ -227,11 +214,11 @@ struct BlocklistReplicaTests {
       try await withReplicas(database, staleness: 300) { _, b, bPort in
         let address = id(.email, "anna@example.com")
         // On a busy machine a catch-up can take longer than 300 ms; wait for a fresh one.
-        #expect(try await time(within: .seconds(10)) { (try? await b.check([address]))?.matches.first?.matched == false } != nil)
+        #expect(try await elapsedUntil(within: .seconds(10)) { (try? await b.check([address]))?.matches.first?.matched == false } != nil)
         try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(name) ALLOW_CONNECTIONS false")
         try await PostgresTestDatabase.administer(
           cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(name)' AND pid <> pg_backend_pid()")
-        let refused = try await time(within: .seconds(10)) {
+        let refused = try await elapsedUntil(within: .seconds(10)) {
           await capturedRPCError { try await b.check([address]) }?.code == .unavailable
         }
         #expect(refused != nil)
@@ -239,7 +226,7 @@ struct BlocklistReplicaTests {
         #expect(error?.message.contains("has not reached its database for more than 300 ms") == true, "\(error?.message ?? "")")
         #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .notServing)
         try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
-        let back = try await time(within: .seconds(15)) {
+        let back = try await elapsedUntil(within: .seconds(15)) {
           let healthy = await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .serving
           let answered = (try? await b.check([address]))?.matches.first?.matched == false
           return healthy && answered

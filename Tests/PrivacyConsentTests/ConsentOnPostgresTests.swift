@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import PrivacyConsent
 import PrivacyKit
 import PrivacyTesting
@@ -47,17 +48,85 @@ struct ConsentOnPostgresTests {
     }
   }
 
-  @Test("a second consent-service on the same database is refused at start, naming DATABASE_URL")
-  func soleReplica() async throws {
+  /// Runs two replicas of the service on one database (clients `a` and `b`). With 600 s of
+  /// staleness allowed their periodic catch-up comes every 150 s: what one answers within
+  /// seconds of the other's write, it was told.
+  private func withReplicas<T: Sendable>(
+    _ database: PostgresTestDatabase, _ body: (_ a: ConsentClient, _ b: ConsentClient) async throws -> T
+  ) async throws -> T {
+    let fixture = try ConsentFixture(environment: ["DATABASE_URL": database.url, "REPLICA_MAX_STALENESS_MS": "600000"])
+    return try await withRunningServer(try await fixture.makeServer()) { aPort in
+      try await withRunningServer(try await fixture.makeServer()) { bPort in
+        try await withTestClient(port: aPort) { a in
+          try await withTestClient(port: bPort) { b in try await body(ConsentClient(wrapping: a), ConsentClient(wrapping: b)) }
+        }
+      }
+    }
+  }
+
+  @Test("a decision recorded through one replica is answered by the other at once, and a purpose made on one is known to both")
+  func following() async throws {
     try await PostgresTestDatabase.with { database in
-      let fixture = try ConsentFixture(environment: ["DATABASE_URL": database.url])
-      try await withRunningServer(try await fixture.makeServer()) { _ in
-        do {
-          _ = try await fixture.makeServer()
-          Issue.record("a second replica started")
-        } catch let error as ConfigurationError {
-          #expect(error.variable == "DATABASE_URL")
-          #expect(error.problem.contains("another consent-service already serves"))
+      try await withReplicas(database) { a, b in
+        try await a.upsert(purpose("newsletter"))
+        #expect(try await elapsedUntil { (try? await b.check("c-0", "newsletter")) != nil } != nil)
+        for index in 1...5 {
+          let granted = try await a.record("c-\(index)", "newsletter", .granted)
+          _ = try #require(try await elapsedUntil {
+            let answer = try await b.check("c-\(index)", "newsletter")
+            return answer.allowed && answer.eventSequence == granted.sequence
+          })
+          try await b.record("c-\(index)", "newsletter", .withdrawn)
+          _ = try #require(try await elapsedUntil { try await !a.check("c-\(index)", "newsletter").allowed })
+        }
+      }
+    }
+  }
+
+  @Test("writes through both replicas at once: every one acknowledged is in one chain that verifies on both")
+  func concurrentWrites() async throws {
+    try await PostgresTestDatabase.with { database in
+      try await withReplicas(database) { a, b in
+        try await a.upsert(purpose("newsletter"))
+        _ = try await elapsedUntil { (try? await b.check("c-0", "newsletter")) != nil }
+        let sequences = try await withThrowingTaskGroup(of: UInt64.self) { group in
+          for index in 0..<40 {
+            let client = index.isMultiple(of: 2) ? a : b
+            // Some subjects written through both replicas, in any order.
+            group.addTask { try await client.record("c-\(index % 25)", "newsletter", index % 3 == 0 ? .withdrawn : .granted).sequence }
+          }
+          return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(sequences) == Set(1...40))
+        for client in [a, b] {
+          let verification = try await client.verify()
+          #expect(verification.valid, "\(verification.problem)")
+          #expect(verification.entriesChecked == 40)
+          for index in 0..<25 { #expect(try await client.verify(subject: "c-\(index)").valid) }
+        }
+        #expect(try await b.allEvents().count == 40)
+      }
+    }
+  }
+
+  @Test("a replica that lost its database refuses CheckConsent (UNAVAILABLE) and says NOT_SERVING, and answers again once it is back")
+  func staleness() async throws {
+    try await PostgresTestDatabase.with { database in
+      let cluster = try #require(PostgresTestDatabase.clusterURL)
+      let fixture = try ConsentFixture(environment: ["DATABASE_URL": database.url, "REPLICA_MAX_STALENESS_MS": "300"])
+      try await withRunningServer(try await fixture.makeServer()) { port in
+        try await withTestClient(port: port) { client in
+          let consent = ConsentClient(wrapping: client)
+          try await consent.upsert(purpose("newsletter"))
+          #expect(try await elapsedUntil { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
+          try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS false")
+          try await PostgresTestDatabase.administer(
+            cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()")
+          let refused = try await elapsedUntil { await capturedRPCError { try await consent.check("c-1", "newsletter") }?.code == .unavailable }
+          #expect(refused != nil)
+          #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) == .notServing)
+          try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS true")
+          #expect(try await elapsedUntil { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
         }
       }
     }

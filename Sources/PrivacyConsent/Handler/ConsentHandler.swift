@@ -7,6 +7,9 @@ import PrivacyProtocol
 /// converts the answer. Rules live in the ledger and the domain, not here.
 struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   let ledger: ConsentLedger
+  /// On PostgreSQL: what keeps the ledger's memory in step with the other replicas. Answers
+  /// given from memory are refused (UNAVAILABLE) while it has fallen behind.
+  var replica: ReplicaFollower? = nil
 
   private typealias Service = Privacy_Consent_V1_ConsentService
 
@@ -34,6 +37,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_ListPurposesResponse> {
     let scope = "purposes"
     let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    try replica?.requireFresh()
     let result = ledger.listPurposes(page)
     return ServerResponse(message: .with {
       $0.purposes = result.purposes.map(\.proto)
@@ -63,6 +67,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentResponse> {
     let subjectID = try Validate.subjectID(request.message.subjectID)
     let purposeID = try Validate.slug(request.message.purposeID, field: "purpose_id")
+    try replica?.requireFresh()
     let answer = try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID)
     return ServerResponse(message: .with {
       $0.allowed = answer.allowed
@@ -77,6 +82,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   func getConsentState(
     request: ServerRequest<Privacy_Consent_V1_GetConsentStateRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_GetConsentStateResponse> {
+    try replica?.requireFresh()
     let view = try ledger.consentState(subjectID: try Validate.subjectID(request.message.subjectID))
     return ServerResponse(message: .with {
       $0.state = .with {
@@ -115,6 +121,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let filter = try SubjectFilter(request.message.filter)
     let scope = "subjects|" + filter.scopeKey
     let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    try replica?.requireFresh()
     let result = try ledger.listSubjects(filter, page)
     return ServerResponse(message: .with {
       $0.subjects = result.subjects.map { subjectID, state in
@@ -220,6 +227,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
     let listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
     let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
+    try replica?.requireFresh()
     let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID, purposeID: purposeID)
     return ServerResponse(message: .with {
       $0.allowed = answer.allowed
@@ -252,6 +260,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_ListMailingListsResponse> {
     let scope = "lists"
     let page = try PageRequest(size: request.message.pageSize, token: request.message.pageToken, scope: scope)
+    try replica?.requireFresh()
     let result = ledger.listMailingLists(page)
     return ServerResponse(message: .with {
       $0.lists = result.lists.map(\.proto)
@@ -291,6 +300,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     request: ServerRequest<Privacy_Consent_V1_ListSubscriptionsRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_ListSubscriptionsResponse> {
     let subjectID = try Validate.subjectID(request.message.subjectID)
+    try replica?.requireFresh()
     return ServerResponse(message: .with {
       $0.subscriptions = ledger.subscriptions(subjectID: subjectID).map { entry in
         .with {

@@ -34,6 +34,10 @@ public protocol ConsentStore: Sendable {
   /// Events ordered by subject, then sequence, after the position (`subjectID`, `sequence`); nil
   /// starts at the first subject. For checking every subject's state against their events.
   func eventsBySubject(after position: (subjectID: String, sequence: UInt64)?, limit: Int) async throws -> [LedgerEvent]
+  /// Runs `body` while no other process writes to the ledger, so that a write's catch-up, rules
+  /// and commit see one ledger (PostgreSQL, several replicas). On SQLite, one process per file,
+  /// the ledger's own write lock is enough and `body` just runs.
+  func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T
   /// Writes a commit in one transaction, the new states of the subjects it touched
   /// (`LedgerCommit.subjectStates`) included.
   func commit(_ commit: LedgerCommit) async throws

@@ -3,11 +3,13 @@ public import Logging
 import PostgresNIO
 public import PrivacyKit
 
-/// The consent store on PostgreSQL: the same tables as on SQLite, prefixed `consent_` so the
-/// service can share a database with the others. Each commit is one transaction that takes the
-/// ledger's write lock (`LOCK TABLE consent_events IN EXCLUSIVE MODE`: readers go on) and checks
-/// that its first event follows the ledger's last one, so a commit can never fork the chain:
-/// one made on a stale head fails with `LedgerHeadMoved` and writes nothing.
+/// The consent store on PostgreSQL, for consent services that run as several replicas on one
+/// database: the same tables as on SQLite, prefixed `consent_` so the service can share a
+/// database with the others. Each commit is one transaction that takes the ledger's write lock
+/// (`LOCK TABLE consent_events IN EXCLUSIVE MODE`: readers go on) and checks that its first event
+/// follows the ledger's last one, so replicas never fork the chain: a commit made on a head
+/// another replica moved fails with `LedgerHeadMoved` and writes nothing. Each commit notifies
+/// `consent_changes`, which the other replicas follow.
 public struct PostgresConsentStore: ConsentStore {
   public let database: PostgresPool
 
@@ -241,6 +243,25 @@ public struct PostgresConsentStore: ConsentStore {
     }
   }
 
+  /// A session advisory lock, held on a pooled connection for the write and released after it
+  /// (or by the server when the connection is lost).
+  public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await database.client.withConnection { connection in
+      try await connection.query("SELECT pg_advisory_lock(\(Self.writeLock))", logger: logger)
+      do {
+        let result = try await body()
+        try await connection.query("SELECT pg_advisory_unlock(\(Self.writeLock))", logger: logger)
+        return result
+      } catch {
+        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.writeLock))", logger: logger)
+        throw error
+      }
+    }
+  }
+
+  /// The advisory-lock key of the ledger's writers (any constant the replicas agree on).
+  private static let writeLock: Int64 = 0x636f_6e73_656e_7421
+
   public func commit(_ commit: LedgerCommit) async throws {
     try await database.transaction { connection in
       if let first = commit.events.first {
@@ -276,8 +297,15 @@ public struct PostgresConsentStore: ConsentStore {
       for message in commit.outbox { try await insert(message, connection) }
       for subject in commit.erasedSubjects { try await scrub(subject: subject, at: now, connection) }
       try await save(commit.subjectStates, connection)
+      // Delivered to the other replicas when the transaction commits, not before.
+      if !commit.events.isEmpty || !commit.purposes.isEmpty || !commit.lists.isEmpty {
+        try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(String(commit.head.sequence)))", logger: logger)
+      }
     }
   }
+
+  /// The channel each commit of events, purposes or mailing lists notifies (`ReplicaFollower`).
+  public static let changesChannel = "consent_changes"
 
   public func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws {
     try await database.transaction { connection in

@@ -217,6 +217,10 @@ public struct SQLiteConsentStore: ConsentStore {
     return acked
   }
 
+  public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await body()
+  }
+
   public func commit(_ commit: LedgerCommit) async throws {
     try await pool.write { db in
       for purpose in commit.purposes { try Self.save(purpose, db) }

@@ -1,7 +1,6 @@
 public import Logging
 public import PostgresNIO
 import NIOSSL
-import Synchronization
 
 /// A pool of PostgreSQL connections for one service, running from `open` until the last holder
 /// lets go of it, and the service's schema brought up to date.
@@ -9,23 +8,14 @@ public final class PostgresPool: Sendable {
   public let client: PostgresClient
   public let logger: Logger
   private let running: Task<Void, Never>
-  /// How the pool's connections are made, for a connection outside it (`claimSoleReplica`).
-  private let connection: PostgresConnection.Configuration
-  /// The connection holding the sole-replica lock, kept open as long as the pool.
-  private let soleReplica = Mutex<PostgresConnection?>(nil)
 
-  private init(client: PostgresClient, connection: PostgresConnection.Configuration, logger: Logger) {
+  private init(client: PostgresClient, logger: Logger) {
     self.client = client
-    self.connection = connection
     self.logger = logger
     running = Task { await client.run() }
   }
 
-  deinit {
-    running.cancel()
-    // Gives up the sole-replica lock with its connection.
-    if let connection = soleReplica.withLock({ $0 }) { Task { try? await connection.close() } }
-  }
+  deinit { running.cancel() }
 
   /// Connects and applies the migrations of `service` it has not applied yet. Several replicas
   /// starting at once take turns (an advisory lock held for the migration's transaction); a
@@ -47,8 +37,7 @@ public final class PostgresPool: Sendable {
       host: settings.host, port: settings.port, username: settings.username, password: settings.password,
       database: settings.database, tls: tls.map { .require($0) } ?? .disable)
     configuration.options.maximumConnections = settings.poolSize
-    let database = PostgresPool(
-      client: PostgresClient(configuration: configuration, backgroundLogger: logger), connection: connection, logger: logger)
+    let database = PostgresPool(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
     try await database.migrate(service: service, migrations: migrations)
     return database
   }
@@ -82,25 +71,6 @@ public final class PostgresPool: Sendable {
       if let thrown = error.closureError, error.rollbackError == nil { throw thrown }
       throw error
     }
-  }
-
-  /// Takes, for as long as this pool lives, a lock only one process at a time holds for
-  /// `service` (a session advisory lock on a connection of its own): for a service that keeps
-  /// state in memory and does not follow other replicas yet. False when another process has it.
-  public func claimSoleReplica(_ service: String) async throws -> Bool {
-    let connection = try await PostgresConnection.connect(configuration: self.connection, id: 1, logger: logger)
-    var claimed = false
-    for try await value in try await connection.query(
-      "SELECT pg_try_advisory_lock(hashtextextended(\("sole replica of " + service), 0))", logger: logger
-    ).decode(Bool.self) {
-      claimed = value
-    }
-    guard claimed else {
-      try? await connection.close()
-      return false
-    }
-    soleReplica.withLock { $0 = connection }
-    return true
   }
 
   /// The TLS `sslmode` asks for; nil for `disable`.

@@ -7,8 +7,9 @@ import Synchronization
 /// PostgreSQL database, and says whether that memory is recent enough to answer from.
 ///
 /// Writers `NOTIFY` a channel when they commit; the follower `LISTEN`s on one pooled connection
-/// and, on each notification and at least every `pollInterval` (the catch-up after a lost
-/// notification or a reconnect), calls `catchUp`, which applies what was committed after what it
+/// and, on each notification and at least four times per `maxStaleness` (the catch-up after a
+/// lost notification or a reconnect, and the proof that the database still answers), calls
+/// `catchUp`, which applies what was committed after what it
 /// applied last. Each successful catch-up is the database answering: when none succeeded for
 /// `maxStaleness` (`REPLICA_MAX_STALENESS_MS`), `isFresh` is false and the service refuses the
 /// answers it gives from memory, and reports NOT_SERVING, instead of answering stale.
@@ -32,7 +33,7 @@ public final class ReplicaFollower: ServerCompanion {
     self.channel = channel
     self.catchUp = catchUp
     self.maxStaleness = maxStaleness
-    self.pollInterval = min(.seconds(1), maxStaleness / 4)
+    self.pollInterval = maxStaleness / 4
     self.logger = logger
     self.lastCaughtUp = Mutex(.now)
   }
