@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Blocklist replicas on one PostgreSQL database, all in one run:
+"""Consent and blocklist replicas on one PostgreSQL database, all in one run:
 
-- Add (a durable write: one commit per call, one identifier of its own per call) on one replica
-  and on two at once, beside pgbench inserting single rows into the same server. Each Add row is
-  printed only when the database holds one active entry per acknowledged call.
-- Check on one replica while the other takes writes, beside the same replica with no writes.
-- Replication lag: from the moment replica A acknowledged an Add until replica B answers it
-  (B asked in a loop), p50 and p99.
+- The write (consent RecordConsent, blocklist Add: a durable commit per call, for a subject or
+  identifier of its own) on one replica and on two at once, beside pgbench inserting single rows
+  into the same server. Each write row is printed only when the database holds one new row per
+  acknowledged call.
+- The read from memory (CheckConsent, Check) on one replica while the other takes writes, beside
+  the same replica with no writes.
+- Replication lag: from the moment replica A acknowledged a write until replica B answers it (B
+  asked in a loop), p50 and p99.
 
 Replicas run on core 0, the load on core 1, PostgreSQL where the scheduler puts it. Run it inside
 the private cluster that `scripts/with-postgres` makes (it sets PRIVACY_TEST_POSTGRES_URL).
 
-usage: scripts/with-postgres Benchmarks/replicas.py [--seconds N] [--bin-dir DIR]
+usage: scripts/with-postgres python3 Benchmarks/replicas.py [--seconds N] [--bin-dir DIR]
 """
 import argparse
 import base64
@@ -29,23 +31,75 @@ import distinct_load
 import grpcload
 
 TOKEN = "benchmark-internal-token-0123456789"
-ADD = "/privacy.blocklist.v1.BlocklistService/Add"
-CHECK = "privacy.blocklist.v1.BlocklistService/Check"
 
 
-def add_request(offset, i):
-    """Add number i of a run starting at `offset`: one address of its own."""
-    from privacy.blocklist.v1 import blocklist_pb2 as b
-    return b.AddRequest(identifiers=[b.Identifier(kind=b.IDENTIFIER_KIND_EMAIL, value=f"person-{offset + i}@example.com")],
-                        reason="benchmark", request_id=f"r-{offset + i}").SerializeToString()
+class Service:
+    """One service's part of the run: its executable, its write, its read and what to count."""
+
+    def __init__(self, name, executable, env, write, make_write, count_sql, read, read_request, seed, lag_write, lag_seen):
+        self.name, self.executable, self.env = name, executable, env
+        self.write, self.make_write, self.count_sql = write, make_write, count_sql
+        self.read, self.read_request = read, read_request
+        self.seed, self.lag_write, self.lag_seen = seed, lag_write, lag_seen
+
+
+def consent(grpc, metadata):
+    from privacy.consent.v1 import consent_pb2 as c, consent_pb2_grpc as cg
+
+    stub = functools.lru_cache(lambda address: cg.ConsentServiceStub(grpc.insecure_channel(address)))
+
+    def record(offset, i):
+        return c.RecordConsentRequest(subject_id=f"s-{offset + i}", purpose_id="newsletter", decision=c.DECISION_GRANTED,
+                                      evidence=c.Evidence(channel=1)).SerializeToString()
+
+    def seed(address):
+        stub(address).UpsertPurpose(c.UpsertPurposeRequest(purpose=c.Purpose(
+            purpose_id="newsletter", title="Newsletter", legal_basis=c.LEGAL_BASIS_CONSENT,
+            category=c.PURPOSE_CATEGORY_EMAIL_MARKETING, notice_version="v1", notice_text="We send news.")), metadata=metadata)
+
+    def lag_write(address, i):
+        stub(address).RecordConsent(c.RecordConsentRequest(
+            subject_id=f"lag-{i}", purpose_id="newsletter", decision=c.DECISION_GRANTED, evidence=c.Evidence(channel=1)),
+            metadata=metadata)
+
+    def lag_seen(address, i):
+        return stub(address).CheckConsent(
+            c.CheckConsentRequest(subject_id=f"lag-{i}", purpose_id="newsletter"), metadata=metadata).allowed
+
+    return Service("consent", "consent-service", {}, "/privacy.consent.v1.ConsentService/RecordConsent", record,
+                   "SELECT COUNT(*) FROM consent_events", "privacy.consent.v1.ConsentService/CheckConsent",
+                   c.CheckConsentRequest(subject_id="s-1", purpose_id="newsletter"), seed, lag_write, lag_seen)
+
+
+def blocklist(grpc, metadata):
+    from privacy.blocklist.v1 import blocklist_pb2 as b, blocklist_pb2_grpc as bg
+
+    stub = functools.lru_cache(lambda address: bg.BlocklistServiceStub(grpc.insecure_channel(address)))
+
+    def add(offset, i):
+        return b.AddRequest(identifiers=[b.Identifier(kind=b.IDENTIFIER_KIND_EMAIL, value=f"person-{offset + i}@example.com")],
+                            reason="benchmark", request_id=f"r-{offset + i}").SerializeToString()
+
+    def identifier(i):
+        return b.Identifier(kind=b.IDENTIFIER_KIND_EMAIL, value=f"lag-{i}@example.com")
+
+    def lag_write(address, i):
+        stub(address).Add(
+            b.AddRequest(identifiers=[identifier(i)], reason="benchmark", request_id=f"lag-{i}"), metadata=metadata)
+
+    def lag_seen(address, i):
+        return stub(address).Check(
+            b.CheckRequest(identifiers=[identifier(i)]), metadata=metadata).matches[0].matched
+
+    return Service("blocklist", "blocklist-service", {"BLOCKLIST_PEPPER": base64.b64encode(bytes(32)).decode()},
+                   "/privacy.blocklist.v1.BlocklistService/Add", add,
+                   "SELECT COUNT(*) FROM blocklist_entries WHERE hash IS NOT NULL", "privacy.blocklist.v1.BlocklistService/Check",
+                   b.CheckRequest(identifiers=[b.Identifier(kind=b.IDENTIFIER_KIND_EMAIL, value="person-1@example.com")]),
+                   lambda address: None, lag_write, lag_seen)
 
 
 def psql(url, sql):
     return subprocess.run(["psql", url, "-Atqc", sql], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def active_entries(url):
-    return int(psql(url, "SELECT COUNT(*) FROM blocklist_entries WHERE hash IS NOT NULL"))
 
 
 def pgbench(url, clients, seconds):
@@ -60,22 +114,25 @@ def pgbench(url, clients, seconds):
     return tps, latency
 
 
-class Adds:
-    """Add loads with identifiers never used before, each checked against the database."""
+class Writes:
+    """Write loads with subjects or identifiers never used before, each checked against the database."""
 
-    def __init__(self, url, metadata, seconds):
-        self.url, self.metadata, self.seconds = url, metadata, seconds
+    def __init__(self, service, url, metadata, seconds):
+        self.service, self.url, self.metadata, self.seconds = service, url, metadata, seconds
         self.offset = 0
         self.checks = []
 
+    def rows(self):
+        return int(psql(self.url, self.service.count_sql))
+
     def run(self, name, addresses, connections, streams):
         """Loads every address at once (threads); returns the row, or exits when the check fails."""
-        before = active_entries(self.url)
+        before = self.rows()
         results = [None] * len(addresses)
 
         def load(index, address, offset):
-            results[index] = distinct_load.run(address, ADD, functools.partial(add_request, offset), self.metadata, self.seconds,
-                                               connections=connections, streams=streams)
+            results[index] = distinct_load.run(address, self.service.write, functools.partial(self.service.make_write, offset),
+                                               self.metadata, self.seconds, connections=connections, streams=streams)
 
         threads = []
         for index, address in enumerate(addresses):
@@ -85,9 +142,9 @@ class Adds:
             thread.join()
         self.offset += len(addresses) * 10_000_000
         acknowledged = sum(result.acknowledged for result in results)
-        added = active_entries(self.url) - before
+        added = self.rows() - before
         statuses = "; ".join(result.describe_statuses() for result in results)
-        check = f"{name}: {acknowledged:,} acknowledged, {added:,} active entries added; statuses: {statuses}"
+        check = f"{self.service.name} {name}: {acknowledged:,} acknowledged, {added:,} rows added; statuses: {statuses}"
         self.checks.append(check)
         if any(result.statuses.keys() != {"OK"} for result in results) or added != acknowledged:
             sys.exit(f"write check failed, no figure printed: {check}")
@@ -97,19 +154,55 @@ class Adds:
         return name, qps, p50, p99
 
 
-def replication_lag(a, b, metadata, samples):
-    """Milliseconds from A's acknowledgement of an Add until B answers it, for `samples` Adds."""
-    from privacy.blocklist.v1 import blocklist_pb2 as pb
+def replication_lag(service, a, b, samples):
+    """Milliseconds from A's acknowledgement of a write until B answers it, for `samples` writes."""
     lags = []
     for i in range(samples):
-        identifier = pb.Identifier(kind=pb.IDENTIFIER_KIND_EMAIL, value=f"lag-{i}@example.com")
-        a.Add(pb.AddRequest(identifiers=[identifier], reason="benchmark", request_id=f"lag-{i}"), metadata=metadata)
+        service.lag_write(a, i)
         acknowledged = time.perf_counter()
-        while not b.Check(pb.CheckRequest(identifiers=[identifier]), metadata=metadata).matches[0].matched:
+        while not service.lag_seen(b, i):
             pass
         lags.append((time.perf_counter() - acknowledged) * 1000)
     lags.sort()
     return statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))], lags[-1]
+
+
+def measure(service, cluster, bin_path, metadata, headers, seconds):
+    """The service's rows on a database of its own: (write rows, read rows, lag, checks)."""
+    name = f"bench_{service.name}_{os.getpid()}"
+    psql(cluster, f"CREATE DATABASE {name}")
+    url = cluster.replace("/postgres?", f"/{name}?")
+    env = {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": url, **service.env}
+    executable = os.path.join(bin_path, service.executable)
+    replicas = []
+    try:
+        replicas.append(grpcload.Server([executable], env))
+        service.seed(replicas[0].address)
+        writes = Writes(service, url, metadata, seconds)
+        write_rows = [writes.run("1 replica, 1x1", [replicas[0].address], 1, 1),
+                      writes.run("1 replica, 4x16", [replicas[0].address], 4, 16)]
+        replicas.append(grpcload.Server([executable], env))
+        write_rows.append(writes.run("2 replicas, 2x16 on each", [r.address for r in replicas], 2, 16))
+        psql(url, "CREATE TABLE bench_insert (id BIGSERIAL PRIMARY KEY, value TEXT NOT NULL)")
+        for clients in (1, 16):
+            tps, latency = pgbench(url, clients, seconds)
+            write_rows.append((f"pgbench single-row INSERT, {clients} client(s)", tps, latency, float("nan")))
+
+        read = grpcload.frame(service.read_request)
+        idle = grpcload.h2load(replicas[1].address, service.read, read, headers, 4, 32, seconds)
+        read_rows = [("on B, no writes, 4x32", idle.qps, idle.p50, idle.p99)]
+        writer = threading.Thread(target=writes.run, args=("on A during reads on B, 1x4", [replicas[0].address], 1, 4))
+        writer.start()
+        time.sleep(1.5)  # past the writer's warm-up
+        busy = grpcload.h2load(replicas[1].address, service.read, read, headers, 4, 32, seconds - 2)
+        writer.join()
+        read_rows.append(("on B, A taking writes, 4x32", busy.qps, busy.p50, busy.p99))
+        lag = replication_lag(service, replicas[0].address, replicas[1].address, 300)
+    finally:
+        for replica in replicas:
+            replica.stop()
+        psql(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return write_rows, read_rows, lag, writes.checks
 
 
 def main():
@@ -123,59 +216,23 @@ def main():
     if shutil.which("pgbench") is None:
         sys.exit("missing pgbench: apt-get install postgresql-client")
     grpcload.require_tools()
-    grpcload.python_stubs("privacy/blocklist/v1/blocklist.proto")
+    grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/blocklist/v1/blocklist.proto")
     import grpc
-    from privacy.blocklist.v1 import blocklist_pb2 as b, blocklist_pb2_grpc as bg
 
-    bin_path = grpcload.build_release("blocklist-service", bin_dir=args.bin_dir)
-    name = f"bench_{os.getpid()}"
-    psql(cluster, f"CREATE DATABASE {name}")
-    url = cluster.replace("/postgres?", f"/{name}?")
+    bin_path = grpcload.build_release("consent-service", "blocklist-service", bin_dir=args.bin_dir)
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     metadata = list(headers.items())
-    env = {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": url,
-           "BLOCKLIST_PEPPER": base64.b64encode(bytes(32)).decode()}
-    replicas = []
-    try:
-        replicas.append(grpcload.Server([os.path.join(bin_path, "blocklist-service")], env))
-        adds = Adds(url, metadata, args.seconds)
-        write_rows = [adds.run("Add, 1 replica, 1x1", [replicas[0].address], 1, 1),
-                      adds.run("Add, 1 replica, 4x16", [replicas[0].address], 4, 16)]
-        replicas.append(grpcload.Server([os.path.join(bin_path, "blocklist-service")], env))
-        write_rows.append(adds.run("Add, 2 replicas, 2x16 on each", [r.address for r in replicas], 2, 16))
-        psql(url, "CREATE TABLE bench_insert (id BIGSERIAL PRIMARY KEY, value TEXT NOT NULL)")
-        for clients in (1, 16):
-            tps, latency = pgbench(url, clients, args.seconds)
-            write_rows.append((f"pgbench single-row INSERT, {clients} client(s)", tps, latency, float("nan")))
-
-        check = b.CheckRequest(identifiers=[b.Identifier(kind=b.IDENTIFIER_KIND_EMAIL, value="person-1@example.com")])
-        stub_a = bg.BlocklistServiceStub(grpc.insecure_channel(replicas[0].address))
-        stub_b = bg.BlocklistServiceStub(grpc.insecure_channel(replicas[1].address))
-        if not stub_b.Check(check, metadata=metadata).matches[0].matched:
-            sys.exit("replica B does not answer an entry added through A")
-        read_rows = []
-        idle = grpcload.h2load(replicas[1].address, CHECK, grpcload.frame(check), headers, 4, 32, args.seconds)
-        read_rows.append(("Check on B, no writes, 4x32", idle.qps, idle.p50, idle.p99))
-        writer = threading.Thread(target=adds.run, args=("Add on A during Check on B, 1x4", [replicas[0].address], 1, 4))
-        writer.start()
-        time.sleep(1.5)  # past the writer's warm-up
-        busy = grpcload.h2load(replicas[1].address, CHECK, grpcload.frame(check), headers, 4, 32, args.seconds - 2)
-        writer.join()
-        read_rows.append(("Check on B, A taking writes, 4x32", busy.qps, busy.p50, busy.p99))
-
-        p50, p99, worst = replication_lag(stub_a, stub_b, metadata, 300)
-    finally:
-        for replica in replicas:
-            replica.stop()
-        psql(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-    grpcload.print_table(f"Blocklist replicas on PostgreSQL: writes, {args.seconds} s per row (pgbench: p50 column is its average)",
-                         write_rows)
-    grpcload.print_table("Blocklist replicas on PostgreSQL: reads on one replica", read_rows)
-    print(f"\nreplication lag, A's acknowledgement until B answers (300 adds): p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"worst {worst:.2f} ms")
-    print("\nwrite checks (active entries in the database after each Add row):")
-    for line in adds.checks:
+    checks = []
+    for service in (consent(grpc, metadata), blocklist(grpc, metadata)):
+        write_rows, read_rows, (p50, p99, worst), service_checks = measure(service, cluster, bin_path, metadata, headers, args.seconds)
+        checks += service_checks
+        grpcload.print_table(f"{service.name} replicas on PostgreSQL: {service.write.split('/')[-1]}, {args.seconds} s per row "
+                             "(pgbench: p50 column is its average)", write_rows)
+        grpcload.print_table(f"{service.name} replicas on PostgreSQL: {service.read.split('/')[-1]} on one replica", read_rows)
+        print(f"\nreplication lag, A's acknowledgement until B answers (300 writes): p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+              f"worst {worst:.2f} ms")
+    print("\nwrite checks (rows in the database after each write row):")
+    for line in checks:
         print(f"  {line}")
 
 
