@@ -23,6 +23,8 @@ public final class ReplicaFollower: ServerCompanion {
   /// When a catch-up last succeeded.
   private let lastCaughtUp: Mutex<ContinuousClock.Instant>
   private let stopped = Mutex(false)
+  /// Wakes the running catch-up loop; finished by `stop` so the follower ends at once.
+  private let wake = Mutex<AsyncStream<Void>.Continuation?>(nil)
 
   /// `catchUp` must be safe to run again over changes it already applied. The replica counts as
   /// fresh from here: its memory was just loaded from the database.
@@ -66,11 +68,16 @@ public final class ReplicaFollower: ServerCompanion {
     }
   }
 
-  public func stop() { stopped.withLock { $0 = true } }
+  public func stop() {
+    stopped.withLock { $0 = true }
+    wake.withLock { $0 }?.finish()
+  }
 
   /// Listens and catches up until the connection fails or the follower stops.
   private func follow() async throws {
     let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    self.wake.withLock { $0 = wake }
+    if stopped.withLock({ $0 }) { return }
     try await database.client.withConnection { connection in
       try await connection.listen(on: channel) { notifications in
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -80,11 +87,10 @@ public final class ReplicaFollower: ServerCompanion {
             throw FeedEnded()
           }
           group.addTask {
-            while !self.stopped.withLock({ $0 }) {
+            while true {
               try await Task.sleep(for: self.pollInterval)
               wake.yield()
             }
-            wake.finish()
           }
           group.addTask {
             for await _ in wakes {
@@ -92,7 +98,8 @@ public final class ReplicaFollower: ServerCompanion {
               self.lastCaughtUp.withLock { $0 = .now }
             }
           }
-          // The first task to end (the feed failing, a catch-up failing, or a stop) ends all.
+          // The first task to end (the feed failing, a catch-up failing, or `stop` finishing the
+          // wakes) ends all.
           try await group.next()
           group.cancelAll()
         }
