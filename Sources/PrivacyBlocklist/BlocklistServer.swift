@@ -91,8 +91,7 @@ public func makeBlocklistServer(
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteBlocklistStore(path: path, logger: logger)
-  case .postgres(let url):
-    let settings = try PostgresSettings(url: url, environment: environment)
+  case .postgres(let settings):
     let postgresStore = try await PostgresBlocklistStore.open(settings, logger: logger)
     store = postgresStore
     postgres = (postgresStore.database, settings)
@@ -100,21 +99,16 @@ public func makeBlocklistServer(
   let blocklist = try await Blocklist.open(
     store: store, keyring: configuration.keyring, normalizer: Normalizer(defaultCountryCode: configuration.defaultCountryCode),
     logger: logger, now: now)
-  var replica: ReplicaFollower?
-  var ready: (@Sendable () -> Bool)?
-  if let postgres {
-    let follower = ReplicaFollower(
+  let replica = postgres.map { postgres in
+    ReplicaFollower(
       database: postgres.pool, channel: PostgresBlocklistStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
       logger: logger, catchUp: { try await blocklist.catchUp() })
-    replica = follower
-    ready = { follower.isFresh }
   }
   return PrivacyServer(
     configuration: service,
     services: [BlocklistHandler(blocklist: blocklist, replica: replica)],
     serviceNames: ["privacy.blocklist.v1.BlocklistService"],
-    companions: [replica].compactMap { $0 },
-    ready: ready,
+    replica: replica,
     metrics: metrics,
     logger: logger
   )

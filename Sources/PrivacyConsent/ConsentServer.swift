@@ -9,8 +9,6 @@ public struct ConsentConfiguration: Sendable {
   public var settings: ConsentSettings
   /// How often lapsed double opt-in links are looked for (DoubleOptInExpiry).
   public var expiryCheckInterval: Duration
-  /// The database when `DATABASE_URL` is `postgres://`.
-  public var postgres: PostgresSettings?
 
   public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
     self.service = service
@@ -23,7 +21,6 @@ public struct ConsentConfiguration: Sendable {
     var trimmed = base
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.settings = ConsentSettings(publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600))
-    if case .postgres(let url) = service.database { self.postgres = try PostgresSettings(url: url, environment: environment) }
   }
 }
 
@@ -34,36 +31,28 @@ public func makeConsentServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any ConsentStore
-  var pool: PostgresPool?
-  switch (configuration.service.database, configuration.postgres) {
-  case (_, let settings?):
-    let postgres = try await PostgresConsentStore.open(settings, logger: logger)
-    store = postgres
-    pool = postgres.database
-  case (.sqlite(let path), nil):
+  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
+  switch configuration.service.database {
+  case .postgres(let settings):
+    let postgresStore = try await PostgresConsentStore.open(settings, logger: logger)
+    store = postgresStore
+    postgres = (postgresStore.database, settings)
+  case .sqlite(let path):
     store = try SQLiteConsentStore(path: path, logger: logger)
-  case (.postgres, nil):
-    preconditionFailure("ConsentConfiguration reads PostgresSettings for every postgres:// DATABASE_URL")
   }
   let ledger = try await ConsentLedger.open(
-    store: store, settings: configuration.settings, followsReplicas: pool != nil, logger: logger, now: now)
-  var companions: [any ServerCompanion] = [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)]
-  var replica: ReplicaFollower?
-  var ready: (@Sendable () -> Bool)?
-  if let pool, let settings = configuration.postgres {
-    let follower = ReplicaFollower(
-      database: pool, channel: PostgresConsentStore.changesChannel, maxStaleness: settings.maxStaleness, logger: logger,
-      catchUp: { try await ledger.catchUp() })
-    companions.append(follower)
-    replica = follower
-    ready = { follower.isFresh }
+    store: store, settings: configuration.settings, followsReplicas: postgres != nil, logger: logger, now: now)
+  let replica = postgres.map { postgres in
+    ReplicaFollower(
+      database: postgres.pool, channel: PostgresConsentStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
+      logger: logger, catchUp: { try await ledger.catchUp() })
   }
   return PrivacyServer(
     configuration: configuration.service,
     services: [ConsentHandler(ledger: ledger, replica: replica)],
     serviceNames: ["privacy.consent.v1.ConsentService"],
-    companions: companions,
-    ready: ready,
+    companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],
+    replica: replica,
     metrics: metrics,
     logger: logger,
     onDrain: { ledger.closeWatchers() }

@@ -27,9 +27,6 @@ public struct GatewayConfiguration: Sendable {
   public var crashAfterStep: String?
   /// TLS to the backends (`BACKEND_TLS_*`); nil speaks plaintext to them (development).
   public var backendTLS: ClientTLS?
-  /// The gateway's database when `DATABASE_URL` is `postgres://` (several gateways may share it);
-  /// nil for the SQLite file.
-  public var postgres: PostgresSettings?
   /// The audit chain's key (`GATEWAY_AUDIT_KEY_FILE`).
   public var auditKey: AuditKey
   /// `AUDIT_CHECKPOINT_EVERY` (default 1000): entries between signed checkpoints.
@@ -92,8 +89,7 @@ public struct GatewayConfiguration: Sendable {
     switch service.database {
     case .sqlite(let path):
       self.auditKey = try AuditKey.load(environment, keptBeside: path, allowInsecureDev: service.allowInsecureDev)
-    case .postgres(let url):
-      self.postgres = try PostgresSettings(url: url, environment: environment)
+    case .postgres:
       self.auditKey = try AuditKey.load(environment, keptBeside: nil, allowInsecureDev: service.allowInsecureDev)
     }
     self.checkpointEvery = UInt64(try environment.int("AUDIT_CHECKPOINT_EVERY", range: 1...10_000_000) ?? Int(AuditLog.defaultCheckpointEvery))
@@ -215,10 +211,9 @@ public func makeGateway(
     }
   }
   let stores: GatewayStores
-  switch (configuration.service.database, configuration.postgres) {
-  case (_, let postgres?): stores = try await .open(postgres: postgres, logger: logger)
-  case (.sqlite(let path), nil): stores = try .open(sqlite: path)
-  case (.postgres, nil): preconditionFailure("GatewayConfiguration reads PostgresSettings for every postgres:// DATABASE_URL")
+  switch configuration.service.database {
+  case .postgres(let settings): stores = try await .open(postgres: settings, logger: logger)
+  case .sqlite(let path): stores = try .open(sqlite: path)
   }
   let audit = try await AuditLog.open(
     store: stores.audit, key: configuration.auditKey, checkpointEvery: configuration.checkpointEvery, now: now, logger: logger)

@@ -22,25 +22,27 @@ public struct PostgresTestDatabase: Sendable {
   /// Runs `body` with a new, empty database and drops it afterwards.
   public static func with<T: Sendable>(_ body: (PostgresTestDatabase) async throws -> T) async throws -> T {
     guard let clusterURL else { throw NoTestCluster() }
-    let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-    try await administer(clusterURL, "CREATE DATABASE \(name)")
-    let database = PostgresTestDatabase(url: clusterURL.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), name: name)
+    let database = try await make()
     do {
       let result = try await body(database)
-      try await administer(clusterURL, "DROP DATABASE \(name) WITH (FORCE)")
+      try await administer(clusterURL, "DROP DATABASE \(database.name) WITH (FORCE)")
       return result
     } catch {
-      try? await administer(clusterURL, "DROP DATABASE \(name) WITH (FORCE)")
+      try? await administer(clusterURL, "DROP DATABASE \(database.name) WITH (FORCE)")
       throw error
     }
   }
 
   /// A new, empty database that lives as long as the test cluster; its `DATABASE_URL`.
   public static func create() async throws -> String {
+    try await make().url
+  }
+
+  private static func make() async throws -> PostgresTestDatabase {
     guard let clusterURL else { throw NoTestCluster() }
     let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
     try await administer(clusterURL, "CREATE DATABASE \(name)")
-    return clusterURL.replacingOccurrences(of: "/postgres?", with: "/\(name)?")
+    return PostgresTestDatabase(url: clusterURL.replacingOccurrences(of: "/postgres?", with: "/\(name)?"), name: name)
   }
 
   public var settings: PostgresSettings {

@@ -15,17 +15,7 @@ public enum StoreKind: String, CaseIterable, Sendable {
       defer { directory.remove() }
       return try await body(.sqlite(path: directory.path("store.sqlite")))
     case .postgres:
-      return try await PostgresTestDatabase.with { database in try await body(.postgres(url: database.url)) }
-    }
-  }
-}
-
-extension DatabaseURL {
-  /// The settings of a test cluster's database (which needs no password or TLS).
-  public var testPostgresSettings: PostgresSettings {
-    get throws {
-      guard case .postgres(let url) = self else { throw NoTestCluster() }
-      return try PostgresSettings(url: url, environment: EnvironmentReader([:]))
+      return try await PostgresTestDatabase.with { database in try await body(.postgres(try database.settings)) }
     }
   }
 }

@@ -11,7 +11,7 @@ extension StoreKind {
     try await withDatabase { database in
       switch database {
       case .sqlite(let path): try await body(try SQLiteBlocklistStore(path: path, logger: silentLogger))
-      case .postgres: try await body(try await PostgresBlocklistStore.open(try database.testPostgresSettings, logger: silentLogger))
+      case .postgres(let settings): try await body(try await PostgresBlocklistStore.open(settings, logger: silentLogger))
       }
     }
   }

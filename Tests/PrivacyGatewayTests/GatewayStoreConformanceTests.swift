@@ -12,7 +12,7 @@ extension StoreKind {
       try await body {
         switch database {
         case .sqlite(let path): try GatewayStores.open(sqlite: path)
-        case .postgres: try await GatewayStores.open(postgres: try database.testPostgresSettings, logger: silentLogger)
+        case .postgres(let settings): try await GatewayStores.open(postgres: settings, logger: silentLogger)
         }
       }
     }

@@ -15,6 +15,10 @@ struct RequestLeaseTests {
       try await asRole("dpo", port: port) { client async throws in
         let admin = AdminClient(wrapping: client)
         let subject = try await admin.createContact(WorkflowData.webformContact()).subjectID
+        // An id no request can have is refused before a claim on it is stored.
+        let oversized = await capturedRPCError { try await admin.executeRequest(.with { $0.requestID = String(repeating: "r", count: 4000) }) }
+        #expect(oversized?.code == .invalidArgument && oversized?.message == "request_id must be at most 128 characters")
+
         let requestID = try await WorkflowData.openVerified(client, subject: subject, right: .notification)
         // Another gateway's run, as its lease in the shared database says.
         let other = try GatewayStores.open(sqlite: fixture.auditPath).reactor

@@ -108,7 +108,9 @@ public final class AuditLog: Sendable {
           return entry
         }
       }
-      guard let first = entries.first, let last = entries.last.map({ ChainHead(sequence: $0.sequence, hash: $0.hash) }) else { return }
+      // One entry per waiting call, or every call of the batch is refused (below), none left waiting.
+      guard entries.count == batch.count, let first = entries.first, let lastEntry = entries.last else { throw AuditUnavailable() }
+      let last = ChainHead(sequence: lastEntry.sequence, hash: lastEntry.hash)
       if last.sequence / checkpointEvery > (first.sequence - 1) / checkpointEvery { await checkpoint(last) }
       state.withLock { state in
         state.head = last

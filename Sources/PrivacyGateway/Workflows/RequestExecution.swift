@@ -20,7 +20,8 @@ struct RequestExecution {
   let context: WorkflowContext
 
   func execute(requestID: String) async throws -> Gateway.Answer<Privacy_Gateway_V1_ExecuteRequestResponse> {
-    guard !requestID.isEmpty else { throw InvalidArgument("request_id is required") }
+    // Checked before the lease: its name is stored, and the rights service would refuse it anyway.
+    let requestID = try Validate.requestID(requestID)
     return try await RequestLease(context: context).holding(requestID) { try await self.executeHoldingLease(requestID: requestID) }
   }
 

@@ -82,7 +82,7 @@ public struct ServiceConfiguration: Sendable {
     self.kind = kind
     self.host = try Self.host(env)
     self.port = try env.int("GRPC_PORT", range: 0...65535) ?? kind.defaultPort
-    self.database = try DatabaseURL(parsing: env.string("DATABASE_URL") ?? "sqlite://./data/\(kind.executableName).sqlite")
+    self.database = try DatabaseURL(parsing: env.string("DATABASE_URL") ?? "sqlite://./data/\(kind.executableName).sqlite", environment: env)
     self.allowInsecureDev = try env.flag("ALLOW_INSECURE_DEV")
     let token = try env.secret("INTERNAL_TOKEN")
     if let token, token.count < Self.minimumTokenLength {

@@ -54,8 +54,8 @@ public struct PrivacyServer: Service {
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
   ///   - reloading: certificates besides the server's own to re-read while it serves, such as the
   ///     gateway's client certificate.
-  ///   - ready: whether the service can answer now (a replica whose memory is fresh); health
-  ///     reports NOT_SERVING while it is false.
+  ///   - replica: what keeps a replica's memory in step with the others (runs as a companion);
+  ///     health reports NOT_SERVING while that memory is stale.
   ///   - onDrain: called when draining starts, to end the service's own long-lived streams.
   public init(
     configuration: ServiceConfiguration,
@@ -63,7 +63,7 @@ public struct PrivacyServer: Service {
     serviceNames: [String],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
-    ready: (@Sendable () -> Bool)? = nil,
+    replica: ReplicaFollower? = nil,
     reloading: [ReloadingCertificate] = [],
     metrics: ServerMetrics? = nil,
     logger: Logger,
@@ -71,10 +71,10 @@ public struct PrivacyServer: Service {
   ) {
     self.configuration = configuration
     self.services = services
-    self.health = HealthService(services: serviceNames, ready: ready ?? { true })
+    self.health = HealthService(services: serviceNames, ready: { replica?.isFresh ?? true })
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
     self.authentication = authentication
-    self.companions = companions
+    self.companions = companions + [replica].compactMap { $0 }
     self.reloading = reloading
     self.metrics = metrics
     self.logger = logger

@@ -117,7 +117,7 @@ public struct ReplicaStale: PrivacyError {
   public var maxStaleness: Duration
   public var statusCode: StatusCode { .unavailable }
   public var message: String {
-    "this replica has not reached its database for more than \(maxStaleness.components.seconds * 1000 + maxStaleness.components.attoseconds / 1_000_000_000_000_000) ms; ask another replica"
+    "this replica has not reached its database for more than \(Int(maxStaleness / .milliseconds(1))) ms; ask another replica"
   }
   public var reason: String? { "REPLICA_STALE" }
 }

@@ -11,6 +11,14 @@ public enum Validate {
     return value
   }
 
+  /// A data-subject request id: required, at most 128 bytes; ids are opaque, so anything else
+  /// is left to NOT_FOUND.
+  public static func requestID(_ value: String, field: String = "request_id") throws(InvalidArgument) -> String {
+    guard !value.isEmpty else { throw InvalidArgument("\(field) is required") }
+    guard value.utf8.count <= 128 else { throw InvalidArgument("\(field) must be at most 128 characters") }
+    return value
+  }
+
   /// A slug such as a purpose or list id: 1-64 characters of `a-z 0-9 . _ -`, starting with a
   /// letter or digit.
   public static func slug(_ value: String, field: String) throws(InvalidArgument) -> String {

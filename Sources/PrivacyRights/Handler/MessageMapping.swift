@@ -10,13 +10,6 @@ import SwiftProtobuf
 let allowedClockSkew: TimeInterval = 5 * 60
 
 enum Check {
-  /// A request id: required; ids are opaque, so anything else is left to NOT_FOUND.
-  static func requestID(_ value: String, field: String = "request_id") throws(InvalidArgument) -> String {
-    guard !value.isEmpty else { throw InvalidArgument("\(field) is required") }
-    guard value.utf8.count <= 128 else { throw InvalidArgument("\(field) must be at most 128 characters") }
-    return value
-  }
-
   /// Optional text limited in characters (not trimmed: stored as given).
   static func text(_ value: String, field: String, maxLength: Int) throws(InvalidArgument) -> String {
     guard value.count <= maxLength else { throw InvalidArgument("\(field) must be at most \(maxLength) characters") }

@@ -32,7 +32,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func startVerification(
     request: ServerRequest<Privacy_Rights_V1_StartVerificationRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_StartVerificationResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let result = try await desk.startVerification(requestID: id, caller: caller(request))
     return ServerResponse(message: .with {
       $0.request = view(result.request)
@@ -44,7 +44,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func confirmVerification(
     request: ServerRequest<Privacy_Rights_V1_ConfirmVerificationRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_ConfirmVerificationResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let token = request.message.token.trimmingWhitespace
     guard !token.isEmpty else { throw InvalidArgument("token is required") }
     guard token.utf8.count <= 200 else { throw InvalidArgument("token must be at most 200 characters") }
@@ -55,7 +55,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func verifyManually(
     request: ServerRequest<Privacy_Rights_V1_VerifyManuallyRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_VerifyManuallyResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let note = try Validate.requiredText(request.message.note, field: "note", maxLength: 2000)
     let result = try await desk.verifyManually(requestID: id, note: note, caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
@@ -64,7 +64,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func identifySubject(
     request: ServerRequest<Privacy_Rights_V1_IdentifySubjectRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_IdentifySubjectResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let subjectID = try Validate.subjectID(request.message.subjectID)
     let result = try await desk.identifySubject(requestID: id, subjectID: subjectID, caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
@@ -74,7 +74,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_ExtendDeadlineRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_ExtendDeadlineResponse> {
     let message = request.message
-    let id = try Check.requestID(message.requestID)
+    let id = try Validate.requestID(message.requestID)
     guard message.months == 1 || message.months == 2 else { throw InvalidArgument("months must be 1 or 2") }
     let reason = try Validate.requiredText(message.reason, field: "reason", maxLength: 2000)
     let result = try await desk.extendDeadline(requestID: id, months: Int(message.months), reason: reason, caller: caller(request))
@@ -86,7 +86,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func getRequest(
     request: ServerRequest<Privacy_Rights_V1_GetRequestRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_GetRequestResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let result = try await desk.request(id: id)
     return ServerResponse(message: .with { $0.request = view(result) })
   }
@@ -119,7 +119,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func startProcessing(
     request: ServerRequest<Privacy_Rights_V1_StartProcessingRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_StartProcessingResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let result = try await desk.startProcessing(requestID: id, caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
   }
@@ -128,7 +128,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_RecordStepRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_RecordStepResponse> {
     let message = request.message
-    let id = try Check.requestID(message.requestID)
+    let id = try Validate.requestID(message.requestID)
     let step = try Validate.slug(message.step, field: "step")
     let status = try Validate.requiredEnum(message.status, field: "status", StepStatus.init)
     let detail = try Check.text(message.detail, field: "detail", maxLength: 8000)
@@ -144,7 +144,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_CompleteRequestRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_CompleteRequestResponse> {
     let message = request.message
-    let id = try Check.requestID(message.requestID)
+    let id = try Validate.requestID(message.requestID)
     guard !message.outcome.isEmpty else { throw InvalidArgument("outcome is required") }
     guard message.outcome.utf8.count <= 65_536 else { throw InvalidArgument("outcome must be at most 65,536 bytes") }
     let artifact = message.hasArtifact ? try ArtifactUpload(message.artifact) : nil
@@ -168,7 +168,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_RejectRequestRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_RejectRequestResponse> {
     let message = request.message
-    let id = try Check.requestID(message.requestID)
+    let id = try Validate.requestID(message.requestID)
     let reason = try Validate.requiredText(message.reason, field: "reason", maxLength: 2000)
     try Validate.knownEnum(message.grounds, field: "grounds")
     let result = try await desk.rejectRequest(
@@ -179,7 +179,7 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   func getArtifact(
     request: ServerRequest<Privacy_Rights_V1_GetArtifactRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_GetArtifactResponse> {
-    let id = try Check.requestID(request.message.requestID)
+    let id = try Validate.requestID(request.message.requestID)
     let result = try await desk.artifact(requestID: id)
     return ServerResponse(message: .with { $0.artifact = result.info.artifactProto(content: result.content) })
   }
