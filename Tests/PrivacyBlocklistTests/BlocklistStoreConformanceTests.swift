@@ -226,7 +226,8 @@ struct BlocklistReplicaTests {
         #expect(error?.message.contains("has not reached its database for more than 300 ms") == true, "\(error?.message ?? "")")
         #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .notServing)
         try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(name) ALLOW_CONNECTIONS true")
-        let back = try await elapsedUntil(within: .seconds(15)) {
+        // The pool reconnects with a backoff that grew during the outage (see the consent test).
+        let back = try await elapsedUntil(within: .seconds(60)) {
           let healthy = await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: bPort)) == .serving
           let answered = (try? await b.check([address]))?.matches.first?.matched == false
           return healthy && answered
