@@ -52,6 +52,12 @@ public struct PostgresTestDatabase: Sendable {
   /// Runs one statement on a connection of its own (CREATE and DROP DATABASE cannot run in a pool's
   /// transaction).
   public static func administer(_ url: String, _ statement: String) async throws {
+    _ = try await rows(url, statement)
+  }
+
+  /// Runs one statement on a connection of its own and returns its rows, each column as text
+  /// (select them as text: `count::text`).
+  public static func rows(_ url: String, _ statement: String) async throws -> [[String?]] {
     let settings = try PostgresSettings(url: url, environment: EnvironmentReader([:]))
     let connection = try await PostgresConnection.connect(
       configuration: .init(
@@ -59,12 +65,16 @@ public struct PostgresTestDatabase: Sendable {
         database: settings.database, tls: .disable),
       id: 1, logger: Logger(label: "privacy.test.postgres") { _ in SwiftLogNoOpLogHandler() })
     do {
-      try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger)
+      var rows: [[String?]] = []
+      for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger) {
+        rows.append(try row.map { cell in try cell.decode(String?.self) })
+      }
+      try await connection.close()
+      return rows
     } catch {
       try? await connection.close()
       throw error
     }
-    try await connection.close()
   }
 }
 

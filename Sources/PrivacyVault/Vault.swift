@@ -26,6 +26,10 @@ public struct VaultSettings: Sendable {
 /// transaction together with its access-log entries, and only then does memory (the field
 /// schema and the log head) change. A write the store refuses changes nothing. Reads go to the
 /// store without the lock; values are opened in memory for the duration of a call only.
+///
+/// Beside other replicas (PostgreSQL) each write also holds the store's writer lock
+/// (`exclusively`) and first reads the schema and the log head as the others left them; between
+/// writes, `catchUp` keeps the schema current for reads.
 public final class Vault: Sendable {
   private struct Memory {
     var fields: [String: FieldDefinition] = [:]
@@ -35,6 +39,8 @@ public final class Vault: Sendable {
   private let store: any VaultStore
   private let memory: Mutex<Memory>
   private let writes = AsyncLock()
+  /// Other replicas write to the same store.
+  private let followsReplicas: Bool
   private let keyring: Keyring
 
   /// The keyring's ids, the active one first (never key material).
@@ -46,10 +52,11 @@ public final class Vault: Sendable {
   public let now: @Sendable () -> Date
 
   private init(
-    store: any VaultStore, memory: Memory, keyring: Keyring, blindIndex: BlindIndex, kAnonymityThreshold: Int,
-    logger: Logger, now: @escaping @Sendable () -> Date
+    store: any VaultStore, memory: Memory, followsReplicas: Bool, keyring: Keyring, blindIndex: BlindIndex,
+    kAnonymityThreshold: Int, logger: Logger, now: @escaping @Sendable () -> Date
   ) {
     self.store = store
+    self.followsReplicas = followsReplicas
     self.memory = Mutex(memory)
     self.keyring = keyring
     self.blindIndex = blindIndex
@@ -60,18 +67,37 @@ public final class Vault: Sendable {
 
   /// Opens the vault: loads the schema and the log head, and opens (or, on the first start,
   /// creates) the blind-index key. A keyring that cannot open it stops start-up with a
-  /// `ConfigurationError` naming the keyring's variable.
+  /// `ConfigurationError` naming the keyring's variable. `followsReplicas`: other processes
+  /// write to the same store.
   public static func open(
-    store: any VaultStore, settings: VaultSettings, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }
+    store: any VaultStore, settings: VaultSettings, followsReplicas: Bool = false, logger: Logger,
+    now: @escaping @Sendable () -> Date = { Date() }
   ) async throws -> Vault {
     var memory = Memory()
     for field in try await store.loadFields() { memory.fields[field.name] = field }
     memory.head = try await store.logHead()
+    // Under the writer lock, so replicas starting at once agree on one blind-index key.
+    let indexKey = try await store.exclusively {
+      try await openIndexKey(store: store, settings: settings, now: now())
+    }
+    for (kekID, count) in try await store.dataKeyCounts() where settings.keyring.key(id: kekID) == nil {
+      logger.warning(
+        "data keys are wrapped under a key missing from the keyring; their records cannot be opened",
+        metadata: ["vault.key_id": "\(kekID)", "vault.data_keys": "\(count)"])
+    }
+    let vault = Vault(
+      store: store, memory: memory, followsReplicas: followsReplicas, keyring: settings.keyring,
+      blindIndex: BlindIndex(key: indexKey), kAnonymityThreshold: settings.kAnonymityThreshold, logger: logger, now: now)
+    try await vault.buildQuasiIdentifierCountsIfStale()
+    return vault
+  }
+
+  /// The blind-index key, created and stored on the first start.
+  private static func openIndexKey(store: any VaultStore, settings: VaultSettings, now: Date) async throws -> SymmetricKey {
     let keyring = settings.keyring
-    let indexKey: SymmetricKey
     if let wrapped = try await store.vaultKey(purpose: Envelope.blindIndexPurpose) {
       do {
-        indexKey = try Envelope.unwrap(wrapped, keyring: keyring)
+        return try Envelope.unwrap(wrapped, keyring: keyring)
       } catch {
         switch error {
         case .keyNotConfigured(let keyID, _):
@@ -82,25 +108,15 @@ public final class Vault: Sendable {
             settings.keyringVariable, "key \(wrapped.kekID) does not open the vault's blind-index key: wrong key material")
         }
       }
-    } else {
-      let (id, key) = Envelope.newKey()
-      var commit = VaultCommit(head: memory.head, now: now(), caller: .system)
-      commit.vaultKeys = [
-        Envelope.wrap(key, keyID: id, purpose: Envelope.blindIndexPurpose, owner: Envelope.vaultOwner, keyring: keyring, now: commit.now)
-      ]
-      try await store.commit(commit)
-      indexKey = key
     }
-    for (kekID, count) in try await store.dataKeyCounts() where keyring.key(id: kekID) == nil {
-      logger.warning(
-        "data keys are wrapped under a key missing from the keyring; their records cannot be opened",
-        metadata: ["vault.key_id": "\(kekID)", "vault.data_keys": "\(count)"])
-    }
-    let vault = Vault(
-      store: store, memory: memory, keyring: keyring, blindIndex: BlindIndex(key: indexKey),
-      kAnonymityThreshold: settings.kAnonymityThreshold, logger: logger, now: now)
-    try await vault.buildQuasiIdentifierCountsIfStale()
-    return vault
+    let (id, key) = Envelope.newKey()
+    // No access-log entry: the commit's head is never checked.
+    var commit = VaultCommit(head: .empty, now: now, caller: .system)
+    commit.vaultKeys = [
+      Envelope.wrap(key, keyID: id, purpose: Envelope.blindIndexPurpose, owner: Envelope.vaultOwner, keyring: keyring, now: commit.now)
+    ]
+    try await store.commit(commit)
+    return key
   }
 
   // MARK: Write path
@@ -112,7 +128,7 @@ public final class Vault: Sendable {
   }
 
   private func locked<T: Sendable>(_ caller: CallerIdentity, _ body: (inout VaultCommit) async throws -> T) async throws -> T {
-    try await writes.withLock {
+    try await serialized {
       var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
       let result = try await body(&commit)
       guard !commit.isEmpty else { return result }
@@ -125,6 +141,33 @@ public final class Vault: Sendable {
       if sealed.discardOldPageVersions { await store.discardOldPageVersions() }
       return result
     }
+  }
+
+  /// Runs `body` as the only writer: under the vault's lock and, beside other replicas, the
+  /// store's writer lock, with memory first brought up to what they committed.
+  private func serialized<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await writes.withLock {
+      try await store.exclusively {
+        if followsReplicas { try await reloadFromStore() }
+        return try await body()
+      }
+    }
+  }
+
+  /// Reads the schema and the log head as the other replicas left them. Call with `writes` held.
+  private func reloadFromStore() async throws {
+    let fields = try await store.loadFields()
+    let head = try await store.logHead()
+    memory.withLock { memory in
+      memory.fields = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
+      memory.head = head
+    }
+  }
+
+  /// Takes in what other replicas committed (their field schema changes; `ReplicaFollower` calls
+  /// this on each of their notifications and periodically).
+  public func catchUp() async throws {
+    try await writes.withLock { try await reloadFromStore() }
   }
 
   private var schema: [String: FieldDefinition] { memory.withLock { $0.fields } }
@@ -666,7 +709,7 @@ public final class Vault: Sendable {
   /// fields than the schema counts (the first start with counts, or a schema changed by an
   /// older binary).
   private func buildQuasiIdentifierCountsIfStale() async throws {
-    try await writes.withLock {
+    try await serialized {
       let fields = QuasiIdentifierCounts.countedFields(schema.values)
       guard try await store.quasiIdentifierCountedFields() != fields else { return }
       var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: .system)
@@ -852,7 +895,7 @@ public final class Vault: Sendable {
   private func rewrapAll() async throws -> RotationOutcome {
     let active = keyring.activeKeyID
     let unchanged = UInt64(try await store.dataKeyCounts()[active] ?? 0)
-    try await writes.withLock {
+    try await serialized {
       guard let wrapped = try await store.vaultKey(purpose: Envelope.blindIndexPurpose), wrapped.kekID != active else { return }
       var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: .system)
       commit.vaultKeys = [try Envelope.rewrap(wrapped, keyring: keyring)]
@@ -860,7 +903,7 @@ public final class Vault: Sendable {
     }
     var rewrapped: UInt64 = 0
     while true {
-      let (count, failure) = try await writes.withLock { () async throws -> (Int, VaultError?) in
+      let (count, failure) = try await serialized { () async throws -> (Int, VaultError?) in
         let batch = try await store.dataKeys(notWrappedUnder: active, limit: 256)
         var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: .system)
         var failure: VaultError?

@@ -35,17 +35,27 @@ public func makeVaultServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any VaultStore
+  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
   switch configuration.service.database {
   case .sqlite(let path):
     store = try SQLiteVaultStore(path: path, logger: logger)
-  case .postgres:
-    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the vault service yet; use sqlite://")
+  case .postgres(let settings):
+    let postgresStore = try await PostgresVaultStore.open(settings, logger: logger)
+    store = postgresStore
+    postgres = (postgresStore.database, settings)
   }
-  let vault = try await Vault.open(store: store, settings: configuration.settings, logger: logger, now: now)
+  let vault = try await Vault.open(
+    store: store, settings: configuration.settings, followsReplicas: postgres != nil, logger: logger, now: now)
+  let replica = postgres.map { postgres in
+    ReplicaFollower(
+      database: postgres.pool, channel: PostgresVaultStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
+      logger: logger, catchUp: { try await vault.catchUp() })
+  }
   return PrivacyServer(
     configuration: configuration.service,
     services: [VaultHandler(vault: vault)],
     serviceNames: ["privacy.vault.v1.VaultService"],
+    replica: replica,
     metrics: metrics,
     logger: logger
   )

@@ -16,7 +16,10 @@ struct BatchPutTests {
   /// A vault on the fixture's file, opened in this process as the seeder opens it.
   private func withVault<T>(_ fixture: VaultFixture, _ body: (Vault) async throws -> T) async throws -> T {
     let keyring = try Keyring(environment: EnvironmentReader(["VAULT_MASTER_KEY": TestKeys.first]))
-    let store = try SQLiteVaultStore(path: fixture.databasePath, logger: silentLogger)
+    let store: any VaultStore =
+      VaultFixture.onPostgres
+      ? try await PostgresVaultStore.open(try PostgresSettings(url: try await fixture.postgresDatabase(), environment: EnvironmentReader([:])), logger: silentLogger)
+      : try SQLiteVaultStore(path: fixture.databasePath, logger: silentLogger)
     return try await body(try await Vault.open(store: store, settings: VaultSettings(keyring: keyring), logger: silentLogger))
   }
 

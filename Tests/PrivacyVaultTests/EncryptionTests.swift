@@ -9,7 +9,7 @@ import Testing
 
 @Suite("Encryption at rest")
 struct EncryptionTests {
-  @Test("no clear value of an encrypted field, and no source IP, ever reaches the database or its WAL")
+  @Test("no clear value of an encrypted field, and no source IP, ever reaches the database or its WAL", sqliteOnly)
   func diskScan() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -33,7 +33,7 @@ struct EncryptionTests {
     }
   }
 
-  @Test("a ciphertext moved to another subject or field fails to open: DATA_LOSS, never a wrong value")
+  @Test("a ciphertext moved to another subject or field fails to open: DATA_LOSS, never a wrong value", sqliteOnly)
   func movedCiphertext() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -66,7 +66,7 @@ struct EncryptionTests {
     }
   }
 
-  @Test("a flipped byte or a swapped data key fails to open")
+  @Test("a flipped byte or a swapped data key fails to open", sqliteOnly)
   func tamperedBytes() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -95,7 +95,7 @@ struct EncryptionTests {
 
 @Suite("Key-encryption keys and rotation")
 struct KeyRotationTests {
-  @Test("RotateMasterKey rewraps every data key while the service keeps serving; the old key can then go")
+  @Test("RotateMasterKey rewraps every data key while the service keeps serving; the old key can then go", sqliteOnly)
   func rotationWhileServing() async throws {
     let fixture = try VaultFixture(environment: ["VAULT_MASTER_KEY": "old:\(TestKeys.first)"])
     let subjects = (0..<40).map { "s\($0)" }
@@ -140,7 +140,7 @@ struct KeyRotationTests {
     }
   }
 
-  @Test("a data key under a key missing from the keyring: KEY_NOT_CONFIGURED, rewrapped keys stay rewrapped")
+  @Test("a data key under a key missing from the keyring: KEY_NOT_CONFIGURED, rewrapped keys stay rewrapped", sqliteOnly)
   func missingKey() async throws {
     let fixture = try VaultFixture(environment: ["VAULT_MASTER_KEY": "k1:\(TestKeys.first)"])
     try await fixture.run { client async throws in

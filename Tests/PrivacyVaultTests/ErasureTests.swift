@@ -24,7 +24,7 @@ struct FieldErasureTests {
     })
   }
 
-  @Test("EraseFields erases values; with lock later writes fail with FIELD_LOCKED until UnlockFields")
+  @Test("EraseFields erases values; with lock later writes fail with FIELD_LOCKED until UnlockFields", sqliteOnly)
   func eraseAndLock() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -141,7 +141,7 @@ struct FieldErasureTests {
 
 @Suite("ErasePersonalData and k-anonymity")
 struct PersonalDataErasureTests {
-  @Test("erases PERSONAL and SENSITIVE values, keeps NONE values, destroys the key, and is idempotent")
+  @Test("erases PERSONAL and SENSITIVE values, keeps NONE values, destroys the key, and is idempotent", sqliteOnly)
   func erasure() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -184,7 +184,7 @@ struct PersonalDataErasureTests {
     }
   }
 
-  @Test("crypto-shredding: the wrapped data key and every sealed byte of the subject leave the files")
+  @Test("crypto-shredding: the wrapped data key and every sealed byte of the subject leave the files", sqliteOnly)
   func shredded() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()

@@ -113,7 +113,7 @@ struct FieldSchemaTests {
     }
   }
 
-  @Test("raising a classification encrypts the values already stored")
+  @Test("raising a classification encrypts the values already stored", sqliteOnly)
   func raiseEncrypts() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.define(field("nickname", .none))

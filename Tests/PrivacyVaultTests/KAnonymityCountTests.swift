@@ -1,11 +1,17 @@
 import Foundation
 import GRDB
 import PrivacyProtocol
+import PrivacyTesting
 import Testing
 
-/// The stored counts, digest (base64) -> count.
-func storedCounts(_ fixture: VaultFixture) throws -> [String: Int] {
-  try fixture.database().read { db in
+/// The stored counts, digest (base64) -> count, from whichever database the service runs on.
+func storedCounts(_ fixture: VaultFixture) async throws -> [String: Int] {
+  if VaultFixture.onPostgres {
+    let rows = try await PostgresTestDatabase.rows(
+      try await fixture.postgresDatabase(), "SELECT encode(digest, 'base64'), count::text FROM vault_quasi_identifier_counts")
+    return Dictionary(uniqueKeysWithValues: rows.map { ($0[0] ?? "", Int($0[1] ?? "") ?? -1) })
+  }
+  return try await fixture.database().read { db in
     var counts: [String: Int] = [:]
     for row in try Row.fetchAll(db, sql: "SELECT digest, count FROM quasi_identifier_counts") {
       counts[(row["digest"] as Data).base64EncodedString()] = row["count"]
@@ -17,10 +23,16 @@ func storedCounts(_ fixture: VaultFixture) throws -> [String: Int] {
 /// Checks the kept counts against counts built anew: forgets them and restarts the service,
 /// whose start builds them from every stored value.
 func expectCountsMatchRebuild(_ fixture: VaultFixture, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-  let kept = try storedCounts(fixture)
-  try fixture.execute("DELETE FROM quasi_identifier_counts; DELETE FROM vault_settings")
+  let kept = try await storedCounts(fixture)
+  if VaultFixture.onPostgres {
+    let url = try await fixture.postgresDatabase()
+    try await PostgresTestDatabase.administer(url, "DELETE FROM vault_quasi_identifier_counts")
+    try await PostgresTestDatabase.administer(url, "DELETE FROM vault_settings")
+  } else {
+    try fixture.execute("DELETE FROM quasi_identifier_counts; DELETE FROM vault_settings")
+  }
   try await fixture.run { client in _ = try await client.allFields() }
-  let rebuilt = try storedCounts(fixture)
+  let rebuilt = try await storedCounts(fixture)
   #expect(!rebuilt.isEmpty, sourceLocation: sourceLocation)
   let differing = Set(kept.keys).union(rebuilt.keys).filter { kept[$0] != rebuilt[$0] }
   #expect(differing.isEmpty, "\(differing.count) of \(rebuilt.count) combinations counted wrong", sourceLocation: sourceLocation)
@@ -86,7 +98,7 @@ struct KAnonymityCountTests {
     try await expectCountsMatchRebuild(fixture)
   }
 
-  @Test("EraseFields of a quasi-identifier still works when another value of the record fails to open")
+  @Test("EraseFields of a quasi-identifier still works when another value of the record fails to open", sqliteOnly)
   func eraseFieldsBesideUnreadableValue() async throws {
     let fixture = try VaultFixture()
     try await fixture.run { client in

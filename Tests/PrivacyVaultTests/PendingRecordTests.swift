@@ -25,7 +25,7 @@ struct PendingRecordTests {
     }).records.map(\.subjectID)
   }
 
-  @Test("every value sealed and no digest while pending; reads show no value, reveals and ordinary writes are refused")
+  @Test("every value sealed and no digest while pending; reads show no value, reveals and ordinary writes are refused", sqliteOnly)
   func pending() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -62,7 +62,7 @@ struct PendingRecordTests {
     }
   }
 
-  @Test("ReleaseRecord stores the values as their fields say and makes the record usable; a second release changes nothing")
+  @Test("ReleaseRecord stores the values as their fields say and makes the record usable; a second release changes nothing", sqliteOnly)
   func release() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()

@@ -56,7 +56,7 @@ struct RecordTests {
     }
   }
 
-  @Test("rectification replaces values, logs the change without the value, and bumps the version")
+  @Test("rectification replaces values, logs the change without the value, and bumps the version", sqliteOnly)
   func rectification() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()

@@ -42,7 +42,7 @@ struct RevealAndAccessLogTests {
     }
   }
 
-  @Test("when the access log cannot be written, RevealField fails and returns no value")
+  @Test("when the access log cannot be written, RevealField fails and returns no value", sqliteOnly)
   func logWriteFails() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()
@@ -96,7 +96,7 @@ struct RevealAndAccessLogTests {
     }
   }
 
-  @Test("the access log filters by subject, actor, field, kind and time, in pages scoped to the filters")
+  @Test("the access log filters by subject, actor, field, kind and time, in pages scoped to the filters", sqliteOnly)
   func listing() async throws {
     let fixture = try VaultFixture()
     try await fixture.run(identity: CallerIdentity(actor: "importer", role: "service", requestID: "r1")) { client async throws in
@@ -186,7 +186,7 @@ struct AccessLogIntegrityTests {
     }
   }
 
-  @Test("the log refuses updates and deletes through SQL")
+  @Test("the log refuses updates and deletes through SQL", sqliteOnly)
   func appendOnly() async throws {
     try await withVaultService { client, fixture async throws in
       try await seed(client)
@@ -196,7 +196,7 @@ struct AccessLogIntegrityTests {
     }
   }
 
-  @Test("edited, deleted, truncated, reordered and unreadable entries are named")
+  @Test("edited, deleted, truncated, reordered and unreadable entries are named", sqliteOnly)
   func tampering() async throws {
     let cases: [(String, UInt64, String)] = [
       ("UPDATE access_log SET actor = 'someone-else' WHERE sequence = 3", 3, "hash"),

@@ -16,7 +16,7 @@ struct SearchTests {
     })
   }
 
-  @Test("an encrypted searchable field is found by exact value after normalization")
+  @Test("an encrypted searchable field is found by exact value after normalization", sqliteOnly)
   func exactMatch() async throws {
     try await withVaultService { client, fixture async throws in
       try await client.defineStandardFields()

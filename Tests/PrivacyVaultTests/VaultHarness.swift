@@ -6,7 +6,11 @@ import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
 import PrivacyVault
+import Synchronization
 import Testing
+
+/// Leaves a test out of the PostgreSQL pass: it opens the SQLite file.
+let sqliteOnly = ConditionTrait.enabled(if: !VaultFixture.onPostgres, "opens the SQLite file")
 
 typealias VaultClient = Privacy_Vault_V1_VaultService.Client<HTTP2ClientTransport.Posix>
 
@@ -35,8 +39,25 @@ final class VaultFixture: Sendable {
 
   deinit { directory.remove() }
 
+  /// With `PRIVACY_TEST_VAULT_STORE=postgres` (the PostgreSQL pass of `scripts/test`), the
+  /// service runs on a database of its own on the test cluster instead of the SQLite file; tests
+  /// that open the file are left out of that pass (`sqliteOnly`).
+  static let onPostgres = ProcessInfo.processInfo.environment["PRIVACY_TEST_VAULT_STORE"] == "postgres"
+  private let postgresURL = Mutex<String?>(nil)
+
+  /// The `DATABASE_URL` of the PostgreSQL database the service runs on (in the PostgreSQL pass).
+  func postgresDatabase() async throws -> String {
+    if let url = postgresURL.withLock({ $0 }) { return url }
+    let url = try await PostgresTestDatabase.create()
+    postgresURL.withLock { $0 = url }
+    return url
+  }
+
   func makeServer(environment overrides: [String: String] = [:]) async throws -> PrivacyServer {
-    let environment = self.environment.merging(overrides) { _, new in new }
+    var environment = self.environment.merging(overrides) { _, new in new }
+    if Self.onPostgres, environment["DATABASE_URL"] == "sqlite://\(databasePath)" {
+      environment["DATABASE_URL"] = try await postgresDatabase()
+    }
     let service = try ServiceConfiguration(kind: .vault, environment: environment)
     let configuration = try VaultConfiguration(service: service, environment: EnvironmentReader(environment))
     let clock = self.clock

@@ -243,20 +243,9 @@ public struct PostgresConsentStore: ConsentStore {
     }
   }
 
-  /// A session advisory lock, held on a pooled connection for the write and released after it
-  /// (or by the server when the connection is lost).
+  /// A session advisory lock (`PostgresPool.withAdvisoryLock`).
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    try await database.client.withConnection { connection in
-      try await connection.query("SELECT pg_advisory_lock(\(Self.writeLock))", logger: logger)
-      do {
-        let result = try await body()
-        try await connection.query("SELECT pg_advisory_unlock(\(Self.writeLock))", logger: logger)
-        return result
-      } catch {
-        _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.writeLock))", logger: logger)
-        throw error
-      }
-    }
+    try await database.withAdvisoryLock(Self.writeLock, body)
   }
 
   /// The advisory-lock key of the ledger's writers (any constant the replicas agree on).

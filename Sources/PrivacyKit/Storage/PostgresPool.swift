@@ -73,6 +73,22 @@ public final class PostgresPool: Sendable {
     }
   }
 
+  /// Runs `body` holding the session advisory lock `key` on a pooled connection, released after
+  /// it (or by the server when the connection is lost): how replicas take turns at writing.
+  public func withAdvisoryLock<T: Sendable>(_ key: Int64, _ body: () async throws -> T) async throws -> T {
+    try await client.withConnection { connection in
+      try await connection.query("SELECT pg_advisory_lock(\(key))", logger: logger)
+      do {
+        let result = try await body()
+        try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        return result
+      } catch {
+        _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+        throw error
+      }
+    }
+  }
+
   /// The TLS `sslmode` asks for; nil for `disable`.
   private static func tlsConfiguration(_ mode: PostgresSettings.SSLMode, rootCertificate: String?) -> TLSConfiguration? {
     var configuration = TLSConfiguration.makeClientConfiguration()

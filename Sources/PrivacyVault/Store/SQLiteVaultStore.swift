@@ -216,14 +216,16 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func quasiIdentifierCountedFields() async throws -> [String]? {
     try await pool.read { db in
-      try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM vault_settings WHERE name = ?"), arguments: [Self.countedFieldsSetting])
+      try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM vault_settings WHERE name = ?"), arguments: [StoredColumns.countedFieldsSetting])
         .map { $0.split(separator: ",").map(String.init) }
     }
   }
 
-  private static let countedFieldsSetting = "quasi_identifier_counted_fields"
-
   // MARK: Writes
+
+  public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await body()
+  }
 
   public func commit(_ commit: VaultCommit) async throws {
     try await pool.write { db in
@@ -276,7 +278,7 @@ public struct SQLiteVaultStore: VaultStore {
   private static func setCountedFields(_ fields: [String], _ db: Database) throws {
     try db.cachedStatement(sql: """
         INSERT INTO vault_settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value
-        """).execute(arguments: [countedFieldsSetting, fields.joined(separator: ",")])
+        """).execute(arguments: [StoredColumns.countedFieldsSetting, fields.joined(separator: ",")])
   }
 
   private static func changeCount(_ digest: [UInt8], by change: Int, _ db: Database) throws {
@@ -299,14 +301,14 @@ public struct SQLiteVaultStore: VaultStore {
           generalization = excluded.generalization, description = excluded.description, updated_at = excluded.updated_at
         """).execute(arguments: [
         field.name, field.classification.rawValue, field.specialCategory?.rawValue ?? "", field.criminalOffence,
-        field.mask.rawValue, field.encrypted, field.searchable, field.tags.joined(separator: ","),
+        field.mask.rawValue, field.encrypted, field.searchable, StoredColumns.tags(field),
         field.generalization?.text ?? "", field.description, Microseconds(field.createdAt).value,
         Microseconds(field.updatedAt).value,
       ])
   }
 
   private static func save(_ state: RecordState, _ db: Database) throws {
-    let erasure = try state.erasure.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+    let erasure = try StoredColumns.erasure(state.erasure)
     try db.cachedStatement(sql: """
         INSERT INTO records (subject_id, version, created_at, updated_at, restriction_reason, restricted_since,
           human_review_reason, human_review_since, erasure, pending_reason, pending_since)
@@ -356,42 +358,12 @@ public struct SQLiteVaultStore: VaultStore {
 
   // MARK: Row decoding
 
-  private static let encoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .custom { date, encoder in
-      var container = encoder.singleValueContainer()
-      try container.encode(Microseconds(date).value)
-    }
-    encoder.outputFormatting = .sortedKeys
-    return encoder
-  }()
-
-  private static let decoder: JSONDecoder = {
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .custom { decoder in
-      Microseconds(value: try decoder.singleValueContainer().decode(Int64.self)).date
-    }
-    return decoder
-  }()
-
   private static func field(from row: Row) throws -> FieldDefinition {
-    let name: String = row["name"]
-    func corrupt(_ column: String) -> VaultError { .storedRecordCorrupt(subjectID: "(schema)", column: "fields.\(column) of \(name)") }
-    guard let classification = Classification(rawValue: row["classification"]) else { throw corrupt("classification") }
-    guard let mask = Mask(rawValue: row["mask"]) else { throw corrupt("mask") }
-    let categoryText: String = row["special_category"]
-    let category = SpecialCategory(rawValue: categoryText)
-    guard categoryText.isEmpty || category != nil else { throw corrupt("special_category") }
-    let ruleText: String = row["generalization"]
-    let rule = GeneralizationRule(text: ruleText)
-    guard ruleText.isEmpty || rule != nil else { throw corrupt("generalization") }
-    let tags: String = row["tags"]
-    return FieldDefinition(
-      name: name, classification: classification, specialCategory: category, criminalOffence: row["criminal_offence"],
-      mask: mask, encrypted: row["encrypted"], searchable: row["searchable"],
-      tags: tags.isEmpty ? [] : tags.split(separator: ",").map(String.init), generalization: rule,
-      description: row["description"], createdAt: Microseconds(value: row["created_at"]).date,
-      updatedAt: Microseconds(value: row["updated_at"]).date)
+    try StoredColumns.field(
+      name: row["name"], classification: row["classification"], specialCategory: row["special_category"],
+      criminalOffence: row["criminal_offence"], mask: row["mask"], encrypted: row["encrypted"], searchable: row["searchable"],
+      tags: row["tags"], generalization: row["generalization"], description: row["description"], createdAt: row["created_at"],
+      updatedAt: row["updated_at"])
   }
 
   private static func state(from row: Row) throws -> RecordState {
@@ -400,14 +372,7 @@ public struct SQLiteVaultStore: VaultStore {
       guard let text = row[reason] as String?, let at = row[since] as Int64? else { return nil }
       return RecordFlag(reason: text, since: Microseconds(value: at).date)
     }
-    var erasure: ErasureOutcome?
-    if let text = row["erasure"] as String? {
-      do {
-        erasure = try decoder.decode(ErasureOutcome.self, from: Data(text.utf8))
-      } catch {
-        throw VaultError.storedRecordCorrupt(subjectID: subjectID, column: "erasure")
-      }
-    }
+    let erasure = try StoredColumns.erasure(row["erasure"] as String?, subjectID: subjectID)
     return RecordState(
       subjectID: subjectID, version: row["version"], createdAt: Microseconds(value: row["created_at"]).date,
       updatedAt: Microseconds(value: row["updated_at"]).date, restriction: flag("restriction_reason", "restricted_since"),

@@ -162,7 +162,27 @@ public protocol VaultStore: Sendable {
   func dataKeys(notWrappedUnder kekID: String, limit: Int) async throws -> [WrappedKey]
   /// How many data keys each key-encryption key wraps.
   func dataKeyCounts() async throws -> [String: Int]
+  /// Runs `body` while no other process writes to the vault, so that a write's catch-up, rules
+  /// and commit see one state (PostgreSQL, several replicas). On SQLite, one process per file,
+  /// the vault's own write lock is enough and `body` just runs.
+  func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T
+  /// Commits in one transaction. Where other processes write too (PostgreSQL), a commit whose
+  /// first access-log entry does not follow the log's last one fails with `AccessLogHeadMoved`
+  /// and writes nothing.
   func commit(_ commit: VaultCommit) async throws
   /// Folds the write-ahead log into the database and truncates it (best effort, logged).
   func discardOldPageVersions() async
+}
+
+/// A commit made on an access-log head that is no longer the last: another writer appended
+/// first. Nothing of the commit was written.
+public struct AccessLogHeadMoved: Error, Equatable {
+  /// The sequence the commit was made after, and the one the log ends at.
+  public var expected: UInt64
+  public var found: UInt64
+
+  public init(expected: UInt64, found: UInt64) {
+    self.expected = expected
+    self.found = found
+  }
 }
