@@ -80,6 +80,9 @@ public struct NotificationDraft: Sendable {
 /// token, which counts as an attempt, is the one deliberate exception). Artifacts past their 30
 /// days are purged, and closed requests past their retention scrubbed, before any call that
 /// could see them.
+///
+/// Beside other replicas (PostgreSQL) each write also holds the store's writer lock
+/// (`exclusively`), and `catchUp` learns when retention falls due for what they stored.
 public final class RightsDesk: Sendable {
   private let store: any RightsStore
   private let settings: RightsSettings
@@ -114,9 +117,23 @@ public final class RightsDesk: Sendable {
 
   // MARK: Write path
 
+  /// Runs `body` as the only writer: under the desk's lock and the store's writer lock.
+  private func serialized<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await writes.withLock { try await store.exclusively(body) }
+  }
+
+  /// Takes in when retention falls due for what other replicas stored (`ReplicaFollower` calls
+  /// this on each of their notifications and periodically).
+  public func catchUp() async throws {
+    let artifactExpiry = try await store.nextArtifactExpiry()
+    let earliestClose = try await store.earliestUnscrubbedClose()
+    nextArtifactExpiry.lower(to: artifactExpiry)
+    nextRequestScrub.lower(to: earliestClose.map { $0.addingTimeInterval(settings.closedRequestRetention) })
+  }
+
   /// Runs one write under the lock: `body` checks rules and fills the commit; the store commits.
   private func write<T: Sendable>(_ body: (inout RightsCommit, Date) async throws -> T) async throws -> T {
-    try await writes.withLock {
+    try await serialized {
       try await applyRetentionLocked()
       let now = self.now().microsecondPrecision
       var commit = RightsCommit()
@@ -157,7 +174,7 @@ public final class RightsDesk: Sendable {
   public func applyRetention() async throws {
     let now = self.now()
     guard nextArtifactExpiry.isDue(at: now) || nextRequestScrub.isDue(at: now) else { return }
-    try await writes.withLock { try await applyRetentionLocked() }
+    try await serialized { try await applyRetentionLocked() }
   }
 
   private func applyRetentionLocked() async throws {

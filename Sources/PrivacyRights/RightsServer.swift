@@ -34,17 +34,26 @@ public func makeRightsServer(
 ) async throws -> PrivacyServer {
   let configuration = try RightsConfiguration(service: service, environment: environment)
   let store: any RightsStore
+  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteRightsStore(path: path, logger: logger)
-  case .postgres:
-    throw ConfigurationError.malformed("DATABASE_URL", "postgres:// is not supported by the subject-rights service yet; use sqlite://")
+  case .postgres(let settings):
+    let postgresStore = try await PostgresRightsStore.open(settings, logger: logger)
+    store = postgresStore
+    postgres = (postgresStore.database, settings)
   }
   let desk = try await RightsDesk.open(store: store, settings: configuration.settings, now: now)
+  let replica = postgres.map { postgres in
+    ReplicaFollower(
+      database: postgres.pool, channel: PostgresRightsStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
+      logger: logger, catchUp: { try await desk.catchUp() })
+  }
   return PrivacyServer(
     configuration: service,
     services: [RightsHandler(desk: desk)],
     serviceNames: ["privacy.rights.v1.SubjectRightsService"],
+    replica: replica,
     metrics: metrics,
     logger: logger
   )

@@ -5,6 +5,8 @@ import PrivacyKit
 import PrivacyProtocol
 import PrivacyRights
 import PrivacyTesting
+import GRDB
+import Synchronization
 import Testing
 
 typealias RightsClient = Privacy_Rights_V1_SubjectRightsService.Client<HTTP2ClientTransport.Posix>
@@ -29,9 +31,46 @@ final class RightsFixture: Sendable {
 
   deinit { directory.remove() }
 
-  var files: [String] { SQLiteDatabase.files(of: databasePath) }
+  /// With `PRIVACY_TEST_RIGHTS_STORE=postgres` (the PostgreSQL pass of `scripts/test`), the
+  /// service runs on a database of its own on the test cluster instead of the SQLite file.
+  static let onPostgres = ProcessInfo.processInfo.environment["PRIVACY_TEST_RIGHTS_STORE"] == "postgres"
+  private let postgresURL = Mutex<String?>(nil)
+
+  /// The PostgreSQL database the service runs on, nil when it runs on the SQLite file.
+  private func postgresDatabase() async throws -> String? {
+    if let url = environment["DATABASE_URL"], url.hasPrefix("postgres") { return url }
+    guard Self.onPostgres else { return nil }
+    if let url = postgresURL.withLock({ $0 }) { return url }
+    let url = try await PostgresTestDatabase.create()
+    postgresURL.withLock { $0 = url }
+    return url
+  }
+
+  /// Whether the service's database still holds `text` anywhere: in its SQLite files, old page
+  /// versions included, or on PostgreSQL in any live row of its tables (old row versions wait
+  /// for VACUUM there).
+  func holds(_ text: String) async throws -> Bool {
+    guard let url = try await postgresDatabase() else { return filesContain(SQLiteDatabase.files(of: databasePath), text) }
+    let literal = "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    let tables = ["rights_requests", "rights_outbox", "rights_recipients", "rights_retention_policies", "rights_engagements"]
+    let rows = try await PostgresTestDatabase.rows(
+      url,
+      "SELECT (" + tables.map { "EXISTS (SELECT 1 FROM \($0) t WHERE strpos(t::text, \(literal)) > 0)" }.joined(separator: " OR ")
+        + " OR EXISTS (SELECT 1 FROM rights_artifacts WHERE position(convert_to(\(literal), 'UTF8') IN content) > 0))::text")
+    return rows.first?.first == "true"
+  }
+
+  /// The stored JSON body of every request.
+  func storedRequestBodies() async throws -> [String] {
+    if let url = try await postgresDatabase() {
+      return try await PostgresTestDatabase.rows(url, "SELECT body FROM rights_requests").compactMap { $0[0] }
+    }
+    return try await DatabaseQueue(path: databasePath).read { db in try String.fetchAll(db, sql: "SELECT body FROM requests") }
+  }
 
   func makeServer() async throws -> PrivacyServer {
+    var environment = self.environment
+    if let url = try await postgresDatabase() { environment["DATABASE_URL"] = url }
     let service = try ServiceConfiguration(kind: .rights, environment: environment)
     let clock = self.clock
     return try await makeRightsServer(

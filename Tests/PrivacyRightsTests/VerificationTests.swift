@@ -24,9 +24,7 @@ struct VerificationTests {
       #expect(token.count >= 43)  // 256 bits, base64url
       #expect(message.link == "https://privacy.example.com/requests/verify?request_id=\(request.requestID)&token=\(token)")
       #expect(message.body.contains(token) && message.body.contains(message.link))
-      let body = try await DatabaseQueue(path: fixture.databasePath).read { db in
-        try String.fetchOne(db, sql: "SELECT body FROM requests")
-      }
+      let body = try await fixture.storedRequestBodies().first
       #expect(body?.contains(SecureToken.hash(token)) == true && body?.contains(token) == false)
 
       fixture.clock.advance(by: 3600)
@@ -46,7 +44,7 @@ struct VerificationTests {
       let acked = try await client.listOutbox(.with { $0.includeAcked = true }).messages
       #expect(acked.count == 1 && acked[0].token.isEmpty && acked[0].body.isEmpty && acked[0].link.isEmpty && acked[0].hasAckedAt)
       #expect(try await client.pendingOutbox().isEmpty)
-      #expect(!filesContain(fixture.files, token))
+      #expect(try await !fixture.holds(token))
     }
   }
 

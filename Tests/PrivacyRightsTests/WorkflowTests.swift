@@ -184,7 +184,7 @@ struct WorkflowTests {
       #expect(error?.code == .notFound && error?.errorInfoReason == "ARTIFACT_PURGED")
       let info = try #require(try error?.unpackGoogleRPCStatus()?.details.compactMap(\.errorInfo).first)
       #expect(info.metadata["purged_at"] != nil)
-      #expect(!filesContain(fixture.files, "UNIQUE-EXPORT-MARKER-4711"))
+      #expect(try await !fixture.holds("UNIQUE-EXPORT-MARKER-4711"))
       #expect(try await client.getArtifact(.with { $0.requestID = other }).artifact.content == exportBundle(50).content)
 
       // 30 days after completion the rest goes too.
@@ -234,9 +234,9 @@ struct WorkflowTests {
       let notice = try #require(try await client.pendingOutbox().first { $0.requestID == erasure && $0.kind == .completed })
       #expect(notice.recipientEmail == email)
       _ = try await client.ackOutbox(.with { $0.messageIds = [notice.messageID] })
-      #expect(!filesContain(fixture.files, "Zoe Unique-Surname"))
-      #expect(!filesContain(fixture.files, "99887766"))
-      #expect(!filesContain(fixture.files, "passport seen"))
+      #expect(try await !fixture.holds("Zoe Unique-Surname"))
+      #expect(try await !fixture.holds("99887766"))
+      #expect(try await !fixture.holds("passport seen"))
     }
   }
 

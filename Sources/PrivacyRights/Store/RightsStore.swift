@@ -67,6 +67,10 @@ public protocol RightsStore: Sendable {
   /// When the oldest closed request still holding personal data closed; nil when none does.
   func earliestUnscrubbedClose() async throws -> Date?
   func artifactContent(requestID: String) async throws -> Data?
+  /// Runs `body` while no other process writes, so that a write's reads, rules and commit see one
+  /// state (PostgreSQL, several replicas). On SQLite, one process per file, the desk's own write
+  /// lock is enough and `body` just runs.
+  func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T
   func commit(_ commit: RightsCommit) async throws
 
   func recipient(id: String) async throws -> Recipient?

@@ -63,24 +63,6 @@ public struct SQLiteRightsStore: RightsStore {
     return migrator
   }
 
-  private static var encoder: JSONEncoder {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    encoder.dateEncodingStrategy = .custom { date, encoder in
-      var container = encoder.singleValueContainer()
-      try container.encode(Microseconds(date).value)
-    }
-    return encoder
-  }
-
-  private static var decoder: JSONDecoder {
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .custom { decoder in
-      Microseconds(value: try decoder.singleValueContainer().decode(Int64.self)).date
-    }
-    return decoder
-  }
-
   // MARK: Requests
 
   public func request(id: String) async throws -> SubjectRequest? {
@@ -302,6 +284,10 @@ public struct SQLiteRightsStore: RightsStore {
 
   // MARK: Writes
 
+  public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await body()
+  }
+
   public func commit(_ commit: RightsCommit) async throws {
     try await pool.write { db in
       for request in commit.requests { try Self.save(request, db) }
@@ -335,7 +321,7 @@ public struct SQLiteRightsStore: RightsStore {
   }
 
   private static func save(_ request: SubjectRequest, _ db: Database) throws {
-    let body = String(decoding: try encoder.encode(request), as: UTF8.self)
+    let body = try StoredJSON.encode(request)
     try db.cachedStatement(sql: """
         INSERT INTO requests (request_id, subject_id, right, status, origin, channel, received_at, due_at, closed_at,
           updated_at, idempotency_key, body, scrubbed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -351,7 +337,7 @@ public struct SQLiteRightsStore: RightsStore {
   }
 
   private static func save(_ recipient: Recipient, _ db: Database) throws {
-    let purposes = String(decoding: try encoder.encode(recipient.purposeIDs), as: UTF8.self)
+    let purposes = try StoredJSON.encode(recipient.purposeIDs)
     try db.cachedStatement(sql: """
         INSERT INTO recipients (recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard,
           created_at, updated_at)
@@ -366,8 +352,7 @@ public struct SQLiteRightsStore: RightsStore {
   }
 
   private static func save(_ policy: RetentionPolicy, _ db: Database) throws {
-    var prefix: String?
-    if case .prefix(let text) = policy.scope { prefix = text }
+    let prefix = RightsColumns.scopePrefix(policy)
     try db.cachedStatement(sql: """
         INSERT INTO retention_policies (name, inactivity_days, scope, scope_prefix, description, disabled, created_at,
           updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -393,45 +378,28 @@ public struct SQLiteRightsStore: RightsStore {
   // MARK: Row decoding
 
   private static func request(from row: Row) throws -> SubjectRequest {
-    var request = try decoder.decode(SubjectRequest.self, from: Data((row["body"] as String).utf8))
-    let channel: String = row["channel"]
-    if !channel.isEmpty {
-      guard let parsed = Channel(rawValue: channel) else { throw StoredRowUnreadable(table: "requests", key: request.id) }
-      request.channel = parsed
-    }
-    return request
+    try RightsColumns.request(body: row["body"], channel: row["channel"])
   }
 
   private static func recipient(from row: Row) throws -> Recipient {
-    let purposes = try decoder.decode([String].self, from: Data((row["purpose_ids"] as String).utf8))
-    let country: String = row["transfer_country"]
-    return Recipient(
-      id: row["recipient_id"], name: row["name"], contact: row["contact"], purposeIDs: purposes, notes: row["notes"],
-      transfer: country.isEmpty ? nil : ThirdCountryTransfer(country: country, safeguard: row["transfer_safeguard"]),
-      createdAt: Microseconds(value: row["created_at"]).date, updatedAt: Microseconds(value: row["updated_at"]).date)
+    try RightsColumns.recipient(
+      id: row["recipient_id"], name: row["name"], contact: row["contact"], purposeIDs: row["purpose_ids"], notes: row["notes"],
+      transferCountry: row["transfer_country"], transferSafeguard: row["transfer_safeguard"], createdAt: row["created_at"],
+      updatedAt: row["updated_at"])
   }
 
   private static func policy(from row: Row) throws -> RetentionPolicy {
-    let name: String = row["name"]
-    let scope: RetentionScope
-    do {
-      scope = try RetentionScope(parsing: row["scope"])
-    } catch {
-      throw StoredRowUnreadable(table: "retention_policies", key: name)
-    }
-    return RetentionPolicy(
-      name: name, inactivityDays: row["inactivity_days"], scope: scope, description: row["description"],
-      disabled: row["disabled"], createdAt: Microseconds(value: row["created_at"]).date,
-      updatedAt: Microseconds(value: row["updated_at"]).date)
+    try RightsColumns.policy(
+      name: row["name"], inactivityDays: row["inactivity_days"], scope: row["scope"], description: row["description"],
+      disabled: row["disabled"], createdAt: row["created_at"], updatedAt: row["updated_at"])
   }
 
   private static func outboxMessage(from row: Row) throws -> OutboxMessage {
     let id: String = row["message_id"]
-    guard let kind = OutboxKind(rawValue: row["kind"]) else { throw StoredRowUnreadable(table: "outbox", key: id) }
     return OutboxMessage(
-      id: id, kind: kind, requestID: row["request_id"], recipientEmail: row["recipient_email"],
-      subjectLine: row["subject_line"], body: row["body"], token: row["token"], link: row["link"],
-      createdAt: Microseconds(value: row["created_at"]).date,
+      id: id, kind: try RightsColumns.outboxKind(row["kind"], messageID: id), requestID: row["request_id"],
+      recipientEmail: row["recipient_email"], subjectLine: row["subject_line"], body: row["body"], token: row["token"],
+      link: row["link"], createdAt: Microseconds(value: row["created_at"]).date,
       expiresAt: (row["expires_at"] as Int64?).map { Microseconds(value: $0).date },
       ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, position: row["position"])
   }

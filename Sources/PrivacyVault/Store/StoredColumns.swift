@@ -26,15 +26,15 @@ enum StoredColumns {
   /// The tags column: names joined by commas.
   static func tags(_ field: FieldDefinition) -> String { field.tags.joined(separator: ",") }
 
-  /// The erasure column: the outcome as JSON with dates in microseconds, keys sorted.
+  /// The erasure column: the outcome as `StoredJSON`.
   static func erasure(_ outcome: ErasureOutcome?) throws -> String? {
-    try outcome.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+    try outcome.map { try StoredJSON.encode($0) }
   }
 
   static func erasure(_ text: String?, subjectID: String) throws(VaultError) -> ErasureOutcome? {
     guard let text else { return nil }
     do {
-      return try decoder.decode(ErasureOutcome.self, from: Data(text.utf8))
+      return try StoredJSON.decode(ErasureOutcome.self, from: text)
     } catch {
       throw VaultError.storedRecordCorrupt(subjectID: subjectID, column: "erasure")
     }
@@ -42,22 +42,4 @@ enum StoredColumns {
 
   /// The counted-fields setting: field names joined by commas.
   static let countedFieldsSetting = "quasi_identifier_counted_fields"
-
-  private static let encoder: JSONEncoder = {
-    let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .custom { date, encoder in
-      var container = encoder.singleValueContainer()
-      try container.encode(Microseconds(date).value)
-    }
-    encoder.outputFormatting = .sortedKeys
-    return encoder
-  }()
-
-  private static let decoder: JSONDecoder = {
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .custom { decoder in
-      Microseconds(value: try decoder.singleValueContainer().decode(Int64.self)).date
-    }
-    return decoder
-  }()
 }
