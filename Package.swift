@@ -120,6 +120,8 @@ let package = Package(
     .target(name: "PrivacyCertificates", dependencies: [crypto, x509, asn1], swiftSettings: swiftSettings),
     .target(name: "PrivacySuite", dependencies: ["PrivacyKit", "PrivacyCertificates", crypto, logging, lifecycle], swiftSettings: swiftSettings),
     // Fills a data directory with N subjects for benchmarks at scale (`privacy-suite seed`).
+    // privacy-suite migrate: a service's SQLite file copied into PostgreSQL, chains intact.
+    .target(name: "PrivacyMigrate", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", "PrivacyRights", "PrivacyBlocklist", "PrivacyGateway", grdb, postgres, logging], swiftSettings: swiftSettings),
     .target(name: "PrivacySeed", dependencies: ["PrivacyKit", "PrivacyConsent", "PrivacyVault", "PrivacyRights", "PrivacyBlocklist", "PrivacyGateway", logging], swiftSettings: swiftSettings),
     // Fuzz targets for the parsers of hostile input (scripts/fuzz builds them with libFuzzer).
     .target(name: "CLibFuzzer"),
@@ -134,7 +136,7 @@ let package = Package(
     executable("blocklist-service", ["PrivacyBlocklist", "PrivacyKit"]),
     executable("gateway", ["PrivacyGateway", "PrivacyKit"]),
     executable("privacyctl", ["PrivacyCLI", argumentParser]),
-    executable("privacy-suite", ["PrivacySuite", "PrivacySeed", "PrivacyKit", logging, lifecycle]),
+    executable("privacy-suite", ["PrivacySuite", "PrivacySeed", "PrivacyMigrate", "PrivacyKit", logging, lifecycle]),
     executable("privacy-fuzz", ["PrivacyFuzz", "CLibFuzzer"]),
     executable("privacy-load", ["PrivacyLoad", argumentParser]),
 
@@ -148,6 +150,10 @@ let package = Package(
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, swiftProtobuf], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyBlocklistTests", dependencies: ["PrivacyBlocklist", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, postgres], swiftSettings: swiftSettings),
+    .testTarget(
+      name: "PrivacyMigrateTests",
+      dependencies: ["PrivacyMigrate", "PrivacySeed", "PrivacySuite", "PrivacyConsent", "PrivacyVault", "PrivacyGateway", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb],
+      swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyVaultTests", dependencies: ["PrivacyVault", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb], swiftSettings: swiftSettings),
     .testTarget(
       name: "PrivacyGatewayTests",

@@ -1,17 +1,22 @@
 import Foundation
 import Logging
+import PrivacyMigrate
 import PrivacySeed
 import PrivacySuite
 import ServiceLifecycle
 
 // privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
 // privacy-suite seed --subjects N [--data-dir DIR]
+// privacy-suite migrate --to postgres://... (--data-dir DIR | --service NAME --from sqlite:///path)
 /// A malformed command line: says what is wrong and exits 2.
 func refuse(_ message: String) -> Never {
   FileHandle.standardError.write(Data("privacy-suite: \(message); see --help\n".utf8))
   exit(2)
 }
 
+if CommandLine.arguments.dropFirst().first == "migrate" {
+  exit(await MigrateCommand.run(Array(CommandLine.arguments.dropFirst(2)), environment: ProcessInfo.processInfo.environment))
+}
 var arguments = CommandLine.arguments.dropFirst()
 let seeding = arguments.first == "seed"
 if seeding { arguments.removeFirst() }
@@ -35,10 +40,11 @@ while let argument = arguments.popFirst() {
     print("""
       usage: privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
              privacy-suite seed --subjects N [--data-dir DIR]
+             privacy-suite migrate --to postgres://... (--data-dir DIR | --service NAME --from sqlite:///path)
       Runs all five services locally with dev secrets and a dev CA kept in DIR (default ./data): TLS on
       every port, mutual TLS from the gateway to the backends; --plaintext turns TLS off for debugging.
       seed fills DIR's consent, vault, subject-rights and blocklist files with N subjects for benchmarks
-      (DIR must hold none of them yet).
+      (DIR must hold none of them yet). migrate copies services from SQLite to PostgreSQL (migrate --help).
       """)
     exit(0)
   default:
