@@ -9,6 +9,9 @@ public struct GatewayConfiguration: Sendable {
   public var service: ServiceConfiguration
   /// `CONSENT_SERVICE_ADDR`, `VAULT_SERVICE_ADDR`, `RIGHTS_SERVICE_ADDR`, `BLOCKLIST_SERVICE_ADDR`.
   public var backendAddresses: [BackendKind: BackendTarget]
+  /// `CONSENT_SERVICE_TLS_NAME`...: the name each backend's certificate carries, where it is not
+  /// `BACKEND_TLS_SERVER_NAME` or the address's host.
+  public var backendServerNames: [BackendKind: String]
   /// `GATEWAY_POLICY_FILE`; nil for the shipped default policy.
   public var policyFile: String?
   /// `GATEWAY_API_KEYS_FILE`; nil: no API key is accepted.
@@ -63,6 +66,9 @@ public struct GatewayConfiguration: Sendable {
       addresses[kind] = address
     }
     self.backendAddresses = addresses
+    var names: [BackendKind: String] = [:]
+    for kind in BackendKind.allCases { names[kind] = environment.string(kind.serverNameVariable) }
+    self.backendServerNames = names
     self.policyFile = environment.string("GATEWAY_POLICY_FILE")
     self.apiKeysFile = environment.string("GATEWAY_API_KEYS_FILE")
     if let jwks = environment.string("GATEWAY_JWKS_FILE") {
@@ -86,6 +92,9 @@ public struct GatewayConfiguration: Sendable {
     self.requestLease = .seconds(try environment.int("GATEWAY_REQUEST_LEASE_S", range: 1...3_600) ?? 15)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
+    if backendTLS == nil, let kind = BackendKind.allCases.first(where: { names[$0] != nil }) {
+      throw .malformed(kind.serverNameVariable, "is set without BACKEND_TLS_CA_FILE: the backends are reached in plaintext")
+    }
     switch service.database {
     case .sqlite(let path):
       self.auditKey = try AuditKey.load(environment, keptBeside: path, allowInsecureDev: service.allowInsecureDev)
@@ -223,7 +232,8 @@ public func makeGateway(
   let backends: Backends
   do {
     backends = try Backends(
-      addresses: configuration.backendAddresses, tls: configuration.backendTLS, flushCoalescing: configuration.service.flushCoalescing)
+      addresses: configuration.backendAddresses, tls: configuration.backendTLS, serverNames: configuration.backendServerNames,
+      flushCoalescing: configuration.service.flushCoalescing)
   } catch {
     throw ConfigurationError.malformed("BACKEND_TLS_CA_FILE", "and the other BACKEND_TLS_ settings could not make a TLS client: \(error)")
   }

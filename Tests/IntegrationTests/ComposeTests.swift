@@ -20,8 +20,8 @@ extension LaunchedSuites {
       let services: [String: [String: Any]]
       let secretFiles: [String: String]
 
-      init(secretsDirectory: String) throws {
-        let text = try String(contentsOf: ComposeTests.docker.appendingPathComponent("compose.yaml"), encoding: .utf8)
+      init(file: String = "compose.yaml", secretsDirectory: String) throws {
+        let text = try String(contentsOf: ComposeTests.docker.appendingPathComponent(file), encoding: .utf8)
         let document = try #require(try Yams.load(yaml: text) as? [String: Any])
         services = try #require(document["services"] as? [String: [String: Any]])
         let secrets = try #require(document["secrets"] as? [String: [String: String]])

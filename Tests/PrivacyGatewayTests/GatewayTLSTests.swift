@@ -124,6 +124,9 @@ struct GatewayTLSTests {
     #expect(problem(["BACKEND_TLS_KEY_FILE": setup.gateway["BACKEND_TLS_KEY_FILE"]!]) == "BACKEND_TLS_CERT_FILE")
     #expect(problem(["BACKEND_TLS_CERT_FILE": setup.ca.certificateFile, "BACKEND_TLS_KEY_FILE": setup.gateway["BACKEND_TLS_KEY_FILE"]!]) == "BACKEND_TLS_CERT_FILE")
     #expect(problem(setup.gateway) == nil)
+    // A backend's own certificate name needs TLS to the backends.
+    #expect(problem(setup.gateway.merging(["VAULT_SERVICE_TLS_NAME": "vault"]) { $1 }) == nil)
+    #expect(problem(["VAULT_SERVICE_TLS_NAME": "vault"]) == "VAULT_SERVICE_TLS_NAME")
     // Outside a local run the gateway must reach the backends with its certificate, and key its
     // audit chain with a key of its own.
     let production = setup.gateway.merging(["ALLOW_INSECURE_DEV": "0", "GATEWAY_AUDIT_KEY": Data(repeating: 5, count: 32).base64EncodedString()]) { $1 }

@@ -32,6 +32,12 @@ public enum BackendKind: String, Sendable, CaseIterable {
     }
   }
 
+  /// The environment variable naming the name its certificate carries, when its replicas are
+  /// given as IPs (`CONSENT_SERVICE_TLS_NAME`...); it overrides `BACKEND_TLS_SERVER_NAME`.
+  public var serverNameVariable: String {
+    addressVariable.replacingOccurrences(of: "_ADDR", with: "_TLS_NAME")
+  }
+
   public var serviceKind: ServiceKind {
     switch self {
     case .consent: .consent
@@ -161,14 +167,18 @@ public struct Backends: Sendable {
   public let rights: Backend
   public let blocklist: Backend
 
-  /// Clients for the addresses (`CONSENT_SERVICE_ADDR`... or the defaults), over `tls` when set.
-  /// Nothing connects
-  /// until the clients run (with the server) and a call is made.
-  public init(addresses: [BackendKind: BackendTarget], tls: ClientTLS?, flushCoalescing: Bool) throws {
+  /// Clients for the addresses (`CONSENT_SERVICE_ADDR`... or the defaults), over `tls` when set,
+  /// each verifying the name `serverNames` gives for its backend, if any. Nothing connects until
+  /// the clients run (with the server) and a call is made.
+  public init(
+    addresses: [BackendKind: BackendTarget], tls: ClientTLS?, serverNames: [BackendKind: String] = [:], flushCoalescing: Bool
+  ) throws {
     func make(_ kind: BackendKind) throws -> Backend {
-      try Backend(
+      var backendTLS = tls
+      if let name = serverNames[kind] { backendTLS?.serverName = name }
+      return try Backend(
         kind: kind, address: addresses[kind] ?? BackendTarget(ServiceAddress(host: "127.0.0.1", port: kind.serviceKind.defaultPort)),
-        tls: tls, flushCoalescing: flushCoalescing)
+        tls: backendTLS, flushCoalescing: flushCoalescing)
     }
     consent = try make(.consent)
     vault = try make(.vault)
