@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Consent and blocklist replicas on one PostgreSQL database, all in one run:
+"""Consent, vault and blocklist replicas on one PostgreSQL database, all in one run:
 
-- The write (consent RecordConsent, blocklist Add: a durable commit per call, for a subject or
-  identifier of its own) on one replica and on two at once, beside pgbench inserting single rows
-  into the same server. Each write row is printed only when the database holds one new row per
-  acknowledged call.
-- The read from memory (CheckConsent, Check) on one replica while the other takes writes, beside
-  the same replica with no writes.
+- The write (consent RecordConsent, vault PutRecord of five fields, blocklist Add: a durable
+  commit per call, for a subject or identifier of its own) on one replica and on two at once,
+  beside pgbench inserting single rows into the same server. Each write row is printed only when
+  the database holds one new row per acknowledged call (for the vault: one record and five
+  access-log entries).
+- The read (CheckConsent and Check from memory, the vault's GetRecord from the database) on one
+  replica while the other takes writes, beside the same replica with no writes.
 - Replication lag: from the moment replica A acknowledged a write until replica B answers it (B
-  asked in a loop), p50 and p99.
+  asked in a loop), p50 and p99; for the vault, a field defined on A until B lists it.
 
 Replicas run on core 0, the load on core 1, PostgreSQL where the scheduler puts it. Run it inside
 the private cluster that `scripts/with-postgres` makes (it sets PRIVACY_TEST_POSTGRES_URL).
@@ -36,11 +37,14 @@ TOKEN = "benchmark-internal-token-0123456789"
 class Service:
     """One service's part of the run: its executable, its write, its read and what to count."""
 
-    def __init__(self, name, executable, env, write, make_write, count_sql, read, read_request, seed, lag_write, lag_seen):
+    def __init__(self, name, executable, env, write, make_write, count_sql, read, read_request, seed, lag_write, lag_seen,
+                 rows_per_write=(1,)):
         self.name, self.executable, self.env = name, executable, env
         self.write, self.make_write, self.count_sql = write, make_write, count_sql
         self.read, self.read_request = read, read_request
         self.seed, self.lag_write, self.lag_seen = seed, lag_write, lag_seen
+        # What `count_sql` counts (space-separated counts) grows by per acknowledged write.
+        self.rows_per_write = rows_per_write
 
 
 def consent(grpc, metadata):
@@ -69,6 +73,43 @@ def consent(grpc, metadata):
     return Service("consent", "consent-service", {}, "/privacy.consent.v1.ConsentService/RecordConsent", record,
                    "SELECT COUNT(*) FROM consent_events", "privacy.consent.v1.ConsentService/CheckConsent",
                    c.CheckConsentRequest(subject_id="s-1", purpose_id="newsletter"), seed, lag_write, lag_seen)
+
+
+VAULT_FIELDS = ["email", "name", "phone", "zip", "segment"]
+
+
+def vault(grpc, metadata):
+    from privacy.vault.v1 import vault_pb2 as v, vault_pb2_grpc as vg
+
+    stub = functools.lru_cache(lambda address: vg.VaultServiceStub(grpc.insecure_channel(address)))
+    source = v.ValueSource(channel=1, form_name="signup", actor_kind=1)
+
+    def put(offset, i):
+        n = offset + i
+        return v.PutRecordRequest(subject_id=f"s-{n}", source=source, values={
+            "email": f"person.{n}@example.com", "name": f"Person {n}", "phone": f"+4930{n:09d}", "zip": f"{10000 + n % 900}",
+            "segment": ("gold", "silver", "bronze")[n % 3]}).SerializeToString()
+
+    def seed(address):
+        classes = {"email": v.CLASSIFICATION_PERSONAL, "name": v.CLASSIFICATION_PERSONAL, "phone": v.CLASSIFICATION_SENSITIVE,
+                   "zip": v.CLASSIFICATION_NONE, "segment": v.CLASSIFICATION_NONE}
+        for name in VAULT_FIELDS:
+            stub(address).UpsertField(v.UpsertFieldRequest(name=name, classification=classes[name]), metadata=metadata)
+        stub(address).PutRecord(v.PutRecordRequest(subject_id="s-read", source=source, values={"email": "read@example.com"}),
+                                metadata=metadata)
+
+    def lag_write(address, i):
+        stub(address).UpsertField(v.UpsertFieldRequest(name=f"lag_{i}", classification=v.CLASSIFICATION_NONE), metadata=metadata)
+
+    def lag_seen(address, i):
+        fields = stub(address).ListFields(v.ListFieldsRequest(page_size=1000), metadata=metadata).fields
+        return any(field.name == f"lag_{i}" for field in fields)
+
+    return Service("vault", "vault-service", {"VAULT_MASTER_KEY": base64.b64encode(bytes(range(32))).decode()},
+                   "/privacy.vault.v1.VaultService/PutRecord", put,
+                   "SELECT (SELECT COUNT(*) FROM vault_records) || ' ' || (SELECT COUNT(*) FROM vault_access_log)",
+                   "privacy.vault.v1.VaultService/GetRecord", v.GetRecordRequest(subject_id="s-read"), seed, lag_write, lag_seen,
+                   rows_per_write=(1, len(VAULT_FIELDS)))
 
 
 def blocklist(grpc, metadata):
@@ -123,7 +164,7 @@ class Writes:
         self.checks = []
 
     def rows(self):
-        return int(psql(self.url, self.service.count_sql))
+        return [int(count) for count in psql(self.url, self.service.count_sql).split()]
 
     def run(self, name, addresses, connections, streams):
         """Loads every address at once (threads); returns the row, or exits when the check fails."""
@@ -142,11 +183,13 @@ class Writes:
             thread.join()
         self.offset += len(addresses) * 10_000_000
         acknowledged = sum(result.acknowledged for result in results)
-        added = self.rows() - before
+        added = [after - earlier for after, earlier in zip(self.rows(), before)]
+        expected = [acknowledged * per for per in self.service.rows_per_write]
         statuses = "; ".join(result.describe_statuses() for result in results)
-        check = f"{self.service.name} {name}: {acknowledged:,} acknowledged, {added:,} rows added; statuses: {statuses}"
+        check = (f"{self.service.name} {name}: {acknowledged:,} acknowledged, rows added {' and '.join(f'{n:,}' for n in added)} "
+                 f"(expected {' and '.join(f'{n:,}' for n in expected)}); statuses: {statuses}")
         self.checks.append(check)
-        if any(result.statuses.keys() != {"OK"} for result in results) or added != acknowledged:
+        if any(result.statuses.keys() != {"OK"} for result in results) or added != expected:
             sys.exit(f"write check failed, no figure printed: {check}")
         qps = sum(result.qps for result in results)
         p50 = statistics.mean(result.p50 for result in results)
@@ -216,14 +259,14 @@ def main():
     if shutil.which("pgbench") is None:
         sys.exit("missing pgbench: apt-get install postgresql-client")
     grpcload.require_tools()
-    grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/blocklist/v1/blocklist.proto")
+    grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto", "privacy/blocklist/v1/blocklist.proto")
     import grpc
 
-    bin_path = grpcload.build_release("consent-service", "blocklist-service", bin_dir=args.bin_dir)
+    bin_path = grpcload.build_release("consent-service", "vault-service", "blocklist-service", bin_dir=args.bin_dir)
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     metadata = list(headers.items())
     checks = []
-    for service in (consent(grpc, metadata), blocklist(grpc, metadata)):
+    for service in (consent(grpc, metadata), vault(grpc, metadata), blocklist(grpc, metadata)):
         write_rows, read_rows, (p50, p99, worst), service_checks = measure(service, cluster, bin_path, metadata, headers, args.seconds)
         checks += service_checks
         grpcload.print_table(f"{service.name} replicas on PostgreSQL: {service.write.split('/')[-1]}, {args.seconds} s per row "

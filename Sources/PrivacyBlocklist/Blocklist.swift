@@ -129,35 +129,52 @@ public final class Blocklist: Sendable {
     _ identifiers: [NormalizedIdentifier], reason: String, requestID: String, caller: CallerIdentity
   ) async throws -> (added: Int, alreadyPresent: Int) {
     try await writes.withLock {
-      // Writes are serialized, so what `lookup` sees stays true until this commit lands (on one
-      // replica; two replicas adding one identifier at the same moment meet the store's unique
-      // index and one of them fails).
-      try await applyChanges()
-      let existing = lookup(identifiers)
-      let at = now().microsecondPrecision
-      var commit = BlocklistCommit()
-      var seen = Set<NormalizedIdentifier>()
-      var alreadyPresent = 0
-      for (identifier, entry) in zip(identifiers, existing) {
-        guard seen.insert(identifier).inserted, entry == nil else {
-          alreadyPresent += 1
+      // Writes are serialized, so what `lookup` sees stays true until this commit lands on one
+      // replica. Two replicas adding one identifier at the same moment meet the store's unique
+      // index: the later one catches up and decides again, finding the identifier present.
+      for _ in 1..<Self.attemptsOnConflict {
+        do {
+          return try await addLocked(identifiers, reason: reason, requestID: requestID, caller: caller)
+        } catch is BlocklistEntryConflict {
           continue
         }
-        let hash = keyring.active.hash(identifier)
-        commit.added.append(
-          BlocklistEntry(
-            id: UUID().uuidString.lowercased(), kind: identifier.kind, hash: hash, hashPrefix: hash.prefix,
-            pepperID: keyring.active.id, reason: reason, requestID: requestID, addedAt: at, addedBy: caller.actor))
       }
-      if !commit.isEmpty {
-        try await store.commit(commit)
-        let added = commit.added
-        memory.withLock { memory in
-          for entry in added { memory.apply(entry) }
-        }
-      }
-      return (commit.added.count, alreadyPresent)
+      return try await addLocked(identifiers, reason: reason, requestID: requestID, caller: caller)
     }
+  }
+
+  /// How often an add is decided again after another replica added one of its identifiers first.
+  private static let attemptsOnConflict = 3
+
+  /// Adds, with `writes` held.
+  private func addLocked(
+    _ identifiers: [NormalizedIdentifier], reason: String, requestID: String, caller: CallerIdentity
+  ) async throws -> (added: Int, alreadyPresent: Int) {
+    try await applyChanges()
+    let existing = lookup(identifiers)
+    let at = now().microsecondPrecision
+    var commit = BlocklistCommit()
+    var seen = Set<NormalizedIdentifier>()
+    var alreadyPresent = 0
+    for (identifier, entry) in zip(identifiers, existing) {
+      guard seen.insert(identifier).inserted, entry == nil else {
+        alreadyPresent += 1
+        continue
+      }
+      let hash = keyring.active.hash(identifier)
+      commit.added.append(
+        BlocklistEntry(
+          id: UUID().uuidString.lowercased(), kind: identifier.kind, hash: hash, hashPrefix: hash.prefix,
+          pepperID: keyring.active.id, reason: reason, requestID: requestID, addedAt: at, addedBy: caller.actor))
+    }
+    if !commit.isEmpty {
+      try await store.commit(commit)
+      let added = commit.added
+      memory.withLock { memory in
+        for entry in added { memory.apply(entry) }
+      }
+    }
+    return (commit.added.count, alreadyPresent)
   }
 
   /// Removes the active entries of these identifiers (under any pepper), recording why and by

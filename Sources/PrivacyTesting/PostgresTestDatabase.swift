@@ -56,26 +56,36 @@ public struct PostgresTestDatabase: Sendable {
   }
 
   /// Runs one statement on a connection of its own and returns its rows, each column as text
-  /// (select them as text: `count::text`).
+  /// (select them as text: `count::text`). A failure says what the server said.
   public static func rows(_ url: String, _ statement: String) async throws -> [[String?]] {
     let settings = try PostgresSettings(url: url, environment: EnvironmentReader([:]))
-    let connection = try await PostgresConnection.connect(
-      configuration: .init(
-        host: settings.host, port: settings.port, username: settings.username, password: settings.password,
-        database: settings.database, tls: .disable),
-      id: 1, logger: Logger(label: "privacy.test.postgres") { _ in SwiftLogNoOpLogHandler() })
     do {
-      var rows: [[String?]] = []
-      for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger) {
-        rows.append(try row.map { cell in try cell.decode(String?.self) })
+      let connection = try await PostgresConnection.connect(
+        configuration: .init(
+          host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+          database: settings.database, tls: .disable),
+        id: 1, logger: Logger(label: "privacy.test.postgres") { _ in SwiftLogNoOpLogHandler() })
+      do {
+        var rows: [[String?]] = []
+        for try await row in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: connection.logger) {
+          rows.append(try row.map { cell in try cell.decode(String?.self) })
+        }
+        try await connection.close()
+        return rows
+      } catch {
+        try? await connection.close()
+        throw error
       }
-      try await connection.close()
-      return rows
-    } catch {
-      try? await connection.close()
-      throw error
+    } catch let error as PSQLError {
+      // A test database holds nothing secret: the server's whole answer.
+      throw TestDatabaseError(description: String(reflecting: error))
     }
   }
+}
+
+/// A statement of a test failed; the server's whole answer.
+public struct TestDatabaseError: Error, CustomStringConvertible {
+  public var description: String
 }
 
 /// The PostgreSQL tests run without the test cluster: run them through `scripts/test` (or

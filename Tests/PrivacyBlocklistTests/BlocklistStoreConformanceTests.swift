@@ -3,6 +3,7 @@ import PostgresNIO
 import PrivacyBlocklist
 import PrivacyKit
 import PrivacyTesting
+import Synchronization
 import Testing
 
 extension StoreKind {
@@ -65,8 +66,34 @@ struct BlocklistStoreConformanceTests {
       try await store.commit(first)
       var clash = BlocklistCommit()
       clash.added = [entry("e2", .email, seed: 2), entry("e3", .email, seed: 1)]
-      await #expect(throws: (any Error).self) { try await store.commit(clash) }
+      await #expect(throws: BlocklistEntryConflict()) { try await store.commit(clash) }
       #expect(try await store.activeEntries().map(\.id) == ["e1"])
+    }
+  }
+
+  @Test("another replica adding the same identifier between this one's catch-up and its commit: both succeed, one entry",
+        arguments: StoreKind.available)
+  func overtakenAdd(kind: StoreKind) async throws {
+    try await kind.withDatabase { database in
+      func open() async throws -> any BlocklistStore {
+        switch database {
+        case .sqlite(let path): try SQLiteBlocklistStore(path: path, logger: silentLogger)
+        case .postgres(let settings): try await PostgresBlocklistStore.open(settings, logger: silentLogger)
+        }
+      }
+      let keyring = PepperKeyring([Pepper(id: "p1", secret: Data(repeating: 7, count: 32))])
+      let normalizer = Normalizer(defaultCountryCode: "49")
+      let other = try await Blocklist.open(store: try await open(), keyring: keyring, normalizer: normalizer, logger: silentLogger)
+      let identifiers = try other.normalize([(.email, "anna@example.com"), (.email, "ben@example.com")])
+      let overtaken = OvertakenStore(store: try await open()) {
+        _ = try await other.add([identifiers[0]], reason: "erased", requestID: "r-1", caller: CallerIdentity(actor: "b", role: "dpo", requestID: "r-1"))
+      }
+      let blocklist = try await Blocklist.open(store: overtaken, keyring: keyring, normalizer: normalizer, logger: silentLogger)
+      let outcome = try await blocklist.add(identifiers, reason: "erased", requestID: "r-2", caller: CallerIdentity(actor: "a", role: "dpo", requestID: "r-2"))
+      #expect(outcome.added == 1 && outcome.alreadyPresent == 1)
+      #expect(overtaken.conflicts == 1)
+      #expect(try await open().activeEntries().count == 2)
+      #expect(blocklist.check(identifiers).allSatisfy { $0 != nil })
     }
   }
 
@@ -247,4 +274,38 @@ private func entry(
   return BlocklistEntry(
     id: id, kind: kind, hash: hash, hashPrefix: String(hash.hex.prefix(8)), pepperID: pepper, reason: "erased", requestID: request,
     addedAt: at, addedBy: "dpo-anna")
+}
+
+/// A real store whose first commit is overtaken: `overtake` (another replica's write) commits
+/// first, in the moment between the caller's catch-up and its commit.
+private final class OvertakenStore: BlocklistStore {
+  private let store: any BlocklistStore
+  private let overtake: @Sendable () async throws -> Void
+  private let state = Mutex((overtaken: false, conflicts: 0))
+
+  init(store: any BlocklistStore, overtake: @escaping @Sendable () async throws -> Void) {
+    self.store = store
+    self.overtake = overtake
+  }
+
+  /// How many commits the store refused with `BlocklistEntryConflict`.
+  var conflicts: Int { state.withLock { $0.conflicts } }
+
+  func commit(_ commit: BlocklistCommit) async throws {
+    if state.withLock({ state in defer { state.overtaken = true }; return !state.overtaken }) { try await overtake() }
+    do {
+      try await store.commit(commit)
+    } catch let conflict as BlocklistEntryConflict {
+      state.withLock { $0.conflicts += 1 }
+      throw conflict
+    }
+  }
+
+  func activeEntries() async throws -> [BlocklistEntry] { try await store.activeEntries() }
+  func activeCountsByPepper() async throws -> [String: Int] { try await store.activeCountsByPepper() }
+  func lastChange() async throws -> UInt64 { try await store.lastChange() }
+  func changes(after change: UInt64) async throws -> BlocklistChanges { try await store.changes(after: change) }
+  func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry] {
+    try await store.entries(filter, after: cursor, limit: limit)
+  }
 }

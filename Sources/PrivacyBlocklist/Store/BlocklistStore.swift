@@ -1,4 +1,5 @@
 import Foundation
+public import PrivacyKit
 
 /// Everything one write changes, committed in one transaction.
 public struct BlocklistCommit: Sendable {
@@ -31,7 +32,9 @@ public protocol BlocklistStore: Sendable {
   /// How many active entries each pepper id hashed.
   func activeCountsByPepper() async throws -> [String: Int]
   /// Commits in one transaction. Each commit takes the next change number, in commit order, so
-  /// a replica that applied the changes through N misses nothing by asking for those after N.
+  /// a replica that applied the changes through N misses nothing by asking for those after N. A
+  /// commit that would give a hash a second active entry fails whole with
+  /// `BlocklistEntryConflict`.
   func commit(_ commit: BlocklistCommit) async throws
   /// The number of the last commit; 0 before the first.
   func lastChange() async throws -> UInt64
@@ -40,4 +43,16 @@ public protocol BlocklistStore: Sendable {
   /// Entries matching `filter`, newest first (`added_at`, then `entry_id`, both descending),
   /// strictly after `cursor`.
   func entries(_ filter: EntryFilter, after cursor: EntryCursor?, limit: Int) async throws -> [BlocklistEntry]
+}
+
+/// A commit would have given a hash a second active entry: another writer (a replica) added the
+/// identifier first. Nothing of the commit was written. The blocklist decides again; should it
+/// keep losing, the caller gets UNAVAILABLE and may try again.
+public struct BlocklistEntryConflict: PrivacyError, Equatable {
+  public static let errorDomain = "privacy.blocklist.v1"
+  public var statusCode: StatusCode { .unavailable }
+  public var message: String { "another replica changed these entries at the same moment; try again" }
+  public var reason: String? { "CONCURRENT_CHANGE" }
+
+  public init() {}
 }

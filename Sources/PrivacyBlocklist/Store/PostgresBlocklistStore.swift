@@ -62,7 +62,18 @@ public struct PostgresBlocklistStore: BlocklistStore {
   }
 
   public func commit(_ commit: BlocklistCommit) async throws {
-    try await database.client.withTransaction(logger: database.logger) { connection in
+    do {
+      try await write(commit)
+    } catch let error as PSQLError where error.serverInfo?[.sqlState] == Self.uniqueViolation {
+      throw BlocklistEntryConflict()
+    }
+  }
+
+  /// PostgreSQL's SQLSTATE for a unique index refusing a row.
+  private static let uniqueViolation = "23505"
+
+  private func write(_ commit: BlocklistCommit) async throws {
+    try await database.transaction { connection in
       var change: Int64 = 0
       for try await value in try await connection.query(
         "UPDATE blocklist_last_change SET change = change + 1 RETURNING change", logger: database.logger

@@ -68,6 +68,16 @@ public struct SQLiteBlocklistStore: BlocklistStore {
   }
 
   public func commit(_ commit: BlocklistCommit) async throws {
+    do {
+      try await write(commit)
+    } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+      throw BlocklistEntryConflict()
+    }
+    // A removed entry's full hash must not survive in an old page version of the WAL.
+    if !commit.removed.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+  }
+
+  private func write(_ commit: BlocklistCommit) async throws {
     try await pool.write { db in
       try db.execute(sql: "UPDATE last_change SET change = change + 1")
       let change = try Int64.fetchOne(db, sql: "SELECT change FROM last_change") ?? 0
@@ -87,8 +97,6 @@ public struct SQLiteBlocklistStore: BlocklistStore {
             """).execute(arguments: [Microseconds(removal.at).value, removal.reason, removal.by, change, entryID])
       }
     }
-    // A removed entry's full hash must not survive in an old page version of the WAL.
-    if !commit.removed.isEmpty { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
   }
 
   public func lastChange() async throws -> UInt64 {
