@@ -391,13 +391,7 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   private func save(_ value: StoredValue, _ connection: PostgresConnection) async throws {
-    var plain: String?
-    var sealed: Data?
-    switch value.content {
-    case .plain(let text)?: plain = text
-    case .sealed(let bytes)?: sealed = Data(bytes)
-    case nil: break
-    }
+    let (plain, sealed) = StoredColumns.content(value)
     let source = value.source
     try await connection.query(
       """

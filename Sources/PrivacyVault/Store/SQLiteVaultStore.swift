@@ -326,13 +326,7 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   private static func save(_ value: StoredValue, _ db: Database) throws {
-    var plain: String?
-    var sealed: Data?
-    switch value.content {
-    case .plain(let text)?: plain = text
-    case .sealed(let bytes)?: sealed = Data(bytes)
-    case nil: break
-    }
+    let (plain, sealed) = StoredColumns.content(value)
     let source = value.source
     try db.cachedStatement(sql: """
         INSERT OR REPLACE INTO record_values (subject_id, field, value_plain, value_sealed, key_id, blind_index, locked,

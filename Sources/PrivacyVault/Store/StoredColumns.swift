@@ -23,6 +23,16 @@ enum StoredColumns {
       description: description, createdAt: Microseconds(value: createdAt).date, updatedAt: Microseconds(value: updatedAt).date)
   }
 
+  /// The value columns of a stored value: its text when clear, its bytes when sealed, both nil
+  /// when it holds none.
+  static func content(_ value: StoredValue) -> (plain: String?, sealed: Data?) {
+    switch value.content {
+    case .plain(let text)?: (text, nil)
+    case .sealed(let bytes)?: (nil, Data(bytes))
+    case nil: (nil, nil)
+    }
+  }
+
   /// The tags column: names joined by commas.
   static func tags(_ field: FieldDefinition) -> String { field.tags.joined(separator: ",") }
 
