@@ -66,17 +66,18 @@ public func withRunningServer<T: Sendable>(
 }
 
 /// A client over real HTTP/2 to 127.0.0.1:`port` that presents `token` and `identity` on every call
-/// (over TLS when `security` says so).
+/// (over TLS when `security` says so). With `deadline`, every call that sets none ends by then.
 public func withTestClient<T: Sendable>(
   port: Int, token: String? = testInternalToken,
   identity: CallerIdentity = CallerIdentity(actor: "test-actor", role: "test", requestID: "test-request"),
-  security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
+  security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext, deadline: Duration? = nil,
   _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
   let transport = try HTTP2ClientTransport.Posix(
     target: .ipv4(address: "127.0.0.1", port: port),
     transportSecurity: security,
-    config: .defaults { $0.connection.maxIdleTime = nil }
+    config: .defaults { $0.connection.maxIdleTime = nil },
+    serviceConfig: callDeadline(deadline)
   )
   return try await withGRPCClient(transport: transport, interceptors: [MetadataInterceptor(metadata: identity.metadata(internalToken: token))]) { client in
     try await body(client)
@@ -84,19 +85,28 @@ public func withTestClient<T: Sendable>(
 }
 
 /// Runs `body` with a client of the gateway presenting `authorization` (unless nil, e.g.
-/// `Bearer <id>.<secret>`) and any extra metadata on every call.
+/// `Bearer <id>.<secret>`) and any extra metadata on every call. With `deadline`, every call
+/// that sets none ends by then.
 public func withGatewayClient<T: Sendable>(
   port: Int, authorization: String?, metadata extra: Metadata = [:], security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
-  _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
+  deadline: Duration? = nil, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T
 ) async throws -> T {
   let transport = try HTTP2ClientTransport.Posix(
     target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security,
-    config: .defaults { $0.connection.maxIdleTime = nil })
+    config: .defaults { $0.connection.maxIdleTime = nil }, serviceConfig: callDeadline(deadline))
   var metadata = extra
   if let authorization { metadata.addString(authorization, forKey: "authorization") }
   return try await withGRPCClient(transport: transport, interceptors: [MetadataInterceptor(metadata: metadata)]) { client in
     try await body(client)
   }
+}
+
+/// A client configuration under which every call without a deadline of its own gets `deadline`
+/// (none when nil): for tests whose servers are killed, so that a call left waiting on a dead
+/// connection fails where it waits instead of holding the whole run.
+private func callDeadline(_ deadline: Duration?) -> ServiceConfig {
+  guard let deadline else { return ServiceConfig() }
+  return ServiceConfig(methodConfig: [MethodConfig(names: [MethodConfig.Name(service: "")], timeout: deadline)])
 }
 
 /// Adds fixed metadata to every call.

@@ -191,19 +191,27 @@ extension SuiteProcesses {
 }
 
 extension SuiteProcesses {
+  /// How long any call of these tests may take: gateways are killed under them, and a call left
+  /// waiting on a dead connection must fail where it waits, not hold the whole run.
+  static let callDeadline = Duration.seconds(90)
+
   /// A client of the gateway at `port` over TLS presenting the DPO's API key.
   func asDPO<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-    try await withGatewayClient(port: port, authorization: "Bearer dpo-key.secret-dpo", security: ca.transportSecurity(), body)
+    try await withGatewayClient(
+      port: port, authorization: "Bearer dpo-key.secret-dpo", security: ca.transportSecurity(), deadline: Self.callDeadline, body)
   }
 
   /// A client of the gateway with the `delivery` role's API key (access and portability bundles).
   func asDelivery<T: Sendable>(port: Int, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-    try await withGatewayClient(port: port, authorization: "Bearer delivery-key.secret-delivery", security: ca.transportSecurity(), body)
+    try await withGatewayClient(
+      port: port, authorization: "Bearer delivery-key.secret-delivery", security: ca.transportSecurity(), deadline: Self.callDeadline,
+      body)
   }
 
   /// A client of one backend, presenting the gateway's certificate as the gateway would.
   func withBackend<T: Sendable>(_ name: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> T) async throws -> T {
-    try await withTestClient(port: ports[name]!, security: ca.transportSecurity(presenting: gatewayClient), body)
+    try await withTestClient(
+      port: ports[name]!, security: ca.transportSecurity(presenting: gatewayClient), deadline: Self.callDeadline, body)
   }
 }
 
@@ -226,7 +234,9 @@ struct BearerInterceptor: ClientInterceptor {
 struct ProcessWorkflowTests {}
 
 extension ProcessWorkflowTests {
-  @Suite("Workflows survive a gateway crash between steps")
+  /// Each test normally takes about a minute; the limit turns a hang into a failure that names
+  /// the test.
+  @Suite("Workflows survive a gateway crash between steps", .timeLimit(.minutes(6)))
   struct WorkflowCrashTests {
     /// Runs ExecuteRequest on a gateway that crashes after `step`, then on a fresh gateway; returns
     /// the second answer.

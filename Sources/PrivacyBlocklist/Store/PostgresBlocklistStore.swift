@@ -97,7 +97,7 @@ public struct PostgresBlocklistStore: BlocklistStore {
           """, logger: database.logger)
       }
       // Delivered to listeners when the transaction commits, not before.
-      try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(String(change)))", logger: database.logger)
+      try await database.notify(Self.changesChannel, on: connection)
     }
   }
 

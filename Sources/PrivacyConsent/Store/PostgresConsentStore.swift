@@ -288,7 +288,7 @@ public struct PostgresConsentStore: ConsentStore {
       try await save(commit.subjectStates, connection)
       // Delivered to the other replicas when the transaction commits, not before.
       if !commit.events.isEmpty || !commit.purposes.isEmpty || !commit.lists.isEmpty {
-        try await connection.query("SELECT pg_notify(\(Self.changesChannel), \(String(commit.head.sequence)))", logger: logger)
+        try await database.notify(Self.changesChannel, on: connection)
       }
     }
   }

@@ -1,3 +1,4 @@
+import Foundation
 public import Logging
 public import PostgresNIO
 import NIOSSL
@@ -7,6 +8,9 @@ import NIOSSL
 public final class PostgresPool: Sendable {
   public let client: PostgresClient
   public let logger: Logger
+  /// What this pool's commits put in their notifications, so that the replica's own follower
+  /// can tell them from the other replicas' (its memory already holds what it committed).
+  public let notificationTag = UUID().uuidString
   private let running: Task<Void, Never>
 
   private init(client: PostgresClient, logger: Logger) {
@@ -71,6 +75,12 @@ public final class PostgresPool: Sendable {
       if let thrown = error.closureError, error.rollbackError == nil { throw thrown }
       throw error
     }
+  }
+
+  /// Notifies `channel` (delivered when the transaction of `connection` commits), tagged as this
+  /// pool's (`notificationTag`).
+  public func notify(_ channel: String, on connection: PostgresConnection) async throws {
+    try await connection.query("SELECT pg_notify(\(channel), \(notificationTag))", logger: logger)
   }
 
   /// Runs `body` holding the session advisory lock `key` on a pooled connection, released after

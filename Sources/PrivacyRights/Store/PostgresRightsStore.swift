@@ -363,7 +363,7 @@ public struct PostgresRightsStore: RightsStore {
       }
       // Delivered to the other replicas when the transaction commits, not before.
       if !commit.artifactContents.isEmpty || commit.requests.contains(where: { $0.closedAt != nil }) {
-        try await connection.query("SELECT pg_notify(\(Self.changesChannel), '')", logger: logger)
+        try await database.notify(Self.changesChannel, on: connection)
       }
     }
   }

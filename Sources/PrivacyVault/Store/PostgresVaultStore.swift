@@ -316,7 +316,7 @@ public struct PostgresVaultStore: VaultStore {
       try await insert(commit.log, connection)
       // Delivered to the other replicas when the transaction commits, not before.
       if !commit.fields.isEmpty {
-        try await connection.query("SELECT pg_notify(\(Self.changesChannel), '')", logger: logger)
+        try await database.notify(Self.changesChannel, on: connection)
       }
     }
   }
