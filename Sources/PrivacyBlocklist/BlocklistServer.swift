@@ -87,22 +87,20 @@ public func makeBlocklistServer(
 ) async throws -> PrivacyServer {
   let configuration = try BlocklistConfiguration(service: service, environment: environment)
   let store: any BlocklistStore
-  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
+  var postgres: PostgresPool?
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteBlocklistStore(path: path, logger: logger)
   case .postgres(let settings):
     let postgresStore = try await PostgresBlocklistStore.open(settings, logger: logger)
     store = postgresStore
-    postgres = (postgresStore.database, settings)
+    postgres = postgresStore.database
   }
   let blocklist = try await Blocklist.open(
     store: store, keyring: configuration.keyring, normalizer: Normalizer(defaultCountryCode: configuration.defaultCountryCode),
     logger: logger, now: now)
-  let replica = postgres.map { postgres in
-    ReplicaFollower(
-      database: postgres.pool, channel: PostgresBlocklistStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
-      logger: logger, catchUp: { try await blocklist.catchUp() })
+  let replica = postgres.map { database in
+    ReplicaFollower(database: database, channel: PostgresBlocklistStore.changesChannel, logger: logger) { try await blocklist.catchUp() }
   }
   return PrivacyServer(
     configuration: service,

@@ -31,21 +31,19 @@ public func makeConsentServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any ConsentStore
-  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
+  var postgres: PostgresPool?
   switch configuration.service.database {
   case .postgres(let settings):
     let postgresStore = try await PostgresConsentStore.open(settings, logger: logger)
     store = postgresStore
-    postgres = (postgresStore.database, settings)
+    postgres = postgresStore.database
   case .sqlite(let path):
     store = try SQLiteConsentStore(path: path, logger: logger)
   }
   let ledger = try await ConsentLedger.open(
     store: store, settings: configuration.settings, followsReplicas: postgres != nil, logger: logger, now: now)
-  let replica = postgres.map { postgres in
-    ReplicaFollower(
-      database: postgres.pool, channel: PostgresConsentStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
-      logger: logger, catchUp: { try await ledger.catchUp() })
+  let replica = postgres.map { database in
+    ReplicaFollower(database: database, channel: PostgresConsentStore.changesChannel, logger: logger) { try await ledger.catchUp() }
   }
   return PrivacyServer(
     configuration: configuration.service,

@@ -34,20 +34,18 @@ public func makeRightsServer(
 ) async throws -> PrivacyServer {
   let configuration = try RightsConfiguration(service: service, environment: environment)
   let store: any RightsStore
-  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
+  var postgres: PostgresPool?
   switch service.database {
   case .sqlite(let path):
     store = try SQLiteRightsStore(path: path, logger: logger)
   case .postgres(let settings):
     let postgresStore = try await PostgresRightsStore.open(settings, logger: logger)
     store = postgresStore
-    postgres = (postgresStore.database, settings)
+    postgres = postgresStore.database
   }
   let desk = try await RightsDesk.open(store: store, settings: configuration.settings, now: now)
-  let replica = postgres.map { postgres in
-    ReplicaFollower(
-      database: postgres.pool, channel: PostgresRightsStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
-      logger: logger, catchUp: { try await desk.catchUp() })
+  let replica = postgres.map { database in
+    ReplicaFollower(database: database, channel: PostgresRightsStore.changesChannel, logger: logger) { try await desk.catchUp() }
   }
   return PrivacyServer(
     configuration: service,

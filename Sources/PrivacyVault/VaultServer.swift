@@ -35,21 +35,19 @@ public func makeVaultServer(
   now: @escaping @Sendable () -> Date = { Date() }
 ) async throws -> PrivacyServer {
   let store: any VaultStore
-  var postgres: (pool: PostgresPool, settings: PostgresSettings)?
+  var postgres: PostgresPool?
   switch configuration.service.database {
   case .sqlite(let path):
     store = try SQLiteVaultStore(path: path, logger: logger)
   case .postgres(let settings):
     let postgresStore = try await PostgresVaultStore.open(settings, logger: logger)
     store = postgresStore
-    postgres = (postgresStore.database, settings)
+    postgres = postgresStore.database
   }
   let vault = try await Vault.open(
     store: store, settings: configuration.settings, followsReplicas: postgres != nil, logger: logger, now: now)
-  let replica = postgres.map { postgres in
-    ReplicaFollower(
-      database: postgres.pool, channel: PostgresVaultStore.changesChannel, maxStaleness: postgres.settings.maxStaleness,
-      logger: logger, catchUp: { try await vault.catchUp() })
+  let replica = postgres.map { database in
+    ReplicaFollower(database: database, channel: PostgresVaultStore.changesChannel, logger: logger) { try await vault.catchUp() }
   }
   return PrivacyServer(
     configuration: configuration.service,

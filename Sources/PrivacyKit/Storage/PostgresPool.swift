@@ -8,13 +8,16 @@ import NIOSSL
 public final class PostgresPool: Sendable {
   public let client: PostgresClient
   public let logger: Logger
+  /// What it was opened with (`DATABASE_URL` and the replica settings).
+  public let settings: PostgresSettings
   /// What this pool's commits put in their notifications, so that the replica's own follower
   /// can tell them from the other replicas' (its memory already holds what it committed).
   public let notificationTag = UUID().uuidString
   private let running: Task<Void, Never>
 
-  private init(client: PostgresClient, logger: Logger) {
+  private init(client: PostgresClient, settings: PostgresSettings, logger: Logger) {
     self.client = client
+    self.settings = settings
     self.logger = logger
     running = Task { await client.run() }
   }
@@ -41,7 +44,8 @@ public final class PostgresPool: Sendable {
       host: settings.host, port: settings.port, username: settings.username, password: settings.password,
       database: settings.database, tls: tls.map { .require($0) } ?? .disable)
     configuration.options.maximumConnections = settings.poolSize
-    let database = PostgresPool(client: PostgresClient(configuration: configuration, backgroundLogger: logger), logger: logger)
+    let database = PostgresPool(
+      client: PostgresClient(configuration: configuration, backgroundLogger: logger), settings: settings, logger: logger)
     try await database.migrate(service: service, migrations: migrations)
     return database
   }

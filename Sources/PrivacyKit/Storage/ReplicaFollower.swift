@@ -25,6 +25,8 @@ public final class ReplicaFollower: ServerCompanion {
   private let stopped = Mutex(false)
   /// Wakes the running catch-up loop; finished by `stop` so the follower ends at once.
   private let wake = Mutex<AsyncStream<Void>.Continuation?>(nil)
+  /// The running follow loop, cancelled by `stop`.
+  private let loop = Mutex<Task<Void, Never>?>(nil)
 
   /// `catchUp` must be safe to run again over changes it already applied. The replica counts as
   /// fresh from here: its memory was just loaded from the database.
@@ -40,6 +42,11 @@ public final class ReplicaFollower: ServerCompanion {
     self.lastCaughtUp = Mutex(.now)
   }
 
+  /// A follower of `database` as its settings say (`REPLICA_MAX_STALENESS_MS`).
+  public convenience init(database: PostgresPool, channel: String, logger: Logger, catchUp: @escaping @Sendable () async throws -> Void) {
+    self.init(database: database, channel: channel, maxStaleness: database.settings.maxStaleness, logger: logger, catchUp: catchUp)
+  }
+
   /// Whether the memory reflects the database as of at most `maxStaleness` ago.
   public var isFresh: Bool { ContinuousClock.now - lastCaughtUp.withLock { $0 } <= maxStaleness }
 
@@ -49,10 +56,26 @@ public final class ReplicaFollower: ServerCompanion {
   }
 
   public func run() async throws {
+    // Its own task, so that `stop` can cancel it: while the database is unreachable the loop may
+    // wait on the pool for a connection, which only cancellation ends at once.
+    let following = Task { await self.follow() }
+    loop.withLock { $0 = following }
+    if stopped.withLock({ $0 }) { following.cancel() }
+    await withTaskCancellationHandler { await following.value } onCancel: { following.cancel() }
+  }
+
+  public func stop() {
+    stopped.withLock { $0 = true }
+    wake.withLock { $0 }?.finish()
+    loop.withLock { $0 }?.cancel()
+  }
+
+  /// Follows the feed, reconnecting after a failure, until stopped or cancelled.
+  private func follow() async {
     var failures = 0
     while !stopped.withLock({ $0 }) && !Task.isCancelled {
       do {
-        try await follow()
+        try await listenAndCatchUp()
       } catch is CancellationError {
         return
       } catch {
@@ -68,13 +91,8 @@ public final class ReplicaFollower: ServerCompanion {
     }
   }
 
-  public func stop() {
-    stopped.withLock { $0 = true }
-    wake.withLock { $0 }?.finish()
-  }
-
   /// Listens and catches up until the connection fails or the follower stops.
-  private func follow() async throws {
+  private func listenAndCatchUp() async throws {
     let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     self.wake.withLock { $0 = wake }
     if stopped.withLock({ $0 }) { return }
