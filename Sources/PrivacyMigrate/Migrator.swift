@@ -30,8 +30,16 @@ public enum Migrator {
   /// Migrates `service` from the SQLite file at `path` to the PostgreSQL database `target`.
   public static func migrate(service: String, from path: String, to target: PostgresSettings, logger: Logger) async throws -> Report {
     guard FileManager.default.fileExists(atPath: path) else { throw MigrationRefused("\(path) does not exist") }
-    let plan = try await open(service, path: path, target: target, logger: logger)
+    guard let marker = markers[service] else {
+      throw MigrationRefused("unknown service \(service); one of \(services.joined(separator: ", "))")
+    }
+    // Read before the service's migrations touch the file: those of another service would add
+    // their tables to it.
     let source = try DatabaseQueue(path: path, configuration: readOnly)
+    guard try await source.read({ db in try db.tableExists(marker) }) else {
+      throw MigrationRefused("\(path) is not a \(service) database (it has no table \(marker))")
+    }
+    let plan = try await open(service, path: path, target: target, logger: logger)
     let copier = TableCopier(source: source, target: plan.target)
     let tables = try await copier.tables { name in name.hasPrefix(plan.prefix) ? name : plan.prefix + name }
     for table in tables where !plan.seeded.contains(table.postgres) {
@@ -41,6 +49,12 @@ public enum Migrator {
     let copied = try await copier.copy(tables, emptied: plan.seeded)
     return Report(service: service, tables: copied)
   }
+
+  /// A table every database of the service has had since its first schema version.
+  private static let markers = [
+    "consent-service": "consent_events", "vault-service": "access_log", "subject-rights-service": "requests",
+    "blocklist-service": "entries", "gateway": "audit_log",
+  ]
 
   private static var readOnly: Configuration {
     var configuration = Configuration()

@@ -149,6 +149,13 @@ struct MigrateTests {
       // The gateway's audit chain and its signed checkpoints verify with the same key.
       try await suite.expectAuditChainWhole(try await GatewayStores.open(postgres: settings, logger: silentLogger))
 
+      // A file of another service is refused before anything touches it.
+      let tablesBefore = try suite.rowCounts("consent-service")
+      await #expect(throws: MigrationRefused.self) {
+        try await Migrator.migrate(service: "vault-service", from: suite.path("consent-service"), to: settings, logger: silentLogger)
+      }
+      #expect(try suite.rowCounts("consent-service") == tablesBefore)
+
       // A second migration into the same database is refused and changes nothing.
       await #expect(throws: MigrationRefused.self) {
         try await Migrator.migrate(service: "consent-service", from: suite.path("consent-service"), to: settings, logger: silentLogger)
