@@ -136,8 +136,10 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   public func record(_ subjectID: String) async throws -> StoredRecord? {
-    // One snapshot for the record, its values and its key.
+    // One snapshot for the record, its values and its key (READ COMMITTED would give each
+    // statement its own, and an erasure committing between them would pair values with no key).
     try await database.transaction { connection in
+      try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
       var state: RecordState?
       for try await row in try await connection.query("\(unescaped: Self.selectRecords) WHERE subject_id = \(subjectID)", logger: logger) {
         state = try Self.state(from: row.makeRandomAccess())
