@@ -10,9 +10,6 @@ public final class PostgresPool: Sendable {
   public let logger: Logger
   /// What it was opened with (`DATABASE_URL` and the replica settings).
   public let settings: PostgresSettings
-  /// What this pool's commits put in their notifications, so that the replica's own follower
-  /// can tell them from the other replicas' (its memory already holds what it committed).
-  public let notificationTag = UUID().uuidString
   private let running: Task<Void, Never>
 
   private init(client: PostgresClient, settings: PostgresSettings, logger: Logger) {
@@ -81,10 +78,9 @@ public final class PostgresPool: Sendable {
     }
   }
 
-  /// Notifies `channel` (delivered when the transaction of `connection` commits), tagged as this
-  /// pool's (`notificationTag`).
+  /// Notifies `channel` (delivered when the transaction of `connection` commits).
   public func notify(_ channel: String, on connection: PostgresConnection) async throws {
-    try await connection.query("SELECT pg_notify(\(channel), \(notificationTag))", logger: logger)
+    try await connection.query("SELECT pg_notify(\(channel), '')", logger: logger)
   }
 
   /// Runs `body` holding the session advisory lock `key` on a pooled connection, released after

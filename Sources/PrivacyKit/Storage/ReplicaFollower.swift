@@ -7,7 +7,7 @@ import Synchronization
 /// PostgreSQL database, and says whether that memory is recent enough to answer from.
 ///
 /// Writers `NOTIFY` a channel when they commit; the follower `LISTEN`s on one pooled connection
-/// and, on each notification from another replica and at least four times per `maxStaleness` (the catch-up after a
+/// and, on each notification and at least four times per `maxStaleness` (the catch-up after a
 /// lost notification or a reconnect, and the proof that the database still answers), calls
 /// `catchUp`, which applies what was committed after what it
 /// applied last. Each successful catch-up is the database answering: when none succeeded for
@@ -101,8 +101,9 @@ public final class ReplicaFollower: ServerCompanion {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask {
             wake.yield()
-            // Its own replica's commits are in memory already.
-            for try await notification in notifications where notification.payload != self.database.notificationTag { wake.yield() }
+            // Its own commits wake it too: a catch-up that finds nothing new still proves the
+            // database answers, which keeps a busy replica fresh.
+            for try await _ in notifications { wake.yield() }
             throw FeedEnded()
           }
           group.addTask {
