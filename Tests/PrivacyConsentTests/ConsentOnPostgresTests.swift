@@ -109,6 +109,25 @@ struct ConsentOnPostgresTests {
     }
   }
 
+  @Test("the smallest pool allowed (3: the LISTEN, the writer lock and the commit each hold one) takes concurrent writes")
+  func smallestPool() async throws {
+    try await PostgresTestDatabase.with { database in
+      let fixture = try ConsentFixture(environment: ["DATABASE_URL": database.url, "DATABASE_POOL_SIZE": "3"])
+      try await withRunningServer(try await fixture.makeServer()) { port in
+        // A pool too small for a write waits forever: the deadline turns that into a failure.
+        try await withTestClient(port: port, deadline: .seconds(30)) { client in
+          let consent = ConsentClient(wrapping: client)
+          try await consent.upsert(purpose("newsletter"))
+          let sequences = try await withThrowingTaskGroup(of: UInt64.self) { group in
+            for index in 0..<12 { group.addTask { try await consent.record("c-\(index)", "newsletter", .granted).sequence } }
+            return try await group.reduce(into: []) { $0.append($1) }
+          }
+          #expect(Set(sequences) == Set(1...12))
+        }
+      }
+    }
+  }
+
   @Test("a replica that lost its database refuses CheckConsent (UNAVAILABLE) and says NOT_SERVING, and answers again once it is back")
   func staleness() async throws {
     try await PostgresTestDatabase.with { database in
