@@ -111,39 +111,44 @@ public final class ConsentLedger: Sendable {
   /// meanwhile) and fills the commit; the store commits it; memory follows. Beside other
   /// replicas the write holds the store's writer lock (`exclusively`) and memory first takes in
   /// what they committed; the store still refuses a commit made on a head that moved
-  /// (`LedgerHeadMoved`), so even a writer outside the lock cannot fork the chain.
+  /// (`LedgerHeadMoved`), so even a writer outside the lock cannot fork the chain. Memory follows
+  /// only once `exclusively` returned: on PostgreSQL that is when the write's transaction committed.
   private func write<T: Sendable>(
     _ caller: CallerIdentity, _ body: (inout LedgerCommit) async throws -> T
   ) async throws -> T {
     try await writes.withLock {
-      try await store.exclusively {
+      let (result, committed) = try await store.exclusively { () async throws -> (T, LedgerCommit?) in
         if followsReplicas { try await applyCommitted() }
         var commit = LedgerCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
         let result = try await body(&commit)
-        guard !commit.isEmpty else { return result }
-        try await self.commit(&commit)
-        return result
+        guard !commit.isEmpty else { return (result, nil) }
+        commit.subjectStates = statesAfter(commit.events)
+        try await store.commit(commit)
+        return (result, commit)
       }
+      if let committed { remember(committed) }
+      return result
     }
   }
 
-  /// Commits and moves memory after it. Call with `writes` held.
-  private func commit(_ commit: inout LedgerCommit) async throws {
-    let events = commit.events
-    commit.subjectStates = memory.withLock { memory in
+  /// The states of the subjects `events` touch, once they are applied. Call with `writes` held.
+  private func statesAfter(_ events: [LedgerEvent]) -> [String: SubjectState] {
+    memory.withLock { memory in
       var states: [String: SubjectState] = [:]
       for event in events { states[event.subjectID, default: memory.subjects[event.subjectID] ?? SubjectState()].apply(event) }
       return states
     }
-    try await store.commit(commit)
-    let sealed = commit
+  }
+
+  /// Moves memory after a committed write. Call with `writes` held.
+  private func remember(_ committed: LedgerCommit) {
     memory.withLock { memory in
-      for (subject, state) in sealed.subjectStates { memory.subjects[subject] = state }
-      for purpose in sealed.purposes { memory.purposes[purpose.id] = purpose }
-      for list in sealed.lists { memory.lists[list.id] = list }
-      memory.head = sealed.head
+      for (subject, state) in committed.subjectStates { memory.subjects[subject] = state }
+      for purpose in committed.purposes { memory.purposes[purpose.id] = purpose }
+      for list in committed.lists { memory.lists[list.id] = list }
+      memory.head = committed.head
     }
-    notifier.advance(to: sealed.head.sequence)
+    notifier.advance(to: committed.head.sequence)
   }
 
   // MARK: Following other replicas

@@ -34,12 +34,11 @@ struct TableCopier {
       let sourceColumns = try await source.read { db in try db.columns(in: name).map(\.name) }
       let target = postgresName(name)
       var targetColumns: [(name: String, type: String)] = []
-      for try await (column, type) in try await self.target.client.query(
+      for try await (column, type) in try await self.target.query(
         """
         SELECT column_name, data_type FROM information_schema.columns
         WHERE table_schema = current_schema() AND table_name = \(target) ORDER BY ordinal_position
-        """,
-        logger: logger
+        """
       ).decode((String, String).self) {
         targetColumns.append((column, type))
       }
@@ -56,7 +55,7 @@ struct TableCopier {
   /// How many rows `table` holds on PostgreSQL.
   func rowCount(_ table: String) async throws -> Int {
     var count = 0
-    for try await value in try await target.client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(table)"), logger: logger)
+    for try await value in try await target.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM \(table)"))
       .decode(Int.self)
     {
       count = value
@@ -73,7 +72,7 @@ struct TableCopier {
       var copied: [(table: String, rows: Int)] = []
       for table in tables {
         if emptied.contains(table.postgres) {
-          try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(table.postgres)"), logger: logger)
+          try await connection.checkedQuery(PostgresQuery(unsafeSQL: "DELETE FROM \(table.postgres)"), logger: logger)
         }
         copied.append((table.postgres, try await copy(table, connection)))
         try await advanceSequences(of: table, connection)
@@ -114,7 +113,7 @@ struct TableCopier {
         }
         tuples.append("(\(placeholders.joined(separator: ", ")))")
       }
-      try await connection.query(PostgresQuery(unsafeSQL: insertHead + tuples.joined(separator: ", "), binds: bindings), logger: logger)
+      try await connection.checkedQuery(PostgresQuery(unsafeSQL: insertHead + tuples.joined(separator: ", "), binds: bindings), logger: logger)
       total += rows.count
       last = (columns.count..<(columns.count + key.count)).map { final[$0] }
     }
@@ -153,7 +152,7 @@ struct TableCopier {
   /// copied value, so new rows number on after the copied ones.
   private func advanceSequences(of table: Table, _ connection: PostgresConnection) async throws {
     var serials: [String] = []
-    for try await column in try await connection.query(
+    for try await column in try await connection.checkedQuery(
       """
       SELECT column_name FROM information_schema.columns
       WHERE table_schema = current_schema() AND table_name = \(table.postgres) AND column_default LIKE 'nextval(%'
@@ -162,7 +161,7 @@ struct TableCopier {
       serials.append(column)
     }
     for column in serials {
-      try await connection.query(
+      try await connection.checkedQuery(
         PostgresQuery(
           unsafeSQL: """
             SELECT setval(pg_get_serial_sequence('\(table.postgres)', '\(column)'), COALESCE(MAX(\(column)), 0) + 1, false)

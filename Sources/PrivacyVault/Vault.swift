@@ -128,29 +128,42 @@ public final class Vault: Sendable {
   }
 
   private func locked<T: Sendable>(_ caller: CallerIdentity, _ body: (inout VaultCommit) async throws -> T) async throws -> T {
-    try await serialized {
-      var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
-      let result = try await body(&commit)
-      guard !commit.isEmpty else { return result }
-      try await store.commit(commit)
-      let sealed = commit
-      memory.withLock { memory in
-        for field in sealed.fields { memory.fields[field.name] = field }
-        memory.head = sealed.head
-      }
-      if sealed.discardOldPageVersions { await store.discardOldPageVersions() }
-      return result
-    }
+    let (result, committed) = try await serialized(
+      { () async throws -> (T, VaultCommit?) in
+        var commit = VaultCommit(head: memory.withLock { $0.head }, now: now(), caller: caller)
+        let result = try await body(&commit)
+        guard !commit.isEmpty else { return (result, nil) }
+        try await store.commit(commit)
+        return (result, commit)
+      },
+      afterwards: { _, committed in
+        guard let committed else { return }
+        memory.withLock { memory in
+          for field in committed.fields { memory.fields[field.name] = field }
+          memory.head = committed.head
+        }
+        if committed.discardOldPageVersions { await store.discardOldPageVersions() }
+      })
+    return result
   }
 
   /// Runs `body` as the only writer: under the vault's lock and, beside other replicas, the
   /// store's writer lock, with memory first brought up to what they committed.
   private func serialized<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await serialized(body, afterwards: { _ in })
+  }
+
+  /// As `serialized(_:)`, then `afterwards` with what `body` returned, still under the vault's
+  /// lock but after the store's (on PostgreSQL: once the write's transaction committed), which
+  /// is when memory may follow the write.
+  private func serialized<T: Sendable>(_ body: () async throws -> T, afterwards: (T) async -> Void) async throws -> T {
     try await writes.withLock {
-      try await store.exclusively {
+      let result = try await store.exclusively {
         if followsReplicas { try await reloadFromStore() }
         return try await body()
       }
+      await afterwards(result)
+      return result
     }
   }
 

@@ -82,3 +82,70 @@ struct PostgresTLSTests {
     _ = try await open(try url("sslmode=require"))
   }
 }
+
+/// How replicas take turns at writing: one transaction per write, holding the writers' lock.
+@Suite("PostgreSQL writer transactions", .enabled(if: PostgresTestDatabase.isAvailable))
+struct PostgresWriterTransactionTests {
+  private static let writeLock: Int64 = 42
+
+  private func open(_ database: PostgresTestDatabase, writerIdleLimit: Duration = PostgresPool.defaultWriterIdleLimit) async throws -> PostgresPool {
+    try await PostgresPool.open(
+      try database.settings, service: "writer-test", migrations: [["CREATE TABLE writes (n INTEGER NOT NULL)"]], logger: silentLogger,
+      writerIdleLimit: writerIdleLimit)
+  }
+
+  private func count(_ url: String) async throws -> Int {
+    Int(try #require(try await PostgresTestDatabase.rows(url, "SELECT COUNT(*)::text FROM writes").first?.first ?? nil)) ?? -1
+  }
+
+  @Test("the writer's transactions and queries join its one transaction: seen inside, committed with it, rolled back with it")
+  func joins() async throws {
+    try await PostgresTestDatabase.with { database in
+      let pool = try await open(database)
+      try await pool.withWriterTransaction(Self.writeLock) {
+        try await pool.transaction { connection in _ = try await connection.checkedQuery("INSERT INTO writes VALUES (1)", logger: pool.logger) }
+        var seen = 0
+        for try await count in try await pool.query("SELECT COUNT(*) FROM writes").decode(Int.self) { seen = count }
+        #expect(seen == 1)
+        // Not committed yet: another connection does not see it.
+        #expect(try await count(database.url) == 0)
+      }
+      #expect(try await count(database.url) == 1)
+      struct Refused: Error {}
+      await #expect(throws: Refused.self) {
+        try await pool.withWriterTransaction(Self.writeLock) {
+          try await pool.transaction { connection in _ = try await connection.checkedQuery("INSERT INTO writes VALUES (2)", logger: pool.logger) }
+          throw Refused()
+        }
+      }
+      #expect(try await count(database.url) == 1)
+    }
+  }
+
+  @Test("a writer that stops answering mid-write loses the lock after the idle limit: the next writer goes on, its write is gone")
+  func frozenWriter() async throws {
+    try await PostgresTestDatabase.with { database in
+      let frozen = try await open(database, writerIdleLimit: .milliseconds(500))
+      let other = try await open(database)
+      let (locked, lockHeld) = AsyncStream.makeStream(of: Void.self)
+      let stuck = Task {
+        try await frozen.withWriterTransaction(Self.writeLock) {
+          try await frozen.transaction { connection in _ = try await connection.checkedQuery("INSERT INTO writes VALUES (1)", logger: frozen.logger) }
+          lockHeld.yield()
+          // A frozen process, as the server sees it: idle in its transaction, lock held.
+          try await Task.sleep(for: .seconds(3))
+          try await frozen.transaction { connection in _ = try await connection.checkedQuery("INSERT INTO writes VALUES (2)", logger: frozen.logger) }
+        }
+      }
+      for await _ in locked { break }
+      let waited = ContinuousClock.now
+      try await other.withWriterTransaction(Self.writeLock) {
+        try await other.transaction { connection in _ = try await connection.checkedQuery("INSERT INTO writes VALUES (3)", logger: other.logger) }
+      }
+      // Long before the frozen writer woke up.
+      #expect(ContinuousClock.now - waited < .milliseconds(2500))
+      await #expect(throws: DatabaseConnectionLost.self) { try await stuck.value }
+      #expect(try await PostgresTestDatabase.rows(database.url, "SELECT n::text FROM writes") == [["3"]])
+    }
+  }
+}

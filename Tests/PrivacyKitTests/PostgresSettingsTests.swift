@@ -71,7 +71,7 @@ struct PostgresSettingsTests {
       ("postgres://privacy:secret-pw@db/consent?sslmode=prefer", [:], "sslmode must be one of disable, require, verify-full"),
       ("postgres://privacy:secret-pw@db/consent?application_name=x", [:], "unknown parameter \"application_name\""),
       ("postgres://privacy:secret-pw@db/consent", ["DATABASE_PASSWORD": "other"], "set one"),
-      ("postgres://privacy@db/consent", ["DATABASE_POOL_SIZE": "2"], "DATABASE_POOL_SIZE must be an integer in 3...1000"),
+      ("postgres://privacy@db/consent", ["DATABASE_POOL_SIZE": "1"], "DATABASE_POOL_SIZE must be an integer in 2...1000"),
       ("postgres://privacy@db/consent", ["REPLICA_MAX_STALENESS_MS": "50"], "REPLICA_MAX_STALENESS_MS must be an integer in 100...600000"),
       ("postgres://privacy:secret-pw@db.internal/consent?sslmode=disable", [:], "sslmode=disable would send data in the clear"),
     ]

@@ -55,8 +55,8 @@ public struct PostgresBlocklistStore: BlocklistStore {
 
   public func activeCountsByPepper() async throws -> [String: Int] {
     var counts: [String: Int] = [:]
-    let rows = try await database.client.query(
-      "SELECT pepper_id, COUNT(*) FROM blocklist_entries WHERE hash IS NOT NULL GROUP BY pepper_id", logger: database.logger)
+    let rows = try await database.query(
+      "SELECT pepper_id, COUNT(*) FROM blocklist_entries WHERE hash IS NOT NULL GROUP BY pepper_id")
     for try await (pepperID, count) in rows.decode((String, Int).self) { counts[pepperID] = count }
     return counts
   }
@@ -75,13 +75,13 @@ public struct PostgresBlocklistStore: BlocklistStore {
   private func write(_ commit: BlocklistCommit) async throws {
     try await database.transaction { connection in
       var change: Int64 = 0
-      for try await value in try await connection.query(
+      for try await value in try await connection.checkedQuery(
         "UPDATE blocklist_last_change SET change = change + 1 RETURNING change", logger: database.logger
       ).decode(Int64.self) {
         change = value
       }
       for entry in commit.added {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           INSERT INTO blocklist_entries (entry_id, kind, hash, hash_prefix, pepper_id, reason, request_id, added_at, added_by, change)
           VALUES (\(entry.id), \(entry.kind.rawValue), \(entry.hash?.hex), \(entry.hashPrefix), \(entry.pepperID), \(entry.reason),
@@ -89,7 +89,7 @@ public struct PostgresBlocklistStore: BlocklistStore {
           """, logger: database.logger)
       }
       for (entryID, removal) in commit.removed {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           UPDATE blocklist_entries SET hash = NULL, removed_at = \(Microseconds(removal.at).value), removal_reason = \(removal.reason),
             removed_by = \(removal.by), change = \(change)
@@ -103,7 +103,7 @@ public struct PostgresBlocklistStore: BlocklistStore {
 
   public func lastChange() async throws -> UInt64 {
     var change: Int64 = 0
-    let rows = try await database.client.query("SELECT change FROM blocklist_last_change", logger: database.logger)
+    let rows = try await database.query("SELECT change FROM blocklist_last_change")
     for try await value in rows.decode(Int64.self) { change = value }
     return UInt64(change)
   }
@@ -135,7 +135,7 @@ public struct PostgresBlocklistStore: BlocklistStore {
 
   private func entries(_ query: PostgresQuery) async throws -> [BlocklistEntry] {
     var entries: [BlocklistEntry] = []
-    let rows = try await database.client.query(query, logger: database.logger)
+    let rows = try await database.query(query)
     typealias Columns = (String, String, String?, String, String, String, String, Int64, String, Int64?, String, String)
     for try await row in rows.decode(Columns.self) {
       let (id, kindName, hex, hashPrefix, pepperID, reason, requestID, addedAt, addedBy, removedAt, removalReason, removedBy) = row

@@ -97,17 +97,17 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func loadPurposes() async throws -> [Purpose] {
     var notices: [String: [Notice]] = [:]
-    for try await (purposeID, version, text, publishedAt) in try await database.client.query(
-      "SELECT purpose_id, version, text, published_at FROM consent_purpose_notices ORDER BY published_at, version", logger: logger
+    for try await (purposeID, version, text, publishedAt) in try await database.query(
+      "SELECT purpose_id, version, text, published_at FROM consent_purpose_notices ORDER BY published_at, version"
     ).decode((String, String, String, Int64).self) {
       notices[purposeID, default: []].append(Notice(version: version, text: text, publishedAt: Microseconds(value: publishedAt).date))
     }
     var purposes: [Purpose] = []
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       SELECT purpose_id, title, description, legal_basis, category, retention_days, notice_version, vault_fields, subject_categories,
         created_at, updated_at FROM consent_purposes ORDER BY purpose_id
-      """, logger: logger)
+      """)
     for try await (id, title, description, basis, category, retentionDays, noticeVersion, fields, categories, createdAt, updatedAt)
       in rows.decode((String, String, String, String, String, Int64, String, String, String, Int64, Int64).self)
     {
@@ -128,9 +128,8 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func loadMailingLists() async throws -> [MailingList] {
     var lists: [MailingList] = []
-    for try await (id, name, description, defaultSubscribed, createdAt, updatedAt) in try await database.client.query(
-      "SELECT list_id, name, description, default_subscribed, created_at, updated_at FROM consent_mailing_lists ORDER BY list_id",
-      logger: logger
+    for try await (id, name, description, defaultSubscribed, createdAt, updatedAt) in try await database.query(
+      "SELECT list_id, name, description, default_subscribed, created_at, updated_at FROM consent_mailing_lists ORDER BY list_id"
     ).decode((String, String, String, Bool, Int64, Int64).self) {
       lists.append(
         MailingList(
@@ -179,11 +178,11 @@ public struct PostgresConsentStore: ConsentStore {
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
     let pending = includeAcked ? "" : "AND acked_at IS NULL"
     var messages: [OutboxMessage] = []
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       SELECT position, message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at, acked_at
       FROM consent_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
-      """, logger: logger)
+      """)
     for try await (position, id, kind, subjectID, address, subjectLine, body, link, createdAt, expiresAt, ackedAt)
       in rows.decode((Int64, String, String, String, String, String, String, String, Int64, Int64, Int64?).self)
     {
@@ -199,8 +198,8 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func subjectStates() async throws -> [String: SubjectState] {
     var states: [String: SubjectState] = [:]
-    for try await (subjectID, state) in try await database.client.query(
-      "SELECT subject_id, state FROM consent_subject_states", logger: logger
+    for try await (subjectID, state) in try await database.query(
+      "SELECT subject_id, state FROM consent_subject_states"
     ).decode((String, Data).self) {
       states[subjectID] = try SubjectState(encoded: state)
     }
@@ -209,11 +208,11 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {
     var counts = (events: 0, outboxMessages: 0)
-    for try await (events, messages) in try await database.client.query(
+    for try await (events, messages) in try await database.query(
       """
       SELECT (SELECT COUNT(*) FROM consent_events WHERE subject_id = \(subjectID) AND pii_salt IS NOT NULL),
         (SELECT COUNT(*) FROM consent_outbox WHERE subject_id = \(subjectID) AND email_address != '')
-      """, logger: logger
+      """
     ).decode((Int, Int).self) {
       counts = (events, messages)
     }
@@ -227,14 +226,14 @@ public struct PostgresConsentStore: ConsentStore {
       var acked = 0
       for id in ids {
         var found: Int64?? = nil
-        for try await ackedAt in try await connection.query(
+        for try await ackedAt in try await connection.checkedQuery(
           "SELECT acked_at FROM consent_outbox WHERE message_id = \(id) FOR UPDATE", logger: logger
         ).decode(Int64?.self) {
           found = .some(ackedAt)
         }
         guard let ackedAt = found else { throw ConsentError.outboxMessageNotFound(id) }
         if ackedAt == nil {
-          try await connection.query(
+          try await connection.checkedQuery(
             "UPDATE consent_outbox SET acked_at = \(Microseconds(at).value), body = '', link = '' WHERE message_id = \(id)", logger: logger)
           acked += 1
         }
@@ -243,9 +242,9 @@ public struct PostgresConsentStore: ConsentStore {
     }
   }
 
-  /// A session advisory lock (`PostgresPool.withAdvisoryLock`).
+  /// One transaction holding the writers' advisory lock (`PostgresPool.withWriterTransaction`).
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    try await database.withAdvisoryLock(Self.writeLock, body)
+    try await database.withWriterTransaction(Self.writeLock, body)
   }
 
   /// The advisory-lock key of the ledger's writers (any constant the replicas agree on).
@@ -254,9 +253,9 @@ public struct PostgresConsentStore: ConsentStore {
   public func commit(_ commit: LedgerCommit) async throws {
     try await database.transaction { connection in
       if let first = commit.events.first {
-        try await connection.query("LOCK TABLE consent_events IN EXCLUSIVE MODE", logger: logger)
+        try await connection.checkedQuery("LOCK TABLE consent_events IN EXCLUSIVE MODE", logger: logger)
         var head = ChainHead.empty
-        for try await (sequence, hash) in try await connection.query(
+        for try await (sequence, hash) in try await connection.checkedQuery(
           "SELECT sequence, hash FROM consent_events ORDER BY sequence DESC LIMIT 1", logger: logger
         ).decode((Int64, String).self) {
           head = ChainHead(sequence: UInt64(sequence), hash: hash)
@@ -270,7 +269,7 @@ public struct PostgresConsentStore: ConsentStore {
       for event in commit.events { try await insert(event, connection) }
       let now = Microseconds(commit.now).value
       if let (subject, kind) = commit.supersede {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           UPDATE consent_confirmations SET superseded_at = \(now)
           WHERE subject_id = \(subject) AND kind = \(kind.rawValue) AND used_at IS NULL AND superseded_at IS NULL
@@ -278,10 +277,10 @@ public struct PostgresConsentStore: ConsentStore {
       }
       for confirmation in commit.newConfirmations { try await insert(confirmation, connection) }
       for id in commit.lapsedConfirmationIDs {
-        try await connection.query("UPDATE consent_confirmations SET lapsed_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
+        try await connection.checkedQuery("UPDATE consent_confirmations SET lapsed_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
       }
       if let id = commit.usedConfirmationID {
-        try await connection.query("UPDATE consent_confirmations SET used_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
+        try await connection.checkedQuery("UPDATE consent_confirmations SET used_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
       }
       for message in commit.outbox { try await insert(message, connection) }
       for subject in commit.erasedSubjects { try await scrub(subject: subject, at: now, connection) }
@@ -298,7 +297,7 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws {
     try await database.transaction { connection in
-      if replacingAll { try await connection.query("DELETE FROM consent_subject_states", logger: logger) }
+      if replacingAll { try await connection.checkedQuery("DELETE FROM consent_subject_states", logger: logger) }
       try await save(states, connection)
     }
   }
@@ -308,7 +307,7 @@ public struct PostgresConsentStore: ConsentStore {
     let subjects = Array(states.keys)
     // The states travel as hex: postgres-nio encodes no array of byte strings.
     let encoded = subjects.map { states[$0]!.encoded().hex }
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_subject_states (subject_id, state)
       SELECT subject_id, decode(state, 'hex') FROM unnest(\(subjects), \(encoded)) AS given (subject_id, state)
@@ -319,7 +318,7 @@ public struct PostgresConsentStore: ConsentStore {
   private func save(_ purpose: Purpose, _ connection: PostgresConnection) async throws {
     let fields = String(decoding: try JSONEncoder().encode(purpose.vaultFields), as: UTF8.self)
     let categories = String(decoding: try JSONEncoder().encode(purpose.subjectCategories), as: UTF8.self)
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
         vault_fields, subject_categories, created_at, updated_at)
@@ -332,7 +331,7 @@ public struct PostgresConsentStore: ConsentStore {
         subject_categories = excluded.subject_categories, updated_at = excluded.updated_at
       """, logger: logger)
     for notice in purpose.notices {
-      try await connection.query(
+      try await connection.checkedQuery(
         """
         INSERT INTO consent_purpose_notices (purpose_id, version, text, published_at)
         VALUES (\(purpose.id), \(notice.version), \(notice.text), \(Microseconds(notice.publishedAt).value)) ON CONFLICT DO NOTHING
@@ -341,7 +340,7 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   private func save(_ list: MailingList, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_mailing_lists (list_id, name, description, default_subscribed, created_at, updated_at)
       VALUES (\(list.id), \(list.name), \(list.description), \(list.defaultSubscribed), \(Microseconds(list.createdAt).value),
@@ -353,7 +352,7 @@ public struct PostgresConsentStore: ConsentStore {
 
   private func insert(_ event: LedgerEvent, _ connection: PostgresConnection) async throws {
     let e = event.evidence
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_events (\(unescaped: Self.eventColumns.joined(separator: ", ")))
       VALUES (\(Int64(event.sequence)), \(event.subjectID), \(event.kind.rawValue), \(event.purposeID), \(event.decision?.rawValue),
@@ -367,7 +366,7 @@ public struct PostgresConsentStore: ConsentStore {
 
   private func insert(_ c: Confirmation, _ connection: PostgresConnection) async throws {
     let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
         created_at, expires_at, message_id, guardian)
@@ -377,7 +376,7 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   private func insert(_ m: OutboxMessage, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO consent_outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.subjectID), \(m.emailAddress), \(m.subjectLine), \(m.body), \(m.link),
@@ -388,19 +387,19 @@ public struct PostgresConsentStore: ConsentStore {
   /// Erasure: as on SQLite, the subject's personal evidence goes (each event keeps its digest),
   /// with the address, body and link of their outbox messages, and their pending confirmations.
   private func scrub(subject: String, at now: Int64, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL, personal_data_erased = TRUE
       WHERE subject_id = \(subject) AND pii_digest != ''
       """, logger: logger)
-    try await connection.query(
+    try await connection.checkedQuery(
       "UPDATE consent_outbox SET email_address = '', body = '', link = '' WHERE subject_id = \(subject)", logger: logger)
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       UPDATE consent_confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, \(now))
       WHERE subject_id = \(subject) AND used_at IS NULL
       """, logger: logger)
-    try await connection.query(
+    try await connection.checkedQuery(
       "UPDATE consent_confirmations SET email_address = '', guardian = '' WHERE subject_id = \(subject)", logger: logger)
   }
 
@@ -416,7 +415,7 @@ public struct PostgresConsentStore: ConsentStore {
 
   private func events(_ query: PostgresQuery) async throws -> [LedgerEvent] {
     var events: [LedgerEvent] = []
-    for try await row in try await database.client.query(query, logger: logger) {
+    for try await row in try await database.query(query) {
       events.append(try Self.event(from: row.makeRandomAccess()))
     }
     return events
@@ -457,7 +456,7 @@ public struct PostgresConsentStore: ConsentStore {
 
   private func confirmations(_ query: PostgresQuery) async throws -> [Confirmation] {
     var confirmations: [Confirmation] = []
-    let rows = try await database.client.query(query, logger: logger)
+    let rows = try await database.query(query)
     for try await (id, kind, subjectID, tokenHash, address, changes, formName, createdAt, expiresAt, usedAt, supersededAt, messageID, guardian)
       in rows.decode((String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64?, String, String).self)
     {

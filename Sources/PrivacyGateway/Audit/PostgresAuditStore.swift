@@ -54,7 +54,7 @@ public struct PostgresAuditStore: AuditStore {
   ]
 
   public func head() async throws -> ChainHead {
-    try await Self.head(try await database.client.query(Self.headQuery, logger: database.logger))
+    try await Self.head(try await database.query(Self.headQuery))
   }
 
   private static let headQuery: PostgresQuery = "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1"
@@ -68,11 +68,11 @@ public struct PostgresAuditStore: AuditStore {
   /// One statement inserts the whole batch (`unnest` over one array per column).
   public func append(_ seal: @escaping @Sendable (ChainHead) -> [AuditEntry]) async throws -> [AuditEntry] {
     let logger = database.logger
-    return try await database.client.withTransaction(logger: logger) { connection in
-      try await connection.query("LOCK TABLE audit_log IN EXCLUSIVE MODE", logger: logger)
-      let entries = seal(try await Self.head(try await connection.query(Self.headQuery, logger: logger)))
+    return try await database.transaction { connection in
+      try await connection.checkedQuery("LOCK TABLE audit_log IN EXCLUSIVE MODE", logger: logger)
+      let entries = seal(try await Self.head(try await connection.checkedQuery(Self.headQuery, logger: logger)))
       let drafts = entries.map(\.draft)
-      try await connection.query(
+      try await connection.checkedQuery(
         """
         INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
           status_code, status_message, prev_hash, hash, phase)
@@ -111,7 +111,7 @@ public struct PostgresAuditStore: AuditStore {
 
   private func rows(_ query: PostgresQuery) async throws -> [Result<AuditEntry, AuditCorruption>] {
     var entries: [Result<AuditEntry, AuditCorruption>] = []
-    for try await row in try await database.client.query(query, logger: database.logger) {
+    for try await row in try await database.query(query) {
       let columns = row.makeRandomAccess()
       entries.append(StoredAuditRow.entry(
         integer: { try? columns[$0].decode(Int64.self) }, text: { try? columns[$0].decode(String.self) }))
@@ -120,22 +120,22 @@ public struct PostgresAuditStore: AuditStore {
   }
 
   public func saveCheckpoint(_ checkpoint: AuditCheckpoint) async throws {
-    try await database.client.query(
+    try await database.query(
       """
       INSERT INTO audit_checkpoints (sequence, hash, signed_at, signature, public_key)
       VALUES (\(Int64(checkpoint.sequence)), \(checkpoint.hash), \(Microseconds(checkpoint.signedAt).value), \(checkpoint.signature),
         \(checkpoint.publicKey))
       ON CONFLICT (sequence) DO NOTHING
-      """, logger: database.logger)
+      """)
   }
 
   public func checkpoints(after sequence: UInt64, limit: Int) async throws -> [AuditCheckpoint] {
     var checkpoints: [AuditCheckpoint] = []
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       SELECT sequence, hash, signed_at, signature, public_key FROM audit_checkpoints WHERE sequence > \(Int64(sequence))
       ORDER BY sequence LIMIT \(limit)
-      """, logger: database.logger)
+      """)
     for try await (at, hash, signedAt, signature, publicKey) in rows.decode((Int64, String, Int64, Data, Data).self) {
       checkpoints.append(AuditCheckpoint(
         sequence: UInt64(at), hash: hash, signedAt: Microseconds(value: signedAt).date, signature: signature, publicKey: publicKey))

@@ -14,46 +14,45 @@ public struct PostgresReactorStore: ReactorStore {
 
   public func cursor(_ name: String) async throws -> UInt64 {
     var position: Int64 = 0
-    let rows = try await database.client.query("SELECT position FROM reactor_cursors WHERE name = \(name)", logger: database.logger)
+    let rows = try await database.query("SELECT position FROM reactor_cursors WHERE name = \(name)")
     for try await value in rows.decode(Int64.self) { position = value }
     return UInt64(position)
   }
 
   public func saveCursor(_ name: String, _ position: UInt64) async throws {
-    try await database.client.query(
+    try await database.query(
       """
       INSERT INTO reactor_cursors (name, position) VALUES (\(name), \(Int64(position)))
       ON CONFLICT (name) DO UPDATE SET position = excluded.position
-      """, logger: database.logger)
+      """)
   }
 
   public func acquireLease(_ name: String, holder: String, now: Date, until: Date) async throws -> Bool {
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       INSERT INTO leases (name, holder, expires_at) VALUES (\(name), \(holder), \(Microseconds(until).value))
       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
       WHERE leases.holder = excluded.holder OR leases.expires_at <= \(Microseconds(now).value)
       RETURNING holder
-      """, logger: database.logger)
+      """)
     var taken = false
     for try await _ in rows { taken = true }
     return taken
   }
 
   public func releaseLease(_ name: String, holder: String) async throws {
-    try await database.client.query("DELETE FROM leases WHERE name = \(name) AND holder = \(holder)", logger: database.logger)
+    try await database.query("DELETE FROM leases WHERE name = \(name) AND holder = \(holder)")
   }
 
   public func holdReentry(_ subjectID: String, at: Date) async throws {
-    try await database.client.query(
-      "INSERT INTO held_reentries (subject_id, held_at) VALUES (\(subjectID), \(Microseconds(at).value)) ON CONFLICT (subject_id) DO NOTHING",
-      logger: database.logger)
+    try await database.query(
+      "INSERT INTO held_reentries (subject_id, held_at) VALUES (\(subjectID), \(Microseconds(at).value)) ON CONFLICT (subject_id) DO NOTHING")
   }
 
   public func isReentryHeld(_ subjectID: String) async throws -> Bool {
     var held = false
-    for try await _ in try await database.client.query(
-      "SELECT 1 FROM held_reentries WHERE subject_id = \(subjectID)", logger: database.logger)
+    for try await _ in try await database.query(
+      "SELECT 1 FROM held_reentries WHERE subject_id = \(subjectID)")
     {
       held = true
     }
@@ -61,6 +60,6 @@ public struct PostgresReactorStore: ReactorStore {
   }
 
   public func dropReentry(_ subjectID: String) async throws {
-    try await database.client.query("DELETE FROM held_reentries WHERE subject_id = \(subjectID)", logger: database.logger)
+    try await database.query("DELETE FROM held_reentries WHERE subject_id = \(subjectID)")
   }
 }

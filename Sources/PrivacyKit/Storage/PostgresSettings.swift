@@ -81,9 +81,9 @@ public struct PostgresSettings: Sendable, Equatable {
     self.database = database
     self.sslMode = sslMode
     self.rootCertificate = rootCertificate
-    // At least three: a replica's LISTEN holds one connection, and a write holds one for the
-    // writer lock while it commits on another; fewer and the first write waits forever.
-    self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 3...1_000) ?? Self.defaultPoolSize
+    // At least two: a replica's LISTEN holds one connection and a write another (its lock, reads
+    // and commit in one transaction); with one the first write waits forever.
+    self.poolSize = try environment.int("DATABASE_POOL_SIZE", range: 2...1_000) ?? Self.defaultPoolSize
     self.maxStaleness = .milliseconds(
       try environment.int("REPLICA_MAX_STALENESS_MS", range: 100...600_000) ?? Self.defaultMaxStalenessMilliseconds)
   }

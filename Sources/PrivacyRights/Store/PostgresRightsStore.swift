@@ -98,7 +98,7 @@ public struct PostgresRightsStore: RightsStore {
 
   private func requests(_ query: PostgresQuery) async throws -> [SubjectRequest] {
     var requests: [SubjectRequest] = []
-    for try await (channel, body) in try await database.client.query(query, logger: logger).decode((String, String).self) {
+    for try await (channel, body) in try await database.query(query).decode((String, String).self) {
       requests.append(try RightsColumns.request(body: body, channel: channel))
     }
     return requests
@@ -125,8 +125,8 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   public func artifactContent(requestID: String) async throws -> Data? {
-    for try await content in try await database.client.query(
-      "SELECT content FROM rights_artifacts WHERE request_id = \(requestID)", logger: logger
+    for try await content in try await database.query(
+      "SELECT content FROM rights_artifacts WHERE request_id = \(requestID)"
     ).decode(Data.self) {
       return content
     }
@@ -135,13 +135,13 @@ public struct PostgresRightsStore: RightsStore {
 
   private func strings(_ query: PostgresQuery) async throws -> [String] {
     var values: [String] = []
-    for try await value in try await database.client.query(query, logger: logger).decode(String.self) { values.append(value) }
+    for try await value in try await database.query(query).decode(String.self) { values.append(value) }
     return values
   }
 
   /// The one microsecond column of the one row `query` returns, as a date; nil for NULL.
   private func instant(_ query: PostgresQuery) async throws -> Date? {
-    for try await value in try await database.client.query(query, logger: logger).decode(Int64?.self) {
+    for try await value in try await database.query(query).decode(Int64?.self) {
       return value.map { Microseconds(value: $0).date }
     }
     return nil
@@ -173,7 +173,7 @@ public struct PostgresRightsStore: RightsStore {
 
   private func recipients(_ query: PostgresQuery) async throws -> [Recipient] {
     var recipients: [Recipient] = []
-    let rows = try await database.client.query(query, logger: logger)
+    let rows = try await database.query(query)
     for try await (id, name, contact, purposes, notes, country, safeguard, createdAt, updatedAt)
       in rows.decode((String, String, String, String, String, String, String, Int64, Int64).self)
     {
@@ -198,7 +198,7 @@ public struct PostgresRightsStore: RightsStore {
 
   private func policies(_ query: PostgresQuery) async throws -> [RetentionPolicy] {
     var policies: [RetentionPolicy] = []
-    let rows = try await database.client.query(query, logger: logger)
+    let rows = try await database.query(query)
     for try await (name, days, scope, description, disabled, createdAt, updatedAt)
       in rows.decode((String, Int, String, String, Bool, Int64, Int64).self)
     {
@@ -227,7 +227,7 @@ public struct PostgresRightsStore: RightsStore {
       ORDER BY last_at, subject_id LIMIT \(bindings.placeholder(for: limit))
       """
     var engagements: [(subjectID: String, at: Date)] = []
-    for try await (subjectID, at) in try await database.client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+    for try await (subjectID, at) in try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings))
       .decode((String, Int64).self)
     {
       engagements.append((subjectID, Microseconds(value: at).date))
@@ -260,8 +260,8 @@ public struct PostgresRightsStore: RightsStore {
     }
     sql += " ORDER BY due_since, subject_id LIMIT \(bindings.placeholder(for: limit))"
     var due: [RetentionDue] = []
-    for try await (subjectID, lastAt, name, dueSince) in try await database.client.query(
-      PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger
+    for try await (subjectID, lastAt, name, dueSince) in try await database.query(
+      PostgresQuery(unsafeSQL: sql, binds: bindings)
     ).decode((String, Int64, String, Int64).self) {
       due.append(
         RetentionDue(
@@ -276,11 +276,11 @@ public struct PostgresRightsStore: RightsStore {
   public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
     let pending = includeAcked ? "" : "AND acked_at IS NULL"
     var messages: [OutboxMessage] = []
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       SELECT position, message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at, expires_at, acked_at
       FROM rights_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
-      """, logger: logger)
+      """)
     for try await (position, id, kind, requestID, address, subjectLine, body, token, link, createdAt, expiresAt, ackedAt)
       in rows.decode((Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?).self)
     {
@@ -299,14 +299,14 @@ public struct PostgresRightsStore: RightsStore {
       var acked = 0
       for id in ids {
         var found: Int64?? = nil
-        for try await ackedAt in try await connection.query(
+        for try await ackedAt in try await connection.checkedQuery(
           "SELECT acked_at FROM rights_outbox WHERE message_id = \(id) FOR UPDATE", logger: logger
         ).decode(Int64?.self) {
           found = .some(ackedAt)
         }
         guard let ackedAt = found else { throw RightsError.outboxMessageNotFound(id) }
         if ackedAt == nil {
-          try await connection.query(
+          try await connection.checkedQuery(
             """
             UPDATE rights_outbox SET acked_at = \(Microseconds(at).value), recipient_email = '', body = '', token = '', link = ''
             WHERE message_id = \(id)
@@ -320,9 +320,9 @@ public struct PostgresRightsStore: RightsStore {
 
   // MARK: Writes
 
-  /// A session advisory lock (`PostgresPool.withAdvisoryLock`).
+  /// One transaction holding the writers' advisory lock (`PostgresPool.withWriterTransaction`).
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    try await database.withAdvisoryLock(Self.writeLock, body)
+    try await database.withWriterTransaction(Self.writeLock, body)
   }
 
   /// The advisory-lock key of the desk's writers (any constant the replicas agree on).
@@ -333,7 +333,7 @@ public struct PostgresRightsStore: RightsStore {
       for request in commit.requests { try await save(request, connection) }
       for (requestID, content) in commit.artifactContents {
         guard let request = commit.requests.first(where: { $0.id == requestID }), let artifact = request.artifact else { continue }
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           INSERT INTO rights_artifacts (request_id, subject_id, expires_at, content)
           VALUES (\(requestID), \(request.subjectID), \(Microseconds(artifact.expiresAt).value), \(content))
@@ -342,10 +342,10 @@ public struct PostgresRightsStore: RightsStore {
           """, logger: logger)
       }
       if !commit.purgedArtifacts.isEmpty {
-        try await connection.query("DELETE FROM rights_artifacts WHERE request_id = ANY(\(commit.purgedArtifacts))", logger: logger)
+        try await connection.checkedQuery("DELETE FROM rights_artifacts WHERE request_id = ANY(\(commit.purgedArtifacts))", logger: logger)
       }
       if !commit.scrubbedOutboxRequests.isEmpty {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           UPDATE rights_outbox SET recipient_email = '', body = '', token = '', link = ''
           WHERE request_id = ANY(\(commit.scrubbedOutboxRequests)) AND acked_at IS NOT NULL AND recipient_email != ''
@@ -355,7 +355,7 @@ public struct PostgresRightsStore: RightsStore {
       for recipient in commit.recipients { try await save(recipient, connection) }
       for policy in commit.policies { try await save(policy, connection) }
       for (subjectID, at) in commit.engagements {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           INSERT INTO rights_engagements (subject_id, last_at) VALUES (\(subjectID), \(Microseconds(at).value))
           ON CONFLICT (subject_id) DO UPDATE SET last_at = GREATEST(rights_engagements.last_at, excluded.last_at)
@@ -369,7 +369,7 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   private func save(_ request: SubjectRequest, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO rights_requests (request_id, subject_id, "right", status, origin, channel, received_at, due_at, closed_at,
         updated_at, idempotency_key, body, scrubbed)
@@ -383,7 +383,7 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   private func save(_ recipient: Recipient, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO rights_recipients (recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard,
         created_at, updated_at)
@@ -397,7 +397,7 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   private func save(_ policy: RetentionPolicy, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO rights_retention_policies (name, inactivity_days, scope, scope_prefix, description, disabled, created_at,
         updated_at)
@@ -410,7 +410,7 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   private func insert(_ m: OutboxMessage, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO rights_outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
         expires_at)

@@ -95,11 +95,11 @@ public struct PostgresVaultStore: VaultStore {
 
   public func loadFields() async throws -> [FieldDefinition] {
     var fields: [FieldDefinition] = []
-    let rows = try await database.client.query(
+    let rows = try await database.query(
       """
       SELECT name, classification, special_category, criminal_offence, mask, encrypted, searchable, tags, generalization,
         description, created_at, updated_at FROM vault_fields ORDER BY name
-      """, logger: logger)
+      """)
     for try await (name, classification, category, criminal, mask, encrypted, searchable, tags, rule, description, createdAt, updatedAt)
       in rows.decode((String, String, String, Bool, String, Bool, Bool, String, String, String, Int64, Int64).self)
     {
@@ -113,7 +113,7 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   public func logHead() async throws -> ChainHead {
-    try await Self.head(try await database.client.query(Self.headQuery, logger: logger))
+    try await Self.head(try await database.query(Self.headQuery))
   }
 
   private static let headQuery: PostgresQuery = "SELECT sequence, hash FROM vault_access_log ORDER BY sequence DESC LIMIT 1"
@@ -125,8 +125,8 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   public func vaultKey(purpose: String) async throws -> WrappedKey? {
-    for try await (keyID, kekID, wrapped, createdAt) in try await database.client.query(
-      "SELECT key_id, kek_id, wrapped, created_at FROM vault_keys WHERE purpose = \(purpose)", logger: logger
+    for try await (keyID, kekID, wrapped, createdAt) in try await database.query(
+      "SELECT key_id, kek_id, wrapped, created_at FROM vault_keys WHERE purpose = \(purpose)"
     ).decode((String, String, Data, Int64).self) {
       return WrappedKey(
         purpose: purpose, owner: Envelope.vaultOwner, keyID: keyID, kekID: kekID, ciphertext: Array(wrapped),
@@ -138,37 +138,36 @@ public struct PostgresVaultStore: VaultStore {
   public func record(_ subjectID: String) async throws -> StoredRecord? {
     // One snapshot for the record, its values and its key (READ COMMITTED would give each
     // statement its own, and an erasure committing between them would pair values with no key).
-    try await database.transaction { connection in
-      try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+    try await database.snapshot { connection in
       var state: RecordState?
-      for try await row in try await connection.query("\(unescaped: Self.selectRecords) WHERE subject_id = \(subjectID)", logger: logger) {
+      for try await row in try await connection.checkedQuery("\(unescaped: Self.selectRecords) WHERE subject_id = \(subjectID)", logger: logger) {
         state = try Self.state(from: row.makeRandomAccess())
       }
       guard let state else { return nil }
       let values = try await Self.values(
-        try await connection.query("\(unescaped: Self.selectValues) WHERE subject_id = \(subjectID) ORDER BY field", logger: logger))
+        try await connection.checkedQuery("\(unescaped: Self.selectValues) WHERE subject_id = \(subjectID) ORDER BY field", logger: logger))
       let key = try await Self.dataKeys(
-        try await connection.query("\(unescaped: Self.selectDataKeys) WHERE subject_id = \(subjectID)", logger: logger)).first
+        try await connection.checkedQuery("\(unescaped: Self.selectDataKeys) WHERE subject_id = \(subjectID)", logger: logger)).first
       return StoredRecord(state: state, values: values, dataKey: key)
     }
   }
 
   public func dataKey(_ subjectID: String) async throws -> WrappedKey? {
     try await Self.dataKeys(
-      try await database.client.query("\(unescaped: Self.selectDataKeys) WHERE subject_id = \(subjectID)", logger: logger)).first
+      try await database.query("\(unescaped: Self.selectDataKeys) WHERE subject_id = \(subjectID)")).first
   }
 
   public func values(ofField field: String) async throws -> [StoredValue] {
     try await Self.values(
-      try await database.client.query("\(unescaped: Self.selectValues) WHERE field = \(field) ORDER BY subject_id", logger: logger))
+      try await database.query("\(unescaped: Self.selectValues) WHERE field = \(field) ORDER BY subject_id"))
   }
 
   public func fieldHasValues(_ field: String) async throws -> Bool {
-    for try await exists in try await database.client.query(
+    for try await exists in try await database.query(
       """
       SELECT EXISTS (SELECT 1 FROM vault_record_values
         WHERE field = \(field) AND (value_plain IS NOT NULL OR value_sealed IS NOT NULL))
-      """, logger: logger
+      """
     ).decode(Bool.self) {
       return exists
     }
@@ -177,8 +176,8 @@ public struct PostgresVaultStore: VaultStore {
 
   public func pendingSubjects() async throws -> Set<String> {
     var subjects = Set<String>()
-    for try await subject in try await database.client.query(
-      "SELECT subject_id FROM vault_records WHERE pending_since IS NOT NULL", logger: logger
+    for try await subject in try await database.query(
+      "SELECT subject_id FROM vault_records WHERE pending_since IS NOT NULL"
     ).decode(String.self) {
       subjects.insert(subject)
     }
@@ -186,8 +185,8 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   public func quasiIdentifierCount(_ digest: [UInt8]) async throws -> Int {
-    for try await count in try await database.client.query(
-      "SELECT count FROM vault_quasi_identifier_counts WHERE digest = \(Data(digest))", logger: logger
+    for try await count in try await database.query(
+      "SELECT count FROM vault_quasi_identifier_counts WHERE digest = \(Data(digest))"
     ).decode(Int.self) {
       return count
     }
@@ -195,8 +194,8 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   public func quasiIdentifierCountedFields() async throws -> [String]? {
-    for try await value in try await database.client.query(
-      "SELECT value FROM vault_settings WHERE name = \(StoredColumns.countedFieldsSetting)", logger: logger
+    for try await value in try await database.query(
+      "SELECT value FROM vault_settings WHERE name = \(StoredColumns.countedFieldsSetting)"
     ).decode(String.self) {
       return value.split(separator: ",").map(String.init)
     }
@@ -205,11 +204,11 @@ public struct PostgresVaultStore: VaultStore {
 
   public func subjects(field: String, blindIndex: [UInt8], after: String?, limit: Int) async throws -> [String] {
     var subjects: [String] = []
-    for try await subject in try await database.client.query(
+    for try await subject in try await database.query(
       """
       SELECT subject_id FROM vault_record_values WHERE field = \(field) AND blind_index = \(Data(blindIndex))
         AND subject_id > \(after ?? "") ORDER BY subject_id LIMIT \(limit)
-      """, logger: logger
+      """
     ).decode(String.self) {
       subjects.append(subject)
     }
@@ -231,7 +230,7 @@ public struct PostgresVaultStore: VaultStore {
       FROM vault_access_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY sequence LIMIT \(bindings.placeholder(for: query.limit))
       """
     var entries: [AccessLogEntry] = []
-    let rows = try await database.client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+    let rows = try await database.query(PostgresQuery(unsafeSQL: sql, binds: bindings))
     for try await (sequence, kind, subjectID, field, actor, role, reason, requestID, detail, occurredAt, previousHash, hash)
       in rows.decode((Int64, String, String, String, String, String, String, String, String, Int64, String, String).self)
     {
@@ -247,14 +246,14 @@ public struct PostgresVaultStore: VaultStore {
 
   public func dataKeys(notWrappedUnder kekID: String, limit: Int) async throws -> [WrappedKey] {
     try await Self.dataKeys(
-      try await database.client.query(
-        "\(unescaped: Self.selectDataKeys) WHERE kek_id != \(kekID) ORDER BY subject_id LIMIT \(limit)", logger: logger))
+      try await database.query(
+        "\(unescaped: Self.selectDataKeys) WHERE kek_id != \(kekID) ORDER BY subject_id LIMIT \(limit)"))
   }
 
   public func dataKeyCounts() async throws -> [String: Int] {
     var counts: [String: Int] = [:]
-    for try await (kekID, count) in try await database.client.query(
-      "SELECT kek_id, COUNT(*) FROM vault_data_keys GROUP BY kek_id", logger: logger
+    for try await (kekID, count) in try await database.query(
+      "SELECT kek_id, COUNT(*) FROM vault_data_keys GROUP BY kek_id"
     ).decode((String, Int).self) {
       counts[kekID] = count
     }
@@ -263,9 +262,9 @@ public struct PostgresVaultStore: VaultStore {
 
   // MARK: Writes
 
-  /// A session advisory lock (`PostgresPool.withAdvisoryLock`).
+  /// One transaction holding the writers' advisory lock (`PostgresPool.withWriterTransaction`).
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-    try await database.withAdvisoryLock(Self.writeLock, body)
+    try await database.withWriterTransaction(Self.writeLock, body)
   }
 
   /// The advisory-lock key of the vault's writers (any constant the replicas agree on).
@@ -274,18 +273,18 @@ public struct PostgresVaultStore: VaultStore {
   public func commit(_ commit: VaultCommit) async throws {
     try await database.transaction { connection in
       if let first = commit.log.first {
-        try await connection.query("LOCK TABLE vault_access_log IN EXCLUSIVE MODE", logger: logger)
-        let head = try await Self.head(try await connection.query(Self.headQuery, logger: logger))
+        try await connection.checkedQuery("LOCK TABLE vault_access_log IN EXCLUSIVE MODE", logger: logger)
+        let head = try await Self.head(try await connection.checkedQuery(Self.headQuery, logger: logger))
         guard first.sequence == head.sequence + 1, first.previousHash == head.hash else {
           throw AccessLogHeadMoved(expected: first.sequence - 1, found: head.sequence)
         }
       }
       for field in commit.fields { try await save(field, connection) }
       if !commit.destroyedDataKeys.isEmpty {
-        try await connection.query("DELETE FROM vault_data_keys WHERE subject_id = ANY(\(commit.destroyedDataKeys))", logger: logger)
+        try await connection.checkedQuery("DELETE FROM vault_data_keys WHERE subject_id = ANY(\(commit.destroyedDataKeys))", logger: logger)
       }
       for key in commit.dataKeys {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           INSERT INTO vault_data_keys (subject_id, key_id, kek_id, wrapped, created_at)
           VALUES (\(key.owner), \(key.keyID), \(key.kekID), \(Data(key.ciphertext)), \(Microseconds(key.createdAt).value))
@@ -294,7 +293,7 @@ public struct PostgresVaultStore: VaultStore {
           """, logger: logger)
       }
       for key in commit.vaultKeys {
-        try await connection.query(
+        try await connection.checkedQuery(
           """
           INSERT INTO vault_keys (purpose, key_id, kek_id, wrapped, created_at)
           VALUES (\(key.purpose), \(key.keyID), \(key.kekID), \(Data(key.ciphertext)), \(Microseconds(key.createdAt).value))
@@ -304,13 +303,13 @@ public struct PostgresVaultStore: VaultStore {
       }
       for state in commit.records { try await save(state, connection) }
       for (subject, field) in commit.removedValues {
-        try await connection.query(
+        try await connection.checkedQuery(
           "DELETE FROM vault_record_values WHERE subject_id = \(subject) AND field = \(field)", logger: logger)
       }
       for value in commit.values { try await save(value, connection) }
       if !commit.discardedRecords.isEmpty {
-        try await connection.query("DELETE FROM vault_record_values WHERE subject_id = ANY(\(commit.discardedRecords))", logger: logger)
-        try await connection.query("DELETE FROM vault_records WHERE subject_id = ANY(\(commit.discardedRecords))", logger: logger)
+        try await connection.checkedQuery("DELETE FROM vault_record_values WHERE subject_id = ANY(\(commit.discardedRecords))", logger: logger)
+        try await connection.checkedQuery("DELETE FROM vault_records WHERE subject_id = ANY(\(commit.discardedRecords))", logger: logger)
       }
       if let rebuild = commit.quasiIdentifierCountRebuild { try await replace(rebuild, connection) }
       if let fields = commit.quasiIdentifierCountedFields { try await setCountedFields(fields, connection) }
@@ -328,11 +327,11 @@ public struct PostgresVaultStore: VaultStore {
   public func discardOldPageVersions() async {}
 
   private func replace(_ counts: QuasiIdentifierCounts, _ connection: PostgresConnection) async throws {
-    try await connection.query("DELETE FROM vault_quasi_identifier_counts", logger: logger)
+    try await connection.checkedQuery("DELETE FROM vault_quasi_identifier_counts", logger: logger)
     if !counts.counts.isEmpty {
       // As hex: postgres-nio encodes no array of byte strings.
       let digests = Array(counts.counts.keys)
-      try await connection.query(
+      try await connection.checkedQuery(
         """
         INSERT INTO vault_quasi_identifier_counts (digest, count)
         SELECT decode(digest, 'hex'), count FROM unnest(\(digests.map(\.hex)), \(digests.map { Int64(counts.counts[$0]!) })) AS given (digest, count)
@@ -342,7 +341,7 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   private func setCountedFields(_ fields: [String], _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_settings (name, value) VALUES (\(StoredColumns.countedFieldsSetting), \(fields.joined(separator: ",")))
       ON CONFLICT (name) DO UPDATE SET value = excluded.value
@@ -350,19 +349,19 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   private func changeCount(_ digest: [UInt8], by change: Int, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_quasi_identifier_counts (digest, count) VALUES (\(Data(digest)), \(Int64(change)))
       ON CONFLICT (digest) DO UPDATE SET count = vault_quasi_identifier_counts.count + excluded.count
       """, logger: logger)
     if change < 0 {
-      try await connection.query(
+      try await connection.checkedQuery(
         "DELETE FROM vault_quasi_identifier_counts WHERE digest = \(Data(digest)) AND count <= 0", logger: logger)
     }
   }
 
   private func save(_ field: FieldDefinition, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_fields (name, classification, special_category, criminal_offence, mask, encrypted, searchable, tags,
         generalization, description, created_at, updated_at)
@@ -377,7 +376,7 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   private func save(_ state: RecordState, _ connection: PostgresConnection) async throws {
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_records (subject_id, version, created_at, updated_at, restriction_reason, restricted_since,
         human_review_reason, human_review_since, erasure, pending_reason, pending_since)
@@ -395,7 +394,7 @@ public struct PostgresVaultStore: VaultStore {
   private func save(_ value: StoredValue, _ connection: PostgresConnection) async throws {
     let (plain, sealed) = StoredColumns.content(value)
     let source = value.source
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_record_values (subject_id, field, value_plain, value_sealed, key_id, blind_index, locked, generalized,
         updated_at, source_channel, source_form_name, source_ip_sealed, source_actor_kind, source_captured_at, source_actor,
@@ -416,7 +415,7 @@ public struct PostgresVaultStore: VaultStore {
   /// One statement inserts every entry (`unnest` over one array per column).
   private func insert(_ log: [AccessLogEntry], _ connection: PostgresConnection) async throws {
     guard !log.isEmpty else { return }
-    try await connection.query(
+    try await connection.checkedQuery(
       """
       INSERT INTO vault_access_log (sequence, kind, subject_id, field, actor, role, reason, request_id, detail, occurred_at,
         prev_hash, hash)
