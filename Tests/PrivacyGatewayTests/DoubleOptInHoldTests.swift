@@ -204,10 +204,15 @@ struct DoubleOptInHoldTests {
           _ = try await consent.confirmDoubleOptIn(.with { $0.token = token })
         }
         #expect(try await eventually { try await !blocklisted("ada@example.org") })
-        let removals = try await admin.listAudit(.with {
-          $0.method = "privacy.blocklist.v1.BlocklistService/Remove"
-          $0.pageSize = 100
-        }).entries.filter { $0.phase == .outcome }
+        // The reactor audits the outcome once the blocklist answered, a moment after the entry went.
+        var removals: [Privacy_Gateway_V1_AuditEntry] = []
+        #expect(try await eventually {
+          removals = try await admin.listAudit(.with {
+            $0.method = "privacy.blocklist.v1.BlocklistService/Remove"
+            $0.pageSize = 100
+          }).entries.filter { $0.phase == .outcome }
+          return !removals.isEmpty
+        })
         #expect(removals.map(\.subjectID) == ["ada-again"] && removals.allSatisfy { $0.role == "consent-reactor" && $0.statusCode == 0 })
 
         fixture.clock.advance(by: 8 * 86_400)

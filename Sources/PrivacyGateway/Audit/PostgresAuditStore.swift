@@ -59,7 +59,7 @@ public struct PostgresAuditStore: AuditStore {
 
   private static let headQuery: PostgresQuery = "SELECT sequence, hash FROM audit_log ORDER BY sequence DESC LIMIT 1"
 
-  private static func head(_ rows: PostgresRowSequence) async throws -> ChainHead {
+  private static func head(_ rows: PostgresRows) async throws -> ChainHead {
     var head = ChainHead.empty
     for try await (sequence, hash) in rows.decode((Int64, String).self) { head = ChainHead(sequence: UInt64(sequence), hash: hash) }
     return head

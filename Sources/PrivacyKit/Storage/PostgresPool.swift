@@ -114,11 +114,11 @@ public final class PostgresPool: Sendable {
 
   /// Runs one statement: on the writer transaction's connection inside `withWriterTransaction`
   /// (so it sees what the write did so far and never waits on the write's own locks), else on
-  /// any pooled connection.
+  /// any pooled connection (`checkedQuery`).
   @discardableResult
-  public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+  public func query(_ query: PostgresQuery) async throws -> PostgresRows {
     if let connection = writerConnection { return try await connection.checkedQuery(query, logger: logger) }
-    return try await client.query(query, logger: logger)
+    return try await client.withConnection { connection in try await connection.checkedQuery(query, logger: logger) }
   }
 
   /// Notifies `channel` (delivered when the transaction of `connection` commits).

@@ -118,7 +118,7 @@ public struct PostgresVaultStore: VaultStore {
 
   private static let headQuery: PostgresQuery = "SELECT sequence, hash FROM vault_access_log ORDER BY sequence DESC LIMIT 1"
 
-  private static func head(_ rows: PostgresRowSequence) async throws -> ChainHead {
+  private static func head(_ rows: PostgresRows) async throws -> ChainHead {
     var head = ChainHead.empty
     for try await (sequence, hash) in rows.decode((Int64, String).self) { head = ChainHead(sequence: UInt64(sequence), hash: hash) }
     return head
@@ -456,7 +456,7 @@ public struct PostgresVaultStore: VaultStore {
       pending: try flag("pending_reason", "pending_since"))
   }
 
-  private static func values(_ rows: PostgresRowSequence) async throws -> [StoredValue] {
+  private static func values(_ rows: PostgresRows) async throws -> [StoredValue] {
     var values: [StoredValue] = []
     for try await row in rows { values.append(try value(from: row.makeRandomAccess())) }
     return values
@@ -491,7 +491,7 @@ public struct PostgresVaultStore: VaultStore {
       source: source)
   }
 
-  private static func dataKeys(_ rows: PostgresRowSequence) async throws -> [WrappedKey] {
+  private static func dataKeys(_ rows: PostgresRows) async throws -> [WrappedKey] {
     var keys: [WrappedKey] = []
     for try await (subjectID, keyID, kekID, wrapped, createdAt) in rows.decode((String, String, String, Data, Int64).self) {
       keys.append(
