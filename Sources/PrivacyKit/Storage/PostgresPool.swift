@@ -31,8 +31,8 @@ public final class PostgresPool: Sendable {
   /// within its connect timeout (10 s) with a `ConfigurationError` naming `DATABASE_URL` and
   /// what the server or the network said.
   ///
-  /// `writerIdleLimit`: how long a transaction may sit idle between statements before the server
-  /// ends its session (`withWriterTransaction`); shorter only in tests.
+  /// `writerIdleLimit`: how long any transaction of the pool may sit idle between statements
+  /// before the server ends its session (what bounds `withWriterTransaction`); shorter only in tests.
   public static func open(
     _ settings: PostgresSettings, service: String, migrations: [[String]], logger: Logger,
     writerIdleLimit: Duration = defaultWriterIdleLimit
@@ -46,7 +46,7 @@ public final class PostgresPool: Sendable {
       host: settings.host, port: settings.port, username: settings.username, password: settings.password,
       database: settings.database, tls: tls.map { .require($0) } ?? .disable)
     configuration.options.maximumConnections = settings.poolSize
-    let idleMilliseconds = writerIdleLimit.components.seconds * 1000 + writerIdleLimit.components.attoseconds / 1_000_000_000_000_000
+    let idleMilliseconds = Int(writerIdleLimit / .milliseconds(1))
     configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "\(idleMilliseconds)")]
     let database = PostgresPool(
       client: PostgresClient(configuration: configuration, backgroundLogger: logger), settings: settings, logger: logger)
