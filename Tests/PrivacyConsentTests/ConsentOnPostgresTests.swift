@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import PrivacyConsent
 import PrivacyKit
+import PrivacyProtocol
 import PrivacyTesting
 import Testing
 
@@ -130,7 +131,7 @@ struct ConsentOnPostgresTests {
     }
   }
 
-  @Test("a replica that lost its database refuses CheckConsent (UNAVAILABLE) and says NOT_SERVING, and answers again once it is back")
+  @Test("a replica that lost its database refuses CheckConsent (UNAVAILABLE) and says NOT_SERVING, on Check and Watch, and answers again once it is back")
   func staleness() async throws {
     try await PostgresTestDatabase.with { database in
       let cluster = try #require(PostgresTestDatabase.clusterURL)
@@ -140,16 +141,26 @@ struct ConsentOnPostgresTests {
           let consent = ConsentClient(wrapping: client)
           try await consent.upsert(purpose("newsletter"))
           #expect(try await elapsedUntil(within: .seconds(10)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
-          try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS false")
-          try await PostgresTestDatabase.administer(
-            cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()")
-          let refused = try await elapsedUntil(within: .seconds(10)) { await capturedRPCError { try await consent.check("c-1", "newsletter") }?.code == .unavailable }
-          #expect(refused != nil)
-          #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) == .notServing)
-          try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS true")
-          // The pool reconnects with a backoff that grew during the outage; on a machine busy with
-          // the whole suite that has taken more than 15 s.
-          #expect(try await elapsedUntil(within: .seconds(60)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
+          // How a client balancing over replicas sees it: the Watch stream of the server's health.
+          try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.init()) { watch in
+            var statuses = watch.messages.makeAsyncIterator()
+            #expect(try await statuses.next()?.status == .serving)
+            try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS false")
+            try await PostgresTestDatabase.administer(
+              cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()")
+            let refused = try await elapsedUntil(within: .seconds(10)) { await capturedRPCError { try await consent.check("c-1", "newsletter") }?.code == .unavailable }
+            #expect(refused != nil)
+            #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) == .notServing)
+            #expect(try await statuses.next()?.status == .notServing)
+            try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS true")
+            // The pool reconnects with a backoff that grew during the outage; on a machine busy with
+            // the whole suite that has taken more than 15 s.
+            #expect(try await elapsedUntil(within: .seconds(60)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
+            // Fresh again: the stream says so within its poll (a flap on the way is allowed).
+            var status = try await statuses.next()?.status
+            while status == .notServing { status = try await statuses.next()?.status }
+            #expect(status == .serving)
+          }
         }
       }
     }

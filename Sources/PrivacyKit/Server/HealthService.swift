@@ -5,9 +5,11 @@ import Synchronization
 
 /// `grpc.health.v1.Health` for one server: the server as a whole (empty name) and each of its
 /// services share one status, NOT_SERVING until the server is bound, SERVING while it runs, and
-/// NOT_SERVING again from the moment it starts draining. `Check` also answers NOT_SERVING while
-/// the service says it is not ready (a replica that lost its database); `Watch` follows the
-/// server's state only.
+/// NOT_SERVING again from the moment it starts draining. Both `Check` and `Watch` also answer
+/// NOT_SERVING while the service says it is not ready (a replica that lost its database), so a
+/// client balancing over replicas by their Watch streams leaves a stale one; `Watch` asks
+/// `ready` every `readinessPollInterval`, since a replica goes stale by time passing, with no
+/// event to announce it.
 public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, Sendable {
   public static let serviceName = "grpc.health.v1.Health"
   typealias Status = Grpc_Health_V1_HealthCheckResponse.ServingStatus
@@ -24,13 +26,17 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
   }
 
   private let names: Set<String>
-  private let ready: @Sendable () -> Bool
+  private let ready: (@Sendable () -> Bool)?
   private let state = Mutex(State())
+
+  /// How often a Watch stream asks `ready`: the shortest staleness a replica may be set to.
+  static let readinessPollInterval: Duration = .milliseconds(100)
 
   /// - Parameters:
   ///   - services: fully qualified names of the services the server hosts.
-  ///   - ready: whether the services can answer, asked at each `Check`.
-  public init(services: [String], ready: @escaping @Sendable () -> Bool = { true }) {
+  ///   - ready: whether the services can answer, asked at each `Check` and by each Watch
+  ///     stream; nil when they always can while the server runs.
+  public init(services: [String], ready: (@Sendable () -> Bool)? = nil) {
     self.names = Set(services + [""])
     self.ready = ready
   }
@@ -39,10 +45,14 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
   public func setServing(_ serving: Bool) {
     state.withLock { state in
       state.serving = serving
-      for watcher in state.watchers.values where watcher.known {
-        watcher.continuation.yield(serving ? .serving : .notServing)
-      }
+      let status = status(serving: serving)
+      for watcher in state.watchers.values where watcher.known { watcher.continuation.yield(status) }
     }
+  }
+
+  /// SERVING while the server runs and the services are ready.
+  private func status(serving: Bool) -> Status {
+    serving && ready?() != false ? .serving : .notServing
   }
 
   /// Ends every Watch stream so a draining server is not held open by them.
@@ -60,8 +70,7 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
     guard names.contains(request.service) else {
       throw RPCError(code: .notFound, message: "unknown service \(request.service.clipped)")
     }
-    let serving = state.withLock { $0.serving } && ready()
-    return .with { $0.status = serving ? .serving : .notServing }
+    return .with { $0.status = status(serving: state.withLock { $0.serving }) }
   }
 
   public func watch(
@@ -78,13 +87,27 @@ public final class HealthService: Grpc_Health_V1_Health.SimpleServiceProtocol, S
       _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) }
     }
     let finished = state.withLock { state in
-      continuation.yield(known ? (state.serving ? .serving : .notServing) : .serviceUnknown)
+      continuation.yield(known ? status(serving: state.serving) : .serviceUnknown)
       if !state.finished { state.watchers[id] = Watcher(known: known, continuation: continuation) }
       return state.finished
     }
     if finished { continuation.finish() }
-    for await status in stream {
-      try await response.write(.with { $0.status = status })
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      if known, ready != nil {
+        group.addTask {
+          while true {
+            try await Task.sleep(for: Self.readinessPollInterval)
+            continuation.yield(self.status(serving: self.state.withLock { $0.serving }))
+          }
+        }
+      }
+      // Only changes are sent, as the protocol asks.
+      var sent: Status?
+      for await status in stream where status != sent {
+        sent = status
+        try await response.write(.with { $0.status = status })
+      }
+      group.cancelAll()
     }
   }
 }

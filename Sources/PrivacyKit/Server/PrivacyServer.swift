@@ -71,7 +71,8 @@ public struct PrivacyServer: Service {
   ) {
     self.configuration = configuration
     self.services = services
-    self.health = HealthService(services: serviceNames, ready: { replica?.isFresh ?? true })
+    let ready: (@Sendable () -> Bool)? = if let replica { { replica.isFresh } } else { nil }
+    self.health = HealthService(services: serviceNames, ready: ready)
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
     self.authentication = authentication
     self.companions = companions + [replica].compactMap { $0 }
