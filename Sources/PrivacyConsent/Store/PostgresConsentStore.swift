@@ -5,11 +5,10 @@ public import PrivacyKit
 
 /// The consent store on PostgreSQL, for consent services that run as several replicas on one
 /// database: the same tables as on SQLite, prefixed `consent_` so the service can share a
-/// database with the others. Each commit is one transaction that takes the ledger's write lock
-/// (`LOCK TABLE consent_events IN EXCLUSIVE MODE`: readers go on) and checks that its first event
-/// follows the ledger's last one, so replicas never fork the chain: a commit made on a head
-/// another replica moved fails with `LedgerHeadMoved` and writes nothing. Each commit notifies
-/// `consent_changes`, which the other replicas follow.
+/// database with the others. Each commit is one transaction whose every event is inserted only if
+/// it follows the ledger's last one (`append`), so replicas never fork the chain: a commit made on
+/// a head another replica moved fails with `LedgerHeadMoved` and writes nothing. Each commit
+/// notifies `consent_changes`, which the other replicas follow.
 public struct PostgresConsentStore: ConsentStore {
   public let database: PostgresPool
 
@@ -252,21 +251,13 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func commit(_ commit: LedgerCommit) async throws {
     try await database.transaction { connection in
-      if let first = commit.events.first {
-        try await connection.checkedQuery("LOCK TABLE consent_events IN EXCLUSIVE MODE", logger: logger)
-        var head = ChainHead.empty
-        for try await (sequence, hash) in try await connection.checkedQuery(
-          "SELECT sequence, hash FROM consent_events ORDER BY sequence DESC LIMIT 1", logger: logger
-        ).decode((Int64, String).self) {
-          head = ChainHead(sequence: UInt64(sequence), hash: hash)
-        }
-        guard first.sequence == head.sequence + 1, first.previousHash == head.hash else {
-          throw LedgerHeadMoved(expected: first.sequence - 1, found: head.sequence)
+      for event in commit.events {
+        guard try await append(event, connection) else {
+          throw LedgerHeadMoved(expected: event.sequence - 1, found: try await lastSequence(connection))
         }
       }
       for purpose in commit.purposes { try await save(purpose, connection) }
       for list in commit.lists { try await save(list, connection) }
-      for event in commit.events { try await insert(event, connection) }
       let now = Microseconds(commit.now).value
       if let (subject, kind) = commit.supersede {
         try await connection.checkedQuery(
@@ -284,12 +275,25 @@ public struct PostgresConsentStore: ConsentStore {
       }
       for message in commit.outbox { try await insert(message, connection) }
       for subject in commit.erasedSubjects { try await scrub(subject: subject, at: now, connection) }
-      try await save(commit.subjectStates, connection)
-      // Delivered to the other replicas when the transaction commits, not before.
-      if !commit.events.isEmpty || !commit.purposes.isEmpty || !commit.lists.isEmpty {
+      // The notification is delivered to the other replicas when the transaction commits, not before.
+      let notifies = !commit.events.isEmpty || !commit.purposes.isEmpty || !commit.lists.isEmpty
+      if !commit.subjectStates.isEmpty {
+        try await save(commit.subjectStates, notifying: notifies, connection)
+      } else if notifies {
         try await database.notify(Self.changesChannel, on: connection)
       }
     }
+  }
+
+  /// The sequence of the ledger's last event (0: none).
+  private func lastSequence(_ connection: PostgresConnection) async throws -> UInt64 {
+    var last: Int64 = 0
+    for try await sequence in try await connection.checkedQuery(
+      "SELECT COALESCE(MAX(sequence), 0) FROM consent_events", logger: logger
+    ).decode(Int64.self) {
+      last = sequence
+    }
+    return UInt64(last)
   }
 
   /// The channel each commit of events, purposes or mailing lists notifies (`ReplicaFollower`).
@@ -302,16 +306,19 @@ public struct PostgresConsentStore: ConsentStore {
     }
   }
 
-  private func save(_ states: [String: SubjectState], _ connection: PostgresConnection) async throws {
+  /// `notifying`: the same statement notifies `changesChannel` (one round trip less per write).
+  private func save(_ states: [String: SubjectState], notifying: Bool = false, _ connection: PostgresConnection) async throws {
     guard !states.isEmpty else { return }
     let subjects = Array(states.keys)
     // The states travel as hex: postgres-nio encodes no array of byte strings.
     let encoded = subjects.map { states[$0]!.encoded().hex }
+    let (notifyBefore, notifyAfter) =
+      notifying ? ("WITH saved AS (", " RETURNING 1) SELECT pg_notify('\(Self.changesChannel)', '')") : ("", "")
     try await connection.checkedQuery(
       """
-      INSERT INTO consent_subject_states (subject_id, state)
+      \(unescaped: notifyBefore)INSERT INTO consent_subject_states (subject_id, state)
       SELECT subject_id, decode(state, 'hex') FROM unnest(\(subjects), \(encoded)) AS given (subject_id, state)
-      ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state
+      ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state\(unescaped: notifyAfter)
       """, logger: logger)
   }
 
@@ -350,18 +357,29 @@ public struct PostgresConsentStore: ConsentStore {
       """, logger: logger)
   }
 
-  private func insert(_ event: LedgerEvent, _ connection: PostgresConnection) async throws {
+  /// Appends `event` only if it extends the ledger's last event (no event at or after its
+  /// sequence, and the one before holds its previous hash), in the same statement; false when it
+  /// does not, and nothing was written. So no commit forks the chain, whatever lock its writer
+  /// holds: two writers that read one head cannot both extend it (the second fails the check, or
+  /// the primary key on `sequence` while the first is still uncommitted), and an event is never
+  /// visible before the one it follows.
+  private func append(_ event: LedgerEvent, _ connection: PostgresConnection) async throws -> Bool {
     let e = event.evidence
-    try await connection.checkedQuery(
+    let sequence = Int64(event.sequence)
+    let appended = try await connection.checkedQuery(
       """
       INSERT INTO consent_events (\(unescaped: Self.eventColumns.joined(separator: ", ")))
-      VALUES (\(Int64(event.sequence)), \(event.subjectID), \(event.kind.rawValue), \(event.purposeID), \(event.decision?.rawValue),
+      SELECT \(sequence), \(event.subjectID), \(event.kind.rawValue), \(event.purposeID), \(event.decision?.rawValue),
         \(event.legalBasis?.rawValue), \(event.optInStatus?.rawValue), \(event.listID), \(event.restricted), \(event.reason),
         \(e.channel.rawValue), \(e.formName), \(e.actor), \(e.actorKind.rawValue), \(e.noticeVersion), \(Microseconds(e.capturedAt).value),
         \(e.subjectAge.rawValue), \(e.ipAddress), \(e.userAgent), \(e.emailAddress), \(event.personalDataSalt.map { Data($0) }),
         \(event.personalDataDigest), \(e.personalDataErased), \(Microseconds(event.recordedAt).value), \(event.recordedBy.actor),
-        \(event.recordedBy.role), \(event.recordedBy.requestID), \(event.preferenceChangeID), \(event.previousHash), \(event.hash))
+        \(event.recordedBy.role), \(event.recordedBy.requestID), \(event.preferenceChangeID), \(event.previousHash), \(event.hash)
+      WHERE NOT EXISTS (SELECT 1 FROM consent_events WHERE sequence >= \(sequence))
+        AND COALESCE((SELECT hash FROM consent_events WHERE sequence = \(sequence - 1)), \(HashChain.genesis)) = \(event.previousHash)
+      RETURNING sequence
       """, logger: logger)
+    return !appended.rows.isEmpty
   }
 
   private func insert(_ c: Confirmation, _ connection: PostgresConnection) async throws {
