@@ -5,11 +5,10 @@ public import PrivacyKit
 
 /// The vault store on PostgreSQL, for vaults that run as several replicas on one database: the
 /// same tables as on SQLite, prefixed `vault_`. Values of encrypted fields and source IP
-/// addresses reach the database only sealed; data keys only wrapped. Each commit with access-log
-/// entries takes the log's write lock (`LOCK TABLE vault_access_log IN EXCLUSIVE MODE`: readers go
-/// on) and checks that its first entry follows the log's last one, so replicas never fork the
-/// chain. A commit that changes the field schema notifies `vault_changes`, which the other
-/// replicas follow.
+/// addresses reach the database only sealed; data keys only wrapped. A commit's access-log
+/// entries are inserted only if the first follows the log's last one (`append`), so replicas
+/// never fork the chain. A commit that changes the field schema notifies `vault_changes`, which
+/// the other replicas follow.
 public struct PostgresVaultStore: VaultStore {
   public let database: PostgresPool
 
@@ -272,12 +271,9 @@ public struct PostgresVaultStore: VaultStore {
 
   public func commit(_ commit: VaultCommit) async throws {
     try await database.transaction { connection in
-      if let first = commit.log.first {
-        try await connection.checkedQuery("LOCK TABLE vault_access_log IN EXCLUSIVE MODE", logger: logger)
+      if let first = commit.log.first, try await !append(commit.log, connection) {
         let head = try await Self.head(try await connection.checkedQuery(Self.headQuery, logger: logger))
-        guard first.sequence == head.sequence + 1, first.previousHash == head.hash else {
-          throw AccessLogHeadMoved(expected: first.sequence - 1, found: head.sequence)
-        }
+        throw AccessLogHeadMoved(expected: first.sequence - 1, found: head.sequence)
       }
       for field in commit.fields { try await save(field, connection) }
       if !commit.destroyedDataKeys.isEmpty {
@@ -314,7 +310,6 @@ public struct PostgresVaultStore: VaultStore {
       if let rebuild = commit.quasiIdentifierCountRebuild { try await replace(rebuild, connection) }
       if let fields = commit.quasiIdentifierCountedFields { try await setCountedFields(fields, connection) }
       for (digest, change) in commit.quasiIdentifierCountChanges { try await changeCount(digest, by: change, connection) }
-      try await insert(commit.log, connection)
       // Delivered to the other replicas when the transaction commits, not before.
       if !commit.fields.isEmpty {
         try await database.notify(Self.changesChannel, on: connection)
@@ -413,16 +408,27 @@ public struct PostgresVaultStore: VaultStore {
   }
 
   /// One statement inserts every entry (`unnest` over one array per column).
-  private func insert(_ log: [AccessLogEntry], _ connection: PostgresConnection) async throws {
-    guard !log.isEmpty else { return }
-    try await connection.checkedQuery(
+  /// Appends `log` (consecutive entries, as the vault seals them) only if its first entry
+  /// extends the log's last one (no entry at or after its sequence, and the one before holds its
+  /// previous hash), in the same statement; false when it does not, and nothing was written. So no
+  /// commit forks the chain, whatever lock its writer holds: two writers that read one head cannot
+  /// both extend it (the second fails the check, or the primary key while the first is still
+  /// uncommitted), and an entry is never visible before the one it follows.
+  private func append(_ log: [AccessLogEntry], _ connection: PostgresConnection) async throws -> Bool {
+    guard let first = log.first else { return true }
+    let sequence = Int64(first.sequence)
+    let appended = try await connection.checkedQuery(
       """
       INSERT INTO vault_access_log (sequence, kind, subject_id, field, actor, role, reason, request_id, detail, occurred_at,
         prev_hash, hash)
       SELECT * FROM unnest(\(log.map { Int64($0.sequence) }), \(log.map(\.kind.rawValue)), \(log.map(\.subjectID)), \(log.map(\.field)),
         \(log.map(\.actor)), \(log.map(\.role)), \(log.map(\.reason)), \(log.map(\.requestID)), \(log.map(\.detail)),
         \(log.map { Microseconds($0.occurredAt).value }), \(log.map(\.previousHash)), \(log.map(\.hash)))
+      WHERE NOT EXISTS (SELECT 1 FROM vault_access_log WHERE sequence >= \(sequence))
+        AND COALESCE((SELECT hash FROM vault_access_log WHERE sequence = \(sequence - 1)), \(HashChain.genesis)) = \(first.previousHash)
+      RETURNING sequence
       """, logger: logger)
+    return appended.rows.count == log.count
   }
 
   // MARK: Row decoding
