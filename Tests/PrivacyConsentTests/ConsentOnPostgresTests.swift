@@ -4,6 +4,7 @@ import PrivacyConsent
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
+import Synchronization
 import Testing
 
 /// What only PostgreSQL has. The consent service's behaviour on PostgreSQL is the consent test
@@ -143,31 +144,36 @@ struct ConsentOnPostgresTests {
           #expect(try await elapsedUntil(within: .seconds(10)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
           // How a client balancing over replicas sees it: the Watch stream of the server's health.
           // The server itself serves throughout, so NOT_SERVING there is the staleness alone; on a
-          // machine busy with the whole suite a 300 ms staleness may also flap, hence "until".
+          // machine busy with the whole suite a 300 ms staleness may also flap, so each status is
+          // awaited among those the stream sent.
           try await Grpc_Health_V1_Health.Client(wrapping: client).watch(.init()) { watch in
-            var statuses = watch.messages.makeAsyncIterator()
-            func until(_ wanted: Grpc_Health_V1_HealthCheckResponse.ServingStatus) async throws -> Bool {
-              while let status = try await statuses.next()?.status {
-                if status == wanted { return true }
-              }
-              return false
+            let seen = SeenStatuses()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+              group.addTask { for try await message in watch.messages { seen.statuses.withLock { $0.append(message.status) } } }
+              #expect(try await elapsedUntil(within: .seconds(10)) { seen.statuses.withLock { $0.contains(.serving) } } != nil)
+              try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS false")
+              try await PostgresTestDatabase.administer(
+                cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()")
+              let refused = try await elapsedUntil(within: .seconds(10)) { await capturedRPCError { try await consent.check("c-1", "newsletter") }?.code == .unavailable }
+              #expect(refused != nil)
+              #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) == .notServing)
+              #expect(try await elapsedUntil(within: .seconds(10)) { seen.statuses.withLock { $0.contains(.notServing) } } != nil)
+              let outageSeen = seen.statuses.withLock { $0.lastIndex(of: .notServing) ?? $0.count }
+              try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS true")
+              // The pool reconnects with a backoff that grew during the outage; on a machine busy with
+              // the whole suite that has taken more than 15 s.
+              #expect(try await elapsedUntil(within: .seconds(60)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
+              #expect(try await elapsedUntil(within: .seconds(10)) { seen.statuses.withLock { $0.dropFirst(outageSeen + 1).contains(.serving) } } != nil)
+              group.cancelAll()
             }
-            #expect(try await until(.serving))
-            try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS false")
-            try await PostgresTestDatabase.administer(
-              cluster, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(database.name)' AND pid <> pg_backend_pid()")
-            let refused = try await elapsedUntil(within: .seconds(10)) { await capturedRPCError { try await consent.check("c-1", "newsletter") }?.code == .unavailable }
-            #expect(refused != nil)
-            #expect(await HealthProbe.check(ServiceAddress(host: "127.0.0.1", port: port)) == .notServing)
-            #expect(try await until(.notServing))
-            try await PostgresTestDatabase.administer(cluster, "ALTER DATABASE \(database.name) ALLOW_CONNECTIONS true")
-            // The pool reconnects with a backoff that grew during the outage; on a machine busy with
-            // the whole suite that has taken more than 15 s.
-            #expect(try await elapsedUntil(within: .seconds(60)) { (try? await consent.check("c-1", "newsletter")) != nil } != nil)
-            #expect(try await until(.serving))
           }
         }
       }
     }
   }
+}
+
+/// The statuses a health Watch stream sent so far.
+private final class SeenStatuses: Sendable {
+  let statuses = Mutex<[Grpc_Health_V1_HealthCheckResponse.ServingStatus]>([])
 }
