@@ -6,7 +6,7 @@ import PrivacySuite
 import ServiceLifecycle
 
 // privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
-// privacy-suite seed --subjects N [--data-dir DIR]
+// privacy-suite seed --subjects N [--data-dir DIR] [--consent-only]
 // privacy-suite migrate --to postgres://... (--data-dir DIR | --service NAME --from sqlite:///path)
 /// A malformed command line: says what is wrong and exits 2.
 func refuse(_ message: String) -> Never {
@@ -24,6 +24,7 @@ var dataDirectory = URL(fileURLWithPath: "data")
 var ephemeralPorts = false
 var plaintext = false
 var subjects: Int?
+var consentOnly = false
 while let argument = arguments.popFirst() {
   switch argument {
   case "--subjects" where seeding:
@@ -32,6 +33,8 @@ while let argument = arguments.popFirst() {
   case "--data-dir":
     guard let value = arguments.popFirst() else { refuse("--data-dir needs a directory") }
     dataDirectory = URL(fileURLWithPath: value)
+  case "--consent-only" where seeding:
+    consentOnly = true
   case "--ephemeral-ports":
     ephemeralPorts = true
   case "--plaintext" where !seeding:
@@ -39,12 +42,12 @@ while let argument = arguments.popFirst() {
   case "-h", "--help":
     print("""
       usage: privacy-suite [--data-dir DIR] [--ephemeral-ports] [--plaintext]
-             privacy-suite seed --subjects N [--data-dir DIR]
+             privacy-suite seed --subjects N [--data-dir DIR] [--consent-only]
              privacy-suite migrate --to postgres://... (--data-dir DIR | --service NAME --from sqlite:///path)
       Runs all five services locally with dev secrets and a dev CA kept in DIR (default ./data): TLS on
       every port, mutual TLS from the gateway to the backends; --plaintext turns TLS off for debugging.
       seed fills DIR's consent, vault, subject-rights and blocklist files with N subjects for benchmarks
-      (DIR must hold none of them yet). migrate copies services from SQLite to PostgreSQL (migrate --help).
+      (DIR must hold none of them yet; --consent-only: the consent ledger alone). migrate copies services from SQLite to PostgreSQL (migrate --help).
       """)
     exit(0)
   default:
@@ -63,11 +66,18 @@ if seeding {
   }
   logger.logLevel = .warning
   do {
+    func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
+    if consentOnly {
+      try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+      let (events, elapsed) = try await Seeder.runConsent(subjects: subjects, directory: directory, logger: logger)
+      print("seeded \(subjects) subjects in \(directory.path)")
+      print("  consent: \(events) ledger events in \(seconds(elapsed)) s")
+      exit(0)
+    }
     let secrets = try DevSecrets.ensure(in: directory)
     let report = try await Seeder.run(
       subjects: subjects, directory: directory, masterKeyFile: secrets.vaultMasterKeyFile, pepperFile: secrets.blocklistPepperFile,
       logger: logger)
-    func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
     print("seeded \(subjects) subjects in \(directory.path)")
     print("  vault: \(report.records) records in \(seconds(report.vaultSeconds)) s")
     print("  consent: \(report.ledgerEvents) ledger events in \(seconds(report.consentSeconds)) s")

@@ -23,10 +23,21 @@ public struct ConsentSettings: Sendable {
 /// rebuilt from the ledger at start.
 public final class ConsentLedger: Sendable {
   private struct Memory {
-    var subjects: [String: SubjectState] = [:]
+    /// Packed: a replica holds every subject (`PackedSubjectState`).
+    var subjects: [String: PackedSubjectState] = [:]
     var purposes: [String: Purpose] = [:]
     var lists: [String: MailingList] = [:]
     var head = ChainHead.empty
+
+    func state(of subjectID: String) -> SubjectState? {
+      subjects[subjectID]?.unpacked()
+    }
+
+    mutating func apply(_ event: LedgerEvent) {
+      var state = state(of: event.subjectID) ?? SubjectState()
+      state.apply(event)
+      subjects[event.subjectID] = PackedSubjectState(state)
+    }
   }
 
   private let store: any ConsentStore
@@ -80,21 +91,21 @@ public final class ConsentLedger: Sendable {
       }
       memory.head = ChainHead(event)
     }
-    var replayed = Set<String>()
+    // Folded unpacked, then packed once: a rebuild replays the whole ledger.
+    var replayed: [String: SubjectState] = [:]
     while true {
       let batch = try await store.events(EventQuery(after: memory.head.sequence, limit: 10_000))
       guard let last = batch.last else { break }
       for event in batch {
-        memory.subjects[event.subjectID, default: SubjectState()].apply(event)
-        replayed.insert(event.subjectID)
+        replayed[event.subjectID, default: memory.state(of: event.subjectID) ?? SubjectState()].apply(event)
       }
       memory.head = ChainHead(last)
     }
+    for (subjectID, state) in replayed { memory.subjects[subjectID] = PackedSubjectState(state) }
     if rebuild {
-      try await store.saveSubjectStates(memory.subjects, replacingAll: true)
+      try await store.saveSubjectStates(replayed, replacingAll: true)
     } else if !replayed.isEmpty {
-      let subjects = memory.subjects
-      try await store.saveSubjectStates(subjects.filter { replayed.contains($0.key) }, replacingAll: false)
+      try await store.saveSubjectStates(replayed, replacingAll: false)
       logger?.info("kept subject states caught up with the ledger", metadata: ["subjects": "\(replayed.count)"])
     }
     return ConsentLedger(store: store, memory: memory, settings: settings, followsReplicas: followsReplicas, now: now)
@@ -135,7 +146,7 @@ public final class ConsentLedger: Sendable {
   private func statesAfter(_ events: [LedgerEvent]) -> [String: SubjectState] {
     memory.withLock { memory in
       var states: [String: SubjectState] = [:]
-      for event in events { states[event.subjectID, default: memory.subjects[event.subjectID] ?? SubjectState()].apply(event) }
+      for event in events { states[event.subjectID, default: memory.state(of: event.subjectID) ?? SubjectState()].apply(event) }
       return states
     }
   }
@@ -143,7 +154,7 @@ public final class ConsentLedger: Sendable {
   /// Moves memory after a committed write. Call with `writes` held.
   private func remember(_ committed: LedgerCommit) {
     memory.withLock { memory in
-      for (subject, state) in committed.subjectStates { memory.subjects[subject] = state }
+      for (subject, state) in committed.subjectStates { memory.subjects[subject] = PackedSubjectState(state) }
       for purpose in committed.purposes { memory.purposes[purpose.id] = purpose }
       for list in committed.lists { memory.lists[list.id] = list }
       memory.head = committed.head
@@ -175,7 +186,7 @@ public final class ConsentLedger: Sendable {
       guard let last = batch.last else { break }
       head = ChainHead(last)
       memory.withLock { memory in
-        for event in batch { memory.subjects[event.subjectID, default: SubjectState()].apply(event) }
+        for event in batch { memory.apply(event) }
         memory.head = head
       }
     }
@@ -183,7 +194,7 @@ public final class ConsentLedger: Sendable {
   }
 
   private func subject(_ id: String) -> SubjectState? {
-    memory.withLock { $0.subjects[id] }
+    memory.withLock { $0.state(of: id) }
   }
 
   private func purpose(_ id: String) throws(ConsentError) -> Purpose {
@@ -302,7 +313,9 @@ public final class ConsentLedger: Sendable {
         subjectIDs = Array(Set(ids)).sorted()
       case .filter(var filter):
         filter.includeErased = false
-        subjectIDs = memory.withLock { memory in memory.subjects.filter { filter.matches($0.value) }.keys.sorted() }
+        subjectIDs = memory.withLock { memory in
+          memory.subjects.filter { filter.matches($0.value.facts(for: filter.purposeID)) }.keys.sorted()
+        }
       }
       for subjectID in subjectIDs {
         try ConsentRules.checkDecision(
@@ -318,7 +331,7 @@ public final class ConsentLedger: Sendable {
   public func checkConsent(subjectID: String, purposeID: String) throws(ConsentError) -> ConsentAnswer {
     let answer: ConsentAnswer? = memory.withLock { memory in
       guard let purpose = memory.purposes[purposeID] else { return nil }
-      return ConsentRules.check(memory.subjects[subjectID], purpose: purpose)
+      return ConsentRules.check(memory.subjects[subjectID]?.facts(for: purposeID), purpose: purpose)
     }
     guard let answer else { throw .purposeNotFound(purposeID) }
     return answer
@@ -333,7 +346,7 @@ public final class ConsentLedger: Sendable {
 
   public func consentState(subjectID: String) throws(ConsentError) -> SubjectView {
     let view: SubjectView? = memory.withLock { memory in
-      guard let state = memory.subjects[subjectID] else { return nil }
+      guard let state = memory.state(of: subjectID) else { return nil }
       let purposes = memory.purposes.values.sorted { $0.id < $1.id }.map { purpose in
         (purpose, ConsentRules.check(state, purpose: purpose), state.decisions[purpose.id])
       }
@@ -346,12 +359,11 @@ public final class ConsentLedger: Sendable {
   public func listSubjects(_ filter: SubjectFilter, _ page: PageRequest) throws(ConsentError) -> (subjects: [(String, SubjectState)], nextCursor: String?) {
     if let purposeID = filter.purposeID { _ = try purpose(purposeID) }
     let cursor = page.cursor ?? ""
-    let matching = memory.withLock { memory in
-      memory.subjects.filter { $0.key > cursor && filter.matches($0.value) }.map { ($0.key, $0.value) }
+    return memory.withLock { memory in
+      let sorted = memory.subjects.filter { $0.key > cursor && filter.matches($0.value.facts(for: filter.purposeID)) }.keys.sorted()
+      let items = sorted.prefix(page.size).map { ($0, memory.subjects[$0]!.unpacked()) }
+      return (items, sorted.count > page.size ? items.last?.0 : nil)
     }
-    let sorted = matching.sorted { $0.0 < $1.0 }
-    let items = Array(sorted.prefix(page.size))
-    return (items, sorted.count > page.size ? items.last?.0 : nil)
   }
 
   public func events(_ query: EventQuery) async throws -> [LedgerEvent] {
@@ -452,7 +464,7 @@ public final class ConsentLedger: Sendable {
 
   public func subscriptions(subjectID: String) -> [(list: MailingList, subscribed: Bool, explicit: Bool, sequence: UInt64)] {
     memory.withLock { memory in
-      let state = memory.subjects[subjectID] ?? SubjectState()
+      let state = memory.state(of: subjectID) ?? SubjectState()
       return memory.lists.values.sorted { $0.id < $1.id }.map { list in
         let choice = state.isSubscribed(to: list)
         return (list, choice.subscribed, choice.explicit, choice.sequence)

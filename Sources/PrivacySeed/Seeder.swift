@@ -116,6 +116,13 @@ public enum Seeder {
       consentSeconds: consentSeconds, rightsSeconds: rightsSeconds, blocklistSeconds: blocklistSeconds)
   }
 
+  /// Seeds only the consent ledger (`files[0]`): what a consent replica's start-up benchmark
+  /// needs, at sizes where seeding the vault would take hours. Returns the events written and the
+  /// seconds it took.
+  public static func runConsent(subjects: Int, directory: URL, logger: Logger) async throws -> (events: Int, seconds: Double) {
+    try await timed { try await seedConsent(subjects: subjects, path: directory.appendingPathComponent(files[0]).path, logger: logger) }
+  }
+
   private static func timed<T: Sendable>(_ body: () async throws -> T) async rethrows -> (T, Double) {
     let start = ContinuousClock.now
     let result = try await body()

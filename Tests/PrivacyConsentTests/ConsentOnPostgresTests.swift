@@ -1,6 +1,6 @@
 import Foundation
 import GRPCCore
-import PrivacyConsent
+@testable import PrivacyConsent
 import PrivacyKit
 import PrivacyProtocol
 import PrivacyTesting
@@ -31,6 +31,35 @@ struct ConsentOnPostgresTests {
       #expect(try await second.subjectStates()["s-2"] == nil)
       try await second.commit(event("s-2", after: winner.head))
       #expect(try await first.events(EventQuery(limit: 10)).map(\.sequence) == [1, 2])
+    }
+  }
+
+  @Test("the kept states are read in chunks of the table's pages: every state once, as saved, rewritten ones as they are now")
+  func statesInChunks() async throws {
+    try await PostgresTestDatabase.with { database in
+      let store = try await PostgresConsentStore.open(try database.settings, logger: silentLogger, statesChunkPages: 1)
+      #expect(try await store.subjectStates().isEmpty)
+      func state(_ index: Int, _ decision: Decision) -> SubjectState {
+        var state = SubjectState()
+        state.decisions["purpose-\(index % 7)"] = DecisionRecord(
+          decision: decision, legalBasis: index % 2 == 0 ? nil : .contract, sequence: UInt64(index),
+          decidedAt: Date(timeIntervalSince1970: Double(index)), noticeVersion: "v\(index % 3)")
+        state.restrictionReason = String(repeating: "é", count: index % 50)
+        state.lastSequence = UInt64(index)
+        return state
+      }
+      var expected: [String: SubjectState] = [:]
+      for index in 0..<1500 { expected["subject-\(index)"] = state(index, .granted) }
+      try await store.saveSubjectStates(expected, replacingAll: false)
+      // Rewritten rows move to later pages and leave dead ones behind.
+      for index in stride(from: 0, to: 1500, by: 3) { expected["subject-\(index)"] = state(index, .withdrawn) }
+      try await store.saveSubjectStates(expected.filter { $0.value.decisions.values.first?.decision == .withdrawn }, replacingAll: false)
+      let pages = try #require(try await PostgresTestDatabase.rows(
+        database.url, "SELECT (pg_relation_size('consent_subject_states') / 8192)::text").first?.first ?? nil)
+      #expect((Int(pages) ?? 0) > 10, "the states span many chunks")
+      #expect(try await store.subjectStates().mapValues { $0.unpacked() } == expected)
+      let whole = try await PostgresConsentStore.open(try database.settings, logger: silentLogger)
+      #expect(try await whole.subjectStates().mapValues { $0.unpacked() } == expected)
     }
   }
 

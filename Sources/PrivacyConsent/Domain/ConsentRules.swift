@@ -29,7 +29,12 @@ public enum ConsentRules {
   /// restriction (art 18) block every purpose. The basis is the one the latest decision recorded,
   /// else the purpose's own.
   public static func check(_ subject: SubjectState?, purpose: Purpose) -> ConsentAnswer {
-    let record = subject?.decisions[purpose.id]
+    check(subject?.facts(for: purpose.id), purpose: purpose)
+  }
+
+  /// The same rules on what a packed state gives for the purpose (the hot path reads no more).
+  public static func check(_ subject: SubjectFacts?, purpose: Purpose) -> ConsentAnswer {
+    let record = subject?.record
     let basis = record?.legalBasis ?? purpose.legalBasis
     func answer(_ allowed: Bool, _ reason: ConsentReason, _ detail: String) -> ConsentAnswer {
       ConsentAnswer(

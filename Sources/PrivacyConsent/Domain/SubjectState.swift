@@ -97,11 +97,12 @@ public struct SubjectFilter: Sendable, Equatable {
 
   public init() {}
 
-  public func matches(_ state: SubjectState) -> Bool {
+  /// Whether a subject matches, from their state's facts for `purposeID`.
+  public func matches(_ state: SubjectFacts) -> Bool {
     if state.erased && !includeErased { return false }
     if let restricted, state.restricted != restricted { return false }
     if !optInStatuses.isEmpty && !optInStatuses.contains(state.optInStatus) { return false }
-    if let purposeID, !decisions.isEmpty, !decisions.contains(state.decisions[purposeID]?.decision) { return false }
+    if purposeID != nil, !decisions.isEmpty, !decisions.contains(state.record?.decision) { return false }
     return true
   }
 }

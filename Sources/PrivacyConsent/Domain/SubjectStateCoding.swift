@@ -40,37 +40,81 @@ extension SubjectState {
   }
 
   public init(encoded bytes: some Collection<UInt8>) throws(SubjectStateUnreadable) {
-    var reader = StateReader(Array(bytes))
-    guard try reader.byte() == Self.codingFormat else { throw SubjectStateUnreadable() }
-    self.init()
-    lastSequence = try reader.integer()
-    optInStatus = try reader.value()
-    age = try reader.value()
+    var builder = StateBuilder(bytes: Array(bytes))
+    try Self.walk(builder.bytes, &builder)
+    self = builder.state
+  }
+
+  /// Reads an encoded state part by part, handing each to `visitor`: the one reader behind
+  /// decoding (`init(encoded:)`), validating (`PackedSubjectState`) and answering from the bytes.
+  /// Throws on anything `encoded()` cannot have written.
+  static func walk(_ bytes: [UInt8], _ visitor: inout some EncodedStateVisitor) throws(SubjectStateUnreadable) {
+    var reader = StateReader(bytes)
+    guard try reader.byte() == codingFormat else { throw SubjectStateUnreadable() }
+    let lastSequence = try reader.integer()
+    let optInStatus: OptInStatus = try reader.value()
+    let age: SubjectAge = try reader.value()
     let flags = try reader.byte()
-    restricted = flags & 1 != 0
-    erased = flags & 2 != 0
-    restrictionReason = try reader.text()
+    visitor.header(
+      lastSequence: lastSequence, optInStatus: optInStatus, age: age, restricted: flags & 1 != 0, erased: flags & 2 != 0,
+      restrictionReason: try reader.text())
     for _ in 0..<(try reader.count()) {
       let purposeID = try reader.text()
       let decision: Decision = try reader.value()
       let basis = try reader.text()
-      let legalBasis: LegalBasis?
-      if basis.isEmpty {
-        legalBasis = nil
-      } else {
-        guard let value = LegalBasis(rawValue: basis) else { throw SubjectStateUnreadable() }
-        legalBasis = value
-      }
+      let legalBasis: LegalBasis? = basis.isEmpty ? nil : try reader.value(in: basis)
       let sequence = try reader.integer()
-      let decidedAt = Microseconds(value: Int64(bitPattern: try reader.integer())).date
-      decisions[purposeID] = DecisionRecord(
-        decision: decision, legalBasis: legalBasis, sequence: sequence, decidedAt: decidedAt, noticeVersion: try reader.text())
+      let decidedAt = Int64(bitPattern: try reader.integer())
+      visitor.decision(
+        purposeID: purposeID, decision: decision, legalBasis: legalBasis, sequence: sequence, decidedAt: decidedAt,
+        noticeVersion: try reader.text())
     }
     for _ in 0..<(try reader.count()) {
       let listID = try reader.text()
-      subscriptions[listID] = SubscriptionRecord(subscribed: try reader.byte() == 1, sequence: try reader.integer())
+      visitor.subscription(listID: listID, subscribed: try reader.byte() == 1, sequence: try reader.integer())
     }
     guard reader.atEnd else { throw SubjectStateUnreadable() }
+  }
+}
+
+/// What `SubjectState.walk` hands over, in the order the bytes hold it. Texts come as ranges of
+/// the bytes, so a visitor that does not need them makes no string.
+protocol EncodedStateVisitor {
+  mutating func header(
+    lastSequence: UInt64, optInStatus: OptInStatus, age: SubjectAge, restricted: Bool, erased: Bool, restrictionReason: Range<Int>)
+  mutating func decision(
+    purposeID: Range<Int>, decision: Decision, legalBasis: LegalBasis?, sequence: UInt64, decidedAt: Int64, noticeVersion: Range<Int>)
+  mutating func subscription(listID: Range<Int>, subscribed: Bool, sequence: UInt64)
+}
+
+/// Rebuilds the whole `SubjectState`.
+private struct StateBuilder: EncodedStateVisitor {
+  let bytes: [UInt8]
+  var state = SubjectState()
+
+  func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+
+  mutating func header(
+    lastSequence: UInt64, optInStatus: OptInStatus, age: SubjectAge, restricted: Bool, erased: Bool, restrictionReason: Range<Int>
+  ) {
+    state.lastSequence = lastSequence
+    state.optInStatus = optInStatus
+    state.age = age
+    state.restricted = restricted
+    state.erased = erased
+    state.restrictionReason = text(restrictionReason)
+  }
+
+  mutating func decision(
+    purposeID: Range<Int>, decision: Decision, legalBasis: LegalBasis?, sequence: UInt64, decidedAt: Int64, noticeVersion: Range<Int>
+  ) {
+    state.decisions[text(purposeID)] = DecisionRecord(
+      decision: decision, legalBasis: legalBasis, sequence: sequence, decidedAt: Microseconds(value: decidedAt).date,
+      noticeVersion: text(noticeVersion))
+  }
+
+  mutating func subscription(listID: Range<Int>, subscribed: Bool, sequence: UInt64) {
+    state.subscriptions[text(listID)] = SubscriptionRecord(subscribed: subscribed, sequence: sequence)
   }
 }
 
@@ -127,16 +171,32 @@ private struct StateReader {
     return Int(count)
   }
 
-  mutating func text() throws(SubjectStateUnreadable) -> String {
+  /// Where the next text lies in the bytes.
+  mutating func text() throws(SubjectStateUnreadable) -> Range<Int> {
     let length = try integer()
     guard length <= UInt64(bytes.count - position) else { throw SubjectStateUnreadable() }
     let end = position + Int(length)
     defer { position = end }
-    return String(decoding: bytes[position..<end], as: UTF8.self)
+    return position..<end
   }
 
-  mutating func value<T: RawRepresentable<String>>() throws(SubjectStateUnreadable) -> T {
-    guard let value = T(rawValue: try text()) else { throw SubjectStateUnreadable() }
+  mutating func value<T: RawRepresentable<String> & CaseIterable>() throws(SubjectStateUnreadable) -> T {
+    try value(in: try text())
+  }
+
+  /// The enum value whose raw name the bytes in `range` spell. Compared byte by byte: a start-up
+  /// reads millions of these, and making a string of each cost more than the rest of the read.
+  func value<T: RawRepresentable<String> & CaseIterable>(in range: Range<Int>) throws(SubjectStateUnreadable) -> T {
+    guard let value = T.allCases.first(where: { spells($0.rawValue, range) }) else { throw SubjectStateUnreadable() }
     return value
+  }
+
+  private func spells(_ name: String, _ range: Range<Int>) -> Bool {
+    var name = name
+    guard name.utf8.count == range.count else { return false }
+    guard !range.isEmpty else { return true }
+    return name.withUTF8 { name in
+      bytes.withUnsafeBufferPointer { memcmp(name.baseAddress!, $0.baseAddress! + range.lowerBound, range.count) == 0 }
+    }
   }
 }

@@ -43,7 +43,7 @@ public protocol ConsentStore: Sendable {
   func commit(_ commit: LedgerCommit) async throws
   /// Every subject's state as kept by the commits: each as of the subject's last event. Throws
   /// `SubjectStateUnreadable` when a kept state cannot be read.
-  func subjectStates() async throws -> [String: SubjectState]
+  func subjectStates() async throws -> [String: PackedSubjectState]
   /// Keeps states folded from the ledger by the service itself (the first start after an upgrade,
   /// or a rebuild); `replacingAll` first forgets every kept state.
   func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws

@@ -12,11 +12,21 @@ public import PrivacyKit
 public struct PostgresConsentStore: ConsentStore {
   public let database: PostgresPool
 
-  public static func open(_ settings: PostgresSettings, logger: Logger) async throws -> PostgresConsentStore {
-    PostgresConsentStore(database: try await PostgresPool.open(settings, service: "consent", migrations: migrations, logger: logger))
+  /// Table pages one chunk of `subjectStates` covers (tests make it small).
+  private let statesChunkPages: Int
+
+  /// - Parameter statesChunkPages: table pages per chunk of `subjectStates`; the default is
+  ///   about 35,000 subjects, 7 MB.
+  public static func open(_ settings: PostgresSettings, logger: Logger, statesChunkPages: Int = 1000) async throws -> PostgresConsentStore {
+    PostgresConsentStore(
+      database: try await PostgresPool.open(settings, service: "consent", migrations: migrations, logger: logger),
+      statesChunkPages: max(1, statesChunkPages))
   }
 
-  private init(database: PostgresPool) { self.database = database }
+  private init(database: PostgresPool, statesChunkPages: Int) {
+    self.database = database
+    self.statesChunkPages = statesChunkPages
+  }
 
   private var logger: Logger { database.logger }
 
@@ -195,14 +205,73 @@ public struct PostgresConsentStore: ConsentStore {
     return messages
   }
 
-  public func subjectStates() async throws -> [String: SubjectState] {
-    var states: [String: SubjectState] = [:]
-    for try await (subjectID, state) in try await database.query(
-      "SELECT subject_id, state FROM consent_subject_states"
-    ).decode((String, Data).self) {
-      states[subjectID] = try SubjectState(encoded: state)
+  /// Read in chunks of the table's pages, each chunk one row that PostgreSQL assembles: one row
+  /// a subject cost postgres-nio more than all the rest of a start-up. The chunks are read in
+  /// one snapshot, so the states are the ledger's at one moment, and the next chunk is on its way
+  /// while one is unpacked.
+  public func subjectStates() async throws -> [String: PackedSubjectState] {
+    try await database.snapshot { connection in
+      var (pages, estimate): (Int64, Int64) = (0, 0)
+      for try await size in try await connection.checkedQuery(
+        """
+        SELECT pg_relation_size('consent_subject_states') / 8192, GREATEST(reltuples, 0)::bigint
+        FROM pg_class WHERE oid = 'consent_subject_states'::regclass
+        """, logger: logger
+      ).decode((Int64, Int64).self) {
+        (pages, estimate) = size
+      }
+      var states: [String: PackedSubjectState] = [:]
+      states.reserveCapacity(Int(estimate))
+      // The last chunk is open-ended: it also holds whatever lies past the size read above.
+      let starts = Array(stride(from: 0, through: Int(pages), by: statesChunkPages))
+      var current = try await chunk(from: starts[0], to: starts.count > 1 ? starts[1] : nil, connection)
+      for index in starts.indices {
+        async let following = index + 1 < starts.count
+          ? chunk(from: starts[index + 1], to: index + 2 < starts.count ? starts[index + 2] : nil, connection) : nil
+        if let buffer = current { try Self.unpack(buffer, into: &states) }
+        current = try await following
+      }
+      return states
     }
-    return states
+  }
+
+  private static let chunkSelect = """
+    SELECT string_agg(int4send(octet_length(subject_id)) || convert_to(subject_id, 'UTF8') || int4send(octet_length(state)) || state,
+      ''::bytea)
+    FROM consent_subject_states
+    """
+
+  /// The states stored in pages `from..<to` (`to` nil: to the end), each as a 4-byte length and
+  /// the subject id, then a 4-byte length and the state; nil when the pages hold none.
+  private func chunk(from: Int, to: Int?, _ connection: PostgresConnection) async throws -> ByteBuffer? {
+    let query: PostgresQuery =
+      if let to {
+        "\(unescaped: Self.chunkSelect) WHERE ctid >= ('(' || \(from) || ',0)')::tid AND ctid < ('(' || \(to) || ',0)')::tid"
+      } else {
+        "\(unescaped: Self.chunkSelect) WHERE ctid >= ('(' || \(from) || ',0)')::tid"
+      }
+    var result: ByteBuffer?
+    for try await buffer in try await connection.checkedQuery(query, logger: logger).decode(ByteBuffer?.self) { result = buffer }
+    return result
+  }
+
+  /// Reads the chunk's bytes directly: ByteBuffer's reads cost more than the rest per subject.
+  private static func unpack(_ buffer: ByteBuffer, into states: inout [String: PackedSubjectState]) throws {
+    try buffer.withUnsafeReadableBytes { bytes in
+      var position = 0
+      func next() throws(SubjectStateUnreadable) -> UnsafeRawBufferPointer {
+        guard bytes.count - position >= 4 else { throw SubjectStateUnreadable() }
+        let length = bytes[position..<(position + 4)].reduce(0) { $0 << 8 | Int($1) }
+        position += 4
+        guard bytes.count - position >= length else { throw SubjectStateUnreadable() }
+        defer { position += length }
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<(position + length)])
+      }
+      while position < bytes.count {
+        let subjectID = String(decoding: try next(), as: UTF8.self)
+        states[subjectID] = try PackedSubjectState(validating: [UInt8](try next()))
+      }
+    }
   }
 
   public func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int) {

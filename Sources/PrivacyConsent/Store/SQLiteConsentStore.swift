@@ -175,14 +175,14 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
-  public func subjectStates() async throws -> [String: SubjectState] {
+  public func subjectStates() async throws -> [String: PackedSubjectState] {
     try await pool.read { db in
-      var states: [String: SubjectState] = [:]
+      var states: [String: PackedSubjectState] = [:]
       states.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0)
       let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states"))
       while let row = try rows.next() {
-        let state: Data = row[1]
-        states[row[0]] = try SubjectState(encoded: state)
+        let bytes = try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) }
+        states[row[0]] = try PackedSubjectState(validating: bytes)
       }
       return states
     }
