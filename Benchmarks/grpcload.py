@@ -58,6 +58,15 @@ def build_release(*products, bin_dir=None):
     return path
 
 
+def rss_mib(pid):
+    """The resident memory of process `pid`, in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 class Server:
     """A server process pinned to the server core that prints `listening on HOST:PORT` first."""
 

@@ -34,14 +34,6 @@ def psql(url, sql):
     return subprocess.run(["psql", url, "-Atqc", sql], check=True, capture_output=True, text=True).stdout.strip()
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def sample_check(address, size):
     """A sample of subjects answers the seeder's rule for analytics (granted for even indices)."""
     import grpc
@@ -65,7 +57,7 @@ def starts(bin_dir, url, size, count):
                                  {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": url})
         try:
             seconds.append(time.monotonic() - began)
-            memory.append(rss_mib(server.process.pid))
+            memory.append(grpcload.rss_mib(server.process.pid))
             sample_check(server.address, size)
         finally:
             server.stop()

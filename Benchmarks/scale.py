@@ -74,14 +74,6 @@ def erase(i):
     return v.ErasePersonalDataRequest(subject_id=f"seed-{plain_subject(i)}", reason="benchmark").SerializeToString()
 
 
-def rss_mib(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def start(bin_path, name, env):
     began = time.monotonic()
     server = grpcload.Server([os.path.join(bin_path, name)], env)
@@ -143,7 +135,7 @@ def measure(bin_path, size, seconds, headers):
         vault, vault_start = start(bin_path, "vault-service", {**common, "DATABASE_URL": f"sqlite://{data}/vault-service.sqlite",
                                                                "VAULT_MASTER_KEY_FILE": f"{data}/dev-vault-master-key"})
         try:
-            rss_start = (rss_mib(consent.process.pid), rss_mib(vault.process.pid))
+            rss_start = (grpcload.rss_mib(consent.process.pid), grpcload.rss_mib(vault.process.pid))
             sample_checks(consent.address, vault.address, headers, size)
             metadata = list(headers.items())
             loads = [
@@ -169,7 +161,7 @@ def measure(bin_path, size, seconds, headers):
                 sys.exit(f"erasure check failed, no figure printed: {check}")
             rows.append(("ErasePersonalData 1x1", result.qps, result.p50, result.p99))
             notes.append(check)
-            rss_end = (rss_mib(consent.process.pid), rss_mib(vault.process.pid))
+            rss_end = (grpcload.rss_mib(consent.process.pid), grpcload.rss_mib(vault.process.pid))
             workflow_servers, gateway_metadata = sagas.start(bin_path, data, common, consent.address, vault.address)
             try:
                 saga_rows, saga_notes = sagas.measure(workflow_servers[-1].address, data, size, seconds, gateway_metadata)
