@@ -77,14 +77,16 @@ public final class ConsentLedger: Sendable {
     for purpose in try await store.loadPurposes() { memory.purposes[purpose.id] = purpose }
     for list in try await store.loadMailingLists() { memory.lists[list.id] = list }
     var rebuild = false
+    var kept: UInt64 = 0
     do {
-      memory.subjects = try await store.subjectStates()
+      let loaded = try await store.subjectStates()
+      kept = loaded.lastSequence
+      // Consumed, not copied: a second reference would make the first write copy every state.
+      memory.subjects = (consume loaded).states
     } catch is SubjectStateUnreadable {
       logger?.warning("kept subject states are unreadable; rebuilding them from the ledger")
       rebuild = true
     }
-    // Every event changes its subject's state, so the newest state marks how far they reach.
-    let kept = memory.subjects.values.reduce(0) { max($0, $1.lastSequence) }
     if kept > 0 {
       guard let event = try await store.event(sequence: kept) else {
         throw LedgerCorruption(sequence: kept, column: "subject_states")

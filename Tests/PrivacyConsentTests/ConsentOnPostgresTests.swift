@@ -28,7 +28,7 @@ struct ConsentOnPostgresTests {
       loser.subjectStates = ["s-2": SubjectState()]
       await #expect(throws: LedgerHeadMoved(expected: 0, found: 1)) { try await second.commit(loser) }
       #expect(try await second.events(EventQuery(limit: 10)).map(\.subjectID) == ["s-1"])
-      #expect(try await second.subjectStates()["s-2"] == nil)
+      #expect(try await second.subjectStates().states["s-2"] == nil)
       try await second.commit(event("s-2", after: winner.head))
       #expect(try await first.events(EventQuery(limit: 10)).map(\.sequence) == [1, 2])
     }
@@ -38,7 +38,7 @@ struct ConsentOnPostgresTests {
   func statesInChunks() async throws {
     try await PostgresTestDatabase.with { database in
       let store = try await PostgresConsentStore.open(try database.settings, logger: silentLogger, statesChunkPages: 1)
-      #expect(try await store.subjectStates().isEmpty)
+      #expect(try await store.subjectStates().states.isEmpty)
       func state(_ index: Int, _ decision: Decision) -> SubjectState {
         var state = SubjectState()
         state.decisions["purpose-\(index % 7)"] = DecisionRecord(
@@ -57,9 +57,9 @@ struct ConsentOnPostgresTests {
       let pages = try #require(try await PostgresTestDatabase.rows(
         database.url, "SELECT (pg_relation_size('consent_subject_states') / 8192)::text").first?.first ?? nil)
       #expect((Int(pages) ?? 0) > 10, "the states span many chunks")
-      #expect(try await store.subjectStates().mapValues { $0.unpacked() } == expected)
+      #expect(try await store.subjectStates().states.mapValues { $0.unpacked() } == expected)
       let whole = try await PostgresConsentStore.open(try database.settings, logger: silentLogger)
-      #expect(try await whole.subjectStates().mapValues { $0.unpacked() } == expected)
+      #expect(try await whole.subjectStates().states.mapValues { $0.unpacked() } == expected)
     }
   }
 

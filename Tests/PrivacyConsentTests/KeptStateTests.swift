@@ -72,7 +72,7 @@ struct KeptStateTests {
 
   /// The states the store keeps, unpacked.
   private func kept(_ store: SQLiteConsentStore) async throws -> [String: SubjectState] {
-    try await store.subjectStates().mapValues { $0.unpacked() }
+    try await store.subjectStates().states.mapValues { $0.unpacked() }
   }
 
   private func open(_ store: SQLiteConsentStore) async throws -> ConsentLedger {

@@ -1,5 +1,22 @@
 public import Foundation
 
+/// The subjects' states a store keeps, and how far into the ledger they reach: every event
+/// changes its subject's state, so the newest state's last sequence is the last event they hold.
+/// Found while loading, when each state is at hand, rather than by a second pass over millions.
+public struct KeptSubjectStates: Sendable {
+  public var states: [String: PackedSubjectState] = [:]
+  public var lastSequence: UInt64 = 0
+
+  public init(expecting count: Int = 0) {
+    states.reserveCapacity(count)
+  }
+
+  public mutating func keep(_ subjectID: String, _ state: PackedSubjectState) {
+    states[subjectID] = state
+    lastSequence = max(lastSequence, state.lastSequence)
+  }
+}
+
 /// Which ledger events to read.
 public struct EventQuery: Sendable, Equatable {
   public var subjectID: String?
@@ -43,7 +60,7 @@ public protocol ConsentStore: Sendable {
   func commit(_ commit: LedgerCommit) async throws
   /// Every subject's state as kept by the commits: each as of the subject's last event. Throws
   /// `SubjectStateUnreadable` when a kept state cannot be read.
-  func subjectStates() async throws -> [String: PackedSubjectState]
+  func subjectStates() async throws -> KeptSubjectStates
   /// Keeps states folded from the ledger by the service itself (the first start after an upgrade,
   /// or a rebuild); `replacingAll` first forgets every kept state.
   func saveSubjectStates(_ states: [String: SubjectState], replacingAll: Bool) async throws

@@ -209,7 +209,7 @@ public struct PostgresConsentStore: ConsentStore {
   /// a subject cost postgres-nio more than all the rest of a start-up. The chunks are read in
   /// one snapshot, so the states are the ledger's at one moment, and the next chunk is on its way
   /// while one is unpacked.
-  public func subjectStates() async throws -> [String: PackedSubjectState] {
+  public func subjectStates() async throws -> KeptSubjectStates {
     try await database.snapshot { connection in
       var (pages, estimate): (Int64, Int64) = (0, 0)
       for try await size in try await connection.checkedQuery(
@@ -220,8 +220,7 @@ public struct PostgresConsentStore: ConsentStore {
       ).decode((Int64, Int64).self) {
         (pages, estimate) = size
       }
-      var states: [String: PackedSubjectState] = [:]
-      states.reserveCapacity(Int(estimate))
+      var states = KeptSubjectStates(expecting: Int(estimate))
       // The last chunk is open-ended: it also holds whatever lies past the size read above.
       let starts = Array(stride(from: 0, through: Int(pages), by: statesChunkPages))
       var current = try await chunk(from: starts[0], to: starts.count > 1 ? starts[1] : nil, connection)
@@ -256,7 +255,7 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   /// Reads the chunk's bytes directly: ByteBuffer's reads cost more than the rest per subject.
-  private static func unpack(_ buffer: ByteBuffer, into states: inout [String: PackedSubjectState]) throws {
+  private static func unpack(_ buffer: ByteBuffer, into states: inout KeptSubjectStates) throws {
     try buffer.withUnsafeReadableBytes { bytes in
       var position = 0
       func next() throws(SubjectStateUnreadable) -> UnsafeRawBufferPointer {
@@ -269,7 +268,7 @@ public struct PostgresConsentStore: ConsentStore {
       }
       while position < bytes.count {
         let subjectID = String(decoding: try next(), as: UTF8.self)
-        states[subjectID] = try PackedSubjectState(validating: [UInt8](try next()))
+        states.keep(subjectID, try PackedSubjectState(validating: [UInt8](try next())))
       }
     }
   }

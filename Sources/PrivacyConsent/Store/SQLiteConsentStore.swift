@@ -175,14 +175,13 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
-  public func subjectStates() async throws -> [String: PackedSubjectState] {
+  public func subjectStates() async throws -> KeptSubjectStates {
     try await pool.read { db in
-      var states: [String: PackedSubjectState] = [:]
-      states.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0)
+      var states = KeptSubjectStates(expecting: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0)
       let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states"))
       while let row = try rows.next() {
         let bytes = try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) }
-        states[row[0]] = try PackedSubjectState(validating: bytes)
+        states.keep(row[0], try PackedSubjectState(validating: bytes))
       }
       return states
     }
