@@ -159,6 +159,25 @@ struct KeptStateTests {
     #expect(try await !withStranger.verify(subjectID: "nobody").valid)
   }
 
+  @Test("more states than one batch of the start-up read: every one is read once, as kept")
+  func batches() async throws {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let store = try SQLiteConsentStore(path: directory.path("consent.sqlite"), logger: silentLogger)
+    var expected: [String: SubjectState] = [:]
+    for index in 0..<45_001 {
+      var state = SubjectState()
+      state.optInStatus = index % 2 == 0 ? .doubleOptIn : .none
+      state.lastSequence = UInt64(index + 1)
+      expected["s\(index)"] = state
+    }
+    expected[""] = SubjectState()
+    try await store.saveSubjectStates(expected, replacingAll: false)
+    let loaded = try await store.subjectStates()
+    #expect(loaded.lastSequence == 45_001)
+    #expect(loaded.states.mapValues { $0.unpacked() } == expected)
+  }
+
   @Test("a ledger without kept states (the first start after the upgrade) is replayed once and its states written")
   func rebuiltWhenMissing() async throws {
     let directory = try TestDirectory()

@@ -175,15 +175,51 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
+  /// Read in batches by subject, the next batch read on a reader thread while this one is checked
+  /// and kept: a start-up at millions of subjects does both at once. Batches are separate reads,
+  /// so the ledger's last sequence is read before and after: if a commit came between them, the
+  /// states may be of two moments, and they are read again.
   public func subjectStates() async throws -> KeptSubjectStates {
-    try await pool.read { db in
-      var states = KeptSubjectStates(expecting: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0)
-      let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states"))
-      while let row = try rows.next() {
-        let bytes = try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) }
-        states.keep(row[0], try PackedSubjectState(validating: bytes))
+    while true {
+      let (count, before) = try await pool.read { db in
+        (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0, try Self.lastSequence(db))
       }
-      return states
+      var states = KeptSubjectStates(expecting: count)
+      var batch = try await statesBatch(after: nil)
+      while let last = batch.last {
+        async let next = statesBatch(after: last.subjectID)
+        for (subjectID, bytes) in batch { states.keep(subjectID, try PackedSubjectState(validating: bytes)) }
+        batch = try await next
+      }
+      if try await pool.read(Self.lastSequence) == before { return states }
+    }
+  }
+
+  private static func lastSequence(_ db: Database) throws -> Int64 {
+    try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) FROM consent_events") ?? 0
+  }
+
+  /// Subjects read per batch of `subjectStates`.
+  private static let statesBatchSize = 20_000
+
+  private func statesBatch(after subjectID: String?) async throws -> [(subjectID: String, bytes: [UInt8])] {
+    try await pool.read { db in
+      var batch: [(subjectID: String, bytes: [UInt8])] = []
+      batch.reserveCapacity(Self.statesBatchSize)
+      let rows =
+        if let subjectID {
+          try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states WHERE subject_id > ? ORDER BY subject_id LIMIT ?"),
+            arguments: [subjectID, Self.statesBatchSize])
+        } else {
+          try Row.fetchCursor(
+            db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states ORDER BY subject_id LIMIT ?"),
+            arguments: [Self.statesBatchSize])
+        }
+      while let row = try rows.next() {
+        batch.append((row[0], try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) }))
+      }
+      return batch
     }
   }
 
