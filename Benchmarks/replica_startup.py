@@ -3,17 +3,19 @@
 
 For each size N, `privacy-suite seed --consent-only` fills a consent ledger (four purposes, about
 four events a subject) on SQLite; `privacy-suite migrate` copies it to a database of the private
-PostgreSQL cluster. A consent service then starts on each store, pinned to the server core, and
-the script prints the time from process start to listening (reading every subject's kept state
-and the events after it) and the resident memory once listening, over several starts. Before a
-figure is printed, a sample of subjects is asked CheckConsent and must answer what was seeded.
+PostgreSQL cluster. A consent service then starts on each store, on all cores as a joining
+replica would have them, and the script prints the time from process start to listening (reading
+every subject's kept state and the events after it) and the resident memory once listening, over
+several starts. Before a figure is printed, a sample of subjects is asked CheckConsent and must
+answer what was seeded.
 
 Beside each row, from the same sitting: a raw read of the same kept states with no service
 around it (Python's sqlite3 reading every row; psql copying every row out in binary).
 
 usage: scripts/with-postgres python3 Benchmarks/replica_startup.py [--sizes 1000000] [--starts 3]
-         [--bin-dir DIR] [--seeded DIR]
+         [--bin-dir DIR] [--seeded DIR [--migrated URL]]
   --seeded DIR: a directory already seeded at the one size given (skips seeding).
+  --migrated URL: a PostgreSQL database that DIR's ledger was migrated to (skips migrating).
 """
 import argparse
 import os
@@ -54,7 +56,8 @@ def starts(bin_dir, url, size, count):
     for _ in range(count):
         began = time.monotonic()
         server = grpcload.Server([os.path.join(bin_dir, "consent-service")],
-                                 {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": url})
+                                 {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error", "DATABASE_URL": url},
+                                 cpu=f"0-{os.cpu_count() - 1}")
         try:
             seconds.append(time.monotonic() - began)
             memory.append(grpcload.rss_mib(server.process.pid))
@@ -92,7 +95,7 @@ def describe(seconds, memory):
             f"{statistics.median(memory):,.0f} MiB")
 
 
-def measure(bin_dir, size, count, seeded, cluster):
+def measure(bin_dir, size, count, seeded, migrated, cluster):
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as scratch:
         data = seeded or scratch
@@ -107,7 +110,9 @@ def measure(bin_dir, size, count, seeded, cluster):
             sys.exit(f"the seeded ledger keeps {kept:,} subject states, not {size:,}")
         notes.append(f"{size:,} subjects, {events:,} ledger events")
         rows.append(("SQLite", *describe(*starts(bin_dir, f"sqlite://{path}", size, count)), f"{sqlite_raw_read(path):.2f} s"))
-        if cluster:
+        if migrated:
+            rows.append(("PostgreSQL", *describe(*starts(bin_dir, migrated, size, count)), f"{postgres_raw_read(migrated):.2f} s"))
+        elif cluster:
             name = f"startup_{size}"
             psql(cluster, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             psql(cluster, f"CREATE DATABASE {name}")
@@ -130,19 +135,22 @@ def main():
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--bin-dir")
     parser.add_argument("--seeded")
+    parser.add_argument("--migrated")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     if args.seeded and len(sizes) != 1:
         sys.exit("--seeded takes one size")
+    if args.migrated and not args.seeded:
+        sys.exit("--migrated goes with --seeded")
     grpcload.python_stubs("privacy/consent/v1/consent.proto")
     bin_dir = grpcload.build_release("consent-service", "privacy-suite", bin_dir=args.bin_dir)
     cluster = os.environ.get("PRIVACY_TEST_POSTGRES_URL")
-    if not cluster:
+    if not cluster and not args.migrated:
         print("PRIVACY_TEST_POSTGRES_URL is not set: SQLite only (run under scripts/with-postgres for PostgreSQL)")
     print("| size | store | start-up to listening, median (range) | resident memory | raw read of the kept states |")
     print("|---|---|---|---|---|")
     for size in sizes:
-        rows, notes = measure(bin_dir, size, args.starts, args.seeded, cluster)
+        rows, notes = measure(bin_dir, size, args.starts, args.seeded, args.migrated, cluster)
         for store, startup, memory, raw in rows:
             print(f"| {size:,} | {store} | {startup} | {memory} | {raw} |", flush=True)
         for note in notes:

@@ -207,8 +207,9 @@ public struct PostgresConsentStore: ConsentStore {
 
   /// Read in chunks of the table's pages, each chunk one row that PostgreSQL assembles: one row
   /// a subject cost postgres-nio more than all the rest of a start-up. The chunks are read in
-  /// one snapshot, so the states are the ledger's at one moment, and the next chunk is on its way
-  /// while one is unpacked.
+  /// one snapshot, so the states are the ledger's at one moment, and in three stages at once:
+  /// PostgreSQL assembles a chunk while the one before is unpacked and checked, and the one
+  /// before that is kept.
   public func subjectStates() async throws -> KeptSubjectStates {
     try await database.snapshot { connection in
       var (pages, estimate): (Int64, Int64) = (0, 0)
@@ -223,13 +224,18 @@ public struct PostgresConsentStore: ConsentStore {
       var states = KeptSubjectStates(expecting: Int(estimate))
       // The last chunk is open-ended: it also holds whatever lies past the size read above.
       let starts = Array(stride(from: 0, through: Int(pages), by: statesChunkPages))
-      var current = try await chunk(from: starts[0], to: starts.count > 1 ? starts[1] : nil, connection)
+      var fetched = try await chunk(from: starts[0], to: starts.count > 1 ? starts[1] : nil, connection)
+      var unpacked: [(subjectID: String, state: PackedSubjectState)] = []
       for index in starts.indices {
-        async let following = index + 1 < starts.count
+        async let nextFetched = index + 1 < starts.count
           ? chunk(from: starts[index + 1], to: index + 2 < starts.count ? starts[index + 2] : nil, connection) : nil
-        if let buffer = current { try Self.unpack(buffer, into: &states) }
-        current = try await following
+        let unpacking = fetched
+        async let nextUnpacked = Self.unpack(unpacking)
+        for (subjectID, state) in unpacked { states.keep(subjectID, state) }
+        unpacked = try await nextUnpacked
+        fetched = try await nextFetched
       }
+      for (subjectID, state) in unpacked { states.keep(subjectID, state) }
       return states
     }
   }
@@ -255,8 +261,10 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   /// Reads the chunk's bytes directly: ByteBuffer's reads cost more than the rest per subject.
-  private static func unpack(_ buffer: ByteBuffer, into states: inout KeptSubjectStates) throws {
-    try buffer.withUnsafeReadableBytes { bytes in
+  private static func unpack(_ buffer: ByteBuffer?) throws -> [(subjectID: String, state: PackedSubjectState)] {
+    guard let buffer else { return [] }
+    return try buffer.withUnsafeReadableBytes { bytes in
+      var unpacked: [(subjectID: String, state: PackedSubjectState)] = []
       var position = 0
       func next() throws(SubjectStateUnreadable) -> UnsafeRawBufferPointer {
         guard bytes.count - position >= 4 else { throw SubjectStateUnreadable() }
@@ -268,8 +276,9 @@ public struct PostgresConsentStore: ConsentStore {
       }
       while position < bytes.count {
         let subjectID = String(decoding: try next(), as: UTF8.self)
-        states.keep(subjectID, try PackedSubjectState(validating: [UInt8](try next())))
+        unpacked.append((subjectID, try PackedSubjectState(validating: [UInt8](try next()))))
       }
+      return unpacked
     }
   }
 

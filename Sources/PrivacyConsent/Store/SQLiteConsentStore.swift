@@ -175,8 +175,8 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
-  /// Read in batches by subject, the next batch read on a reader thread while this one is checked
-  /// and kept: a start-up at millions of subjects does both at once. Batches are separate reads,
+  /// Read in batches by subject, the next batch read and checked on a reader thread while this one
+  /// is kept: a start-up at millions of subjects does both at once. Batches are separate reads,
   /// so the ledger's last sequence is read before and after: if a commit came between them, the
   /// states may be of two moments, and they are read again.
   public func subjectStates() async throws -> KeptSubjectStates {
@@ -188,7 +188,7 @@ public struct SQLiteConsentStore: ConsentStore {
       var batch = try await statesBatch(after: nil)
       while let last = batch.last {
         async let next = statesBatch(after: last.subjectID)
-        for (subjectID, bytes) in batch { states.keep(subjectID, try PackedSubjectState(validating: bytes)) }
+        for (subjectID, state) in batch { states.keep(subjectID, state) }
         batch = try await next
       }
       if try await pool.read(Self.lastSequence) == before { return states }
@@ -202,9 +202,9 @@ public struct SQLiteConsentStore: ConsentStore {
   /// Subjects read per batch of `subjectStates`.
   private static let statesBatchSize = 20_000
 
-  private func statesBatch(after subjectID: String?) async throws -> [(subjectID: String, bytes: [UInt8])] {
+  private func statesBatch(after subjectID: String?) async throws -> [(subjectID: String, state: PackedSubjectState)] {
     try await pool.read { db in
-      var batch: [(subjectID: String, bytes: [UInt8])] = []
+      var batch: [(subjectID: String, state: PackedSubjectState)] = []
       batch.reserveCapacity(Self.statesBatchSize)
       let rows =
         if let subjectID {
@@ -217,7 +217,7 @@ public struct SQLiteConsentStore: ConsentStore {
             arguments: [Self.statesBatchSize])
         }
       while let row = try rows.next() {
-        batch.append((row[0], try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) }))
+        batch.append((row[0], try PackedSubjectState(validating: try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) })))
       }
       return batch
     }
