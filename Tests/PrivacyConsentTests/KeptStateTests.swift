@@ -36,13 +36,51 @@ struct KeptStateTests {
       #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: bytes.prefix(length)) }
     }
     #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: bytes + [0]) }
-    #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: [2] + bytes.dropFirst()) }
-    // An enum value no version wrote.
-    let name = Array("double_opt_in".utf8)
-    let at = try #require((0...(bytes.count - name.count)).first { Array(bytes[$0..<($0 + name.count)]) == name })
-    var unknown = bytes
-    unknown[at + name.count - 1] = UInt8(ascii: "x")
-    #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: unknown) }
+    for format: UInt8 in [0, 3] {
+      #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: [format] + bytes.dropFirst()) }
+    }
+    // Enum codes no version wrote: the opt-in status follows the format byte and the two bytes
+    // of sequence 300; the subject's age comes next.
+    #expect(bytes[0] == 2 && bytes[3] == OptInStatus.doubleOptIn.code && bytes[4] == SubjectAge.child.code)
+    for (position, code) in [(3, 0), (3, 7), (4, 0), (4, 99)] {
+      var unknown = bytes
+      unknown[position] = UInt8(code)
+      #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: unknown) }
+    }
+    // Every case has its own code.
+    #expect(Set(Decision.allCases.map(\.code)).count == Decision.allCases.count)
+    #expect(Set(LegalBasis.allCases.map(\.code)).count == LegalBasis.allCases.count)
+    #expect(Set(OptInStatus.allCases.map(\.code)).count == OptInStatus.allCases.count)
+    #expect(Set(SubjectAge.allCases.map(\.code)).count == SubjectAge.allCases.count)
+  }
+
+  /// `sampleState()` as format 1 wrote it (enum values by name), before format 2.
+  private static let formatOne = bytes(
+    hex: "01ac020d646f75626c655f6f70745f696e056368696c64011a616363757261637920636f6e7465737465643a20c3a920e29c93020a6e6577736c6574746572"
+      + "076772616e74656407636f6e73656e7403c0c480c1c1c482030276320970726f66696c696e670977697468647261776e0009c0e9cefdffffffffff0100"
+      + "01067765656b6c790007")
+
+  private static func bytes(hex: String) -> [UInt8] {
+    let digits = Array(hex.utf8)
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+  }
+
+  @Test("states kept in format 1 (enum values by name) still read, packed too; damaged ones are refused")
+  func formatOneRead() throws {
+    let bytes = Self.formatOne
+    #expect(try SubjectState(encoded: bytes) == sampleState())
+    #expect(try PackedSubjectState(validating: bytes).facts(for: "newsletter") == sampleState().facts(for: "newsletter"))
+    for length in 0..<bytes.count {
+      #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: bytes.prefix(length)) }
+    }
+    // A name no version wrote.
+    for name in ["double_opt_in", "consent"].map({ Array($0.utf8) }) {
+      let at = try #require((0...(bytes.count - name.count)).first { Array(bytes[$0..<($0 + name.count)]) == name })
+      var unknown = bytes
+      unknown[at + name.count - 1] = UInt8(ascii: "x")
+      #expect(throws: SubjectStateUnreadable.self) { try SubjectState(encoded: unknown) }
+      #expect(throws: SubjectStateUnreadable.self) { try PackedSubjectState(validating: unknown) }
+    }
   }
 
   @Test("memory's packed form refuses what decoding refuses, and answers what the state answers")
@@ -62,11 +100,9 @@ struct KeptStateTests {
     for length in 0..<bytes.count {
       #expect(throws: SubjectStateUnreadable.self) { try PackedSubjectState(validating: Array(bytes.prefix(length))) }
     }
-    var unknownBasis = bytes
-    let basis = Array("consent".utf8)
-    let at = try #require((0...(bytes.count - basis.count)).first { Array(bytes[$0..<($0 + basis.count)]) == basis })
-    unknownBasis[at] = UInt8(ascii: "k")
-    #expect(throws: SubjectStateUnreadable.self) { try PackedSubjectState(validating: unknownBasis) }
+    var unknownStatus = bytes
+    unknownStatus[3] = 42
+    #expect(throws: SubjectStateUnreadable.self) { try PackedSubjectState(validating: unknownStatus) }
     #expect(throws: SubjectStateUnreadable.self) { try PackedSubjectState(validating: bytes + [0]) }
   }
 

@@ -3,8 +3,9 @@ import PrivacyKit
 
 /// One subject's state as memory holds it: the bytes `SubjectState.encoded()` writes, which the
 /// stores keep too. A replica holds a state for every subject, millions of them: one buffer a
-/// subject takes about a third of the memory of a `SubjectState` and its dictionaries, and
-/// loading one is a copy instead of a rebuild. The hot reads (`facts(for:)`) walk the bytes
+/// subject takes about a third of the memory of a `SubjectState` and its dictionaries (measured:
+/// 242 instead of 686 MiB for 1,000,000 subjects with four decisions each), and loading one is a
+/// copy and a check instead of a rebuild. The hot reads (`facts(for:)`) walk the bytes
 /// without building the state; a write unpacks, applies its events and packs again.
 public struct PackedSubjectState: Sendable, Equatable {
   public let bytes: [UInt8]

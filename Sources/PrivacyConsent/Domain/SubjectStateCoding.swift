@@ -8,24 +8,26 @@ public struct SubjectStateUnreadable: Error, Equatable {
 }
 
 /// The compact binary form of a `SubjectState`, stored beside the ledger so the service starts by
-/// reading one row per subject instead of replaying every event. Enum values are stored by their
-/// raw names (the ledger's own spelling), integers in LEB128; the first byte is the format.
+/// reading one row per subject instead of replaying every event, and held in memory as it is
+/// (`PackedSubjectState`). Integers are LEB128; the first byte is the format. Format 2 (written
+/// now) stores enum values as one-byte codes (`StoredEnum`); format 1 stored their raw names and
+/// is still read, so states kept by an older binary need no rebuild.
 extension SubjectState {
-  static let codingFormat: UInt8 = 1
+  static let codingFormat: UInt8 = 2
 
   public func encoded() -> [UInt8] {
     var out = StateWriter()
     out.byte(Self.codingFormat)
     out.integer(lastSequence)
-    out.text(optInStatus.rawValue)
-    out.text(age.rawValue)
+    out.byte(optInStatus.code)
+    out.byte(age.code)
     out.byte((restricted ? 1 : 0) | (erased ? 2 : 0))
     out.text(restrictionReason)
     out.integer(UInt64(decisions.count))
     for (purposeID, record) in decisions.sorted(by: { $0.key < $1.key }) {
       out.text(purposeID)
-      out.text(record.decision.rawValue)
-      out.text(record.legalBasis?.rawValue ?? "")
+      out.byte(record.decision.code)
+      out.byte(record.legalBasis?.code ?? 0)
       out.integer(record.sequence)
       out.integer(UInt64(bitPattern: Microseconds(record.decidedAt).value))
       out.text(record.noticeVersion)
@@ -50,7 +52,8 @@ extension SubjectState {
   /// Throws on anything `encoded()` cannot have written.
   static func walk(_ bytes: [UInt8], _ visitor: inout some EncodedStateVisitor) throws(SubjectStateUnreadable) {
     var reader = StateReader(bytes)
-    guard try reader.byte() == codingFormat else { throw SubjectStateUnreadable() }
+    reader.format = try reader.byte()
+    guard reader.format == 1 || reader.format == codingFormat else { throw SubjectStateUnreadable() }
     let lastSequence = try reader.integer()
     let optInStatus: OptInStatus = try reader.value()
     let age: SubjectAge = try reader.value()
@@ -61,8 +64,7 @@ extension SubjectState {
     for _ in 0..<(try reader.count()) {
       let purposeID = try reader.text()
       let decision: Decision = try reader.value()
-      let basis = try reader.text()
-      let legalBasis: LegalBasis? = basis.isEmpty ? nil : try reader.value(in: basis)
+      let legalBasis: LegalBasis? = try reader.optionalValue()
       let sequence = try reader.integer()
       let decidedAt = Int64(bitPattern: try reader.integer())
       visitor.decision(
@@ -118,6 +120,58 @@ private struct StateBuilder: EncodedStateVisitor {
   }
 }
 
+/// An enum kept in a stored state by a one-byte code. Codes are stored: never reuse or change one;
+/// a new case takes the next. 0 is no value.
+protocol StoredEnum: RawRepresentable<String>, CaseIterable, Equatable {
+  var code: UInt8 { get }
+}
+
+extension Decision: StoredEnum {
+  var code: UInt8 {
+    switch self {
+    case .granted: 1
+    case .denied: 2
+    case .withdrawn: 3
+    }
+  }
+}
+
+extension LegalBasis: StoredEnum {
+  var code: UInt8 {
+    switch self {
+    case .consent: 1
+    case .contract: 2
+    case .legalObligation: 3
+    case .vitalInterests: 4
+    case .publicTask: 5
+    case .legitimateInterests: 6
+    }
+  }
+}
+
+extension OptInStatus: StoredEnum {
+  var code: UInt8 {
+    switch self {
+    case .none: 1
+    case .singleOptInUser: 2
+    case .singleOptInWebform: 3
+    case .doubleOptIn: 4
+    case .optOutUser: 5
+    case .optOutContact: 6
+    }
+  }
+}
+
+extension SubjectAge: StoredEnum {
+  var code: UInt8 {
+    switch self {
+    case .unspecified: 1
+    case .child: 2
+    case .adult: 3
+    }
+  }
+}
+
 private struct StateWriter {
   var bytes: [UInt8] = []
 
@@ -142,6 +196,8 @@ private struct StateWriter {
 private struct StateReader {
   private let bytes: [UInt8]
   private var position = 0
+  /// The format being read (its first byte), which decides how enum values are spelled.
+  var format: UInt8 = 0
 
   init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -180,17 +236,28 @@ private struct StateReader {
     return position..<end
   }
 
-  mutating func value<T: RawRepresentable<String> & CaseIterable>() throws(SubjectStateUnreadable) -> T {
-    try value(in: try text())
-  }
-
-  /// The enum value whose raw name the bytes in `range` spell. Compared byte by byte: a start-up
-  /// reads millions of these, and making a string of each cost more than the rest of the read.
-  func value<T: RawRepresentable<String> & CaseIterable>(in range: Range<Int>) throws(SubjectStateUnreadable) -> T {
-    guard let value = T.allCases.first(where: { spells($0.rawValue, range) }) else { throw SubjectStateUnreadable() }
+  /// An enum value: its code (format 2) or its raw name (format 1).
+  mutating func value<T: StoredEnum>() throws(SubjectStateUnreadable) -> T {
+    guard let value: T = try optionalValue() else { throw SubjectStateUnreadable() }
     return value
   }
 
+  /// An enum value that may be absent: code 0 (format 2) or an empty name (format 1).
+  mutating func optionalValue<T: StoredEnum>() throws(SubjectStateUnreadable) -> T? {
+    if format == 1 {
+      let range = try text()
+      if range.isEmpty { return nil }
+      guard let value = T.allCases.first(where: { spells($0.rawValue, range) }) else { throw SubjectStateUnreadable() }
+      return value
+    }
+    let code = try byte()
+    if code == 0 { return nil }
+    guard let value = T.allCases.first(where: { $0.code == code }) else { throw SubjectStateUnreadable() }
+    return value
+  }
+
+  /// Compared byte by byte: a start-up reads millions of these, and making a string of each cost
+  /// more than the rest of the read.
   private func spells(_ name: String, _ range: Range<Int>) -> Bool {
     var name = name
     guard name.utf8.count == range.count else { return false }
