@@ -195,7 +195,7 @@ struct KeptStateTests {
     #expect(try await !withStranger.verify(subjectID: "nobody").valid)
   }
 
-  @Test("more states than one batch of the start-up read: every one is read once, as kept")
+  @Test("more states than one batch of the start-up read, from two halves at once: every one is read once, as kept")
   func batches() async throws {
     let directory = try TestDirectory()
     defer { directory.remove() }
@@ -212,6 +212,13 @@ struct KeptStateTests {
     let loaded = try await store.subjectStates()
     #expect(loaded.lastSequence == 45_001)
     #expect(loaded.states.mapValues { $0.unpacked() } == expected)
+
+    // The halves of a table of one state, or none.
+    for single in [["": SubjectState()], ["only": SubjectState()], [:]] {
+      let small = try SQLiteConsentStore(path: directory.path("small-\(single.keys.first ?? "none").sqlite"), logger: silentLogger)
+      try await small.saveSubjectStates(single, replacingAll: false)
+      #expect(try await small.subjectStates().states.mapValues { $0.unpacked() } == single)
+    }
   }
 
   @Test("a ledger without kept states (the first start after the upgrade) is replayed once and its states written")

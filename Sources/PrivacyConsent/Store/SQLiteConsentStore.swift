@@ -175,21 +175,30 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
-  /// Read in batches by subject, the next batch read and checked on a reader thread while this one
-  /// is kept: a start-up at millions of subjects does both at once. Batches are separate reads,
-  /// so the ledger's last sequence is read before and after: if a commit came between them, the
-  /// states may be of two moments, and they are read again.
+  /// Read in batches by subject id from two halves of the table at once, each batch read and
+  /// checked on a reader thread of its own while the batches before them are kept: a start-up at
+  /// millions of subjects keeps both cores busy. Batches are separate reads, so the ledger's last
+  /// sequence is read before and after: if a commit came between them, the states may be of two
+  /// moments, and they are read again.
   public func subjectStates() async throws -> KeptSubjectStates {
     while true {
-      let (count, before) = try await pool.read { db in
-        (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0, try Self.lastSequence(db))
+      let (count, middle, before) = try await pool.read { db in
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM subject_states") ?? 0
+        let middle = try String.fetchOne(
+          db, sql: "SELECT subject_id FROM subject_states ORDER BY subject_id LIMIT 1 OFFSET ?", arguments: [count / 2])
+        return (count, middle, try Self.lastSequence(db))
       }
       var states = KeptSubjectStates(expecting: count)
-      var batch = try await statesBatch(after: nil)
-      while let last = batch.last {
-        async let next = statesBatch(after: last.subjectID)
-        for (subjectID, state) in batch { states.keep(subjectID, state) }
-        batch = try await next
+      let lower = StatesRange(from: "", below: middle)
+      let upper = middle.map { StatesRange(from: $0, below: nil) }
+      var batches = (try await statesBatch(lower), try await statesBatch(upper))
+      while !batches.0.isEmpty || !batches.1.isEmpty {
+        let next = (lower.after(batches.0), upper?.after(batches.1))
+        async let nextLower = statesBatch(next.0)
+        async let nextUpper = statesBatch(next.1)
+        for (subjectID, state) in batches.0 { states.keep(subjectID, state) }
+        for (subjectID, state) in batches.1 { states.keep(subjectID, state) }
+        batches = (try await nextLower, try await nextUpper)
       }
       if try await pool.read(Self.lastSequence) == before { return states }
     }
@@ -202,20 +211,40 @@ public struct SQLiteConsentStore: ConsentStore {
   /// Subjects read per batch of `subjectStates`.
   private static let statesBatchSize = 20_000
 
-  private func statesBatch(after subjectID: String?) async throws -> [(subjectID: String, state: PackedSubjectState)] {
-    try await pool.read { db in
+  /// Subject ids from `from` (inclusive, or exclusive once `pastFrom`) up to `below` (nil: the end).
+  private struct StatesRange: Sendable {
+    var from: String
+    var pastFrom = false
+    var below: String?
+
+    init(from: String, below: String?) {
+      self.from = from
+      self.below = below
+    }
+
+    /// The rest of the range after `batch`; nil when the batch ended it.
+    func after(_ batch: [(subjectID: String, state: PackedSubjectState)]) -> StatesRange? {
+      guard batch.count == SQLiteConsentStore.statesBatchSize, let last = batch.last else { return nil }
+      var rest = self
+      rest.from = last.subjectID
+      rest.pastFrom = true
+      return rest
+    }
+  }
+
+  /// The next batch of `range` (nil: none), each state checked.
+  private func statesBatch(_ range: StatesRange?) async throws -> [(subjectID: String, state: PackedSubjectState)] {
+    guard let range else { return [] }
+    return try await pool.read { db in
       var batch: [(subjectID: String, state: PackedSubjectState)] = []
       batch.reserveCapacity(Self.statesBatchSize)
-      let rows =
-        if let subjectID {
-          try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states WHERE subject_id > ? ORDER BY subject_id LIMIT ?"),
-            arguments: [subjectID, Self.statesBatchSize])
-        } else {
-          try Row.fetchCursor(
-            db.cachedStatement(sql: "SELECT subject_id, state FROM subject_states ORDER BY subject_id LIMIT ?"),
-            arguments: [Self.statesBatchSize])
-        }
+      let rows = try Row.fetchCursor(
+        db.cachedStatement(
+          sql: """
+            SELECT subject_id, state FROM subject_states WHERE subject_id \(range.pastFrom ? ">" : ">=") ?
+              AND (?2 IS NULL OR subject_id < ?2) ORDER BY subject_id LIMIT ?3
+            """),
+        arguments: [range.from, range.below, Self.statesBatchSize])
       while let row = try rows.next() {
         batch.append((row[0], try PackedSubjectState(validating: try row.withUnsafeData(atIndex: 1) { [UInt8]($0 ?? Data()) })))
       }
