@@ -1,0 +1,208 @@
+import Foundation
+@testable import PrivacyConsent
+import PrivacyKit
+import PrivacyTesting
+import Testing
+
+extension StoreKind {
+  /// Runs `body` with a new, empty consent store of this kind.
+  func withConsentStore<T: Sendable>(_ body: (any ConsentStore) async throws -> T) async throws -> T {
+    try await withDatabase { database in
+      switch database {
+      case .sqlite(let path): try await body(try SQLiteConsentStore(path: path, logger: silentLogger))
+      case .postgres(let settings): try await body(try await PostgresConsentStore.open(settings, logger: silentLogger))
+      }
+    }
+  }
+}
+
+/// Every method of `ConsentStore`, its errors and its transactions, the same on each store. (The
+/// consent service's behaviour suites also run on both stores: `scripts/test`.)
+@Suite("Consent store conformance")
+struct ConsentStoreConformanceTests {
+  private static let caller = CallerIdentity(actor: "crm", role: "service", requestID: "r-1")
+  private static let start = Date(timeIntervalSince1970: 1_800_000_000)
+
+  private func commit(after head: ChainHead, _ fill: (inout LedgerCommit) -> Void) -> LedgerCommit {
+    var commit = LedgerCommit(head: head, now: Self.start, caller: Self.caller)
+    fill(&commit)
+    return commit
+  }
+
+  private func decision(_ subject: String, _ purpose: String, _ decision: Decision, email: String = "") -> EventDraft {
+    var draft = EventDraft(
+      subjectID: subject, kind: .consentDecision,
+      evidence: Evidence(channel: .webform, capturedAt: Self.start, emailAddress: email))
+    draft.purposeID = purpose
+    draft.decision = decision
+    draft.legalBasis = .consent
+    return draft
+  }
+
+  private func confirmation(_ id: String, _ subject: String, expiresIn seconds: TimeInterval) -> PrivacyConsent.Confirmation {
+    PrivacyConsent.Confirmation(
+      id: id, kind: .doubleOptIn, subjectID: subject, tokenHash: "hash-\(id)", emailAddress: "\(subject)@example.com", changes: [],
+      formName: "signup", createdAt: Self.start, expiresAt: Self.start.addingTimeInterval(seconds), messageID: "m-\(id)")
+  }
+
+  private func message(_ id: String, _ subject: String) -> OutboxMessage {
+    OutboxMessage(
+      id: id, kind: .doubleOptIn, subjectID: subject, emailAddress: "\(subject)@example.com", subjectLine: "Confirm",
+      body: "Follow the link", link: "https://example.com/confirm/\(id)", createdAt: Self.start,
+      expiresAt: Self.start.addingTimeInterval(3600))
+  }
+
+  @Test("purposes and mailing lists come back as committed", arguments: StoreKind.available)
+  func catalogue(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      let (purpose, _) = try PurposeDraft(
+        id: "newsletter", title: "Newsletter", description: "Weekly news", legalBasis: .consent, category: .emailMarketing,
+        retentionDays: 30, noticeVersion: "v1", noticeText: "We send news.", vaultFields: ["email"], subjectCategories: ["customers"]
+      ).applied(to: nil, now: Self.start)
+      let list = MailingList(id: "weekly", name: "Weekly", description: "", defaultSubscribed: true, createdAt: Self.start, updatedAt: Self.start)
+      try await store.commit(commit(after: .empty) { $0.purposes = [purpose]; $0.lists = [list] })
+      #expect(try await store.loadPurposes() == [purpose])
+      #expect(try await store.loadMailingLists() == [list])
+    }
+  }
+
+  @Test("events come back in sequence, by query, by number and by subject", arguments: StoreKind.available)
+  func events(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      let first = commit(after: .empty) {
+        $0.append(decision("b", "newsletter", .granted))
+        $0.append(decision("a", "analytics", .denied))
+      }
+      try await store.commit(first)
+      let second = commit(after: first.head) { $0.append(decision("a", "newsletter", .withdrawn)) }
+      try await store.commit(second)
+      let all = first.events + second.events
+      #expect(try await store.events(EventQuery(limit: 10)) == all)
+      #expect(try await store.events(EventQuery(after: 1, limit: 1)) == [all[1]])
+      #expect(try await store.events(EventQuery(subjectID: "a", limit: 10)).map(\.sequence) == [2, 3])
+      #expect(try await store.events(EventQuery(purposeID: "newsletter", limit: 10)).map(\.sequence) == [1, 3])
+      #expect(try await store.event(sequence: 3) == all[2])
+      #expect(try await store.event(sequence: 4) == nil)
+      #expect(try await store.eventsBySubject(after: nil, limit: 10).map(\.sequence) == [2, 3, 1])
+      #expect(try await store.eventsBySubject(after: ("a", 2), limit: 10).map(\.sequence) == [3, 1])
+      #expect(try await store.eventsBySubject(after: ("a", 3), limit: 1).map(\.sequence) == [1])
+    }
+  }
+
+  @Test("a commit on a head that moved fails whole: no event, state, confirmation or message of it stays",
+        arguments: StoreKind.available)
+  func staleCommit(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      let winner = commit(after: .empty) { $0.append(decision("a", "newsletter", .granted)) }
+      try await store.commit(winner)
+      var loser = commit(after: .empty) {
+        $0.append(decision("b", "newsletter", .granted))
+        $0.newConfirmations = [confirmation("c-1", "b", expiresIn: 60)]
+        $0.outbox = [message("m-1", "b")]
+      }
+      loser.subjectStates = ["b": SubjectState()]
+      // PostgreSQL says LedgerHeadMoved (replicas race for the head); SQLite, one process per
+      // file, refuses the duplicate sequence.
+      await #expect(throws: (any Error).self) { try await store.commit(loser) }
+      #expect(try await store.events(EventQuery(limit: 10)) == winner.events)
+      #expect(try await store.subjectStates().states["b"] == nil)
+      #expect(try await store.confirmation(tokenHash: "hash-c-1") == nil)
+      #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).isEmpty)
+      #expect(try await store.exclusively { 42 } == 42)
+    }
+  }
+
+  @Test("confirmations are found by token hash; lapsed double opt-ins are the expired, unused, unreplaced ones, oldest first",
+        arguments: StoreKind.available)
+  func confirmations(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      let confirmations = [
+        confirmation("late", "a", expiresIn: 300), confirmation("early", "b", expiresIn: 100), confirmation("used", "c", expiresIn: 100),
+        confirmation("open", "d", expiresIn: 10_000),
+      ]
+      let first = commit(after: .empty) { $0.newConfirmations = confirmations }
+      try await store.commit(first)
+      #expect(try await store.confirmation(tokenHash: "hash-late") == confirmations[0])
+      #expect(try await store.confirmation(tokenHash: "nothing") == nil)
+      let used = commit(after: first.head) { $0.usedConfirmationID = "used" }
+      try await store.commit(used)
+      #expect(try await store.confirmation(tokenHash: "hash-used")?.usedAt != nil)
+      let later = Self.start.addingTimeInterval(1000)
+      #expect(try await store.lapsedDoubleOptIns(at: later, limit: 10).map(\.id) == ["early", "late"])
+      #expect(try await store.lapsedDoubleOptIns(at: later, limit: 1).map(\.id) == ["early"])
+      let lapsed = commit(after: used.head) { $0.lapsedConfirmationIDs = ["early"] }
+      try await store.commit(lapsed)
+      #expect(try await store.lapsedDoubleOptIns(at: later, limit: 10).map(\.id) == ["late"])
+      let replaced = commit(after: lapsed.head) {
+        $0.supersede = ("a", .doubleOptIn)
+        $0.newConfirmations = [confirmation("newer", "a", expiresIn: 10_000)]
+      }
+      try await store.commit(replaced)
+      #expect(try await store.confirmation(tokenHash: "hash-late")?.supersededAt != nil)
+      #expect(try await store.lapsedDoubleOptIns(at: later, limit: 10).isEmpty)
+    }
+  }
+
+  @Test("the outbox pages, acknowledges once (wiping body and link), and an unknown id acknowledges nothing",
+        arguments: StoreKind.available)
+  func outbox(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      try await store.commit(commit(after: .empty) { $0.outbox = [message("m-1", "a"), message("m-2", "b"), message("m-3", "c")] })
+      let listed = try await store.outbox(after: 0, includeAcked: false, limit: 10)
+      #expect(listed.map(\.id) == ["m-1", "m-2", "m-3"])
+      #expect(try await store.outbox(after: listed[0].position, includeAcked: false, limit: 1).map(\.id) == ["m-2"])
+      let ackedAt = Self.start.addingTimeInterval(5)
+      #expect(try await store.ackOutbox(ids: ["m-1"], at: ackedAt) == 1)
+      #expect(try await store.ackOutbox(ids: ["m-1"], at: ackedAt) == 0)
+      await #expect(throws: ConsentError.outboxMessageNotFound("nope")) { try await store.ackOutbox(ids: ["m-2", "nope"], at: ackedAt) }
+      #expect(try await store.outbox(after: 0, includeAcked: false, limit: 10).map(\.id) == ["m-2", "m-3"])
+      let acked = try #require(try await store.outbox(after: 0, includeAcked: true, limit: 10).first)
+      #expect(acked.id == "m-1" && acked.ackedAt == ackedAt && acked.body.isEmpty && acked.link.isEmpty)
+    }
+  }
+
+  @Test("erasure removes a subject's personal evidence, addresses and pending confirmations, and the counts say so",
+        arguments: StoreKind.available)
+  func erasure(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      let first = commit(after: .empty) {
+        $0.append(decision("a", "newsletter", .granted, email: "a@example.com"))
+        $0.append(decision("a", "analytics", .granted))
+        $0.append(decision("b", "newsletter", .granted, email: "b@example.com"))
+        $0.outbox = [message("m-1", "a")]
+        $0.newConfirmations = [confirmation("c-1", "a", expiresIn: 60)]
+      }
+      try await store.commit(first)
+      #expect(try await store.personalDataCounts(subjectID: "a") == (events: 1, outboxMessages: 1))
+      try await store.commit(commit(after: first.head) { $0.erasedSubjects = ["a"] })
+      #expect(try await store.personalDataCounts(subjectID: "a") == (events: 0, outboxMessages: 0))
+      #expect(try await store.personalDataCounts(subjectID: "b") == (events: 1, outboxMessages: 0))
+      let erasedEvent = try #require(try await store.event(sequence: 1))
+      #expect(erasedEvent.evidence.emailAddress.isEmpty && erasedEvent.personalDataSalt == nil)
+      #expect(erasedEvent.personalDataDigest == first.events[0].personalDataDigest)
+      #expect(try await store.confirmation(tokenHash: "hash-c-1")?.supersededAt != nil)
+      #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).first?.emailAddress.isEmpty == true)
+    }
+  }
+
+  @Test("kept states: written with commits and on their own, replaced whole, unreadable ones refused",
+        arguments: StoreKind.available)
+  func keptStates(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      var granted = SubjectState()
+      granted.apply(commit(after: .empty) { $0.append(decision("a", "newsletter", .granted)) }.events[0])
+      var first = commit(after: .empty) { $0.append(decision("a", "newsletter", .granted)) }
+      first.subjectStates = ["a": granted]
+      try await store.commit(first)
+      var kept = try await store.subjectStates()
+      #expect(kept.states.mapValues { $0.unpacked() } == ["a": granted] && kept.lastSequence == 1)
+      var other = SubjectState()
+      other.lastSequence = 1
+      try await store.saveSubjectStates(["b": other], replacingAll: false)
+      kept = try await store.subjectStates()
+      #expect(kept.states.mapValues { $0.unpacked() } == ["a": granted, "b": other])
+      try await store.saveSubjectStates(["c": other], replacingAll: true)
+      #expect(try await store.subjectStates().states.mapValues { $0.unpacked() } == ["c": other])
+    }
+  }
+}
