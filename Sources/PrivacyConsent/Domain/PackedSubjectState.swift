@@ -22,35 +22,32 @@ public struct PackedSubjectState: Sendable, Equatable {
   }
 
   public func unpacked() -> SubjectState {
-    do {
-      return try SubjectState(encoded: bytes)
-    } catch {
-      // Both initializers check the bytes with the reader that decodes them.
-      preconditionFailure("a packed subject state is readable by construction")
-    }
+    readable { () throws(SubjectStateUnreadable) in try SubjectState(encoded: bytes) }
   }
 
-  /// The sequence of the subject's last event (read from the bytes' start).
+  /// The sequence of the subject's last event: the integer after the format byte.
   public var lastSequence: UInt64 {
-    var value: UInt64 = 0
-    var shift: UInt64 = 0
-    for byte in bytes.dropFirst() {
-      value |= UInt64(byte & 0x7f) << shift
-      if byte & 0x80 == 0 { break }
-      shift += 7
+    readable { () throws(SubjectStateUnreadable) in
+      var reader = StateReader(bytes)
+      _ = try reader.byte()
+      return try reader.integer()
     }
-    return value
   }
 
   /// What the rules read of the state for one purpose (`purposeID` nil: none).
   public func facts(for purposeID: String?) -> SubjectFacts {
-    var reader = FactsVisitor(bytes: bytes, purposeID: purposeID)
+    var visitor = FactsVisitor(bytes: bytes, purposeID: purposeID)
+    readable { () throws(SubjectStateUnreadable) in try SubjectState.walk(bytes, &visitor) }
+    return visitor.facts
+  }
+
+  /// Reads the bytes, which cannot fail: both initializers check them with the same reader.
+  private func readable<T>(_ read: () throws(SubjectStateUnreadable) -> T) -> T {
     do {
-      try SubjectState.walk(bytes, &reader)
+      return try read()
     } catch {
       preconditionFailure("a packed subject state is readable by construction")
     }
-    return reader.facts
   }
 }
 

@@ -193,7 +193,8 @@ private struct StateWriter {
   }
 }
 
-private struct StateReader {
+/// Reads the parts of an encoded state; throws at the first thing `encoded()` cannot have written.
+struct StateReader {
   private let bytes: [UInt8]
   private var position = 0
   /// The format being read (its first byte), which decides how enum values are spelled.
