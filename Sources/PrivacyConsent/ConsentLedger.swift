@@ -10,9 +10,14 @@ public struct ConsentSettings: Sendable {
   /// How long a confirmation link works (`DOUBLE_OPT_IN_TTL_HOURS`, default 7 days).
   public var confirmationLifetime: TimeInterval
 
-  public init(publicBaseURL: String, confirmationLifetime: TimeInterval) {
+  /// How long a preference link minted for a mail's footer opens the page
+  /// (`PREFERENCE_LINK_TTL_DAYS`, default 90 days).
+  public var preferenceLinkLifetime: TimeInterval
+
+  public init(publicBaseURL: String, confirmationLifetime: TimeInterval, preferenceLinkLifetime: TimeInterval = 90 * 86_400) {
     self.publicBaseURL = publicBaseURL
     self.confirmationLifetime = confirmationLifetime
+    self.preferenceLinkLifetime = preferenceLinkLifetime
   }
 }
 
@@ -207,6 +212,11 @@ public final class ConsentLedger: Sendable {
   private func list(_ id: String) throws(ConsentError) -> MailingList {
     guard let list = memory.withLock({ $0.lists[id] }) else { throw .listNotFound(id) }
     return list
+  }
+
+  /// Whether the subject was erased (their later writes are refused).
+  public func isErased(_ subjectID: String) -> Bool {
+    memory.withLock { $0.subjects[subjectID]?.facts(for: nil).erased ?? false }
   }
 
   private func requireNotErased(_ subjectID: String) throws(ConsentError) {

@@ -3,7 +3,7 @@ public import PrivacyKit
 public import Foundation
 
 /// Configuration of the consent service: the common settings plus `PUBLIC_BASE_URL`,
-/// `DOUBLE_OPT_IN_TTL_HOURS` and `DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS`.
+/// `DOUBLE_OPT_IN_TTL_HOURS`, `DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS` and `PREFERENCE_LINK_TTL_DAYS`.
 public struct ConsentConfiguration: Sendable {
   public var service: ServiceConfiguration
   public var settings: ConsentSettings
@@ -17,10 +17,12 @@ public struct ConsentConfiguration: Sendable {
       throw .malformed("PUBLIC_BASE_URL", "must be an http or https URL, got \"\(base)\"")
     }
     let hours = try environment.int("DOUBLE_OPT_IN_TTL_HOURS", range: 1...(24 * 90)) ?? 24 * 7
+    let linkDays = try environment.int("PREFERENCE_LINK_TTL_DAYS", range: 1...3650) ?? 90
     expiryCheckInterval = .seconds(try environment.int("DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS", range: 1...3600) ?? 60)
     var trimmed = base
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
-    self.settings = ConsentSettings(publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600))
+    self.settings = ConsentSettings(
+      publicBaseURL: trimmed, confirmationLifetime: TimeInterval(hours * 3600), preferenceLinkLifetime: TimeInterval(linkDays * 86_400))
   }
 }
 
@@ -47,7 +49,9 @@ public func makeConsentServer(
   }
   return PrivacyServer(
     configuration: configuration.service,
-    services: [ConsentHandler(ledger: ledger, replica: replica)],
+    services: [
+      ConsentHandler(ledger: ledger, links: PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings), replica: replica)
+    ],
     serviceNames: ["privacy.consent.v1.ConsentService"],
     companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],
     replica: replica,

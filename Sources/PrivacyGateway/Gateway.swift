@@ -2,6 +2,7 @@ import Foundation
 public import GRPCCore
 public import Logging
 public import PrivacyKit
+import PrivacyProtocol
 import Synchronization
 
 /// The gateway's core: for every call, authenticate the caller, check the role may call the
@@ -44,6 +45,8 @@ public final class Gateway: Sendable {
     public let method: String
     /// When backend calls must be done by; nil for a stream without a caller deadline.
     public let deadline: ContinuousClock.Instant?
+    /// For a role bound to a preference link: the link's subject, the only one the call may act for.
+    public let linkSubject: String?
     let internalToken: String?
     let subjectNote = SubjectNote()
 
@@ -117,7 +120,8 @@ public final class Gateway: Sendable {
     var admitted: Call?
     do {
       let call = try await admit(
-        request.metadata, method: method, start: start, isStream: false, budget: budget, writeAhead: writeAhead, draft: &draft)
+        request.metadata, message: request.message, method: method, start: start, isStream: false, budget: budget,
+        writeAhead: writeAhead, draft: &draft)
       admitted = call
       if writeAhead {
         var intent = draft
@@ -171,7 +175,9 @@ public final class Gateway: Sendable {
     var draft = Self.draft(for: request.message, method: method)
     let call: Call
     do {
-      call = try await admit(request.metadata, method: method, start: start, isStream: true, budget: .backendCall, writeAhead: false, draft: &draft)
+      call = try await admit(
+        request.metadata, message: request.message, method: method, start: start, isStream: true, budget: .backendCall,
+        writeAhead: false, draft: &draft)
     } catch {
       return await refuse(rpcError(error, requestID: draft.requestID), draft: draft)
     }
@@ -235,7 +241,7 @@ public final class Gateway: Sendable {
     "ListMailingLists", "ListSubscriptions", "WatchConsentEvents", "VerifyLedger", "ListOutbox", "ListFields", "GetRecord",
     "ListAccessLog", "VerifyAccessLog", "FindByField", "GetRequest", "ListRequests", "GetArtifact", "ListRecipients",
     "ListRetentionPolicies", "ListDueForRetention", "Check", "List", "WhoAmI", "ListAudit", "VerifyAudit", "GetBackendHealth",
-    "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach",
+    "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach", "ResolvePreferenceLink",
   ]
 
   static func isAuditedWriteAhead(_ method: MethodDescriptor) -> Bool { !readMethods.contains(method.method) }
@@ -245,8 +251,8 @@ public final class Gateway: Sendable {
   /// its outcome is known. A workflow keeps the caller's deadline: it stops between steps, keeps
   /// back time to record a step's failure, and resumes later, so its step log says what it did.
   private func admit(
-    _ metadata: Metadata, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, budget: TimeBudget, writeAhead: Bool,
-    draft: inout AuditDraft
+    _ metadata: Metadata, message: Any, method: MethodDescriptor, start: ContinuousClock.Instant, isStream: Bool, budget: TimeBudget,
+    writeAhead: Bool, draft: inout AuditDraft
   ) async throws -> Call {
     let principal = try await authenticator.authenticate(metadata)
     draft.actor = principal.actor
@@ -263,9 +269,27 @@ public final class Gateway: Sendable {
       case (false, .backendCall): min(callerTimeout ?? settings.backendTimeout, settings.backendTimeout)
       case (false, .workflow): callerTimeout ?? settings.workflowTimeout
       }
+    var linkSubject: String?
+    if role.boundToLink {
+      let identity = CallerIdentity(actor: principal.actor, role: principal.role, requestID: draft.requestID)
+      linkSubject = try await LinkBinding.subject(for: message, method: fullMethod, metadata: metadata) { token in
+        try await self.resolveLink(token, identity: identity)
+      }
+    }
     return Call(
       principal: principal, role: role, requestID: draft.requestID, method: fullMethod, deadline: timeout.map { start + $0 },
-      internalToken: settings.internalToken)
+      linkSubject: linkSubject, internalToken: settings.internalToken)
+  }
+
+  /// The subject a preference link's token opens, asked of the consent service.
+  private func resolveLink(_ token: String, identity: CallerIdentity) async throws -> String {
+    var options = CallOptions.defaults
+    options.timeout = settings.backendTimeout
+    let answer: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await backends.consent.unary(
+      Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token },
+      method: Privacy_Consent_V1_ConsentService.Method.ResolvePreferenceLink.descriptor,
+      metadata: identity.metadata(internalToken: settings.internalToken), options: options)
+    return answer.subjectID
   }
 
   /// Commits the entry; if it cannot be written the call fails (fail-closed).

@@ -345,6 +345,45 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CreatePreferenceLink" metadata.
+        public enum CreatePreferenceLink: Sendable {
+            /// Request type for "CreatePreferenceLink".
+            public typealias Input = Privacy_Consent_V1_CreatePreferenceLinkRequest
+            /// Response type for "CreatePreferenceLink".
+            public typealias Output = Privacy_Consent_V1_CreatePreferenceLinkResponse
+            /// Descriptor for "CreatePreferenceLink".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "CreatePreferenceLink",
+                type: .unary
+            )
+        }
+        /// Namespace for "ResolvePreferenceLink" metadata.
+        public enum ResolvePreferenceLink: Sendable {
+            /// Request type for "ResolvePreferenceLink".
+            public typealias Input = Privacy_Consent_V1_ResolvePreferenceLinkRequest
+            /// Response type for "ResolvePreferenceLink".
+            public typealias Output = Privacy_Consent_V1_ResolvePreferenceLinkResponse
+            /// Descriptor for "ResolvePreferenceLink".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "ResolvePreferenceLink",
+                type: .unary
+            )
+        }
+        /// Namespace for "RevokePreferenceLinks" metadata.
+        public enum RevokePreferenceLinks: Sendable {
+            /// Request type for "RevokePreferenceLinks".
+            public typealias Input = Privacy_Consent_V1_RevokePreferenceLinksRequest
+            /// Response type for "RevokePreferenceLinks".
+            public typealias Output = Privacy_Consent_V1_RevokePreferenceLinksResponse
+            /// Descriptor for "RevokePreferenceLinks".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "RevokePreferenceLinks",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.consent.v1.ConsentService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UpsertPurpose.descriptor,
@@ -371,7 +410,10 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
             WatchConsentEvents.descriptor,
             VerifyLedger.descriptor,
             ListOutbox.descriptor,
-            AckOutbox.descriptor
+            AckOutbox.descriptor,
+            CreatePreferenceLink.descriptor,
+            ResolvePreferenceLink.descriptor,
+            RevokePreferenceLinks.descriptor
         ]
     }
 }
@@ -936,6 +978,71 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_AckOutboxRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_AckOutboxResponse>
+
+        /// Handle the "CreatePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+        /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+        /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+        /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+        /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+        /// > for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_CreatePreferenceLinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_CreatePreferenceLinkResponse` messages.
+        func createPreferenceLink(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>
+
+        /// Handle the "ResolvePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+        /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+        /// > answer, so a caller cannot tell whether a token ever existed.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+        /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_ResolvePreferenceLinkRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_ResolvePreferenceLinkResponse` messages.
+        func resolvePreferenceLink(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>
+
+        /// Handle the "RevokePreferenceLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+        /// > the subject asked). Erasure revokes them too. Idempotent.
+        /// > Errors: INVALID_ARGUMENT for a malformed id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_RevokePreferenceLinksRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_RevokePreferenceLinksResponse` messages.
+        func revokePreferenceLinks(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>
     }
 
     /// Service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -1484,6 +1591,71 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.ServerRequest<Privacy_Consent_V1_AckOutboxRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse>
+
+        /// Handle the "CreatePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+        /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+        /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+        /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+        /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+        /// > for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CreatePreferenceLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_CreatePreferenceLinkResponse` message.
+        func createPreferenceLink(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>
+
+        /// Handle the "ResolvePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+        /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+        /// > answer, so a caller cannot tell whether a token ever existed.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+        /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ResolvePreferenceLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_ResolvePreferenceLinkResponse` message.
+        func resolvePreferenceLink(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>
+
+        /// Handle the "RevokePreferenceLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+        /// > the subject asked). Erasure revokes them too. Idempotent.
+        /// > Errors: INVALID_ARGUMENT for a malformed id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_RevokePreferenceLinksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_RevokePreferenceLinksResponse` message.
+        func revokePreferenceLinks(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>
     }
 
     /// Simple service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -2031,6 +2203,71 @@ extension Privacy_Consent_V1_ConsentService {
             request: Privacy_Consent_V1_AckOutboxRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Consent_V1_AckOutboxResponse
+
+        /// Handle the "CreatePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+        /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+        /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+        /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+        /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+        /// > for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_CreatePreferenceLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_CreatePreferenceLinkResponse` to respond with.
+        func createPreferenceLink(
+            request: Privacy_Consent_V1_CreatePreferenceLinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_CreatePreferenceLinkResponse
+
+        /// Handle the "ResolvePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+        /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+        /// > answer, so a caller cannot tell whether a token ever existed.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+        /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_ResolvePreferenceLinkRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_ResolvePreferenceLinkResponse` to respond with.
+        func resolvePreferenceLink(
+            request: Privacy_Consent_V1_ResolvePreferenceLinkRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_ResolvePreferenceLinkResponse
+
+        /// Handle the "RevokePreferenceLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+        /// > the subject asked). Erasure revokes them too. Idempotent.
+        /// > Errors: INVALID_ARGUMENT for a malformed id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_RevokePreferenceLinksRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_RevokePreferenceLinksResponse` to respond with.
+        func revokePreferenceLinks(
+            request: Privacy_Consent_V1_RevokePreferenceLinksRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_RevokePreferenceLinksResponse
     }
 }
 
@@ -2313,6 +2550,39 @@ extension Privacy_Consent_V1_ConsentService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.CreatePreferenceLink.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_CreatePreferenceLinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_CreatePreferenceLinkResponse>(),
+            handler: { request, context in
+                try await self.createPreferenceLink(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.ResolvePreferenceLink.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_ResolvePreferenceLinkRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_ResolvePreferenceLinkResponse>(),
+            handler: { request, context in
+                try await self.resolvePreferenceLink(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.RevokePreferenceLinks.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_RevokePreferenceLinksRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>(),
+            handler: { request, context in
+                try await self.revokePreferenceLinks(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2588,6 +2858,39 @@ extension Privacy_Consent_V1_ConsentService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
         let response = try await self.ackOutbox(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func createPreferenceLink(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse> {
+        let response = try await self.createPreferenceLink(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func resolvePreferenceLink(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse> {
+        let response = try await self.resolvePreferenceLink(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func revokePreferenceLinks(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
+        let response = try await self.revokePreferenceLinks(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2920,6 +3223,45 @@ extension Privacy_Consent_V1_ConsentService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
         return GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse>(
             message: try await self.ackOutbox(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func createPreferenceLink(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>(
+            message: try await self.createPreferenceLink(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func resolvePreferenceLink(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>(
+            message: try await self.resolvePreferenceLink(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func revokePreferenceLinks(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>(
+            message: try await self.revokePreferenceLinks(
                 request: request.message,
                 context: context
             ),
@@ -3599,6 +3941,86 @@ extension Privacy_Consent_V1_ConsentService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_AckOutboxResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_AckOutboxResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CreatePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+        /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+        /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+        /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+        /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+        /// > for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CreatePreferenceLinkRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_CreatePreferenceLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_CreatePreferenceLinkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createPreferenceLink<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_CreatePreferenceLinkResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ResolvePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+        /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+        /// > answer, so a caller cannot tell whether a token ever existed.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+        /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ResolvePreferenceLinkRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_ResolvePreferenceLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_ResolvePreferenceLinkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func resolvePreferenceLink<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_ResolvePreferenceLinkResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RevokePreferenceLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+        /// > the subject asked). Erasure revokes them too. Idempotent.
+        /// > Errors: INVALID_ARGUMENT for a malformed id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_RevokePreferenceLinksRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_RevokePreferenceLinksRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_RevokePreferenceLinksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func revokePreferenceLinks<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -4554,6 +4976,119 @@ extension Privacy_Consent_V1_ConsentService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CreatePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+        /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+        /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+        /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+        /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+        /// > for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CreatePreferenceLinkRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_CreatePreferenceLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_CreatePreferenceLinkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createPreferenceLink<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_CreatePreferenceLinkResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.CreatePreferenceLink.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ResolvePreferenceLink" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+        /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+        /// > answer, so a caller cannot tell whether a token ever existed.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+        /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ResolvePreferenceLinkRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_ResolvePreferenceLinkRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_ResolvePreferenceLinkResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func resolvePreferenceLink<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_ResolvePreferenceLinkResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.ResolvePreferenceLink.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RevokePreferenceLinks" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+        /// > the subject asked). Erasure revokes them too. Idempotent.
+        /// > Errors: INVALID_ARGUMENT for a malformed id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_RevokePreferenceLinksRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_RevokePreferenceLinksRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_RevokePreferenceLinksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func revokePreferenceLinks<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.RevokePreferenceLinks.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -5349,6 +5884,104 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_AckOutboxRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_AckOutboxResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePreferenceLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+    /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+    /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+    /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+    /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+    /// > for an erased subject.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_CreatePreferenceLinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createPreferenceLink<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createPreferenceLink(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_CreatePreferenceLinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_CreatePreferenceLinkResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResolvePreferenceLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+    /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+    /// > answer, so a caller cannot tell whether a token ever existed.
+    /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+    /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_ResolvePreferenceLinkRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resolvePreferenceLink<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.resolvePreferenceLink(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_ResolvePreferenceLinkRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_ResolvePreferenceLinkResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokePreferenceLinks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+    /// > the subject asked). Erasure revokes them too. Idempotent.
+    /// > Errors: INVALID_ARGUMENT for a malformed id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_RevokePreferenceLinksRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokePreferenceLinks<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.revokePreferenceLinks(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_RevokePreferenceLinksRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -6246,6 +6879,116 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             metadata: metadata
         )
         return try await self.ackOutbox(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CreatePreferenceLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Mints a personal link to the subject's preference page (`PUBLIC_BASE_URL/p/<token>`) for the
+    /// > footer of a mail the caller sends, with the matching one-click unsubscribe URL (RFC 8058) and
+    /// > the two header values to put on that mail. The token (256 random bits) is returned once and
+    /// > kept only as its SHA-256; it expires after `PREFERENCE_LINK_TTL_DAYS` (default 90).
+    /// > Errors: INVALID_ARGUMENT for a malformed id; FAILED_PRECONDITION (reason `SUBJECT_ERASED`)
+    /// > for an erased subject.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createPreferenceLink<Result>(
+        _ message: Privacy_Consent_V1_CreatePreferenceLinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createPreferenceLink(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResolvePreferenceLink" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The subject a preference link acts for. The gateway calls it to bind the calls of the
+    /// > `preference-center` role to that subject. Unknown, expired and revoked tokens get the same
+    /// > answer, so a caller cannot tell whether a token ever existed.
+    /// > Errors: INVALID_ARGUMENT for a missing or oversized token; NOT_FOUND (reason
+    /// > `PREFERENCE_LINK_INVALID`) for a token that does not open a page.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resolvePreferenceLink<Result>(
+        _ message: Privacy_Consent_V1_ResolvePreferenceLinkRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.resolvePreferenceLink(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RevokePreferenceLinks" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes every preference link of a subject that is still open (a link was misdelivered, or
+    /// > the subject asked). Erasure revokes them too. Idempotent.
+    /// > Errors: INVALID_ARGUMENT for a malformed id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func revokePreferenceLinks<Result>(
+        _ message: Privacy_Consent_V1_RevokePreferenceLinksRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.revokePreferenceLinks(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -185,6 +185,37 @@ struct ConsentStoreConformanceTests {
     }
   }
 
+  @Test("preference links: found by token hash as kept, revoked once per subject, deleted by erasure",
+        arguments: StoreKind.available)
+  func preferenceLinks(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      func link(_ id: String, _ subject: String, expiresIn seconds: TimeInterval) -> PreferenceLink {
+        PreferenceLink(
+          id: id, subjectID: subject, tokenHash: "hash-\(id)", createdAt: Self.start, expiresAt: Self.start.addingTimeInterval(seconds))
+      }
+      try await store.insertPreferenceLink(link("l-1", "a", expiresIn: 60))
+      try await store.insertPreferenceLink(link("l-2", "a", expiresIn: -1))
+      try await store.insertPreferenceLink(link("l-3", "b", expiresIn: 60))
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-1") == link("l-1", "a", expiresIn: 60))
+      #expect(try await store.preferenceLink(tokenHash: "hash-unknown") == nil)
+      // A token hash is unique: a second link with it is refused and the first stays.
+      await #expect(throws: (any Error).self) { try await store.insertPreferenceLink(link("l-1", "b", expiresIn: 60)) }
+
+      let revokedAt = Self.start.addingTimeInterval(5)
+      #expect(try await store.revokePreferenceLinks(subjectID: "a", at: revokedAt) == 2)
+      #expect(try await store.revokePreferenceLinks(subjectID: "a", at: revokedAt.addingTimeInterval(1)) == 0)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-1")?.revokedAt == revokedAt)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-3")?.revokedAt == nil)
+
+      try await store.commit(commit(after: .empty) {
+        $0.append(decision("b", "newsletter", .granted))
+        $0.erasedSubjects = ["b"]
+      })
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-3") == nil)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-2") != nil)
+    }
+  }
+
   @Test("kept states: written with commits and on their own, replaced whole, unreadable ones refused",
         arguments: StoreKind.available)
   func keptStates(kind: StoreKind) async throws {

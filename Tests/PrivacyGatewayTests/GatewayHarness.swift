@@ -19,7 +19,7 @@ typealias AdminClient = Privacy_Gateway_V1_AdminService.Client<Transport>
 
 /// The roles of the shipped policy, each with a test API key `<role>-key.secret-<role>` acting
 /// as `<role>@test`.
-let shippedRoles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"]
+let shippedRoles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery", "preference-center"]
 
 func apiKey(_ role: String) -> String { "\(role)-key.secret-\(role)" }
 

@@ -12,10 +12,12 @@ struct PolicyTests {
     try PolicyFile.parse(text, knownMethods: known)
   }
 
-  @Test("the shipped default policy loads and defines the seven roles of the design")
+  @Test("the shipped default policy loads and defines the roles of the design")
   func shippedPolicy() throws {
     let policy = try GatewayPolicy.load(path: nil)
-    #expect(Set(policy.roles.keys) == ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"])
+    #expect(
+      Set(policy.roles.keys) == ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery", "preference-center"])
+    #expect(policy.roles.values.filter(\.boundToLink).map(\.name) == ["preference-center"])
     #expect(policy.role("dpo")?.canOverrideBlocklist == true)
     #expect(policy.roles.values.filter(\.canOverrideBlocklist).map(\.name) == ["dpo"])
   }

@@ -16,12 +16,15 @@ public enum ConsentError: PrivacyError, Equatable {
   case tokenExpired
   case tokenSuperseded
   case outboxMessageNotFound(String)
+  /// A preference link that does not open a page: unknown, expired, revoked or erased, told apart
+  /// to no one.
+  case preferenceLinkInvalid
 
   public static let errorDomain = "privacy.consent.v1"
 
   public var statusCode: StatusCode {
     switch self {
-    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound: .notFound
+    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .preferenceLinkInvalid: .notFound
     case .unknownNoticeVersion, .noticeVersionImmutable, .guardianRequired, .subjectErased, .subjectRestricted,
       .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded:
       .failedPrecondition
@@ -47,6 +50,7 @@ public enum ConsentError: PrivacyError, Equatable {
     case .tokenExpired: "confirmation token has expired"
     case .tokenSuperseded: "confirmation token was replaced by a newer one"
     case .outboxMessageNotFound(let id): "outbox message \(id.clipped) not found"
+    case .preferenceLinkInvalid: "this preference link does not open a page"
     }
   }
 
@@ -61,6 +65,7 @@ public enum ConsentError: PrivacyError, Equatable {
     case .tokenAlreadyUsed: "TOKEN_ALREADY_USED"
     case .tokenExpired: "TOKEN_EXPIRED"
     case .tokenSuperseded: "TOKEN_SUPERSEDED"
+    case .preferenceLinkInvalid: "PREFERENCE_LINK_INVALID"
     case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound: nil
     }
   }

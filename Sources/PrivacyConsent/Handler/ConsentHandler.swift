@@ -7,6 +7,7 @@ import PrivacyProtocol
 /// converts the answer. Rules live in the ledger and the domain, not here.
 struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   let ledger: ConsentLedger
+  let links: PreferenceLinks
   /// On PostgreSQL: what keeps the ledger's memory in step with the other replicas. Answers
   /// given from memory are refused (UNAVAILABLE) while it has fallen behind.
   var replica: ReplicaFollower? = nil
@@ -442,6 +443,39 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
     let acked = try await ledger.ackOutbox(ids: try Validate.messageIDs(request.message.messageIds))
     return ServerResponse(message: .with { $0.ackedCount = UInt32(acked) })
+  }
+
+  // MARK: Preference links
+
+  func createPreferenceLink(
+    request: ServerRequest<Privacy_Consent_V1_CreatePreferenceLinkRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_CreatePreferenceLinkResponse> {
+    let minted = try await links.mint(subjectID: try Validate.subjectID(request.message.subjectID))
+    return ServerResponse(message: .with {
+      $0.url = minted.url
+      $0.unsubscribeURL = minted.unsubscribeURL
+      $0.listUnsubscribe = minted.listUnsubscribe
+      $0.listUnsubscribePost = MintedPreferenceLink.listUnsubscribePost
+      $0.expiresAt = .init(date: minted.expiresAt)
+    })
+  }
+
+  func resolvePreferenceLink(
+    request: ServerRequest<Privacy_Consent_V1_ResolvePreferenceLinkRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ResolvePreferenceLinkResponse> {
+    let token = try Validate.requiredText(request.message.token, field: "token", maxLength: 128)
+    let link = try await links.resolve(token: token)
+    return ServerResponse(message: .with {
+      $0.subjectID = link.subjectID
+      $0.expiresAt = .init(date: link.expiresAt)
+    })
+  }
+
+  func revokePreferenceLinks(
+    request: ServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
+    let revoked = try await links.revoke(subjectID: try Validate.subjectID(request.message.subjectID))
+    return ServerResponse(message: .with { $0.revoked = UInt32(clamping: revoked) })
   }
 
   private func optionalBasis(_ proto: Privacy_Consent_V1_LegalBasis) throws(InvalidArgument) -> LegalBasis? {

@@ -76,4 +76,11 @@ public protocol ConsentStore: Sendable {
   /// How many of a subject's events carry personal evidence, and how many of their outbox
   /// messages still hold an address: what erasure is about to remove.
   func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int)
+  /// Keeps a new preference link (its token's hash, never the token).
+  func insertPreferenceLink(_ link: PreferenceLink) async throws
+  /// The link whose token has this hash, open or not; nil when there is none (or it was erased).
+  func preferenceLink(tokenHash: String) async throws -> PreferenceLink?
+  /// Revokes the subject's links that are not revoked yet; returns how many (expired ones count:
+  /// revoking is about the token, whatever its age).
+  func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int
 }

@@ -99,7 +99,15 @@ public struct PostgresConsentStore: ConsentStore {
       """,
       "CREATE INDEX consent_outbox_by_subject ON consent_outbox (subject_id)",
       "CREATE TABLE consent_subject_states (subject_id TEXT PRIMARY KEY, state BYTEA NOT NULL)",
-    ]
+    ],
+    [
+      """
+      CREATE TABLE consent_preference_links (
+        link_id TEXT PRIMARY KEY, subject_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL, revoked_at BIGINT)
+      """,
+      "CREATE INDEX consent_preference_links_by_subject ON consent_preference_links (subject_id)",
+    ],
   ]
 
   // MARK: Reads
@@ -318,6 +326,40 @@ public struct PostgresConsentStore: ConsentStore {
     }
   }
 
+  public func insertPreferenceLink(_ link: PreferenceLink) async throws {
+    try await database.query(
+      """
+      INSERT INTO consent_preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
+      VALUES (\(link.id), \(link.subjectID), \(link.tokenHash), \(Microseconds(link.createdAt).value),
+        \(Microseconds(link.expiresAt).value), \(link.revokedAt.map { Microseconds($0).value }))
+      """)
+  }
+
+  public func preferenceLink(tokenHash: String) async throws -> PreferenceLink? {
+    let rows = try await database.query(
+      """
+      SELECT link_id, subject_id, token_hash, created_at, expires_at, revoked_at FROM consent_preference_links
+      WHERE token_hash = \(tokenHash)
+      """)
+    for try await (id, subjectID, hash, createdAt, expiresAt, revokedAt) in rows.decode((String, String, String, Int64, Int64, Int64?).self) {
+      return PreferenceLink(
+        id: id, subjectID: subjectID, tokenHash: hash, createdAt: Microseconds(value: createdAt).date,
+        expiresAt: Microseconds(value: expiresAt).date, revokedAt: revokedAt.map { Microseconds(value: $0).date })
+    }
+    return nil
+  }
+
+  public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
+    var revoked = 0
+    let rows = try await database.query(
+      """
+      UPDATE consent_preference_links SET revoked_at = \(Microseconds(at).value)
+      WHERE subject_id = \(subjectID) AND revoked_at IS NULL RETURNING link_id
+      """)
+    for try await _ in rows.decode(String.self) { revoked += 1 }
+    return revoked
+  }
+
   /// One transaction holding the writers' advisory lock (`PostgresPool.withWriterTransaction`).
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     try await database.withWriterTransaction(Self.writeLock, body)
@@ -496,6 +538,7 @@ public struct PostgresConsentStore: ConsentStore {
       """, logger: logger)
     try await connection.checkedQuery(
       "UPDATE consent_confirmations SET email_address = '', guardian = '' WHERE subject_id = \(subject)", logger: logger)
+    try await connection.checkedQuery("DELETE FROM consent_preference_links WHERE subject_id = \(subject)", logger: logger)
   }
 
   // MARK: Row decoding

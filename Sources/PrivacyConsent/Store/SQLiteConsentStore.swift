@@ -80,6 +80,14 @@ public struct SQLiteConsentStore: ConsentStore {
       // events; the service fills it from the ledger at its first start after this migration.
       try db.execute(sql: "CREATE TABLE subject_states (subject_id TEXT PRIMARY KEY, state BLOB NOT NULL) WITHOUT ROWID")
     }
+    migrator.registerMigration("v6-preference-links") { db in
+      try db.execute(sql: """
+        CREATE TABLE preference_links (
+          link_id TEXT PRIMARY KEY, subject_id TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+          expires_at INTEGER NOT NULL, revoked_at INTEGER);
+        CREATE INDEX preference_links_by_subject ON preference_links(subject_id);
+        """)
+    }
     return migrator
   }
 
@@ -281,6 +289,37 @@ public struct SQLiteConsentStore: ConsentStore {
     return acked
   }
 
+  public func insertPreferenceLink(_ link: PreferenceLink) async throws {
+    try await pool.write { db in
+      try db.cachedStatement(sql: """
+          INSERT INTO preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
+          VALUES (?, ?, ?, ?, ?, ?)
+          """).execute(arguments: [
+            link.id, link.subjectID, link.tokenHash, Microseconds(link.createdAt).value, Microseconds(link.expiresAt).value,
+            link.revokedAt.map { Microseconds($0).value },
+          ])
+    }
+  }
+
+  public func preferenceLink(tokenHash: String) async throws -> PreferenceLink? {
+    try await pool.read { db in
+      try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM preference_links WHERE token_hash = ?"), arguments: [tokenHash]).map { row in
+        PreferenceLink(
+          id: row["link_id"], subjectID: row["subject_id"], tokenHash: row["token_hash"],
+          createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
+          revokedAt: (row["revoked_at"] as Int64?).map { Microseconds(value: $0).date })
+      }
+    }
+  }
+
+  public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
+    try await pool.write { db in
+      try db.cachedStatement(sql: "UPDATE preference_links SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL")
+        .execute(arguments: [Microseconds(at).value, subjectID])
+      return db.changesCount
+    }
+  }
+
   public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
     try await body()
   }
@@ -397,7 +436,8 @@ public struct SQLiteConsentStore: ConsentStore {
   }
 
   /// Erasure: removes the subject's personal evidence (keeping each event's digest), the address,
-  /// body and link of their outbox messages, and voids their pending confirmations.
+  /// body and link of their outbox messages, voids their pending confirmations and deletes their
+  /// preference links.
   private static func scrub(subject: String, at now: Date, _ db: Database) throws {
     try db.cachedStatement(sql: """
         UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL,
@@ -409,6 +449,7 @@ public struct SQLiteConsentStore: ConsentStore {
         WHERE subject_id = ? AND used_at IS NULL
         """).execute(arguments: [Microseconds(now).value, subject])
     try db.cachedStatement(sql: "UPDATE confirmations SET email_address = '', guardian = '' WHERE subject_id = ?").execute(arguments: [subject])
+    try db.cachedStatement(sql: "DELETE FROM preference_links WHERE subject_id = ?").execute(arguments: [subject])
   }
 
   // MARK: Row decoding

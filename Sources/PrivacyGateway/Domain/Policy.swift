@@ -39,12 +39,15 @@ public struct RolePolicy: Sendable, Equatable {
   /// Whether the role sees the fields of a restricted record (art 18) at its levels; without
   /// this grant they are withheld from it.
   public var readsRestricted: Bool
+  /// Whether the role acts only for the subject of a preference link (`LinkBinding`).
+  public var boundToLink: Bool
 
   public init(
     name: String, description: String = "", methods: [MethodPattern], fields: FieldPolicy, canOverrideBlocklist: Bool = false,
-    readsRestricted: Bool = false
+    readsRestricted: Bool = false, boundToLink: Bool = false
   ) {
     self.readsRestricted = readsRestricted
+    self.boundToLink = boundToLink
     self.name = name
     self.description = description
     self.methods = methods

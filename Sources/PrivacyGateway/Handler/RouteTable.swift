@@ -33,7 +33,7 @@ extension RouteTable {
     UnaryRoute(Consent.Subscribe.self, .consent),
     UnaryRoute(Consent.Unsubscribe.self, .consent),
     UnaryRoute(Consent.ListSubscriptions.self, .consent),
-    UnaryRoute(Consent.RequestPreferenceChange.self, .consent),
+    UnaryRoute(Consent.RequestPreferenceChange.self, .consent, handler: LinkedPreferenceChange.request),
     UnaryRoute(Consent.ConfirmPreferenceChange.self, .consent),
     UnaryRoute(Consent.SetProcessingRestriction.self, .consent),
     UnaryRoute(Consent.EraseSubject.self, .consent),
@@ -41,6 +41,9 @@ extension RouteTable {
     UnaryRoute(Consent.VerifyLedger.self, .consent),
     UnaryRoute(Consent.ListOutbox.self, .consent),
     UnaryRoute(Consent.AckOutbox.self, .consent),
+    UnaryRoute(Consent.CreatePreferenceLink.self, .consent),
+    UnaryRoute(Consent.ResolvePreferenceLink.self, .consent),
+    UnaryRoute(Consent.RevokePreferenceLinks.self, .consent),
     // VaultService (vault)
     UnaryRoute(Vault.UpsertField.self, .vault),
     UnaryRoute(Vault.ListFields.self, .vault),
@@ -115,6 +118,9 @@ extension Consent.WatchConsentEvents: GeneratedMethod {}
 extension Consent.VerifyLedger: GeneratedMethod {}
 extension Consent.ListOutbox: GeneratedMethod {}
 extension Consent.AckOutbox: GeneratedMethod {}
+extension Consent.CreatePreferenceLink: GeneratedMethod {}
+extension Consent.ResolvePreferenceLink: GeneratedMethod {}
+extension Consent.RevokePreferenceLinks: GeneratedMethod {}
 extension Vault.UpsertField: GeneratedMethod {}
 extension Vault.ListFields: GeneratedMethod {}
 extension Vault.PutRecord: GeneratedMethod {}

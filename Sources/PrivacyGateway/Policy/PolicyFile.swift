@@ -17,6 +17,7 @@ import Yams
 ///       field: {email: CLEAR}
 ///     override_blocklist: false
 ///     read_restricted: false   # sees the fields of a restricted record (art 18)
+///     bound_to_link: false     # acts only for the subject of a preference link (LinkBinding)
 /// ```
 ///
 /// Everything is validated: an unknown method, service, role key, selector or level stops
@@ -50,7 +51,7 @@ public enum PolicyFile {
 
   private static func role(_ name: String, _ node: Node, knownMethods: Set<String>, knownServices: Set<String>) throws(FileProblem) -> RolePolicy {
     var role = RolePolicy(name: name, methods: [], fields: FieldPolicy(rules: []))
-    let pairs = try YAMLDocument.mapping(node, "role \(name)", allowed: ["description", "methods", "fields", "override_blocklist", "read_restricted"])
+    let pairs = try YAMLDocument.mapping(node, "role \(name)", allowed: ["description", "methods", "fields", "override_blocklist", "read_restricted", "bound_to_link"])
     for (key, _, value) in pairs {
       switch key {
       case "description":
@@ -77,6 +78,8 @@ public enum PolicyFile {
         role.canOverrideBlocklist = try YAMLDocument.bool(value, "role \(name) override_blocklist")
       case "read_restricted":
         role.readsRestricted = try YAMLDocument.bool(value, "role \(name) read_restricted")
+      case "bound_to_link":
+        role.boundToLink = try YAMLDocument.bool(value, "role \(name) bound_to_link")
       default:
         break
       }

@@ -9,7 +9,7 @@ extension Gateway {
     let call = Gateway.Call(
       principal: Principal(actor: "gateway", role: role, credentialKind: .apiKey, credentialID: ""),
       role: RolePolicy(name: role, methods: [], fields: FieldPolicy(rules: [])), requestID: UUID().uuidString.lowercased(),
-      method: method, deadline: .now + budget, internalToken: settings.internalToken)
+      method: method, deadline: .now + budget, linkSubject: nil, internalToken: settings.internalToken)
     return WorkflowContext(gateway: self, call: call)
   }
 }
