@@ -1,5 +1,4 @@
 import GRPCCore
-import GRPCProtobuf
 import PrivacyKit
 
 /// How a failed call is shown: `error: <STATUS_NAME>: <message>`, plus the ErrorInfo reason when
@@ -10,13 +9,8 @@ enum Failure {
 
   static func line(for error: RPCError) -> String {
     var text = "error: \(error.code.canonicalName): \(error.message)"
-    if let reason = errorInfoReason(error) { text += " (reason: \(reason))" }
+    if let reason = error.errorInfoReason { text += " (reason: \(reason))" }
     return text
-  }
-
-  private static func errorInfoReason(_ error: RPCError) -> String? {
-    guard let status = try? error.unpackGoogleRPCStatus() else { return nil }
-    return status.details.lazy.compactMap { $0.errorInfo?.reason }.first { !$0.isEmpty }
   }
 }
 

@@ -6,22 +6,29 @@ import PrivacyKit
 /// key has the `dpo` role of the shipped policy, the role that may do the everyday admin work the
 /// README shows (records, consents, requests, blocklist, audit); the mailer key has the `service`
 /// role, which fetches confirmation messages and records confirmations (the double opt-in step of
-/// the walkthrough). Never use them in production.
+/// the walkthrough). The preference center's key has the `preference-center` role; its secret
+/// goes to a file of its own (mode 0600) that the page reads (`PREFERENCE_API_KEY_FILE`), the
+/// only secret of these written down. Never use them in production.
 public struct DevAdminKey: Sendable {
   public static let keyID = "dev-admin"
   public static let mailerKeyID = "dev-mailer"
+  public static let pageKeyID = "dev-preference-center"
   /// `dev-admin.<secret>`, what `PRIVACY_API_KEY` takes.
   public let apiKey: String
   /// `dev-mailer.<secret>`.
   public let mailerKey: String
   /// The keys file naming them (mode 0600).
   public let keysFile: String
+  /// The preference center's key, `dev-preference-center.<secret>`, in a file (mode 0600).
+  public let pageKeyFile: String
 
   /// Writes `dev-gateway-keys.yaml` in `directory` for freshly generated keys.
   public static func generate(in directory: URL) throws -> DevAdminKey {
     let secret = SecureToken.generate()
     let mailerSecret = SecureToken.generate()
+    let pageSecret = SecureToken.generate()
     let path = directory.appendingPathComponent("dev-gateway-keys.yaml").path
+    let pageKeyFile = directory.appendingPathComponent("dev-preference-center.key").path
     let text = """
       # Written by privacy-suite at every start; the secrets are printed once and never stored.
       keys:
@@ -33,13 +40,24 @@ public struct DevAdminKey: Sendable {
           role: service
           actor: dev-mailer
           sha256: \(SecureToken.hash(mailerSecret))
+        - id: \(pageKeyID)
+          role: preference-center
+          actor: dev-preference-center
+          sha256: \(SecureToken.hash(pageSecret))
 
       """
+    try writePrivate(text, to: path)
+    try writePrivate("\(pageKeyID).\(pageSecret)\n", to: pageKeyFile)
+    return DevAdminKey(
+      apiKey: "\(keyID).\(secret)", mailerKey: "\(mailerKeyID).\(mailerSecret)", keysFile: path, pageKeyFile: pageKeyFile)
+  }
+
+  /// Replaces the file with `text`, readable by its owner only.
+  private static func writePrivate(_ text: String, to path: String) throws {
     let manager = FileManager.default
     try? manager.removeItem(atPath: path)
     guard manager.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
       throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
     }
-    return DevAdminKey(apiKey: "\(keyID).\(secret)", mailerKey: "\(mailerKeyID).\(mailerSecret)", keysFile: path)
   }
 }

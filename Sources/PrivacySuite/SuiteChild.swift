@@ -123,12 +123,14 @@ enum SuiteError: Error, CustomStringConvertible {
   case exitedBeforeListening(String)
   case notHealthy(String, HealthProbe.Outcome)
   case missingExecutable(String)
+  case noFreePort
 
   var description: String {
     switch self {
     case .exitedBeforeListening(let name): "\(name) exited before it listened (see its messages above)"
     case .notHealthy(let name, let outcome): "\(name) did not become healthy: \(outcome)"
     case .missingExecutable(let path): "executable not found: \(path) (build the package first: swift build -c release)"
+    case .noFreePort: "no free port on 127.0.0.1 for the preference center"
     }
   }
 }

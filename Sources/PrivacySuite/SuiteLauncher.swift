@@ -4,7 +4,9 @@ public import PrivacyKit
 public import ServiceLifecycle
 
 /// Runs the whole suite on one machine: the four backends, then the gateway pointed at them,
-/// each with dev secrets from the data directory; waits until every one reports SERVING, prints
+/// each with dev secrets from the data directory, then the preference center in front of the
+/// gateway (with the dev key, or `PREFERENCE_API_KEY_FILE` beside the caller's own keys);
+/// waits until every one reports SERVING, prints
 /// the endpoints and a dev API key for the gateway (unless `GATEWAY_API_KEYS_FILE` names the
 /// caller's own keys) and writes the endpoints to `endpoints.json` there for privacyctl, restarts
 /// a child that dies, and stops them all on SIGINT or SIGTERM.
@@ -36,7 +38,7 @@ public struct SuiteLauncher: Service {
     "RIGHTS_SERVICE_ADDR", "BLOCKLIST_SERVICE_ADDR", "METRICS_PORT", "HEALTH_PORT", "ALLOW_INSECURE_DEV", "TLS_CERT_FILE", "TLS_KEY_FILE",
     "TLS_CLIENT_CA_FILE", "TLS_ALLOWED_CLIENTS", "BACKEND_TLS_CA_FILE", "BACKEND_TLS_CERT_FILE", "BACKEND_TLS_KEY_FILE",
     "BACKEND_TLS_SERVER_NAME", "CONSENT_SERVICE_TLS_NAME", "VAULT_SERVICE_TLS_NAME", "RIGHTS_SERVICE_TLS_NAME",
-    "BLOCKLIST_SERVICE_TLS_NAME", "GATEWAY_AUDIT_KEY", "GATEWAY_AUDIT_KEY_FILE",
+    "BLOCKLIST_SERVICE_TLS_NAME", "GATEWAY_AUDIT_KEY", "GATEWAY_AUDIT_KEY_FILE", "PREFERENCE_HOST", "PREFERENCE_PORT",
   ]
 
   private let options: Options
@@ -54,11 +56,13 @@ public struct SuiteLauncher: Service {
   public func run() async throws {
     let secrets = try DevSecrets.ensure(in: options.dataDirectory)
     let certificates = options.plaintext ? nil : try DevCertificates.ensure(in: options.dataDirectory)
+    let page = try PreferencePage(ephemeralPorts: options.ephemeralPorts, plaintext: options.plaintext, inherited: inherited)
     var children: [SuiteChild] = []
     do {
       var addresses: [ServiceKind: ServiceAddress] = [:]
       for kind in Self.backends {
-        let child = try makeChild(kind, secrets: secrets, certificates: certificates, extra: [:])
+        let links = [ServiceKind.consent, .rights].contains(kind) ? ["PUBLIC_BASE_URL": page.publicBaseURL] : [:]
+        let child = try makeChild(kind, secrets: secrets, certificates: certificates, extra: links)
         children.append(child)
         addresses[kind] = try await child.start()
       }
@@ -78,15 +82,23 @@ public struct SuiteLauncher: Service {
       for kind in [ServiceKind.gateway] + Self.backends {
         try await waitUntilServing(kind.executableName, addresses[kind]!, tls: certificates?.client(for: kind))
       }
+      var pageURL: String?
+      if let keyFile = devKey?.pageKeyFile ?? inherited["PREFERENCE_API_KEY_FILE"] {
+        let child = try makePageChild(page, gateway: addresses[.gateway]!, keyFile: keyFile, certificates: certificates)
+        children.insert(child, at: 0)
+        _ = try await child.start()
+        pageURL = page.publicBaseURL
+      }
       let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
       let written = SuiteEndpoints(
-        services: children.map { child in
+        // The gRPC services privacyctl reaches; the page is announced, not listed.
+        services: children.filter { $0.name != PreferencePage.executableName }.map { child in
           SuiteEndpoints.Service(name: child.name, address: child.address?.description ?? "", health: child.healthAddress?.description)
         },
         caFile: certificates?.caFile, launcher: getpid())
       try written.write(in: options.dataDirectory)
-      endpoints.set(addresses, processes: processes)
-      announce(addresses, processes, devKey: devKey, caFile: certificates?.caFile)
+      endpoints.set(addresses, processes: processes, preferenceCenter: pageURL)
+      announce(addresses, processes, pageURL: pageURL, devKey: devKey, caFile: certificates?.caFile)
     } catch {
       for child in children { await child.stop(grace: .seconds(5)) }
       throw error
@@ -121,6 +133,16 @@ public struct SuiteLauncher: Service {
     return SuiteChild(name: kind.executableName, executable: executable, environment: environment, logger: logger)
   }
 
+  private func makePageChild(_ page: PreferencePage, gateway: ServiceAddress, keyFile: String, certificates: DevCertificates?) throws -> SuiteChild {
+    let executable = options.binDirectory.appendingPathComponent(PreferencePage.executableName)
+    guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+      throw SuiteError.missingExecutable(executable.path)
+    }
+    var environment = inherited.merging(page.environment(gateway: gateway, keyFile: keyFile, certificates: certificates)) { _, new in new }
+    if certificates == nil { environment["ALLOW_INSECURE_DEV"] = "1" }
+    return SuiteChild(name: PreferencePage.executableName, executable: executable, environment: environment, logger: logger)
+  }
+
   private func waitUntilServing(_ name: String, _ address: ServiceAddress, tls: ClientTLS?) async throws {
     var outcome = HealthProbe.Outcome.notServing
     for _ in 0..<60 {
@@ -131,7 +153,9 @@ public struct SuiteLauncher: Service {
     throw SuiteError.notHealthy(name, outcome)
   }
 
-  private func announce(_ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], devKey: DevAdminKey?, caFile: String?) {
+  private func announce(
+    _ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], pageURL: String?, devKey: DevAdminKey?, caFile: String?
+  ) {
     var text = "privacy suite running (data and dev secrets in \(options.dataDirectory.path))\n"
     if let caFile {
       text += "TLS on every port, mutual TLS from the gateway to the backends (dev CA \(caFile))\n"
@@ -141,6 +165,11 @@ public struct SuiteLauncher: Service {
     for kind in [ServiceKind.gateway] + Self.backends {
       let name = kind.executableName.padding(toLength: 24, withPad: " ", startingAt: 0)
       text += "  \(name)\(addresses[kind]!)  SERVING  pid \(processes[kind.executableName].map(String.init) ?? "?")\n"
+    }
+    if let pageURL {
+      text += "preference center: \(pageURL)\n"
+    } else {
+      text += "preference center: not started (set PREFERENCE_API_KEY_FILE to a key of the preference-center role)\n"
     }
     var exports = "PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) \(SuiteEndpoints.directoryVariable)=\(options.dataDirectory.path)"
     if let caFile { exports += " PRIVACY_CA_FILE=\(caFile)" }
@@ -158,15 +187,15 @@ public struct SuiteLauncher: Service {
 
 /// Where the suite's services listen and their process ids, once all are up.
 public final class Endpoints: Sendable {
-  private let ready = AsyncStream.makeStream(of: ([ServiceKind: ServiceAddress], [String: Int32]).self)
+  private let ready = AsyncStream.makeStream(of: ([ServiceKind: ServiceAddress], [String: Int32], String?).self)
 
-  func set(_ addresses: [ServiceKind: ServiceAddress], processes: [String: Int32]) {
-    ready.continuation.yield((addresses, processes))
+  func set(_ addresses: [ServiceKind: ServiceAddress], processes: [String: Int32], preferenceCenter: String?) {
+    ready.continuation.yield((addresses, processes, preferenceCenter))
     ready.continuation.finish()
   }
 
   /// Waits until every service serves.
-  public func wait() async -> (addresses: [ServiceKind: ServiceAddress], processes: [String: Int32])? {
+  public func wait() async -> (addresses: [ServiceKind: ServiceAddress], processes: [String: Int32], preferenceCenter: String?)? {
     for await value in ready.stream { return value }
     return nil
   }

@@ -160,13 +160,6 @@ public func capturedRPCError(_ body: () async throws -> some Any) async -> RPCEr
   }
 }
 
-extension RPCError {
-  /// The `google.rpc.ErrorInfo` reason carried in the status details, if any.
-  public var errorInfoReason: String? {
-    (try? unpackGoogleRPCStatus())?.details.lazy.compactMap(\.errorInfo).first?.reason
-  }
-}
-
 extension CertificateAuthority {
   /// A CA made for one test, issuing into the test's directory.
   public init(directory: TestDirectory, name: String = "privacy-test-ca") throws {

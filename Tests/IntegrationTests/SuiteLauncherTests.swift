@@ -16,7 +16,7 @@ extension LaunchedSuites {
         certificateVariable: "test", keyVariable: "test"))
     }
 
-    @Test("starts all five over TLS and mutual TLS with generated secrets and certificates, restarts a child that dies, stops all on SIGINT")
+    @Test("starts all five and the preference center over TLS and mutual TLS with generated secrets and certificates, restarts a child that dies, stops all on SIGINT")
     func launcher() async throws {
       let directory = try TestDirectory()
       defer { directory.remove() }
@@ -25,7 +25,9 @@ extension LaunchedSuites {
       var endpoints: [String: ServiceAddress] = [:]
       var processes: [String: Int32] = [:]
       var exports: [String: String] = [:]
+      var page: String?
       while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
+        if line.hasPrefix("preference center: https://") { page = String(line.dropFirst("preference center: ".count)) }
         if line.hasPrefix("  export ") {
           for assignment in line.dropFirst("  export ".count).split(separator: " ") {
             let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
@@ -49,7 +51,17 @@ extension LaunchedSuites {
       #expect(await HealthProbe.check(vault, tls: ClientTLS(caFile: "\(data)/tls/dev-ca.pem"), timeout: .seconds(10)) != .serving)
       #expect(exports["PRIVACY_CA_FILE"] == "\(data)/tls/dev-ca.pem")
 
-      for secret in ["dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper", "tls/dev-ca.key", "tls/gateway-client.key", "tls/vault-service.key"] {
+      // The preference center answers over HTTPS with a certificate of the dev CA.
+      let pageURL = try #require(page)
+      let health = try RunningProcess(
+        executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-sf", "--cacert", "\(data)/tls/dev-ca.pem", "\(pageURL)/healthz"],
+        environment: [:])
+      #expect(try await health.waitForExit(timeout: .seconds(30)) == 0 && health.standardOutput == "ok\n", "\(health.standardError)")
+
+      for secret in [
+        "dev-internal-token", "dev-vault-master-key", "dev-blocklist-pepper", "tls/dev-ca.key", "tls/gateway-client.key", "tls/vault-service.key",
+        "dev-preference-center.key",
+      ] {
         let attributes = try FileManager.default.attributesOfItem(atPath: directory.path("data/\(secret)"))
         #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(secret)")
       }

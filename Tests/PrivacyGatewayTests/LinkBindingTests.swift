@@ -48,7 +48,11 @@ struct LinkBindingTests {
     let fixture = try GatewayFixture()
     try await fixture.run { port, backends async throws in
       let token = try await prepare(port, backends)
+      let othersToken = try await asRole("service", port: port) { client async throws in
+        try await ConsentClient(wrapping: client).createPreferenceLink(.with { $0.subjectID = Self.other }).url
+      }.split(separator: "/").last.map(String.init) ?? ""
       try await asPage(port: port, token: token) { page async throws in
+        #expect(try await page.resolvePreferenceLink(.with { $0.token = token }).subjectID == Self.owner)
         let own = try await page.getConsentState(.with { $0.subjectID = Self.owner })
         #expect(own.state.purposes.first { $0.purposeID == "newsletter" }?.decision == .granted)
         #expect(try await page.listPurposes(.init()).purposes.count == WorkflowData.purposes.count)
@@ -79,6 +83,7 @@ struct LinkBindingTests {
               $0.setBy = .webform
             })
           }),
+          ("another link's subject", { _ = try await page.resolvePreferenceLink(.with { $0.token = othersToken }) }),
           ("a method the role is not granted", { _ = try await page.checkConsent(.with { $0.subjectID = Self.owner; $0.purposeID = "newsletter" }) }),
         ]
         for (what, call) in refusals {

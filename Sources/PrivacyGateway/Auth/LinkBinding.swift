@@ -15,10 +15,13 @@ import PrivacyProtocol
 enum LinkBinding {
   static let metadataKey = "x-preference-token"
 
-  /// Methods whose request concerns no subject: the purposes and lists every page shows.
+  /// Methods whose request concerns no subject: the purposes and lists every page shows, and
+  /// the link itself (ResolvePreferenceLink, for the link the call carries only: the page learns
+  /// whose page it serves).
   static let subjectFreeMethods: Set<String> = [
     "privacy.consent.v1.ConsentService/ListPurposes",
     "privacy.consent.v1.ConsentService/ListMailingLists",
+    "privacy.consent.v1.ConsentService/ResolvePreferenceLink",
     "privacy.gateway.v1.AdminService/WhoAmI",
   ]
 
@@ -44,6 +47,9 @@ enum LinkBinding {
       }
     } else if !subjectFreeMethods.contains(method) {
       throw PermissionDenied(message: "\(method) does not name the subject of a preference link")
+    }
+    if let asked = message as? Privacy_Consent_V1_ResolvePreferenceLinkRequest, asked.token != token {
+      throw PermissionDenied(message: "a preference link resolves only itself")
     }
     if let limited = message as? any LinkBoundLimit, let refusal = limited.linkBoundRefusal {
       throw PermissionDenied(message: refusal)

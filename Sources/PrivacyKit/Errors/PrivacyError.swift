@@ -86,3 +86,11 @@ extension String {
     return String(result) + "…"
   }
 }
+
+extension RPCError {
+  /// The `google.rpc.ErrorInfo` reason the status details carry, if any: what a client branches on.
+  public var errorInfoReason: String? {
+    guard let status = try? unpackGoogleRPCStatus() else { return nil }
+    return status.details.lazy.compactMap { $0.errorInfo?.reason }.first { !$0.isEmpty }
+  }
+}

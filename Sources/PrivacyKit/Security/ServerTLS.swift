@@ -3,7 +3,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import NIOCertificateReloading
 import NIOCore
-import NIOSSL
+public import NIOSSL
 
 /// TLS on a server's port, from `TLS_CERT_FILE` and `TLS_KEY_FILE` (PEM; the certificate file may
 /// hold a chain, leaf first), TLS 1.2 or 1.3 with ALPN `h2` only. With `TLS_CLIENT_CA_FILE` every
@@ -74,6 +74,15 @@ public final class ServerTLS: Sendable {
     } catch {
       throw .malformed("TLS_CERT_FILE", "could not make a TLS context: \(error)")
     }
+  }
+
+  /// HTTPS for browsers (the preference center): the same certificate, key and reloading, ALPN
+  /// `http/1.1`, TLS 1.2 or 1.3, no client certificate asked for.
+  public func webConfiguration() throws -> TLSConfiguration {
+    var configuration = try TLSConfiguration.makeServerConfiguration(certificateReloader: certificate.reloader)
+    configuration.minimumTLSVersion = .tlsv12
+    configuration.applicationProtocols = ["http/1.1"]
+    return configuration
   }
 
   /// Whether clients must present a certificate (mutual TLS).

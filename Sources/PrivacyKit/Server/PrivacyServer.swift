@@ -228,7 +228,7 @@ public final class ListeningAddress: Sendable {
 
   public init() {}
 
-  func set(host: String, port: Int) {
+  public func set(host: String, port: Int) {
     let waiters = state.withLock { state in
       state.bound = (host, port)
       defer { state.waiters = [] }
@@ -237,7 +237,7 @@ public final class ListeningAddress: Sendable {
     for waiter in waiters { waiter.resume(returning: (host, port)) }
   }
 
-  func close() {
+  public func close() {
     let waiters = state.withLock { state in
       state.closed = true
       defer { state.waiters = [] }

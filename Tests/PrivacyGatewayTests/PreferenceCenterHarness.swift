@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import PrivacyGateway
+import PrivacyKit
+import PrivacyPreferenceCenter
+import PrivacyProtocol
+import PrivacyTesting
+import ServiceLifecycle
+import Testing
+
+/// The preference center in-process in front of a test gateway, reached over real HTTP with curl.
+enum PreferenceCenterHarness {
+  /// Runs the page against the gateway on `gatewayPort`; `body` gets its base URL.
+  static func run<T: Sendable>(
+    gatewayPort: Int, logger: Logger = silentLogger, extra: [String: String] = [:], _ body: (String) async throws -> T
+  ) async throws -> T {
+    let directory = try TestDirectory()
+    defer { directory.remove() }
+    let keyFile = directory.path("page.key")
+    try apiKey("preference-center").write(toFile: keyFile, atomically: true, encoding: .utf8)
+    var environment = [
+      "PREFERENCE_HOST": "127.0.0.1", "PREFERENCE_PORT": "0", "PUBLIC_BASE_URL": "https://privacy.example.com",
+      "PRIVACY_GATEWAY_ADDR": "127.0.0.1:\(gatewayPort)", "PREFERENCE_API_KEY_FILE": keyFile, "ALLOW_INSECURE_DEV": "1",
+    ]
+    environment.merge(extra) { _, new in new }
+    let server = try await makePreferenceCenter(configuration: try PreferenceCenterConfiguration(environment: environment), logger: logger)
+    let group = ServiceGroup(services: [server], logger: silentLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      do {
+        let bound = try await server.address.wait()
+        let result = try await body("http://127.0.0.1:\(bound.port)")
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return result
+      } catch {
+        await group.triggerGracefulShutdown()
+        try? await tasks.waitForAll()
+        throw error
+      }
+    }
+  }
+
+  /// Seeds the backends (fields, purposes, a mailing list, the test record, a newsletter consent
+  /// for the owner and for another subject) and mints a link for the owner as the mailer would.
+  static func prepare(gateway port: Int, _ backends: [BackendKind: Int]) async throws -> String {
+    try await WorkflowData.seed(backends)
+    try await TestData.seed(vaultPort: backends[.vault]!)
+    try await withTestClient(port: backends[.consent]!) { client async throws in
+      let consent = ConsentClient(wrapping: client)
+      _ = try await consent.upsertMailingList(.with { $0.list = .with { $0.listID = "news"; $0.name = "Monthly news" } })
+      for subject in [TestData.subject, "c-2002"] {
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = subject
+          $0.purposeID = "newsletter"
+          $0.decision = .granted
+          $0.evidence = .with { $0.channel = .webform }
+        })
+      }
+    }
+    let minted = try await asRole("service", port: port) { client async throws in
+      try await ConsentClient(wrapping: client).createPreferenceLink(.with { $0.subjectID = TestData.subject })
+    }
+    return try #require(minted.url.split(separator: "/").last.map(String.init))
+  }
+}
+
+/// One HTTP exchange made with curl, the stock client.
+struct HTTPReply {
+  let status: Int
+  /// Header names lower-cased.
+  let headers: [String: String]
+  let body: String
+
+  /// The value of the hidden input `name` in the body's first form that has one.
+  func hiddenField(_ name: String) -> String? {
+    guard let range = body.range(of: "name=\"\(name)\" value=\"") else { return nil }
+    let rest = body[range.upperBound...]
+    return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
+  }
+}
+
+/// Runs on a thread of its own: a blocking wait on the cooperative pool (two threads on two
+/// cores) would starve the in-process servers curl is talking to.
+func curl(_ url: String, method: String = "GET", headers: [String: String] = [:], form: String? = nil) async throws -> HTTPReply {
+  try await withCheckedThrowingContinuation { continuation in
+    DispatchQueue.global().async {
+      continuation.resume(with: Result { try blockingCurl(url, method: method, headers: headers, form: form) })
+    }
+  }
+}
+
+private func blockingCurl(_ url: String, method: String, headers: [String: String], form: String?) throws -> HTTPReply {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+  var arguments = ["-s", "-i", "--max-time", "20", "-X", method]
+  for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
+  if let form { arguments += ["-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", form] }
+  process.arguments = arguments + [url]
+  let output = Pipe()
+  process.standardOutput = output
+  try process.run()
+  let data = output.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  let text = String(decoding: data, as: UTF8.self)
+  guard let split = text.range(of: "\r\n\r\n") else {
+    throw CurlFailed(output: "\(method) \(URL(string: url)?.path ?? ""): exit \(process.terminationStatus) \(text)")
+  }
+  let head = text[..<split.lowerBound].split(separator: "\r\n")
+  guard let statusLine = head.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
+    throw CurlFailed(output: text)
+  }
+  var fields: [String: String] = [:]
+  for line in head.dropFirst() {
+    guard let colon = line.firstIndex(of: ":") else { continue }
+    fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+  }
+  return HTTPReply(status: status, headers: fields, body: String(text[split.upperBound...]))
+}
+
+struct CurlFailed: Error, CustomStringConvertible {
+  let output: String
+  var description: String { "curl gave no HTTP answer: \(output.prefix(300))" }
+}
