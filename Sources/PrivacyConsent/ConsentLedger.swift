@@ -565,10 +565,15 @@ public final class ConsentLedger: Sendable {
       kind == .doubleOptIn
       ? ("Please confirm your email subscription", "Please confirm that you want to receive our emails:")
       : ("Please confirm your preference changes", "Please confirm the changes to your privacy preferences:")
+    // The footer's personal link opens the page as long as the confirmation works.
+    let page = MintedPreferenceLink(
+      subjectID: subjectID, base: settings.publicBaseURL, now: commit.now, lifetime: settings.confirmationLifetime)
     let message = OutboxMessage(
       id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, emailAddress: emailAddress,
-      subjectLine: subjectLine, body: "\(text)\n\n\(link)\n\nThis link works until \(expiresAt.ISO8601Format()).",
-      link: link, createdAt: commit.now, expiresAt: expiresAt)
+      subjectLine: subjectLine,
+      body: "\(text)\n\n\(link)\n\nThis link works until \(expiresAt.ISO8601Format()).\n\n-- \nYour privacy preferences: \(page.url)",
+      link: link, preferenceURL: page.url, unsubscribeURL: page.unsubscribeURL, createdAt: commit.now, expiresAt: expiresAt)
+    commit.preferenceLinks.append(page.link)
     commit.supersede = (subjectID, kind)
     commit.newConfirmations.append(
       Confirmation(

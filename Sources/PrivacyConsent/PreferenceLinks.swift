@@ -17,14 +17,10 @@ public struct PreferenceLinks: Sendable {
   /// A new link for the subject's mail footer. The token is 256 random bits; only its hash is kept.
   public func mint(subjectID: String) async throws -> MintedPreferenceLink {
     if ledger.isErased(subjectID) { throw ConsentError.subjectErased(subjectID) }
-    let token = SecureToken.generate()
-    let now = ledger.now()
-    let link = PreferenceLink(
-      id: UUID().uuidString.lowercased(), subjectID: subjectID, tokenHash: SecureToken.hash(token), createdAt: now,
-      expiresAt: now.addingTimeInterval(settings.preferenceLinkLifetime))
-    try await store.insertPreferenceLink(link)
-    return MintedPreferenceLink(
-      url: "\(settings.publicBaseURL)/p/\(token)", unsubscribeURL: "\(settings.publicBaseURL)/u/\(token)", expiresAt: link.expiresAt)
+    let minted = MintedPreferenceLink(
+      subjectID: subjectID, base: settings.publicBaseURL, now: ledger.now(), lifetime: settings.preferenceLinkLifetime)
+    try await store.insertPreferenceLink(minted.link)
+    return minted
   }
 
   /// The open link a token belongs to. Unknown, expired, revoked and erased are one refusal.

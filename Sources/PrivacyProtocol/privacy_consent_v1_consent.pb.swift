@@ -2614,6 +2614,17 @@ public nonisolated struct Privacy_Consent_V1_OutboxMessage: Sendable {
   /// Clears the value of `ackedAt`. Subsequent reads from it will return its default value.
   public mutating func clearAckedAt() {self._ackedAt = nil}
 
+  /// The subject's preference page (`PUBLIC_BASE_URL/p/<token>`), for the footer; open as long
+  /// as the confirmation link. Wiped once acknowledged.
+  public var preferenceURL: String = String()
+
+  /// The value of the mail's `List-Unsubscribe` header (`<PUBLIC_BASE_URL/u/<token>>`); wiped once
+  /// acknowledged.
+  public var listUnsubscribe: String = String()
+
+  /// The value of the mail's `List-Unsubscribe-Post` header (`List-Unsubscribe=One-Click`, RFC 8058).
+  public var listUnsubscribePost: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -5923,7 +5934,7 @@ nonisolated extension Privacy_Consent_V1_VerifyLedgerResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OutboxMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{3}list_unsubscribe\0\u{3}list_unsubscribe_post\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5941,6 +5952,9 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
       case 8: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 9: try { try decoder.decodeSingularMessageField(value: &self._expiresAt) }()
       case 10: try { try decoder.decodeSingularMessageField(value: &self._ackedAt) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.listUnsubscribe) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.listUnsubscribePost) }()
       default: break
       }
     }
@@ -5981,6 +5995,15 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
     try { if let v = self._ackedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     } }()
+    if !self.preferenceURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 11)
+    }
+    if !self.listUnsubscribe.isEmpty {
+      try visitor.visitSingularStringField(value: self.listUnsubscribe, fieldNumber: 12)
+    }
+    if !self.listUnsubscribePost.isEmpty {
+      try visitor.visitSingularStringField(value: self.listUnsubscribePost, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5995,6 +6018,9 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._expiresAt != rhs._expiresAt {return false}
     if lhs._ackedAt != rhs._ackedAt {return false}
+    if lhs.preferenceURL != rhs.preferenceURL {return false}
+    if lhs.listUnsubscribe != rhs.listUnsubscribe {return false}
+    if lhs.listUnsubscribePost != rhs.listUnsubscribePost {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

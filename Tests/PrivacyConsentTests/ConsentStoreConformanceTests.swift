@@ -48,7 +48,8 @@ struct ConsentStoreConformanceTests {
   private func message(_ id: String, _ subject: String) -> OutboxMessage {
     OutboxMessage(
       id: id, kind: .doubleOptIn, subjectID: subject, emailAddress: "\(subject)@example.com", subjectLine: "Confirm",
-      body: "Follow the link", link: "https://example.com/confirm/\(id)", createdAt: Self.start,
+      body: "Follow the link", link: "https://example.com/confirm/\(id)", preferenceURL: "https://example.com/p/\(id)",
+      unsubscribeURL: "https://example.com/u/\(id)", createdAt: Self.start,
       expiresAt: Self.start.addingTimeInterval(3600))
   }
 
@@ -99,6 +100,7 @@ struct ConsentStoreConformanceTests {
         $0.append(decision("b", "newsletter", .granted))
         $0.newConfirmations = [confirmation("c-1", "b", expiresIn: 60)]
         $0.outbox = [message("m-1", "b")]
+        $0.preferenceLinks = [PreferenceLink(id: "l-1", subjectID: "b", tokenHash: "hash-l-1", createdAt: Self.start, expiresAt: Self.start)]
       }
       loser.subjectStates = ["b": SubjectState()]
       // PostgreSQL says LedgerHeadMoved (replicas race for the head); SQLite, one process per
@@ -108,6 +110,7 @@ struct ConsentStoreConformanceTests {
       #expect(try await store.subjectStates().states["b"] == nil)
       #expect(try await store.confirmation(tokenHash: "hash-c-1") == nil)
       #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).isEmpty)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-1") == nil)
       #expect(try await store.exclusively { 42 } == 42)
     }
   }
@@ -143,13 +146,19 @@ struct ConsentStoreConformanceTests {
     }
   }
 
-  @Test("the outbox pages, acknowledges once (wiping body and link), and an unknown id acknowledges nothing",
+  @Test("the outbox pages, acknowledges once (wiping body and links), and an unknown id acknowledges nothing",
         arguments: StoreKind.available)
   func outbox(kind: StoreKind) async throws {
     try await kind.withConsentStore { store in
-      try await store.commit(commit(after: .empty) { $0.outbox = [message("m-1", "a"), message("m-2", "b"), message("m-3", "c")] })
+      let footer = PreferenceLink(id: "l-1", subjectID: "a", tokenHash: "hash-l-1", createdAt: Self.start, expiresAt: Self.start)
+      try await store.commit(commit(after: .empty) {
+        $0.outbox = [message("m-1", "a"), message("m-2", "b"), message("m-3", "c")]
+        $0.preferenceLinks = [footer]
+      })
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-1") == footer)
       let listed = try await store.outbox(after: 0, includeAcked: false, limit: 10)
       #expect(listed.map(\.id) == ["m-1", "m-2", "m-3"])
+      #expect(listed[0].preferenceURL == "https://example.com/p/m-1" && listed[0].unsubscribeURL == "https://example.com/u/m-1")
       #expect(try await store.outbox(after: listed[0].position, includeAcked: false, limit: 1).map(\.id) == ["m-2"])
       let ackedAt = Self.start.addingTimeInterval(5)
       #expect(try await store.ackOutbox(ids: ["m-1"], at: ackedAt) == 1)
@@ -158,6 +167,7 @@ struct ConsentStoreConformanceTests {
       #expect(try await store.outbox(after: 0, includeAcked: false, limit: 10).map(\.id) == ["m-2", "m-3"])
       let acked = try #require(try await store.outbox(after: 0, includeAcked: true, limit: 10).first)
       #expect(acked.id == "m-1" && acked.ackedAt == ackedAt && acked.body.isEmpty && acked.link.isEmpty)
+      #expect(acked.preferenceURL.isEmpty && acked.unsubscribeURL.isEmpty)
     }
   }
 

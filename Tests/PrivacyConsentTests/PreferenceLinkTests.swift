@@ -95,9 +95,9 @@ struct PreferenceLinkTests {
     }
   }
 
+  /// Reads the SQLite file: left out of the PostgreSQL pass (`scripts/test`).
   @Test("the store keeps only the token's hash")
   func onlyTheHash() async throws {
-    guard ProcessInfo.processInfo.environment["PRIVACY_TEST_CONSENT_STORE"] != "postgres" else { return }
     let fixture = try ConsentFixture()
     let token = try await fixture.run { client in try await mint(client, "c1").1 }
     let queue = try DatabaseQueue(path: fixture.databasePath)
@@ -105,5 +105,30 @@ struct PreferenceLinkTests {
     #expect(rows.count == 1)
     #expect(rows.allSatisfy { !$0.description.contains(token) })
     #expect(rows.first?["token_hash"] == SecureToken.hash(token))
+  }
+
+  @Test("every confirmation mail carries the subject's own page link and the one-click unsubscribe headers, wiped at acknowledgement")
+  func outboxCarriesTheLink() async throws {
+    try await withConsentService { client, fixture in
+      _ = try await client.startDoubleOptIn(.with {
+        $0.subjectID = "c1"
+        $0.emailAddress = "ann@example.com"
+      })
+      let message = try #require(try await client.pendingOutbox().last)
+      let token = try #require(message.preferenceURL.split(separator: "/").last.map(String.init))
+      #expect(message.preferenceURL == "https://privacy.example.com/p/\(token)")
+      #expect(message.listUnsubscribe == "<https://privacy.example.com/u/\(token)>")
+      #expect(message.listUnsubscribePost == "List-Unsubscribe=One-Click")
+      #expect(message.body.contains(message.preferenceURL))
+      // Open as long as the confirmation link, no longer.
+      #expect(try await resolve(client, token).get() == "c1")
+      _ = try await client.ackOutbox(.with { $0.messageIds = [message.messageID] })
+      let acked = try #require(try await client.listOutbox(.with { $0.pageSize = 10; $0.includeAcked = true }).messages.last)
+      #expect(acked.preferenceURL.isEmpty && acked.listUnsubscribe.isEmpty)
+      #expect(try await resolve(client, token).get() == "c1")
+      fixture.clock.advance(by: 7 * 86_400)
+      let expired = await resolve(client, token)
+      #expect(throws: RPCError.self) { try expired.get() }
+    }
   }
 }

@@ -64,8 +64,9 @@ public struct Confirmation: Sendable, Equatable {
   }
 }
 
-/// An email waiting for the mail system. Its body and link (which holds the clear token) are
-/// wiped once acknowledged, and its address on erasure.
+/// An email waiting for the mail system. Its body and links (which hold clear tokens) are wiped
+/// once acknowledged, and its address on erasure. Every message carries a personal link to the
+/// subject's preference page and the matching one-click unsubscribe URL.
 public struct OutboxMessage: Sendable, Equatable {
   public var id: String
   public var kind: ConfirmationKind
@@ -74,6 +75,10 @@ public struct OutboxMessage: Sendable, Equatable {
   public var subjectLine: String
   public var body: String
   public var link: String
+  /// The subject's preference page (`PUBLIC_BASE_URL/p/<token>`), for the footer.
+  public var preferenceURL: String
+  /// One-click unsubscribe (`PUBLIC_BASE_URL/u/<token>`), for the `List-Unsubscribe` header.
+  public var unsubscribeURL: String
   public var createdAt: Date
   public var expiresAt: Date
   public var ackedAt: Date?
@@ -82,8 +87,11 @@ public struct OutboxMessage: Sendable, Equatable {
 
   public init(
     id: String, kind: ConfirmationKind, subjectID: String, emailAddress: String, subjectLine: String, body: String,
-    link: String, createdAt: Date, expiresAt: Date, ackedAt: Date? = nil, position: Int64 = 0
+    link: String, preferenceURL: String = "", unsubscribeURL: String = "", createdAt: Date, expiresAt: Date, ackedAt: Date? = nil,
+    position: Int64 = 0
   ) {
+    self.preferenceURL = preferenceURL
+    self.unsubscribeURL = unsubscribeURL
     self.id = id
     self.kind = kind
     self.subjectID = subjectID

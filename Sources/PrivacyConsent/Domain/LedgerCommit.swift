@@ -19,6 +19,8 @@ public struct LedgerCommit: Sendable {
   /// Pending confirmations of this kind for this subject are replaced by a newer one.
   public var supersede: (subjectID: String, kind: ConfirmationKind)?
   public var outbox: [OutboxMessage] = []
+  /// The preference links the outbox messages carry, kept in the same transaction.
+  public var preferenceLinks: [PreferenceLink] = []
   /// Subjects whose personal evidence, outbox addresses and pending confirmations are removed.
   public var erasedSubjects: [String] = []
   /// The state of every subject the events touch, after them: kept with the ledger so a start
@@ -35,7 +37,7 @@ public struct LedgerCommit: Sendable {
   public var isEmpty: Bool {
     events.isEmpty && purposes.isEmpty && lists.isEmpty && newConfirmations.isEmpty && usedConfirmationID == nil
       && lapsedConfirmationIDs.isEmpty
-      && supersede == nil && outbox.isEmpty && erasedSubjects.isEmpty
+      && supersede == nil && outbox.isEmpty && preferenceLinks.isEmpty && erasedSubjects.isEmpty
   }
 
   /// Seals a draft as the next event and returns it.

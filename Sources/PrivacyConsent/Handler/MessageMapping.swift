@@ -216,6 +216,11 @@ extension OutboxMessage {
       $0.subjectLine = subjectLine
       $0.body = body
       $0.link = link
+      $0.preferenceURL = preferenceURL
+      if !unsubscribeURL.isEmpty {
+        $0.listUnsubscribe = MintedPreferenceLink.listUnsubscribe(unsubscribeURL)
+        $0.listUnsubscribePost = MintedPreferenceLink.listUnsubscribePost
+      }
       $0.createdAt = createdAt.protoTimestamp
       $0.expiresAt = expiresAt.protoTimestamp
       if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }

@@ -108,6 +108,10 @@ public struct PostgresConsentStore: ConsentStore {
       """,
       "CREATE INDEX consent_preference_links_by_subject ON consent_preference_links (subject_id)",
     ],
+    [
+      "ALTER TABLE consent_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE consent_outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT ''",
+    ],
   ]
 
   // MARK: Reads
@@ -197,17 +201,18 @@ public struct PostgresConsentStore: ConsentStore {
     var messages: [OutboxMessage] = []
     let rows = try await database.query(
       """
-      SELECT position, message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at, acked_at
+      SELECT position, message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url,
+        created_at, expires_at, acked_at
       FROM consent_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
       """)
-    for try await (position, id, kind, subjectID, address, subjectLine, body, link, createdAt, expiresAt, ackedAt)
-      in rows.decode((Int64, String, String, String, String, String, String, String, Int64, Int64, Int64?).self)
+    for try await (position, id, kind, subjectID, address, subjectLine, body, link, preferenceURL, unsubscribeURL, createdAt, expiresAt, ackedAt)
+      in rows.decode((Int64, String, String, String, String, String, String, String, String, String, Int64, Int64, Int64?).self)
     {
       guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
       messages.append(
         OutboxMessage(
           id: id, kind: kind, subjectID: subjectID, emailAddress: address, subjectLine: subjectLine, body: body, link: link,
-          createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
+          preferenceURL: preferenceURL, unsubscribeURL: unsubscribeURL, createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
           ackedAt: ackedAt.map { Microseconds(value: $0).date }, position: position))
     }
     return messages
@@ -318,7 +323,7 @@ public struct PostgresConsentStore: ConsentStore {
         guard let ackedAt = found else { throw ConsentError.outboxMessageNotFound(id) }
         if ackedAt == nil {
           try await connection.checkedQuery(
-            "UPDATE consent_outbox SET acked_at = \(Microseconds(at).value), body = '', link = '' WHERE message_id = \(id)", logger: logger)
+            "UPDATE consent_outbox SET acked_at = \(Microseconds(at).value), body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE message_id = \(id)", logger: logger)
           acked += 1
         }
       }
@@ -327,12 +332,7 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   public func insertPreferenceLink(_ link: PreferenceLink) async throws {
-    try await database.query(
-      """
-      INSERT INTO consent_preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
-      VALUES (\(link.id), \(link.subjectID), \(link.tokenHash), \(Microseconds(link.createdAt).value),
-        \(Microseconds(link.expiresAt).value), \(link.revokedAt.map { Microseconds($0).value }))
-      """)
+    try await database.transaction { connection in try await insert(link, connection) }
   }
 
   public func preferenceLink(tokenHash: String) async throws -> PreferenceLink? {
@@ -393,6 +393,7 @@ public struct PostgresConsentStore: ConsentStore {
         try await connection.checkedQuery("UPDATE consent_confirmations SET used_at = \(now) WHERE confirmation_id = \(id)", logger: logger)
       }
       for message in commit.outbox { try await insert(message, connection) }
+      for link in commit.preferenceLinks { try await insert(link, connection) }
       for subject in commit.erasedSubjects { try await scrub(subject: subject, at: now, connection) }
       // The notification is delivered to the other replicas when the transaction commits, not before.
       let notifies = !commit.events.isEmpty || !commit.purposes.isEmpty || !commit.lists.isEmpty
@@ -512,12 +513,22 @@ public struct PostgresConsentStore: ConsentStore {
       """, logger: logger)
   }
 
+  private func insert(_ link: PreferenceLink, _ connection: PostgresConnection) async throws {
+    try await connection.checkedQuery(
+      """
+      INSERT INTO consent_preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
+      VALUES (\(link.id), \(link.subjectID), \(link.tokenHash), \(Microseconds(link.createdAt).value),
+        \(Microseconds(link.expiresAt).value), \(link.revokedAt.map { Microseconds($0).value }))
+      """, logger: logger)
+  }
+
   private func insert(_ m: OutboxMessage, _ connection: PostgresConnection) async throws {
     try await connection.checkedQuery(
       """
-      INSERT INTO consent_outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
+      INSERT INTO consent_outbox (
+        message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.subjectID), \(m.emailAddress), \(m.subjectLine), \(m.body), \(m.link),
-        \(Microseconds(m.createdAt).value), \(Microseconds(m.expiresAt).value))
+        \(m.preferenceURL), \(m.unsubscribeURL), \(Microseconds(m.createdAt).value), \(Microseconds(m.expiresAt).value))
       """, logger: logger)
   }
 
@@ -530,7 +541,7 @@ public struct PostgresConsentStore: ConsentStore {
       WHERE subject_id = \(subject) AND pii_digest != ''
       """, logger: logger)
     try await connection.checkedQuery(
-      "UPDATE consent_outbox SET email_address = '', body = '', link = '' WHERE subject_id = \(subject)", logger: logger)
+      "UPDATE consent_outbox SET email_address = '', body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE subject_id = \(subject)", logger: logger)
     try await connection.checkedQuery(
       """
       UPDATE consent_confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, \(now))

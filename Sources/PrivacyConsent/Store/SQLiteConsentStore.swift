@@ -88,6 +88,12 @@ public struct SQLiteConsentStore: ConsentStore {
         CREATE INDEX preference_links_by_subject ON preference_links(subject_id);
         """)
     }
+    migrator.registerMigration("v7-outbox-preference-links") { db in
+      try db.execute(sql: """
+        ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT '';
+        """)
+    }
     return migrator
   }
 
@@ -278,7 +284,7 @@ public struct SQLiteConsentStore: ConsentStore {
           throw ConsentError.outboxMessageNotFound(id)
         }
         if row["acked_at"] as Int64? == nil {
-          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
+          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
           acked += 1
         }
       }
@@ -290,15 +296,7 @@ public struct SQLiteConsentStore: ConsentStore {
   }
 
   public func insertPreferenceLink(_ link: PreferenceLink) async throws {
-    try await pool.write { db in
-      try db.cachedStatement(sql: """
-          INSERT INTO preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
-          VALUES (?, ?, ?, ?, ?, ?)
-          """).execute(arguments: [
-            link.id, link.subjectID, link.tokenHash, Microseconds(link.createdAt).value, Microseconds(link.expiresAt).value,
-            link.revokedAt.map { Microseconds($0).value },
-          ])
-    }
+    try await pool.write { db in try Self.insert(link, db) }
   }
 
   public func preferenceLink(tokenHash: String) async throws -> PreferenceLink? {
@@ -344,6 +342,7 @@ public struct SQLiteConsentStore: ConsentStore {
         try db.cachedStatement(sql: "UPDATE confirmations SET used_at = ? WHERE confirmation_id = ?").execute(arguments: [Microseconds(commit.now).value, id])
       }
       for message in commit.outbox { try Self.insert(message, db) }
+      for link in commit.preferenceLinks { try Self.insert(link, db) }
       for subject in commit.erasedSubjects { try Self.scrub(subject: subject, at: commit.now, db) }
       try Self.save(commit.subjectStates, db)
     }
@@ -425,12 +424,23 @@ public struct SQLiteConsentStore: ConsentStore {
       ])
   }
 
+  private static func insert(_ link: PreferenceLink, _ db: Database) throws {
+    try db.cachedStatement(sql: """
+        INSERT INTO preference_links (link_id, subject_id, token_hash, created_at, expires_at, revoked_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """).execute(arguments: [
+        link.id, link.subjectID, link.tokenHash, Microseconds(link.createdAt).value, Microseconds(link.expiresAt).value,
+        link.revokedAt.map { Microseconds($0).value },
+      ])
+  }
+
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
     try db.cachedStatement(sql: """
-        INSERT INTO outbox (message_id, kind, subject_id, email_address, subject_line, body, link, created_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO outbox (
+          message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """).execute(arguments: [
-        m.id, m.kind.rawValue, m.subjectID, m.emailAddress, m.subjectLine, m.body, m.link,
+        m.id, m.kind.rawValue, m.subjectID, m.emailAddress, m.subjectLine, m.body, m.link, m.preferenceURL, m.unsubscribeURL,
         Microseconds(m.createdAt).value, Microseconds(m.expiresAt).value,
       ])
   }
@@ -443,7 +453,7 @@ public struct SQLiteConsentStore: ConsentStore {
         UPDATE consent_events SET ip_address = '', user_agent = '', email_address = '', pii_salt = NULL,
           personal_data_erased = 1 WHERE subject_id = ? AND pii_digest != ''
         """).execute(arguments: [subject])
-    try db.cachedStatement(sql: "UPDATE outbox SET email_address = '', body = '', link = '' WHERE subject_id = ?").execute(arguments: [subject])
+    try db.cachedStatement(sql: "UPDATE outbox SET email_address = '', body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE subject_id = ?").execute(arguments: [subject])
     try db.cachedStatement(sql: """
         UPDATE confirmations SET email_address = '', changes = '[]', superseded_at = COALESCE(superseded_at, ?)
         WHERE subject_id = ? AND used_at IS NULL
@@ -509,8 +519,8 @@ public struct SQLiteConsentStore: ConsentStore {
     guard let kind = ConfirmationKind(rawValue: row["kind"]) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
     return OutboxMessage(
       id: row["message_id"], kind: kind, subjectID: row["subject_id"], emailAddress: row["email_address"],
-      subjectLine: row["subject_line"], body: row["body"], link: row["link"],
-      createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
+      subjectLine: row["subject_line"], body: row["body"], link: row["link"], preferenceURL: row["preference_url"],
+      unsubscribeURL: row["unsubscribe_url"], createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
       ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, position: row["position"])
   }
 }
