@@ -499,7 +499,7 @@ public final class ConsentLedger: Sendable {
       _ = try preferenceDrafts(changes, subjectID: subjectID, evidence: asConfirmed, changeID: "")
       let message = issueConfirmation(
         .preferenceChange, subjectID: subjectID, emailAddress: emailAddress, changes: changes,
-        formName: evidence.formName, guardian: guardian, into: &commit)
+        formName: evidence.formName, guardian: guardian, requestChannel: guardian.isEmpty ? evidence.channel : nil, into: &commit)
       return (commit.newConfirmations[0].id, message.id, message.expiresAt)
     }
   }
@@ -555,7 +555,7 @@ public final class ConsentLedger: Sendable {
   /// message with the link. Only the token's hash is stored with the confirmation.
   private func issueConfirmation(
     _ kind: ConfirmationKind, subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], formName: String,
-    guardian: String = "", into commit: inout LedgerCommit
+    guardian: String = "", requestChannel: Channel? = nil, into commit: inout LedgerCommit
   ) -> OutboxMessage {
     let token = SecureToken.generate()
     let expiresAt = commit.now.addingTimeInterval(settings.confirmationLifetime)
@@ -579,7 +579,7 @@ public final class ConsentLedger: Sendable {
       Confirmation(
         id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, tokenHash: SecureToken.hash(token),
         emailAddress: emailAddress, changes: changes, formName: formName, createdAt: commit.now, expiresAt: expiresAt,
-        messageID: message.id, guardian: guardian))
+        messageID: message.id, guardian: guardian, requestChannel: requestChannel))
     commit.outbox.append(message)
     return message
   }
@@ -594,11 +594,13 @@ public final class ConsentLedger: Sendable {
   }
 
   /// Evidence of a person following a confirmation link: the guardian's, naming them and the
-  /// subject as a child, when a guardian asked for the changes.
+  /// subject as a child, when a guardian asked for the changes. Its channel is where the changes
+  /// were asked for (the preference page), or EMAIL_LINK when the click stands for itself.
   private static func clickEvidence(_ confirmation: Confirmation, ipAddress: String, userAgent: String, now: Date) -> Evidence {
     let byGuardian = !confirmation.guardian.isEmpty
     return Evidence(
-      channel: .emailLink, formName: confirmation.formName, ipAddress: ipAddress, userAgent: userAgent, actor: confirmation.guardian,
+      channel: byGuardian ? .emailLink : confirmation.requestChannel ?? .emailLink, formName: confirmation.formName, ipAddress: ipAddress,
+      userAgent: userAgent, actor: confirmation.guardian,
       actorKind: byGuardian ? .guardian : .subject, capturedAt: now, subjectAge: byGuardian ? .child : .unspecified)
   }
 

@@ -42,7 +42,8 @@ struct ConsentStoreConformanceTests {
   private func confirmation(_ id: String, _ subject: String, expiresIn seconds: TimeInterval) -> PrivacyConsent.Confirmation {
     PrivacyConsent.Confirmation(
       id: id, kind: .doubleOptIn, subjectID: subject, tokenHash: "hash-\(id)", emailAddress: "\(subject)@example.com", changes: [],
-      formName: "signup", createdAt: Self.start, expiresAt: Self.start.addingTimeInterval(seconds), messageID: "m-\(id)")
+      formName: "signup", createdAt: Self.start, expiresAt: Self.start.addingTimeInterval(seconds), messageID: "m-\(id)",
+      requestChannel: id == "late" ? .preferencePage : nil)
   }
 
   private func message(_ id: String, _ subject: String) -> OutboxMessage {

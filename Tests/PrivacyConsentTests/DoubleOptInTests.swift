@@ -178,7 +178,9 @@ struct DoubleOptInTests {
         $0.ipAddress = "203.0.113.9"
       })
       #expect(confirmed.changeID == requested.changeID && confirmed.events.count == 3)
-      #expect(confirmed.events.allSatisfy { $0.preferenceChangeID == requested.changeID && $0.evidence.channel == .emailLink })
+      // Asked for on the preference page (the request's default channel), confirmed by the click.
+      #expect(confirmed.events.allSatisfy { $0.preferenceChangeID == requested.changeID && $0.evidence.channel == .preferencePage })
+      #expect(confirmed.events.allSatisfy { $0.evidence.ipAddress == "203.0.113.9" })
       #expect(!(try await client.check("c1", "newsletter").allowed))
       #expect(try await client.check("c1", "profiling").allowed)
       let offers = try await client.listSubscriptions(.with { $0.subjectID = "c1" }).subscriptions.first { $0.listID == "offers" }

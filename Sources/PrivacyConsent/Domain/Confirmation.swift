@@ -1,4 +1,5 @@
 public import Foundation
+public import PrivacyKit
 
 /// What a confirmation link confirms.
 public enum ConfirmationKind: String, Sendable, CaseIterable {
@@ -35,13 +36,18 @@ public struct Confirmation: Sendable, Equatable {
   /// to; empty when the person asked for themself. Following the link is then the guardian's
   /// confirmation. Removed on erasure.
   public var guardian: String
+  /// Where the changes were asked for (the request's channel, PREFERENCE_PAGE from the page),
+  /// which the confirmed events record with the click's address and browser; nil when the click
+  /// on the emailed link stands for itself (a double opt-in, a guardian's confirmation).
+  public var requestChannel: Channel?
 
   public init(
     id: String, kind: ConfirmationKind, subjectID: String, tokenHash: String, emailAddress: String,
     changes: [PreferenceChangeItem], formName: String, createdAt: Date, expiresAt: Date, usedAt: Date? = nil,
-    supersededAt: Date? = nil, messageID: String, guardian: String = ""
+    supersededAt: Date? = nil, messageID: String, guardian: String = "", requestChannel: Channel? = nil
   ) {
     self.id = id
+    self.requestChannel = requestChannel
     self.guardian = guardian
     self.kind = kind
     self.subjectID = subjectID
@@ -54,6 +60,14 @@ public struct Confirmation: Sendable, Equatable {
     self.usedAt = usedAt
     self.supersededAt = supersededAt
     self.messageID = messageID
+  }
+
+  /// The stored form of `requestChannel` read back: empty is nil; a value no code wrote is
+  /// tampering.
+  public static func requestChannel(stored text: String) throws(LedgerCorruption) -> Channel? {
+    guard !text.isEmpty else { return nil }
+    guard let channel = Channel(rawValue: text) else { throw LedgerCorruption(sequence: 0, column: "confirmations.request_channel") }
+    return channel
   }
 
   /// Refuses a token that was used, replaced or has expired.

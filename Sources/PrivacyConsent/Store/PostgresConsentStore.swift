@@ -111,6 +111,7 @@ public struct PostgresConsentStore: ConsentStore {
     [
       "ALTER TABLE consent_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE consent_outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE consent_confirmations ADD COLUMN request_channel TEXT NOT NULL DEFAULT ''",
     ],
   ]
 
@@ -507,9 +508,10 @@ public struct PostgresConsentStore: ConsentStore {
     try await connection.checkedQuery(
       """
       INSERT INTO consent_confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
-        created_at, expires_at, message_id, guardian)
+        created_at, expires_at, message_id, guardian, request_channel)
       VALUES (\(c.id), \(c.kind.rawValue), \(c.subjectID), \(c.tokenHash), \(c.emailAddress), \(changes), \(c.formName),
-        \(Microseconds(c.createdAt).value), \(Microseconds(c.expiresAt).value), \(c.messageID), \(c.guardian))
+        \(Microseconds(c.createdAt).value), \(Microseconds(c.expiresAt).value), \(c.messageID), \(c.guardian),
+        \(c.requestChannel?.rawValue ?? ""))
       """, logger: logger)
   }
 
@@ -600,14 +602,15 @@ public struct PostgresConsentStore: ConsentStore {
 
   private static let confirmationColumns = """
     confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name, created_at, expires_at, used_at, superseded_at,
-    message_id, guardian
+    message_id, guardian, request_channel
     """
 
   private func confirmations(_ query: PostgresQuery) async throws -> [Confirmation] {
     var confirmations: [Confirmation] = []
     let rows = try await database.query(query)
-    for try await (id, kind, subjectID, tokenHash, address, changes, formName, createdAt, expiresAt, usedAt, supersededAt, messageID, guardian)
-      in rows.decode((String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64?, String, String).self)
+    for try await (
+      id, kind, subjectID, tokenHash, address, changes, formName, createdAt, expiresAt, usedAt, supersededAt, messageID, guardian, channel
+    ) in rows.decode((String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64?, String, String, String).self)
     {
       guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "confirmations.kind") }
       confirmations.append(
@@ -616,7 +619,7 @@ public struct PostgresConsentStore: ConsentStore {
           changes: try JSONDecoder().decode([PreferenceChangeItem].self, from: Data(changes.utf8)), formName: formName,
           createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
           usedAt: usedAt.map { Microseconds(value: $0).date }, supersededAt: supersededAt.map { Microseconds(value: $0).date },
-          messageID: messageID, guardian: guardian))
+          messageID: messageID, guardian: guardian, requestChannel: try Confirmation.requestChannel(stored: channel)))
     }
     return confirmations
   }

@@ -88,6 +88,10 @@ public struct SQLiteConsentStore: ConsentStore {
         CREATE INDEX preference_links_by_subject ON preference_links(subject_id);
         """)
     }
+    migrator.registerMigration("v8-confirmation-request-channel") { db in
+      // Empty: the click stands for itself (rows written before, double opt-ins).
+      try db.execute(sql: "ALTER TABLE confirmations ADD COLUMN request_channel TEXT NOT NULL DEFAULT ''")
+    }
     migrator.registerMigration("v7-outbox-preference-links") { db in
       try db.execute(sql: """
         ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT '';
@@ -417,10 +421,11 @@ public struct SQLiteConsentStore: ConsentStore {
     let changes = String(decoding: try JSONEncoder().encode(c.changes), as: UTF8.self)
     try db.cachedStatement(sql: """
         INSERT INTO confirmations (confirmation_id, kind, subject_id, token_hash, email_address, changes, form_name,
-          created_at, expires_at, used_at, superseded_at, message_id, guardian) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)
+          created_at, expires_at, used_at, superseded_at, message_id, guardian, request_channel)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)
         """).execute(arguments: [
         c.id, c.kind.rawValue, c.subjectID, c.tokenHash, c.emailAddress, changes, c.formName,
-        Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID, c.guardian,
+        Microseconds(c.createdAt).value, Microseconds(c.expiresAt).value, c.messageID, c.guardian, c.requestChannel?.rawValue ?? "",
       ])
   }
 
@@ -512,7 +517,7 @@ public struct SQLiteConsentStore: ConsentStore {
       createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
       usedAt: (row["used_at"] as Int64?).map { Microseconds(value: $0).date },
       supersededAt: (row["superseded_at"] as Int64?).map { Microseconds(value: $0).date }, messageID: row["message_id"],
-      guardian: row["guardian"])
+      guardian: row["guardian"], requestChannel: try Confirmation.requestChannel(stored: row["request_channel"]))
   }
 
   private static func outboxMessage(from row: Row) throws -> OutboxMessage {

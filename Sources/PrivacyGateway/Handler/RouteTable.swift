@@ -33,7 +33,7 @@ extension RouteTable {
     UnaryRoute(Consent.Subscribe.self, .consent),
     UnaryRoute(Consent.Unsubscribe.self, .consent),
     UnaryRoute(Consent.ListSubscriptions.self, .consent),
-    UnaryRoute(Consent.RequestPreferenceChange.self, .consent, handler: LinkedPreferenceChange.request),
+    UnaryRoute(Consent.RequestPreferenceChange.self, .consent, budget: .workflow, handler: LinkedPreferenceChange.request),
     UnaryRoute(Consent.ConfirmPreferenceChange.self, .consent),
     UnaryRoute(Consent.SetProcessingRestriction.self, .consent),
     UnaryRoute(Consent.EraseSubject.self, .consent),
