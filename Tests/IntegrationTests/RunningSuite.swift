@@ -10,6 +10,9 @@ import PrivacyTesting
 /// port and mutual TLS from the gateway to the backends, with certificates made for the run.
 final class RunningSuite: Sendable {
   static let roles = ["admin", "dpo", "support", "billing", "marketing", "service", "auditor", "delivery"]
+  /// The roles with a key: the staff and integration roles, and the preference center's (which
+  /// acts only with a preference link, so the role matrix leaves it out).
+  static let keyedRoles = roles + ["preference-center"]
   static let backendNames = ["consent-service", "vault-service", "subject-rights-service", "blocklist-service"]
 
   let directory: TestDirectory
@@ -27,7 +30,7 @@ final class RunningSuite: Sendable {
   static func start(gatewayEnvironment: [String: String] = [:]) async throws -> RunningSuite {
     let directory = try TestDirectory()
     var keys = "keys:\n"
-    for role in roles {
+    for role in keyedRoles {
       keys += "  - {id: \(role)-key, role: \(role), actor: \(role)@test, sha256: \(SecureToken.hash("secret-\(role)"))}\n"
     }
     try keys.write(toFile: directory.path("keys.yaml"), atomically: true, encoding: .utf8)
