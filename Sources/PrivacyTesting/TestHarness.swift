@@ -5,7 +5,7 @@ public import GRPCNIOTransportHTTP2
 public import Logging
 public import PrivacyKit
 public import PrivacyCertificates
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// The internal token tests run with.
@@ -48,11 +48,19 @@ public let silentLogger = Logger(label: "privacy.test") { _ in SwiftLogNoOpLogHa
 public func withRunningServer<T: Sendable>(
   _ server: PrivacyServer, _ body: (_ port: Int) async throws -> T
 ) async throws -> T {
-  let group = ServiceGroup(services: [server], logger: silentLogger)
+  try await withRunningService(server, address: server.address, body)
+}
+
+/// Runs any lifecycle service that reports where it listens (the preference center) as
+/// `withRunningServer` runs a gRPC server.
+public func withRunningService<T: Sendable>(
+  _ service: some Service, address: ListeningAddress, _ body: (_ port: Int) async throws -> T
+) async throws -> T {
+  let group = ServiceGroup(services: [service], logger: silentLogger)
   return try await withThrowingTaskGroup(of: Void.self) { tasks in
     tasks.addTask { try await group.run() }
     do {
-      let port = try await server.address.wait().port
+      let port = try await address.wait().port
       let result = try await body(port)
       await group.triggerGracefulShutdown()
       try await tasks.waitForAll()

@@ -28,6 +28,7 @@ struct RoleMatrixTests {
       "consent.GetConsentState", "consent.ListConsentEvents", "consent.ListSubjects", "consent.SetEmailOptInStatus",
       "consent.StartDoubleOptIn", "consent.CheckEmailEligibility", "consent.ListSubscriptions",
       "consent.SetProcessingRestriction", "consent.EraseSubject", "consent.WatchConsentEvents", "consent.VerifyLedger",
+      "consent.CreatePreferenceLink", "consent.RevokePreferenceLinks",
     ],
     "support": [
       "vault.ListFields", "vault.GetRecord", "vault.FindByField", "vault.PutRecord", "consent.ListPurposes",
@@ -49,7 +50,7 @@ struct RoleMatrixTests {
       "consent.CheckConsent", "consent.RecordConsent", "consent.CheckEmailEligibility", "consent.ListPurposes",
       "consent.ConfirmDoubleOptIn", "consent.ConfirmPreferenceChange", "consent.ListOutbox", "consent.AckOutbox",
       "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement", "rights.ListOutbox", "rights.AckOutbox",
-      "admin.CreateContact",
+      "admin.CreateContact", "consent.CreatePreferenceLink",
     ],
     "auditor": [
       "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "admin.AssessBreach", "vault.ListAccessLog",

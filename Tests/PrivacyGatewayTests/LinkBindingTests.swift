@@ -21,26 +21,8 @@ struct LinkBindingTests {
     }
   }
 
-  /// Seeds both subjects, mints a link for the owner as the mailer would, and returns its token.
   private func prepare(_ port: Int, _ backends: [BackendKind: Int]) async throws -> String {
-    try await WorkflowData.seed(backends)
-    try await TestData.seed(vaultPort: backends[.vault]!)
-    try await withTestClient(port: backends[.consent]!) { client async throws in
-      let consent = ConsentClient(wrapping: client)
-      for subject in [Self.owner, Self.other] {
-        _ = try await consent.recordConsent(.with {
-          $0.subjectID = subject
-          $0.purposeID = "newsletter"
-          $0.decision = .granted
-          $0.evidence = .with { $0.channel = .webform }
-        })
-      }
-    }
-    let minted = try await asRole("service", port: port) { client async throws in
-      try await ConsentClient(wrapping: client).createPreferenceLink(.with { $0.subjectID = Self.owner })
-    }
-    #expect(minted.listUnsubscribePost == "List-Unsubscribe=One-Click")
-    return try #require(minted.url.split(separator: "/").last.map(String.init))
+    try await PreferenceCenterHarness.prepare(gateway: port, backends)
   }
 
   @Test("a token for subject A reads and changes A, and nothing of B, whatever the request names")

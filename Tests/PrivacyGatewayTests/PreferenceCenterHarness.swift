@@ -5,10 +5,10 @@ import PrivacyKit
 import PrivacyPreferenceCenter
 import PrivacyProtocol
 import PrivacyTesting
-import ServiceLifecycle
 import Testing
 
-/// The preference center in-process in front of a test gateway, reached over real HTTP with curl.
+/// The preference center in-process in front of a test gateway, reached over real HTTP with curl;
+/// and the subjects and link its tests and the link-binding tests start from.
 enum PreferenceCenterHarness {
   /// Runs the page against the gateway on `gatewayPort`; `body` gets its base URL.
   static func run<T: Sendable>(
@@ -24,21 +24,7 @@ enum PreferenceCenterHarness {
     ]
     environment.merge(extra) { _, new in new }
     let server = try await makePreferenceCenter(configuration: try PreferenceCenterConfiguration(environment: environment), logger: logger)
-    let group = ServiceGroup(services: [server], logger: silentLogger)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-      tasks.addTask { try await group.run() }
-      do {
-        let bound = try await server.address.wait()
-        let result = try await body("http://127.0.0.1:\(bound.port)")
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-      } catch {
-        await group.triggerGracefulShutdown()
-        try? await tasks.waitForAll()
-        throw error
-      }
-    }
+    return try await withRunningService(server, address: server.address) { port in try await body("http://127.0.0.1:\(port)") }
   }
 
   /// Seeds the backends (fields, purposes, a mailing list, the test record, a newsletter consent
@@ -61,6 +47,7 @@ enum PreferenceCenterHarness {
     let minted = try await asRole("service", port: port) { client async throws in
       try await ConsentClient(wrapping: client).createPreferenceLink(.with { $0.subjectID = TestData.subject })
     }
+    #expect(minted.listUnsubscribePost == "List-Unsubscribe=One-Click")
     return try #require(minted.url.split(separator: "/").last.map(String.init))
   }
 }
