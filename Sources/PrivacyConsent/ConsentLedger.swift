@@ -214,6 +214,11 @@ public final class ConsentLedger: Sendable {
     return list
   }
 
+  /// The purpose with this id, if there is one.
+  public func knownPurpose(_ id: String) -> Purpose? {
+    memory.withLock { $0.purposes[id] }
+  }
+
   /// Whether the subject was erased (their later writes are refused).
   public func isErased(_ subjectID: String) -> Bool {
     memory.withLock { $0.subjects[subjectID]?.facts(for: nil).erased ?? false }

@@ -3,12 +3,17 @@ public import PrivacyKit
 public import Foundation
 
 /// Configuration of the consent service: the common settings plus `PUBLIC_BASE_URL`,
-/// `DOUBLE_OPT_IN_TTL_HOURS`, `DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS` and `PREFERENCE_LINK_TTL_DAYS`.
+/// `DOUBLE_OPT_IN_TTL_HOURS`, `DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS`, `PREFERENCE_LINK_TTL_DAYS`,
+/// `RECEIPT_SIGNING_KEY_FILE` and `RECEIPT_CONTROLLER` (the controller receipts name; default the
+/// host of `PUBLIC_BASE_URL`).
 public struct ConsentConfiguration: Sendable {
   public var service: ServiceConfiguration
   public var settings: ConsentSettings
   /// How often lapsed double opt-in links are looked for (DoubleOptInExpiry).
   public var expiryCheckInterval: Duration
+  /// Signs consent receipts; nil: receipts are refused.
+  public var receiptSigner: ReceiptSigner?
+  public var receiptController: String
 
   public init(service: ServiceConfiguration, environment: EnvironmentReader) throws(ConfigurationError) {
     self.service = service
@@ -19,6 +24,8 @@ public struct ConsentConfiguration: Sendable {
     let hours = try environment.int("DOUBLE_OPT_IN_TTL_HOURS", range: 1...(24 * 90)) ?? 24 * 7
     let linkDays = try environment.int("PREFERENCE_LINK_TTL_DAYS", range: 1...3650) ?? 90
     expiryCheckInterval = .seconds(try environment.int("DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS", range: 1...3600) ?? 60)
+    receiptSigner = try ReceiptSigner.fromEnvironment(environment)
+    receiptController = environment.string("RECEIPT_CONTROLLER") ?? url.host ?? base
     var trimmed = base
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.settings = ConsentSettings(
@@ -50,7 +57,11 @@ public func makeConsentServer(
   return PrivacyServer(
     configuration: configuration.service,
     services: [
-      ConsentHandler(ledger: ledger, links: PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings), replica: replica)
+      ConsentHandler(
+        ledger: ledger, links: PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings),
+        receipts: ConsentReceipts(
+          store: store, ledger: ledger, signer: configuration.receiptSigner, controller: configuration.receiptController),
+        replica: replica)
     ],
     serviceNames: ["privacy.consent.v1.ConsentService"],
     companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],

@@ -92,7 +92,9 @@ struct PreferencePageView {
     self.csrf = csrf
     let texts = frame.t
     optInText = texts["optin_\(Self.optInKey(preferences.optInStatus))"] ?? ""
-    let views = preferences.purposes.map { PurposeView($0, state: preferences.decisions[$0.purposeID], gpc: gpc, t: texts) }
+    let views = preferences.purposes.map {
+      PurposeView($0, state: preferences.decisions[$0.purposeID], gpc: gpc, t: texts, receipts: "/p/\(token)/receipts/")
+    }
     emailPurposes = zip(preferences.purposes, views).filter { $0.0.category == .emailMarketing }.map(\.1)
     groups = Self.groupOrder.compactMap { category -> GroupView? in
       let members = zip(preferences.purposes, views).filter { $0.0.category == category }.map(\.1)
@@ -171,8 +173,14 @@ struct PurposeView {
   let basisText: String
   let control: ControlView?
   let note: String?
+  /// Where the signed receipt of the latest decision downloads; nil before any decision.
+  let receiptHref: String?
+  let receiptLabel: String
 
-  init(_ purpose: Privacy_Consent_V1_Purpose, state: Privacy_Consent_V1_PurposeState?, gpc: Bool, t: [String: String]) {
+  /// `receipts`: the path receipts download under (`/p/<token>/receipts/`).
+  init(_ purpose: Privacy_Consent_V1_Purpose, state: Privacy_Consent_V1_PurposeState?, gpc: Bool, t: [String: String], receipts: String) {
+    receiptHref = state.flatMap { $0.eventSequence > 0 ? "\(receipts)\($0.eventSequence)" : nil }
+    receiptLabel = t["download_receipt"] ?? ""
     id = purpose.purposeID
     title = purpose.title
     description = purpose.description_p.isEmpty ? nil : purpose.description_p

@@ -32,6 +32,8 @@ struct PreferenceCenter: Sendable {
       router.get("/confirm/\(kind.path)") { request, context in await confirmButton(kind, request, context) }
       router.post("/confirm/\(kind.path)") { request, context in await confirm(kind, request, context) }
     }
+    router.get("/p/:token/receipts/:sequence") { request, context in await receipt(request, context) }
+    router.get("/.well-known/jwks.json") { request, _ in await receiptKeys(request) }
     router.get("/static/style.css") { _, _ in
       Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: resources.stylesheet)))
     }
@@ -81,6 +83,46 @@ struct PreferenceCenter: Sendable {
       return formRefused(request, back: back)
     } catch {
       return failure(error, request, route: "changes")
+    }
+  }
+
+  // MARK: Consent receipts
+
+  /// A signed receipt of one of the subject's decisions, as a file (`application/jose`): the
+  /// gateway refuses a sequence of another subject's event.
+  private func receipt(_ request: Request, _ context: PageContext) async -> Response {
+    guard let token = linkToken(context) else { return invalidLink(request) }
+    if let refusal = limited(request, context, token: token) { return refusal }
+    guard let sequence = context.parameters.get("sequence").flatMap(UInt64.init), sequence > 0 else { return invalidLink(request) }
+    do {
+      let link: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await gateway.call(
+        Consent.ResolvePreferenceLink.descriptor, Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token }, as: .link(token))
+      let receipt: Privacy_Consent_V1_GetConsentReceiptResponse = try await gateway.call(
+        Consent.GetConsentReceipt.descriptor,
+        Privacy_Consent_V1_GetConsentReceiptRequest.with {
+          $0.subjectID = link.subjectID
+          $0.sequence = sequence
+        }, as: .link(token))
+      return Response(
+        status: .ok,
+        headers: [.contentType: "application/jose", .contentDisposition: "attachment; filename=\"consent-receipt-\(sequence).jws\""],
+        body: .init(byteBuffer: ByteBuffer(string: receipt.jws)))
+    } catch let error as RPCError where error.code == .notFound && error.errorInfoReason != "PREFERENCE_LINK_INVALID" {
+      return invalidLink(request)
+    } catch {
+      return failure(error, request, route: "receipt")
+    }
+  }
+
+  /// The public key of the receipts, for anyone checking one.
+  private func receiptKeys(_ request: Request) async -> Response {
+    do {
+      let keys: Privacy_Consent_V1_GetReceiptKeysResponse = try await gateway.call(
+        Consent.GetReceiptKeys.descriptor, Privacy_Consent_V1_GetReceiptKeysRequest(), as: .none)
+      return Response(
+        status: .ok, headers: [.contentType: "application/jwk-set+json"], body: .init(byteBuffer: ByteBuffer(string: keys.jwks)))
+    } catch {
+      return failure(error, request, route: "jwks")
     }
   }
 

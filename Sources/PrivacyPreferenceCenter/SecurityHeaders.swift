@@ -36,4 +36,5 @@ extension HTTPField.Name {
   static let referrerPolicy = Self("Referrer-Policy")!
   static let xContentTypeOptions = Self("X-Content-Type-Options")!
   static let secGPC = Self("Sec-GPC")!
+  static let contentDisposition = Self("Content-Disposition")!
 }

@@ -384,6 +384,45 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetConsentReceipt" metadata.
+        public enum GetConsentReceipt: Sendable {
+            /// Request type for "GetConsentReceipt".
+            public typealias Input = Privacy_Consent_V1_GetConsentReceiptRequest
+            /// Response type for "GetConsentReceipt".
+            public typealias Output = Privacy_Consent_V1_GetConsentReceiptResponse
+            /// Descriptor for "GetConsentReceipt".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "GetConsentReceipt",
+                type: .unary
+            )
+        }
+        /// Namespace for "VerifyReceipt" metadata.
+        public enum VerifyReceipt: Sendable {
+            /// Request type for "VerifyReceipt".
+            public typealias Input = Privacy_Consent_V1_VerifyReceiptRequest
+            /// Response type for "VerifyReceipt".
+            public typealias Output = Privacy_Consent_V1_VerifyReceiptResponse
+            /// Descriptor for "VerifyReceipt".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "VerifyReceipt",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetReceiptKeys" metadata.
+        public enum GetReceiptKeys: Sendable {
+            /// Request type for "GetReceiptKeys".
+            public typealias Input = Privacy_Consent_V1_GetReceiptKeysRequest
+            /// Response type for "GetReceiptKeys".
+            public typealias Output = Privacy_Consent_V1_GetReceiptKeysResponse
+            /// Descriptor for "GetReceiptKeys".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "GetReceiptKeys",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.consent.v1.ConsentService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UpsertPurpose.descriptor,
@@ -413,7 +452,10 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
             AckOutbox.descriptor,
             CreatePreferenceLink.descriptor,
             ResolvePreferenceLink.descriptor,
-            RevokePreferenceLinks.descriptor
+            RevokePreferenceLinks.descriptor,
+            GetConsentReceipt.descriptor,
+            VerifyReceipt.descriptor,
+            GetReceiptKeys.descriptor
         ]
     }
 }
@@ -1043,6 +1085,72 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>
+
+        /// Handle the "GetConsentReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+        /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+        /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+        /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+        /// > public key from GetReceiptKeys (also served by the preference center at
+        /// > `/.well-known/jwks.json`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+        /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+        /// > signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_GetConsentReceiptRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_GetConsentReceiptResponse` messages.
+        func getConsentReceipt(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse>
+
+        /// Handle the "VerifyReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+        /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+        /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_VerifyReceiptRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_VerifyReceiptResponse` messages.
+        func verifyReceipt(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_VerifyReceiptResponse>
+
+        /// Handle the "GetReceiptKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+        /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_GetReceiptKeysRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_GetReceiptKeysResponse` messages.
+        func getReceiptKeys(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>
     }
 
     /// Service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -1656,6 +1764,72 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.ServerRequest<Privacy_Consent_V1_RevokePreferenceLinksRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>
+
+        /// Handle the "GetConsentReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+        /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+        /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+        /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+        /// > public key from GetReceiptKeys (also served by the preference center at
+        /// > `/.well-known/jwks.json`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+        /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+        /// > signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetConsentReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_GetConsentReceiptResponse` message.
+        func getConsentReceipt(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse>
+
+        /// Handle the "VerifyReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+        /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+        /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_VerifyReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_VerifyReceiptResponse` message.
+        func verifyReceipt(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_VerifyReceiptResponse>
+
+        /// Handle the "GetReceiptKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+        /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetReceiptKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_GetReceiptKeysResponse` message.
+        func getReceiptKeys(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>
     }
 
     /// Simple service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -2268,6 +2442,72 @@ extension Privacy_Consent_V1_ConsentService {
             request: Privacy_Consent_V1_RevokePreferenceLinksRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Consent_V1_RevokePreferenceLinksResponse
+
+        /// Handle the "GetConsentReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+        /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+        /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+        /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+        /// > public key from GetReceiptKeys (also served by the preference center at
+        /// > `/.well-known/jwks.json`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+        /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+        /// > signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_GetConsentReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_GetConsentReceiptResponse` to respond with.
+        func getConsentReceipt(
+            request: Privacy_Consent_V1_GetConsentReceiptRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_GetConsentReceiptResponse
+
+        /// Handle the "VerifyReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+        /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+        /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_VerifyReceiptRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_VerifyReceiptResponse` to respond with.
+        func verifyReceipt(
+            request: Privacy_Consent_V1_VerifyReceiptRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_VerifyReceiptResponse
+
+        /// Handle the "GetReceiptKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+        /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_GetReceiptKeysRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_GetReceiptKeysResponse` to respond with.
+        func getReceiptKeys(
+            request: Privacy_Consent_V1_GetReceiptKeysRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_GetReceiptKeysResponse
     }
 }
 
@@ -2583,6 +2823,39 @@ extension Privacy_Consent_V1_ConsentService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.GetConsentReceipt.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetConsentReceiptRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetConsentReceiptResponse>(),
+            handler: { request, context in
+                try await self.getConsentReceipt(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.VerifyReceipt.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_VerifyReceiptRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_VerifyReceiptResponse>(),
+            handler: { request, context in
+                try await self.verifyReceipt(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.GetReceiptKeys.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetReceiptKeysRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetReceiptKeysResponse>(),
+            handler: { request, context in
+                try await self.getReceiptKeys(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2891,6 +3164,39 @@ extension Privacy_Consent_V1_ConsentService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
         let response = try await self.revokePreferenceLinks(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getConsentReceipt(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse> {
+        let response = try await self.getConsentReceipt(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func verifyReceipt(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_VerifyReceiptResponse> {
+        let response = try await self.verifyReceipt(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getReceiptKeys(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse> {
+        let response = try await self.getReceiptKeys(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3262,6 +3568,45 @@ extension Privacy_Consent_V1_ConsentService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
         return GRPCCore.ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>(
             message: try await self.revokePreferenceLinks(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getConsentReceipt(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse>(
+            message: try await self.getConsentReceipt(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func verifyReceipt(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_VerifyReceiptResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_VerifyReceiptResponse>(
+            message: try await self.verifyReceipt(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getReceiptKeys(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>(
+            message: try await self.getReceiptKeys(
                 request: request.message,
                 context: context
             ),
@@ -4021,6 +4366,87 @@ extension Privacy_Consent_V1_ConsentService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetConsentReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+        /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+        /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+        /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+        /// > public key from GetReceiptKeys (also served by the preference center at
+        /// > `/.well-known/jwks.json`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+        /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+        /// > signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetConsentReceiptRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_GetConsentReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_GetConsentReceiptResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getConsentReceipt<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_GetConsentReceiptResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetConsentReceiptResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "VerifyReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+        /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+        /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_VerifyReceiptRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_VerifyReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_VerifyReceiptResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func verifyReceipt<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_VerifyReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_VerifyReceiptResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_VerifyReceiptResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetReceiptKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+        /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetReceiptKeysRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_GetReceiptKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_GetReceiptKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getReceiptKeys<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_GetReceiptKeysResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetReceiptKeysResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -5089,6 +5515,120 @@ extension Privacy_Consent_V1_ConsentService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetConsentReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+        /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+        /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+        /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+        /// > public key from GetReceiptKeys (also served by the preference center at
+        /// > `/.well-known/jwks.json`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+        /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+        /// > signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetConsentReceiptRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_GetConsentReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_GetConsentReceiptResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getConsentReceipt<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_GetConsentReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_GetConsentReceiptResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetConsentReceiptResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.GetConsentReceipt.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "VerifyReceipt" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+        /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+        /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+        /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_VerifyReceiptRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_VerifyReceiptRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_VerifyReceiptResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func verifyReceipt<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_VerifyReceiptRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_VerifyReceiptResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_VerifyReceiptResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.VerifyReceipt.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetReceiptKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+        /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_GetReceiptKeysRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_GetReceiptKeysRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_GetReceiptKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getReceiptKeys<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_GetReceiptKeysRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_GetReceiptKeysResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetReceiptKeysResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.GetReceiptKeys.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -5982,6 +6522,105 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_RevokePreferenceLinksRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_RevokePreferenceLinksResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetConsentReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+    /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+    /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+    /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+    /// > public key from GetReceiptKeys (also served by the preference center at
+    /// > `/.well-known/jwks.json`).
+    /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+    /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+    /// > signing key.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_GetConsentReceiptRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getConsentReceipt<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetConsentReceiptRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetConsentReceiptResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getConsentReceipt(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetConsentReceiptRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetConsentReceiptResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "VerifyReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+    /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+    /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+    /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_VerifyReceiptRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verifyReceipt<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_VerifyReceiptRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_VerifyReceiptResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.verifyReceipt(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_VerifyReceiptRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_VerifyReceiptResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReceiptKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+    /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_GetReceiptKeysRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReceiptKeys<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetReceiptKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getReceiptKeys(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetReceiptKeysRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetReceiptKeysResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -6989,6 +7628,117 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             metadata: metadata
         )
         return try await self.revokePreferenceLinks(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetConsentReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A signed consent receipt of one of the subject's ledger events: JSON shaped after ISO/IEC TS
+    /// > 27560 (controller, pseudonymous subject id, purpose, lawful basis, notice version, decision,
+    /// > times, channel, the event's sequence and hash; no IP address, browser or email address) as a
+    /// > compact JWS signed with Ed25519 (`alg` EdDSA). Check it with VerifyReceipt, or with the
+    /// > public key from GetReceiptKeys (also served by the preference center at
+    /// > `/.well-known/jwks.json`).
+    /// > Errors: INVALID_ARGUMENT for a malformed id or sequence 0; NOT_FOUND when the subject has no
+    /// > event at that sequence; FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a
+    /// > signing key.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getConsentReceipt<Result>(
+        _ message: Privacy_Consent_V1_GetConsentReceiptRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetConsentReceiptResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_GetConsentReceiptRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getConsentReceipt(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "VerifyReceipt" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks a receipt: signed by this service's key, and still telling what its ledger event says.
+    /// > An invalid receipt is an answer (`valid` false, `problem` why), not an error.
+    /// > Errors: INVALID_ARGUMENT for a missing or oversized receipt; FAILED_PRECONDITION (reason
+    /// > `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func verifyReceipt<Result>(
+        _ message: Privacy_Consent_V1_VerifyReceiptRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_VerifyReceiptResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_VerifyReceiptRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.verifyReceipt(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetReceiptKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The public key receipts are signed with, as a JSON Web Key Set (RFC 7517; an OKP Ed25519 key).
+    /// > Errors: FAILED_PRECONDITION (reason `RECEIPTS_NOT_CONFIGURED`) without a signing key.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getReceiptKeys<Result>(
+        _ message: Privacy_Consent_V1_GetReceiptKeysRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetReceiptKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_GetReceiptKeysRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getReceiptKeys(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -9,6 +9,8 @@ public struct DevSecrets: Sendable {
   public let blocklistPepperFile: String
   /// Keys the gateway's audit chain (`GATEWAY_AUDIT_KEY_FILE`).
   public let gatewayAuditKeyFile: String
+  /// Signs consent receipts (`RECEIPT_SIGNING_KEY_FILE`: an Ed25519 seed).
+  public let receiptSigningKeyFile: String
 
   public static func ensure(in directory: URL) throws -> DevSecrets {
     let manager = FileManager.default
@@ -29,7 +31,8 @@ public struct DevSecrets: Sendable {
       internalTokenFile: try ensureFile("dev-internal-token", randomBase64),
       vaultMasterKeyFile: try ensureFile("dev-vault-master-key", randomBase64),
       blocklistPepperFile: try ensureFile("dev-blocklist-pepper", randomBase64),
-      gatewayAuditKeyFile: try ensureFile("dev-gateway-audit-key", randomBase64)
+      gatewayAuditKeyFile: try ensureFile("dev-gateway-audit-key", randomBase64),
+      receiptSigningKeyFile: try ensureFile("dev-receipt-signing-key", randomBase64)
     )
   }
 }

@@ -39,6 +39,7 @@ public struct SuiteLauncher: Service {
     "TLS_CLIENT_CA_FILE", "TLS_ALLOWED_CLIENTS", "BACKEND_TLS_CA_FILE", "BACKEND_TLS_CERT_FILE", "BACKEND_TLS_KEY_FILE",
     "BACKEND_TLS_SERVER_NAME", "CONSENT_SERVICE_TLS_NAME", "VAULT_SERVICE_TLS_NAME", "RIGHTS_SERVICE_TLS_NAME",
     "BLOCKLIST_SERVICE_TLS_NAME", "GATEWAY_AUDIT_KEY", "GATEWAY_AUDIT_KEY_FILE", "PREFERENCE_HOST", "PREFERENCE_PORT",
+    "RECEIPT_SIGNING_KEY", "RECEIPT_SIGNING_KEY_FILE",
   ]
 
   private let options: Options
@@ -130,6 +131,7 @@ public struct SuiteLauncher: Service {
     environment["VAULT_MASTER_KEY_FILE"] = secrets.vaultMasterKeyFile
     environment["BLOCKLIST_PEPPER_FILE"] = secrets.blocklistPepperFile
     if kind == .gateway { environment["GATEWAY_AUDIT_KEY_FILE"] = secrets.gatewayAuditKeyFile }
+    if kind == .consent { environment["RECEIPT_SIGNING_KEY_FILE"] = secrets.receiptSigningKeyFile }
     return SuiteChild(name: kind.executableName, executable: executable, environment: environment, logger: logger)
   }
 

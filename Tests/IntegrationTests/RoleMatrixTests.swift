@@ -28,7 +28,8 @@ struct RoleMatrixTests {
       "consent.GetConsentState", "consent.ListConsentEvents", "consent.ListSubjects", "consent.SetEmailOptInStatus",
       "consent.StartDoubleOptIn", "consent.CheckEmailEligibility", "consent.ListSubscriptions",
       "consent.SetProcessingRestriction", "consent.EraseSubject", "consent.WatchConsentEvents", "consent.VerifyLedger",
-      "consent.CreatePreferenceLink", "consent.RevokePreferenceLinks",
+      "consent.CreatePreferenceLink", "consent.RevokePreferenceLinks", "consent.GetConsentReceipt", "consent.VerifyReceipt",
+      "consent.GetReceiptKeys",
     ],
     "support": [
       "vault.ListFields", "vault.GetRecord", "vault.FindByField", "vault.PutRecord", "consent.ListPurposes",
@@ -50,11 +51,11 @@ struct RoleMatrixTests {
       "consent.CheckConsent", "consent.RecordConsent", "consent.CheckEmailEligibility", "consent.ListPurposes",
       "consent.ConfirmDoubleOptIn", "consent.ConfirmPreferenceChange", "consent.ListOutbox", "consent.AckOutbox",
       "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement", "rights.ListOutbox", "rights.AckOutbox",
-      "admin.CreateContact", "consent.CreatePreferenceLink",
+      "admin.CreateContact", "consent.CreatePreferenceLink", "consent.GetConsentReceipt",
     ],
     "auditor": [
       "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "admin.AssessBreach", "vault.ListAccessLog",
-      "vault.VerifyAccessLog", "consent.VerifyLedger",
+      "vault.VerifyAccessLog", "consent.VerifyLedger", "consent.VerifyReceipt", "consent.GetReceiptKeys",
     ],
     "delivery": ["rights.GetRequest", "rights.GetArtifact"],
   ]

@@ -109,3 +109,33 @@ struct CurlFailed: Error, CustomStringConvertible {
   let output: String
   var description: String { "curl gave no HTTP answer: \(output.prefix(300))" }
 }
+
+/// Runs a command on the PATH on a thread of its own; its standard output, or an error naming
+/// its exit status and standard error.
+func runProcess(_ command: [String]) async throws -> String {
+  try await withCheckedThrowingContinuation { continuation in
+    DispatchQueue.global().async {
+      continuation.resume(with: Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = command
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let problems = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+          throw CommandFailed(description: "\(command[0]) exited \(process.terminationStatus): \(String(decoding: problems, as: UTF8.self))")
+        }
+        return String(decoding: data, as: UTF8.self)
+      })
+    }
+  }
+}
+
+struct CommandFailed: Error, CustomStringConvertible {
+  let description: String
+}

@@ -11,7 +11,9 @@ import Testing
 struct PreferenceCenterTests {
   static let owner = TestData.subject
   /// The consent service's links point at the page, as in production.
-  static let backendEnvironment = ["PUBLIC_BASE_URL": "https://privacy.example.com"]
+  static let backendEnvironment = [
+    "PUBLIC_BASE_URL": "https://privacy.example.com", "RECEIPT_SIGNING_KEY": Data((1...32).map { UInt8($0) }).base64EncodedString(),
+  ]
 
   private func consent<T: Sendable>(_ backends: [BackendKind: Int], _ body: (ConsentClient) async throws -> T) async throws -> T {
     try await withTestClient(port: backends[.consent]!) { client async throws in try await body(ConsentClient(wrapping: client)) }
@@ -235,5 +237,46 @@ struct PreferenceCenterTests {
       let reply = try await curl("\(base)/p/\(SecureToken.generate())")
       #expect(reply.status == 503 && reply.body.contains("Something went wrong"))
     }
+  }
+
+  @Test("each decision offers its signed receipt, which a stock JOSE library verifies with the served JWKS; another subject's event is not offered")
+  func receipts() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run(backendEnvironment: Self.backendEnvironment) { port, backends async throws in
+      let token = try await PreferenceCenterHarness.prepare(gateway: port, backends)
+      let (own, others) = try await consent(backends) { consent async throws in
+        let own = try await consent.listConsentEvents(.with { $0.subjectID = Self.owner }).events
+        let others = try await consent.listConsentEvents(.with { $0.subjectID = "c-2002" }).events
+        return (try #require(own.last).sequence, try #require(others.last).sequence)
+      }
+      try await PreferenceCenterHarness.run(gatewayPort: port) { base async throws in
+        let page = try await curl("\(base)/p/\(token)")
+        #expect(page.body.contains("/p/\(token)/receipts/\(own)"))
+        let receipt = try await curl("\(base)/p/\(token)/receipts/\(own)")
+        #expect(receipt.status == 200 && receipt.headers["content-type"] == "application/jose")
+        #expect(receipt.headers["content-disposition"]?.contains("attachment") == true)
+        let jwks = try await curl("\(base)/.well-known/jwks.json")
+        #expect(jwks.status == 200)
+        let checked = try await verifyWithJWCrypto(jws: receipt.body, jwks: jwks.body)
+        #expect(checked.contains("\"subject\":\"\(Self.owner)\"") && checked.contains("\"decision\":\"granted\""), "\(checked)")
+
+        let foreign = try await curl("\(base)/p/\(token)/receipts/\(others)")
+        #expect(foreign.status == 404 && foreign.body.contains("This link does not open a page"))
+      }
+    }
+  }
+
+  /// Python's jwcrypto checks the receipt against the JWKS and prints its payload.
+  private func verifyWithJWCrypto(jws: String, jwks: String) async throws -> String {
+    let script = """
+      import sys
+      from jwcrypto import jwk, jws
+      keys = jwk.JWKSet.from_json(sys.argv[2])
+      token = jws.JWS()
+      token.deserialize(sys.argv[1])
+      token.verify(keys.get_key(token.jose_header["kid"]), alg="EdDSA")
+      print(token.payload.decode())
+      """
+    return try await runProcess(["python3", "-c", script, jws, jwks])
   }
 }

@@ -19,14 +19,17 @@ public enum ConsentError: PrivacyError, Equatable {
   /// A preference link that does not open a page: unknown, expired, revoked or erased, told apart
   /// to no one.
   case preferenceLinkInvalid
+  case eventNotFound(subjectID: String, sequence: UInt64)
+  /// No `RECEIPT_SIGNING_KEY_FILE`: receipts cannot be signed or checked.
+  case receiptsNotConfigured
 
   public static let errorDomain = "privacy.consent.v1"
 
   public var statusCode: StatusCode {
     switch self {
-    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .preferenceLinkInvalid: .notFound
+    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .preferenceLinkInvalid, .eventNotFound: .notFound
     case .unknownNoticeVersion, .noticeVersionImmutable, .guardianRequired, .subjectErased, .subjectRestricted,
-      .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded:
+      .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded, .receiptsNotConfigured:
       .failedPrecondition
     }
   }
@@ -51,6 +54,8 @@ public enum ConsentError: PrivacyError, Equatable {
     case .tokenSuperseded: "confirmation token was replaced by a newer one"
     case .outboxMessageNotFound(let id): "outbox message \(id.clipped) not found"
     case .preferenceLinkInvalid: "this preference link does not open a page"
+    case .eventNotFound(let subject, let sequence): "subject \(subject.clipped) has no ledger event \(sequence)"
+    case .receiptsNotConfigured: "consent receipts are not configured (RECEIPT_SIGNING_KEY_FILE)"
     }
   }
 
@@ -66,7 +71,8 @@ public enum ConsentError: PrivacyError, Equatable {
     case .tokenExpired: "TOKEN_EXPIRED"
     case .tokenSuperseded: "TOKEN_SUPERSEDED"
     case .preferenceLinkInvalid: "PREFERENCE_LINK_INVALID"
-    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound: nil
+    case .receiptsNotConfigured: "RECEIPTS_NOT_CONFIGURED"
+    case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .eventNotFound: nil
     }
   }
 }

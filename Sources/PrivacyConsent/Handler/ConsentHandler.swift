@@ -8,6 +8,7 @@ import PrivacyProtocol
 struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   let ledger: ConsentLedger
   let links: PreferenceLinks
+  let receipts: ConsentReceipts
   /// On PostgreSQL: what keeps the ledger's memory in step with the other replicas. Answers
   /// given from memory are refused (UNAVAILABLE) while it has fallen behind.
   var replica: ReplicaFollower? = nil
@@ -476,6 +477,35 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
     let revoked = try await links.revoke(subjectID: try Validate.subjectID(request.message.subjectID))
     return ServerResponse(message: .with { $0.revoked = UInt32(clamping: revoked) })
+  }
+
+  // MARK: Receipts
+
+  func getConsentReceipt(
+    request: ServerRequest<Privacy_Consent_V1_GetConsentReceiptRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_GetConsentReceiptResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    guard request.message.sequence > 0 else { throw InvalidArgument("sequence must be a ledger sequence (1 or more)") }
+    let jws = try await receipts.receipt(subjectID: subjectID, sequence: request.message.sequence)
+    return ServerResponse(message: .with { $0.jws = jws })
+  }
+
+  func verifyReceipt(
+    request: ServerRequest<Privacy_Consent_V1_VerifyReceiptRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_VerifyReceiptResponse> {
+    let jws = try Validate.requiredText(request.message.jws, field: "jws", maxLength: 16 * 1024)
+    let verdict = try await receipts.verify(jws)
+    return ServerResponse(message: .with {
+      $0.valid = verdict.valid
+      $0.problem = verdict.problem
+    })
+  }
+
+  func getReceiptKeys(
+    request: ServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse> {
+    let jwks = try receipts.keys()
+    return ServerResponse(message: .with { $0.jwks = jwks })
   }
 
   private func optionalBasis(_ proto: Privacy_Consent_V1_LegalBasis) throws(InvalidArgument) -> LegalBasis? {

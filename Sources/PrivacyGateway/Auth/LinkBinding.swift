@@ -8,8 +8,8 @@ import PrivacyProtocol
 /// Each call carries the link's token in `x-preference-token`. The gateway asks the consent
 /// service which subject the token opens (`ResolvePreferenceLink`), then lets the call through
 /// only if its request names that subject; a request that names no subject only if its method
-/// concerns none (`subjectFreeMethods`) or carries a single-use secret of its own that names its
-/// subject (`selfBindingMethods`, the emailed confirmations, which need no link token). So the
+/// concerns none (`subjectFreeMethods`). The emailed confirmations, whose single-use token names
+/// their subject, and the receipts' public key need no link (`unboundMethods`). So the
 /// subject is never taken from a form field, and whatever the page sends, a token for subject A
 /// reaches nothing of subject B. Some methods are further limited (`LinkBoundLimit`).
 enum LinkBinding {
@@ -25,18 +25,20 @@ enum LinkBinding {
     "privacy.gateway.v1.AdminService/WhoAmI",
   ]
 
-  /// Methods whose request holds an emailed single-use token that names its subject.
-  static let selfBindingMethods: Set<String> = [
+  /// Methods called without a link: those whose request holds an emailed single-use token that
+  /// names its subject, and the receipts' public key, which is public.
+  static let unboundMethods: Set<String> = [
     "privacy.consent.v1.ConsentService/ConfirmPreferenceChange",
     "privacy.consent.v1.ConsentService/ConfirmDoubleOptIn",
+    "privacy.consent.v1.ConsentService/GetReceiptKeys",
   ]
 
-  /// The subject the call may act for: nil for a self-binding method (no token needed), else the
+  /// The subject the call may act for: nil for an unbound method (no token needed), else the
   /// link's subject. Throws when the call may not go on.
   static func subject(
     for message: Any, method: String, metadata: Metadata, resolve: (String) async throws -> String
   ) async throws -> String? {
-    if selfBindingMethods.contains(method) { return nil }
+    if unboundMethods.contains(method) { return nil }
     guard let token = metadata[stringValues: metadataKey].first(where: { _ in true }), !token.isEmpty else {
       throw PermissionDenied(message: "this role acts only for the subject of a preference link: send its token in \(metadataKey)")
     }

@@ -44,6 +44,9 @@ extension RouteTable {
     UnaryRoute(Consent.CreatePreferenceLink.self, .consent),
     UnaryRoute(Consent.ResolvePreferenceLink.self, .consent),
     UnaryRoute(Consent.RevokePreferenceLinks.self, .consent),
+    UnaryRoute(Consent.GetConsentReceipt.self, .consent),
+    UnaryRoute(Consent.VerifyReceipt.self, .consent),
+    UnaryRoute(Consent.GetReceiptKeys.self, .consent),
     // VaultService (vault)
     UnaryRoute(Vault.UpsertField.self, .vault),
     UnaryRoute(Vault.ListFields.self, .vault),
@@ -121,6 +124,9 @@ extension Consent.AckOutbox: GeneratedMethod {}
 extension Consent.CreatePreferenceLink: GeneratedMethod {}
 extension Consent.ResolvePreferenceLink: GeneratedMethod {}
 extension Consent.RevokePreferenceLinks: GeneratedMethod {}
+extension Consent.GetConsentReceipt: GeneratedMethod {}
+extension Consent.VerifyReceipt: GeneratedMethod {}
+extension Consent.GetReceiptKeys: GeneratedMethod {}
 extension Vault.UpsertField: GeneratedMethod {}
 extension Vault.ListFields: GeneratedMethod {}
 extension Vault.PutRecord: GeneratedMethod {}

@@ -33,6 +33,14 @@ public enum ConstantTime {
 }
 
 extension Data {
+  /// Decodes base64url without padding (RFC 4648 §5); nil for anything else.
+  public init?(base64URLEncoded text: some StringProtocol) {
+    var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    guard !base64.contains("=") else { return nil }
+    base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+    self.init(base64Encoded: base64)
+  }
+
   /// base64url without padding (RFC 4648 §5).
   public var base64URLEncoded: String {
     base64EncodedString()
