@@ -214,6 +214,11 @@ public final class ConsentLedger: Sendable {
     return list
   }
 
+  /// The ids of the purposes whose `askWhen` holds for these attributes, ordered.
+  public func purposesToAsk(_ attributes: [String: String]) -> [String] {
+    memory.withLock { $0.purposes.values.filter { $0.askWhen.holds(for: attributes) }.map(\.id).sorted() }
+  }
+
   /// The purpose with this id, if there is one.
   public func knownPurpose(_ id: String) -> Purpose? {
     memory.withLock { $0.purposes[id] }

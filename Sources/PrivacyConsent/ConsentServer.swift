@@ -61,7 +61,7 @@ public func makeConsentServer(
         ledger: ledger, links: PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings),
         receipts: ConsentReceipts(
           store: store, ledger: ledger, signer: configuration.receiptSigner, controller: configuration.receiptController),
-        replica: replica)
+        askRules: AskRules(store: store, ledger: ledger), replica: replica)
     ],
     serviceNames: ["privacy.consent.v1.ConsentService"],
     companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],

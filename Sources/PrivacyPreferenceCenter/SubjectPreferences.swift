@@ -2,7 +2,8 @@ import Foundation
 import GRPCCore
 import PrivacyProtocol
 
-/// What the page shows of one subject, read through the gateway under the link's token.
+/// What the page shows of one subject, read through the gateway under the link's token: the
+/// purposes the subject is asked about (`ask_when`) and those they already decided.
 struct SubjectPreferences: Sendable {
   var subjectID: String
   /// Every purpose, ordered by id.
@@ -33,10 +34,13 @@ struct SubjectPreferences: Sendable {
       Consent.GetConsentState.descriptor, Privacy_Consent_V1_GetConsentStateRequest.with { $0.subjectID = subjectID }, as: .link(token))
     async let subscriptions: Privacy_Consent_V1_ListSubscriptionsResponse = gateway.call(
       Consent.ListSubscriptions.descriptor, Privacy_Consent_V1_ListSubscriptionsRequest.with { $0.subjectID = subjectID }, as: .link(token))
-    let subject = try await state.state
+    let answer = try await state
+    let subject = answer.state
+    let decisions = Dictionary(subject.purposes.map { ($0.purposeID, $0) }, uniquingKeysWith: { _, last in last })
+    let asked = Set(answer.purposesToAsk)
+    let shown = try await purposes.filter { asked.contains($0.purposeID) || (decisions[$0.purposeID]?.decision ?? .unspecified) != .unspecified }
     return SubjectPreferences(
-      subjectID: subjectID, purposes: try await purposes.sorted { $0.purposeID < $1.purposeID },
-      decisions: Dictionary(subject.purposes.map { ($0.purposeID, $0) }, uniquingKeysWith: { _, last in last }),
+      subjectID: subjectID, purposes: shown.sorted { $0.purposeID < $1.purposeID }, decisions: decisions,
       optInStatus: subject.optInStatus, restricted: subject.restricted, lists: try await lists.sorted { $0.listID < $1.listID },
       subscribed: Dictionary(try await subscriptions.subscriptions.map { ($0.listID, $0.subscribed) }, uniquingKeysWith: { _, last in last }))
   }

@@ -423,6 +423,19 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetSubjectAttributes" metadata.
+        public enum SetSubjectAttributes: Sendable {
+            /// Request type for "SetSubjectAttributes".
+            public typealias Input = Privacy_Consent_V1_SetSubjectAttributesRequest
+            /// Response type for "SetSubjectAttributes".
+            public typealias Output = Privacy_Consent_V1_SetSubjectAttributesResponse
+            /// Descriptor for "SetSubjectAttributes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "SetSubjectAttributes",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.consent.v1.ConsentService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UpsertPurpose.descriptor,
@@ -455,7 +468,8 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
             RevokePreferenceLinks.descriptor,
             GetConsentReceipt.descriptor,
             VerifyReceipt.descriptor,
-            GetReceiptKeys.descriptor
+            GetReceiptKeys.descriptor,
+            SetSubjectAttributes.descriptor
         ]
     }
 }
@@ -1151,6 +1165,28 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>
+
+        /// Handle the "SetSubjectAttributes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+        /// > conditions read. They are personal data: erasure deletes them.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+        /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+        /// > `SUBJECT_ERASED`) for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_SetSubjectAttributesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_SetSubjectAttributesResponse` messages.
+        func setSubjectAttributes(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>
     }
 
     /// Service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -1830,6 +1866,28 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.ServerRequest<Privacy_Consent_V1_GetReceiptKeysRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>
+
+        /// Handle the "SetSubjectAttributes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+        /// > conditions read. They are personal data: erasure deletes them.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+        /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+        /// > `SUBJECT_ERASED`) for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_SetSubjectAttributesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_SetSubjectAttributesResponse` message.
+        func setSubjectAttributes(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>
     }
 
     /// Simple service protocol for the "privacy.consent.v1.ConsentService" service.
@@ -2508,6 +2566,28 @@ extension Privacy_Consent_V1_ConsentService {
             request: Privacy_Consent_V1_GetReceiptKeysRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Consent_V1_GetReceiptKeysResponse
+
+        /// Handle the "SetSubjectAttributes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+        /// > conditions read. They are personal data: erasure deletes them.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+        /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+        /// > `SUBJECT_ERASED`) for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_SetSubjectAttributesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_SetSubjectAttributesResponse` to respond with.
+        func setSubjectAttributes(
+            request: Privacy_Consent_V1_SetSubjectAttributesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_SetSubjectAttributesResponse
     }
 }
 
@@ -2856,6 +2936,17 @@ extension Privacy_Consent_V1_ConsentService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.SetSubjectAttributes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_SetSubjectAttributesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_SetSubjectAttributesResponse>(),
+            handler: { request, context in
+                try await self.setSubjectAttributes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -3197,6 +3288,17 @@ extension Privacy_Consent_V1_ConsentService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse> {
         let response = try await self.getReceiptKeys(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setSubjectAttributes(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse> {
+        let response = try await self.setSubjectAttributes(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3607,6 +3709,19 @@ extension Privacy_Consent_V1_ConsentService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse> {
         return GRPCCore.ServerResponse<Privacy_Consent_V1_GetReceiptKeysResponse>(
             message: try await self.getReceiptKeys(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setSubjectAttributes(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>(
+            message: try await self.setSubjectAttributes(
                 request: request.message,
                 context: context
             ),
@@ -4447,6 +4562,33 @@ extension Privacy_Consent_V1_ConsentService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_GetReceiptKeysResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_GetReceiptKeysResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetSubjectAttributes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+        /// > conditions read. They are personal data: erasure deletes them.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+        /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+        /// > `SUBJECT_ERASED`) for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_SetSubjectAttributesRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_SetSubjectAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_SetSubjectAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setSubjectAttributes<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_SetSubjectAttributesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -5629,6 +5771,44 @@ extension Privacy_Consent_V1_ConsentService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetSubjectAttributes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+        /// > conditions read. They are personal data: erasure deletes them.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+        /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+        /// > `SUBJECT_ERASED`) for an erased subject.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_SetSubjectAttributesRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_SetSubjectAttributesRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_SetSubjectAttributesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setSubjectAttributes<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_SetSubjectAttributesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.SetSubjectAttributes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -6621,6 +6801,39 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetReceiptKeysRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetReceiptKeysResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetSubjectAttributes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+    /// > conditions read. They are personal data: erasure deletes them.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+    /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+    /// > `SUBJECT_ERASED`) for an erased subject.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_SetSubjectAttributesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setSubjectAttributes<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setSubjectAttributes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_SetSubjectAttributesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_SetSubjectAttributesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -7739,6 +7952,43 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getReceiptKeys(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetSubjectAttributes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a subject's attributes (region, stage and the like), which the purposes' `ask_when`
+    /// > conditions read. They are personal data: erasure deletes them.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, more than 50 attributes, a name outside
+    /// > `[a-z][a-z0-9_]{0,63}` or a value over 200 characters; FAILED_PRECONDITION (reason
+    /// > `SUBJECT_ERASED`) for an erased subject.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setSubjectAttributes<Result>(
+        _ message: Privacy_Consent_V1_SetSubjectAttributesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_SetSubjectAttributesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setSubjectAttributes(
             request: request,
             options: options,
             onResponse: handleResponse

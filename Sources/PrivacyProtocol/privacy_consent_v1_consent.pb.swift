@@ -935,6 +935,14 @@ public nonisolated struct Privacy_Consent_V1_Purpose: Sendable {
   /// applicants), for the records of processing (art 30(1)(c)); at most 20, each 1-200 characters.
   public var subjectCategories: [String] = []
 
+  /// When the preference page asks a subject about this purpose: a condition over the subject's
+  /// attributes (SetSubjectAttributes), up to 1,000 characters; empty: always. Grammar:
+  ///   condition := all ("or" all)*     all := test ("and" test)*
+  ///   test := NAME "==" STRING | NAME "!=" STRING | NAME "in" "[" STRING ("," STRING)* "]"
+  /// with NAME `[a-z][a-z0-9_]{0,63}` and STRING a double-quoted text without `"` or `\`, e.g.
+  /// `region == "EU" and stage in ["ready_to_buy", "customer"]`. A missing attribute equals no value.
+  public var askWhen: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1388,6 +1396,10 @@ public nonisolated struct Privacy_Consent_V1_GetConsentStateResponse: Sendable {
   public var hasState: Bool {self._state != nil}
   /// Clears the value of `state`. Subsequent reads from it will return its default value.
   public mutating func clearState() {self._state = nil}
+
+  /// The purposes to ask the subject about: those whose `ask_when` holds for the subject's
+  /// attributes, ordered by id. (A page also shows the purposes the subject already decided.)
+  public var purposesToAsk: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2903,6 +2915,37 @@ public nonisolated struct Privacy_Consent_V1_GetReceiptKeysResponse: Sendable {
   public init() {}
 }
 
+/// Request of SetSubjectAttributes.
+public nonisolated struct Privacy_Consent_V1_SetSubjectAttributesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The subject.
+  public var subjectID: String = String()
+
+  /// Every attribute of the subject, name -> value; those not named are removed.
+  public var attributes: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Response of SetSubjectAttributes.
+public nonisolated struct Privacy_Consent_V1_SetSubjectAttributesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The purposes to ask the subject about now (as GetConsentState says).
+  public var purposesToAsk: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "privacy.consent.v1"
@@ -3095,7 +3138,7 @@ nonisolated extension Privacy_Consent_V1_Notice: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Purpose"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purpose_id\0\u{1}title\0\u{1}description\0\u{3}legal_basis\0\u{1}category\0\u{3}retention_days\0\u{3}notice_version\0\u{3}notice_text\0\u{3}vault_fields\0\u{3}notice_history\0\u{3}created_at\0\u{3}updated_at\0\u{3}subject_categories\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purpose_id\0\u{1}title\0\u{1}description\0\u{3}legal_basis\0\u{1}category\0\u{3}retention_days\0\u{3}notice_version\0\u{3}notice_text\0\u{3}vault_fields\0\u{3}notice_history\0\u{3}created_at\0\u{3}updated_at\0\u{3}subject_categories\0\u{3}ask_when\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3116,6 +3159,7 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
       case 11: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 12: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
       case 13: try { try decoder.decodeRepeatedStringField(value: &self.subjectCategories) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.askWhen) }()
       default: break
       }
     }
@@ -3165,6 +3209,9 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
     if !self.subjectCategories.isEmpty {
       try visitor.visitRepeatedStringField(value: self.subjectCategories, fieldNumber: 13)
     }
+    if !self.askWhen.isEmpty {
+      try visitor.visitSingularStringField(value: self.askWhen, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3182,6 +3229,7 @@ nonisolated extension Privacy_Consent_V1_Purpose: SwiftProtobuf.Message, SwiftPr
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.subjectCategories != rhs.subjectCategories {return false}
+    if lhs.askWhen != rhs.askWhen {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3952,7 +4000,7 @@ nonisolated extension Privacy_Consent_V1_GetConsentStateRequest: SwiftProtobuf.M
 
 nonisolated extension Privacy_Consent_V1_GetConsentStateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetConsentStateResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}purposes_to_ask\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3961,6 +4009,7 @@ nonisolated extension Privacy_Consent_V1_GetConsentStateResponse: SwiftProtobuf.
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._state) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.purposesToAsk) }()
       default: break
       }
     }
@@ -3974,11 +4023,15 @@ nonisolated extension Privacy_Consent_V1_GetConsentStateResponse: SwiftProtobuf.
     try { if let v = self._state {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if !self.purposesToAsk.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.purposesToAsk, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_GetConsentStateResponse, rhs: Privacy_Consent_V1_GetConsentStateResponse) -> Bool {
     if lhs._state != rhs._state {return false}
+    if lhs.purposesToAsk != rhs.purposesToAsk {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6635,6 +6688,71 @@ nonisolated extension Privacy_Consent_V1_GetReceiptKeysResponse: SwiftProtobuf.M
 
   public static func ==(lhs: Privacy_Consent_V1_GetReceiptKeysResponse, rhs: Privacy_Consent_V1_GetReceiptKeysResponse) -> Bool {
     if lhs.jwks != rhs.jwks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_SetSubjectAttributesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetSubjectAttributesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}attributes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
+      case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.attributes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.subjectID.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    }
+    if !self.attributes.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.attributes, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_SetSubjectAttributesRequest, rhs: Privacy_Consent_V1_SetSubjectAttributesRequest) -> Bool {
+    if lhs.subjectID != rhs.subjectID {return false}
+    if lhs.attributes != rhs.attributes {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_SetSubjectAttributesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetSubjectAttributesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}purposes_to_ask\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.purposesToAsk) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.purposesToAsk.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.purposesToAsk, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_SetSubjectAttributesResponse, rhs: Privacy_Consent_V1_SetSubjectAttributesResponse) -> Bool {
+    if lhs.purposesToAsk != rhs.purposesToAsk {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

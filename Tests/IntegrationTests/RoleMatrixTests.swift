@@ -29,7 +29,7 @@ struct RoleMatrixTests {
       "consent.StartDoubleOptIn", "consent.CheckEmailEligibility", "consent.ListSubscriptions",
       "consent.SetProcessingRestriction", "consent.EraseSubject", "consent.WatchConsentEvents", "consent.VerifyLedger",
       "consent.CreatePreferenceLink", "consent.RevokePreferenceLinks", "consent.GetConsentReceipt", "consent.VerifyReceipt",
-      "consent.GetReceiptKeys",
+      "consent.GetReceiptKeys", "consent.SetSubjectAttributes",
     ],
     "support": [
       "vault.ListFields", "vault.GetRecord", "vault.FindByField", "vault.PutRecord", "consent.ListPurposes",
@@ -51,7 +51,7 @@ struct RoleMatrixTests {
       "consent.CheckConsent", "consent.RecordConsent", "consent.CheckEmailEligibility", "consent.ListPurposes",
       "consent.ConfirmDoubleOptIn", "consent.ConfirmPreferenceChange", "consent.ListOutbox", "consent.AckOutbox",
       "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement", "rights.ListOutbox", "rights.AckOutbox",
-      "admin.CreateContact", "consent.CreatePreferenceLink", "consent.GetConsentReceipt",
+      "admin.CreateContact", "consent.CreatePreferenceLink", "consent.GetConsentReceipt", "consent.SetSubjectAttributes",
     ],
     "auditor": [
       "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "admin.AssessBreach", "vault.ListAccessLog",

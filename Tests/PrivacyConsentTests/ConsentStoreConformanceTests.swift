@@ -59,7 +59,8 @@ struct ConsentStoreConformanceTests {
     try await kind.withConsentStore { store in
       let (purpose, _) = try PurposeDraft(
         id: "newsletter", title: "Newsletter", description: "Weekly news", legalBasis: .consent, category: .emailMarketing,
-        retentionDays: 30, noticeVersion: "v1", noticeText: "We send news.", vaultFields: ["email"], subjectCategories: ["customers"]
+        retentionDays: 30, noticeVersion: "v1", noticeText: "We send news.", vaultFields: ["email"], subjectCategories: ["customers"],
+        askWhen: try AskCondition(#"region == "EU""#)
       ).applied(to: nil, now: Self.start)
       let list = MailingList(id: "weekly", name: "Weekly", description: "", defaultSubscribed: true, createdAt: Self.start, updatedAt: Self.start)
       try await store.commit(commit(after: .empty) { $0.purposes = [purpose]; $0.lists = [list] })
@@ -193,6 +194,23 @@ struct ConsentStoreConformanceTests {
       #expect(erasedEvent.personalDataDigest == first.events[0].personalDataDigest)
       #expect(try await store.confirmation(tokenHash: "hash-c-1")?.supersededAt != nil)
       #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).first?.emailAddress.isEmpty == true)
+    }
+  }
+
+  @Test("subject attributes: replaced whole, empty when never set, deleted by erasure", arguments: StoreKind.available)
+  func subjectAttributes(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      #expect(try await store.subjectAttributes(subjectID: "a") == [:])
+      try await store.setSubjectAttributes(subjectID: "a", attributes: ["region": "EU", "stage": "lead"], at: Self.start)
+      try await store.setSubjectAttributes(subjectID: "b", attributes: ["region": "US"], at: Self.start)
+      try await store.setSubjectAttributes(subjectID: "a", attributes: ["stage": "customer"], at: Self.start)
+      #expect(try await store.subjectAttributes(subjectID: "a") == ["stage": "customer"])
+      try await store.commit(commit(after: .empty) {
+        $0.append(decision("b", "newsletter", .granted))
+        $0.erasedSubjects = ["b"]
+      })
+      #expect(try await store.subjectAttributes(subjectID: "b") == [:])
+      #expect(try await store.subjectAttributes(subjectID: "a") == ["stage": "customer"])
     }
   }
 

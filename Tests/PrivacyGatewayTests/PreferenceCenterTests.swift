@@ -279,4 +279,33 @@ struct PreferenceCenterTests {
       """
     return try await runProcess(["python3", "-c", script, jws, jwks])
   }
+
+  @Test("the page asks only the purposes whose ask_when holds for the subject's attributes, and always shows decided ones")
+  func askWhen() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run(backendEnvironment: Self.backendEnvironment) { port, backends async throws in
+      let token = try await PreferenceCenterHarness.prepare(gateway: port, backends)
+      try await consent(backends) { consent async throws in
+        var scoring = WorkflowData.purpose("scoring", .automatedDecisions, .consent)
+        scoring.askWhen = #"stage == "ready_to_buy""#
+        var newsletter = WorkflowData.purpose("newsletter", .emailMarketing, .consent)
+        newsletter.askWhen = #"region == "nowhere""#
+        for purpose in [scoring, newsletter] { _ = try await consent.upsertPurpose(.with { $0.purpose = purpose }) }
+      }
+      try await PreferenceCenterHarness.run(gatewayPort: port) { base async throws in
+        let before = try await curl("\(base)/p/\(token)")
+        #expect(!before.body.contains("id=\"purpose-scoring\""))
+        #expect(before.body.contains("id=\"purpose-newsletter\""))  // decided: always shown
+        let set = try await asRole("service", port: port) { client async throws in
+          try await ConsentClient(wrapping: client).setSubjectAttributes(.with {
+            $0.subjectID = Self.owner
+            $0.attributes = ["stage": "ready_to_buy"]
+          })
+        }
+        #expect(set.purposesToAsk.contains("scoring"))
+        let after = try await curl("\(base)/p/\(token)")
+        #expect(after.body.contains("id=\"purpose-scoring\""))
+      }
+    }
+  }
 }

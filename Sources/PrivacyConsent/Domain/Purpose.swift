@@ -46,6 +46,8 @@ public struct Purpose: Sendable, Equatable {
   public var updatedAt: Date
   /// The categories of data subjects it concerns (art 30(1)(c)).
   public var subjectCategories: [String] = []
+  /// When the preference page asks a subject about it (always when empty).
+  public var askWhen = AskCondition.always
 
   public var currentNotice: Notice? { notice(version: noticeVersion) }
 
@@ -66,12 +68,15 @@ public struct PurposeDraft: Sendable, Equatable {
   public var noticeText: String
   public var vaultFields: [String]
   public var subjectCategories: [String]
+  public var askWhen: AskCondition
 
   public init(
     id: String, title: String, description: String, legalBasis: LegalBasis, category: PurposeCategory,
-    retentionDays: UInt32, noticeVersion: String, noticeText: String, vaultFields: [String], subjectCategories: [String] = []
+    retentionDays: UInt32, noticeVersion: String, noticeText: String, vaultFields: [String], subjectCategories: [String] = [],
+    askWhen: AskCondition = .always
   ) {
     self.subjectCategories = subjectCategories
+    self.askWhen = askWhen
     self.id = id
     self.title = title
     self.description = description
@@ -97,7 +102,7 @@ public struct PurposeDraft: Sendable, Equatable {
     let purpose = Purpose(
       id: id, title: title, description: description, legalBasis: legalBasis, category: category,
       retentionDays: retentionDays, noticeVersion: noticeVersion, vaultFields: vaultFields, notices: notices,
-      createdAt: existing?.createdAt ?? now, updatedAt: now, subjectCategories: subjectCategories
+      createdAt: existing?.createdAt ?? now, updatedAt: now, subjectCategories: subjectCategories, askWhen: askWhen
     )
     return (purpose, noticeAdded)
   }

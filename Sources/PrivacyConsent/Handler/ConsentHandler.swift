@@ -9,6 +9,7 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   let ledger: ConsentLedger
   let links: PreferenceLinks
   let receipts: ConsentReceipts
+  let askRules: AskRules
   /// On PostgreSQL: what keeps the ledger's memory in step with the other replicas. Answers
   /// given from memory are refused (UNAVAILABLE) while it has fallen behind.
   var replica: ReplicaFollower? = nil
@@ -86,7 +87,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_GetConsentStateResponse> {
     try replica?.requireFresh()
     let view = try ledger.consentState(subjectID: try Validate.subjectID(request.message.subjectID))
+    let toAsk = try await askRules.purposesToAsk(subjectID: view.subjectID)
     return ServerResponse(message: .with {
+      $0.purposesToAsk = toAsk
       $0.state = .with {
         $0.subjectID = view.subjectID
         $0.purposes = view.purposes.map { $0.answer.purposeState($0.purpose.id, record: $0.record) }
@@ -477,6 +480,24 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_RevokePreferenceLinksResponse> {
     let revoked = try await links.revoke(subjectID: try Validate.subjectID(request.message.subjectID))
     return ServerResponse(message: .with { $0.revoked = UInt32(clamping: revoked) })
+  }
+
+  // MARK: Subject attributes
+
+  func setSubjectAttributes(
+    request: ServerRequest<Privacy_Consent_V1_SetSubjectAttributesRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_SetSubjectAttributesResponse> {
+    let subjectID = try Validate.subjectID(request.message.subjectID)
+    let attributes = request.message.attributes
+    guard attributes.count <= SubjectAttributes.maxCount else {
+      throw InvalidArgument("attributes holds at most \(SubjectAttributes.maxCount) attributes")
+    }
+    for (name, value) in attributes {
+      guard AskCondition.isAttributeName(name) else { throw InvalidArgument("attribute names match [a-z][a-z0-9_]{0,63}") }
+      _ = try Validate.optionalText(value, field: "attributes[\(name)]", maxLength: 200)
+    }
+    let toAsk = try await askRules.setAttributes(subjectID: subjectID, attributes)
+    return ServerResponse(message: .with { $0.purposesToAsk = toAsk })
   }
 
   // MARK: Receipts

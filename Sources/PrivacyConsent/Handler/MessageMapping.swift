@@ -134,8 +134,16 @@ extension PurposeDraft {
       legalBasis: basis, category: category, retentionDays: proto.retentionDays,
       noticeVersion: try Validate.requiredText(proto.noticeVersion, field: "purpose.notice_version", maxLength: 64),
       noticeText: try Validate.requiredText(proto.noticeText, field: "purpose.notice_text", maxLength: 100_000),
-      vaultFields: Array(Set(fields)).sorted(), subjectCategories: subjectCategories
+      vaultFields: Array(Set(fields)).sorted(), subjectCategories: subjectCategories, askWhen: try Self.askWhen(proto.askWhen)
     )
+  }
+
+  private static func askWhen(_ text: String) throws(InvalidArgument) -> AskCondition {
+    do {
+      return try AskCondition(text)
+    } catch {
+      throw InvalidArgument("purpose.ask_when \(error.problem)")
+    }
   }
 }
 
@@ -152,6 +160,7 @@ extension Purpose {
       $0.noticeText = currentNotice?.text ?? ""
       $0.vaultFields = vaultFields
       $0.subjectCategories = subjectCategories
+      $0.askWhen = askWhen.text
       $0.noticeHistory = notices.map { notice in
         .with {
           $0.version = notice.version

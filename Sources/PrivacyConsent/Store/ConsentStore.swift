@@ -83,4 +83,8 @@ public protocol ConsentStore: Sendable {
   /// Revokes the subject's links that are not revoked yet; returns how many (expired ones count:
   /// revoking is about the token, whatever its age).
   func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int
+  /// Replaces the subject's attributes (what `ask_when` conditions read); erasure deletes them.
+  func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws
+  /// The subject's attributes; empty when none were set.
+  func subjectAttributes(subjectID: String) async throws -> [String: String]
 }

@@ -112,6 +112,8 @@ public struct PostgresConsentStore: ConsentStore {
       "ALTER TABLE consent_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE consent_outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE consent_confirmations ADD COLUMN request_channel TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE consent_purposes ADD COLUMN ask_when TEXT NOT NULL DEFAULT ''",
+      "CREATE TABLE consent_subject_attributes (subject_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, updated_at BIGINT NOT NULL)",
     ],
   ]
 
@@ -128,13 +130,13 @@ public struct PostgresConsentStore: ConsentStore {
     let rows = try await database.query(
       """
       SELECT purpose_id, title, description, legal_basis, category, retention_days, notice_version, vault_fields, subject_categories,
-        created_at, updated_at FROM consent_purposes ORDER BY purpose_id
+        ask_when, created_at, updated_at FROM consent_purposes ORDER BY purpose_id
       """)
-    for try await (id, title, description, basis, category, retentionDays, noticeVersion, fields, categories, createdAt, updatedAt)
-      in rows.decode((String, String, String, String, String, Int64, String, String, String, Int64, Int64).self)
+    for try await (id, title, description, basis, category, retentionDays, noticeVersion, fields, categories, askWhen, createdAt, updatedAt)
+      in rows.decode((String, String, String, String, String, Int64, String, String, String, String, Int64, Int64).self)
     {
       guard let legalBasis = LegalBasis(rawValue: basis), let purposeCategory = PurposeCategory(rawValue: category),
-        let retentionDays = UInt32(exactly: retentionDays)
+        let retentionDays = UInt32(exactly: retentionDays), let condition = try? AskCondition(askWhen)
       else {
         throw LedgerCorruption(sequence: 0, column: "purposes.\(id)")
       }
@@ -143,7 +145,7 @@ public struct PostgresConsentStore: ConsentStore {
           id: id, title: title, description: description, legalBasis: legalBasis, category: purposeCategory,
           retentionDays: retentionDays, noticeVersion: noticeVersion, vaultFields: try JSONDecoder().decode([String].self, from: Data(fields.utf8)),
           notices: notices[id] ?? [], createdAt: Microseconds(value: createdAt).date, updatedAt: Microseconds(value: updatedAt).date,
-          subjectCategories: try JSONDecoder().decode([String].self, from: Data(categories.utf8))))
+          subjectCategories: try JSONDecoder().decode([String].self, from: Data(categories.utf8)), askWhen: condition))
     }
     return purposes
   }
@@ -350,6 +352,22 @@ public struct PostgresConsentStore: ConsentStore {
     return nil
   }
 
+  public func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws {
+    let text = try SubjectAttributes.encoded(attributes)
+    try await database.query(
+      """
+      INSERT INTO consent_subject_attributes (subject_id, attributes, updated_at) VALUES (\(subjectID), \(text), \(Microseconds(at).value))
+      ON CONFLICT (subject_id) DO UPDATE SET attributes = excluded.attributes, updated_at = excluded.updated_at
+      """)
+  }
+
+  public func subjectAttributes(subjectID: String) async throws -> [String: String] {
+    var text: String?
+    let rows = try await database.query("SELECT attributes FROM consent_subject_attributes WHERE subject_id = \(subjectID)")
+    for try await attributes in rows.decode(String.self) { text = attributes }
+    return try SubjectAttributes.decoded(text)
+  }
+
   public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
     var revoked = 0
     let rows = try await database.query(
@@ -449,14 +467,14 @@ public struct PostgresConsentStore: ConsentStore {
     try await connection.checkedQuery(
       """
       INSERT INTO consent_purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
-        vault_fields, subject_categories, created_at, updated_at)
+        vault_fields, subject_categories, ask_when, created_at, updated_at)
       VALUES (\(purpose.id), \(purpose.title), \(purpose.description), \(purpose.legalBasis.rawValue), \(purpose.category.rawValue),
-        \(Int64(purpose.retentionDays)), \(purpose.noticeVersion), \(fields), \(categories), \(Microseconds(purpose.createdAt).value),
-        \(Microseconds(purpose.updatedAt).value))
+        \(Int64(purpose.retentionDays)), \(purpose.noticeVersion), \(fields), \(categories), \(purpose.askWhen.text),
+        \(Microseconds(purpose.createdAt).value), \(Microseconds(purpose.updatedAt).value))
       ON CONFLICT (purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
         legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
         notice_version = excluded.notice_version, vault_fields = excluded.vault_fields,
-        subject_categories = excluded.subject_categories, updated_at = excluded.updated_at
+        subject_categories = excluded.subject_categories, ask_when = excluded.ask_when, updated_at = excluded.updated_at
       """, logger: logger)
     for notice in purpose.notices {
       try await connection.checkedQuery(
@@ -552,6 +570,7 @@ public struct PostgresConsentStore: ConsentStore {
     try await connection.checkedQuery(
       "UPDATE consent_confirmations SET email_address = '', guardian = '' WHERE subject_id = \(subject)", logger: logger)
     try await connection.checkedQuery("DELETE FROM consent_preference_links WHERE subject_id = \(subject)", logger: logger)
+    try await connection.checkedQuery("DELETE FROM consent_subject_attributes WHERE subject_id = \(subject)", logger: logger)
   }
 
   // MARK: Row decoding

@@ -92,6 +92,12 @@ public struct SQLiteConsentStore: ConsentStore {
       // Empty: the click stands for itself (rows written before, double opt-ins).
       try db.execute(sql: "ALTER TABLE confirmations ADD COLUMN request_channel TEXT NOT NULL DEFAULT ''")
     }
+    migrator.registerMigration("v9-ask-when-and-attributes") { db in
+      try db.execute(sql: """
+        ALTER TABLE purposes ADD COLUMN ask_when TEXT NOT NULL DEFAULT '';
+        CREATE TABLE subject_attributes (subject_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, updated_at INTEGER NOT NULL);
+        """)
+    }
     migrator.registerMigration("v7-outbox-preference-links") { db in
       try db.execute(sql: """
         ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT '';
@@ -117,11 +123,12 @@ public struct SQLiteConsentStore: ConsentStore {
         }
         let fields = try JSONDecoder().decode([String].self, from: Data((row["vault_fields"] as String).utf8))
         let subjectCategories = try JSONDecoder().decode([String].self, from: Data((row["subject_categories"] as String).utf8))
+        guard let askWhen = try? AskCondition(row["ask_when"] as String) else { throw LedgerCorruption(sequence: 0, column: "purposes.ask_when") }
         return Purpose(
           id: id, title: row["title"], description: row["description"], legalBasis: basis, category: category,
           retentionDays: row["retention_days"], noticeVersion: row["notice_version"], vaultFields: fields,
           notices: notices[id] ?? [], createdAt: Microseconds(value: row["created_at"]).date,
-          updatedAt: Microseconds(value: row["updated_at"]).date, subjectCategories: subjectCategories)
+          updatedAt: Microseconds(value: row["updated_at"]).date, subjectCategories: subjectCategories, askWhen: askWhen)
       }
     }
   }
@@ -314,6 +321,23 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
+  public func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws {
+    let text = try SubjectAttributes.encoded(attributes)
+    try await pool.write { db in
+      try db.cachedStatement(sql: """
+          INSERT INTO subject_attributes (subject_id, attributes, updated_at) VALUES (?, ?, ?)
+          ON CONFLICT(subject_id) DO UPDATE SET attributes = excluded.attributes, updated_at = excluded.updated_at
+          """).execute(arguments: [subjectID, text, Microseconds(at).value])
+    }
+  }
+
+  public func subjectAttributes(subjectID: String) async throws -> [String: String] {
+    let text = try await pool.read { db in
+      try String.fetchOne(db.cachedStatement(sql: "SELECT attributes FROM subject_attributes WHERE subject_id = ?"), arguments: [subjectID])
+    }
+    return try SubjectAttributes.decoded(text)
+  }
+
   public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
     try await pool.write { db in
       try db.cachedStatement(sql: "UPDATE preference_links SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL")
@@ -375,14 +399,14 @@ public struct SQLiteConsentStore: ConsentStore {
     let subjectCategories = String(decoding: try JSONEncoder().encode(purpose.subjectCategories), as: UTF8.self)
     try db.cachedStatement(sql: """
         INSERT INTO purposes (purpose_id, title, description, legal_basis, category, retention_days, notice_version,
-          vault_fields, subject_categories, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          vault_fields, subject_categories, ask_when, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(purpose_id) DO UPDATE SET title = excluded.title, description = excluded.description,
           legal_basis = excluded.legal_basis, category = excluded.category, retention_days = excluded.retention_days,
           notice_version = excluded.notice_version, vault_fields = excluded.vault_fields,
-          subject_categories = excluded.subject_categories, updated_at = excluded.updated_at
+          subject_categories = excluded.subject_categories, ask_when = excluded.ask_when, updated_at = excluded.updated_at
         """).execute(arguments: [
         purpose.id, purpose.title, purpose.description, purpose.legalBasis.rawValue, purpose.category.rawValue,
-        purpose.retentionDays, purpose.noticeVersion, fields, subjectCategories, Microseconds(purpose.createdAt).value,
+        purpose.retentionDays, purpose.noticeVersion, fields, subjectCategories, purpose.askWhen.text, Microseconds(purpose.createdAt).value,
         Microseconds(purpose.updatedAt).value,
       ])
     for notice in purpose.notices {
@@ -465,6 +489,7 @@ public struct SQLiteConsentStore: ConsentStore {
         """).execute(arguments: [Microseconds(now).value, subject])
     try db.cachedStatement(sql: "UPDATE confirmations SET email_address = '', guardian = '' WHERE subject_id = ?").execute(arguments: [subject])
     try db.cachedStatement(sql: "DELETE FROM preference_links WHERE subject_id = ?").execute(arguments: [subject])
+    try db.cachedStatement(sql: "DELETE FROM subject_attributes WHERE subject_id = ?").execute(arguments: [subject])
   }
 
   // MARK: Row decoding

@@ -24,6 +24,7 @@ extension Privacy_Consent_V1_VerifyLedgerRequest: NamesSubject {}
 extension Privacy_Consent_V1_CreatePreferenceLinkRequest: NamesSubject {}
 extension Privacy_Consent_V1_RevokePreferenceLinksRequest: NamesSubject {}
 extension Privacy_Consent_V1_GetConsentReceiptRequest: NamesSubject {}
+extension Privacy_Consent_V1_SetSubjectAttributesRequest: NamesSubject {}
 extension Privacy_Vault_V1_PutRecordRequest: NamesSubject {}
 extension Privacy_Vault_V1_GetRecordRequest: NamesSubject {}
 extension Privacy_Vault_V1_RevealFieldRequest: NamesSubject {}

@@ -47,6 +47,7 @@ extension RouteTable {
     UnaryRoute(Consent.GetConsentReceipt.self, .consent),
     UnaryRoute(Consent.VerifyReceipt.self, .consent),
     UnaryRoute(Consent.GetReceiptKeys.self, .consent),
+    UnaryRoute(Consent.SetSubjectAttributes.self, .consent),
     // VaultService (vault)
     UnaryRoute(Vault.UpsertField.self, .vault),
     UnaryRoute(Vault.ListFields.self, .vault),
@@ -127,6 +128,7 @@ extension Consent.RevokePreferenceLinks: GeneratedMethod {}
 extension Consent.GetConsentReceipt: GeneratedMethod {}
 extension Consent.VerifyReceipt: GeneratedMethod {}
 extension Consent.GetReceiptKeys: GeneratedMethod {}
+extension Consent.SetSubjectAttributes: GeneratedMethod {}
 extension Vault.UpsertField: GeneratedMethod {}
 extension Vault.ListFields: GeneratedMethod {}
 extension Vault.PutRecord: GeneratedMethod {}
