@@ -6,7 +6,7 @@ struct ConsentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "consent",
     abstract: "Record, check and trace consent decisions.",
-    subcommands: [Record.self, Bulk.self, Check.self, History.self, State.self, Withdraw.self, Verify.self, Receipt.self]
+    subcommands: [Record.self, Bulk.self, Check.self, History.self, State.self, Withdraw.self, Verify.self, Receipt.self, Link.self]
   )
 
   struct Record: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import PrivacyKit
 import PrivacyProtocol
 
 /// What the page shows of one subject, read through the gateway under the link's token: the
@@ -30,19 +31,33 @@ struct SubjectPreferences: Sendable {
     async let lists = all(token: token, through: gateway, Consent.ListMailingLists.descriptor) {
       (page: Privacy_Consent_V1_ListMailingListsResponse) in (page.lists, page.nextPageToken)
     } request: { (next: String) in Privacy_Consent_V1_ListMailingListsRequest.with { $0.pageSize = 1000; $0.pageToken = next } }
-    async let state: Privacy_Consent_V1_GetConsentStateResponse = gateway.call(
-      Consent.GetConsentState.descriptor, Privacy_Consent_V1_GetConsentStateRequest.with { $0.subjectID = subjectID }, as: .link(token))
+    async let state = consentState(subjectID, token: token, through: gateway)
     async let subscriptions: Privacy_Consent_V1_ListSubscriptionsResponse = gateway.call(
       Consent.ListSubscriptions.descriptor, Privacy_Consent_V1_ListSubscriptionsRequest.with { $0.subjectID = subjectID }, as: .link(token))
     let answer = try await state
-    let subject = answer.state
+    let subject = answer?.state ?? Privacy_Consent_V1_SubjectState.with { $0.subjectID = subjectID; $0.optInStatus = .none }
     let decisions = Dictionary(subject.purposes.map { ($0.purposeID, $0) }, uniquingKeysWith: { _, last in last })
-    let asked = Set(answer.purposesToAsk)
-    let shown = try await purposes.filter { asked.contains($0.purposeID) || (decisions[$0.purposeID]?.decision ?? .unspecified) != .unspecified }
+    let all = try await purposes
+    // A subject the ledger does not know yet (no decision, no attributes) is asked what has no condition.
+    let asked = answer.map { Set($0.purposesToAsk) } ?? Set(all.filter { $0.askWhen.isEmpty }.map(\.purposeID))
+    let shown = all.filter { asked.contains($0.purposeID) || (decisions[$0.purposeID]?.decision ?? .unspecified) != .unspecified }
     return SubjectPreferences(
       subjectID: subjectID, purposes: shown.sorted { $0.purposeID < $1.purposeID }, decisions: decisions,
       optInStatus: subject.optInStatus, restricted: subject.restricted, lists: try await lists.sorted { $0.listID < $1.listID },
       subscribed: Dictionary(try await subscriptions.subscriptions.map { ($0.listID, $0.subscribed) }, uniquingKeysWith: { _, last in last }))
+  }
+
+  /// The subject's state; nil when the ledger holds nothing about them yet (a link minted for a
+  /// contact who never decided anything).
+  private static func consentState(
+    _ subjectID: String, token: String, through gateway: GatewayConnection
+  ) async throws -> Privacy_Consent_V1_GetConsentStateResponse? {
+    do {
+      return try await gateway.call(
+        Consent.GetConsentState.descriptor, Privacy_Consent_V1_GetConsentStateRequest.with { $0.subjectID = subjectID }, as: .link(token))
+    } catch let error as RPCError where error.code == .notFound && error.errorInfoReason == nil {
+      return nil
+    }
   }
 
   /// Every item of a paged list method.

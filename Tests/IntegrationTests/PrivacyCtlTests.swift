@@ -79,6 +79,12 @@ extension LaunchedSuites {
       #expect(paperEvidence["channel"] as? String == "CHANNEL_POST")
       let check = try await ok("consent", "check", "--subject", "cli-1", "--purpose", "newsletter", "--output", "json")
       #expect(try check.json()["allowed"] as? Bool == true)
+      // A personal link to the preference page, with its mail headers; then every link revoked.
+      let pageLink = try await ok("consent", "link", "--subject", "cli-1", "--output", "json").json()
+      #expect((pageLink["url"] as? String)?.contains("/p/") == true)
+      #expect(pageLink["list_unsubscribe_post"] as? String == "List-Unsubscribe=One-Click")
+      let revoked = try await ok("consent", "link", "--subject", "cli-1", "--revoke")
+      #expect(revoked.standardOutput.contains("revoked:") && revoked.standardOutput.contains("1"))
       let denied = try await ok("consent", "check", "--subject", "cli-2", "--purpose", "newsletter")
       #expect(denied.standardOutput.contains("allowed:") && denied.standardOutput.contains("no"))
       let history = try await ok("consent", "history", "--subject", "cli-1")

@@ -46,6 +46,12 @@ struct PreferenceCenterTests {
 
         let italian = try await curl("\(base)/p/\(token)", headers: ["Accept-Language": "it-IT,it;q=0.9,en;q=0.5"])
         #expect(italian.body.contains("Le tue preferenze sulla privacy") && italian.body.contains("lang=\"it\""))
+        // A contact the ledger knows nothing about yet gets the page too, asked every purpose.
+        let newcomer = try await asRole("service", port: port) { client async throws in
+          try await ConsentClient(wrapping: client).createPreferenceLink(.with { $0.subjectID = "c-3003" }).url
+        }
+        let fresh = try await curl("\(base)/p/\(try #require(newcomer.split(separator: "/").last))")
+        #expect(fresh.status == 200 && fresh.body.contains("id=\"purpose-partners\""), "\(fresh.body)")
         let switched = try await curl("\(base)/p/\(token)?lang=en", headers: ["Accept-Language": "it"])
         #expect(switched.body.contains("Your privacy preferences"))
         let css = try await curl("\(base)/static/style.css")
