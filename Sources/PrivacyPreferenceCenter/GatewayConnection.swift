@@ -37,6 +37,14 @@ struct GatewayConnection: Sendable {
     case none
   }
 
+  /// The subject the link opens the page of (the gateway refuses a link that opens nothing).
+  func subject(ofLink token: String) async throws -> String {
+    let link: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await call(
+      Privacy_Consent_V1_ConsentService.Method.ResolvePreferenceLink.descriptor,
+      Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token }, as: .link(token))
+    return link.subjectID
+  }
+
   func call<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
     _ method: MethodDescriptor, _ message: Input, as credential: Credential
   ) async throws -> Output {

@@ -33,7 +33,7 @@ struct PreferenceCenter: Sendable {
       router.post("/confirm/\(kind.path)") { request, context in await confirm(kind, request, context) }
     }
     router.get("/p/:token/receipts/:sequence") { request, context in await receipt(request, context) }
-    router.get("/.well-known/jwks.json") { request, _ in await receiptKeys(request) }
+    router.get("/.well-known/jwks.json") { request, context in await receiptKeys(request, context) }
     router.get("/static/style.css") { _, _ in
       Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: resources.stylesheet)))
     }
@@ -95,12 +95,11 @@ struct PreferenceCenter: Sendable {
     if let refusal = limited(request, context, token: token) { return refusal }
     guard let sequence = context.parameters.get("sequence").flatMap(UInt64.init), sequence > 0 else { return invalidLink(request) }
     do {
-      let link: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await gateway.call(
-        Consent.ResolvePreferenceLink.descriptor, Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token }, as: .link(token))
+      let subjectID = try await gateway.subject(ofLink: token)
       let receipt: Privacy_Consent_V1_GetConsentReceiptResponse = try await gateway.call(
         Consent.GetConsentReceipt.descriptor,
         Privacy_Consent_V1_GetConsentReceiptRequest.with {
-          $0.subjectID = link.subjectID
+          $0.subjectID = subjectID
           $0.sequence = sequence
         }, as: .link(token))
       return Response(
@@ -115,7 +114,8 @@ struct PreferenceCenter: Sendable {
   }
 
   /// The public key of the receipts, for anyone checking one.
-  private func receiptKeys(_ request: Request) async -> Response {
+  private func receiptKeys(_ request: Request, _ context: PageContext) async -> Response {
+    if let refusal = limited(request, context, token: nil) { return refusal }
     do {
       let keys: Privacy_Consent_V1_GetReceiptKeysResponse = try await gateway.call(
         Consent.GetReceiptKeys.descriptor, Privacy_Consent_V1_GetReceiptKeysRequest(), as: .none)
@@ -149,12 +149,11 @@ struct PreferenceCenter: Sendable {
       guard try PreferenceForm.pairs(try await body(request)).contains(where: { $0 == ("List-Unsubscribe", "One-Click") }) else {
         return formRefused(request, back: "/u/\(token)")
       }
-      let link: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await gateway.call(
-        Consent.ResolvePreferenceLink.descriptor, Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token }, as: .link(token))
+      let subjectID = try await gateway.subject(ofLink: token)
       let _: Privacy_Consent_V1_SetEmailOptInStatusResponse = try await gateway.call(
         Consent.SetEmailOptInStatus.descriptor,
         Privacy_Consent_V1_SetEmailOptInStatusRequest.with {
-          $0.subjectID = link.subjectID
+          $0.subjectID = subjectID
           $0.status = .optOutContact
           $0.setBy = .contact
           $0.evidence = evidence(request, context, channel: .emailLink, gpc: false)
@@ -256,9 +255,10 @@ struct PreferenceCenter: Sendable {
     return render("message", MessageView(frame(request, titleKey: "error_title"), textKey: "error_text"), status: .serviceUnavailable)
   }
 
-  /// Both limits, the address's and the link's; the link counted by its hash, never kept in clear.
-  private func limited(_ request: Request, _ context: PageContext, token: String) -> Response? {
-    guard perAddress.admit(context.clientAddress), perLink.admit(SecureToken.hash(token)) else {
+  /// Both limits, the address's and the link's (when there is one); the link counted by its hash,
+  /// never kept in clear.
+  private func limited(_ request: Request, _ context: PageContext, token: String?) -> Response? {
+    guard perAddress.admit(context.clientAddress), token.map({ perLink.admit(SecureToken.hash($0)) }) ?? true else {
       var response = render("message", MessageView(frame(request, titleKey: "rate_title"), textKey: "rate_text"), status: .tooManyRequests)
       response.headers[.retryAfter] = "60"
       return response

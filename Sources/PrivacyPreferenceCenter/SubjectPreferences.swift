@@ -22,9 +22,7 @@ struct SubjectPreferences: Sendable {
   /// Reads everything the page shows; the gateway refuses a token that opens no page
   /// (NOT_FOUND, `PREFERENCE_LINK_INVALID`).
   static func read(token: String, through gateway: GatewayConnection) async throws -> SubjectPreferences {
-    let link: Privacy_Consent_V1_ResolvePreferenceLinkResponse = try await gateway.call(
-      Consent.ResolvePreferenceLink.descriptor, Privacy_Consent_V1_ResolvePreferenceLinkRequest.with { $0.token = token }, as: .link(token))
-    let subjectID = link.subjectID
+    let subjectID = try await gateway.subject(ofLink: token)
     async let purposes = all(token: token, through: gateway, Consent.ListPurposes.descriptor) {
       (page: Privacy_Consent_V1_ListPurposesResponse) in (page.purposes, page.nextPageToken)
     } request: { (next: String) in Privacy_Consent_V1_ListPurposesRequest.with { $0.pageSize = 1000; $0.pageToken = next } }
