@@ -241,7 +241,8 @@ public final class Gateway: Sendable {
     "ListMailingLists", "ListSubscriptions", "WatchConsentEvents", "VerifyLedger", "ListOutbox", "ListFields", "GetRecord",
     "ListAccessLog", "VerifyAccessLog", "FindByField", "GetRequest", "ListRequests", "GetArtifact", "ListRecipients",
     "ListRetentionPolicies", "ListDueForRetention", "Check", "List", "WhoAmI", "ListAudit", "VerifyAudit", "GetBackendHealth",
-    "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach", "ResolvePreferenceLink", "GetConsentReceipt", "VerifyReceipt", "GetReceiptKeys",
+    "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach", "ResolvePreferenceLink", "GetConsentReceipt", "VerifyReceipt",
+    "GetReceiptKeys",
   ]
 
   static func isAuditedWriteAhead(_ method: MethodDescriptor) -> Bool { !readMethods.contains(method.method) }

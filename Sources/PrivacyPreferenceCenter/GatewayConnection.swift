@@ -16,7 +16,7 @@ struct GatewayConnection: Sendable {
   let client: GRPCClient<HTTP2ClientTransport.Posix>
   private let apiKey: String
   /// How long one call may take; the page answers within it or shows the error page.
-  static let callTimeout: Duration = .seconds(5)
+  static let callTimeout: Duration = .seconds(10)
 
   init(address: ServiceAddress, tls: ClientTLS?, apiKey: String) throws {
     let config = HTTP2ClientTransport.Posix.Config.defaults { config in
@@ -51,8 +51,9 @@ struct GatewayConnection: Sendable {
     var metadata: Metadata = ["authorization": .string("Bearer \(apiKey)")]
     if case .link(let token) = credential { metadata.addString(token, forKey: "x-preference-token") }
     var options = CallOptions.defaults
+    // Waits for a connection within the timeout: the first view after a start (or a gateway
+    // restart) must not fail just because the connection is still being made.
     options.timeout = Self.callTimeout
-    options.waitForReady = false
     return try await client.unary(
       request: ClientRequest(message: message, metadata: metadata), descriptor: method,
       serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options
