@@ -22,7 +22,9 @@ struct RequestLeaseTests {
         let requestID = try await WorkflowData.openVerified(client, subject: subject, right: .notification)
         // Another gateway's run, as its lease in the shared database says.
         let other = try GatewayStores.open(sqlite: fixture.auditPath).reactor
-        #expect(try await other.acquireLease("request:\(requestID)", holder: "gateway-b/run-1", now: Date(), until: Date() + 1))
+        // Held for 5 s: long enough that a loaded machine still refuses within it.
+        let heldUntil = Date() + 5
+        #expect(try await other.acquireLease("request:\(requestID)", holder: "gateway-b/run-1", now: Date(), until: heldUntil))
 
         let refused = await capturedRPCError { try await admin.executeRequest(.with { $0.requestID = requestID }) }
         #expect(refused?.code == .aborted)
@@ -30,7 +32,7 @@ struct RequestLeaseTests {
         let untouched = try await RightsClient(wrapping: client).getRequest(.with { $0.requestID = requestID }).request
         #expect(untouched.status == .verified)
 
-        try await Task.sleep(for: .milliseconds(1100))
+        try await Task.sleep(for: .seconds(max(0, heldUntil.timeIntervalSinceNow) + 0.1))
         let executed = try await admin.executeRequest(.with { $0.requestID = requestID })
         #expect(executed.status == .completed)
         #expect(try await other.acquireLease("request:\(requestID)", holder: "gateway-b/run-2", now: Date(), until: Date() + 1))
