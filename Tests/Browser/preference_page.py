@@ -19,6 +19,8 @@ import tempfile
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def browser(spki):
@@ -34,6 +36,14 @@ def browser(spki):
 
 def heading(driver):
     return driver.find_element(By.TAG_NAME, "h1").text
+
+
+def submit(driver, button):
+    """Presses a submit button and waits until the page it leads to has replaced this one."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 30).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "h1")))
 
 
 def describe(element):
@@ -67,10 +77,10 @@ def main():
                 box = driver.find_element(By.NAME, name)
                 if box.is_selected() != wanted:
                     driver.find_element(By.CSS_SELECTOR, "label[for='%s']" % box.get_attribute("id")).click()
-            driver.find_element(By.ID, "save").click()
+            submit(driver, driver.find_element(By.ID, "save"))
             result["h1"] = heading(driver)
         elif arguments.command == "submit":
-            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            submit(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
             result["h1"] = heading(driver)
         elif arguments.command == "keyboard":
             controls = [describe(e) for e in driver.find_elements(By.CSS_SELECTOR, FOCUSABLE)]
