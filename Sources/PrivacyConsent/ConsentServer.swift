@@ -54,17 +54,18 @@ public func makeConsentServer(
   let replica = postgres.map { database in
     ReplicaFollower(database: database, channel: PostgresConsentStore.changesChannel, logger: logger) { try await ledger.catchUp() }
   }
+  let links = PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings)
   return PrivacyServer(
     configuration: configuration.service,
     services: [
       ConsentHandler(
-        ledger: ledger, links: PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings),
+        ledger: ledger, links: links,
         receipts: ConsentReceipts(
           store: store, ledger: ledger, signer: configuration.receiptSigner, controller: configuration.receiptController),
         askRules: AskRules(store: store, ledger: ledger), replica: replica)
     ],
     serviceNames: ["privacy.consent.v1.ConsentService"],
-    companions: [DoubleOptInExpiry(ledger: ledger, interval: configuration.expiryCheckInterval, logger: logger)],
+    companions: [DoubleOptInExpiry(ledger: ledger, links: links, interval: configuration.expiryCheckInterval, logger: logger)],
     replica: replica,
     metrics: metrics,
     logger: logger,

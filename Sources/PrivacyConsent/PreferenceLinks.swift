@@ -32,6 +32,18 @@ public struct PreferenceLinks: Sendable {
     return link
   }
 
+  /// Deletes the links that no longer open a page, a batch at a time; returns how many. Their
+  /// refusal stays the same (a deleted token is as unknown as an expired one), and nothing is
+  /// kept about a subject longer than it serves.
+  public func deleteClosed(batch: Int = 1000) async throws -> Int {
+    var total = 0
+    while true {
+      let deleted = try await store.deleteClosedPreferenceLinks(at: ledger.now(), limit: batch)
+      total += deleted
+      if deleted < batch { return total }
+    }
+  }
+
   /// Revokes every link of the subject still open; returns how many.
   public func revoke(subjectID: String) async throws -> Int {
     try await store.revokePreferenceLinks(subjectID: subjectID, at: ledger.now())

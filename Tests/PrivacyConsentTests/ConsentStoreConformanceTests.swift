@@ -242,6 +242,16 @@ struct ConsentStoreConformanceTests {
       })
       #expect(try await store.preferenceLink(tokenHash: "hash-l-3") == nil)
       #expect(try await store.preferenceLink(tokenHash: "hash-l-2") != nil)
+
+      // Closed links (revoked, or expired by then) go, a batch at a time; open ones stay.
+      try await store.insertPreferenceLink(link("l-4", "c", expiresIn: 60))
+      try await store.insertPreferenceLink(link("l-5", "c", expiresIn: 3600))
+      let later = Self.start.addingTimeInterval(120)
+      #expect(try await store.deleteClosedPreferenceLinks(at: later, limit: 2) == 2)
+      #expect(try await store.deleteClosedPreferenceLinks(at: later, limit: 2) == 1)
+      #expect(try await store.deleteClosedPreferenceLinks(at: later, limit: 2) == 0)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-5") != nil)
+      #expect(try await store.preferenceLink(tokenHash: "hash-l-4") == nil)
     }
   }
 

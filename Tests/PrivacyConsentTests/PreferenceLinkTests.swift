@@ -96,6 +96,32 @@ struct PreferenceLinkTests {
   }
 
   /// Reads the SQLite file: left out of the PostgreSQL pass (`scripts/test`).
+  @Test("links that no longer open a page are deleted by the service's expiry round")
+  func closedLinksDeleted() async throws {
+    let fixture = try ConsentFixture(environment: ["DOUBLE_OPT_IN_EXPIRY_CHECK_SECONDS": "1", "PREFERENCE_LINK_TTL_DAYS": "1"])
+    try await fixture.run { client in
+      _ = try await mint(client, "c1")
+      _ = try await mint(client, "c2")
+      _ = try await client.revokePreferenceLinks(.with { $0.subjectID = "c2" })
+      func stored() async throws -> Int {
+        try await DatabaseQueue(path: fixture.databasePath).read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM preference_links") ?? -1 }
+      }
+      var count = try await stored()
+      for _ in 0..<50 where count != 1 {
+        try await Task.sleep(for: .milliseconds(100))
+        count = try await stored()
+      }
+      #expect(count == 1)  // the revoked one went; the open one stays
+      fixture.clock.advance(by: 86_400)
+      for _ in 0..<50 where count != 0 {
+        try await Task.sleep(for: .milliseconds(100))
+        count = try await stored()
+      }
+      #expect(count == 0)
+    }
+  }
+
+  /// Reads the SQLite file: left out of the PostgreSQL pass (`scripts/test`).
   @Test("the store keeps only the token's hash")
   func onlyTheHash() async throws {
     let fixture = try ConsentFixture()

@@ -83,6 +83,9 @@ public protocol ConsentStore: Sendable {
   /// Revokes the subject's links that are not revoked yet; returns how many (expired ones count:
   /// revoking is about the token, whatever its age).
   func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int
+  /// Deletes up to `limit` links that no longer open a page (expired by `now`, or revoked);
+  /// returns how many.
+  func deleteClosedPreferenceLinks(at now: Date, limit: Int) async throws -> Int
   /// Replaces the subject's attributes (what `ask_when` conditions read); erasure deletes them.
   func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws
   /// The subject's attributes; empty when none were set.

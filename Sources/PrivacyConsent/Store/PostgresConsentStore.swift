@@ -368,6 +368,19 @@ public struct PostgresConsentStore: ConsentStore {
     return try SubjectAttributes.decoded(text)
   }
 
+  public func deleteClosedPreferenceLinks(at now: Date, limit: Int) async throws -> Int {
+    var deleted = 0
+    let rows = try await database.query(
+      """
+      DELETE FROM consent_preference_links WHERE link_id IN (
+        SELECT link_id FROM consent_preference_links WHERE expires_at <= \(Microseconds(now).value) OR revoked_at IS NOT NULL
+        LIMIT \(limit))
+      RETURNING link_id
+      """)
+    for try await _ in rows.decode(String.self) { deleted += 1 }
+    return deleted
+  }
+
   public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
     var revoked = 0
     let rows = try await database.query(

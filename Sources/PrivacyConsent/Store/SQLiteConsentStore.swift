@@ -338,6 +338,16 @@ public struct SQLiteConsentStore: ConsentStore {
     return try SubjectAttributes.decoded(text)
   }
 
+  public func deleteClosedPreferenceLinks(at now: Date, limit: Int) async throws -> Int {
+    try await pool.write { db in
+      try db.cachedStatement(sql: """
+          DELETE FROM preference_links WHERE link_id IN (
+            SELECT link_id FROM preference_links WHERE expires_at <= ? OR revoked_at IS NOT NULL LIMIT ?)
+          """).execute(arguments: [Microseconds(now).value, limit])
+      return db.changesCount
+    }
+  }
+
   public func revokePreferenceLinks(subjectID: String, at: Date) async throws -> Int {
     try await pool.write { db in
       try db.cachedStatement(sql: "UPDATE preference_links SET revoked_at = ? WHERE subject_id = ? AND revoked_at IS NULL")
