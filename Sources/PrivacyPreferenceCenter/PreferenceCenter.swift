@@ -280,8 +280,13 @@ struct PreferenceCenter: Sendable {
     return text
   }
 
-  private func body(_ request: Request) async throws -> String {
-    String(buffer: try await request.body.collect(upTo: 64 * 1024))
+  /// The form's body; one over 64 KiB (or cut short) is not a form the page sent.
+  private func body(_ request: Request) async throws(PreferenceForm.Malformed) -> String {
+    do {
+      return String(buffer: try await request.body.collect(upTo: 64 * 1024))
+    } catch {
+      throw PreferenceForm.Malformed()
+    }
   }
 
   static func sendsGPC(_ request: Request) -> Bool {

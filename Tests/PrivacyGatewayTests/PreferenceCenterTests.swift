@@ -143,6 +143,8 @@ struct PreferenceCenterTests {
           try await curl("\(base)/p/\(token)/changes", method: "POST", form: "csrf=\(csrf)&purpose.partners=yes"),
           try await curl("\(base)/p/\(token)/changes", method: "POST", form: "csrf=\(csrf)&subject_id=c-2002&purpose.partners=on"),
           try await curl("\(base)/confirm/preferences", method: "POST", form: "token=\(SecureToken.generate())&csrf=\(csrf)"),
+          // Over the 64 KiB a form may have.
+          try await curl("\(base)/p/\(token)/changes", method: "POST", form: "csrf=\(csrf)&purpose.partners=on&x=" + String(repeating: "a", count: 70_000)),
         ]
         for reply in refused {
           #expect(reply.status == 400 && reply.body.contains("Nothing was changed"))

@@ -1,5 +1,3 @@
-import Foundation
-
 /// When a purpose is asked of a subject (`Purpose.ask_when`): a condition over the subject's
 /// attributes (`SetSubjectAttributes`), in a small grammar:
 ///
@@ -154,22 +152,8 @@ public struct AskCondition: Sendable, Equatable {
   }
 }
 
-/// A subject's attributes as the stores keep them: JSON, keys sorted.
+/// The limits of a subject's attributes (`SetSubjectAttributes`).
 public enum SubjectAttributes {
   /// At most this many attributes per subject.
   public static let maxCount = 50
-
-  static func encoded(_ attributes: [String: String]) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = .sortedKeys
-    return String(decoding: try encoder.encode(attributes), as: UTF8.self)
-  }
-
-  static func decoded(_ text: String?) throws -> [String: String] {
-    guard let text else { return [:] }
-    guard let attributes = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8)) else {
-      throw LedgerCorruption(sequence: 0, column: "subject_attributes.attributes")
-    }
-    return attributes
-  }
 }

@@ -353,7 +353,7 @@ public struct PostgresConsentStore: ConsentStore {
   }
 
   public func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws {
-    let text = try SubjectAttributes.encoded(attributes)
+    let text = try StoredSubjectAttributes.encoded(attributes)
     try await database.query(
       """
       INSERT INTO consent_subject_attributes (subject_id, attributes, updated_at) VALUES (\(subjectID), \(text), \(Microseconds(at).value))
@@ -365,7 +365,7 @@ public struct PostgresConsentStore: ConsentStore {
     var text: String?
     let rows = try await database.query("SELECT attributes FROM consent_subject_attributes WHERE subject_id = \(subjectID)")
     for try await attributes in rows.decode(String.self) { text = attributes }
-    return try SubjectAttributes.decoded(text)
+    return try StoredSubjectAttributes.decoded(text)
   }
 
   public func deleteClosedPreferenceLinks(at now: Date, limit: Int) async throws -> Int {

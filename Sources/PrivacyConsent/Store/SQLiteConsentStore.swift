@@ -322,7 +322,7 @@ public struct SQLiteConsentStore: ConsentStore {
   }
 
   public func setSubjectAttributes(subjectID: String, attributes: [String: String], at: Date) async throws {
-    let text = try SubjectAttributes.encoded(attributes)
+    let text = try StoredSubjectAttributes.encoded(attributes)
     try await pool.write { db in
       try db.cachedStatement(sql: """
           INSERT INTO subject_attributes (subject_id, attributes, updated_at) VALUES (?, ?, ?)
@@ -335,7 +335,7 @@ public struct SQLiteConsentStore: ConsentStore {
     let text = try await pool.read { db in
       try String.fetchOne(db.cachedStatement(sql: "SELECT attributes FROM subject_attributes WHERE subject_id = ?"), arguments: [subjectID])
     }
-    return try SubjectAttributes.decoded(text)
+    return try StoredSubjectAttributes.decoded(text)
   }
 
   public func deleteClosedPreferenceLinks(at now: Date, limit: Int) async throws -> Int {

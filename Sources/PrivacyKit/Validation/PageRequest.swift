@@ -52,16 +52,10 @@ public struct PageRequest: Sendable, Equatable {
 
   /// The token for the page after `cursor`.
   public static func token(cursor: String, scope: String) -> String {
-    Data((scope + "|" + cursor).utf8).base64EncodedString()
-      .replacingOccurrences(of: "+", with: "-")
-      .replacingOccurrences(of: "/", with: "_")
-      .replacingOccurrences(of: "=", with: "")
+    Data((scope + "|" + cursor).utf8).base64URLEncoded
   }
 
   private static func decode(_ token: String) -> String? {
-    var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    while base64.count % 4 != 0 { base64 += "=" }
-    guard let data = Data(base64Encoded: base64) else { return nil }
-    return String(data: data, encoding: .utf8)
+    Data(base64URLEncoded: token).flatMap { String(data: $0, encoding: .utf8) }
   }
 }
