@@ -114,39 +114,6 @@ final class RunningProcess: Sendable {
   }
 }
 
-/// Starts `executable` with standard input from /dev/null and standard output and error into new
-/// files.
-func spawn(
-  _ executable: String, arguments: [String], environment: [String: String], standardOutput: String, standardError: String
-) throws -> pid_t {
-  var actions = posix_spawn_file_actions_t()
-  posix_spawn_file_actions_init(&actions)
-  defer { posix_spawn_file_actions_destroy(&actions) }
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-  posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  posix_spawn_file_actions_addopen(&actions, 2, standardError, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-  // Nothing else the test process holds: an inherited copy of a test server's accepted socket
-  // (SwiftNIO accepts without close-on-exec) would keep that connection open after the server
-  // closed it.
-  closeInheritedDescriptors(&actions)
-
-  let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-  let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-  defer { (argv + envp).forEach { free($0) } }
-  var pid: pid_t = 0
-  let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-  guard result == 0 else { throw TestFailure("posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
-  return pid
-}
-
-/// Adds glibc's `posix_spawn_file_actions_addclosefrom_np(actions, 3)`, which Swift's Glibc
-/// module does not export.
-private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
-  typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-  guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
-  _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
-}
-
 struct TestFailure: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }

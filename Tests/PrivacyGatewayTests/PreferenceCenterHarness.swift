@@ -65,6 +65,14 @@ struct HTTPReply {
     let rest = body[range.upperBound...]
     return rest.firstIndex(of: "\"").map { String(rest[..<$0]) }
   }
+
+  /// The value of the hidden input `name` in the form posting to `action`.
+  func hiddenField(_ name: String, inFormTo action: String) -> String? {
+    guard let form = body.range(of: "action=\"\(action)\"") else { return nil }
+    let rest = String(body[form.upperBound...])
+    let end = rest.range(of: "</form>").map { rest[..<$0.lowerBound] } ?? rest[...]
+    return HTTPReply(status: status, headers: headers, body: String(end)).hiddenField(name)
+  }
 }
 
 /// Runs on a thread of its own: a blocking wait on the cooperative pool (two threads on two
@@ -78,20 +86,13 @@ func curl(_ url: String, method: String = "GET", headers: [String: String] = [:]
 }
 
 private func blockingCurl(_ url: String, method: String, headers: [String: String], form: String?) throws -> HTTPReply {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
   var arguments = ["-s", "-i", "--max-time", "20", "-X", method]
   for (name, value) in headers { arguments += ["-H", "\(name): \(value)"] }
   if let form { arguments += ["-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", form] }
-  process.arguments = arguments + [url]
-  let output = Pipe()
-  process.standardOutput = output
-  try process.run()
-  let data = output.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  let text = String(decoding: data, as: UTF8.self)
+  let result = try runCommand("/usr/bin/curl", arguments + [url])
+  let text = String(decoding: result.output, as: UTF8.self)
   guard let split = text.range(of: "\r\n\r\n") else {
-    throw CurlFailed(output: "\(method) \(URL(string: url)?.path ?? ""): exit \(process.terminationStatus) \(text)")
+    throw CurlFailed(output: "\(method) \(URL(string: url)?.path ?? ""): exit \(result.status) \(text)")
   }
   let head = text[..<split.lowerBound].split(separator: "\r\n")
   guard let statusLine = head.first, let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
@@ -116,21 +117,11 @@ func runProcess(_ command: [String]) async throws -> String {
   try await withCheckedThrowingContinuation { continuation in
     DispatchQueue.global().async {
       continuation.resume(with: Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = command
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problems = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-          throw CommandFailed(description: "\(command[0]) exited \(process.terminationStatus): \(String(decoding: problems, as: UTF8.self))")
+        let result = try runCommand("/usr/bin/env", command)
+        guard result.status == 0 else {
+          throw CommandFailed(description: "\(command[0]) exited \(result.status): \(String(decoding: result.errors, as: UTF8.self))")
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: result.output, as: UTF8.self)
       })
     }
   }

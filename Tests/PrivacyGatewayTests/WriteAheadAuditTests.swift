@@ -39,15 +39,8 @@ final class SmallFileSystem: Sendable {
 }
 
 private func runTool(_ tool: String, _ arguments: [String]) throws -> (status: Int32, errors: String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: tool)
-  process.arguments = arguments
-  let errors = Pipe()
-  process.standardError = errors
-  process.standardOutput = FileHandle.nullDevice
-  try process.run()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+  let result = try runCommand(tool, arguments)
+  return (result.status, String(decoding: result.errors, as: UTF8.self))
 }
 
 @Suite("Write-ahead audit: no action without its intent on record; the outcome is what the backend did")
