@@ -551,6 +551,9 @@ public final class ConsentLedger: Sendable {
         if state.subscriptions[listID]?.subscribed == subscribed { continue }
         draft = EventDraft(subjectID: subjectID, kind: subscribed ? .subscribed : .unsubscribed, evidence: evidence)
         draft.listID = list.id
+      case .restriction(let restricted):
+        if state.restricted == restricted { continue }
+        draft = Self.restrictionDraft(subjectID, restricted: restricted, reason: Self.subjectsOwnRestriction, evidence: evidence)
       }
       draft.preferenceChangeID = changeID
       state.apply(draft, sequence: state.lastSequence)
@@ -631,11 +634,18 @@ public final class ConsentLedger: Sendable {
     try await write(caller) { commit in
       try requireNotErased(subjectID)
       if (subject(subjectID)?.restricted ?? false) == restricted { return nil }
-      var draft = EventDraft(subjectID: subjectID, kind: .restrictionChanged, evidence: evidence)
-      draft.restricted = restricted
-      draft.reason = reason
-      return commit.append(draft)
+      return commit.append(Self.restrictionDraft(subjectID, restricted: restricted, reason: reason, evidence: evidence))
     }
+  }
+
+  /// The reason recorded when the person stops or resumes processing from their own page.
+  static let subjectsOwnRestriction = "asked for by the subject"
+
+  private static func restrictionDraft(_ subjectID: String, restricted: Bool, reason: String, evidence: Evidence) -> EventDraft {
+    var draft = EventDraft(subjectID: subjectID, kind: .restrictionChanged, evidence: evidence)
+    draft.restricted = restricted
+    draft.reason = reason
+    return draft
   }
 
   public struct ErasureOutcome: Sendable {

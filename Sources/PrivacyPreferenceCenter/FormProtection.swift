@@ -22,3 +22,16 @@ struct FormProtection: Sendable {
     ConstantTime.equals(presented, token(for: purpose, secret))
   }
 }
+
+/// The CSRF tokens of the forms on one subject's page, one per form (each route accepts only its own).
+struct FormTokens {
+  let changes: String
+  let restriction: String
+  let requests: String
+
+  init(_ protection: FormProtection, _ link: String) {
+    changes = protection.token(for: "changes", link)
+    restriction = protection.token(for: "restriction", link)
+    requests = protection.token(for: "requests", link)
+  }
+}

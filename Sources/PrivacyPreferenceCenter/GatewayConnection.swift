@@ -16,9 +16,9 @@ struct GatewayConnection: Sendable {
   let client: GRPCClient<HTTP2ClientTransport.Posix>
   private let apiKey: String
   /// How long one call may take; the page answers within it or shows the error page.
-  static let callTimeout: Duration = .seconds(10)
+  private let callTimeout: Duration
 
-  init(address: ServiceAddress, tls: ClientTLS?, apiKey: String) throws {
+  init(address: ServiceAddress, tls: ClientTLS?, apiKey: String, callTimeout: Duration) throws {
     let config = HTTP2ClientTransport.Posix.Config.defaults { config in
       config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
       tls?.configure(&config)
@@ -27,6 +27,7 @@ struct GatewayConnection: Sendable {
       transport: try HTTP2ClientTransport.Posix(
         target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config))
     self.apiKey = apiKey
+    self.callTimeout = callTimeout
   }
 
   /// A link token or a confirmation token; each call carries what it needs.
@@ -53,7 +54,7 @@ struct GatewayConnection: Sendable {
     var options = CallOptions.defaults
     // Waits for a connection within the timeout: the first view after a start (or a gateway
     // restart) must not fail just because the connection is still being made.
-    options.timeout = Self.callTimeout
+    options.timeout = callTimeout
     return try await client.unary(
       request: ClientRequest(message: message, metadata: metadata), descriptor: method,
       serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options

@@ -1,5 +1,6 @@
 import Foundation
 import PrivacyProtocol
+import SwiftProtobuf
 
 // What the templates render. Plain values only: the templates hold no logic, and every string
 // is escaped by Mustache.
@@ -71,16 +72,24 @@ struct PreferencePageView {
   let statement: String
   let changesAction: String
   let unsubscribeAction: String
-  let csrf: String
+  let restrictionAction: String
+  let requestsAction: String
+  let csrf: FormTokens
   let optInText: String
   let emailPurposes: [PurposeView]
   let lists: [ListView]
   let policies: [PolicyView]
   let groups: [GroupView]
   let restrictionText: String
+  /// What the restriction button asks for: the opposite of the current state.
+  let restrictionAsked: String
+  let restrictionButton: String
+  let requests: [RequestView]
+  /// Stored, not computed: templates see stored properties only.
+  let hasRequests: Bool
 
   init(
-    _ frame: PageFrame, preferences: SubjectPreferences, statement: String?, token: String, csrf: String, gpc: Bool
+    _ frame: PageFrame, preferences: SubjectPreferences, statement: String?, token: String, csrf: FormTokens, gpc: Bool
   ) {
     language = frame.language
     title = frame.title
@@ -89,6 +98,8 @@ struct PreferencePageView {
     self.statement = statement ?? t["statement_default"] ?? ""
     changesAction = "/p/\(token)/changes"
     unsubscribeAction = "/u/\(token)"
+    restrictionAction = "/p/\(token)/restriction"
+    requestsAction = "/p/\(token)/requests"
     self.csrf = csrf
     let texts = frame.t
     optInText = texts["optin_\(Self.optInKey(preferences.optInStatus))"] ?? ""
@@ -111,6 +122,10 @@ struct PreferencePageView {
       return PolicyView(purpose, state: state, t: texts)
     }
     restrictionText = texts[preferences.restricted ? "restricted" : "not_restricted"] ?? ""
+    restrictionAsked = preferences.restricted ? "false" : "true"
+    restrictionButton = texts[preferences.restricted ? "resume_processing" : "stop_processing"] ?? ""
+    requests = preferences.requests.map { RequestView($0, t: texts) }
+    hasRequests = !requests.isEmpty
   }
 
   /// The groups of section 4, in the order the page shows them (email marketing is in section 2).
@@ -231,5 +246,68 @@ struct PolicyView {
     text = purpose.noticeText
     canAccept = state.noticeVersion != purpose.noticeVersion
     acceptLabel = t["accept_new_version"] ?? ""
+  }
+}
+
+/// One of the subject's data-subject requests: the right, where it stands, and its legal deadline.
+struct RequestView {
+  let id: String
+  let right: String
+  let status: String
+  let received: String
+  /// The deadline while the request is open, or when it was closed.
+  let deadline: String
+  /// Where the bundle of a completed access or portability request stands: its one-time link
+  /// mailed, used, or expired; nil when there is none.
+  let download: String?
+
+  init(_ request: Privacy_Rights_V1_DataSubjectRequest, t: [String: String]) {
+    id = request.requestID
+    right = t["right_\(Self.rightKey(request.right))"] ?? ""
+    status = t["status_\(Self.statusKey(request.status))"] ?? ""
+    received = Self.day(request.receivedAt)
+    let closed = [.completed, .rejected].contains(request.status)
+    deadline = (t[closed ? "closed_on" : "due_by"] ?? "")
+      .replacingOccurrences(of: "{{date}}", with: Self.day(closed ? request.closedAt : request.dueAt))
+    let artifact = request.artifact
+    if !request.hasArtifact || artifact.purged || !artifact.hasDownloadExpiresAt {
+      download = nil
+    } else {
+      let (key, date) =
+        artifact.hasDownloadedAt
+        ? ("download_used", artifact.downloadedAt)
+        : artifact.downloadExpiresAt.date <= Date() ? ("download_expired", artifact.downloadExpiresAt) : ("download_mailed", artifact.downloadExpiresAt)
+      download = t[key]?.replacingOccurrences(of: "{{date}}", with: Self.day(date))
+    }
+  }
+
+  static func day(_ timestamp: Google_Protobuf_Timestamp) -> String {
+    String(timestamp.date.ISO8601Format().prefix(10))
+  }
+
+  static func rightKey(_ right: Privacy_Rights_V1_Right) -> String {
+    switch right {
+    case .access: "access"
+    case .rectification: "rectification"
+    case .erasure: "erasure"
+    case .restriction: "restriction"
+    case .notification: "notification"
+    case .portability: "portability"
+    case .objection: "objection"
+    case .automatedDecision: "automated_decision"
+    default: "other"
+    }
+  }
+
+  static func statusKey(_ status: Privacy_Rights_V1_RequestStatus) -> String {
+    switch status {
+    case .received: "received"
+    case .verifying: "verifying"
+    case .verified: "verified"
+    case .inProgress: "in_progress"
+    case .completed: "completed"
+    case .rejected: "rejected"
+    default: "received"
+    }
   }
 }

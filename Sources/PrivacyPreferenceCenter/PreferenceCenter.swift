@@ -26,6 +26,12 @@ struct PreferenceCenter: Sendable {
   func register(on router: Router<PageContext>) {
     router.get("/p/:token") { request, context in await page(request, context) }
     router.post("/p/:token/changes") { request, context in await changes(request, context) }
+    router.post("/p/:token/restriction") { request, context in await restriction(request, context) }
+    router.post("/p/:token/requests") { request, context in await openRequest(request, context) }
+    for link in RequestLink.allCases {
+      router.get("\(link.path)") { request, context in await linkButton(link, request, context) }
+      router.post("\(link.path)") { request, context in await followLink(link, request, context) }
+    }
     router.get("/u/:token") { request, context in await unsubscribeButton(request, context) }
     router.post("/u/:token") { request, context in await unsubscribe(request, context) }
     for kind in ConfirmationKind.allCases {
@@ -50,7 +56,7 @@ struct PreferenceCenter: Sendable {
       let preferences = try await SubjectPreferences.read(token: token, through: gateway)
       let view = PreferencePageView(
         frame, preferences: preferences, statement: statements[frame.language] ?? statements["en"], token: token,
-        csrf: protection.token(for: "changes", token), gpc: Self.sendsGPC(request))
+        csrf: FormTokens(protection, token), gpc: Self.sendsGPC(request))
       return render("page", view)
     } catch {
       return failure(error, request, route: "page")
@@ -66,24 +72,53 @@ struct PreferenceCenter: Sendable {
       guard protection.accepts(form.csrf, for: "changes", token) else { return formRefused(request, back: back) }
       let current = try await SubjectPreferences.read(token: token, through: gateway)
       let gpc = Self.sendsGPC(request)
-      let changes = try form.changes(against: current, gpc: gpc)
-      guard !changes.isEmpty else {
-        return render("message", MessageView(frame(request, titleKey: "no_changes_title"), textKey: "no_changes_text", back: back))
-      }
-      let _: Privacy_Consent_V1_RequestPreferenceChangeResponse = try await gateway.call(
-        Consent.RequestPreferenceChange.descriptor,
-        Privacy_Consent_V1_RequestPreferenceChangeRequest.with {
-          $0.subjectID = current.subjectID
-          $0.changes = changes
-          $0.evidence = evidence(request, context, channel: .preferencePage, gpc: gpc)
-        }, as: .link(token))
-      logger.info("preference change requested", metadata: ["route": "changes", "changes": "\(changes.count)"])
-      return render("message", MessageView(frame(request, titleKey: "check_email_title"), textKey: "check_email_text", back: back))
+      return try await ask(for: try form.changes(against: current, gpc: gpc), of: current, request, context, token: token, gpc: gpc, route: "changes")
     } catch is PreferenceForm.Malformed {
       return formRefused(request, back: back)
     } catch {
       return failure(error, request, route: "changes")
     }
+  }
+
+  /// Stop or resume processing (art 18): asked for like every change, applied when the subject
+  /// follows the emailed confirmation.
+  private func restriction(_ request: Request, _ context: PageContext) async -> Response {
+    guard let token = linkToken(context) else { return invalidLink(request) }
+    if let refusal = limited(request, context, token: token) { return refusal }
+    let back = "/p/\(token)"
+    do {
+      let form = try PreferenceForm.fields(try await body(request), names: ["csrf", "restricted"])
+      guard protection.accepts(form["csrf"] ?? "", for: "restriction", token), let restricted = ["true": true, "false": false][form["restricted"] ?? ""]
+      else { return formRefused(request, back: back) }
+      let current = try await SubjectPreferences.read(token: token, through: gateway)
+      let changes: [Privacy_Consent_V1_PreferenceChange] =
+        current.restricted == restricted ? [] : [.with { $0.restriction = .with { $0.restricted = restricted } }]
+      return try await ask(for: changes, of: current, request, context, token: token, gpc: false, route: "restriction")
+    } catch is PreferenceForm.Malformed {
+      return formRefused(request, back: back)
+    } catch {
+      return failure(error, request, route: "restriction")
+    }
+  }
+
+  /// Asks for the changes (nothing changes before the emailed confirmation), or says there are none.
+  private func ask(
+    for changes: [Privacy_Consent_V1_PreferenceChange], of current: SubjectPreferences, _ request: Request, _ context: PageContext,
+    token: String, gpc: Bool, route: String
+  ) async throws -> Response {
+    let back = "/p/\(token)"
+    guard !changes.isEmpty else {
+      return render("message", MessageView(frame(request, titleKey: "no_changes_title"), textKey: "no_changes_text", back: back))
+    }
+    let _: Privacy_Consent_V1_RequestPreferenceChangeResponse = try await gateway.call(
+      Consent.RequestPreferenceChange.descriptor,
+      Privacy_Consent_V1_RequestPreferenceChangeRequest.with {
+        $0.subjectID = current.subjectID
+        $0.changes = changes
+        $0.evidence = evidence(request, context, channel: .preferencePage, gpc: gpc)
+      }, as: .link(token))
+    logger.info("preference change requested", metadata: ["route": "\(route)", "changes": "\(changes.count)"])
+    return render("message", MessageView(frame(request, titleKey: "check_email_title"), textKey: "check_email_text", back: back))
   }
 
   // MARK: Consent receipts
@@ -184,7 +219,7 @@ struct PreferenceCenter: Sendable {
 
   private func confirm(_ kind: ConfirmationKind, _ request: Request, _ context: PageContext) async -> Response {
     do {
-      let fields = Dictionary(try PreferenceForm.pairs(try await body(request)), uniquingKeysWith: { first, _ in first })
+      let fields = try PreferenceForm.fields(try await body(request), names: ["token", "csrf"])
       guard let token = fields["token"].flatMap(Self.wellFormedToken) else { return invalidLink(request) }
       if let refusal = limited(request, context, token: token) { return refusal }
       guard let csrf = fields["csrf"], protection.accepts(csrf, for: "confirm", token) else { return formRefused(request, back: nil) }
@@ -226,27 +261,27 @@ struct PreferenceCenter: Sendable {
 
   // MARK: Pieces
 
-  private func frame(_ request: Request, titleKey: String) -> PageFrame {
+  func frame(_ request: Request, titleKey: String) -> PageFrame {
     let language = Catalogue.language(
       query: request.uri.queryParameters.get("lang"), acceptLanguage: request.headers[.acceptLanguage])
     return PageFrame(language: language, titleKey: titleKey, catalogue: resources.catalogue)
   }
 
-  private func render(_ template: String, _ view: Any, status: HTTPResponse.Status = .ok) -> Response {
+  func render(_ template: String, _ view: Any, status: HTTPResponse.Status = .ok) -> Response {
     let html = resources.templates.render(view, withTemplate: template) ?? ""
     return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
   }
 
   /// The same page for every link that opens nothing: unknown, expired, revoked, malformed.
-  private func invalidLink(_ request: Request) -> Response {
+  func invalidLink(_ request: Request) -> Response {
     render("message", MessageView(frame(request, titleKey: "invalid_title"), textKey: "invalid_text"), status: .notFound)
   }
 
-  private func formRefused(_ request: Request, back: String?) -> Response {
+  func formRefused(_ request: Request, back: String?) -> Response {
     render("message", MessageView(frame(request, titleKey: "form_title"), textKey: "form_text", back: back), status: .badRequest)
   }
 
-  private func failure(_ error: any Error, _ request: Request, route: String) -> Response {
+  func failure(_ error: any Error, _ request: Request, route: String) -> Response {
     if let error = error as? RPCError, error.code == .notFound, error.errorInfoReason == "PREFERENCE_LINK_INVALID" {
       return invalidLink(request)
     }
@@ -257,7 +292,7 @@ struct PreferenceCenter: Sendable {
 
   /// Both limits, the address's and the link's (when there is one); the link counted by its hash,
   /// never kept in clear.
-  private func limited(_ request: Request, _ context: PageContext, token: String?) -> Response? {
+  func limited(_ request: Request, _ context: PageContext, token: String?) -> Response? {
     guard perAddress.admit(context.clientAddress), token.map({ perLink.admit(SecureToken.hash($0)) }) ?? true else {
       var response = render("message", MessageView(frame(request, titleKey: "rate_title"), textKey: "rate_text"), status: .tooManyRequests)
       response.headers[.retryAfter] = "60"
@@ -266,7 +301,7 @@ struct PreferenceCenter: Sendable {
     return nil
   }
 
-  private func linkToken(_ context: PageContext) -> String? {
+  func linkToken(_ context: PageContext) -> String? {
     context.parameters.get("token").flatMap(Self.wellFormedToken)
   }
 
@@ -281,7 +316,7 @@ struct PreferenceCenter: Sendable {
   }
 
   /// The form's body; one over 64 KiB (or cut short) is not a form the page sent.
-  private func body(_ request: Request) async throws(PreferenceForm.Malformed) -> String {
+  func body(_ request: Request) async throws(PreferenceForm.Malformed) -> String {
     do {
       return String(buffer: try await request.body.collect(upTo: 64 * 1024))
     } catch {
@@ -299,7 +334,7 @@ struct PreferenceCenter: Sendable {
 
   /// The click's evidence. A Global Privacy Control signal is named in the form name, so the
   /// ledger keeps it as the evidence of an objection by automated means (art 21(5)).
-  private func evidence(
+  func evidence(
     _ request: Request, _ context: PageContext, channel: Privacy_Common_V1_Channel, gpc: Bool
   ) -> Privacy_Consent_V1_Evidence {
     .with {

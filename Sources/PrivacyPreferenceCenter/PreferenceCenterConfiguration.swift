@@ -5,7 +5,8 @@ public import PrivacyKit
 /// Configuration of the preference center, from the environment:
 /// `PREFERENCE_HOST`/`PREFERENCE_PORT` (default 127.0.0.1:8080; port `0` picks a free one),
 /// `PUBLIC_BASE_URL` (where mails point: this server), `PRIVACY_GATEWAY_ADDR` (default
-/// 127.0.0.1:50050), `PREFERENCE_API_KEY_FILE` (the key of the `preference-center` role),
+/// 127.0.0.1:50050), `PREFERENCE_GATEWAY_TIMEOUT_MS` (how long one call to the gateway may take,
+/// default 10,000), `PREFERENCE_API_KEY_FILE` (the key of the `preference-center` role),
 /// `PRIVACY_CA_FILE` (the CA that vouches for the gateway; else the system's trust store),
 /// `TLS_CERT_FILE`/`TLS_KEY_FILE` (required unless `ALLOW_INSECURE_DEV=1`, which also lets the
 /// page reach a plaintext gateway), `PREFERENCE_STATEMENT_EN`/`_IT` (the controller's statement
@@ -15,6 +16,9 @@ public struct PreferenceCenterConfiguration: Sendable {
   public var port: Int
   public var publicBaseURL: String
   public var gateway: ServiceAddress
+  /// How long one gateway call may take, waiting for the connection included; the page then
+  /// shows its apology.
+  public var gatewayTimeout: Duration
   /// The page's API key, `<id>.<secret>`.
   public var apiKey: String
   /// TLS to the gateway; nil speaks plaintext (only with `ALLOW_INSECURE_DEV=1`).
@@ -39,6 +43,7 @@ public struct PreferenceCenterConfiguration: Sendable {
       throw .malformed("PRIVACY_GATEWAY_ADDR", "must be host:port, got \"\(gatewayText)\"")
     }
     self.gateway = gateway
+    gatewayTimeout = .milliseconds(try env.int("PREFERENCE_GATEWAY_TIMEOUT_MS", range: 100...600_000) ?? 10_000)
     guard let key = try env.secret("PREFERENCE_API_KEY") else {
       throw .malformed("PREFERENCE_API_KEY_FILE", "is required: the file holding the API key of the preference-center role")
     }

@@ -33,7 +33,8 @@ public struct PreferenceCenterServer: Service {
 /// Builds the preference center: reads its resources, opens the gateway client, wires the
 /// routes, and serves them over HTTPS (plaintext only when the configuration has no TLS).
 public func makePreferenceCenter(configuration: PreferenceCenterConfiguration, logger: Logger) async throws -> PreferenceCenterServer {
-  let gateway = try GatewayConnection(address: configuration.gateway, tls: configuration.gatewayTLS, apiKey: configuration.apiKey)
+  let gateway = try GatewayConnection(
+    address: configuration.gateway, tls: configuration.gatewayTLS, apiKey: configuration.apiKey, callTimeout: configuration.gatewayTimeout)
   let center = PreferenceCenter(
     gateway: gateway, resources: try await PageResources.load(), protection: FormProtection(apiKey: configuration.apiKey),
     statements: configuration.statements, logger: logger)

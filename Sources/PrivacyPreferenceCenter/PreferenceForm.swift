@@ -32,6 +32,17 @@ struct PreferenceForm {
     self.csrf = csrf
   }
 
+  /// The fields of a small form of hidden fields and buttons: exactly `names`, each once.
+  static func fields(_ body: String, names: Set<String>) throws(Malformed) -> [String: String] {
+    var fields: [String: String] = [:]
+    for (name, value) in try pairs(body) {
+      guard names.contains(name), fields[name] == nil else { throw Malformed() }
+      fields[name] = value
+    }
+    guard fields.count == names.count else { throw Malformed() }
+    return fields
+  }
+
   /// The name-value pairs of a urlencoded body, at most 1,000.
   static func pairs(_ body: String) throws(Malformed) -> [(String, String)] {
     guard !body.isEmpty else { return [] }

@@ -16,6 +16,8 @@ struct SubjectPreferences: Sendable {
   var lists: [Privacy_Consent_V1_MailingList]
   /// Whether the subject is on each list, by list id.
   var subscribed: [String: Bool]
+  /// The subject's data-subject requests, most urgent first.
+  var requests: [Privacy_Rights_V1_DataSubjectRequest]
 
   private typealias Consent = Privacy_Consent_V1_ConsentService.Method
 
@@ -32,6 +34,12 @@ struct SubjectPreferences: Sendable {
     async let state = consentState(subjectID, token: token, through: gateway)
     async let subscriptions: Privacy_Consent_V1_ListSubscriptionsResponse = gateway.call(
       Consent.ListSubscriptions.descriptor, Privacy_Consent_V1_ListSubscriptionsRequest.with { $0.subjectID = subjectID }, as: .link(token))
+    async let requests: Privacy_Rights_V1_ListRequestsResponse = gateway.call(
+      Privacy_Rights_V1_SubjectRightsService.Method.ListRequests.descriptor,
+      Privacy_Rights_V1_ListRequestsRequest.with {
+        $0.filter = .with { $0.subjectID = subjectID }
+        $0.pageSize = Self.requestsShown
+      }, as: .link(token))
     let answer = try await state
     let subject = answer?.state ?? Privacy_Consent_V1_SubjectState.with { $0.subjectID = subjectID; $0.optInStatus = .none }
     let decisions = Dictionary(subject.purposes.map { ($0.purposeID, $0) }, uniquingKeysWith: { _, last in last })
@@ -42,8 +50,12 @@ struct SubjectPreferences: Sendable {
     return SubjectPreferences(
       subjectID: subjectID, purposes: shown.sorted { $0.purposeID < $1.purposeID }, decisions: decisions,
       optInStatus: subject.optInStatus, restricted: subject.restricted, lists: try await lists.sorted { $0.listID < $1.listID },
-      subscribed: Dictionary(try await subscriptions.subscriptions.map { ($0.listID, $0.subscribed) }, uniquingKeysWith: { _, last in last }))
+      subscribed: Dictionary(try await subscriptions.subscriptions.map { ($0.listID, $0.subscribed) }, uniquingKeysWith: { _, last in last }),
+      requests: try await requests.requests)
   }
+
+  /// At most this many requests are listed (the most urgent first).
+  static let requestsShown: Int32 = 50
 
   /// The subject's state; nil when the ledger holds nothing about them yet (a link minted for a
   /// contact who never decided anything).

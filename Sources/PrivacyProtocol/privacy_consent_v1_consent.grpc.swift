@@ -875,7 +875,8 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+        /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+        /// > processing) and an outbox message asking the person to confirm.
         /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
         /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
         /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -1576,7 +1577,8 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+        /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+        /// > processing) and an outbox message asking the person to confirm.
         /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
         /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
         /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -2275,7 +2277,8 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+        /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+        /// > processing) and an outbox message asking the person to confirm.
         /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
         /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
         /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -4203,7 +4206,8 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+        /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+        /// > processing) and an outbox message asking the person to confirm.
         /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
         /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
         /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -5259,7 +5263,8 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+        /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+        /// > processing) and an outbox message asking the person to confirm.
         /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
         /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
         /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -6363,7 +6368,8 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+    /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+    /// > processing) and an outbox message asking the person to confirm.
     /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
     /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
     /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.
@@ -7459,7 +7465,8 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Stores a pending set of preference changes and an outbox message asking the person to confirm.
+    /// > Stores a pending set of preference changes (decisions, subscriptions, stopping or resuming
+    /// > processing) and an outbox message asking the person to confirm.
     /// > Nothing changes until ConfirmPreferenceChange. For a child (art 8) a guardian asks: evidence
     /// > actor_kind GUARDIAN with `actor` naming the guardian, `email_address` the guardian's; the
     /// > click on that link is the guardian's confirmation, the only way a child's consent is granted.

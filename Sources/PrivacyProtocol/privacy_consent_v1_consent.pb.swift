@@ -2252,6 +2252,17 @@ public nonisolated struct Privacy_Consent_V1_PreferenceChange: Sendable {
     set {change = .subscription(newValue)}
   }
 
+  /// Stop (true) or resume (false) processing of the person's data (art 18), asked for by the
+  /// person: on confirmation the ledger records the restriction (reason "asked for by the
+  /// subject"), which the gateway mirrors to the vault record.
+  public var restriction: Privacy_Consent_V1_RestrictionChange {
+    get {
+      if case .restriction(let v)? = change {return v}
+      return Privacy_Consent_V1_RestrictionChange()
+    }
+    set {change = .restriction(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// The change.
@@ -2260,8 +2271,26 @@ public nonisolated struct Privacy_Consent_V1_PreferenceChange: Sendable {
     case consent(Privacy_Consent_V1_PurposeChange)
     /// A subscription change.
     case subscription(Privacy_Consent_V1_ListChange)
+    /// Stop (true) or resume (false) processing of the person's data (art 18), asked for by the
+    /// person: on confirmation the ledger records the restriction (reason "asked for by the
+    /// subject"), which the gateway mirrors to the vault record.
+    case restriction(Privacy_Consent_V1_RestrictionChange)
 
   }
+
+  public init() {}
+}
+
+/// A restriction change inside a preference change.
+public nonisolated struct Privacy_Consent_V1_RestrictionChange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Restrict (true) or lift (false).
+  public var restricted: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -5445,7 +5474,7 @@ nonisolated extension Privacy_Consent_V1_ListChange: SwiftProtobuf.Message, Swif
 
 nonisolated extension Privacy_Consent_V1_PreferenceChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PreferenceChange"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consent\0\u{1}subscription\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consent\0\u{1}subscription\0\u{1}restriction\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5479,6 +5508,19 @@ nonisolated extension Privacy_Consent_V1_PreferenceChange: SwiftProtobuf.Message
           self.change = .subscription(v)
         }
       }()
+      case 3: try {
+        var v: Privacy_Consent_V1_RestrictionChange?
+        var hadOneofValue = false
+        if let current = self.change {
+          hadOneofValue = true
+          if case .restriction(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.change = .restriction(v)
+        }
+      }()
       default: break
       }
     }
@@ -5498,6 +5540,10 @@ nonisolated extension Privacy_Consent_V1_PreferenceChange: SwiftProtobuf.Message
       guard case .subscription(let v)? = self.change else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .restriction?: try {
+      guard case .restriction(let v)? = self.change else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -5505,6 +5551,36 @@ nonisolated extension Privacy_Consent_V1_PreferenceChange: SwiftProtobuf.Message
 
   public static func ==(lhs: Privacy_Consent_V1_PreferenceChange, rhs: Privacy_Consent_V1_PreferenceChange) -> Bool {
     if lhs.change != rhs.change {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_RestrictionChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RestrictionChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}restricted\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.restricted) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.restricted != false {
+      try visitor.visitSingularBoolField(value: self.restricted, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_RestrictionChange, rhs: Privacy_Consent_V1_RestrictionChange) -> Bool {
+    if lhs.restricted != rhs.restricted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -664,7 +664,10 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
         /// > artifacts of every other request of the same subject (they hold the personal data just erased).
         /// > Queues an outbox message telling the requester the request was completed (when there is a
-        /// > requester email).
+        /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+        /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+        /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+        /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
         /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
         /// > artifact without media type or with a malformed file name, or a notification without recipient
         /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -713,10 +716,12 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// >
         /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
         /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-        /// > completes.
+        /// > completes. With a `download_token`, only if it is the request's one-time download token,
+        /// > unused and unexpired; the fetch uses it up.
         /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
         /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-        /// > now deleted; metadata `purged_at`).
+        /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+        /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Rights_V1_GetArtifactRequest` messages.
@@ -1236,7 +1241,10 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
         /// > artifacts of every other request of the same subject (they hold the personal data just erased).
         /// > Queues an outbox message telling the requester the request was completed (when there is a
-        /// > requester email).
+        /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+        /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+        /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+        /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
         /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
         /// > artifact without media type or with a malformed file name, or a notification without recipient
         /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -1285,10 +1293,12 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// >
         /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
         /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-        /// > completes.
+        /// > completes. With a `download_token`, only if it is the request's one-time download token,
+        /// > unused and unexpired; the fetch uses it up.
         /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
         /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-        /// > now deleted; metadata `purged_at`).
+        /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+        /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_GetArtifactRequest` message.
@@ -1806,7 +1816,10 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
         /// > artifacts of every other request of the same subject (they hold the personal data just erased).
         /// > Queues an outbox message telling the requester the request was completed (when there is a
-        /// > requester email).
+        /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+        /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+        /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+        /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
         /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
         /// > artifact without media type or with a malformed file name, or a notification without recipient
         /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -1855,10 +1868,12 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// >
         /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
         /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-        /// > completes.
+        /// > completes. With a `download_token`, only if it is the request's one-time download token,
+        /// > unused and unexpired; the fetch uses it up.
         /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
         /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-        /// > now deleted; metadata `purged_at`).
+        /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+        /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Rights_V1_GetArtifactRequest` message.
@@ -3215,7 +3230,10 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
         /// > artifacts of every other request of the same subject (they hold the personal data just erased).
         /// > Queues an outbox message telling the requester the request was completed (when there is a
-        /// > requester email).
+        /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+        /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+        /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+        /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
         /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
         /// > artifact without media type or with a malformed file name, or a notification without recipient
         /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -3274,10 +3292,12 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// >
         /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
         /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-        /// > completes.
+        /// > completes. With a `download_token`, only if it is the request's one-time download token,
+        /// > unused and unexpired; the fetch uses it up.
         /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
         /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-        /// > now deleted; metadata `purged_at`).
+        /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+        /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_GetArtifactRequest` message.
@@ -4015,7 +4035,10 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
         /// > artifacts of every other request of the same subject (they hold the personal data just erased).
         /// > Queues an outbox message telling the requester the request was completed (when there is a
-        /// > requester email).
+        /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+        /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+        /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+        /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
         /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
         /// > artifact without media type or with a malformed file name, or a notification without recipient
         /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -4096,10 +4119,12 @@ extension Privacy_Rights_V1_SubjectRightsService {
         /// >
         /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
         /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-        /// > completes.
+        /// > completes. With a `download_token`, only if it is the request's one-time download token,
+        /// > unused and unexpired; the fetch uses it up.
         /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
         /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-        /// > now deleted; metadata `purged_at`).
+        /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+        /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Rights_V1_GetArtifactRequest` message.
@@ -4828,7 +4853,10 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
     /// > artifacts of every other request of the same subject (they hold the personal data just erased).
     /// > Queues an outbox message telling the requester the request was completed (when there is a
-    /// > requester email).
+    /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+    /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+    /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+    /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
     /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
     /// > artifact without media type or with a malformed file name, or a notification without recipient
     /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -4899,10 +4927,12 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// >
     /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
     /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-    /// > completes.
+    /// > completes. With a `download_token`, only if it is the request's one-time download token,
+    /// > unused and unexpired; the fetch uses it up.
     /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
     /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-    /// > now deleted; metadata `purged_at`).
+    /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+    /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Rights_V1_GetArtifactRequest` message.
@@ -5620,7 +5650,10 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// > PORTABILITY requests must come with an artifact. Completing an ERASURE request purges the
     /// > artifacts of every other request of the same subject (they hold the personal data just erased).
     /// > Queues an outbox message telling the requester the request was completed (when there is a
-    /// > requester email).
+    /// > requester email). For an ACCESS or PORTABILITY request the message carries a one-time download
+    /// > link (`<PUBLIC_BASE_URL>/requests/download?request_id=<id>&token=<token>`, 256 random bits,
+    /// > only the hash kept), working once for 7 days (never past the artifact's purge), with the
+    /// > token in the message's `token` and `link` wiped at acknowledgement like a verification's.
     /// > Errors: INVALID_ARGUMENT for a missing request id, an outcome outside 1-65,536 bytes, an
     /// > artifact without media type or with a malformed file name, or a notification without recipient
     /// > or summary; NOT_FOUND for an unknown request or recipient id; RESOURCE_EXHAUSTED for artifact
@@ -5699,10 +5732,12 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
     /// >
     /// > Returns the artifact (export bundle) of a completed request. Artifacts are kept 30 days after
     /// > completion, then purged; they are also purged when an ERASURE request of the same subject
-    /// > completes.
+    /// > completes. With a `download_token`, only if it is the request's one-time download token,
+    /// > unused and unexpired; the fetch uses it up.
     /// > Errors: INVALID_ARGUMENT for a missing request id; NOT_FOUND for an unknown request, or with
     /// > ErrorInfo reason `ARTIFACT_NOT_FOUND` (the request has none) or `ARTIFACT_PURGED` (it had one,
-    /// > now deleted; metadata `purged_at`).
+    /// > now deleted; metadata `purged_at`); FAILED_PRECONDITION with reason `TOKEN_MISMATCH` (not the
+    /// > request's download token, or it has none), `TOKEN_ALREADY_USED` or `TOKEN_EXPIRED`.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -796,12 +796,35 @@ public nonisolated struct Privacy_Rights_V1_ArtifactInfo: Sendable {
   /// True once the content was deleted; GetArtifact then fails.
   public var purged: Bool = false
 
+  /// Output only: until when the one-time download link emailed with the completion notice works
+  /// (an ACCESS or PORTABILITY request with a requester email); unset when none was sent.
+  public var downloadExpiresAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_downloadExpiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_downloadExpiresAt = newValue}
+  }
+  /// Returns true if `downloadExpiresAt` has been explicitly set.
+  public var hasDownloadExpiresAt: Bool {self._downloadExpiresAt != nil}
+  /// Clears the value of `downloadExpiresAt`. Subsequent reads from it will return its default value.
+  public mutating func clearDownloadExpiresAt() {self._downloadExpiresAt = nil}
+
+  /// Output only: when that link was used; unset while it was not.
+  public var downloadedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_downloadedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_downloadedAt = newValue}
+  }
+  /// Returns true if `downloadedAt` has been explicitly set.
+  public var hasDownloadedAt: Bool {self._downloadedAt != nil}
+  /// Clears the value of `downloadedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearDownloadedAt() {self._downloadedAt = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
   fileprivate var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _downloadExpiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _downloadedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 /// One recipient told about a request's outcome (art 19).
@@ -1699,6 +1722,12 @@ public nonisolated struct Privacy_Rights_V1_GetArtifactRequest: Sendable {
 
   /// The request whose artifact to return.
   public var requestID: String = String()
+
+  /// The one-time download token from the completion notice, when the person fetches their own
+  /// bundle (the preference center's download page). The token works once: the fetch that
+  /// presents it records `downloaded_at`, and later ones are refused. Empty for staff fetches,
+  /// which are not limited.
+  public var downloadToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2807,7 +2836,7 @@ nonisolated extension Privacy_Rights_V1_Artifact: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Privacy_Rights_V1_ArtifactInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ArtifactInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}media_type\0\u{3}file_name\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at\0\u{3}expires_at\0\u{1}purged\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}media_type\0\u{3}file_name\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at\0\u{3}expires_at\0\u{1}purged\0\u{3}download_expires_at\0\u{3}downloaded_at\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2822,6 +2851,8 @@ nonisolated extension Privacy_Rights_V1_ArtifactInfo: SwiftProtobuf.Message, Swi
       case 5: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._expiresAt) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.purged) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._downloadExpiresAt) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._downloadedAt) }()
       default: break
       }
     }
@@ -2853,6 +2884,12 @@ nonisolated extension Privacy_Rights_V1_ArtifactInfo: SwiftProtobuf.Message, Swi
     if self.purged != false {
       try visitor.visitSingularBoolField(value: self.purged, fieldNumber: 7)
     }
+    try { if let v = self._downloadExpiresAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try { if let v = self._downloadedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2864,6 +2901,8 @@ nonisolated extension Privacy_Rights_V1_ArtifactInfo: SwiftProtobuf.Message, Swi
     if lhs._createdAt != rhs._createdAt {return false}
     if lhs._expiresAt != rhs._expiresAt {return false}
     if lhs.purged != rhs.purged {return false}
+    if lhs._downloadExpiresAt != rhs._downloadExpiresAt {return false}
+    if lhs._downloadedAt != rhs._downloadedAt {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4182,7 +4221,7 @@ nonisolated extension Privacy_Rights_V1_RejectRequestResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Rights_V1_GetArtifactRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetArtifactRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}download_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4191,6 +4230,7 @@ nonisolated extension Privacy_Rights_V1_GetArtifactRequest: SwiftProtobuf.Messag
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.downloadToken) }()
       default: break
       }
     }
@@ -4200,11 +4240,15 @@ nonisolated extension Privacy_Rights_V1_GetArtifactRequest: SwiftProtobuf.Messag
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
     }
+    if !self.downloadToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.downloadToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Rights_V1_GetArtifactRequest, rhs: Privacy_Rights_V1_GetArtifactRequest) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.downloadToken != rhs.downloadToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -251,6 +251,18 @@ public final class RightsDesk: Sendable {
     }
   }
 
+  /// A one-time download link for the bundle of a completed ACCESS or PORTABILITY request, kept
+  /// on its artifact as a hash; nil for other requests.
+  private func downloadLink(for request: inout SubjectRequest, now: Date) -> OutboxComposer.DownloadLink? {
+    guard [.access, .portability].contains(request.right), var artifact = request.artifact else { return nil }
+    let token = SecureToken.generate()
+    let expiresAt = min(now.addingTimeInterval(ArtifactDownload.lifetime), artifact.expiresAt).microsecondPrecision
+    artifact.download = ArtifactDownload(tokenHash: SecureToken.hash(token), expiresAt: expiresAt)
+    request.artifact = artifact
+    let link = settings.publicBaseURL.map { "\($0)/requests/download?request_id=\(request.id)&token=\(token)" } ?? ""
+    return OutboxComposer.DownloadLink(token: token, link: link, expiresAt: expiresAt)
+  }
+
   private func verificationLink(_ requestID: String, _ token: String) -> String {
     guard let base = settings.publicBaseURL else { return "" }
     return "\(base)/requests/verify?request_id=\(requestID)&token=\(token)"
@@ -333,7 +345,8 @@ public final class RightsDesk: Sendable {
       try request.complete(outcome: outcome, artifact: artifact, notifications: notifications, now: now)
       if let upload { commit.artifactContents[request.id] = upload.content }
       if !request.requesterEmail.isEmpty {
-        commit.outbox.append(OutboxComposer.completed(request, now: now))
+        let download = downloadLink(for: &request, now: now)
+        commit.outbox.append(OutboxComposer.completed(request, download: download, now: now))
       }
       if request.right == .erasure && !request.subjectID.isEmpty {
         try await forgetErasedSubject(of: &request, into: &commit, now: now)
@@ -385,12 +398,29 @@ public final class RightsDesk: Sendable {
     }
   }
 
-  /// The artifact of a request with its content.
-  public func artifact(requestID: String) async throws -> (info: ArtifactInfo, content: Data) {
+  /// The artifact of a request with its content. With `downloadToken`, only through the
+  /// person's one-time download link, which the fetch uses up (committed before the content is
+  /// read: a link works once even if the answer is lost on its way).
+  public func artifact(requestID: String, downloadToken: String? = nil) async throws -> (info: ArtifactInfo, content: Data) {
     try await applyRetention()
-    let request = try await loadRequest(requestID)
-    guard let info = request.artifact else { throw RightsError.artifactNotFound(requestID: requestID) }
-    if let purgedAt = info.purgedAt { throw RightsError.artifactPurged(requestID: requestID, at: purgedAt) }
+    func present(_ request: SubjectRequest) throws -> ArtifactInfo {
+      guard let info = request.artifact else { throw RightsError.artifactNotFound(requestID: requestID) }
+      if let purgedAt = info.purgedAt { throw RightsError.artifactPurged(requestID: requestID, at: purgedAt) }
+      return info
+    }
+    let info: ArtifactInfo
+    if let downloadToken {
+      info = try await modify(requestID) { request, _, now in
+        var info = try present(request)
+        guard var download = info.download else { throw RightsError.downloadTokenMismatch }
+        try download.use(token: downloadToken, now: now)
+        info.download = download
+        request.artifact = info
+        return info
+      }
+    } else {
+      info = try present(try await loadRequest(requestID))
+    }
     guard let content = try await store.artifactContent(requestID: requestID) else {
       throw RightsError.artifactNotFound(requestID: requestID)
     }

@@ -7,6 +7,7 @@ checks what the actions did in the backends. Every command prints one JSON objec
   preference_page.py open URL SHOT.png
   preference_page.py save URL SHOT.png [--tick NAME]... [--untick NAME]...
   preference_page.py submit URL SHOT.png        (presses the page's first submit button)
+  preference_page.py press URL SHOT.png --button ID   (presses the submit button with that id)
   preference_page.py keyboard URL               (tabs through the page, names what got focus)
 
 --spki HASH trusts the server certificate with that SPKI SHA-256 (base64), the test CA's leaf.
@@ -26,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 def browser(spki):
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,2400",
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1000,3000",
                      "--user-data-dir=" + tempfile.mkdtemp(prefix="privacy-browser-")]:
         options.add_argument(argument)
     if spki:
@@ -60,11 +61,12 @@ FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, summar
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["open", "save", "submit", "keyboard"])
+    parser.add_argument("command", choices=["open", "save", "submit", "press", "keyboard"])
     parser.add_argument("url")
     parser.add_argument("shot", nargs="?")
     parser.add_argument("--tick", action="append", default=[])
     parser.add_argument("--untick", action="append", default=[])
+    parser.add_argument("--button")
     parser.add_argument("--spki")
     arguments = parser.parse_args()
 
@@ -81,6 +83,9 @@ def main():
             result["h1"] = heading(driver)
         elif arguments.command == "submit":
             submit(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+            result["h1"] = heading(driver)
+        elif arguments.command == "press":
+            submit(driver, driver.find_element(By.ID, arguments.button))
             result["h1"] = heading(driver)
         elif arguments.command == "keyboard":
             controls = [describe(e) for e in driver.find_elements(By.CSS_SELECTOR, FOCUSABLE)]

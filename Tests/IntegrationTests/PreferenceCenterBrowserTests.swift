@@ -9,6 +9,9 @@ import Testing
 
 private typealias Consent = Privacy_Consent_V1_ConsentService.Client<HTTP2ClientTransport.Posix>
 private typealias Vault = Privacy_Vault_V1_VaultService.Client<HTTP2ClientTransport.Posix>
+private typealias Rights = Privacy_Rights_V1_SubjectRightsService.Client<HTTP2ClientTransport.Posix>
+private typealias Blocklist = Privacy_Blocklist_V1_BlocklistService.Client<HTTP2ClientTransport.Posix>
+private typealias Admin = Privacy_Gateway_V1_AdminService.Client<HTTP2ClientTransport.Posix>
 
 extension LaunchedSuites {
   /// The preference center as a person meets it: headless Chromium driven by Python selenium
@@ -20,7 +23,7 @@ extension LaunchedSuites {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let subject = "c-browser-1"
 
-    @Test("open the mailed link, change a list and a storage consent, confirm from the mail: the ledger says PREFERENCE_PAGE, the vault field is erased and locked; the keyboard reaches every control")
+    @Test("open the mailed link, change a list and a storage consent, confirm from the mail: the ledger says PREFERENCE_PAGE, the vault field is erased and locked; the keyboard reaches every control; stop processing: campaigns refused, replies allowed; erase my data: the record erased, the address blocklisted")
     func browser() async throws {
       let output = URL(fileURLWithPath: ProcessInfo.processInfo.environment["PRIVACY_TEST_OUTPUT_DIR"]
         ?? Self.repository.appendingPathComponent(".build/test-output/preference-center").path)
@@ -89,6 +92,78 @@ extension LaunchedSuites {
         let reached = Set(try #require(keyboard["reached"] as? [String]))
         #expect(controls.count > 5)
         #expect(controls.allSatisfy(reached.contains), "not reached by Tab: \(controls.filter { !reached.contains($0) })")
+
+        try await stopAndResume(suite, driver, base: base, pageURL: pageURL)
+        try await erase(suite, driver, base: base, pageURL: pageURL)
+      }
+    }
+
+    /// Confirms the double opt-in from its mail (so campaigns may go out), stops processing from
+    /// the page (campaigns refused, replies still allowed, the vault record restricted), then
+    /// resumes it: an erasure waits for a lifted restriction (art 18(1)(c)).
+    private func stopAndResume(_ suite: RunningSuite, _ driver: BrowserDriver, base: String, pageURL: String) async throws {
+      let optIn = try #require(try await outbox(suite).first { $0.kind == .doubleOptIn })
+      let optInLink = try #require(URL(string: optIn.link))
+      let subscribed = try await driver.run("submit", base + optInLink.path + "?" + (optInLink.query ?? ""), shot: "6-subscribed.png")
+      #expect(subscribed["h1"] as? String == "Confirmed")
+      #expect(try await eligible(suite, .campaign))
+
+      for (step, stopping) in [(7, true), (9, false)] {
+        let asked = try await driver.run("press", pageURL, shot: "\(step)-\(stopping ? "stop" : "resume")-asked.png", "--button", "restriction-toggle")
+        #expect(asked["h1"] as? String == "Check your email")
+        let confirmation = try #require(try await outbox(suite).last { $0.kind == .preferenceConfirmation })
+        let link = try #require(URL(string: confirmation.link))
+        let confirmed = try await driver.run("submit", base + link.path + "?" + (link.query ?? ""), shot: "\(step + 1)-\(stopping ? "stopped" : "resumed").png")
+        #expect(confirmed["h1"] as? String == "Confirmed")
+        #expect(try await eligible(suite, .campaign) == !stopping)
+        #expect(try await eligible(suite, .reply))
+        let restricted = try await eventually {
+          try await suite.asRole("dpo") { client async throws in
+            try await Vault(wrapping: client).getRecord(.with { $0.subjectID = Self.subject }).record.restricted == stopping
+          }
+        }
+        #expect(restricted, "the vault record follows the ledger's restriction")
+      }
+    }
+
+    /// Asks for erasure on the page, verifies it from the mail, and has the DPO carry it out.
+    private func erase(_ suite: RunningSuite, _ driver: BrowserDriver, base: String, pageURL: String) async throws {
+      let asked = try await driver.run("press", pageURL, shot: "11-erasure-asked.png", "--button", "request-erasure")
+      #expect(asked["h1"] as? String == "Your request")
+      let verification = try #require(try await suite.asRole("service") { client async throws in
+        try await Rights(wrapping: client).listOutbox(.with { $0.pageSize = 100 }).messages.last
+      })
+      #expect(verification.recipientEmail == "ada@example.org")
+      let link = try #require(URL(string: verification.link))
+      let verified = try await driver.run("submit", base + link.path + "?" + (link.query ?? ""), shot: "12-erasure-verified.png")
+      #expect(verified["h1"] as? String == "Thank you")
+      let shown = try await driver.run("open", pageURL, shot: "13-request-shown.png")
+      #expect((shown["text"] as? String)?.contains("Erasure of your data") == true)
+
+      let executed = try await suite.asRole("dpo") { client async throws in
+        try await Admin(wrapping: client).executeRequest(.with { $0.requestID = verification.requestID })
+      }
+      #expect(executed.status == .completed)
+      let record = try await suite.asRole("dpo") { client async throws in
+        try await Vault(wrapping: client).getRecord(.with { $0.subjectID = Self.subject }).record
+      }
+      #expect(record.erased)
+      let blocked = try await suite.asRole("service") { client async throws in
+        try await Blocklist(wrapping: client).check(.with { $0.identifiers = [.with { $0.kind = .email; $0.value = "ada@example.org" }] })
+      }
+      #expect(blocked.anyMatched)
+      // Erasure closed the person's links: the page no longer opens.
+      let closed = try await driver.run("open", pageURL, shot: "14-after-erasure.png")
+      #expect(closed["h1"] as? String == "This link does not open a page")
+    }
+
+    private func eligible(_ suite: RunningSuite, _ kind: Privacy_Consent_V1_MessageKind) async throws -> Bool {
+      try await suite.asRole("service") { client async throws in
+        try await Consent(wrapping: client).checkEmailEligibility(.with {
+          $0.subjectID = Self.subject
+          $0.messageKind = kind
+          $0.policy = .anyOptIn
+        }).allowed
       }
     }
 

@@ -43,6 +43,9 @@ final class RunningSuite: Sendable {
       let process = try RunningProcess(name, environment: serviceEnvironment(directory, name, extra: [
         "TLS_CERT_FILE": server.certificateFile, "TLS_KEY_FILE": server.keyFile, "TLS_CLIENT_CA_FILE": ca.certificateFile,
         "TLS_ALLOWED_CLIENTS": gatewayIdentity,
+        // Where the mailed links point, as in production: the preference center (whose own
+        // address a test puts in front of the links' paths).
+        "PUBLIC_BASE_URL": "https://privacy.example.com",
       ]))
       backends[name] = process
       addresses[name] = try await process.listeningAddress()

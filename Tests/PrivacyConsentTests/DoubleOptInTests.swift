@@ -191,6 +191,52 @@ struct DoubleOptInTests {
     }
   }
 
+  @Test("stopping processing from the page is a confirmed change: restricted with the click as evidence (only REPLY mail allowed), then resumed")
+  func restrictionChange() async throws {
+    try await withConsentService { client, _ async throws in
+      try await client.upsert(purpose("newsletter"))
+      _ = try await client.setOptIn("c1", .singleOptInUser, by: .user)
+      try await client.record("c1", "newsletter", .granted)
+      func ask(_ restricted: Bool) async throws -> Privacy_Consent_V1_ConfirmPreferenceChangeResponse {
+        let before = try await client.getConsentState(.with { $0.subjectID = "c1" }).state.restricted
+        let requested = try await client.requestPreferenceChange(.with {
+          $0.subjectID = "c1"
+          $0.emailAddress = "ann@example.com"
+          $0.changes = [.with { $0.restriction = .with { $0.restricted = restricted } }]
+        })
+        #expect(try await client.getConsentState(.with { $0.subjectID = "c1" }).state.restricted == before, "nothing before the click")
+        let message = try #require(try await client.pendingOutbox().first { $0.messageID == requested.messageID })
+        return try await client.confirmPreferenceChange(.with {
+          $0.token = try token(in: message.link)
+          $0.ipAddress = "203.0.113.9"
+        })
+      }
+      func eligible(_ kind: Privacy_Consent_V1_MessageKind) async throws -> Bool {
+        try await client.checkEmailEligibility(.with {
+          $0.subjectID = "c1"
+          $0.messageKind = kind
+          $0.policy = .anyOptIn
+        }).allowed
+      }
+
+      let stopped = try await ask(true)
+      let event = try #require(stopped.events.first)
+      #expect(stopped.events.count == 1 && event.kind == .restrictionChanged && event.restricted)
+      #expect(event.reason == "asked for by the subject" && event.evidence.channel == .preferencePage)
+      #expect(event.evidence.ipAddress == "203.0.113.9")
+      #expect(try await eligible(.campaign) == false)
+      #expect(try await eligible(.reply))
+      #expect(!(try await client.check("c1", "newsletter").allowed))
+
+      let resumed = try await ask(false)
+      #expect(resumed.events.count == 1 && resumed.events.first?.restricted == false)
+      #expect(try await eligible(.campaign))
+      #expect(try await client.check("c1", "newsletter").allowed)
+      // Asking for the state the subject is already in changes nothing on confirmation.
+      #expect(try await ask(false).events.isEmpty)
+    }
+  }
+
   @Test("a preference change naming an unknown purpose or list is refused and stores nothing")
   func badPreferenceChange() async throws {
     try await withConsentService { client, _ async throws in

@@ -19,6 +19,22 @@ struct ConsentReactorTests {
     try await vault.getRecord(.with { $0.subjectID = subject }).record.field("iban")?.locked != true
   }
 
+  /// Asks for a preference change straight at the consent service, as the page's confirmation
+  /// does, and confirms it with the token from the outbox: a path that never touches the gateway.
+  static func confirmedChange(_ change: Privacy_Consent_V1_PreferenceChange, subject: String, consentPort: Int) async throws {
+    try await withTestClient(port: consentPort) { direct async throws in
+      let consent = ConsentClient(wrapping: direct)
+      _ = try await consent.requestPreferenceChange(.with {
+        $0.subjectID = subject
+        $0.emailAddress = "prefs@example.org"
+        $0.changes = [change]
+      })
+      let message = try #require(try await consent.listOutbox(.with { $0.pageSize = 1000 }).messages.last)
+      let token = try #require(URLComponents(string: message.link)?.queryItems?.first { $0.name == "token" }?.value)
+      _ = try await consent.confirmPreferenceChange(.with { $0.token = token })
+    }
+  }
+
   static func createContacts(_ admin: AdminClient, _ subjects: [String]) async throws {
     for subject in subjects {
       var contact = WorkflowData.webformContact()
@@ -60,17 +76,11 @@ struct ConsentReactorTests {
           $0.evidence = .with { $0.channel = .api }
         })
         // Paths that never touch the gateway: a confirmed preference change and an import.
+        try await Self.confirmedChange(
+          .with { $0.consent = .with { $0.purposeID = "storage"; $0.decision = .withdrawn } }, subject: "by-preferences",
+          consentPort: backends[.consent]!)
         try await withTestClient(port: backends[.consent]!) { direct async throws in
-          let consent = ConsentClient(wrapping: direct)
-          _ = try await consent.requestPreferenceChange(.with {
-            $0.subjectID = "by-preferences"
-            $0.emailAddress = "prefs@example.org"
-            $0.changes = [.with { $0.consent = .with { $0.purposeID = "storage"; $0.decision = .withdrawn } }]
-          })
-          let message = try #require(try await consent.listOutbox(.with { $0.pageSize = 1000 }).messages.last)
-          let token = try #require(URLComponents(string: message.link)?.queryItems?.first { $0.name == "token" }?.value)
-          _ = try await consent.confirmPreferenceChange(.with { $0.token = token })
-          _ = try await consent.recordConsent(.with {
+          _ = try await ConsentClient(wrapping: direct).recordConsent(.with {
             $0.subjectID = "by-import"
             $0.purposeID = "storage"
             $0.decision = .withdrawn
@@ -146,6 +156,33 @@ struct ConsentReactorTests {
           let latest = try await erasureOutcomes().first
           return latest?.statusCode == 0 && latest?.reason.contains("restriction lifted") == true
         })
+      }
+    }
+  }
+
+  @Test("stopping processing from the person's page (a confirmed change, never through the gateway) restricts the vault record; resuming releases it")
+  func restrictionFollowsLedger() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      try await WorkflowData.seed(backends)
+      try await asRole("dpo", port: port) { client async throws in
+        let admin = AdminClient(wrapping: client)
+        let vault = VaultClient(wrapping: client)
+        try await Self.createContacts(admin, ["own-stop"])
+        func restricted() async throws -> Bool { try await vault.getRecord(.with { $0.subjectID = "own-stop" }).record.restricted }
+        #expect(try await restricted() == false)
+
+        try await Self.confirmedChange(.with { $0.restriction = .with { $0.restricted = true } }, subject: "own-stop", consentPort: backends[.consent]!)
+        #expect(try await eventually { try await restricted() })
+        let state = try await ConsentClient(wrapping: client).getConsentState(.with { $0.subjectID = "own-stop" })
+        #expect(state.state.restricted && state.state.restrictionReason == "asked for by the subject")
+
+        try await Self.confirmedChange(.with { $0.restriction = .with { $0.restricted = false } }, subject: "own-stop", consentPort: backends[.consent]!)
+        #expect(try await eventually { try await !restricted() })
+        let steps = try await admin.listAudit(.with { $0.actor = "gateway"; $0.subjectID = "own-stop" }).entries
+          .filter { $0.method == "privacy.vault.v1.VaultService/SetRestriction" && $0.phase == .outcome }
+        #expect(steps.count == 2)
+        #expect(steps.allSatisfy { $0.role == "consent-reactor" && $0.statusCode == 0 && $0.reason.contains("ledger event") })
       }
     }
   }

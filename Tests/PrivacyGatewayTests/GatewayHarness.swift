@@ -94,7 +94,11 @@ final class GatewayFixture: Sendable {
   }
 
   func gatewayConfiguration(backends: [BackendKind: Int], extra: [String: String] = [:]) throws -> GatewayConfiguration {
-    var environment = testEnvironment(database: auditPath, extra: ["GATEWAY_API_KEYS_FILE": keysPath])
+    // A backend deadline of 20 s rather than the production 5 s: with many fixtures starting at
+    // once on two cores a healthy in-process backend can take longer than 5 s to answer. Tests
+    // of the deadline itself set their own.
+    var environment = testEnvironment(
+      database: auditPath, extra: ["GATEWAY_API_KEYS_FILE": keysPath, "GATEWAY_BACKEND_TIMEOUT_MS": "20000"])
     for kind in BackendKind.allCases {
       environment[kind.addressVariable] = "127.0.0.1:\(backends[kind] ?? closedPort())"
     }

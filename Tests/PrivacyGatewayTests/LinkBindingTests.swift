@@ -14,10 +14,19 @@ struct LinkBindingTests {
 
   /// A client of the preference-center role carrying `token` (none when nil).
   private func asPage<T: Sendable>(port: Int, token: String?, _ body: (ConsentClient) async throws -> T) async throws -> T {
+    try await asPageClient(port: port, token: token) { try await body(ConsentClient(wrapping: $0)) }
+  }
+
+  /// The same caller, for the subject-rights service.
+  private func asPageRights<T: Sendable>(port: Int, token: String?, _ body: (RightsClient) async throws -> T) async throws -> T {
+    try await asPageClient(port: port, token: token) { try await body(RightsClient(wrapping: $0)) }
+  }
+
+  private func asPageClient<T: Sendable>(port: Int, token: String?, _ body: (GRPCClient<Transport>) async throws -> T) async throws -> T {
     var metadata: Metadata = [:]
     if let token { metadata.addString(token, forKey: "x-preference-token") }
     return try await withGatewayClient(port: port, authorization: "Bearer \(apiKey("preference-center"))", metadata: metadata) {
-      client async throws in try await body(ConsentClient(wrapping: client))
+      client async throws in try await body(client)
     }
   }
 
@@ -113,6 +122,65 @@ struct LinkBindingTests {
         let state = try await consent.getConsentState(.with { $0.subjectID = Self.owner }).state
         #expect(state.purposes.first { $0.purposeID == "partners" }?.decision == .unspecified)  // pending until confirmed
       }
+    }
+  }
+
+  @Test("a link opens only its subject's own erasure, access and portability requests, verified at the address on record")
+  func ownRequests() async throws {
+    let fixture = try GatewayFixture()
+    try await fixture.run { port, backends async throws in
+      let token = try await prepare(port, backends)
+      let (first, again) = try await asPageRights(port: port, token: token) { page async throws in
+        let ask = Privacy_Rights_V1_OpenRequestRequest.with {
+          $0.subjectID = Self.owner
+          $0.right = .erasure
+          $0.requesterEmail = "someone-who-got-the-forwarded-mail@example.net"
+          $0.channel = .api
+        }
+        return (try await page.openRequest(ask), try await page.openRequest(ask))
+      }
+      // Opened as the subject's own, from the page, its verification mailed to the address on record.
+      #expect(first.created && first.request.status == .verifying && first.request.origin == .dataSubject)
+      #expect(first.request.channel == .preferencePage && first.request.requesterEmail == TestData.values["email"])
+      // Asking again answers the open request with a fresh verification mail, not a second request.
+      #expect(!again.created && again.request.requestID == first.request.requestID)
+
+      try await asPageRights(port: port, token: token) { page async throws in
+        let listed = try await page.listRequests(.with { $0.filter = .with { $0.subjectID = Self.owner } }).requests
+        #expect(listed.map(\.requestID) == [first.request.requestID])
+        let refusals: [(String, () async throws -> Void)] = [
+          ("another subject's erasure", { _ = try await page.openRequest(.with { $0.subjectID = Self.other; $0.right = .erasure }) }),
+          ("a right the page does not offer", {
+            _ = try await page.openRequest(.with { $0.subjectID = Self.owner; $0.right = .rectification })
+          }),
+          ("a request of the controller's", {
+            _ = try await page.openRequest(.with { $0.subjectID = Self.owner; $0.right = .access; $0.origin = .controller })
+          }),
+          ("every subject's requests", { _ = try await page.listRequests(.init()) }),
+          ("another subject's requests", { _ = try await page.listRequests(.with { $0.filter = .with { $0.subjectID = Self.other } }) }),
+          ("a request by id", { _ = try await page.getRequest(.with { $0.requestID = first.request.requestID }) }),
+          ("starting a verification", { _ = try await page.startVerification(.with { $0.requestID = first.request.requestID }) }),
+        ]
+        for (what, call) in refusals {
+          let error = await capturedRPCError { try await call() }
+          #expect(error?.code == .permissionDenied, "\(what): \(String(describing: error))")
+        }
+      }
+
+      // Two verification mails, the first superseded; the latest one's token verifies the request
+      // through the page's key without any link (the token names its request).
+      let messages = try await withTestClient(port: backends[.rights]!) { client async throws in
+        try await RightsClient(wrapping: client).listOutbox(.with { $0.pageSize = 100 }).messages
+      }
+      #expect(messages.count == 2 && messages.allSatisfy { $0.recipientEmail == TestData.values["email"] })
+      let latest = try #require(messages.last)
+      let verified = try await asPageRights(port: port, token: nil) { page async throws in
+        try await page.confirmVerification(.with {
+          $0.requestID = latest.requestID
+          $0.token = latest.token
+        })
+      }
+      #expect(verified.request.status == .verified)
     }
   }
 

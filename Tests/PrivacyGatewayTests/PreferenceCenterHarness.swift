@@ -21,6 +21,8 @@ enum PreferenceCenterHarness {
     var environment = [
       "PREFERENCE_HOST": "127.0.0.1", "PREFERENCE_PORT": "0", "PUBLIC_BASE_URL": "https://privacy.example.com",
       "PRIVACY_GATEWAY_ADDR": "127.0.0.1:\(gatewayPort)", "PREFERENCE_API_KEY_FILE": keyFile, "ALLOW_INSECURE_DEV": "1",
+      // Longer than the gateway's backend deadline in tests (20 s): the page outwaits a slow start.
+      "PREFERENCE_GATEWAY_TIMEOUT_MS": "30000",
     ]
     environment.merge(extra) { _, new in new }
     let server = try await makePreferenceCenter(configuration: try PreferenceCenterConfiguration(environment: environment), logger: logger)

@@ -238,10 +238,10 @@ struct PreferenceCenterTests {
     }
   }
 
-  @Test("with the gateway gone the page apologises and changes nothing")
+  @Test("with the gateway gone the page apologises within PREFERENCE_GATEWAY_TIMEOUT_MS and changes nothing")
   func gatewayDown() async throws {
     // Port 1: nothing listens there.
-    try await PreferenceCenterHarness.run(gatewayPort: 1) { base async throws in
+    try await PreferenceCenterHarness.run(gatewayPort: 1, extra: ["PREFERENCE_GATEWAY_TIMEOUT_MS": "2000"]) { base async throws in
       let reply = try await curl("\(base)/p/\(SecureToken.generate())")
       #expect(reply.status == 503 && reply.body.contains("Something went wrong"))
     }

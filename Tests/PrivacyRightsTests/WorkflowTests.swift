@@ -157,6 +157,44 @@ struct WorkflowTests {
     ]
   }
 
+  @Test("a completed access request mails a one-time download link: a wrong token is refused, the right one works once, an unused one expires")
+  func downloadLink() async throws {
+    try await withRightsService { client, fixture async throws in
+      func download(_ id: String, _ token: String) async throws -> Privacy_Rights_V1_Artifact {
+        try await client.getArtifact(.with { $0.requestID = id; $0.downloadToken = token }).artifact
+      }
+      let bundle = exportBundle(2000)
+      let id = try await client.inProgress(right: .access).requestID
+      let completed = try await client.complete(id, artifact: bundle)
+      let now = fixture.clock.now().microsecondPrecision
+      #expect(completed.artifact.downloadExpiresAt.date == now.addingTimeInterval(7 * 86_400) && !completed.artifact.hasDownloadedAt)
+      let notice = try #require(try await client.pendingOutbox().first { $0.kind == .completed && $0.requestID == id })
+      #expect(notice.link == "https://privacy.example.com/requests/download?request_id=\(id)&token=\(notice.token)")
+      #expect(notice.body.contains(notice.link) && notice.body.contains("works once"))
+      // The request keeps only the token's hash (the clear token is in the undelivered notice alone).
+      #expect(try await fixture.storedRequestBodies().allSatisfy { !$0.contains(notice.token) })
+
+      try await expectRefused(client, .failedPrecondition, "TOKEN_MISMATCH") { _ = try await download(id, SecureToken.generate()) }
+      fixture.clock.advance(by: 60)
+      #expect(try await download(id, notice.token).content == bundle.content)
+      try await expectRefused(client, .failedPrecondition, "TOKEN_ALREADY_USED") { _ = try await download(id, notice.token) }
+      let used = try await client.get(id).artifact
+      #expect(used.downloadedAt.date == now.addingTimeInterval(60))
+      // Staff fetches are not limited by the link.
+      #expect(try await client.getArtifact(.with { $0.requestID = id }).artifact.content == bundle.content)
+
+      // A link not used within 7 days stops working; a request without one has no link to use.
+      let late = try await client.inProgress(right: .portability, subject: "c-2").requestID
+      _ = try await client.complete(late, artifact: exportBundle(10))
+      let lateNotice = try #require(try await client.pendingOutbox().first { $0.kind == .completed && $0.requestID == late })
+      fixture.clock.advance(by: 7 * 86_400)
+      try await expectRefused(client, .failedPrecondition, "TOKEN_EXPIRED") { _ = try await download(late, lateNotice.token) }
+      let objection = try await client.inProgress(right: .objection, details: .with { $0.objection = .with { $0.directMarketing = true } })
+      _ = try await client.complete(objection.requestID)
+      try await expectRefused(client, .notFound, "ARTIFACT_NOT_FOUND") { _ = try await download(objection.requestID, lateNotice.token) }
+    }
+  }
+
   @Test("artifacts are purged 30 days after completion, and when an erasure of the subject completes")
   func artifactPurge() async throws {
     try await withRightsService { client, fixture async throws in

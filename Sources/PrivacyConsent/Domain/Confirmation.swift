@@ -11,6 +11,8 @@ public enum ConfirmationKind: String, Sendable, CaseIterable {
 public enum PreferenceChangeItem: Sendable, Equatable, Codable {
   case consent(purposeID: String, decision: Decision)
   case subscription(listID: String, subscribed: Bool)
+  /// Stop (true) or resume (false) processing (art 18), asked for by the person.
+  case restriction(restricted: Bool)
 }
 
 /// A pending confirmation: a single-use token (only its SHA-256 kept) that a person confirms by

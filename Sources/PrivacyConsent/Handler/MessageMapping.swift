@@ -246,6 +246,8 @@ extension PreferenceChangeItem {
     case .subscription(let change)?:
       self = .subscription(
         listID: try Validate.slug(change.listID, field: "changes[\(index)].subscription.list_id"), subscribed: change.subscribed)
+    case .restriction(let change)?:
+      self = .restriction(restricted: change.restricted)
     case nil:
       throw InvalidArgument("changes[\(index)] names no change")
     }

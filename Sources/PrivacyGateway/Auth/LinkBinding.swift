@@ -8,10 +8,11 @@ import PrivacyProtocol
 /// Each call carries the link's token in `x-preference-token`. The gateway asks the consent
 /// service which subject the token opens (`ResolvePreferenceLink`), then lets the call through
 /// only if its request names that subject; a request that names no subject only if its method
-/// concerns none (`subjectFreeMethods`). The emailed confirmations, whose single-use token names
-/// their subject, and the receipts' public key need no link (`unboundMethods`). So the
-/// subject is never taken from a form field, and whatever the page sends, a token for subject A
-/// reaches nothing of subject B. Some methods are further limited (`LinkBoundLimit`).
+/// concerns none (`subjectFreeMethods`). The emailed confirmations and download links, whose
+/// single-use token names their subject, and the receipts' public key need no link
+/// (`unboundMethods`). So the subject is never taken from a form field, and whatever the page
+/// sends, a token for subject A reaches nothing of subject B. Some methods are further limited
+/// (`LinkBoundLimit`), with a link or without.
 enum LinkBinding {
   static let metadataKey = "x-preference-token"
 
@@ -31,6 +32,8 @@ enum LinkBinding {
     "privacy.consent.v1.ConsentService/ConfirmPreferenceChange",
     "privacy.consent.v1.ConsentService/ConfirmDoubleOptIn",
     "privacy.consent.v1.ConsentService/GetReceiptKeys",
+    "privacy.rights.v1.SubjectRightsService/ConfirmVerification",
+    "privacy.rights.v1.SubjectRightsService/GetArtifact",
   ]
 
   /// The subject the call may act for: nil for an unbound method (no token needed), else the
@@ -38,6 +41,9 @@ enum LinkBinding {
   static func subject(
     for message: Any, method: String, metadata: Metadata, resolve: (String) async throws -> String
   ) async throws -> String? {
+    if let limited = message as? any LinkBoundLimit, let refusal = limited.linkBoundRefusal {
+      throw PermissionDenied(message: refusal)
+    }
     if unboundMethods.contains(method) { return nil }
     guard let token = metadata[stringValues: metadataKey].first(where: { _ in true }), !token.isEmpty else {
       throw PermissionDenied(message: "this role acts only for the subject of a preference link: send its token in \(metadataKey)")
@@ -53,9 +59,6 @@ enum LinkBinding {
     if let asked = message as? Privacy_Consent_V1_ResolvePreferenceLinkRequest, asked.token != token {
       throw PermissionDenied(message: "a preference link resolves only itself")
     }
-    if let limited = message as? any LinkBoundLimit, let refusal = limited.linkBoundRefusal {
-      throw PermissionDenied(message: refusal)
-    }
     return subject
   }
 }
@@ -64,6 +67,13 @@ enum LinkBinding {
 protocol LinkBoundLimit {
   /// Why the request is refused to a link-bound caller; nil when allowed.
   var linkBoundRefusal: String? { get }
+}
+
+extension Privacy_Rights_V1_GetArtifactRequest: LinkBoundLimit {
+  /// Only the person's own bundle, through the one-time link mailed to the verified address.
+  var linkBoundRefusal: String? {
+    downloadToken.isEmpty ? "a preference link fetches a bundle only with the one-time download token mailed with it" : nil
+  }
 }
 
 extension Privacy_Consent_V1_SetEmailOptInStatusRequest: LinkBoundLimit {

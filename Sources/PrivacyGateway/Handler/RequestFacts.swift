@@ -38,6 +38,10 @@ extension Privacy_Vault_V1_SetHumanReviewRequest: NamesSubject {}
 extension Privacy_Vault_V1_ExportRecordRequest: NamesSubject {}
 extension Privacy_Rights_V1_OpenRequestRequest: NamesSubject {}
 extension Privacy_Rights_V1_IdentifySubjectRequest: NamesSubject {}
+extension Privacy_Rights_V1_ListRequestsRequest: NamesSubject {
+  /// The subject the filter names; empty (any subject) names none.
+  var subjectID: String { filter.subjectID }
+}
 extension Privacy_Rights_V1_RecordEngagementRequest: NamesSubject {}
 extension Privacy_Gateway_V1_CreateContactRequest: NamesSubject {}
 extension Privacy_Gateway_V1_WithdrawConsentRequest: NamesSubject {}

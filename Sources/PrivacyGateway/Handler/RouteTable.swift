@@ -66,7 +66,7 @@ extension RouteTable {
     UnaryRoute(Vault.ExportRecord.self, .vault, handler: VaultFiltering.exportRecord),
     UnaryRoute(Vault.RotateMasterKey.self, .vault),
     // SubjectRightsService (rights)
-    UnaryRoute(Rights.OpenRequest.self, .rights),
+    UnaryRoute(Rights.OpenRequest.self, .rights, budget: .workflow, handler: LinkedRightsRequest.open),
     UnaryRoute(Rights.StartVerification.self, .rights),
     UnaryRoute(Rights.ConfirmVerification.self, .rights),
     UnaryRoute(Rights.VerifyManually.self, .rights),

@@ -8,11 +8,13 @@ import Synchronization
 /// Makes what a consent decision means for the vault follow the ledger, whichever path recorded
 /// it (RecordConsent, BulkUpdate, a confirmed preference change, WithdrawConsent, CreateContact,
 /// an import): a DENIED or WITHDRAWN decision on a DATA_STORAGE purpose erases and locks the
-/// fields the purpose covers; a GRANTED one after them unlocks the fields again. A record
-/// restricted when the erasure came (the vault refuses it) is erased when the restriction is
-/// lifted. A contact that waits for its double opt-in (a pending vault record) is released when
-/// the person confirms (and a re-entry through their own webform held for it is applied) and
-/// discarded when the link expires unconfirmed.
+/// fields the purpose covers; a GRANTED one after them unlocks the fields again. A restriction of
+/// processing (art 18) imposed or lifted in the ledger (by StopProcessing, or by the person from
+/// their own page) is mirrored to the vault record. A record restricted when the erasure came
+/// (the vault refuses it) is erased when the restriction is lifted. A contact that waits for its
+/// double opt-in (a pending vault record) is released when the person confirms (and a re-entry
+/// through their own webform held for it is applied) and discarded when the link expires
+/// unconfirmed.
 ///
 /// It follows `WatchConsentEvents` from a cursor kept in the gateway's database, so a restart
 /// or a lost connection resumes where it stopped. Each step is idempotent and applies only the
@@ -133,7 +135,7 @@ final class ConsentReactor: ServerCompanion {
   private func react(to event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
     switch event.kind {
     case .consentDecision: try await react(toDecision: event, context: context)
-    case .restrictionChanged where !event.restricted: try await react(toLiftedRestriction: event, context: context)
+    case .restrictionChanged: try await react(toRestriction: event, context: context)
     case .optInStatusChanged where event.optInStatus == .doubleOptIn: try await react(toConfirmedOptIn: event, context: context)
     case .doubleOptInExpired: try await react(toExpiredOptIn: event, context: context)
     default: false
@@ -206,19 +208,28 @@ final class ConsentReactor: ServerCompanion {
     return true
   }
 
-  /// A restriction lifted: the vault refuses erasure while a record is restricted, so storage
-  /// consents withdrawn or denied meanwhile have their erasure applied now.
-  private func react(toLiftedRestriction event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
-    guard let decisions = try await decisions(of: event.subjectID, context: context) else { return false }
-    var acted = false
+  /// A restriction imposed or lifted: the vault record follows, when the event still says how the
+  /// subject stands (a restriction lifted since is not imposed again). Setting the record's current
+  /// state again changes nothing there, so StopProcessing, which restricts the record itself
+  /// first, is not disturbed. A lift then applies the erasures the restricted record refused:
+  /// storage consents withdrawn or denied meanwhile.
+  private func react(toRestriction event: Privacy_Consent_V1_ConsentEvent, context: WorkflowContext) async throws -> Bool {
+    guard let state = try await context.consentState(subjectID: event.subjectID), !state.erased, state.restricted == event.restricted
+    else { return false }
+    let reason = "processing \(event.restricted ? "restricted" : "released") in the consent ledger (ledger event \(event.sequence))"
+    try await context.auditedStep(VaultMethod.SetRestriction.self, .with {
+      $0.subjectID = event.subjectID
+      $0.restricted = event.restricted
+      $0.reason = reason
+    }, subjectID: event.subjectID, reason: reason)
+    guard !event.restricted, let decisions = try await decisions(of: event.subjectID, context: context) else { return true }
     for purpose in try await purposes.storagePurposes(context) {
       guard let latest = decisions.last(where: { $0.purposeID == purpose.purposeID }), latest.decision == .denied || latest.decision == .withdrawn
       else { continue }
       try await erase(purpose, subjectID: event.subjectID, reason: "restriction lifted (ledger event \(event.sequence)): consent to "
         + "storage purpose \(purpose.purposeID) ended (ledger event \(latest.sequence))", context: context)
-      acted = true
     }
-    return acted
+    return true
   }
 
   /// The subject's decisions, oldest first; nil for an erased subject (the vault record went with it).

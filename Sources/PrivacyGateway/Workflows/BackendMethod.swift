@@ -48,6 +48,7 @@ extension ConsentMethod.SetProcessingRestriction: ConsentBackendMethod {}
 extension ConsentMethod.EraseSubject: ConsentBackendMethod {}
 
 extension RightsMethod.OpenRequest: RightsBackendMethod {}
+extension RightsMethod.StartVerification: RightsBackendMethod {}
 extension RightsMethod.VerifyManually: RightsBackendMethod {}
 extension RightsMethod.GetRequest: RightsBackendMethod {}
 extension RightsMethod.ListRequests: RightsBackendMethod {}

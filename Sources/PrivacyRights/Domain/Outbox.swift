@@ -94,14 +94,27 @@ public enum OutboxComposer {
       subjectLine: "Your data protection request was declined", body: body, createdAt: now)
   }
 
-  public static func completed(_ request: SubjectRequest, now: Date) -> OutboxMessage {
+  /// The person's one-time link to their bundle, as the completion notice carries it.
+  public struct DownloadLink: Sendable {
+    public var token: String
+    /// Empty without a public base URL: the message then gives the code alone.
+    public var link: String
+    public var expiresAt: Date
+  }
+
+  public static func completed(_ request: SubjectRequest, download: DownloadLink? = nil, now: Date) -> OutboxMessage {
     var body = "Hello,\n\nwe have completed \(opening(request))."
-    if request.artifact != nil {
+    if let download {
+      body += " Your data is ready for you. "
+      body += download.link.isEmpty ? "Your download code: \(download.token)" : "Download it here:\n\(download.link)"
+      body += "\n\nThe download works once, until \(download.expiresAt.ISO8601Format())."
+    } else if request.artifact != nil {
       body += " Your data is ready for you; it is kept for 30 days."
     }
     return OutboxMessage(
       id: newID(), kind: .completed, requestID: request.id, recipientEmail: request.requesterEmail,
-      subjectLine: "Your data protection request was completed", body: body, createdAt: now)
+      subjectLine: "Your data protection request was completed", body: body, token: download?.token ?? "",
+      link: download?.link ?? "", createdAt: now, expiresAt: download?.expiresAt)
   }
 
   private static func newID() -> String { UUID().uuidString.lowercased() }

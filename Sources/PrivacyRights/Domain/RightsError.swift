@@ -27,6 +27,10 @@ public enum RightsError: PrivacyError, Equatable {
   case stepFinished(step: String, status: StepStatus)
   case stepsUnfinished(step: String, status: StepStatus)
   case artifactRequired(Right)
+  /// The one-time download link of an artifact: not its token, already used, or expired.
+  case downloadTokenMismatch
+  case downloadUsed(at: Date)
+  case downloadExpired
 
   public static let errorDomain = "privacy.rights.v1"
 
@@ -65,6 +69,9 @@ public enum RightsError: PrivacyError, Equatable {
     case .stepFinished(let step, let status): "step \(step.clipped) is already \(status.protoName)"
     case .stepsUnfinished(let step, let status): "step \(step.clipped) is \(status.protoName); every step must be DONE or SKIPPED"
     case .artifactRequired(let right): "a \(right.protoName) request must be completed with an artifact"
+    case .downloadTokenMismatch: "not the download token of this request's artifact"
+    case .downloadUsed(let at): "the download link was already used, at \(at.ISO8601Format())"
+    case .downloadExpired: "the download link has expired"
     }
   }
 
@@ -78,9 +85,9 @@ public enum RightsError: PrivacyError, Equatable {
     case .verificationNotStarted: "VERIFICATION_NOT_STARTED"
     case .alreadyVerified: "ALREADY_VERIFIED"
     case .noRequesterEmail: "NO_REQUESTER_EMAIL"
-    case .tokenMismatch: "TOKEN_MISMATCH"
-    case .tokenExpired: "TOKEN_EXPIRED"
-    case .tokenAlreadyUsed: "TOKEN_ALREADY_USED"
+    case .tokenMismatch, .downloadTokenMismatch: "TOKEN_MISMATCH"
+    case .tokenExpired, .downloadExpired: "TOKEN_EXPIRED"
+    case .tokenAlreadyUsed, .downloadUsed: "TOKEN_ALREADY_USED"
     case .tokenSuperseded: "TOKEN_SUPERSEDED"
     case .verificationLocked: "VERIFICATION_LOCKED"
     case .subjectNotIdentified: "SUBJECT_NOT_IDENTIFIED"
@@ -101,6 +108,7 @@ public enum RightsError: PrivacyError, Equatable {
     case .deadlinePassed(let due): ["due_at": due.ISO8601Format()]
     case .stepFinished(let step, let status), .stepsUnfinished(let step, let status): ["step": step, "status": status.protoName]
     case .artifactPurged(_, let at): ["purged_at": at.ISO8601Format()]
+    case .downloadUsed(let at): ["downloaded_at": at.ISO8601Format()]
     default: [:]
     }
   }

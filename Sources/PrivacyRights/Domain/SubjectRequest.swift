@@ -111,8 +111,28 @@ public struct ArtifactInfo: Sendable, Equatable, Codable {
   public var createdAt: Date
   public var expiresAt: Date
   public var purgedAt: Date?
+  /// The one-time download link mailed with the completion notice, when one was.
+  public var download: ArtifactDownload?
 
   public var purged: Bool { purgedAt != nil }
+}
+
+/// The person's one-time link to their bundle: only its token's hash is kept. It works once,
+/// for `lifetime` and never past the artifact's purge.
+public struct ArtifactDownload: Sendable, Equatable, Codable {
+  public static let lifetime: TimeInterval = 7 * 86_400
+
+  public var tokenHash: String
+  public var expiresAt: Date
+  public var usedAt: Date?
+
+  /// Uses the link: refused when `token` is not its token, or it was used or has expired.
+  mutating func use(token: String, now: Date) throws(RightsError) {
+    guard ConstantTime.equals(SecureToken.hash(token), tokenHash) else { throw .downloadTokenMismatch }
+    if let usedAt { throw .downloadUsed(at: usedAt) }
+    guard now < expiresAt else { throw .downloadExpired }
+    usedAt = now
+  }
 }
 
 /// One recipient told about a request's outcome (art 19).

@@ -187,6 +187,10 @@ extension ArtifactInfo {
       $0.createdAt = createdAt.protoTimestamp
       $0.expiresAt = (purgedAt ?? expiresAt).protoTimestamp
       $0.purged = purged
+      if let download {
+        $0.downloadExpiresAt = download.expiresAt.protoTimestamp
+        if let usedAt = download.usedAt { $0.downloadedAt = usedAt.protoTimestamp }
+      }
     }
   }
 

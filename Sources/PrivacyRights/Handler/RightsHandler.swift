@@ -180,7 +180,8 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_GetArtifactRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_GetArtifactResponse> {
     let id = try Validate.requestID(request.message.requestID)
-    let result = try await desk.artifact(requestID: id)
+    let token = request.message.downloadToken
+    let result = try await desk.artifact(requestID: id, downloadToken: token.isEmpty ? nil : token)
     return ServerResponse(message: .with { $0.artifact = result.info.artifactProto(content: result.content) })
   }
 
