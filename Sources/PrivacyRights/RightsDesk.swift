@@ -240,12 +240,13 @@ public final class RightsDesk: Sendable {
 
   /// Issues a verification token and queues the message carrying it.
   public func startVerification(
-    requestID: String, caller: CallerIdentity
+    requestID: String, preferenceURL: String = "", caller: CallerIdentity
   ) async throws -> (request: SubjectRequest, messageID: String, expiresAt: Date) {
     let token = SecureToken.generate()
     return try await modify(requestID) { request, commit, now in
       let expiresAt = try request.startVerification(tokenHash: SecureToken.hash(token), now: now)
       let message = OutboxComposer.verification(request, token: token, link: verificationLink(request.id, token), expiresAt: expiresAt, now: now)
+        .withPreferenceFooter(preferenceURL)
       commit.outbox.append(message)
       return (request, message.id, expiresAt)
     }
@@ -294,11 +295,13 @@ public final class RightsDesk: Sendable {
     }
   }
 
-  public func extendDeadline(requestID: String, months: Int, reason: String, caller: CallerIdentity) async throws -> SubjectRequest {
+  public func extendDeadline(
+    requestID: String, months: Int, reason: String, preferenceURL: String = "", caller: CallerIdentity
+  ) async throws -> SubjectRequest {
     try await modify(requestID) { request, commit, now in
       try request.extendDeadline(months: months, reason: reason, now: now, by: caller.actor)
       if !request.requesterEmail.isEmpty {
-        commit.outbox.append(OutboxComposer.deadlineExtended(request, reason: reason, now: now))
+        commit.outbox.append(OutboxComposer.deadlineExtended(request, reason: reason, now: now).withPreferenceFooter(preferenceURL))
       }
       return request
     }
@@ -325,7 +328,7 @@ public final class RightsDesk: Sendable {
   /// keeps the address until the mailer acknowledges it).
   public func completeRequest(
     requestID: String, outcome: String, artifact upload: ArtifactUpload?, notifications drafts: [NotificationDraft],
-    caller: CallerIdentity
+    preferenceURL: String = "", caller: CallerIdentity
   ) async throws -> SubjectRequest {
     try await modify(requestID) { request, commit, now in
       var notifications: [RecipientNotification] = []
@@ -346,7 +349,7 @@ public final class RightsDesk: Sendable {
       if let upload { commit.artifactContents[request.id] = upload.content }
       if !request.requesterEmail.isEmpty {
         let download = downloadLink(for: &request, now: now)
-        commit.outbox.append(OutboxComposer.completed(request, download: download, now: now))
+        commit.outbox.append(OutboxComposer.completed(request, download: download, now: now).withPreferenceFooter(preferenceURL))
       }
       if request.right == .erasure && !request.subjectID.isEmpty {
         try await forgetErasedSubject(of: &request, into: &commit, now: now)
@@ -387,12 +390,12 @@ public final class RightsDesk: Sendable {
   }
 
   public func rejectRequest(
-    requestID: String, reason: String, grounds: RejectionGrounds?, caller: CallerIdentity
+    requestID: String, reason: String, grounds: RejectionGrounds?, preferenceURL: String = "", caller: CallerIdentity
   ) async throws -> SubjectRequest {
     try await modify(requestID) { request, commit, now in
       try request.reject(reason: reason, grounds: grounds, now: now, by: caller.actor)
       if !request.requesterEmail.isEmpty {
-        commit.outbox.append(OutboxComposer.rejected(request, reason: reason, now: now))
+        commit.outbox.append(OutboxComposer.rejected(request, reason: reason, now: now).withPreferenceFooter(preferenceURL))
       }
       return request
     }

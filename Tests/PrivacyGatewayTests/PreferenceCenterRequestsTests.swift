@@ -111,6 +111,22 @@ struct PreferenceCenterRequestsTests {
         let message = try #require(try await rights(backends) { try await $0.listOutbox(.with { $0.pageSize = 100 }).messages.last })
         #expect(message.recipientEmail == TestData.values["email"])
         #expect(message.link.hasPrefix("\(Self.base)/requests/verify?request_id=\(message.requestID)&token="))
+        // Like every mail, it ends with the person's own page link, which opens their page.
+        let footer = try #require(message.body.components(separatedBy: "Your privacy preferences: ").last)
+        #expect(footer.hasPrefix("\(Self.base)/p/"))
+        #expect(try await curl(page + String(footer.dropFirst(Self.base.count))).body.contains("Erase my data"))
+        // A caller cannot put a link of its own into the mail: the gateway mints the footer.
+        _ = try await asRole("dpo", port: port) { client async throws in
+          try await RightsClient(wrapping: client).extendDeadline(.with {
+            $0.requestID = message.requestID
+            $0.months = 1
+            $0.reason = "many requests this month"
+            $0.preferenceURL = "https://phishing.example/p/x"
+          })
+        }
+        let extension_ = try #require(try await rights(backends) { try await $0.listOutbox(.with { $0.pageSize = 100 }).messages.last })
+        #expect(extension_.kind == .deadlineExtended && !extension_.body.contains("phishing"))
+        #expect(extension_.body.contains("Your privacy preferences: \(Self.base)/p/"))
         let pending = try await curl("\(page)/p/\(token)")
         let due = try await rights(backends) { try await $0.getRequest(.with { $0.requestID = message.requestID }).request.dueAt }
         #expect(pending.body.contains("Erasure of your data") && pending.body.contains("Waiting for you to confirm by email"))
@@ -134,6 +150,9 @@ struct PreferenceCenterRequestsTests {
         try await withTestClient(port: backends[.vault]!) { client async throws in
           #expect(try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = Self.owner }).record.erased)
         }
+        // The erased person's completion notice has no page link left to give.
+        let notice = try #require(try await rights(backends) { try await $0.listOutbox(.with { $0.pageSize = 100 }).messages.last })
+        #expect(notice.kind == .completed && !notice.body.contains("Your privacy preferences"))
         try await withTestClient(port: backends[.blocklist]!) { client async throws in
           let check = try await BlocklistClient(wrapping: client).check(.with {
             $0.identifiers = [.with { $0.kind = .email; $0.value = TestData.values["email"] ?? "" }]

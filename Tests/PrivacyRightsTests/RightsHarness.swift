@@ -178,13 +178,14 @@ extension RightsClient {
 
   func complete(
     _ id: String, outcome: String = "done", artifact: Privacy_Rights_V1_Artifact? = nil,
-    recipients: [Privacy_Rights_V1_RecipientNotification] = []
+    recipients: [Privacy_Rights_V1_RecipientNotification] = [], preferenceURL: String = ""
   ) async throws -> DSR {
     try await completeRequest(.with {
       $0.requestID = id
       $0.outcome = outcome
       if let artifact { $0.artifact = artifact }
       $0.recipientsNotified = recipients
+      $0.preferenceURL = preferenceURL
     }).request
   }
 

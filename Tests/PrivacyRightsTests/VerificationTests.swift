@@ -48,6 +48,41 @@ struct VerificationTests {
     }
   }
 
+  @Test("every mail to the requester ends with the preference-page link the call gives; a malformed one is refused and queues nothing")
+  func preferenceFooter() async throws {
+    try await withRightsService { client, _ async throws in
+      let link = "https://privacy.example.com/p/abc_DEF-123"
+      let footer = "\n\n-- \nYour privacy preferences: \(link)"
+      for bad in ["javascript:alert(1)", "https://privacy.example.com/p/a b", "ftp://privacy.example.com/p/x", "/p/relative"] {
+        let request = try await client.open()
+        try await expectRefused(client, .invalidArgument) {
+          _ = try await client.startVerification(.with { $0.requestID = request.requestID; $0.preferenceURL = bad })
+        }
+      }
+      #expect(try await client.pendingOutbox().isEmpty)
+
+      let request = try await client.open()
+      _ = try await client.startVerification(.with { $0.requestID = request.requestID; $0.preferenceURL = link })
+      _ = try await client.extendDeadline(.with {
+        $0.requestID = request.requestID
+        $0.months = 1
+        $0.reason = "many requests this month"
+        $0.preferenceURL = link
+      })
+      _ = try await client.rejectRequest(.with { $0.requestID = request.requestID; $0.reason = "identity not verifiable"; $0.preferenceURL = link })
+      let completed = try await client.inProgress(right: .access, subject: "c-2").requestID
+      _ = try await client.complete(completed, artifact: exportBundle(10), preferenceURL: link)
+      let unlinked = try await client.inProgress(right: .objection, subject: "c-3", details: .with { $0.objection = .with { $0.directMarketing = true } })
+      _ = try await client.complete(unlinked.requestID)
+
+      let messages = try await client.pendingOutbox()
+      let linked = messages.filter { $0.requestID != unlinked.requestID }
+      #expect(Set(linked.map(\.kind)) == [.verification, .deadlineExtended, .rejected, .completed])
+      #expect(linked.allSatisfy { $0.body.hasSuffix(footer) })
+      #expect(messages.filter { $0.requestID == unlinked.requestID }.allSatisfy { !$0.body.contains("Your privacy preferences") })
+    }
+  }
+
   @Test("five wrong tokens lock verification for good; each counts and says how many are left")
   func lockout() async throws {
     try await withRightsService { client, _ async throws in

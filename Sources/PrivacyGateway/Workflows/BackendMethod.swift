@@ -46,6 +46,7 @@ extension ConsentMethod.StartDoubleOptIn: ConsentBackendMethod {}
 extension ConsentMethod.ListSubscriptions: ConsentBackendMethod {}
 extension ConsentMethod.SetProcessingRestriction: ConsentBackendMethod {}
 extension ConsentMethod.EraseSubject: ConsentBackendMethod {}
+extension ConsentMethod.CreatePreferenceLink: ConsentBackendMethod {}
 
 extension RightsMethod.OpenRequest: RightsBackendMethod {}
 extension RightsMethod.StartVerification: RightsBackendMethod {}

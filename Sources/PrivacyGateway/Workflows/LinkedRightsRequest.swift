@@ -41,8 +41,10 @@ enum LinkedRightsRequest {
       response = try await forward(message, call)
     }
     guard [.received, .verifying].contains(response.request.status) else { return Gateway.Answer(response) }
+    let preferenceURL = try await context.preferenceURL(forSubject: subjectID)
     response.request = try await context.send(RightsMethod.StartVerification.self, .with {
       $0.requestID = response.request.requestID
+      $0.preferenceURL = preferenceURL
     }).request
     return Gateway.Answer(response)
   }

@@ -43,8 +43,11 @@ struct RequestExecution {
     var log = StepLog(context: context, request: request)
     let resumed = log.hasFinishedSteps
     let outcome = try await run(request, log: &log)
+    // Minted after the steps: an erased subject's notice gets no link.
+    let preferenceURL = try await context.preferenceURL(forSubject: request.subjectID)
     let completed = try await context.send(RightsMethod.CompleteRequest.self, .with {
       $0.requestID = requestID
+      $0.preferenceURL = preferenceURL
       $0.outcome = StepDetail.encode(outcome.report)
       if let artifact = outcome.artifact { $0.artifact = artifact }
       $0.recipientsNotified = outcome.report.recipientsToNotify.map { notice in

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Request field checks shared by every service. Each returns the checked value or throws
 /// `InvalidArgument` naming the field.
 public enum Validate {
@@ -92,6 +94,16 @@ public enum Validate {
     guard !trimmed.isEmpty else { throw InvalidArgument("\(field) is required") }
     guard EmailAddress.isWellFormed(trimmed) else { throw InvalidArgument("\(field) is not a valid email address") }
     return trimmed
+  }
+
+  /// A preference-page link for a mail's footer: empty, or an http(s) URL of at most 2,048
+  /// characters without spaces or control characters.
+  public static func preferenceURL(_ value: String, field: String = "preference_url") throws(InvalidArgument) -> String {
+    guard !value.isEmpty else { return "" }
+    guard value.utf8.count <= 2048, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: value),
+      ["http", "https"].contains(url.scheme), url.host != nil
+    else { throw InvalidArgument("\(field) must be an http or https URL of at most 2,048 characters") }
+    return value
   }
 
   /// A country as ISO 3166-1 alpha-2: two upper-case letters (`IT`, `US`).

@@ -37,6 +37,17 @@ public struct OutboxMessage: Sendable, Equatable {
   }
 }
 
+extension OutboxMessage {
+  /// The message with the requester's own preference-page link in its footer; unchanged for an
+  /// empty link.
+  public func withPreferenceFooter(_ preferenceURL: String) -> OutboxMessage {
+    guard !preferenceURL.isEmpty else { return self }
+    var message = self
+    message.body += "\n\n-- \nYour privacy preferences: \(preferenceURL)"
+    return message
+  }
+}
+
 /// Writes the messages a requester gets. Pure text; the request must have a requester email.
 public enum OutboxComposer {
   private static func day(_ date: Date) -> String {

@@ -33,7 +33,8 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_StartVerificationRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_StartVerificationResponse> {
     let id = try Validate.requestID(request.message.requestID)
-    let result = try await desk.startVerification(requestID: id, caller: caller(request))
+    let link = try Validate.preferenceURL(request.message.preferenceURL)
+    let result = try await desk.startVerification(requestID: id, preferenceURL: link, caller: caller(request))
     return ServerResponse(message: .with {
       $0.request = view(result.request)
       $0.messageID = result.messageID
@@ -77,7 +78,9 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let id = try Validate.requestID(message.requestID)
     guard message.months == 1 || message.months == 2 else { throw InvalidArgument("months must be 1 or 2") }
     let reason = try Validate.requiredText(message.reason, field: "reason", maxLength: 2000)
-    let result = try await desk.extendDeadline(requestID: id, months: Int(message.months), reason: reason, caller: caller(request))
+    let link = try Validate.preferenceURL(message.preferenceURL)
+    let result = try await desk.extendDeadline(
+      requestID: id, months: Int(message.months), reason: reason, preferenceURL: link, caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
   }
 
@@ -159,8 +162,10 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
           notifiedAt: try Check.pastTimestamp(
             notification.notifiedAt, isSet: notification.hasNotifiedAt, field: "\(field).notified_at", now: now)))
     }
+    let link = try Validate.preferenceURL(message.preferenceURL)
     let result = try await desk.completeRequest(
-      requestID: id, outcome: message.outcome, artifact: artifact, notifications: notifications, caller: caller(request))
+      requestID: id, outcome: message.outcome, artifact: artifact, notifications: notifications, preferenceURL: link,
+      caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
   }
 
@@ -171,8 +176,9 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     let id = try Validate.requestID(message.requestID)
     let reason = try Validate.requiredText(message.reason, field: "reason", maxLength: 2000)
     try Validate.knownEnum(message.grounds, field: "grounds")
+    let link = try Validate.preferenceURL(message.preferenceURL)
     let result = try await desk.rejectRequest(
-      requestID: id, reason: reason, grounds: RejectionGrounds(message.grounds), caller: caller(request))
+      requestID: id, reason: reason, grounds: RejectionGrounds(message.grounds), preferenceURL: link, caller: caller(request))
     return ServerResponse(message: .with { $0.request = view(result) })
   }
 
