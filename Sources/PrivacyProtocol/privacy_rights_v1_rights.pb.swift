@@ -1195,6 +1195,12 @@ public nonisolated struct Privacy_Rights_V1_StartVerificationRequest: Sendable {
   /// The request whose requester must prove their identity.
   public var requestID: String = String()
 
+  /// The requester's own preference-page link (`<PUBLIC_BASE_URL>/p/<token>`), put in the footer
+  /// of the message this call queues; empty for none. Set by the gateway, which mints it for the
+  /// request's subject (whatever a client sends is replaced); an http(s) URL of at most 2,048
+  /// characters. Kept only in the undelivered message.
+  public var preferenceURL: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1372,6 +1378,12 @@ public nonisolated struct Privacy_Rights_V1_ExtendDeadlineRequest: Sendable {
 
   /// Why (art 12(3): complexity and number of requests), 1-2,000 characters; told to the requester.
   public var reason: String = String()
+
+  /// The requester's own preference-page link (`<PUBLIC_BASE_URL>/p/<token>`), put in the footer
+  /// of the message this call queues (when there is a requester email); empty for none. Set by the gateway, which mints it for the
+  /// request's subject (whatever a client sends is replaced); an http(s) URL of at most 2,048
+  /// characters. Kept only in the undelivered message.
+  public var preferenceURL: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1641,6 +1653,12 @@ public nonisolated struct Privacy_Rights_V1_CompleteRequestRequest: Sendable {
   /// Recipients told about the outcome (art 19); may be empty.
   public var recipientsNotified: [Privacy_Rights_V1_RecipientNotification] = []
 
+  /// The requester's own preference-page link (`<PUBLIC_BASE_URL>/p/<token>`), put in the footer
+  /// of the message this call queues (when there is a requester email); empty for none. Set by the gateway, which mints it for the
+  /// request's subject (whatever a client sends is replaced); an http(s) URL of at most 2,048
+  /// characters. Kept only in the undelivered message.
+  public var preferenceURL: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1685,6 +1703,12 @@ public nonisolated struct Privacy_Rights_V1_RejectRequestRequest: Sendable {
 
   /// The legal grounds; optional.
   public var grounds: Privacy_Rights_V1_RejectionGrounds = .unspecified
+
+  /// The requester's own preference-page link (`<PUBLIC_BASE_URL>/p/<token>`), put in the footer
+  /// of the message this call queues (when there is a requester email); empty for none. Set by the gateway, which mints it for the
+  /// request's subject (whatever a client sends is replaced); an http(s) URL of at most 2,048
+  /// characters. Kept only in the undelivered message.
+  public var preferenceURL: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3354,7 +3378,7 @@ nonisolated extension Privacy_Rights_V1_OpenRequestResponse: SwiftProtobuf.Messa
 
 nonisolated extension Privacy_Rights_V1_StartVerificationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartVerificationRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}preference_url\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3363,6 +3387,7 @@ nonisolated extension Privacy_Rights_V1_StartVerificationRequest: SwiftProtobuf.
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
       default: break
       }
     }
@@ -3372,11 +3397,15 @@ nonisolated extension Privacy_Rights_V1_StartVerificationRequest: SwiftProtobuf.
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
     }
+    if !self.preferenceURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Rights_V1_StartVerificationRequest, rhs: Privacy_Rights_V1_StartVerificationRequest) -> Bool {
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.preferenceURL != rhs.preferenceURL {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3635,7 +3664,7 @@ nonisolated extension Privacy_Rights_V1_IdentifySubjectResponse: SwiftProtobuf.M
 
 nonisolated extension Privacy_Rights_V1_ExtendDeadlineRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExtendDeadlineRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}months\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}months\0\u{1}reason\0\u{3}preference_url\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3646,6 +3675,7 @@ nonisolated extension Privacy_Rights_V1_ExtendDeadlineRequest: SwiftProtobuf.Mes
       case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.months) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
       default: break
       }
     }
@@ -3661,6 +3691,9 @@ nonisolated extension Privacy_Rights_V1_ExtendDeadlineRequest: SwiftProtobuf.Mes
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
     }
+    if !self.preferenceURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3668,6 +3701,7 @@ nonisolated extension Privacy_Rights_V1_ExtendDeadlineRequest: SwiftProtobuf.Mes
     if lhs.requestID != rhs.requestID {return false}
     if lhs.months != rhs.months {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.preferenceURL != rhs.preferenceURL {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4064,7 +4098,7 @@ nonisolated extension Privacy_Rights_V1_RecordStepResponse: SwiftProtobuf.Messag
 
 nonisolated extension Privacy_Rights_V1_CompleteRequestRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteRequestRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0\u{3}preference_url\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4076,6 +4110,7 @@ nonisolated extension Privacy_Rights_V1_CompleteRequestRequest: SwiftProtobuf.Me
       case 2: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._artifact) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.recipientsNotified) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
       default: break
       }
     }
@@ -4098,6 +4133,9 @@ nonisolated extension Privacy_Rights_V1_CompleteRequestRequest: SwiftProtobuf.Me
     if !self.recipientsNotified.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.recipientsNotified, fieldNumber: 4)
     }
+    if !self.preferenceURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4106,6 +4144,7 @@ nonisolated extension Privacy_Rights_V1_CompleteRequestRequest: SwiftProtobuf.Me
     if lhs.outcome != rhs.outcome {return false}
     if lhs._artifact != rhs._artifact {return false}
     if lhs.recipientsNotified != rhs.recipientsNotified {return false}
+    if lhs.preferenceURL != rhs.preferenceURL {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4147,7 +4186,7 @@ nonisolated extension Privacy_Rights_V1_CompleteRequestResponse: SwiftProtobuf.M
 
 nonisolated extension Privacy_Rights_V1_RejectRequestRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RejectRequestRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}reason\0\u{1}grounds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}reason\0\u{1}grounds\0\u{3}preference_url\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4158,6 +4197,7 @@ nonisolated extension Privacy_Rights_V1_RejectRequestRequest: SwiftProtobuf.Mess
       case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.grounds) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
       default: break
       }
     }
@@ -4173,6 +4213,9 @@ nonisolated extension Privacy_Rights_V1_RejectRequestRequest: SwiftProtobuf.Mess
     if self.grounds != .unspecified {
       try visitor.visitSingularEnumField(value: self.grounds, fieldNumber: 3)
     }
+    if !self.preferenceURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4180,6 +4223,7 @@ nonisolated extension Privacy_Rights_V1_RejectRequestRequest: SwiftProtobuf.Mess
     if lhs.requestID != rhs.requestID {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.grounds != rhs.grounds {return false}
+    if lhs.preferenceURL != rhs.preferenceURL {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
