@@ -145,6 +145,8 @@ let package = Package(
       resources: [.copy("Resources")],
       swiftSettings: swiftSettings
     ),
+    // Mail delivery: a small SMTP client on SwiftNIO (STARTTLS, AUTH, dot-stuffing, reply classes).
+    .target(name: "PrivacyMail", dependencies: [nioCore, nioPosix, nioSSL], swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, postgres], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
@@ -163,6 +165,7 @@ let package = Package(
       name: "PrivacyLoadTests",
       dependencies: ["PrivacyLoad", "PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grdb, swiftProtobuf],
       swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyMailTests", dependencies: ["PrivacyMail", "PrivacyTesting", "PrivacyCertificates"], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, grdb, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, swiftProtobuf], swiftSettings: swiftSettings),

@@ -20,11 +20,27 @@ public func spawn(
   // closed it.
   closeInheritedDescriptors(&actions)
 
+  // Signals as a shell would leave them: none blocked (the spawning thread is one of the test
+  // process's, whose mask may block SIGTERM, and a child inherits it) and SIGTERM and SIGINT at
+  // their default action, so a child that installs no handler of its own stops when told.
+  var attributes = posix_spawnattr_t()
+  posix_spawnattr_init(&attributes)
+  defer { posix_spawnattr_destroy(&attributes) }
+  var noneBlocked = sigset_t()
+  sigemptyset(&noneBlocked)
+  posix_spawnattr_setsigmask(&attributes, &noneBlocked)
+  var defaults = sigset_t()
+  sigemptyset(&defaults)
+  sigaddset(&defaults, SIGTERM)
+  sigaddset(&defaults, SIGINT)
+  posix_spawnattr_setsigdefault(&attributes, &defaults)
+  posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
   let argv = ([executable] + arguments).map { strdup($0) } + [nil]
   let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
   defer { (argv + envp).forEach { free($0) } }
   var pid: pid_t = 0
-  let result = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+  let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
   guard result == 0 else { throw SpawnFailed(description: "posix_spawn \(executable) failed: \(String(cString: strerror(result)))") }
   return pid
 }

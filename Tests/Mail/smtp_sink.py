@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A real SMTP server (aiosmtpd) for the mail tests: it keeps every message it accepts.
+
+Prints `listening on 127.0.0.1:PORT` once it serves, then appends one JSON object per accepted
+message to OUTPUT: the envelope sender and recipients, the content as received (dot-stuffing
+undone by the server), whether the session was under TLS and who authenticated.
+
+  smtp_sink.py OUTPUT [--tls CERT KEY] [--auth USER:PASSWORD] [--login-only] [--reply CODE]...
+
+--tls         offer STARTTLS with this certificate and key (then require it before MAIL)
+--auth        accept AUTH with this user and password (only under TLS, as aiosmtpd insists)
+--login-only  offer AUTH LOGIN but not PLAIN
+--reply CODE  answer the end of DATA with CODE (e.g. "421 try later"), one per message in turn;
+              messages past the list are accepted with 250; a refused message is not kept
+"""
+import argparse
+import asyncio
+import json
+import socket
+import ssl
+import sys
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+class Sink:
+    def __init__(self, output, replies):
+        self.output = output
+        self.replies = list(replies)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.replies:
+            reply = self.replies.pop(0)
+            if not reply.startswith("250"):
+                return reply
+        record = {
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "content": envelope.original_content.decode("utf-8", "replace"),
+            "tls": session.ssl is not None,
+            "user": session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
+        }
+        with open(self.output, "a") as out:
+            out.write(json.dumps(record) + "\n")
+        return "250 OK: kept"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("output")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--auth")
+    parser.add_argument("--login-only", action="store_true")
+    parser.add_argument("--reply", action="append", default=[])
+    arguments = parser.parse_args()
+
+    options = {}
+    if arguments.tls:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*arguments.tls)
+        options.update(tls_context=context, require_starttls=True)
+    if arguments.auth:
+        user, password = arguments.auth.split(":", 1)
+
+        def authenticate(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+            return AuthResult(success=ok, handled=False, auth_data=data)
+
+        options.update(authenticator=authenticate, auth_required=True, auth_require_tls=bool(arguments.tls))
+        if arguments.login_only:
+            options.update(auth_exclude_mechanism=["PLAIN"])
+
+    port = free_port()
+    controller = Controller(Sink(arguments.output, arguments.reply), hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    print("listening on 127.0.0.1:%d" % port, flush=True)
+    try:
+        asyncio.new_event_loop().run_forever()
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
