@@ -3,7 +3,8 @@
 
 Prints `listening on 127.0.0.1:PORT` once it serves, then appends one JSON object per accepted
 message to OUTPUT: the envelope sender and recipients, the content as received (dot-stuffing
-undone by the server), whether the session was under TLS and who authenticated.
+undone by the server), whether the session was under TLS and who authenticated, and the message
+as Python's own email parser reads it (header names, decoded subject, text and HTML parts).
 
   smtp_sink.py OUTPUT [--tls CERT KEY] [--auth USER:PASSWORD] [--login-only] [--reply CODE]...
 
@@ -15,6 +16,8 @@ undone by the server), whether the session was under TLS and who authenticated.
 """
 import argparse
 import asyncio
+import email
+import email.policy
 import json
 import socket
 import ssl
@@ -41,9 +44,27 @@ class Sink:
             "tls": session.ssl is not None,
             "user": session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None,
         }
+        record.update(parsed(envelope.original_content))
         with open(self.output, "a") as out:
             out.write(json.dumps(record) + "\n")
         return "250 OK: kept"
+
+
+def parsed(content):
+    """The message as the standard library reads it."""
+    message = email.message_from_bytes(content, policy=email.policy.default)
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    return {
+        "headers": [name.lower() for name in message.keys()],
+        "subject": str(message.get("subject", "")),
+        "from_header": str(message.get("from", "")),
+        "message_id": str(message.get("message-id", "")),
+        "list_unsubscribe": message.get("list-unsubscribe"),
+        "text": text.get_content() if text is not None else None,
+        "html": html.get_content() if html is not None else None,
+        "seven_bit": all(byte < 128 for byte in content),
+    }
 
 
 def free_port():

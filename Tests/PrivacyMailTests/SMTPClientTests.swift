@@ -131,12 +131,27 @@ final class SMTPSink: Sendable {
   private let pid: pid_t
   private let directory: TestDirectory
 
+  /// One accepted message: the envelope and session, then the message as Python's `email`
+  /// package parsed it.
   struct Kept: Decodable {
     let from: String
     let to: [String]
     let content: String
     let tls: Bool
     let user: String?
+    let headers: [String]?
+    let subject: String?
+    let fromHeader: String?
+    let messageID: String?
+    let listUnsubscribe: String?
+    let text: String?
+    let html: String?
+    let sevenBit: Bool?
+
+    enum CodingKeys: String, CodingKey {
+      case from, to, content, tls, user, headers, subject, text, html
+      case fromHeader = "from_header", messageID = "message_id", listUnsubscribe = "list_unsubscribe", sevenBit = "seven_bit"
+    }
   }
 
   init(_ arguments: [String] = []) async throws {
