@@ -41,7 +41,7 @@ enum LinkedRightsRequest {
       response = try await forward(message, call)
     }
     guard [.received, .verifying].contains(response.request.status) else { return Gateway.Answer(response) }
-    let preferenceURL = try await context.preferenceURL(forSubject: subjectID)
+    let preferenceURL = try await context.preferenceURL(forMailAbout: response.request)
     response.request = try await context.send(RightsMethod.StartVerification.self, .with {
       $0.requestID = response.request.requestID
       $0.preferenceURL = preferenceURL

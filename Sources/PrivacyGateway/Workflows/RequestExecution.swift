@@ -44,7 +44,7 @@ struct RequestExecution {
     let resumed = log.hasFinishedSteps
     let outcome = try await run(request, log: &log)
     // Minted after the steps: an erased subject's notice gets no link.
-    let preferenceURL = try await context.preferenceURL(forSubject: request.subjectID)
+    let preferenceURL = try await context.preferenceURL(forMailAbout: request)
     let completed = try await context.send(RightsMethod.CompleteRequest.self, .with {
       $0.requestID = requestID
       $0.preferenceURL = preferenceURL

@@ -7,7 +7,9 @@ import SwiftProtobuf
 /// footer, like every mail of the suite. The rights service never calls another service, so the
 /// gateway mints the link (consent's `CreatePreferenceLink`) for the request's subject and puts it
 /// in the call; whatever a client sent there is replaced, so no caller can put a link of its own
-/// into our mail. A request without a subject yet, or whose subject is erased, gets none.
+/// into our mail. A request without a subject yet, or whose subject is erased, gets none; so does
+/// a call that queues no mail (no requester address, a closed request the service will refuse),
+/// which then mints no link either.
 enum RequesterMailFooter {
   static func forward<Input: QueuesRequesterMail, Output: SwiftProtobuf.Message & Sendable>(
     _ message: Input, call: Gateway.Call, forward: Forwarder<Input, Output>
@@ -15,7 +17,7 @@ enum RequesterMailFooter {
     let context = WorkflowContext(gateway: forward.gateway, call: call)
     var message = message
     let request = try await context.sendIfFound(RightsMethod.GetRequest.self, .with { $0.requestID = message.requestID })?.request
-    message.preferenceURL = try await context.preferenceURL(forSubject: request?.subjectID ?? "")
+    message.preferenceURL = try await context.preferenceURL(forMailAbout: request)
     return Gateway.Answer(try await forward(message, call))
   }
 }
@@ -32,12 +34,14 @@ extension Privacy_Rights_V1_RejectRequestRequest: QueuesRequesterMail {}
 extension Privacy_Rights_V1_CompleteRequestRequest: QueuesRequesterMail {}
 
 extension WorkflowContext {
-  /// A fresh preference-page link of the subject for a mail's footer; empty for no subject or an
-  /// erased one (consent refuses it a link).
-  func preferenceURL(forSubject subjectID: String) async throws -> String {
-    guard !subjectID.isEmpty else { return "" }
+  /// A fresh preference-page link for the footer of a mail about `request`; empty when no mail
+  /// goes out (no requester address, or the request is closed), or there is no subject to link
+  /// to (none yet, or erased: consent refuses it a link).
+  func preferenceURL(forMailAbout request: Privacy_Rights_V1_DataSubjectRequest?) async throws -> String {
+    guard let request, !request.requesterEmail.isEmpty, !request.subjectID.isEmpty, ![.completed, .rejected].contains(request.status)
+    else { return "" }
     do {
-      return try await send(ConsentMethod.CreatePreferenceLink.self, .with { $0.subjectID = subjectID }).url
+      return try await send(ConsentMethod.CreatePreferenceLink.self, .with { $0.subjectID = request.subjectID }).url
     } catch let error as RPCError where error.code == .failedPrecondition || error.code == .notFound {
       return ""
     }
