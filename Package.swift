@@ -61,6 +61,7 @@ let package = Package(
     .executable(name: "privacy-fuzz", targets: ["privacy-fuzz"]),
     .executable(name: "privacy-load", targets: ["privacy-load"]),
     .executable(name: "preference-center", targets: ["preference-center"]),
+    .executable(name: "mail-relay", targets: ["mail-relay"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -145,8 +146,12 @@ let package = Package(
       resources: [.copy("Resources")],
       swiftSettings: swiftSettings
     ),
-    // Mail delivery: a small SMTP client on SwiftNIO (STARTTLS, AUTH, dot-stuffing, reply classes).
-    .target(name: "PrivacyMail", dependencies: [nioCore, nioPosix, nioSSL], swiftSettings: swiftSettings),
+    // Mail delivery: a small SMTP client on SwiftNIO (STARTTLS, AUTH, dot-stuffing, reply classes)
+    // and the relay draining the outboxes through the gateway.
+    .target(
+      name: "PrivacyMail",
+      dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, mustache, nioCore, nioPosix, nioSSL],
+      swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, postgres], swiftSettings: swiftSettings),
 
     executable("consent-service", ["PrivacyConsent", "PrivacyKit"]),
@@ -159,6 +164,7 @@ let package = Package(
     executable("privacy-fuzz", ["PrivacyFuzz", "CLibFuzzer"]),
     executable("privacy-load", ["PrivacyLoad", argumentParser]),
     executable("preference-center", ["PrivacyPreferenceCenter", "PrivacyKit", logging, lifecycle]),
+    executable("mail-relay", ["PrivacyMail", "PrivacyKit", logging, lifecycle]),
 
     .testTarget(name: "PrivacyFuzzTests", dependencies: ["PrivacyFuzz"], swiftSettings: swiftSettings),
     .testTarget(

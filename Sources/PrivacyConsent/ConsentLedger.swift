@@ -617,12 +617,21 @@ public final class ConsentLedger: Sendable {
       actorKind: byGuardian ? .guardian : .subject, capturedAt: now, subjectAge: byGuardian ? .child : .unspecified)
   }
 
-  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
-    try await store.outbox(after: position, includeAcked: includeAcked, limit: limit)
+  public func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage] {
+    try await store.outbox(after: position, filter: filter, limit: limit)
   }
 
   public func ackOutbox(ids: [String]) async throws -> Int {
     try await store.ackOutbox(ids: ids, at: now())
+  }
+
+  public func leaseOutbox(_ lease: OutboxLease) async throws -> [OutboxMessage] {
+    let now = now()
+    return try await store.leaseOutbox(limit: lease.maxMessages, until: lease.end(from: now), now: now)
+  }
+
+  public func reportOutboxFailure(_ report: OutboxFailureReport) async throws -> OutboxMessage {
+    try await store.reportOutboxFailure(report, at: now())
   }
 
   // MARK: Restriction and erasure

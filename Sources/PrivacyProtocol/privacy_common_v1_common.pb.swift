@@ -203,6 +203,59 @@ public nonisolated struct Privacy_Common_V1_ChainVerification: Sendable {
   public init() {}
 }
 
+/// Where an outbox message's delivery stands, as the mail relay reported it.
+public nonisolated struct Privacy_Common_V1_OutboxDelivery: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Failed delivery attempts so far.
+  public var attempts: UInt32 = 0
+
+  /// When the message may be tried again after a transient failure; unset when due now.
+  public var nextAttemptAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_nextAttemptAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_nextAttemptAt = newValue}
+  }
+  /// Returns true if `nextAttemptAt` has been explicitly set.
+  public var hasNextAttemptAt: Bool {self._nextAttemptAt != nil}
+  /// Clears the value of `nextAttemptAt`. Subsequent reads from it will return its default value.
+  public mutating func clearNextAttemptAt() {self._nextAttemptAt = nil}
+
+  /// Until when a relay holds the message (LeaseOutbox); no other relay gets it before then.
+  public var leasedUntil: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_leasedUntil ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_leasedUntil = newValue}
+  }
+  /// Returns true if `leasedUntil` has been explicitly set.
+  public var hasLeasedUntil: Bool {self._leasedUntil != nil}
+  /// Clears the value of `leasedUntil`. Subsequent reads from it will return its default value.
+  public mutating func clearLeasedUntil() {self._leasedUntil = nil}
+
+  /// When delivery failed for good (a permanent refusal, or the relay's attempts ran out); the
+  /// message's address, body and links are wiped then, as on acknowledgement.
+  public var failedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_failedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_failedAt = newValue}
+  }
+  /// Returns true if `failedAt` has been explicitly set.
+  public var hasFailedAt: Bool {self._failedAt != nil}
+  /// Clears the value of `failedAt`. Subsequent reads from it will return its default value.
+  public mutating func clearFailedAt() {self._failedAt = nil}
+
+  /// The last failure as the relay reported it (the mail server's reply), any address in it
+  /// replaced by `[address]`.
+  public var lastFailure: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _nextAttemptAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _leasedUntil: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _failedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "privacy.common.v1"
@@ -260,6 +313,60 @@ nonisolated extension Privacy_Common_V1_ChainVerification: SwiftProtobuf.Message
     if lhs.firstBrokenSequence != rhs.firstBrokenSequence {return false}
     if lhs.problem != rhs.problem {return false}
     if lhs.headHash != rhs.headHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Common_V1_OutboxDelivery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OutboxDelivery"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attempts\0\u{3}next_attempt_at\0\u{3}leased_until\0\u{3}failed_at\0\u{3}last_failure\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.attempts) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._nextAttemptAt) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._leasedUntil) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._failedAt) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.lastFailure) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.attempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempts, fieldNumber: 1)
+    }
+    try { if let v = self._nextAttemptAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._leasedUntil {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._failedAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if !self.lastFailure.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastFailure, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Common_V1_OutboxDelivery, rhs: Privacy_Common_V1_OutboxDelivery) -> Bool {
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs._nextAttemptAt != rhs._nextAttemptAt {return false}
+    if lhs._leasedUntil != rhs._leasedUntil {return false}
+    if lhs._failedAt != rhs._failedAt {return false}
+    if lhs.lastFailure != rhs.lastFailure {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -345,6 +345,32 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "LeaseOutbox" metadata.
+        public enum LeaseOutbox: Sendable {
+            /// Request type for "LeaseOutbox".
+            public typealias Input = Privacy_Consent_V1_LeaseOutboxRequest
+            /// Response type for "LeaseOutbox".
+            public typealias Output = Privacy_Consent_V1_LeaseOutboxResponse
+            /// Descriptor for "LeaseOutbox".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "LeaseOutbox",
+                type: .unary
+            )
+        }
+        /// Namespace for "ReportOutboxFailure" metadata.
+        public enum ReportOutboxFailure: Sendable {
+            /// Request type for "ReportOutboxFailure".
+            public typealias Input = Privacy_Consent_V1_ReportOutboxFailureRequest
+            /// Response type for "ReportOutboxFailure".
+            public typealias Output = Privacy_Consent_V1_ReportOutboxFailureResponse
+            /// Descriptor for "ReportOutboxFailure".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "ReportOutboxFailure",
+                type: .unary
+            )
+        }
         /// Namespace for "CreatePreferenceLink" metadata.
         public enum CreatePreferenceLink: Sendable {
             /// Request type for "CreatePreferenceLink".
@@ -463,6 +489,8 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
             VerifyLedger.descriptor,
             ListOutbox.descriptor,
             AckOutbox.descriptor,
+            LeaseOutbox.descriptor,
+            ReportOutboxFailure.descriptor,
             CreatePreferenceLink.descriptor,
             ResolvePreferenceLink.descriptor,
             RevokePreferenceLinks.descriptor,
@@ -1035,6 +1063,50 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_AckOutboxRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_AckOutboxResponse>
+
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_LeaseOutboxRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_LeaseOutboxResponse` messages.
+        func leaseOutbox(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_LeaseOutboxResponse>
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_ReportOutboxFailureRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_ReportOutboxFailureResponse` messages.
+        func reportOutboxFailure(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>
 
         /// Handle the "CreatePreferenceLink" method.
         ///
@@ -1738,6 +1810,50 @@ extension Privacy_Consent_V1_ConsentService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse>
 
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_LeaseOutboxRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_LeaseOutboxResponse` message.
+        func leaseOutbox(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_LeaseOutboxResponse>
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ReportOutboxFailureRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_ReportOutboxFailureResponse` message.
+        func reportOutboxFailure(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>
+
         /// Handle the "CreatePreferenceLink" method.
         ///
         /// > Source IDL Documentation:
@@ -2439,6 +2555,50 @@ extension Privacy_Consent_V1_ConsentService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Consent_V1_AckOutboxResponse
 
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_LeaseOutboxRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_LeaseOutboxResponse` to respond with.
+        func leaseOutbox(
+            request: Privacy_Consent_V1_LeaseOutboxRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_LeaseOutboxResponse
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_ReportOutboxFailureRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_ReportOutboxFailureResponse` to respond with.
+        func reportOutboxFailure(
+            request: Privacy_Consent_V1_ReportOutboxFailureRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_ReportOutboxFailureResponse
+
         /// Handle the "CreatePreferenceLink" method.
         ///
         /// > Source IDL Documentation:
@@ -2874,6 +3034,28 @@ extension Privacy_Consent_V1_ConsentService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.LeaseOutbox.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_LeaseOutboxRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_LeaseOutboxResponse>(),
+            handler: { request, context in
+                try await self.leaseOutbox(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.ReportOutboxFailure.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_ReportOutboxFailureRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_ReportOutboxFailureResponse>(),
+            handler: { request, context in
+                try await self.reportOutboxFailure(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Consent_V1_ConsentService.Method.CreatePreferenceLink.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_CreatePreferenceLinkRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_CreatePreferenceLinkResponse>(),
@@ -3225,6 +3407,28 @@ extension Privacy_Consent_V1_ConsentService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
         let response = try await self.ackOutbox(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func leaseOutbox(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_LeaseOutboxResponse> {
+        let response = try await self.leaseOutbox(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func reportOutboxFailure(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse> {
+        let response = try await self.reportOutboxFailure(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3634,6 +3838,32 @@ extension Privacy_Consent_V1_ConsentService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
         return GRPCCore.ServerResponse<Privacy_Consent_V1_AckOutboxResponse>(
             message: try await self.ackOutbox(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func leaseOutbox(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_LeaseOutboxResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_LeaseOutboxResponse>(
+            message: try await self.leaseOutbox(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func reportOutboxFailure(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>(
+            message: try await self.reportOutboxFailure(
                 request: request.message,
                 context: context
             ),
@@ -4405,6 +4635,60 @@ extension Privacy_Consent_V1_ConsentService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_AckOutboxResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_AckOutboxResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_LeaseOutboxRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_LeaseOutboxRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_LeaseOutboxResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseOutbox<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_LeaseOutboxRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_LeaseOutboxResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_LeaseOutboxResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ReportOutboxFailureRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_ReportOutboxFailureRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_ReportOutboxFailureResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func reportOutboxFailure<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_ReportOutboxFailureResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "CreatePreferenceLink" method.
@@ -5550,6 +5834,82 @@ extension Privacy_Consent_V1_ConsentService {
             )
         }
 
+        /// Call the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_LeaseOutboxRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_LeaseOutboxRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_LeaseOutboxResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func leaseOutbox<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_LeaseOutboxRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_LeaseOutboxResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.LeaseOutbox.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_ReportOutboxFailureRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_ReportOutboxFailureRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_ReportOutboxFailureResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func reportOutboxFailure<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_ReportOutboxFailureResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.ReportOutboxFailure.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "CreatePreferenceLink" method.
         ///
         /// > Source IDL Documentation:
@@ -6610,6 +6970,72 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_AckOutboxRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_AckOutboxResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseOutbox" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+    /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+    /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+    /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+    /// > to the next lease after it ends.
+    /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_LeaseOutboxRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseOutbox<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_LeaseOutboxRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseOutbox(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_LeaseOutboxRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_LeaseOutboxResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportOutboxFailure" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+    /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+    /// > links. A report on an acknowledged or failed message changes nothing.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_ReportOutboxFailureRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportOutboxFailure<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.reportOutboxFailure(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_ReportOutboxFailureRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_ReportOutboxFailureResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -7738,6 +8164,80 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             metadata: metadata
         )
         return try await self.ackOutbox(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseOutbox" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+    /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+    /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+    /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+    /// > to the next lease after it ends.
+    /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseOutbox<Result>(
+        _ message: Privacy_Consent_V1_LeaseOutboxRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_LeaseOutboxRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.leaseOutbox(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportOutboxFailure" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+    /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+    /// > links. A report on an acknowledged or failed message changes nothing.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportOutboxFailure<Result>(
+        _ message: Privacy_Consent_V1_ReportOutboxFailureRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.reportOutboxFailure(
             request: request,
             options: options,
             onResponse: handleResponse

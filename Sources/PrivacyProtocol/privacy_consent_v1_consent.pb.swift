@@ -2599,80 +2599,118 @@ public nonisolated struct Privacy_Consent_V1_VerifyLedgerResponse: Sendable {
 }
 
 /// An email waiting to be sent by the mail system.
-public nonisolated struct Privacy_Consent_V1_OutboxMessage: Sendable {
+public nonisolated struct Privacy_Consent_V1_OutboxMessage: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Id of the message.
-  public var messageID: String = String()
+  public var messageID: String {
+    get {_storage._messageID}
+    set {_uniqueStorage()._messageID = newValue}
+  }
 
   /// What it is for.
-  public var kind: Privacy_Consent_V1_OutboxKind = .unspecified
+  public var kind: Privacy_Consent_V1_OutboxKind {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
   /// The contact.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
-  /// The recipient's address; removed on erasure.
-  public var emailAddress: String = String()
+  /// The recipient's address; wiped once acknowledged or failed, and on erasure.
+  public var emailAddress: String {
+    get {_storage._emailAddress}
+    set {_uniqueStorage()._emailAddress = newValue}
+  }
 
   /// The email's subject line.
-  public var subjectLine: String = String()
+  public var subjectLine: String {
+    get {_storage._subjectLine}
+    set {_uniqueStorage()._subjectLine = newValue}
+  }
 
   /// The email's text; wiped once acknowledged.
-  public var body: String = String()
+  public var body: String {
+    get {_storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   /// The confirmation link (`PUBLIC_BASE_URL` + token); wiped once acknowledged.
-  public var link: String = String()
+  public var link: String {
+    get {_storage._link}
+    set {_uniqueStorage()._link = newValue}
+  }
 
   /// When it was created.
   public var createdAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_createdAt = newValue}
+    get {_storage._createdAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._createdAt = newValue}
   }
   /// Returns true if `createdAt` has been explicitly set.
-  public var hasCreatedAt: Bool {self._createdAt != nil}
+  public var hasCreatedAt: Bool {_storage._createdAt != nil}
   /// Clears the value of `createdAt`. Subsequent reads from it will return its default value.
-  public mutating func clearCreatedAt() {self._createdAt = nil}
+  public mutating func clearCreatedAt() {_uniqueStorage()._createdAt = nil}
 
   /// When the link stops working.
   public var expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_expiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_expiresAt = newValue}
+    get {_storage._expiresAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._expiresAt = newValue}
   }
   /// Returns true if `expiresAt` has been explicitly set.
-  public var hasExpiresAt: Bool {self._expiresAt != nil}
+  public var hasExpiresAt: Bool {_storage._expiresAt != nil}
   /// Clears the value of `expiresAt`. Subsequent reads from it will return its default value.
-  public mutating func clearExpiresAt() {self._expiresAt = nil}
+  public mutating func clearExpiresAt() {_uniqueStorage()._expiresAt = nil}
 
   /// When it was acknowledged; unset while pending.
   public var ackedAt: SwiftProtobuf.Google_Protobuf_Timestamp {
-    get {_ackedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
-    set {_ackedAt = newValue}
+    get {_storage._ackedAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._ackedAt = newValue}
   }
   /// Returns true if `ackedAt` has been explicitly set.
-  public var hasAckedAt: Bool {self._ackedAt != nil}
+  public var hasAckedAt: Bool {_storage._ackedAt != nil}
   /// Clears the value of `ackedAt`. Subsequent reads from it will return its default value.
-  public mutating func clearAckedAt() {self._ackedAt = nil}
+  public mutating func clearAckedAt() {_uniqueStorage()._ackedAt = nil}
 
   /// The subject's preference page (`PUBLIC_BASE_URL/p/<token>`), for the footer; open as long
   /// as the confirmation link. Wiped once acknowledged.
-  public var preferenceURL: String = String()
+  public var preferenceURL: String {
+    get {_storage._preferenceURL}
+    set {_uniqueStorage()._preferenceURL = newValue}
+  }
 
   /// The value of the mail's `List-Unsubscribe` header (`<PUBLIC_BASE_URL/u/<token>>`); wiped once
   /// acknowledged.
-  public var listUnsubscribe: String = String()
+  public var listUnsubscribe: String {
+    get {_storage._listUnsubscribe}
+    set {_uniqueStorage()._listUnsubscribe = newValue}
+  }
 
   /// The value of the mail's `List-Unsubscribe-Post` header (`List-Unsubscribe=One-Click`, RFC 8058).
-  public var listUnsubscribePost: String = String()
+  public var listUnsubscribePost: String {
+    get {_storage._listUnsubscribePost}
+    set {_uniqueStorage()._listUnsubscribePost = newValue}
+  }
+
+  /// Where delivery stands: attempts, lease, failure.
+  public var delivery: Privacy_Common_V1_OutboxDelivery {
+    get {_storage._delivery ?? Privacy_Common_V1_OutboxDelivery()}
+    set {_uniqueStorage()._delivery = newValue}
+  }
+  /// Returns true if `delivery` has been explicitly set.
+  public var hasDelivery: Bool {_storage._delivery != nil}
+  /// Clears the value of `delivery`. Subsequent reads from it will return its default value.
+  public mutating func clearDelivery() {_uniqueStorage()._delivery = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
-  fileprivate var _ackedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Request of ListOutbox.
@@ -2689,6 +2727,9 @@ public nonisolated struct Privacy_Consent_V1_ListOutboxRequest: Sendable {
 
   /// Include acknowledged messages (pending only by default).
   public var includeAcked: Bool = false
+
+  /// Only messages whose delivery failed for good (then `include_acked` is ignored).
+  public var failedOnly: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2738,6 +2779,94 @@ public nonisolated struct Privacy_Consent_V1_AckOutboxResponse: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// Request of LeaseOutbox.
+public nonisolated struct Privacy_Consent_V1_LeaseOutboxRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Most messages to lease; default 10, at most 100.
+  public var maxMessages: Int32 = 0
+
+  /// How long the lease lasts, in seconds; default 300, 1 to 3,600. Longer than one delivery's
+  /// timeout, so a slow send is not leased again while it runs.
+  public var leaseSeconds: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Response of LeaseOutbox.
+public nonisolated struct Privacy_Consent_V1_LeaseOutboxResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The leased messages, oldest first; empty when none is due.
+  public var messages: [Privacy_Consent_V1_OutboxMessage] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Request of ReportOutboxFailure.
+public nonisolated struct Privacy_Consent_V1_ReportOutboxFailureRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The message that was not delivered.
+  public var messageID: String = String()
+
+  /// What went wrong: the mail server's reply or the connection's failure, 1-512 characters.
+  /// Any word holding an `@` is replaced by `[address]` before it is kept.
+  public var failure: String = String()
+
+  /// True: delivery failed for good (a 5xx reply, or the relay's attempts ran out).
+  public var permanent: Bool = false
+
+  /// For a transient failure: when to try again (the relay's backoff); unset means now.
+  public var retryAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_retryAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_retryAt = newValue}
+  }
+  /// Returns true if `retryAt` has been explicitly set.
+  public var hasRetryAt: Bool {self._retryAt != nil}
+  /// Clears the value of `retryAt`. Subsequent reads from it will return its default value.
+  public mutating func clearRetryAt() {self._retryAt = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _retryAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// Response of ReportOutboxFailure.
+public nonisolated struct Privacy_Consent_V1_ReportOutboxFailureResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The message as it stands after the report.
+  public var message: Privacy_Consent_V1_OutboxMessage {
+    get {_message ?? Privacy_Consent_V1_OutboxMessage()}
+    set {_message = newValue}
+  }
+  /// Returns true if `message` has been explicitly set.
+  public var hasMessage: Bool {self._message != nil}
+  /// Clears the value of `message`. Subsequent reads from it will return its default value.
+  public mutating func clearMessage() {self._message = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _message: Privacy_Consent_V1_OutboxMessage? = nil
 }
 
 /// Request of CreatePreferenceLink.
@@ -6150,93 +6279,160 @@ nonisolated extension Privacy_Consent_V1_VerifyLedgerResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OutboxMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{3}list_unsubscribe\0\u{3}list_unsubscribe_post\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{3}list_unsubscribe\0\u{3}list_unsubscribe_post\0\u{1}delivery\0")
+
+  fileprivate class _StorageClass {
+    var _messageID: String = String()
+    var _kind: Privacy_Consent_V1_OutboxKind = .unspecified
+    var _subjectID: String = String()
+    var _emailAddress: String = String()
+    var _subjectLine: String = String()
+    var _body: String = String()
+    var _link: String = String()
+    var _createdAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _expiresAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _ackedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _preferenceURL: String = String()
+    var _listUnsubscribe: String = String()
+    var _listUnsubscribePost: String = String()
+    var _delivery: Privacy_Common_V1_OutboxDelivery? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _messageID = source._messageID
+      _kind = source._kind
+      _subjectID = source._subjectID
+      _emailAddress = source._emailAddress
+      _subjectLine = source._subjectLine
+      _body = source._body
+      _link = source._link
+      _createdAt = source._createdAt
+      _expiresAt = source._expiresAt
+      _ackedAt = source._ackedAt
+      _preferenceURL = source._preferenceURL
+      _listUnsubscribe = source._listUnsubscribe
+      _listUnsubscribePost = source._listUnsubscribePost
+      _delivery = source._delivery
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.emailAddress) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.subjectLine) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.body) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.link) }()
-      case 8: try { try decoder.decodeSingularMessageField(value: &self._createdAt) }()
-      case 9: try { try decoder.decodeSingularMessageField(value: &self._expiresAt) }()
-      case 10: try { try decoder.decodeSingularMessageField(value: &self._ackedAt) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.preferenceURL) }()
-      case 12: try { try decoder.decodeSingularStringField(value: &self.listUnsubscribe) }()
-      case 13: try { try decoder.decodeSingularStringField(value: &self.listUnsubscribePost) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._messageID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._kind) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._emailAddress) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._subjectLine) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._body) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._link) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._createdAt) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._expiresAt) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._ackedAt) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._preferenceURL) }()
+        case 12: try { try decoder.decodeSingularStringField(value: &_storage._listUnsubscribe) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._listUnsubscribePost) }()
+        case 14: try { try decoder.decodeSingularMessageField(value: &_storage._delivery) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.messageID.isEmpty {
-      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
-    }
-    if self.kind != .unspecified {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
-    }
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 3)
-    }
-    if !self.emailAddress.isEmpty {
-      try visitor.visitSingularStringField(value: self.emailAddress, fieldNumber: 4)
-    }
-    if !self.subjectLine.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectLine, fieldNumber: 5)
-    }
-    if !self.body.isEmpty {
-      try visitor.visitSingularStringField(value: self.body, fieldNumber: 6)
-    }
-    if !self.link.isEmpty {
-      try visitor.visitSingularStringField(value: self.link, fieldNumber: 7)
-    }
-    try { if let v = self._createdAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    try { if let v = self._expiresAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
-    } }()
-    try { if let v = self._ackedAt {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    } }()
-    if !self.preferenceURL.isEmpty {
-      try visitor.visitSingularStringField(value: self.preferenceURL, fieldNumber: 11)
-    }
-    if !self.listUnsubscribe.isEmpty {
-      try visitor.visitSingularStringField(value: self.listUnsubscribe, fieldNumber: 12)
-    }
-    if !self.listUnsubscribePost.isEmpty {
-      try visitor.visitSingularStringField(value: self.listUnsubscribePost, fieldNumber: 13)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._messageID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._messageID, fieldNumber: 1)
+      }
+      if _storage._kind != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._kind, fieldNumber: 2)
+      }
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 3)
+      }
+      if !_storage._emailAddress.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._emailAddress, fieldNumber: 4)
+      }
+      if !_storage._subjectLine.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectLine, fieldNumber: 5)
+      }
+      if !_storage._body.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._body, fieldNumber: 6)
+      }
+      if !_storage._link.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._link, fieldNumber: 7)
+      }
+      try { if let v = _storage._createdAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._expiresAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._ackedAt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._preferenceURL.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._preferenceURL, fieldNumber: 11)
+      }
+      if !_storage._listUnsubscribe.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._listUnsubscribe, fieldNumber: 12)
+      }
+      if !_storage._listUnsubscribePost.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._listUnsubscribePost, fieldNumber: 13)
+      }
+      try { if let v = _storage._delivery {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_OutboxMessage, rhs: Privacy_Consent_V1_OutboxMessage) -> Bool {
-    if lhs.messageID != rhs.messageID {return false}
-    if lhs.kind != rhs.kind {return false}
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.emailAddress != rhs.emailAddress {return false}
-    if lhs.subjectLine != rhs.subjectLine {return false}
-    if lhs.body != rhs.body {return false}
-    if lhs.link != rhs.link {return false}
-    if lhs._createdAt != rhs._createdAt {return false}
-    if lhs._expiresAt != rhs._expiresAt {return false}
-    if lhs._ackedAt != rhs._ackedAt {return false}
-    if lhs.preferenceURL != rhs.preferenceURL {return false}
-    if lhs.listUnsubscribe != rhs.listUnsubscribe {return false}
-    if lhs.listUnsubscribePost != rhs.listUnsubscribePost {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._messageID != rhs_storage._messageID {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._emailAddress != rhs_storage._emailAddress {return false}
+        if _storage._subjectLine != rhs_storage._subjectLine {return false}
+        if _storage._body != rhs_storage._body {return false}
+        if _storage._link != rhs_storage._link {return false}
+        if _storage._createdAt != rhs_storage._createdAt {return false}
+        if _storage._expiresAt != rhs_storage._expiresAt {return false}
+        if _storage._ackedAt != rhs_storage._ackedAt {return false}
+        if _storage._preferenceURL != rhs_storage._preferenceURL {return false}
+        if _storage._listUnsubscribe != rhs_storage._listUnsubscribe {return false}
+        if _storage._listUnsubscribePost != rhs_storage._listUnsubscribePost {return false}
+        if _storage._delivery != rhs_storage._delivery {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6244,7 +6440,7 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
 
 nonisolated extension Privacy_Consent_V1_ListOutboxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListOutboxRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}include_acked\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}include_acked\0\u{3}failed_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6255,6 +6451,7 @@ nonisolated extension Privacy_Consent_V1_ListOutboxRequest: SwiftProtobuf.Messag
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.includeAcked) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.failedOnly) }()
       default: break
       }
     }
@@ -6270,6 +6467,9 @@ nonisolated extension Privacy_Consent_V1_ListOutboxRequest: SwiftProtobuf.Messag
     if self.includeAcked != false {
       try visitor.visitSingularBoolField(value: self.includeAcked, fieldNumber: 3)
     }
+    if self.failedOnly != false {
+      try visitor.visitSingularBoolField(value: self.failedOnly, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6277,6 +6477,7 @@ nonisolated extension Privacy_Consent_V1_ListOutboxRequest: SwiftProtobuf.Messag
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
     if lhs.includeAcked != rhs.includeAcked {return false}
+    if lhs.failedOnly != rhs.failedOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6372,6 +6573,154 @@ nonisolated extension Privacy_Consent_V1_AckOutboxResponse: SwiftProtobuf.Messag
 
   public static func ==(lhs: Privacy_Consent_V1_AckOutboxResponse, rhs: Privacy_Consent_V1_AckOutboxResponse) -> Bool {
     if lhs.ackedCount != rhs.ackedCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_LeaseOutboxRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaseOutboxRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_messages\0\u{3}lease_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.maxMessages) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.leaseSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.maxMessages != 0 {
+      try visitor.visitSingularInt32Field(value: self.maxMessages, fieldNumber: 1)
+    }
+    if self.leaseSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.leaseSeconds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_LeaseOutboxRequest, rhs: Privacy_Consent_V1_LeaseOutboxRequest) -> Bool {
+    if lhs.maxMessages != rhs.maxMessages {return false}
+    if lhs.leaseSeconds != rhs.leaseSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_LeaseOutboxResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaseOutboxResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}messages\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.messages) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.messages.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.messages, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_LeaseOutboxResponse, rhs: Privacy_Consent_V1_LeaseOutboxResponse) -> Bool {
+    if lhs.messages != rhs.messages {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_ReportOutboxFailureRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportOutboxFailureRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}failure\0\u{1}permanent\0\u{3}retry_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.failure) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.permanent) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._retryAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 1)
+    }
+    if !self.failure.isEmpty {
+      try visitor.visitSingularStringField(value: self.failure, fieldNumber: 2)
+    }
+    if self.permanent != false {
+      try visitor.visitSingularBoolField(value: self.permanent, fieldNumber: 3)
+    }
+    try { if let v = self._retryAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_ReportOutboxFailureRequest, rhs: Privacy_Consent_V1_ReportOutboxFailureRequest) -> Bool {
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.permanent != rhs.permanent {return false}
+    if lhs._retryAt != rhs._retryAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_ReportOutboxFailureResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportOutboxFailureResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._message {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_ReportOutboxFailureResponse, rhs: Privacy_Consent_V1_ReportOutboxFailureResponse) -> Bool {
+    if lhs._message != rhs._message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

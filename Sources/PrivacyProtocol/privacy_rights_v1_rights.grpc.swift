@@ -306,6 +306,32 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "LeaseOutbox" metadata.
+        public enum LeaseOutbox: Sendable {
+            /// Request type for "LeaseOutbox".
+            public typealias Input = Privacy_Rights_V1_LeaseOutboxRequest
+            /// Response type for "LeaseOutbox".
+            public typealias Output = Privacy_Rights_V1_LeaseOutboxResponse
+            /// Descriptor for "LeaseOutbox".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.rights.v1.SubjectRightsService"),
+                method: "LeaseOutbox",
+                type: .unary
+            )
+        }
+        /// Namespace for "ReportOutboxFailure" metadata.
+        public enum ReportOutboxFailure: Sendable {
+            /// Request type for "ReportOutboxFailure".
+            public typealias Input = Privacy_Rights_V1_ReportOutboxFailureRequest
+            /// Response type for "ReportOutboxFailure".
+            public typealias Output = Privacy_Rights_V1_ReportOutboxFailureResponse
+            /// Descriptor for "ReportOutboxFailure".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.rights.v1.SubjectRightsService"),
+                method: "ReportOutboxFailure",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "privacy.rights.v1.SubjectRightsService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             OpenRequest.descriptor,
@@ -329,7 +355,9 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
             ListDueForRetention.descriptor,
             ListEngagements.descriptor,
             ListOutbox.descriptor,
-            AckOutbox.descriptor
+            AckOutbox.descriptor,
+            LeaseOutbox.descriptor,
+            ReportOutboxFailure.descriptor
         ]
     }
 }
@@ -923,6 +951,50 @@ extension Privacy_Rights_V1_SubjectRightsService {
             request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_AckOutboxRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_AckOutboxResponse>
+
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Rights_V1_LeaseOutboxRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Rights_V1_LeaseOutboxResponse` messages.
+        func leaseOutbox(
+            request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_LeaseOutboxResponse>
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Rights_V1_ReportOutboxFailureRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Rights_V1_ReportOutboxFailureResponse` messages.
+        func reportOutboxFailure(
+            request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>
     }
 
     /// Service protocol for the "privacy.rights.v1.SubjectRightsService" service.
@@ -1500,6 +1572,50 @@ extension Privacy_Rights_V1_SubjectRightsService {
             request: GRPCCore.ServerRequest<Privacy_Rights_V1_AckOutboxRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_AckOutboxResponse>
+
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_LeaseOutboxRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Rights_V1_LeaseOutboxResponse` message.
+        func leaseOutbox(
+            request: GRPCCore.ServerRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_LeaseOutboxResponse>
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ReportOutboxFailureRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Rights_V1_ReportOutboxFailureResponse` message.
+        func reportOutboxFailure(
+            request: GRPCCore.ServerRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>
     }
 
     /// Simple service protocol for the "privacy.rights.v1.SubjectRightsService" service.
@@ -2075,6 +2191,50 @@ extension Privacy_Rights_V1_SubjectRightsService {
             request: Privacy_Rights_V1_AckOutboxRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Rights_V1_AckOutboxResponse
+
+        /// Handle the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Rights_V1_LeaseOutboxRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Rights_V1_LeaseOutboxResponse` to respond with.
+        func leaseOutbox(
+            request: Privacy_Rights_V1_LeaseOutboxRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Rights_V1_LeaseOutboxResponse
+
+        /// Handle the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Rights_V1_ReportOutboxFailureRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Rights_V1_ReportOutboxFailureResponse` to respond with.
+        func reportOutboxFailure(
+            request: Privacy_Rights_V1_ReportOutboxFailureRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Rights_V1_ReportOutboxFailureResponse
     }
 }
 
@@ -2324,6 +2484,28 @@ extension Privacy_Rights_V1_SubjectRightsService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Privacy_Rights_V1_SubjectRightsService.Method.LeaseOutbox.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_LeaseOutboxRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_LeaseOutboxResponse>(),
+            handler: { request, context in
+                try await self.leaseOutbox(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Privacy_Rights_V1_SubjectRightsService.Method.ReportOutboxFailure.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ReportOutboxFailureRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ReportOutboxFailureResponse>(),
+            handler: { request, context in
+                try await self.reportOutboxFailure(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -2566,6 +2748,28 @@ extension Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_AckOutboxResponse> {
         let response = try await self.ackOutbox(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func leaseOutbox(
+        request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_LeaseOutboxResponse> {
+        let response = try await self.leaseOutbox(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func reportOutboxFailure(
+        request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse> {
+        let response = try await self.reportOutboxFailure(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2855,6 +3059,32 @@ extension Privacy_Rights_V1_SubjectRightsService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_AckOutboxResponse> {
         return GRPCCore.ServerResponse<Privacy_Rights_V1_AckOutboxResponse>(
             message: try await self.ackOutbox(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func leaseOutbox(
+        request: GRPCCore.ServerRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_LeaseOutboxResponse> {
+        return GRPCCore.ServerResponse<Privacy_Rights_V1_LeaseOutboxResponse>(
+            message: try await self.leaseOutbox(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func reportOutboxFailure(
+        request: GRPCCore.ServerRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse> {
+        return GRPCCore.ServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>(
+            message: try await self.reportOutboxFailure(
                 request: request.message,
                 context: context
             ),
@@ -3548,6 +3778,60 @@ extension Privacy_Rights_V1_SubjectRightsService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_AckOutboxResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_AckOutboxResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_LeaseOutboxRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_LeaseOutboxRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_LeaseOutboxResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseOutbox<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_LeaseOutboxRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_LeaseOutboxResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_LeaseOutboxResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ReportOutboxFailureRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_ReportOutboxFailureRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_ReportOutboxFailureResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func reportOutboxFailure<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ReportOutboxFailureResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -4486,6 +4770,82 @@ extension Privacy_Rights_V1_SubjectRightsService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "LeaseOutbox" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+        /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+        /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+        /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+        /// > to the next lease after it ends.
+        /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_LeaseOutboxRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_LeaseOutboxRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_LeaseOutboxResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func leaseOutbox<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_LeaseOutboxRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_LeaseOutboxResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Rights_V1_SubjectRightsService.Method.LeaseOutbox.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ReportOutboxFailure" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+        /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+        /// > links. A report on an acknowledged or failed message changes nothing.
+        /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_ReportOutboxFailureRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_ReportOutboxFailureRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_ReportOutboxFailureResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func reportOutboxFailure<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ReportOutboxFailureResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Rights_V1_SubjectRightsService.Method.ReportOutboxFailure.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -5240,6 +5600,72 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_AckOutboxRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_AckOutboxResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseOutbox" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+    /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+    /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+    /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+    /// > to the next lease after it ends.
+    /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Rights_V1_LeaseOutboxRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseOutbox<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Rights_V1_LeaseOutboxRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseOutbox(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_LeaseOutboxRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_LeaseOutboxResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportOutboxFailure" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+    /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+    /// > links. A report on an acknowledged or failed message changes nothing.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Rights_V1_ReportOutboxFailureRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportOutboxFailure<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.reportOutboxFailure(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ReportOutboxFailureRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ReportOutboxFailureResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -6084,6 +6510,80 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             metadata: metadata
         )
         return try await self.ackOutbox(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseOutbox" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Leases the oldest messages that are due (neither acknowledged nor failed, past their next
+    /// > attempt, not leased) to the caller for `lease_seconds`: a mail relay sends them, then
+    /// > acknowledges each (AckOutbox) or reports its failure (ReportOutboxFailure). Relays sharing one
+    /// > outbox never get the same message while its lease runs; a relay that dies leaves its messages
+    /// > to the next lease after it ends.
+    /// > Errors: INVALID_ARGUMENT for a bad count or lease length.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func leaseOutbox<Result>(
+        _ message: Privacy_Rights_V1_LeaseOutboxRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_LeaseOutboxResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Rights_V1_LeaseOutboxRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.leaseOutbox(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReportOutboxFailure" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Records a failed delivery attempt of a message and ends its lease: a transient failure makes
+    /// > it due again at `retry_at`; a permanent one marks it failed and wipes its address, body and
+    /// > links. A report on an acknowledged or failed message changes nothing.
+    /// > Errors: INVALID_ARGUMENT for a malformed id, reply or time; NOT_FOUND for an unknown id.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func reportOutboxFailure<Result>(
+        _ message: Privacy_Rights_V1_ReportOutboxFailureRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ReportOutboxFailureResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.reportOutboxFailure(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -50,7 +50,8 @@ struct RoleMatrixTests {
     "service": [
       "consent.CheckConsent", "consent.RecordConsent", "consent.CheckEmailEligibility", "consent.ListPurposes",
       "consent.ConfirmDoubleOptIn", "consent.ConfirmPreferenceChange", "consent.ListOutbox", "consent.AckOutbox",
-      "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement", "rights.ListOutbox", "rights.AckOutbox",
+      "consent.LeaseOutbox", "consent.ReportOutboxFailure", "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement",
+      "rights.ListOutbox", "rights.AckOutbox", "rights.LeaseOutbox", "rights.ReportOutboxFailure",
       "admin.CreateContact", "consent.CreatePreferenceLink", "consent.GetConsentReceipt", "consent.SetSubjectAttributes",
     ],
     "auditor": [

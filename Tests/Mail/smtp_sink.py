@@ -6,13 +6,15 @@ message to OUTPUT: the envelope sender and recipients, the content as received (
 undone by the server), whether the session was under TLS and who authenticated, and the message
 as Python's own email parser reads it (header names, decoded subject, text and HTML parts).
 
-  smtp_sink.py OUTPUT [--tls CERT KEY] [--auth USER:PASSWORD] [--login-only] [--reply CODE]...
+  smtp_sink.py OUTPUT [--tls CERT KEY] [--auth USER:PASSWORD] [--login-only] [--reply CODE]... [--hold-first SECONDS]
 
 --tls         offer STARTTLS with this certificate and key (then require it before MAIL)
 --auth        accept AUTH with this user and password (only under TLS, as aiosmtpd insists)
 --login-only  offer AUTH LOGIN but not PLAIN
 --reply CODE  answer the end of DATA with CODE (e.g. "421 try later"), one per message in turn;
               messages past the list are accepted with 250; a refused message is not kept
+--hold-first  keep the first accepted message, then wait this long before answering its 250 (a
+              client can be stopped after the server has the message and before it hears so)
 """
 import argparse
 import asyncio
@@ -28,9 +30,10 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, output, replies):
+    def __init__(self, output, replies, hold_first):
         self.output = output
         self.replies = list(replies)
+        self.hold = hold_first
 
     async def handle_DATA(self, server, session, envelope):
         if self.replies:
@@ -47,6 +50,9 @@ class Sink:
         record.update(parsed(envelope.original_content))
         with open(self.output, "a") as out:
             out.write(json.dumps(record) + "\n")
+        if self.hold:
+            hold, self.hold = self.hold, 0
+            await asyncio.sleep(hold)
         return "250 OK: kept"
 
 
@@ -61,6 +67,7 @@ def parsed(content):
         "from_header": str(message.get("from", "")),
         "message_id": str(message.get("message-id", "")),
         "list_unsubscribe": message.get("list-unsubscribe"),
+        "list_unsubscribe_post": message.get("list-unsubscribe-post"),
         "text": text.get_content() if text is not None else None,
         "html": html.get_content() if html is not None else None,
         "seven_bit": all(byte < 128 for byte in content),
@@ -80,6 +87,7 @@ def main():
     parser.add_argument("--auth")
     parser.add_argument("--login-only", action="store_true")
     parser.add_argument("--reply", action="append", default=[])
+    parser.add_argument("--hold-first", type=float, default=0)
     arguments = parser.parse_args()
 
     options = {}
@@ -99,7 +107,7 @@ def main():
             options.update(auth_exclude_mechanism=["PLAIN"])
 
     port = free_port()
-    controller = Controller(Sink(arguments.output, arguments.reply), hostname="127.0.0.1", port=port, **options)
+    controller = Controller(Sink(arguments.output, arguments.reply, arguments.hold_first), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("listening on 127.0.0.1:%d" % port, flush=True)
     try:

@@ -111,7 +111,7 @@ struct ConsentStoreConformanceTests {
       #expect(try await store.events(EventQuery(limit: 10)) == winner.events)
       #expect(try await store.subjectStates().states["b"] == nil)
       #expect(try await store.confirmation(tokenHash: "hash-c-1") == nil)
-      #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).isEmpty)
+      #expect(try await store.outbox(after: 0, filter: .all, limit: 10).isEmpty)
       #expect(try await store.preferenceLink(tokenHash: "hash-l-1") == nil)
       #expect(try await store.exclusively { 42 } == 42)
     }
@@ -158,18 +158,59 @@ struct ConsentStoreConformanceTests {
         $0.preferenceLinks = [footer]
       })
       #expect(try await store.preferenceLink(tokenHash: "hash-l-1") == footer)
-      let listed = try await store.outbox(after: 0, includeAcked: false, limit: 10)
+      let listed = try await store.outbox(after: 0, filter: .pending, limit: 10)
       #expect(listed.map(\.id) == ["m-1", "m-2", "m-3"])
       #expect(listed[0].preferenceURL == "https://example.com/p/m-1" && listed[0].unsubscribeURL == "https://example.com/u/m-1")
-      #expect(try await store.outbox(after: listed[0].position, includeAcked: false, limit: 1).map(\.id) == ["m-2"])
+      #expect(try await store.outbox(after: listed[0].position, filter: .pending, limit: 1).map(\.id) == ["m-2"])
       let ackedAt = Self.start.addingTimeInterval(5)
       #expect(try await store.ackOutbox(ids: ["m-1"], at: ackedAt) == 1)
       #expect(try await store.ackOutbox(ids: ["m-1"], at: ackedAt) == 0)
       await #expect(throws: ConsentError.outboxMessageNotFound("nope")) { try await store.ackOutbox(ids: ["m-2", "nope"], at: ackedAt) }
-      #expect(try await store.outbox(after: 0, includeAcked: false, limit: 10).map(\.id) == ["m-2", "m-3"])
-      let acked = try #require(try await store.outbox(after: 0, includeAcked: true, limit: 10).first)
+      #expect(try await store.outbox(after: 0, filter: .pending, limit: 10).map(\.id) == ["m-2", "m-3"])
+      let acked = try #require(try await store.outbox(after: 0, filter: .all, limit: 10).first)
       #expect(acked.id == "m-1" && acked.ackedAt == ackedAt && acked.body.isEmpty && acked.link.isEmpty)
-      #expect(acked.preferenceURL.isEmpty && acked.unsubscribeURL.isEmpty)
+      #expect(acked.preferenceURL.isEmpty && acked.unsubscribeURL.isEmpty && acked.emailAddress.isEmpty)
+    }
+  }
+
+  @Test("a lease hands each due message to one caller; a transient failure defers it, a permanent one fails it and wipes it",
+        arguments: StoreKind.available)
+  func outboxDelivery(kind: StoreKind) async throws {
+    try await kind.withConsentStore { store in
+      try await store.commit(commit(after: .empty) { $0.outbox = [message("m-1", "a"), message("m-2", "b"), message("m-3", "c")] })
+      let now = Self.start
+      let until = now.addingTimeInterval(60)
+      let first = try await store.leaseOutbox(limit: 2, until: until, now: now)
+      #expect(first.map(\.id) == ["m-1", "m-2"] && first.allSatisfy { $0.delivery.leasedUntil == until })
+      #expect(try await store.leaseOutbox(limit: 10, until: until, now: now).map(\.id) == ["m-3"])
+      #expect(try await store.leaseOutbox(limit: 10, until: until, now: now).isEmpty)
+
+      let retryAt = now.addingTimeInterval(120)
+      let deferred = try await store.reportOutboxFailure(
+        try OutboxFailureReport(messageID: "m-1", failure: "421 4.3.2 <a@example.com> busy", permanent: false, retryAt: retryAt, now: now),
+        at: now)
+      #expect(deferred.delivery == OutboxDelivery(attempts: 1, nextAttemptAt: retryAt, lastFailure: "421 4.3.2 [address] busy"))
+      #expect(deferred.emailAddress == "a@example.com" && !deferred.body.isEmpty)
+      let failed = try await store.reportOutboxFailure(
+        try OutboxFailureReport(messageID: "m-2", failure: "550 5.1.1 no such user", permanent: true, retryAt: nil, now: now), at: now)
+      #expect(failed.delivery.failedAt == now && failed.delivery.attempts == 1 && failed.delivery.lastFailure == "550 5.1.1 no such user")
+      #expect(failed.emailAddress.isEmpty && failed.body.isEmpty && failed.link.isEmpty && failed.preferenceURL.isEmpty)
+      // A report on a failed or acknowledged message changes nothing.
+      let again = try await store.reportOutboxFailure(
+        try OutboxFailureReport(messageID: "m-2", failure: "451 later", permanent: false, retryAt: nil, now: now), at: now)
+      #expect(again == failed)
+      await #expect(throws: ConsentError.outboxMessageNotFound("nope")) {
+        try await store.reportOutboxFailure(try OutboxFailureReport(messageID: "nope", failure: "x", permanent: true, retryAt: nil, now: now), at: now)
+      }
+
+      // m-3's lease ran out, m-1's retry time came: both due again; m-2 never.
+      let later = retryAt.addingTimeInterval(1)
+      #expect(try await store.leaseOutbox(limit: 10, until: later.addingTimeInterval(60), now: later).map(\.id) == ["m-1", "m-3"])
+      #expect(try await store.outbox(after: 0, filter: .failed, limit: 10).map(\.id) == ["m-2"])
+      #expect(try await store.outbox(after: 0, filter: .pending, limit: 10).map(\.id) == ["m-1", "m-3"])
+      #expect(try await store.ackOutbox(ids: ["m-1"], at: later) == 1)
+      #expect(try await store.outbox(after: 0, filter: .pending, limit: 10).map(\.id) == ["m-3"])
+      #expect(try await store.outbox(after: 0, filter: .all, limit: 10).first?.delivery.leasedUntil == nil)
     }
   }
 
@@ -193,7 +234,7 @@ struct ConsentStoreConformanceTests {
       #expect(erasedEvent.evidence.emailAddress.isEmpty && erasedEvent.personalDataSalt == nil)
       #expect(erasedEvent.personalDataDigest == first.events[0].personalDataDigest)
       #expect(try await store.confirmation(tokenHash: "hash-c-1")?.supersededAt != nil)
-      #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).first?.emailAddress.isEmpty == true)
+      #expect(try await store.outbox(after: 0, filter: .all, limit: 10).first?.emailAddress.isEmpty == true)
     }
   }
 

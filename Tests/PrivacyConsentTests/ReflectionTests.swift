@@ -55,7 +55,8 @@ struct ReflectionTests {
     #expect(service.first == "privacy/consent/v1/consent.proto")
     #expect(Set(service) == ["privacy/consent/v1/consent.proto", "privacy/common/v1/common.proto", "google/protobuf/timestamp.proto"])
     #expect(try fileNames(answers[1]) == service)
-    #expect(try fileNames(answers[2]) == ["privacy/common/v1/common.proto"])
+    // The shared types' file, then the one it imports.
+    #expect(try fileNames(answers[2]) == ["privacy/common/v1/common.proto", "google/protobuf/timestamp.proto"])
     #expect(try fileNames(answers[3]) == ["google/protobuf/timestamp.proto"])
     // The vault's and the gateway's API are not this server's to describe.
     for answer in answers[4...6] {

@@ -197,18 +197,45 @@ struct RightsStoreConformanceTests {
         $0.requests = [request("r-1", "a")]
         $0.outbox = [message("m-1"), message("m-2")]
       }
-      let listed = try await store.outbox(after: 0, includeAcked: false, limit: 10)
+      let listed = try await store.outbox(after: 0, filter: .pending, limit: 10)
       #expect(listed.map(\.id) == ["m-1", "m-2"])
-      #expect(try await store.outbox(after: listed[0].position, includeAcked: false, limit: 10).map(\.id) == ["m-2"])
+      #expect(try await store.outbox(after: listed[0].position, filter: .pending, limit: 10).map(\.id) == ["m-2"])
       #expect(try await store.ackOutbox(ids: ["m-1"], at: Self.start) == 1)
       #expect(try await store.ackOutbox(ids: ["m-1"], at: Self.start) == 0)
       await #expect(throws: RightsError.outboxMessageNotFound("nope")) { try await store.ackOutbox(ids: ["m-2", "nope"], at: Self.start) }
-      #expect(try await store.outbox(after: 0, includeAcked: false, limit: 10).map(\.id) == ["m-2"])
-      let acked = try #require(try await store.outbox(after: 0, includeAcked: true, limit: 10).first)
+      #expect(try await store.outbox(after: 0, filter: .pending, limit: 10).map(\.id) == ["m-2"])
+      let acked = try #require(try await store.outbox(after: 0, filter: .all, limit: 10).first)
       #expect(acked.ackedAt == Self.start && acked.body.isEmpty && acked.token.isEmpty && acked.link.isEmpty)
       // The request's subject erased: its sent messages lose the address.
       try await committed(store) { $0.scrubbedOutboxRequests = ["r-1"] }
-      #expect(try await store.outbox(after: 0, includeAcked: true, limit: 10).first?.recipientEmail.isEmpty == true)
+      #expect(try await store.outbox(after: 0, filter: .all, limit: 10).first?.recipientEmail.isEmpty == true)
+    }
+  }
+
+  @Test("a lease hands each due notice to one caller; a permanent failure wipes it and lists it as failed",
+        arguments: StoreKind.available)
+  func outboxDelivery(kind: StoreKind) async throws {
+    try await kind.withRightsStore { store in
+      let message = OutboxMessage(
+        id: "m-1", kind: .completed, requestID: "r-1", recipientEmail: "a@example.com", subjectLine: "Done", body: "Done",
+        token: "t", link: "https://example.com/requests/download?token=t", createdAt: Self.start
+      ).withPreferenceFooter("https://example.com/p/x")
+      try await committed(store) {
+        $0.requests = [request("r-1", "a")]
+        $0.outbox = [message]
+      }
+      let now = Self.start
+      let leased = try await store.leaseOutbox(limit: 10, until: now.addingTimeInterval(30), now: now)
+      #expect(leased.map(\.id) == ["m-1"] && leased[0].preferenceURL == "https://example.com/p/x")
+      #expect(try await store.leaseOutbox(limit: 10, until: now.addingTimeInterval(30), now: now).isEmpty)
+      let failed = try await store.reportOutboxFailure(
+        try OutboxFailureReport(messageID: "m-1", failure: "554 5.7.1 rejected for a@example.com", permanent: true, retryAt: nil, now: now),
+        at: now)
+      #expect(failed.delivery.failedAt == now && failed.delivery.lastFailure == "554 5.7.1 rejected for [address]")
+      #expect(failed.recipientEmail.isEmpty && failed.body.isEmpty && failed.token.isEmpty && failed.link.isEmpty && failed.preferenceURL.isEmpty)
+      #expect(try await store.outbox(after: 0, filter: .failed, limit: 10).map(\.id) == ["m-1"])
+      #expect(try await store.outbox(after: 0, filter: .pending, limit: 10).isEmpty)
+      #expect(try await store.leaseOutbox(limit: 10, until: now.addingTimeInterval(90), now: now.addingTimeInterval(60)).isEmpty)
     }
   }
 }

@@ -80,10 +80,10 @@ public struct Confirmation: Sendable, Equatable {
   }
 }
 
-/// An email waiting for the mail system. Its body and links (which hold clear tokens) are wiped
-/// once acknowledged, and its address on erasure. Every message carries a personal link to the
+/// An email waiting for the mail system. Its address, body and links (which hold clear tokens)
+/// are wiped once acknowledged or failed for good, and on erasure. Every message carries a personal link to the
 /// subject's preference page and the matching one-click unsubscribe URL.
-public struct OutboxMessage: Sendable, Equatable {
+public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   public var id: String
   public var kind: ConfirmationKind
   public var subjectID: String
@@ -98,14 +98,17 @@ public struct OutboxMessage: Sendable, Equatable {
   public var createdAt: Date
   public var expiresAt: Date
   public var ackedAt: Date?
+  /// Attempts, lease and failure, as the mail relay reported them.
+  public var delivery: OutboxDelivery
   /// Position in the outbox (store-assigned), for paging.
   public var position: Int64
 
   public init(
     id: String, kind: ConfirmationKind, subjectID: String, emailAddress: String, subjectLine: String, body: String,
     link: String, preferenceURL: String = "", unsubscribeURL: String = "", createdAt: Date, expiresAt: Date, ackedAt: Date? = nil,
-    position: Int64 = 0
+    delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
   ) {
+    self.delivery = delivery
     self.preferenceURL = preferenceURL
     self.unsubscribeURL = unsubscribeURL
     self.id = id

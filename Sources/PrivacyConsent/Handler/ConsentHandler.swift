@@ -431,10 +431,10 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     request: ServerRequest<Privacy_Consent_V1_ListOutboxRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_ListOutboxResponse> {
     let message = request.message
-    let scope = "outbox|\(message.includeAcked)"
-    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    let filter = OutboxFilter(includeAcked: message.includeAcked, failedOnly: message.failedOnly)
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: "outbox|\(filter)")
     let after = try page.numericCursor(Int64.self) ?? 0
-    let messages = try await ledger.outbox(after: after, includeAcked: message.includeAcked, limit: page.fetchLimit)
+    let messages = try await ledger.outbox(after: after, filter: filter, limit: page.fetchLimit)
     let (items, next) = page.page(of: messages) { String($0.position) }
     return ServerResponse(message: .with {
       $0.messages = items.map(\.proto)
@@ -447,6 +447,25 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Consent_V1_AckOutboxResponse> {
     let acked = try await ledger.ackOutbox(ids: try Validate.messageIDs(request.message.messageIds))
     return ServerResponse(message: .with { $0.ackedCount = UInt32(acked) })
+  }
+
+  func leaseOutbox(
+    request: ServerRequest<Privacy_Consent_V1_LeaseOutboxRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_LeaseOutboxResponse> {
+    let lease = try OutboxLease(maxMessages: request.message.maxMessages, leaseSeconds: request.message.leaseSeconds)
+    let messages = try await ledger.leaseOutbox(lease)
+    return ServerResponse(message: .with { $0.messages = messages.map(\.proto) })
+  }
+
+  func reportOutboxFailure(
+    request: ServerRequest<Privacy_Consent_V1_ReportOutboxFailureRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_ReportOutboxFailureResponse> {
+    let report = request.message
+    let message = try await ledger.reportOutboxFailure(
+      try OutboxFailureReport(
+        messageID: report.messageID, failure: report.failure, permanent: report.permanent,
+        retryAt: try report.retryAt.checkedDate(isSet: report.hasRetryAt, field: "retry_at"), now: ledger.now()))
+    return ServerResponse(message: .with { $0.message = message.proto })
   }
 
   // MARK: Preference links

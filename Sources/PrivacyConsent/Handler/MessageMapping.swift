@@ -233,6 +233,7 @@ extension OutboxMessage {
       $0.createdAt = createdAt.protoTimestamp
       $0.expiresAt = expiresAt.protoTimestamp
       if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }
+      $0.delivery = delivery.proto
     }
   }
 }

@@ -1,4 +1,5 @@
 public import Foundation
+public import PrivacyKit
 
 /// The subjects' states a store keeps, and how far into the ledger they reach: every event
 /// changes its subject's state, so the newest state's last sequence is the last event they hold.
@@ -68,11 +69,18 @@ public protocol ConsentStore: Sendable {
   /// Double opt-in confirmations expired by `now` that were neither used nor replaced, and whose
   /// expiry the ledger does not record yet, oldest expiry first.
   func lapsedDoubleOptIns(at now: Date, limit: Int) async throws -> [Confirmation]
-  /// Outbox messages after `position`, oldest first.
-  func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]
-  /// Marks messages as sent and wipes their body and link; returns how many were newly
+  /// Outbox messages after `position` that `filter` lets through, oldest first.
+  func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage]
+  /// Marks messages as sent and wipes their address, body and links; returns how many were newly
   /// acknowledged. An unknown id throws `ConsentError.outboxMessageNotFound` and acks nothing.
   func ackOutbox(ids: [String], at: Date) async throws -> Int
+  /// Leases up to `limit` due messages (neither acknowledged nor failed, next attempt and any
+  /// lease past at `now`) until `until`, oldest first; two callers never get the same message.
+  func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage]
+  /// Records a failed attempt and ends the message's lease: due again at the report's retry time,
+  /// or failed for good with its address, body and links wiped. An acknowledged or failed message
+  /// is left as it is. An unknown id throws `ConsentError.outboxMessageNotFound`.
+  func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage
   /// How many of a subject's events carry personal evidence, and how many of their outbox
   /// messages still hold an address: what erasure is about to remove.
   func personalDataCounts(subjectID: String) async throws -> (events: Int, outboxMessages: Int)

@@ -115,6 +115,7 @@ public struct PostgresConsentStore: ConsentStore {
       "ALTER TABLE consent_purposes ADD COLUMN ask_when TEXT NOT NULL DEFAULT ''",
       "CREATE TABLE consent_subject_attributes (subject_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, updated_at BIGINT NOT NULL)",
     ],
+    OutboxDeliveryColumns.migration(table: "consent_outbox", integer: "BIGINT"),
   ]
 
   // MARK: Reads
@@ -199,24 +200,38 @@ public struct PostgresConsentStore: ConsentStore {
       "SELECT \(unescaped: Self.confirmationColumns) FROM consent_confirmations WHERE token_hash = \(tokenHash)").first
   }
 
-  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
-    let pending = includeAcked ? "" : "AND acked_at IS NULL"
+  public func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage] {
+    try await Self.outboxMessages(
+      database.query(
+        """
+        SELECT \(unescaped: Self.outboxColumns) FROM consent_outbox WHERE position > \(position) \(unescaped: filter.sqlCondition)
+        ORDER BY position LIMIT \(limit)
+        """))
+  }
+
+  /// The columns `outboxMessages` reads, in its order.
+  private static let outboxColumns = """
+    position, message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url,
+    created_at, expires_at, acked_at, attempts, next_attempt_at, leased_until, failed_at, last_failure
+    """
+
+  private static func outboxMessages(_ rows: PostgresRows) async throws -> [OutboxMessage] {
     var messages: [OutboxMessage] = []
-    let rows = try await database.query(
-      """
-      SELECT position, message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url,
-        created_at, expires_at, acked_at
-      FROM consent_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
-      """)
-    for try await (position, id, kind, subjectID, address, subjectLine, body, link, preferenceURL, unsubscribeURL, createdAt, expiresAt, ackedAt)
-      in rows.decode((Int64, String, String, String, String, String, String, String, String, String, Int64, Int64, Int64?).self)
+    for try await (
+      position, id, kind, subjectID, address, subjectLine, body, link, preferenceURL, unsubscribeURL, createdAt, expiresAt, ackedAt,
+      attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
+    ) in rows.decode(
+      (Int64, String, String, String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64, Int64, Int64, Int64?, String).self)
     {
       guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
       messages.append(
         OutboxMessage(
           id: id, kind: kind, subjectID: subjectID, emailAddress: address, subjectLine: subjectLine, body: body, link: link,
-          preferenceURL: preferenceURL, unsubscribeURL: unsubscribeURL, createdAt: Microseconds(value: createdAt).date, expiresAt: Microseconds(value: expiresAt).date,
-          ackedAt: ackedAt.map { Microseconds(value: $0).date }, position: position))
+          preferenceURL: preferenceURL, unsubscribeURL: unsubscribeURL, createdAt: Microseconds(value: createdAt).date,
+          expiresAt: Microseconds(value: expiresAt).date, ackedAt: ackedAt.map { Microseconds(value: $0).date },
+          delivery: OutboxDelivery(
+            storedAttempts: attempts, nextAttemptAt: nextAttemptAt, leasedUntil: leasedUntil, failedAt: failedAt, lastFailure: lastFailure),
+          position: position))
     }
     return messages
   }
@@ -315,24 +330,27 @@ public struct PostgresConsentStore: ConsentStore {
 
   public func ackOutbox(ids: [String], at: Date) async throws -> Int {
     try await database.transaction { connection in
-      var acked = 0
-      for id in ids {
-        var found: Int64?? = nil
-        for try await ackedAt in try await connection.checkedQuery(
-          "SELECT acked_at FROM consent_outbox WHERE message_id = \(id) FOR UPDATE", logger: logger
-        ).decode(Int64?.self) {
-          found = .some(ackedAt)
-        }
-        guard let ackedAt = found else { throw ConsentError.outboxMessageNotFound(id) }
-        if ackedAt == nil {
-          try await connection.checkedQuery(
-            "UPDATE consent_outbox SET acked_at = \(Microseconds(at).value), body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE message_id = \(id)", logger: logger)
-          acked += 1
-        }
-      }
-      return acked
+      try await Self.outboxTable.acknowledge(connection, ids: ids, at: at, logger: logger, notFound: ConsentError.outboxMessageNotFound)
     }
   }
+
+  public func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage] {
+    try await database.transaction { connection in
+      try await Self.outboxTable.lease(
+        connection, columns: Self.outboxColumns, limit: limit, until: until, now: now, logger: logger, decode: Self.outboxMessages)
+    }
+  }
+
+  public func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage {
+    try await database.transaction { connection in
+      try await Self.outboxTable.reportFailure(
+        connection, columns: Self.outboxColumns, report, at: at, logger: logger, decode: Self.outboxMessages,
+        notFound: ConsentError.outboxMessageNotFound)
+    }
+  }
+
+  private static let outboxTable = OutboxTable(
+    name: "consent_outbox", wipedColumns: "email_address = '', body = '', link = '', preference_url = '', unsubscribe_url = ''")
 
   public func insertPreferenceLink(_ link: PreferenceLink) async throws {
     try await database.transaction { connection in try await insert(link, connection) }

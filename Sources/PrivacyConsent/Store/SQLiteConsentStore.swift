@@ -1,7 +1,7 @@
 public import Foundation
 public import GRDB
 public import Logging
-import PrivacyKit
+public import PrivacyKit
 
 /// The consent store on SQLite (the embedded default).
 public struct SQLiteConsentStore: ConsentStore {
@@ -104,6 +104,9 @@ public struct SQLiteConsentStore: ConsentStore {
         ALTER TABLE outbox ADD COLUMN unsubscribe_url TEXT NOT NULL DEFAULT '';
         """)
     }
+    migrator.registerMigration("v10-outbox-delivery") { db in
+      for statement in OutboxDeliveryColumns.migration(table: "outbox", integer: "INTEGER") { try db.execute(sql: statement) }
+    }
     return migrator
   }
 
@@ -192,10 +195,11 @@ public struct SQLiteConsentStore: ConsentStore {
     }
   }
 
-  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
-    let pending = includeAcked ? "" : "AND acked_at IS NULL"
-    return try await pool.read { db in
-      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?"), arguments: [position, limit]
+  public func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(filter.sqlCondition) ORDER BY position LIMIT ?"),
+        arguments: [position, limit]
       ).map(Self.outboxMessage(from:))
     }
   }
@@ -288,23 +292,27 @@ public struct SQLiteConsentStore: ConsentStore {
   // MARK: Writes
 
   public func ackOutbox(ids: [String], at: Date) async throws -> Int {
-    let acked = try await pool.write { db in
-      var acked = 0
-      for id in ids {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT acked_at FROM outbox WHERE message_id = ?"), arguments: [id]) else {
-          throw ConsentError.outboxMessageNotFound(id)
-        }
-        if row["acked_at"] as Int64? == nil {
-          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, body = '', link = '', preference_url = '', unsubscribe_url = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
-          acked += 1
-        }
-      }
-      return acked
-    }
+    let acked = try await pool.write { db in try Self.outboxTable.acknowledge(db, ids: ids, at: at, notFound: ConsentError.outboxMessageNotFound) }
     // The acknowledged messages held clear tokens; no old page version may keep them.
     if acked > 0 { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
     return acked
   }
+
+  public func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage] {
+    try await pool.write { db in try Self.outboxTable.lease(db, limit: limit, until: until, now: now, decode: Self.outboxMessage(from:)) }
+  }
+
+  public func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage {
+    let message = try await pool.write { db in
+      try Self.outboxTable.reportFailure(db, report, at: at, decode: Self.outboxMessage(from:), notFound: ConsentError.outboxMessageNotFound)
+    }
+    // A failed message held a clear token; no old page version may keep it.
+    if report.isPermanent { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+    return message
+  }
+
+  private static let outboxTable = OutboxTable(
+    name: "outbox", wipedColumns: "email_address = '', body = '', link = '', preference_url = '', unsubscribe_url = ''")
 
   public func insertPreferenceLink(_ link: PreferenceLink) async throws {
     try await pool.write { db in try Self.insert(link, db) }
@@ -561,6 +569,10 @@ public struct SQLiteConsentStore: ConsentStore {
       id: row["message_id"], kind: kind, subjectID: row["subject_id"], emailAddress: row["email_address"],
       subjectLine: row["subject_line"], body: row["body"], link: row["link"], preferenceURL: row["preference_url"],
       unsubscribeURL: row["unsubscribe_url"], createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
-      ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, position: row["position"])
+      ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date },
+      delivery: OutboxDelivery(
+        storedAttempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], leasedUntil: row["leased_until"], failedAt: row["failed_at"],
+        lastFailure: row["last_failure"]),
+      position: row["position"])
   }
 }

@@ -41,6 +41,8 @@ extension RouteTable {
     UnaryRoute(Consent.VerifyLedger.self, .consent),
     UnaryRoute(Consent.ListOutbox.self, .consent),
     UnaryRoute(Consent.AckOutbox.self, .consent),
+    UnaryRoute(Consent.LeaseOutbox.self, .consent),
+    UnaryRoute(Consent.ReportOutboxFailure.self, .consent),
     UnaryRoute(Consent.CreatePreferenceLink.self, .consent),
     UnaryRoute(Consent.ResolvePreferenceLink.self, .consent),
     UnaryRoute(Consent.RevokePreferenceLinks.self, .consent),
@@ -88,6 +90,8 @@ extension RouteTable {
     UnaryRoute(Rights.ListDueForRetention.self, .rights),
     UnaryRoute(Rights.ListOutbox.self, .rights),
     UnaryRoute(Rights.AckOutbox.self, .rights),
+    UnaryRoute(Rights.LeaseOutbox.self, .rights),
+    UnaryRoute(Rights.ReportOutboxFailure.self, .rights),
     // BlocklistService (blocklist)
     UnaryRoute(Blocklist.Add.self, .blocklist),
     UnaryRoute(Blocklist.Check.self, .blocklist),
@@ -122,6 +126,8 @@ extension Consent.WatchConsentEvents: GeneratedMethod {}
 extension Consent.VerifyLedger: GeneratedMethod {}
 extension Consent.ListOutbox: GeneratedMethod {}
 extension Consent.AckOutbox: GeneratedMethod {}
+extension Consent.LeaseOutbox: GeneratedMethod {}
+extension Consent.ReportOutboxFailure: GeneratedMethod {}
 extension Consent.CreatePreferenceLink: GeneratedMethod {}
 extension Consent.ResolvePreferenceLink: GeneratedMethod {}
 extension Consent.RevokePreferenceLinks: GeneratedMethod {}
@@ -167,6 +173,8 @@ extension Rights.RecordEngagement: GeneratedMethod {}
 extension Rights.ListDueForRetention: GeneratedMethod {}
 extension Rights.ListOutbox: GeneratedMethod {}
 extension Rights.AckOutbox: GeneratedMethod {}
+extension Rights.LeaseOutbox: GeneratedMethod {}
+extension Rights.ReportOutboxFailure: GeneratedMethod {}
 extension Blocklist.Add: GeneratedMethod {}
 extension Blocklist.Check: GeneratedMethod {}
 extension Blocklist.Remove: GeneratedMethod {}

@@ -111,3 +111,31 @@ extension Google_Protobuf_Timestamp {
     seconds == 0 && nanos == 0 ? nil : date
   }
 }
+
+extension OutboxDelivery {
+  public var proto: Privacy_Common_V1_OutboxDelivery {
+    .with {
+      $0.attempts = UInt32(clamping: attempts)
+      if let nextAttemptAt { $0.nextAttemptAt = nextAttemptAt.protoTimestamp }
+      if let leasedUntil { $0.leasedUntil = leasedUntil.protoTimestamp }
+      if let failedAt { $0.failedAt = failedAt.protoTimestamp }
+      $0.lastFailure = lastFailure
+    }
+  }
+}
+
+extension OutboxFilter {
+  /// What a ListOutbox request asks for.
+  public init(includeAcked: Bool, failedOnly: Bool) {
+    self = failedOnly ? .failed : includeAcked ? .all : .pending
+  }
+}
+
+extension Google_Protobuf_Timestamp {
+  /// The instant of an optional field, checked: nil when not set.
+  public func checkedDate(isSet: Bool, field: String) throws(InvalidArgument) -> Date? {
+    guard isSet else { return nil }
+    guard isWellFormed else { throw InvalidArgument("\(field) is not a valid time") }
+    return date
+  }
+}

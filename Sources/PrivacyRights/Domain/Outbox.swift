@@ -1,9 +1,10 @@
 public import Foundation
-import PrivacyKit
+public import PrivacyKit
 
-/// An email to a requester waiting for the mail system. Body, token and link are wiped once
-/// acknowledged: the clear verification token exists only in an undelivered message.
-public struct OutboxMessage: Sendable, Equatable {
+/// An email to a requester waiting for the mail system. Address, body, token and links are wiped
+/// once acknowledged or failed for good: the clear verification token exists only in an
+/// undelivered message.
+public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   public var id: String
   public var kind: OutboxKind
   public var requestID: String
@@ -15,13 +16,21 @@ public struct OutboxMessage: Sendable, Equatable {
   public var createdAt: Date
   public var expiresAt: Date?
   public var ackedAt: Date?
+  /// The requester's preference page, for the mail's footer (also at the body's end); empty
+  /// when the request has none.
+  public var preferenceURL: String
+  /// Attempts, lease and failure, as the mail relay reported them.
+  public var delivery: OutboxDelivery
   /// Position in the outbox (store-assigned), for paging.
   public var position: Int64
 
   public init(
     id: String, kind: OutboxKind, requestID: String, recipientEmail: String, subjectLine: String, body: String,
-    token: String = "", link: String = "", createdAt: Date, expiresAt: Date? = nil, ackedAt: Date? = nil, position: Int64 = 0
+    token: String = "", link: String = "", createdAt: Date, expiresAt: Date? = nil, ackedAt: Date? = nil,
+    preferenceURL: String = "", delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
   ) {
+    self.preferenceURL = preferenceURL
+    self.delivery = delivery
     self.id = id
     self.kind = kind
     self.requestID = requestID
@@ -44,6 +53,7 @@ extension OutboxMessage {
     guard !preferenceURL.isEmpty else { return self }
     var message = self
     message.body += "\n\n-- \nYour privacy preferences: \(preferenceURL)"
+    message.preferenceURL = preferenceURL
     return message
   }
 }

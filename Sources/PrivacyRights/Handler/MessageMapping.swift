@@ -296,6 +296,8 @@ extension OutboxMessage {
       $0.createdAt = createdAt.protoTimestamp
       if let expiresAt { $0.expiresAt = expiresAt.protoTimestamp }
       if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }
+      $0.preferenceURL = preferenceURL
+      $0.delivery = delivery.proto
     }
   }
 }

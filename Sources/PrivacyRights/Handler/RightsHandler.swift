@@ -352,10 +352,10 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     request: ServerRequest<Privacy_Rights_V1_ListOutboxRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Rights_V1_ListOutboxResponse> {
     let message = request.message
-    let scope = "outbox|\(message.includeAcked)"
-    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: scope)
+    let filter = OutboxFilter(includeAcked: message.includeAcked, failedOnly: message.failedOnly)
+    let page = try PageRequest(size: message.pageSize, token: message.pageToken, scope: "outbox|\(filter)")
     let after = try page.numericCursor(Int64.self) ?? 0
-    let messages = try await desk.outbox(after: after, includeAcked: message.includeAcked, limit: page.fetchLimit)
+    let messages = try await desk.outbox(after: after, filter: filter, limit: page.fetchLimit)
     let (items, next) = page.page(of: messages) { String($0.position) }
     return ServerResponse(message: .with {
       $0.messages = items.map(\.proto)
@@ -368,5 +368,24 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
   ) async throws -> ServerResponse<Privacy_Rights_V1_AckOutboxResponse> {
     let acked = try await desk.ackOutbox(ids: try Validate.messageIDs(request.message.messageIds))
     return ServerResponse(message: .with { $0.ackedCount = UInt32(acked) })
+  }
+
+  func leaseOutbox(
+    request: ServerRequest<Privacy_Rights_V1_LeaseOutboxRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Rights_V1_LeaseOutboxResponse> {
+    let lease = try OutboxLease(maxMessages: request.message.maxMessages, leaseSeconds: request.message.leaseSeconds)
+    let messages = try await desk.leaseOutbox(lease)
+    return ServerResponse(message: .with { $0.messages = messages.map(\.proto) })
+  }
+
+  func reportOutboxFailure(
+    request: ServerRequest<Privacy_Rights_V1_ReportOutboxFailureRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Rights_V1_ReportOutboxFailureResponse> {
+    let report = request.message
+    let message = try await desk.reportOutboxFailure(
+      try OutboxFailureReport(
+        messageID: report.messageID, failure: report.failure, permanent: report.permanent,
+        retryAt: try report.retryAt.checkedDate(isSet: report.hasRetryAt, field: "retry_at"), now: desk.now()))
+    return ServerResponse(message: .with { $0.message = message.proto })
   }
 }

@@ -63,7 +63,9 @@ public struct PostgresRightsStore: RightsStore {
       """,
       "CREATE TABLE rights_engagements (subject_id TEXT COLLATE \"C\" PRIMARY KEY, last_at BIGINT NOT NULL)",
       "CREATE INDEX rights_engagements_by_time ON rights_engagements (last_at, subject_id)",
-    ]
+    ],
+    ["ALTER TABLE rights_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''"]
+      + OutboxDeliveryColumns.migration(table: "rights_outbox", integer: "BIGINT"),
   ]
 
   // MARK: Requests
@@ -273,49 +275,64 @@ public struct PostgresRightsStore: RightsStore {
 
   // MARK: Outbox
 
-  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
-    let pending = includeAcked ? "" : "AND acked_at IS NULL"
+  public func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage] {
+    try await Self.outboxMessages(
+      database.query(
+        """
+        SELECT \(unescaped: Self.outboxColumns) FROM rights_outbox WHERE position > \(position) \(unescaped: filter.sqlCondition)
+        ORDER BY position LIMIT \(limit)
+        """))
+  }
+
+  public func ackOutbox(ids: [String], at: Date) async throws -> Int {
+    try await database.transaction { connection in
+      try await Self.outboxTable.acknowledge(connection, ids: ids, at: at, logger: logger, notFound: RightsError.outboxMessageNotFound)
+    }
+  }
+
+  public func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage] {
+    try await database.transaction { connection in
+      try await Self.outboxTable.lease(
+        connection, columns: Self.outboxColumns, limit: limit, until: until, now: now, logger: logger, decode: Self.outboxMessages)
+    }
+  }
+
+  public func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage {
+    try await database.transaction { connection in
+      try await Self.outboxTable.reportFailure(
+        connection, columns: Self.outboxColumns, report, at: at, logger: logger, decode: Self.outboxMessages,
+        notFound: RightsError.outboxMessageNotFound)
+    }
+  }
+
+  private static let outboxTable = OutboxTable(
+    name: "rights_outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = ''")
+
+  /// The columns `outboxMessages` reads, in its order.
+  private static let outboxColumns = """
+    position, message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at, expires_at, acked_at,
+    preference_url, attempts, next_attempt_at, leased_until, failed_at, last_failure
+    """
+
+  private static func outboxMessages(_ rows: PostgresRows) async throws -> [OutboxMessage] {
     var messages: [OutboxMessage] = []
-    let rows = try await database.query(
-      """
-      SELECT position, message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at, expires_at, acked_at
-      FROM rights_outbox WHERE position > \(position) \(unescaped: pending) ORDER BY position LIMIT \(limit)
-      """)
-    for try await (position, id, kind, requestID, address, subjectLine, body, token, link, createdAt, expiresAt, ackedAt)
-      in rows.decode((Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?).self)
+    for try await (
+      position, id, kind, requestID, address, subjectLine, body, token, link, createdAt, expiresAt, ackedAt, preferenceURL,
+      attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
+    ) in rows.decode(
+      (Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?, String, Int64, Int64, Int64, Int64?, String).self)
     {
       messages.append(
         OutboxMessage(
           id: id, kind: try RightsColumns.outboxKind(kind, messageID: id), requestID: requestID, recipientEmail: address,
           subjectLine: subjectLine, body: body, token: token, link: link, createdAt: Microseconds(value: createdAt).date,
           expiresAt: expiresAt.map { Microseconds(value: $0).date }, ackedAt: ackedAt.map { Microseconds(value: $0).date },
+          preferenceURL: preferenceURL,
+          delivery: OutboxDelivery(
+            storedAttempts: attempts, nextAttemptAt: nextAttemptAt, leasedUntil: leasedUntil, failedAt: failedAt, lastFailure: lastFailure),
           position: position))
     }
     return messages
-  }
-
-  public func ackOutbox(ids: [String], at: Date) async throws -> Int {
-    try await database.transaction { connection in
-      var acked = 0
-      for id in ids {
-        var found: Int64?? = nil
-        for try await ackedAt in try await connection.checkedQuery(
-          "SELECT acked_at FROM rights_outbox WHERE message_id = \(id) FOR UPDATE", logger: logger
-        ).decode(Int64?.self) {
-          found = .some(ackedAt)
-        }
-        guard let ackedAt = found else { throw RightsError.outboxMessageNotFound(id) }
-        if ackedAt == nil {
-          try await connection.checkedQuery(
-            """
-            UPDATE rights_outbox SET acked_at = \(Microseconds(at).value), recipient_email = '', body = '', token = '', link = ''
-            WHERE message_id = \(id)
-            """, logger: logger)
-          acked += 1
-        }
-      }
-      return acked
-    }
   }
 
   // MARK: Writes
@@ -347,7 +364,7 @@ public struct PostgresRightsStore: RightsStore {
       if !commit.scrubbedOutboxRequests.isEmpty {
         try await connection.checkedQuery(
           """
-          UPDATE rights_outbox SET recipient_email = '', body = '', token = '', link = ''
+          UPDATE rights_outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = ''
           WHERE request_id = ANY(\(commit.scrubbedOutboxRequests)) AND acked_at IS NOT NULL AND recipient_email != ''
           """, logger: logger)
       }
@@ -413,9 +430,9 @@ public struct PostgresRightsStore: RightsStore {
     try await connection.checkedQuery(
       """
       INSERT INTO rights_outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-        expires_at)
+        expires_at, preference_url)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.requestID), \(m.recipientEmail), \(m.subjectLine), \(m.body), \(m.token), \(m.link),
-        \(Microseconds(m.createdAt).value), \(m.expiresAt.map { Microseconds($0).value }))
+        \(Microseconds(m.createdAt).value), \(m.expiresAt.map { Microseconds($0).value }), \(m.preferenceURL))
       """, logger: logger)
   }
 }

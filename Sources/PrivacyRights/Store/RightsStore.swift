@@ -88,9 +88,16 @@ public protocol RightsStore: Sendable {
   /// id, after `cursor`.
   func engagements(after: Date?, until: Date, cursor: EngagementCursor?, limit: Int) async throws -> [(subjectID: String, at: Date)]
 
-  /// Outbox messages after `position`, oldest first.
-  func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage]
-  /// Marks messages as sent and wipes body, token and link; returns how many were newly
+  /// Outbox messages after `position` that `filter` lets through, oldest first.
+  func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage]
+  /// Marks messages as sent and wipes address, body, token and links; returns how many were newly
   /// acknowledged. An unknown id throws `RightsError.outboxMessageNotFound` and acks nothing.
   func ackOutbox(ids: [String], at: Date) async throws -> Int
+  /// Leases up to `limit` due messages (neither acknowledged nor failed, next attempt and any
+  /// lease past at `now`) until `until`, oldest first; two callers never get the same message.
+  func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage]
+  /// Records a failed attempt and ends the message's lease: due again at the report's retry time,
+  /// or failed for good with its address, body, token and links wiped. An acknowledged or failed
+  /// message is left as it is. An unknown id throws `RightsError.outboxMessageNotFound`.
+  func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage
 }

@@ -1,7 +1,7 @@
 public import Foundation
 public import GRDB
 public import Logging
-import PrivacyKit
+public import PrivacyKit
 
 /// The subject-rights store on SQLite (the embedded default). A request is kept whole as JSON
 /// (`body`, with its step log, extensions and verification state) beside the columns that lists
@@ -59,6 +59,10 @@ public struct SQLiteRightsStore: RightsStore {
         ALTER TABLE recipients ADD COLUMN transfer_country TEXT NOT NULL DEFAULT '';
         ALTER TABLE recipients ADD COLUMN transfer_safeguard TEXT NOT NULL DEFAULT '';
         """)
+    }
+    migrator.registerMigration("v4: outbox delivery") { db in
+      try db.execute(sql: "ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''")
+      for statement in OutboxDeliveryColumns.migration(table: "outbox", integer: "INTEGER") { try db.execute(sql: statement) }
     }
     return migrator
   }
@@ -255,32 +259,37 @@ public struct SQLiteRightsStore: RightsStore {
 
   // MARK: Outbox
 
-  public func outbox(after position: Int64, includeAcked: Bool, limit: Int) async throws -> [OutboxMessage] {
-    let pending = includeAcked ? "" : "AND acked_at IS NULL"
-    return try await pool.read { db in
-      try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(pending) ORDER BY position LIMIT ?"), arguments: [position, limit]
+  public func outbox(after position: Int64, filter: OutboxFilter, limit: Int) async throws -> [OutboxMessage] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db.cachedStatement(sql: "SELECT * FROM outbox WHERE position > ? \(filter.sqlCondition) ORDER BY position LIMIT ?"),
+        arguments: [position, limit]
       ).map(Self.outboxMessage(from:))
     }
   }
 
   public func ackOutbox(ids: [String], at: Date) async throws -> Int {
-    let acked = try await pool.write { db in
-      var acked = 0
-      for id in ids {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT acked_at FROM outbox WHERE message_id = ?"), arguments: [id]) else {
-          throw RightsError.outboxMessageNotFound(id)
-        }
-        if row["acked_at"] as Int64? == nil {
-          try db.cachedStatement(sql: "UPDATE outbox SET acked_at = ?, recipient_email = '', body = '', token = '', link = '' WHERE message_id = ?").execute(arguments: [Microseconds(at).value, id])
-          acked += 1
-        }
-      }
-      return acked
-    }
+    let acked = try await pool.write { db in try Self.outboxTable.acknowledge(db, ids: ids, at: at, notFound: RightsError.outboxMessageNotFound) }
     // The acknowledged messages may have held clear tokens; no old page version may keep them.
     if acked > 0 { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
     return acked
   }
+
+  public func leaseOutbox(limit: Int, until: Date, now: Date) async throws -> [OutboxMessage] {
+    try await pool.write { db in try Self.outboxTable.lease(db, limit: limit, until: until, now: now, decode: Self.outboxMessage(from:)) }
+  }
+
+  public func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage {
+    let message = try await pool.write { db in
+      try Self.outboxTable.reportFailure(db, report, at: at, decode: Self.outboxMessage(from:), notFound: RightsError.outboxMessageNotFound)
+    }
+    // A failed message may have held a clear token; no old page version may keep it.
+    if report.isPermanent { await SQLiteDatabase.discardOldPageVersions(pool, logger: logger) }
+    return message
+  }
+
+  private static let outboxTable = OutboxTable(
+    name: "outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = ''")
 
   // MARK: Writes
 
@@ -300,7 +309,7 @@ public struct SQLiteRightsStore: RightsStore {
       }
       for requestID in commit.scrubbedOutboxRequests {
         try db.cachedStatement(sql: """
-            UPDATE outbox SET recipient_email = '', body = '', token = '', link = ''
+            UPDATE outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = ''
             WHERE request_id = ? AND acked_at IS NOT NULL AND recipient_email != ''
             """).execute(arguments: [requestID])
       }
@@ -368,10 +377,10 @@ public struct SQLiteRightsStore: RightsStore {
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
     try db.cachedStatement(sql: """
         INSERT INTO outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-          expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          expires_at, preference_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """).execute(arguments: [
         m.id, m.kind.rawValue, m.requestID, m.recipientEmail, m.subjectLine, m.body, m.token, m.link,
-        Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value },
+        Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value }, m.preferenceURL,
       ])
   }
 
@@ -401,7 +410,11 @@ public struct SQLiteRightsStore: RightsStore {
       recipientEmail: row["recipient_email"], subjectLine: row["subject_line"], body: row["body"], token: row["token"],
       link: row["link"], createdAt: Microseconds(value: row["created_at"]).date,
       expiresAt: (row["expires_at"] as Int64?).map { Microseconds(value: $0).date },
-      ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, position: row["position"])
+      ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, preferenceURL: row["preference_url"],
+      delivery: OutboxDelivery(
+        storedAttempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], leasedUntil: row["leased_until"], failedAt: row["failed_at"],
+        lastFailure: row["last_failure"]),
+      position: row["position"])
   }
 }
 

@@ -1,0 +1,117 @@
+public import Foundation
+public import Logging
+import PrivacyKit
+public import ServiceLifecycle
+
+/// Delivers the outbox messages of consent and rights over SMTP, until its task is cancelled or
+/// the service group shuts down. Each round leases a batch from every outbox, sends the batch's
+/// messages at once (one connection each), and acknowledges each message only after the mail
+/// server's 250 to its DATA. A relay that dies between the 250 and the acknowledgement sends the
+/// message again once its lease ends, with the same Message-ID (at least once, never after the
+/// acknowledgement). Several relays may share the outboxes: a lease is theirs alone.
+public struct MailRelay: Service {
+  public struct Settings: Sendable {
+    public var sender: MailSender
+    public var retry: RetryPolicy
+    /// Messages leased per outbox and round, sent at once.
+    public var batchSize: Int
+    /// How long a lease holds; longer than a delivery may take.
+    public var leaseSeconds: Int
+    /// The pause after a round that found nothing to send, or after the gateway failed.
+    public var idlePause: Duration
+
+    public init(sender: MailSender, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 10, leaseSeconds: Int = 300, idlePause: Duration = .seconds(2)) {
+      self.sender = sender
+      self.retry = retry
+      self.batchSize = batchSize
+      self.leaseSeconds = leaseSeconds
+      self.idlePause = idlePause
+    }
+  }
+
+  private let outboxes: [any RelayOutbox]
+  private let smtp: SMTPClient
+  private let settings: Settings
+  private let logger: Logger
+
+  public init(outboxes: [any RelayOutbox], smtp: SMTPClient, settings: Settings, logger: Logger) {
+    self.outboxes = outboxes
+    self.smtp = smtp
+    self.settings = settings
+    self.logger = logger
+  }
+
+  /// A shutdown lets the deliveries under way finish and acknowledge; only the pause between
+  /// rounds is cut short.
+  public func run() async throws {
+    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+      var sent = 0
+      for outbox in outboxes {
+        sent += await round(outbox)
+      }
+      if sent == 0 {
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.idlePause) }
+      }
+    }
+  }
+
+  /// One lease of `outbox`, delivered; answers how many messages it held.
+  func round(_ outbox: any RelayOutbox) async -> Int {
+    let batch: [OutgoingMail]
+    do {
+      batch = try await outbox.lease(max: settings.batchSize, seconds: settings.leaseSeconds)
+    } catch {
+      logger.warning("cannot lease from the outbox", metadata: ["outbox": "\(outbox.name)", "error": "\(error)"])
+      return 0
+    }
+    await withTaskGroup(of: Void.self) { group in
+      for mail in batch {
+        group.addTask { await deliver(mail, from: outbox) }
+      }
+    }
+    return batch.count
+  }
+
+  /// Sends one message and tells its outbox how it went. Logs name the outbox message, never
+  /// the address or the text.
+  private func deliver(_ mail: OutgoingMail, from outbox: any RelayOutbox) async {
+    let metadata: Logger.Metadata = ["outbox": "\(outbox.name)", "message.id": "\(mail.id)", "attempt": "\(mail.attempts + 1)"]
+    let failure: SMTPFailure
+    do {
+      guard !mail.recipient.isEmpty else { throw SMTPFailure.unusableAddress }
+      let message = try mail.message(from: settings.sender, at: Date()).rendered()
+      _ = try await smtp.send(from: settings.sender.address, to: [mail.recipient], message: message)
+      do {
+        try await outbox.acknowledge(mail.id)
+        logger.info("delivered", metadata: metadata)
+      } catch {
+        // Delivered but not acknowledged: sent again when the lease ends, with the same Message-ID.
+        logger.error("delivered, but the acknowledgement failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+      }
+      return
+    } catch let error as SMTPFailure {
+      failure = error
+    } catch {
+      failure = .permanent(stage: "composing", reply: SMTPReply(code: 554, text: "\(error)"))
+    }
+    let retryAt = settings.retry.retryAt(after: mail.attempts + 1, failure: failure, now: Date())
+    var text = failure.description
+    if retryAt == nil && failure.isTransient { text = "gave up after \(mail.attempts + 1) attempts: " + text }
+    do {
+      try await outbox.reportFailure(mail.id, failure: String(text.prefix(512)), retryAt: retryAt)
+      logger.warning(retryAt == nil ? "failed for good" : "not delivered; will retry", metadata: metadata.merging(["reply.code": "\(failure.code)"]) { $1 })
+    } catch {
+      logger.error("not delivered, and the report failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+    }
+  }
+}
+
+extension SMTPFailure {
+  /// The reply code, or 0 when no reply came; for logs, which never carry the reply's text.
+  var code: Int {
+    switch self {
+    case .transient(_, let reply), .permanent(_, let reply): reply.code
+    default: 0
+    }
+  }
+}
