@@ -5,7 +5,8 @@ import PrivacyMail
 import ServiceLifecycle
 
 // The mail relay: delivers the outbox messages of consent and rights over SMTP until SIGTERM or
-// SIGINT, letting the deliveries under way finish.
+// SIGINT, letting the deliveries under way finish. Prints `relaying to HOST:PORT` (the mail
+// server) first once it runs.
 let configuration: MailRelayConfiguration
 do {
   configuration = try MailRelayConfiguration(environment: ProcessInfo.processInfo.environment)
@@ -22,6 +23,8 @@ do {
   FileHandle.standardError.write(Data("start-up failed: \(error)\n".utf8))
   exit(1)
 }
+let smtpHost = configuration.smtp.host.contains(":") ? "[\(configuration.smtp.host)]" : configuration.smtp.host
+FileHandle.standardOutput.write(Data("relaying to \(smtpHost):\(configuration.smtp.port)\n".utf8))
 let group = ServiceGroup(
   configuration: .init(services: [.init(service: relay)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
 do {

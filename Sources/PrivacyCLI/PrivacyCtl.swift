@@ -19,7 +19,7 @@ public struct PrivacyCtl: AsyncParsableCommand {
     subcommands: [
       StatusCommand.self, WhoAmICommand.self, PurposesCommand.self, FieldsCommand.self, ConsentCommand.self,
       OptInCommand.self, RecordsCommand.self, ContactsCommand.self, SubjectsCommand.self, RequestsCommand.self,
-      BlocklistCommand.self, AuditCommand.self, RetentionCommand.self, ReportCommand.self, HealthCommand.self,
+      BlocklistCommand.self, AuditCommand.self, RetentionCommand.self, ReportCommand.self, HealthCommand.self, OutboxCommand.self,
     ]
   )
 

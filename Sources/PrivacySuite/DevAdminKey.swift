@@ -6,9 +6,10 @@ import PrivacyKit
 /// key has the `dpo` role of the shipped policy, the role that may do the everyday admin work the
 /// README shows (records, consents, requests, blocklist, audit); the mailer key has the `service`
 /// role, which fetches confirmation messages and records confirmations (the double opt-in step of
-/// the walkthrough). The preference center's key has the `preference-center` role; its secret
-/// goes to a file of its own (mode 0600) that the page reads (`PREFERENCE_API_KEY_FILE`), the
-/// only secret of these written down. Never use them in production.
+/// the walkthrough), and is the mail relay's (`MAIL_RELAY_API_KEY_FILE`). The preference center's
+/// key has the `preference-center` role. These two secrets go to files of their own (mode 0600)
+/// that the page and the relay read, the only secrets of these written down. Never use them in
+/// production.
 public struct DevAdminKey: Sendable {
   public static let keyID = "dev-admin"
   public static let mailerKeyID = "dev-mailer"
@@ -21,6 +22,8 @@ public struct DevAdminKey: Sendable {
   public let keysFile: String
   /// The preference center's key, `dev-preference-center.<secret>`, in a file (mode 0600).
   public let pageKeyFile: String
+  /// The mailer key in a file (mode 0600), for the mail relay.
+  public let mailerKeyFile: String
 
   /// Writes `dev-gateway-keys.yaml` in `directory` for freshly generated keys.
   public static func generate(in directory: URL) throws -> DevAdminKey {
@@ -29,6 +32,7 @@ public struct DevAdminKey: Sendable {
     let pageSecret = SecureToken.generate()
     let path = directory.appendingPathComponent("dev-gateway-keys.yaml").path
     let pageKeyFile = directory.appendingPathComponent("dev-preference-center.key").path
+    let mailerKeyFile = directory.appendingPathComponent("dev-mailer.key").path
     let text = """
       # Written by privacy-suite at every start; the secrets are printed once and never stored.
       keys:
@@ -48,8 +52,10 @@ public struct DevAdminKey: Sendable {
       """
     try writePrivate(text, to: path)
     try writePrivate("\(pageKeyID).\(pageSecret)\n", to: pageKeyFile)
+    try writePrivate("\(mailerKeyID).\(mailerSecret)\n", to: mailerKeyFile)
     return DevAdminKey(
-      apiKey: "\(keyID).\(secret)", mailerKey: "\(mailerKeyID).\(mailerSecret)", keysFile: path, pageKeyFile: pageKeyFile)
+      apiKey: "\(keyID).\(secret)", mailerKey: "\(mailerKeyID).\(mailerSecret)", keysFile: path, pageKeyFile: pageKeyFile,
+      mailerKeyFile: mailerKeyFile)
   }
 
   /// Replaces the file with `text`, readable by its owner only.

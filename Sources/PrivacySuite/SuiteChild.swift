@@ -9,6 +9,9 @@ final class SuiteChild: Sendable {
   let name: String
   private let executable: URL
   private let logger: Logger
+  /// What the process prints first once it works, followed by `HOST:PORT`: `listening on ` for a
+  /// server, `relaying to ` for the mail relay (the mail server it sends to).
+  private let readyPrefix: String
 
   private struct State {
     var environment: [String: String]
@@ -22,10 +25,11 @@ final class SuiteChild: Sendable {
 
   private let state: Mutex<State>
 
-  init(name: String, executable: URL, environment: [String: String], logger: Logger) {
+  init(name: String, executable: URL, environment: [String: String], logger: Logger, readyPrefix: String = "listening on ") {
     self.name = name
     self.executable = executable
     self.logger = logger
+    self.readyPrefix = readyPrefix
     self.state = Mutex(State(environment: environment))
   }
 
@@ -33,7 +37,7 @@ final class SuiteChild: Sendable {
   /// Where the health-only port listens (with `HEALTH_PORT`), once started.
   var healthAddress: ServiceAddress? { state.withLock { $0.healthAddress } }
 
-  /// Starts the process and waits for its `listening on HOST:PORT` line, and its
+  /// Starts the process and waits for its `listening on HOST:PORT` line (or its own ready line), and its
   /// `health on HOST:PORT` line when it has a health-only port.
   func start() async throws -> ServiceAddress {
     let environment = state.withLock { $0.environment }
@@ -50,7 +54,7 @@ final class SuiteChild: Sendable {
     let wantsHealth = environment["HEALTH_PORT"] != nil
     var address: ServiceAddress?
     for await line in lines {
-      if address == nil, let bound = Self.address(line, after: "listening on ") {
+      if address == nil, let bound = Self.address(line, after: readyPrefix) {
         address = bound
         state.withLock { state in
           state.address = bound

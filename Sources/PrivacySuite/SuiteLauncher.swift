@@ -90,16 +90,22 @@ public struct SuiteLauncher: Service {
         _ = try await child.start()
         pageURL = page.publicBaseURL
       }
+      var mailServer: ServiceAddress?
+      if inherited["SMTP_URL"] != nil, let keyFile = devKey?.mailerKeyFile ?? inherited["MAIL_RELAY_API_KEY_FILE"] {
+        let child = try makeRelayChild(gateway: addresses[.gateway]!, keyFile: keyFile, certificates: certificates)
+        children.insert(child, at: 0)
+        mailServer = try await child.start()
+      }
       let processes = Dictionary(uniqueKeysWithValues: children.compactMap { child in child.processIdentifier.map { (child.name, $0) } })
       let written = SuiteEndpoints(
-        // The gRPC services privacyctl reaches; the page is announced, not listed.
-        services: children.filter { $0.name != PreferencePage.executableName }.map { child in
+        // The gRPC services privacyctl reaches; the page and the relay are announced, not listed.
+        services: children.filter { ![PreferencePage.executableName, SuiteMailRelay.executableName].contains($0.name) }.map { child in
           SuiteEndpoints.Service(name: child.name, address: child.address?.description ?? "", health: child.healthAddress?.description)
         },
         caFile: certificates?.caFile, launcher: getpid())
       try written.write(in: options.dataDirectory)
       endpoints.set(addresses, processes: processes, preferenceCenter: pageURL)
-      announce(addresses, processes, pageURL: pageURL, devKey: devKey, caFile: certificates?.caFile)
+      announce(addresses, processes, pageURL: pageURL, mailServer: mailServer, devKey: devKey, caFile: certificates?.caFile)
     } catch {
       for child in children { await child.stop(grace: .seconds(5)) }
       throw error
@@ -145,6 +151,17 @@ public struct SuiteLauncher: Service {
     return SuiteChild(name: PreferencePage.executableName, executable: executable, environment: environment, logger: logger)
   }
 
+  private func makeRelayChild(gateway: ServiceAddress, keyFile: String, certificates: DevCertificates?) throws -> SuiteChild {
+    let executable = options.binDirectory.appendingPathComponent(SuiteMailRelay.executableName)
+    guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+      throw SuiteError.missingExecutable(executable.path)
+    }
+    let own = SuiteMailRelay.environment(gateway: gateway, keyFile: keyFile, certificates: certificates, inherited: inherited)
+    return SuiteChild(
+      name: SuiteMailRelay.executableName, executable: executable, environment: inherited.merging(own) { _, new in new }, logger: logger,
+      readyPrefix: SuiteMailRelay.readyPrefix)
+  }
+
   private func waitUntilServing(_ name: String, _ address: ServiceAddress, tls: ClientTLS?) async throws {
     var outcome = HealthProbe.Outcome.notServing
     for _ in 0..<60 {
@@ -156,7 +173,8 @@ public struct SuiteLauncher: Service {
   }
 
   private func announce(
-    _ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], pageURL: String?, devKey: DevAdminKey?, caFile: String?
+    _ addresses: [ServiceKind: ServiceAddress], _ processes: [String: Int32], pageURL: String?, mailServer: ServiceAddress?,
+    devKey: DevAdminKey?, caFile: String?
   ) {
     var text = "privacy suite running (data and dev secrets in \(options.dataDirectory.path))\n"
     if let caFile {
@@ -172,6 +190,13 @@ public struct SuiteLauncher: Service {
       text += "preference center: \(pageURL)\n"
     } else {
       text += "preference center: not started (set PREFERENCE_API_KEY_FILE to a key of the preference-center role)\n"
+    }
+    if let mailServer {
+      text += "mail: delivered over SMTP to \(mailServer) by the mail relay\n"
+    } else if inherited["SMTP_URL"] != nil {
+      text += "mail: not sent (set MAIL_RELAY_API_KEY_FILE to a key of the service role); it waits in the outboxes: privacyctl outbox list\n"
+    } else {
+      text += "mail: not sent (set SMTP_URL to deliver it); it waits in the outboxes: privacyctl outbox list\n"
     }
     var exports = "PRIVACY_GATEWAY_ADDR=\(addresses[.gateway]!) \(SuiteEndpoints.directoryVariable)=\(options.dataDirectory.path)"
     if let caFile { exports += " PRIVACY_CA_FILE=\(caFile)" }

@@ -31,6 +31,8 @@ struct LaunchedSuite {
   let mailerKey: String?
   /// `PRIVACY_CA_FILE` as printed by the launcher: the dev CA that vouches for the gateway.
   let caFile: String?
+  /// The launcher's announcement, line by line.
+  let announcement: [String]
 
   /// What `privacyctl` needs to reach the gateway as `apiKey`.
   func environment(apiKey: String?) -> [String: String] {
@@ -46,7 +48,9 @@ struct LaunchedSuite {
       "privacy-suite", arguments: ["--data-dir", directory.path("data"), "--ephemeral-ports"], environment: environment)
     var exports: [String: String] = [:]
     var gateway: String?
+    var announcement: [String] = []
     while let line = await process.nextLine(timeout: .seconds(90)), !line.hasPrefix("Press Ctrl-C") {
+      announcement.append(line)
       if line.hasPrefix("  export ") {
         for assignment in line.dropFirst("  export ".count).split(separator: " ") {
           let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
@@ -59,7 +63,7 @@ struct LaunchedSuite {
     guard let gateway else { throw TestFailure("the suite did not start; stderr: \(process.standardError)") }
     return LaunchedSuite(
       process: process, directory: directory, gatewayAddress: gateway, devAPIKey: exports["PRIVACY_API_KEY"],
-      mailerKey: exports["PRIVACY_MAILER_KEY"], caFile: exports["PRIVACY_CA_FILE"])
+      mailerKey: exports["PRIVACY_MAILER_KEY"], caFile: exports["PRIVACY_CA_FILE"], announcement: announcement)
   }
 
   /// Runs `privacyctl` against this suite's gateway with `apiKey` (default: the dev key).

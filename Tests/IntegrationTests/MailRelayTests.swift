@@ -92,6 +92,18 @@ struct MailRelayTests {
       #expect(failed.delivery.lastFailure == "end of DATA: 550 5.1.1 [address] no such user")
       #expect(failed.emailAddress.isEmpty && failed.body.isEmpty && failed.link.isEmpty && failed.preferenceURL.isEmpty)
       #expect(try await outbox(suite, includeAcked: false).isEmpty)
+
+      // privacyctl shows it to whoever runs the relay; the delivered notice is not a failure.
+      let listed = try await runPrivacyCtl(
+        ["outbox", "list", "--failed"],
+        environment: [
+          "PRIVACY_GATEWAY_ADDR": suite.gatewayAddress.description, "PRIVACY_CA_FILE": suite.caFile,
+          "PRIVACY_API_KEY": RunningSuite.apiKey("service"),
+        ], directory: suite.directory)
+      #expect(listed.status == 0, "\(listed)")
+      let row = try #require(listed.standardOutput.split(separator: "\n").first { $0.contains(refused.messageID) })
+      #expect(row.hasPrefix("consent") && row.contains("DOUBLE_OPT_IN") && row.contains("failed ") && row.contains("[address] no such user"))
+      #expect(!listed.standardOutput.contains("@") && !listed.standardOutput.contains(verification.messageID))
     }
   }
 

@@ -26,8 +26,10 @@ extension LaunchedSuites {
       var processes: [String: Int32] = [:]
       var exports: [String: String] = [:]
       var page: String?
+      var mail: String?
       while let line = await suite.nextLine(timeout: .seconds(60)), !line.hasPrefix("Press Ctrl-C") {
         if line.hasPrefix("preference center: https://") { page = String(line.dropFirst("preference center: ".count)) }
+        if line.hasPrefix("mail: ") { mail = line }
         if line.hasPrefix("  export ") {
           for assignment in line.dropFirst("  export ".count).split(separator: " ") {
             let pair = assignment.split(separator: "=", maxSplits: 1).map(String.init)
@@ -41,6 +43,8 @@ extension LaunchedSuites {
         }
       }
       #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
+      // No SMTP_URL: no relay, and the operator is told where the mail waits.
+      #expect(mail == "mail: not sent (set SMTP_URL to deliver it); it waits in the outboxes: privacyctl outbox list")
       let data = directory.path("data")
       for (name, address) in endpoints {
         #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .seconds(10)) == .serving, "\(name)")
@@ -94,6 +98,23 @@ extension LaunchedSuites {
       #expect(try await suite.waitForExit() == 0)
       for (name, address) in endpoints {
         #expect(await HealthProbe.check(address, tls: try tls(name, data: data), timeout: .milliseconds(300)) != .serving)
+      }
+    }
+
+    @Test("with SMTP_URL the launcher runs the mail relay: a double opt-in started with privacyctl arrives at the SMTP server")
+    func mailRelay() async throws {
+      let sink = try await SMTPSink()
+      try await withLaunchedSuite(environment: { _ in ["SMTP_URL": "smtp://127.0.0.1:\(sink.port)", "MAIL_POLL_INTERVAL_MS": "100"] }) { suite in
+        #expect(suite.announcement.contains("mail: delivered over SMTP to 127.0.0.1:\(sink.port) by the mail relay"))
+        let started = try await suite.ctl("optin", "start-double", "--subject", "suite-mail", "--email", "ada@example.org")
+        #expect(started.status == 0, "\(started)")
+        let arrived = try await eventually(timeout: .seconds(30)) { try sink.messages().count == 1 }
+        #expect(arrived)
+        let kept = try #require(try sink.messages().first)
+        #expect(kept.to == ["ada@example.org"] && kept.fromHeader == "\"Privacy suite (local run)\" <privacy@localhost>")
+        #expect(kept.text?.contains("/confirm/double-opt-in?token=") == true)
+        let listed = try await suite.ctl("outbox", "list", "--include-acked", apiKey: suite.mailerKey)
+        #expect(listed.status == 0 && listed.standardOutput.contains("sent "), "\(listed)")
       }
     }
   }
