@@ -10,16 +10,19 @@ import NIOSSL
 /// from then on) or throws an `SMTPFailure` that says whether trying again may help.
 public struct SMTPClient: Sendable {
   public let server: SMTPServer
+  /// Made once: loading the trust roots costs more than a whole delivery on loopback.
+  private let tlsContext: Result<NIOSSLContext, any Error>
 
   public init(server: SMTPServer) {
     self.server = server
+    tlsContext = Result { try Self.makeTLSContext(caFile: server.caFile) }
   }
 
   /// Delivers `message` (RFC 5322 text: headers, a blank line, the body) from `sender` to
   /// `recipients`; answers the server's reply to the end of DATA.
   public func send(from sender: String, to recipients: [String], message: String) async throws -> SMTPReply {
     guard !recipients.isEmpty, ([sender] + recipients).allSatisfy(Self.isUsable) else { throw SMTPFailure.unusableAddress }
-    let tls = try makeTLSContext()
+    let tls = try tlsContext.get()
     let channel = try await connect(tls: tls)
     return try await withThrowingTaskGroup(of: SMTPReply.self) { group in
       group.addTask {
@@ -131,10 +134,10 @@ public struct SMTPClient: Sendable {
     }
   }
 
-  private func makeTLSContext() throws -> NIOSSLContext {
+  private static func makeTLSContext(caFile: String?) throws -> NIOSSLContext {
     var configuration = TLSConfiguration.makeClientConfiguration()
     configuration.minimumTLSVersion = .tlsv12
-    if let caFile = server.caFile {
+    if let caFile {
       configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
     }
     return try NIOSSLContext(configuration: configuration)

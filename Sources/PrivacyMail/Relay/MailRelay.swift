@@ -5,10 +5,11 @@ public import ServiceLifecycle
 
 /// Delivers the outbox messages of consent and rights over SMTP, until its task is cancelled or
 /// the service group shuts down. Each round leases a batch from every outbox, sends the batch's
-/// messages at once (one connection each), and acknowledges each message only after the mail
-/// server's 250 to its DATA. A relay that dies between the 250 and the acknowledgement sends the
-/// message again once its lease ends, with the same Message-ID (at least once, never after the
-/// acknowledgement). Several relays may share the outboxes: a lease is theirs alone.
+/// messages at once (one connection each), and acknowledges in one call the messages the mail
+/// server answered 250 to their DATA, once the batch is done. A relay that dies between a 250 and
+/// the acknowledgement sends the message again once its lease ends, with the same Message-ID (at
+/// least once, never after the acknowledgement). Several relays may share the outboxes: a lease
+/// is theirs alone.
 public struct MailRelay: Service {
   public struct Settings: Sendable {
     public var sender: MailSender
@@ -64,31 +65,34 @@ public struct MailRelay: Service {
       logger.warning("cannot lease from the outbox", metadata: ["outbox": "\(outbox.name)", "error": "\(error)"])
       return 0
     }
-    await withTaskGroup(of: Void.self) { group in
+    let delivered = await withTaskGroup(of: String?.self) { group in
       for mail in batch {
-        group.addTask { await deliver(mail, from: outbox) }
+        group.addTask { await deliver(mail, from: outbox) ? mail.id : nil }
       }
+      return await group.reduce(into: [String]()) { ids, id in if let id { ids.append(id) } }
+    }
+    guard !delivered.isEmpty else { return batch.count }
+    do {
+      try await outbox.acknowledge(delivered)
+      logger.info("delivered", metadata: ["outbox": "\(outbox.name)", "messages": "\(delivered.count)"])
+    } catch {
+      // Delivered but not acknowledged: sent again when the lease ends, with the same Message-IDs.
+      logger.error(
+        "delivered, but the acknowledgement failed", metadata: ["outbox": "\(outbox.name)", "messages": "\(delivered.count)", "error": "\(error)"])
     }
     return batch.count
   }
 
-  /// Sends one message and tells its outbox how it went. Logs name the outbox message, never
-  /// the address or the text.
-  private func deliver(_ mail: OutgoingMail, from outbox: any RelayOutbox) async {
+  /// Sends one message; whether the mail server took it. A failure is reported to the outbox at
+  /// once. Logs name the outbox message, never the address or the text.
+  private func deliver(_ mail: OutgoingMail, from outbox: any RelayOutbox) async -> Bool {
     let metadata: Logger.Metadata = ["outbox": "\(outbox.name)", "message.id": "\(mail.id)", "attempt": "\(mail.attempts + 1)"]
     let failure: SMTPFailure
     do {
       guard !mail.recipient.isEmpty else { throw SMTPFailure.unusableAddress }
       let message = try mail.message(from: settings.sender, at: Date()).rendered()
       _ = try await smtp.send(from: settings.sender.address, to: [mail.recipient], message: message)
-      do {
-        try await outbox.acknowledge(mail.id)
-        logger.info("delivered", metadata: metadata)
-      } catch {
-        // Delivered but not acknowledged: sent again when the lease ends, with the same Message-ID.
-        logger.error("delivered, but the acknowledgement failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
-      }
-      return
+      return true
     } catch let error as SMTPFailure {
       failure = error
     } catch {
@@ -103,6 +107,7 @@ public struct MailRelay: Service {
     } catch {
       logger.error("not delivered, and the report failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
     }
+    return false
   }
 }
 

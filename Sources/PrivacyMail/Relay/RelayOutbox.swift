@@ -12,7 +12,8 @@ public protocol RelayOutbox: Sendable {
   /// `consent` or `rights`, for Message-IDs and logs.
   var name: String { get }
   func lease(max: Int, seconds: Int) async throws -> [OutgoingMail]
-  func acknowledge(_ id: String) async throws
+  /// Acknowledges the messages the mail server took (1-100 ids).
+  func acknowledge(_ ids: [String]) async throws
   /// `retryAt` nil: failed for good.
   func reportFailure(_ id: String, failure: String, retryAt: Date?) async throws
 }
@@ -76,9 +77,9 @@ public struct ConsentOutbox: RelayOutbox {
     }
   }
 
-  public func acknowledge(_ id: String) async throws {
+  public func acknowledge(_ ids: [String]) async throws {
     let _: Privacy_Consent_V1_AckOutboxResponse = try await gateway.call(
-      Service.AckOutbox.descriptor, Privacy_Consent_V1_AckOutboxRequest.with { $0.messageIds = [id] })
+      Service.AckOutbox.descriptor, Privacy_Consent_V1_AckOutboxRequest.with { $0.messageIds = ids })
   }
 
   public func reportFailure(_ id: String, failure: String, retryAt: Date?) async throws {
@@ -114,9 +115,9 @@ public struct RightsOutbox: RelayOutbox {
     }
   }
 
-  public func acknowledge(_ id: String) async throws {
+  public func acknowledge(_ ids: [String]) async throws {
     let _: Privacy_Rights_V1_AckOutboxResponse = try await gateway.call(
-      Service.AckOutbox.descriptor, Privacy_Rights_V1_AckOutboxRequest.with { $0.messageIds = [id] })
+      Service.AckOutbox.descriptor, Privacy_Rights_V1_AckOutboxRequest.with { $0.messageIds = ids })
   }
 
   public func reportFailure(_ id: String, failure: String, retryAt: Date?) async throws {
