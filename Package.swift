@@ -150,7 +150,7 @@ let package = Package(
     // and the relay draining the outboxes through the gateway.
     .target(
       name: "PrivacyMail",
-      dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, mustache, nioCore, nioPosix, nioSSL],
+      dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, logging, lifecycle, mustache, nioCore, nioPosix, nioHTTP1, nioSSL],
       swiftSettings: swiftSettings),
     .target(name: "PrivacyTesting", dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyCertificates", grpcCore, grpcHTTP2, grpcProtobuf, logging, lifecycle, postgres], swiftSettings: swiftSettings),
 
@@ -191,6 +191,6 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation, yams, grdb], swiftSettings: swiftSettings),
+    .testTarget(name: "IntegrationTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, swiftProtobuf, zipFoundation, yams, grdb, crypto], swiftSettings: swiftSettings),
   ]
 )

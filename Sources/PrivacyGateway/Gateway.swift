@@ -342,6 +342,8 @@ public struct GatewaySettings: Sendable {
   /// How long a run's claim on a request lasts unless renewed (`GATEWAY_REQUEST_LEASE_S`): the
   /// longest a request waits after the gateway running it died.
   public var requestLease: Duration
+  /// How long a workflow waits for its art 19 notices to be delivered (`GATEWAY_NOTICE_WAIT_MS`).
+  public var noticeWait: Duration
   /// Test-only fault injection (`GATEWAY_TEST_CRASH_AFTER_STEP`): the process exits right after
   /// recording this workflow step DONE, so tests can prove a resumed run reaches the same end.
   public var crashAfterStep: String?
@@ -351,9 +353,10 @@ public struct GatewaySettings: Sendable {
 
   public init(
     backendTimeout: Duration = .seconds(5), workflowTimeout: Duration = .seconds(60), requestLease: Duration = .seconds(15),
-    internalToken: String?, crashAfterStep: String? = nil, backendsOverMutualTLS: Bool = false
+    noticeWait: Duration = .seconds(15), internalToken: String?, crashAfterStep: String? = nil, backendsOverMutualTLS: Bool = false
   ) {
     self.requestLease = requestLease
+    self.noticeWait = noticeWait
     self.backendsOverMutualTLS = backendsOverMutualTLS
     self.backendTimeout = backendTimeout
     self.workflowTimeout = workflowTimeout

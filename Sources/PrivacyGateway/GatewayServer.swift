@@ -25,6 +25,9 @@ public struct GatewayConfiguration: Sendable {
   /// `GATEWAY_REQUEST_LEASE_S` (default 15): how long a run's claim on a request lasts unless
   /// renewed (it is, every third of it, while the run goes on).
   public var requestLease: Duration
+  /// `GATEWAY_NOTICE_WAIT_MS` (default 15000): how long a workflow waits for its art 19 notices
+  /// to be delivered before it leaves the request IN_PROGRESS for a later ExecuteRequest.
+  public var noticeWait: Duration
   /// `GATEWAY_TEST_CRASH_AFTER_STEP`: test-only fault injection; the gateway exits (status 3)
   /// right after recording the named workflow step DONE. Never set in production.
   public var crashAfterStep: String?
@@ -90,6 +93,7 @@ public struct GatewayConfiguration: Sendable {
     let workflowMilliseconds = try environment.int("GATEWAY_WORKFLOW_TIMEOUT_MS", range: 1...3_600_000) ?? 60_000
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.requestLease = .seconds(try environment.int("GATEWAY_REQUEST_LEASE_S", range: 1...3_600) ?? 15)
+    self.noticeWait = .milliseconds(try environment.int("GATEWAY_NOTICE_WAIT_MS", range: 0...600_000) ?? 15_000)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
     if backendTLS == nil, let kind = BackendKind.allCases.first(where: { names[$0] != nil }) {
@@ -241,7 +245,7 @@ public func makeGateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: stores.reactor, backends: backends,
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
-      requestLease: configuration.requestLease, internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,
+      requestLease: configuration.requestLease, noticeWait: configuration.noticeWait, internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,
       backendsOverMutualTLS: configuration.backendTLS?.certificate != nil),
     logger: logger)
 }

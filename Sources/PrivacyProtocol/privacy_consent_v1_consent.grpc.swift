@@ -1048,7 +1048,7 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+        /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
         /// > undelivered message. Acknowledging twice is harmless.
         /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
         ///
@@ -1794,7 +1794,7 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+        /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
         /// > undelivered message. Acknowledging twice is harmless.
         /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
         ///
@@ -2539,7 +2539,7 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+        /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
         /// > undelivered message. Acknowledging twice is harmless.
         /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
         ///
@@ -4616,7 +4616,7 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+        /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
         /// > undelivered message. Acknowledging twice is harmless.
         /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
         ///
@@ -5802,7 +5802,7 @@ extension Privacy_Consent_V1_ConsentService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+        /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
         /// > undelivered message. Acknowledging twice is harmless.
         /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
         ///
@@ -6948,7 +6948,7 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+    /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
     /// > undelivered message. Acknowledging twice is harmless.
     /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
     ///
@@ -8139,7 +8139,7 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Marks messages as sent. Their body and link are wiped: the clear token exists only in an
+    /// > Marks messages as sent. Their address, body and links are wiped: the clear token exists only in an
     /// > undelivered message. Acknowledging twice is harmless.
     /// > Errors: INVALID_ARGUMENT for no ids; NOT_FOUND (naming it) for an unknown id, nothing acked.
     ///

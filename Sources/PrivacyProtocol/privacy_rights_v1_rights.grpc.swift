@@ -215,6 +215,19 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "NotifyRecipients" metadata.
+        public enum NotifyRecipients: Sendable {
+            /// Request type for "NotifyRecipients".
+            public typealias Input = Privacy_Rights_V1_NotifyRecipientsRequest
+            /// Response type for "NotifyRecipients".
+            public typealias Output = Privacy_Rights_V1_NotifyRecipientsResponse
+            /// Descriptor for "NotifyRecipients".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.rights.v1.SubjectRightsService"),
+                method: "NotifyRecipients",
+                type: .unary
+            )
+        }
         /// Namespace for "UpsertRetentionPolicy" metadata.
         public enum UpsertRetentionPolicy: Sendable {
             /// Request type for "UpsertRetentionPolicy".
@@ -349,6 +362,7 @@ public enum Privacy_Rights_V1_SubjectRightsService: Sendable {
             GetArtifact.descriptor,
             UpsertRecipient.descriptor,
             ListRecipients.descriptor,
+            NotifyRecipients.descriptor,
             UpsertRetentionPolicy.descriptor,
             ListRetentionPolicies.descriptor,
             RecordEngagement.descriptor,
@@ -804,6 +818,32 @@ extension Privacy_Rights_V1_SubjectRightsService {
             request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_ListRecipientsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListRecipientsResponse>
+
+        /// Handle the "NotifyRecipients" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+        /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+        /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+        /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+        /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+        /// > means in `contact`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+        /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+        /// > IN_PROGRESS.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Rights_V1_NotifyRecipientsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Rights_V1_NotifyRecipientsResponse` messages.
+        func notifyRecipients(
+            request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse>
 
         /// Handle the "UpsertRetentionPolicy" method.
         ///
@@ -1426,6 +1466,32 @@ extension Privacy_Rights_V1_SubjectRightsService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListRecipientsResponse>
 
+        /// Handle the "NotifyRecipients" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+        /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+        /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+        /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+        /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+        /// > means in `contact`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+        /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+        /// > IN_PROGRESS.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_NotifyRecipientsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Rights_V1_NotifyRecipientsResponse` message.
+        func notifyRecipients(
+            request: GRPCCore.ServerRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse>
+
         /// Handle the "UpsertRetentionPolicy" method.
         ///
         /// > Source IDL Documentation:
@@ -2045,6 +2111,32 @@ extension Privacy_Rights_V1_SubjectRightsService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Rights_V1_ListRecipientsResponse
 
+        /// Handle the "NotifyRecipients" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+        /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+        /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+        /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+        /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+        /// > means in `contact`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+        /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+        /// > IN_PROGRESS.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Rights_V1_NotifyRecipientsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Rights_V1_NotifyRecipientsResponse` to respond with.
+        func notifyRecipients(
+            request: Privacy_Rights_V1_NotifyRecipientsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Rights_V1_NotifyRecipientsResponse
+
         /// Handle the "UpsertRetentionPolicy" method.
         ///
         /// > Source IDL Documentation:
@@ -2408,6 +2500,17 @@ extension Privacy_Rights_V1_SubjectRightsService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Rights_V1_SubjectRightsService.Method.NotifyRecipients.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_NotifyRecipientsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_NotifyRecipientsResponse>(),
+            handler: { request, context in
+                try await self.notifyRecipients(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Rights_V1_SubjectRightsService.Method.UpsertRetentionPolicy.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_UpsertRetentionPolicyRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_UpsertRetentionPolicyResponse>(),
@@ -2671,6 +2774,17 @@ extension Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_ListRecipientsResponse> {
         let response = try await self.listRecipients(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func notifyRecipients(
+        request: GRPCCore.StreamingServerRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse> {
+        let response = try await self.notifyRecipients(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2968,6 +3082,19 @@ extension Privacy_Rights_V1_SubjectRightsService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_ListRecipientsResponse> {
         return GRPCCore.ServerResponse<Privacy_Rights_V1_ListRecipientsResponse>(
             message: try await self.listRecipients(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func notifyRecipients(
+        request: GRPCCore.ServerRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse> {
+        return GRPCCore.ServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse>(
+            message: try await self.notifyRecipients(
                 request: request.message,
                 context: context
             ),
@@ -3596,6 +3723,37 @@ extension Privacy_Rights_V1_SubjectRightsService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_ListRecipientsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_ListRecipientsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "NotifyRecipients" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+        /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+        /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+        /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+        /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+        /// > means in `contact`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+        /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+        /// > IN_PROGRESS.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_NotifyRecipientsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_NotifyRecipientsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_NotifyRecipientsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func notifyRecipients<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_NotifyRecipientsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_NotifyRecipientsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "UpsertRetentionPolicy" method.
@@ -4512,6 +4670,48 @@ extension Privacy_Rights_V1_SubjectRightsService {
             )
         }
 
+        /// Call the "NotifyRecipients" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+        /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+        /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+        /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+        /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+        /// > means in `contact`).
+        /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+        /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+        /// > IN_PROGRESS.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Rights_V1_NotifyRecipientsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Rights_V1_NotifyRecipientsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Rights_V1_NotifyRecipientsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func notifyRecipients<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Rights_V1_NotifyRecipientsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Rights_V1_NotifyRecipientsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_NotifyRecipientsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Rights_V1_SubjectRightsService.Method.NotifyRecipients.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "UpsertRetentionPolicy" method.
         ///
         /// > Source IDL Documentation:
@@ -5376,6 +5576,43 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_ListRecipientsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_ListRecipientsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NotifyRecipients" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+    /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+    /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+    /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+    /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+    /// > means in `contact`).
+    /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+    /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+    /// > IN_PROGRESS.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Rights_V1_NotifyRecipientsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func notifyRecipients<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Rights_V1_NotifyRecipientsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_NotifyRecipientsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.notifyRecipients(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Rights_V1_NotifyRecipientsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Rights_V1_NotifyRecipientsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -6258,6 +6495,47 @@ extension Privacy_Rights_V1_SubjectRightsService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listRecipients(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NotifyRecipients" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Tells the recipients of a request's subject about its outcome (art 19): queues, for each
+    /// > recipient named, a notice to every channel it has (an email to `notify_email`; a JSON POST to
+    /// > `notify_url` signed with the recipient's webhook secret), for the mail relay to deliver. Asking
+    /// > again queues nothing new: it answers where each delivery stands, which is how a caller waits
+    /// > for them. A recipient without a channel is answered MANUAL (the controller tells it by the
+    /// > means in `contact`).
+    /// > Errors: INVALID_ARGUMENT for a malformed id, summary or field name, or no recipient; NOT_FOUND
+    /// > for an unknown request or recipient; FAILED_PRECONDITION for a request that is not
+    /// > IN_PROGRESS.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func notifyRecipients<Result>(
+        _ message: Privacy_Rights_V1_NotifyRecipientsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Rights_V1_NotifyRecipientsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Rights_V1_NotifyRecipientsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.notifyRecipients(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -405,6 +405,114 @@ public nonisolated enum Privacy_Rights_V1_RejectionGrounds: SwiftProtobuf.Enum, 
 
 }
 
+/// How a notice reaches a recipient.
+public nonisolated enum Privacy_Rights_V1_NoticeChannel: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set.
+  case unspecified // = 0
+
+  /// An email to the recipient's `notify_email`.
+  case email // = 1
+
+  /// A signed JSON POST to the recipient's `notify_url`.
+  case webhook // = 2
+
+  /// No channel: the controller tells the recipient by the means in its `contact`.
+  case manual // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .email
+    case 2: self = .webhook
+    case 3: self = .manual
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .email: return 1
+    case .webhook: return 2
+    case .manual: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Privacy_Rights_V1_NoticeChannel] = [
+    .unspecified,
+    .email,
+    .webhook,
+    .manual,
+  ]
+
+}
+
+/// Where one delivery of a notice stands.
+public nonisolated enum Privacy_Rights_V1_DeliveryState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Not set.
+  case unspecified // = 0
+
+  /// Waiting for the mail relay (or for its next attempt).
+  case queued // = 1
+
+  /// The mail server took it, or the endpoint answered 2xx.
+  case delivered // = 2
+
+  /// Failed for good; `last_failure` says why.
+  case failed // = 3
+
+  /// Nothing to deliver (NOTICE_CHANNEL_MANUAL).
+  case manual // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .queued
+    case 2: self = .delivered
+    case 3: self = .failed
+    case 4: self = .manual
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .queued: return 1
+    case .delivered: return 2
+    case .failed: return 3
+    case .manual: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Privacy_Rights_V1_DeliveryState] = [
+    .unspecified,
+    .queued,
+    .delivered,
+    .failed,
+    .manual,
+  ]
+
+}
+
 /// What an outbox message is for.
 public nonisolated enum Privacy_Rights_V1_OutboxKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -424,6 +532,10 @@ public nonisolated enum Privacy_Rights_V1_OutboxKind: SwiftProtobuf.Enum, Swift.
 
   /// Tells the requester the request was completed.
   case completed // = 4
+
+  /// Tells a recipient of the subject's data about the request's outcome (art 19), by email or
+  /// webhook.
+  case recipientNotice // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -437,6 +549,7 @@ public nonisolated enum Privacy_Rights_V1_OutboxKind: SwiftProtobuf.Enum, Swift.
     case 2: self = .deadlineExtended
     case 3: self = .rejected
     case 4: self = .completed
+    case 5: self = .recipientNotice
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -448,6 +561,7 @@ public nonisolated enum Privacy_Rights_V1_OutboxKind: SwiftProtobuf.Enum, Swift.
     case .deadlineExtended: return 2
     case .rejected: return 3
     case .completed: return 4
+    case .recipientNotice: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -459,6 +573,7 @@ public nonisolated enum Privacy_Rights_V1_OutboxKind: SwiftProtobuf.Enum, Swift.
     .deadlineExtended,
     .rejected,
     .completed,
+    .recipientNotice,
   ]
 
 }
@@ -1830,6 +1945,17 @@ public nonisolated struct Privacy_Rights_V1_Recipient: Sendable {
   /// binding corporate rules), 1-500 characters; required with transfer_country.
   public var transferSafeguard: String = String()
 
+  /// The address art 19 notices are mailed to (through the mail relay); empty: none.
+  public var notifyEmail: String = String()
+
+  /// The HTTPS endpoint art 19 notices are POSTed to as JSON, signed in `X-Privacy-Signature`
+  /// (`sha256=` and the hex HMAC-SHA256 of the body under the recipient's webhook secret); empty:
+  /// none.
+  public var notifyURL: String = String()
+
+  /// Output only: whether a webhook secret exists (it is shown once, by UpsertRecipient).
+  public var hasWebhookSecret_p: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1865,6 +1991,16 @@ public nonisolated struct Privacy_Rights_V1_UpsertRecipientRequest: Sendable {
   /// What that transfer rests on; required with transfer_country, refused without it.
   public var transferSafeguard: String = String()
 
+  /// Where art 19 notices are mailed; empty: none. A valid email address.
+  public var notifyEmail: String = String()
+
+  /// Where art 19 notices are POSTed; empty: none. An https URL of at most 2,048 characters. The
+  /// first time a recipient gets one, a webhook secret is made and returned once.
+  public var notifyURL: String = String()
+
+  /// Makes a new webhook secret (returned once); the old one stops signing at once.
+  public var rotateWebhookSecret: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1889,11 +2025,117 @@ public nonisolated struct Privacy_Rights_V1_UpsertRecipientResponse: Sendable {
   /// True when the recipient did not exist before.
   public var created: Bool = false
 
+  /// The webhook secret (base64url, 256 bits), only when this call made one: keep it where the
+  /// recipient's endpoint checks signatures; it is never shown again.
+  public var webhookSecret: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _recipient: Privacy_Rights_V1_Recipient? = nil
+}
+
+/// Request of NotifyRecipients.
+public nonisolated struct Privacy_Rights_V1_NotifyRecipientsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The IN_PROGRESS request whose outcome the recipients are told.
+  public var requestID: String = String()
+
+  /// One notice per recipient, 1-100.
+  public var notices: [Privacy_Rights_V1_RecipientNoticeDraft] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What one recipient is to be told.
+public nonisolated struct Privacy_Rights_V1_RecipientNoticeDraft: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The recipient (must exist).
+  public var recipientID: String = String()
+
+  /// What happened and what to do, e.g. "personal data of subject c-1 erased (art 17): erase your
+  /// copy"; 1-2,000 characters, no personal data beyond the subject id.
+  public var summary: String = String()
+
+  /// The vault fields concerned (names only), at most 200.
+  public var fields: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Response of NotifyRecipients.
+public nonisolated struct Privacy_Rights_V1_NotifyRecipientsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// One delivery per channel of each recipient named (one MANUAL entry for a recipient without
+  /// a channel), in the order asked.
+  public var deliveries: [Privacy_Rights_V1_RecipientDelivery] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One delivery of an art 19 notice.
+public nonisolated struct Privacy_Rights_V1_RecipientDelivery: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The recipient.
+  public var recipientID: String = String()
+
+  /// Its name when the notice was queued.
+  public var recipientName: String = String()
+
+  /// How it is told.
+  public var channel: Privacy_Rights_V1_NoticeChannel = .unspecified
+
+  /// The outbox message carrying it; empty for MANUAL.
+  public var messageID: String = String()
+
+  /// Where it stands.
+  public var state: Privacy_Rights_V1_DeliveryState = .unspecified
+
+  /// When it was delivered or failed; unset while queued.
+  public var settledAt: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_settledAt ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_settledAt = newValue}
+  }
+  /// Returns true if `settledAt` has been explicitly set.
+  public var hasSettledAt: Bool {self._settledAt != nil}
+  /// Clears the value of `settledAt`. Subsequent reads from it will return its default value.
+  public mutating func clearSettledAt() {self._settledAt = nil}
+
+  /// Attempts and the last failure, as the relay reported them.
+  public var delivery: Privacy_Common_V1_OutboxDelivery {
+    get {_delivery ?? Privacy_Common_V1_OutboxDelivery()}
+    set {_delivery = newValue}
+  }
+  /// Returns true if `delivery` has been explicitly set.
+  public var hasDelivery: Bool {self._delivery != nil}
+  /// Clears the value of `delivery`. Subsequent reads from it will return its default value.
+  public mutating func clearDelivery() {self._delivery = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _settledAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _delivery: Privacy_Common_V1_OutboxDelivery? = nil
 }
 
 /// Request of ListRecipients.
@@ -2395,6 +2637,26 @@ public nonisolated struct Privacy_Rights_V1_OutboxMessage: @unchecked Sendable {
   /// Clears the value of `delivery`. Subsequent reads from it will return its default value.
   public mutating func clearDelivery() {_uniqueStorage()._delivery = nil}
 
+  /// For RECIPIENT_NOTICE: the recipient told.
+  public var recipientID: String {
+    get {_storage._recipientID}
+    set {_uniqueStorage()._recipientID = newValue}
+  }
+
+  /// For a RECIPIENT_NOTICE by webhook: the endpoint to POST `body` (JSON) to, instead of mailing
+  /// it; `recipient_email` is then empty.
+  public var webhookURL: String {
+    get {_storage._webhookURL}
+    set {_uniqueStorage()._webhookURL = newValue}
+  }
+
+  /// For a RECIPIENT_NOTICE by webhook: the `X-Privacy-Signature` header value
+  /// (`sha256=<hex HMAC-SHA256 of body>`). Wiped once acknowledged.
+  public var webhookSignature: String {
+    get {_storage._webhookSignature}
+    set {_uniqueStorage()._webhookSignature = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2586,8 +2848,16 @@ nonisolated extension Privacy_Rights_V1_RejectionGrounds: SwiftProtobuf._ProtoNa
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REJECTION_GROUNDS_UNSPECIFIED\0\u{1}REJECTION_GROUNDS_MANIFESTLY_UNFOUNDED\0\u{1}REJECTION_GROUNDS_EXCESSIVE\0\u{1}REJECTION_GROUNDS_IDENTITY_NOT_VERIFIED\0\u{1}REJECTION_GROUNDS_EXEMPTION\0\u{1}REJECTION_GROUNDS_DUPLICATE\0\u{1}REJECTION_GROUNDS_WITHDRAWN\0")
 }
 
+nonisolated extension Privacy_Rights_V1_NoticeChannel: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NOTICE_CHANNEL_UNSPECIFIED\0\u{1}NOTICE_CHANNEL_EMAIL\0\u{1}NOTICE_CHANNEL_WEBHOOK\0\u{1}NOTICE_CHANNEL_MANUAL\0")
+}
+
+nonisolated extension Privacy_Rights_V1_DeliveryState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DELIVERY_STATE_UNSPECIFIED\0\u{1}DELIVERY_STATE_QUEUED\0\u{1}DELIVERY_STATE_DELIVERED\0\u{1}DELIVERY_STATE_FAILED\0\u{1}DELIVERY_STATE_MANUAL\0")
+}
+
 nonisolated extension Privacy_Rights_V1_OutboxKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OUTBOX_KIND_UNSPECIFIED\0\u{1}OUTBOX_KIND_VERIFICATION\0\u{1}OUTBOX_KIND_DEADLINE_EXTENDED\0\u{1}OUTBOX_KIND_REJECTED\0\u{1}OUTBOX_KIND_COMPLETED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OUTBOX_KIND_UNSPECIFIED\0\u{1}OUTBOX_KIND_VERIFICATION\0\u{1}OUTBOX_KIND_DEADLINE_EXTENDED\0\u{1}OUTBOX_KIND_REJECTED\0\u{1}OUTBOX_KIND_COMPLETED\0\u{1}OUTBOX_KIND_RECIPIENT_NOTICE\0")
 }
 
 nonisolated extension Privacy_Rights_V1_RequestDetails: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4464,7 +4734,7 @@ nonisolated extension Privacy_Rights_V1_GetArtifactResponse: SwiftProtobuf.Messa
 
 nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Recipient"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}created_at\0\u{3}updated_at\0\u{3}transfer_country\0\u{3}transfer_safeguard\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}created_at\0\u{3}updated_at\0\u{3}transfer_country\0\u{3}transfer_safeguard\0\u{3}notify_email\0\u{3}notify_url\0\u{3}has_webhook_secret\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4481,6 +4751,9 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
       case 7: try { try decoder.decodeSingularMessageField(value: &self._updatedAt) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.transferCountry) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.transferSafeguard) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.notifyEmail) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.notifyURL) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.hasWebhookSecret_p) }()
       default: break
       }
     }
@@ -4518,6 +4791,15 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
     if !self.transferSafeguard.isEmpty {
       try visitor.visitSingularStringField(value: self.transferSafeguard, fieldNumber: 9)
     }
+    if !self.notifyEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.notifyEmail, fieldNumber: 10)
+    }
+    if !self.notifyURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.notifyURL, fieldNumber: 11)
+    }
+    if self.hasWebhookSecret_p != false {
+      try visitor.visitSingularBoolField(value: self.hasWebhookSecret_p, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4531,6 +4813,9 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
     if lhs._updatedAt != rhs._updatedAt {return false}
     if lhs.transferCountry != rhs.transferCountry {return false}
     if lhs.transferSafeguard != rhs.transferSafeguard {return false}
+    if lhs.notifyEmail != rhs.notifyEmail {return false}
+    if lhs.notifyURL != rhs.notifyURL {return false}
+    if lhs.hasWebhookSecret_p != rhs.hasWebhookSecret_p {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4538,7 +4823,7 @@ nonisolated extension Privacy_Rights_V1_Recipient: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRecipientRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}transfer_country\0\u{3}transfer_safeguard\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}name\0\u{1}contact\0\u{3}purpose_ids\0\u{1}notes\0\u{3}transfer_country\0\u{3}transfer_safeguard\0\u{3}notify_email\0\u{3}notify_url\0\u{3}rotate_webhook_secret\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4553,6 +4838,9 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
       case 5: try { try decoder.decodeSingularStringField(value: &self.notes) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.transferCountry) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.transferSafeguard) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.notifyEmail) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.notifyURL) }()
+      case 10: try { try decoder.decodeSingularBoolField(value: &self.rotateWebhookSecret) }()
       default: break
       }
     }
@@ -4580,6 +4868,15 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
     if !self.transferSafeguard.isEmpty {
       try visitor.visitSingularStringField(value: self.transferSafeguard, fieldNumber: 7)
     }
+    if !self.notifyEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.notifyEmail, fieldNumber: 8)
+    }
+    if !self.notifyURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.notifyURL, fieldNumber: 9)
+    }
+    if self.rotateWebhookSecret != false {
+      try visitor.visitSingularBoolField(value: self.rotateWebhookSecret, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4591,6 +4888,9 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
     if lhs.notes != rhs.notes {return false}
     if lhs.transferCountry != rhs.transferCountry {return false}
     if lhs.transferSafeguard != rhs.transferSafeguard {return false}
+    if lhs.notifyEmail != rhs.notifyEmail {return false}
+    if lhs.notifyURL != rhs.notifyURL {return false}
+    if lhs.rotateWebhookSecret != rhs.rotateWebhookSecret {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4598,7 +4898,7 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientRequest: SwiftProtobuf.Me
 
 nonisolated extension Privacy_Rights_V1_UpsertRecipientResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpsertRecipientResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recipient\0\u{1}created\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recipient\0\u{1}created\0\u{3}webhook_secret\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4608,6 +4908,7 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientResponse: SwiftProtobuf.M
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._recipient) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.created) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.webhookSecret) }()
       default: break
       }
     }
@@ -4624,12 +4925,185 @@ nonisolated extension Privacy_Rights_V1_UpsertRecipientResponse: SwiftProtobuf.M
     if self.created != false {
       try visitor.visitSingularBoolField(value: self.created, fieldNumber: 2)
     }
+    if !self.webhookSecret.isEmpty {
+      try visitor.visitSingularStringField(value: self.webhookSecret, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Rights_V1_UpsertRecipientResponse, rhs: Privacy_Rights_V1_UpsertRecipientResponse) -> Bool {
     if lhs._recipient != rhs._recipient {return false}
     if lhs.created != rhs.created {return false}
+    if lhs.webhookSecret != rhs.webhookSecret {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_NotifyRecipientsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NotifyRecipientsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}notices\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.notices) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.notices.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.notices, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_NotifyRecipientsRequest, rhs: Privacy_Rights_V1_NotifyRecipientsRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.notices != rhs.notices {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_RecipientNoticeDraft: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecipientNoticeDraft"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{1}summary\0\u{1}fields\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recipientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.summary) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.fields) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.recipientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientID, fieldNumber: 1)
+    }
+    if !self.summary.isEmpty {
+      try visitor.visitSingularStringField(value: self.summary, fieldNumber: 2)
+    }
+    if !self.fields.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fields, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_RecipientNoticeDraft, rhs: Privacy_Rights_V1_RecipientNoticeDraft) -> Bool {
+    if lhs.recipientID != rhs.recipientID {return false}
+    if lhs.summary != rhs.summary {return false}
+    if lhs.fields != rhs.fields {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_NotifyRecipientsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NotifyRecipientsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}deliveries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.deliveries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.deliveries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.deliveries, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_NotifyRecipientsResponse, rhs: Privacy_Rights_V1_NotifyRecipientsResponse) -> Bool {
+    if lhs.deliveries != rhs.deliveries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Rights_V1_RecipientDelivery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecipientDelivery"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recipient_id\0\u{3}recipient_name\0\u{1}channel\0\u{3}message_id\0\u{1}state\0\u{3}settled_at\0\u{1}delivery\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.recipientID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recipientName) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.messageID) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._settledAt) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._delivery) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.recipientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientID, fieldNumber: 1)
+    }
+    if !self.recipientName.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientName, fieldNumber: 2)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 3)
+    }
+    if !self.messageID.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageID, fieldNumber: 4)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 5)
+    }
+    try { if let v = self._settledAt {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    try { if let v = self._delivery {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Rights_V1_RecipientDelivery, rhs: Privacy_Rights_V1_RecipientDelivery) -> Bool {
+    if lhs.recipientID != rhs.recipientID {return false}
+    if lhs.recipientName != rhs.recipientName {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.messageID != rhs.messageID {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs._settledAt != rhs._settledAt {return false}
+    if lhs._delivery != rhs._delivery {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5264,7 +5738,7 @@ nonisolated extension Privacy_Rights_V1_ListEngagementsResponse: SwiftProtobuf.M
 
 nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OutboxMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}request_id\0\u{3}recipient_email\0\u{3}subject_line\0\u{1}body\0\u{1}token\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{1}delivery\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}request_id\0\u{3}recipient_email\0\u{3}subject_line\0\u{1}body\0\u{1}token\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{1}delivery\0\u{3}recipient_id\0\u{3}webhook_url\0\u{3}webhook_signature\0")
 
   fileprivate class _StorageClass {
     var _messageID: String = String()
@@ -5280,6 +5754,9 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
     var _ackedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _preferenceURL: String = String()
     var _delivery: Privacy_Common_V1_OutboxDelivery? = nil
+    var _recipientID: String = String()
+    var _webhookURL: String = String()
+    var _webhookSignature: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5303,6 +5780,9 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
       _ackedAt = source._ackedAt
       _preferenceURL = source._preferenceURL
       _delivery = source._delivery
+      _recipientID = source._recipientID
+      _webhookURL = source._webhookURL
+      _webhookSignature = source._webhookSignature
     }
   }
 
@@ -5334,6 +5814,9 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._ackedAt) }()
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._preferenceURL) }()
         case 13: try { try decoder.decodeSingularMessageField(value: &_storage._delivery) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._recipientID) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._webhookURL) }()
+        case 16: try { try decoder.decodeSingularStringField(value: &_storage._webhookSignature) }()
         default: break
         }
       }
@@ -5385,6 +5868,15 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
       try { if let v = _storage._delivery {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
       } }()
+      if !_storage._recipientID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientID, fieldNumber: 14)
+      }
+      if !_storage._webhookURL.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._webhookURL, fieldNumber: 15)
+      }
+      if !_storage._webhookSignature.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._webhookSignature, fieldNumber: 16)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5407,6 +5899,9 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
         if _storage._ackedAt != rhs_storage._ackedAt {return false}
         if _storage._preferenceURL != rhs_storage._preferenceURL {return false}
         if _storage._delivery != rhs_storage._delivery {return false}
+        if _storage._recipientID != rhs_storage._recipientID {return false}
+        if _storage._webhookURL != rhs_storage._webhookURL {return false}
+        if _storage._webhookSignature != rhs_storage._webhookSignature {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -432,18 +432,64 @@ public final class RightsDesk: Sendable {
 
   // MARK: Recipients
 
+  /// Creates or changes a recipient. A webhook secret is made when a `notify.url` is first set or
+  /// `rotateWebhookSecret` asks, and answered then only; removing the URL removes the secret.
   public func upsertRecipient(
     id: String, name: String, contact: String, purposeIDs: [String], notes: String, transfer: ThirdCountryTransfer? = nil,
-    caller: CallerIdentity
-  ) async throws -> (recipient: Recipient, created: Bool) {
+    notifyEmail: String = "", notifyURL: String = "", rotateWebhookSecret: Bool = false, caller: CallerIdentity
+  ) async throws -> (recipient: Recipient, created: Bool, webhookSecret: String?) {
     try await write { commit, now in
       let existing = try await store.recipient(id: id)
+      var notify = NoticeChannels(email: notifyEmail, url: notifyURL, webhookSecret: existing?.notify.webhookSecret ?? "")
+      var newSecret: String?
+      if notifyURL.isEmpty {
+        notify.webhookSecret = ""
+      } else if notify.webhookSecret.isEmpty || rotateWebhookSecret {
+        newSecret = SecureToken.generate()
+        notify.webhookSecret = newSecret!
+      }
       let recipient = Recipient(
-        id: id, name: name, contact: contact, purposeIDs: purposeIDs, notes: notes, transfer: transfer,
+        id: id, name: name, contact: contact, purposeIDs: purposeIDs, notes: notes, transfer: transfer, notify: notify,
         createdAt: existing?.createdAt ?? now, updatedAt: now)
-      if let existing, existing.sameContent(as: recipient) { return (existing, false) }
+      if let existing, existing.sameContent(as: recipient) { return (existing, false, nil) }
       commit.recipients.append(recipient)
-      return (recipient, existing == nil)
+      return (recipient, existing == nil, newSecret)
+    }
+  }
+
+  /// Queues the art 19 notices of an IN_PROGRESS request to each recipient named, one per channel
+  /// it has; a recipient already told about this request gets nothing new. Answers where every
+  /// delivery stands, in the order asked (which is how a caller waits for them).
+  public func notifyRecipients(requestID: String, notices: [RecipientNoticeDraft]) async throws -> [RecipientDelivery] {
+    try await write { commit, now in
+      guard let request = try await store.request(id: requestID) else { throw RightsError.requestNotFound(requestID) }
+      let queued = try await store.recipientNotices(requestID: requestID)
+      var deliveries: [RecipientDelivery] = []
+      for notice in notices {
+        guard let recipient = try await store.recipient(id: notice.recipientID) else { throw RightsError.recipientNotFound(notice.recipientID) }
+        let earlier = queued.filter { $0.recipientID == recipient.id }
+        if !earlier.isEmpty {
+          deliveries += earlier.map { RecipientDelivery(recipientID: recipient.id, recipientName: recipient.name, channel: $0.webhookURL.isEmpty ? .email : .webhook, message: $0) }
+          continue
+        }
+        guard recipient.notify.isEmpty || request.status == .inProgress else {
+          throw RightsError.illegalTransition(status: request.status, action: "notify the recipients of")
+        }
+        if recipient.notify.isEmpty {
+          deliveries.append(RecipientDelivery(recipientID: recipient.id, recipientName: recipient.name, channel: .manual, message: nil))
+        }
+        if !recipient.notify.email.isEmpty {
+          let message = RecipientNoticeComposer.email(request, recipient: recipient, summary: notice.summary, fields: notice.fields, now: now)
+          commit.outbox.append(message)
+          deliveries.append(RecipientDelivery(recipientID: recipient.id, recipientName: recipient.name, channel: .email, message: message))
+        }
+        if !recipient.notify.url.isEmpty {
+          let message = RecipientNoticeComposer.webhook(request, recipient: recipient, summary: notice.summary, fields: notice.fields, now: now)
+          commit.outbox.append(message)
+          deliveries.append(RecipientDelivery(recipientID: recipient.id, recipientName: recipient.name, channel: .webhook, message: message))
+        }
+      }
+      return deliveries
     }
   }
 

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -113,7 +114,7 @@ struct MailRelayTests {
       // The server keeps the first message, then holds its 250 back; the relay is killed meanwhile.
       let sink = try await SMTPSink(["--hold-first", "60"])
       let sent = try await startDoubleOptIn(suite, subject: "mail-5", address: "eve@example.org")
-      let timing = ["SMTP_URL": "smtp://127.0.0.1:\(sink.port)", "SMTP_TIMEOUT_MS": "5000", "MAIL_LEASE_SECONDS": "6"]
+      let timing = ["SMTP_URL": "smtp://127.0.0.1:\(sink.port)", "SMTP_TIMEOUT_MS": "5000", "NOTIFY_TIMEOUT_MS": "5000", "MAIL_LEASE_SECONDS": "6"]
       let first = try startRelay(suite, smtp: timing)
       let done = try await eventually(timeout: .seconds(20)) { try sink.messages().count == 1 }
         #expect(done)
@@ -130,6 +131,114 @@ struct MailRelayTests {
       let kept = try sink.messages()
       #expect(kept.count == 2 && Set(kept.map(\.messageID)) == ["<consent.\(sent.messageID)@example.org>"])
       #expect(kept.map(\.text) == [kept[0].text, kept[0].text])
+    }
+  }
+
+  @Test("art 19: an erasure tells its recipients by mail and by a signed webhook (a 503 retried) and a 404 fails one for good; the request completes only when every delivery is settled, and its step log says which")
+  func recipientNotices() async throws {
+    try await RunningSuite.with(gatewayEnvironment: ["GATEWAY_NOTICE_WAIT_MS": "1000"]) { suite in
+      let directory = try TestDirectory()
+      defer { directory.remove() }
+      let ca = try CertificateAuthority(directory: directory.url, name: "hooks-ca")
+      let certificate = try ca.server("hooks")
+      let hooks = try await WebhookSink(certificateFile: certificate.certificateFile, keyFile: certificate.keyFile, failFirst: 1)
+      let mail = try await SMTPSink()
+      let subject = "art19-1"
+      let (secret, requestID) = try await suite.asRole("dpo") { client in
+        let consent = Consent(wrapping: client)
+        _ = try await consent.upsertPurpose(.with {
+          $0.purpose = .with {
+            $0.purposeID = "partners"
+            $0.title = "Partners"
+            $0.legalBasis = .consent
+            $0.category = .thirdPartySharing
+            $0.noticeVersion = "v1"
+            $0.noticeText = "We share your data with our partners."
+          }
+        })
+        _ = try await consent.recordConsent(.with {
+          $0.subjectID = subject
+          $0.purposeID = "partners"
+          $0.decision = .granted
+          $0.evidence = .with { $0.channel = .webform }
+        })
+        let rights = Rights(wrapping: client)
+        let secret = try await rights.upsertRecipient(.with {
+          $0.recipientID = "acme"
+          $0.name = "ACME Ads"
+          $0.contact = "privacy@acme.example"
+          $0.purposeIds = ["partners"]
+          $0.notifyEmail = "dpo@acme.example"
+          $0.notifyURL = "https://127.0.0.1:\(hooks.port)/art19"
+        }).webhookSecret
+        _ = try await rights.upsertRecipient(.with {
+          $0.recipientID = "gone"
+          $0.name = "Gone Ltd"
+          $0.contact = "nobody@gone.example"
+          $0.purposeIds = ["partners"]
+          $0.notifyURL = "https://127.0.0.1:\(hooks.port)/gone"
+        })
+        let requestID = try await rights.openRequest(.with {
+          $0.subjectID = subject
+          $0.right = .erasure
+          $0.requesterEmail = "ann@example.org"
+          $0.channel = .phone
+        }).request.requestID
+        _ = try await rights.verifyManually(.with {
+          $0.requestID = requestID
+          $0.note = "caller known"
+        })
+        return (secret, requestID)
+      }
+      func execute() async throws -> Privacy_Gateway_V1_ExecuteRequestResponse {
+        try await suite.asRole("dpo") { client in
+          try await Privacy_Gateway_V1_AdminService.Client(wrapping: client).executeRequest(.with { $0.requestID = requestID })
+        }
+      }
+
+      // No relay yet: the notices wait, and so does the request.
+      let waiting = await capturedRPCError { try await execute() }
+      #expect(waiting?.code == .unavailable && waiting?.message.contains("art 19 notice(s) not delivered yet") == true, "\(String(describing: waiting))")
+      let pending = try await suite.asRole("dpo") { client in try await Rights(wrapping: client).getRequest(.with { $0.requestID = requestID }).request }
+      #expect(pending.status == .inProgress && pending.steps.last?.name == "recipients_notified" && pending.steps.last?.status == .failed)
+
+      var completed: Privacy_Gateway_V1_ExecuteRequestResponse?
+      try await withRelay(suite, smtp: [
+        "SMTP_URL": "smtp://127.0.0.1:\(mail.port)", "NOTIFY_CA_FILE": ca.certificateFile, "MAIL_RETRY_BASE_MS": "200",
+      ]) {
+        let done = try await eventually(timeout: .seconds(30)) {
+          completed = try? await execute()
+          return completed != nil
+        }
+        #expect(done)
+      }
+      let response = try #require(completed)
+      #expect(response.status == .completed)
+      let step = try #require(response.steps.first { $0.name == "recipients_notified" })
+      #expect(step.status == .done)
+      let detail = try #require(try JSONSerialization.jsonObject(with: Data(step.detail.utf8)) as? [String: Any])
+      let deliveries = try #require(detail["deliveries"] as? [[String: String]])
+      #expect(deliveries.map { [$0["recipient_id"]!, $0["channel"]!, $0["state"]!] } == [
+        ["acme", "EMAIL", "DELIVERED"], ["acme", "WEBHOOK", "DELIVERED"], ["gone", "WEBHOOK", "FAILED"],
+      ])
+      #expect(deliveries[2]["last_failure"] == "webhook: HTTP 404")
+      let request = try await suite.asRole("dpo") { client in try await Rights(wrapping: client).getRequest(.with { $0.requestID = requestID }).request }
+      #expect(request.recipientsNotified.map(\.recipientID) == ["acme"])
+
+      // The endpoint: a 503, then the same notice again, signed with the secret shown once.
+      let posts = try hooks.requests().filter { $0.path == "/art19" }
+      #expect(posts.count == 2 && posts[0].body == posts[1].body && posts[0].noticeID == posts[1].noticeID)
+      let body = try #require(posts.last?.body)
+      let mac = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+      #expect(posts.last?.signature == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+      #expect(posts.last?.contentType == "application/json")
+      let notice = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+      #expect(notice["request_id"] as? String == requestID && notice["subject_id"] as? String == subject && notice["right"] as? String == "erasure")
+      #expect(try hooks.requests().filter { $0.path == "/gone" }.count == 1)
+      // The mail to the recipient's address (the requester's completion notice went out beside it).
+      let kept = try mail.messages().filter { $0.to == ["dpo@acme.example"] }
+      #expect(kept.count == 1)
+      #expect(kept.first?.subject == "Art. 19 GDPR notice: request \(requestID)" && kept.first?.listUnsubscribe == nil)
     }
   }
 

@@ -273,7 +273,7 @@ extension ProcessWorkflowTests {
     @Test("ERASURE: killed after each step in turn, the resumed run reaches the same end state")
     func erasure() async throws {
       let suite = try await SuiteProcesses()
-      for step in ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed"] {
+      for step in ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed", "recipients_notified"] {
         try await erasure(crashingAfter: step, suite: suite)
       }
       await suite.stop()
@@ -288,7 +288,7 @@ extension ProcessWorkflowTests {
 
       let resumed = try await crashThenResume(suite, requestID: requestID, step: step)
       #expect(resumed.status == .completed && resumed.resumed, "crash after \(step)")
-      #expect(resumed.steps.map(\.name) == ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed"])
+      #expect(resumed.steps.map(\.name) == ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed", "recipients_notified"])
       #expect(resumed.steps.allSatisfy { $0.status == .done && $0.attempts == 1 }, "crash after \(step)")
       #expect(resumed.erasureEvidence.fieldsErased == ["email", "iban", "name", "phone"])
       #expect(resumed.erasureEvidence.dataKeyDestroyed && resumed.erasureEvidence.identifiersBlocklisted == 2)

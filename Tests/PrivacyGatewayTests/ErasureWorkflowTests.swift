@@ -90,7 +90,7 @@ struct ErasureWorkflowTests {
 
         let executed = try await admin.executeRequest(.with { $0.requestID = requestID })
         #expect(executed.status == .completed && executed.right == .erasure && !executed.resumed)
-        #expect(executed.steps.map(\.name) == ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed"])
+        #expect(executed.steps.map(\.name) == ["blocklist_identifiers", "vault_erase", "consent_erase", "recipients_listed", "recipients_notified"])
         #expect(executed.steps.allSatisfy { $0.status == .done })
         let evidence = executed.erasureEvidence
         #expect(evidence.identifiersBlocklisted == 3)

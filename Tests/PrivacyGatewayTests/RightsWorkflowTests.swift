@@ -235,7 +235,7 @@ struct RightsWorkflowTests {
           $0.subjectID = subject
           $0.reason = "accuracy contested by the subject"
         })
-        #expect(!stopped.alreadyRestricted && stopped.steps.map(\.name) == ["vault_restrict", "consent_restrict", "recipients_listed"])
+        #expect(!stopped.alreadyRestricted && stopped.steps.map(\.name) == ["vault_restrict", "consent_restrict", "recipients_listed", "recipients_notified"])
         let request = try await RightsClient(wrapping: client).getRequest(.with { $0.requestID = stopped.restrictionRequestID }).request
         #expect(request.right == .restriction && request.status == .completed && request.origin == .controller)
         let record = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
@@ -296,6 +296,9 @@ struct RightsWorkflowTests {
         })
         let rectified = try await admin.executeRequest(.with { $0.requestID = rectification })
         #expect(rectified.status == .completed && rectified.fieldsRectified == ["name", "phone"])
+        // ACME Ads has no channel of its own: the controller tells it, and the step log says so.
+        let told = try #require(rectified.steps.first { $0.name == "recipients_notified" })
+        #expect(told.status == .done && told.detail.contains("\"channel\":\"MANUAL\""))
         let record = try await VaultClient(wrapping: client).getRecord(.with { $0.subjectID = subject }).record
         #expect(record.fields.first { $0.name == "name" }?.value == "Ada King")
         #expect(record.fields.first { $0.name == "phone" } == nil)
@@ -327,6 +330,18 @@ struct RightsWorkflowTests {
         #expect(notified.status == .completed && notified.recipientsToNotify.map(\.recipient.recipientID) == ["acme-ads"])
         let stored = try await RightsClient(wrapping: client).getRequest(.with { $0.requestID = notification }).request
         #expect(stored.recipientsNotified.map(\.recipientID) == ["acme-ads"])
+
+        // Art 19, last sentence: the person's access bundle says who was told of the rectification.
+        let access = try await WorkflowData.openVerified(client, subject: subject, right: .access)
+        _ = try await admin.executeRequest(.with { $0.requestID = access })
+        let artifact = try await asRole("delivery", port: port) { delivery async throws in
+          try await RightsClient(wrapping: delivery).getArtifact(.with { $0.requestID = access }).artifact
+        }
+        let data = try #require(try unzip(artifact.content)["data.json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let requests = try #require(document["requests"] as? [[String: Any]])
+        let entry = try #require(requests.first { $0["request_id"] as? String == rectification })
+        #expect((entry["recipients_notified"] as? [[String: Any]])?.map { $0["recipient_id"] as? String } == ["acme-ads"])
       }
     }
   }

@@ -84,6 +84,7 @@ extension RouteTable {
     UnaryRoute(Rights.GetArtifact.self, .rights, handler: BundleDelivery.getArtifact),
     UnaryRoute(Rights.UpsertRecipient.self, .rights),
     UnaryRoute(Rights.ListRecipients.self, .rights),
+    UnaryRoute(Rights.NotifyRecipients.self, .rights),
     UnaryRoute(Rights.UpsertRetentionPolicy.self, .rights),
     UnaryRoute(Rights.ListRetentionPolicies.self, .rights),
     UnaryRoute(Rights.RecordEngagement.self, .rights),
@@ -167,6 +168,7 @@ extension Rights.RejectRequest: GeneratedMethod {}
 extension Rights.GetArtifact: GeneratedMethod {}
 extension Rights.UpsertRecipient: GeneratedMethod {}
 extension Rights.ListRecipients: GeneratedMethod {}
+extension Rights.NotifyRecipients: GeneratedMethod {}
 extension Rights.UpsertRetentionPolicy: GeneratedMethod {}
 extension Rights.ListRetentionPolicies: GeneratedMethod {}
 extension Rights.RecordEngagement: GeneratedMethod {}

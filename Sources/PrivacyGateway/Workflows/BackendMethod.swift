@@ -57,6 +57,7 @@ extension RightsMethod.StartProcessing: RightsBackendMethod {}
 extension RightsMethod.RecordStep: RightsBackendMethod {}
 extension RightsMethod.CompleteRequest: RightsBackendMethod {}
 extension RightsMethod.ListRecipients: RightsBackendMethod {}
+extension RightsMethod.NotifyRecipients: RightsBackendMethod {}
 extension RightsMethod.RecordEngagement: RightsBackendMethod {}
 extension RightsMethod.ListDueForRetention: RightsBackendMethod {}
 extension RightsMethod.ListEngagements: RightsBackendMethod {}

@@ -33,6 +33,7 @@ struct ErasureWorkflow {
     outcome.report.recipientsToNotify = try await RecipientStep.run(
       &log, context: context, subjectID: subjectID,
       notice: "personal data of subject \(subjectID) erased (art 17, request \(request.requestID)): erase your copy")
+    outcome.recipientsTold = try await RecipientDeliveryStep.run(&log, context: context, notices: outcome.report.recipientsToNotify)
     outcome.report.erasureEvidence = .with {
       $0.stepsRun = log.steps.filter { $0.status == .done }.map(\.name)
       // No vault record (nothing to erase there): the completion time stands for the erasure.

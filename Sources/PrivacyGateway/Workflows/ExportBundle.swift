@@ -124,6 +124,8 @@ struct ExportBundle {
       if request.hasReceivedAt { $0.receivedAt = request.receivedAt }
       if request.hasDueAt { $0.dueAt = request.dueAt }
       if request.hasClosedAt { $0.closedAt = request.closedAt }
+      // Art 19, last sentence: which recipients were told of a rectification, erasure or restriction.
+      $0.recipientsNotified = request.recipientsNotified
     }
   }
 

@@ -12,6 +12,9 @@ struct WorkflowOutcome {
   var artifact: Privacy_Rights_V1_Artifact?
   /// Vault fields put in clear into the artifact (audited as revealed).
   var fieldsRevealed: [String] = []
+  /// The recipients told about the outcome (art 19), when the workflow delivered its notices;
+  /// nil: the listed ones (`report.recipientsToNotify`), told by the controller.
+  var recipientsTold: [Privacy_Gateway_V1_RecipientNotice]?
 }
 
 /// ExecuteRequest: runs a verified request to completion through its right's workflow, resuming
@@ -50,7 +53,7 @@ struct RequestExecution {
       $0.preferenceURL = preferenceURL
       $0.outcome = StepDetail.encode(outcome.report)
       if let artifact = outcome.artifact { $0.artifact = artifact }
-      $0.recipientsNotified = outcome.report.recipientsToNotify.map { notice in
+      $0.recipientsNotified = (outcome.recipientsTold ?? outcome.report.recipientsToNotify).map { notice in
         .with {
           $0.recipientID = notice.recipient.recipientID
           $0.summary = String(notice.notice.prefix(2000))

@@ -42,6 +42,7 @@ struct RestrictionWorkflow {
     outcome.report.recipientsToNotify = try await RecipientStep.run(
       &log, context: context, subjectID: subjectID,
       notice: "processing of subject \(subjectID) restricted (art 18, request \(request.requestID)): store only, do not process")
+    outcome.recipientsTold = try await RecipientDeliveryStep.run(&log, context: context, notices: outcome.report.recipientsToNotify)
     return outcome
   }
 }
@@ -82,6 +83,7 @@ struct RectificationWorkflow {
     outcome.report.recipientsToNotify = try await RecipientStep.run(
       &log, context: context, subjectID: subjectID,
       notice: "fields \(fields.joined(separator: ", ")) of subject \(subjectID) rectified (art 16, request \(request.requestID)): update your copy")
+    outcome.recipientsTold = try await RecipientDeliveryStep.run(&log, context: context, notices: outcome.report.recipientsToNotify)
     return outcome
   }
 }

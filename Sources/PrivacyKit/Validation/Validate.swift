@@ -106,6 +106,16 @@ public enum Validate {
     return value
   }
 
+  /// An endpoint a notice is POSTed to: empty, or an https URL of at most 2,048 printable ASCII
+  /// characters with a host.
+  public static func webhookURL(_ value: String, field: String) throws(InvalidArgument) -> String {
+    guard !value.isEmpty else { return "" }
+    guard value.utf8.count <= 2048, value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), let url = URL(string: value),
+      url.scheme == "https", url.host?.isEmpty == false, url.user == nil
+    else { throw InvalidArgument("\(field) must be an https URL of at most 2,048 characters, without a user") }
+    return value
+  }
+
   /// A country as ISO 3166-1 alpha-2: two upper-case letters (`IT`, `US`).
   public static func countryCode(_ value: String, field: String) throws(InvalidArgument) -> String {
     guard value.utf8.count == 2, value.utf8.allSatisfy({ (65...90).contains($0) }) else {

@@ -32,12 +32,14 @@ public struct MailRelay: Service {
 
   private let outboxes: [any RelayOutbox]
   private let smtp: SMTPClient
+  private let webhooks: WebhookClient
   private let settings: Settings
   private let logger: Logger
 
-  public init(outboxes: [any RelayOutbox], smtp: SMTPClient, settings: Settings, logger: Logger) {
+  public init(outboxes: [any RelayOutbox], smtp: SMTPClient, webhooks: WebhookClient, settings: Settings, logger: Logger) {
     self.outboxes = outboxes
     self.smtp = smtp
+    self.webhooks = webhooks
     self.settings = settings
     self.logger = logger
   }
@@ -83,24 +85,30 @@ public struct MailRelay: Service {
     return batch.count
   }
 
-  /// Sends one message; whether the mail server took it. A failure is reported to the outbox at
-  /// once. Logs name the outbox message, never the address or the text.
+  /// Sends one message (or POSTs one webhook notice); whether it was taken. A failure is
+  /// reported to the outbox at once. Logs name the outbox message, never the address or the text.
   private func deliver(_ mail: OutgoingMail, from outbox: any RelayOutbox) async -> Bool {
     let metadata: Logger.Metadata = ["outbox": "\(outbox.name)", "message.id": "\(mail.id)", "attempt": "\(mail.attempts + 1)"]
-    let failure: SMTPFailure
+    let failure: (text: String, transient: Bool, code: Int)
     do {
-      guard !mail.recipient.isEmpty else { throw SMTPFailure.unusableAddress }
-      let message = try mail.message(from: settings.sender, at: Date()).rendered()
-      _ = try await smtp.send(from: settings.sender.address, to: [mail.recipient], message: message)
+      if mail.webhookURL.isEmpty {
+        guard !mail.recipient.isEmpty else { throw SMTPFailure.unusableAddress }
+        let message = try mail.message(from: settings.sender, at: Date()).rendered()
+        _ = try await smtp.send(from: settings.sender.address, to: [mail.recipient], message: message)
+      } else {
+        _ = try await webhooks.post(to: mail.webhookURL, body: mail.text, signature: mail.webhookSignature, noticeID: mail.id)
+      }
       return true
     } catch let error as SMTPFailure {
-      failure = error
+      failure = (error.description, error.isTransient, error.code)
+    } catch let error as WebhookFailure {
+      failure = (error.description, error.isTransient, 0)
     } catch {
-      failure = .permanent(stage: "composing", reply: SMTPReply(code: 554, text: "\(error)"))
+      failure = ("composing: \(error)", false, 0)
     }
-    let retryAt = settings.retry.retryAt(after: mail.attempts + 1, failure: failure, now: Date())
-    var text = failure.description
-    if retryAt == nil && failure.isTransient { text = "gave up after \(mail.attempts + 1) attempts: " + text }
+    let retryAt = settings.retry.retryAt(after: mail.attempts + 1, transient: failure.transient, now: Date())
+    var text = failure.text
+    if retryAt == nil && failure.transient { text = "gave up after \(mail.attempts + 1) attempts: " + text }
     do {
       try await outbox.reportFailure(mail.id, failure: String(text.prefix(512)), retryAt: retryAt)
       logger.warning(retryAt == nil ? "failed for good" : "not delivered; will retry", metadata: metadata.merging(["reply.code": "\(failure.code)"]) { $1 })

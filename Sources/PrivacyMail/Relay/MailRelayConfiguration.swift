@@ -13,11 +13,14 @@ public import PrivacyKit
 ///   default 60,000), `MAIL_BATCH_SIZE` (messages leased per outbox and round, default 10),
 ///   `MAIL_LEASE_SECONDS` (default 300, more than the SMTP timeout), `MAIL_POLL_INTERVAL_MS` (the
 ///   pause when nothing is due, default 2,000).
+/// - `NOTIFY_CA_FILE`: the CA vouching for the recipients' art 19 webhook endpoints (else the
+///   system's trust store); `NOTIFY_TIMEOUT_MS` the longest one POST may take (default 30,000).
 /// - `PRIVACY_GATEWAY_ADDR` (default 127.0.0.1:50050), `MAIL_RELAY_API_KEY_FILE` (or
 ///   `MAIL_RELAY_API_KEY`; a key of the `service` role), `PRIVACY_CA_FILE` (the CA vouching for the
 ///   gateway); `ALLOW_INSECURE_DEV=1` lets the relay reach a plaintext gateway. `LOG_LEVEL`.
 public struct MailRelayConfiguration: Sendable {
   public var smtp: SMTPServer
+  public var webhooks: WebhookClient
   public var settings: MailRelay.Settings
   public var gateway: ServiceAddress
   public var gatewayTLS: ClientTLS?
@@ -46,9 +49,11 @@ public struct MailRelayConfiguration: Sendable {
     } catch {
       throw .malformed("SMTP_URL", error.description)
     }
+    let notifyTimeout = try env.int("NOTIFY_TIMEOUT_MS", range: 1000...600_000) ?? 30_000
+    webhooks = WebhookClient(caFile: env.string("NOTIFY_CA_FILE"), timeout: .milliseconds(notifyTimeout))
     let leaseSeconds = try env.int("MAIL_LEASE_SECONDS", range: 1...3600) ?? 300
-    guard leaseSeconds * 1000 > timeout else {
-      throw .malformed("MAIL_LEASE_SECONDS", "must be longer than SMTP_TIMEOUT_MS, or a slow delivery is leased twice")
+    guard leaseSeconds * 1000 > max(timeout, notifyTimeout) else {
+      throw .malformed("MAIL_LEASE_SECONDS", "must be longer than SMTP_TIMEOUT_MS and NOTIFY_TIMEOUT_MS, or a slow delivery is leased twice")
     }
     settings = MailRelay.Settings(
       sender: sender,

@@ -11,7 +11,7 @@ public struct MailRelayService: Service {
     gateway = try RelayGateway(address: configuration.gateway, tls: configuration.gatewayTLS, apiKey: configuration.apiKey)
     relay = MailRelay(
       outboxes: [ConsentOutbox(gateway: gateway), RightsOutbox(gateway: gateway)], smtp: SMTPClient(server: configuration.smtp),
-      settings: configuration.settings, logger: logger)
+      webhooks: configuration.webhooks, settings: configuration.settings, logger: logger)
   }
 
   public func run() async throws {

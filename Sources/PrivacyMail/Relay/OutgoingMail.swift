@@ -18,11 +18,18 @@ public struct OutgoingMail: Sendable, Equatable {
   public var listUnsubscribePost: String
   /// Failed attempts before this one.
   public var attempts: Int
+  /// An art 19 notice by webhook: `text` (JSON) is POSTed here instead of mailed; empty for mail.
+  public var webhookURL: String
+  /// The webhook's `X-Privacy-Signature` value.
+  public var webhookSignature: String
 
   public init(
     outbox: String, id: String, recipient: String, subject: String, text: String, preferenceURL: String = "",
-    listUnsubscribe: String = "", listUnsubscribePost: String = "", attempts: Int = 0
+    listUnsubscribe: String = "", listUnsubscribePost: String = "", attempts: Int = 0, webhookURL: String = "",
+    webhookSignature: String = ""
   ) {
+    self.webhookURL = webhookURL
+    self.webhookSignature = webhookSignature
     self.outbox = outbox
     self.id = id
     self.recipient = recipient

@@ -94,7 +94,8 @@ public struct ConsentOutbox: RelayOutbox {
 }
 
 /// The rights service's outbox: verification, new deadline, rejection and completion notices to
-/// requesters. Transactional: no `List-Unsubscribe`.
+/// requesters (transactional: no `List-Unsubscribe`), and art 19 notices to recipients, by mail
+/// or by signed webhook.
 public struct RightsOutbox: RelayOutbox {
   typealias Service = Privacy_Rights_V1_SubjectRightsService.Method
   let gateway: RelayGateway
@@ -111,7 +112,8 @@ public struct RightsOutbox: RelayOutbox {
     return response.messages.map { message in
       OutgoingMail(
         outbox: name, id: message.messageID, recipient: message.recipientEmail, subject: message.subjectLine, text: message.body,
-        preferenceURL: message.preferenceURL, attempts: Int(message.delivery.attempts))
+        preferenceURL: message.preferenceURL, attempts: Int(message.delivery.attempts), webhookURL: message.webhookURL,
+        webhookSignature: message.webhookSignature)
     }
   }
 

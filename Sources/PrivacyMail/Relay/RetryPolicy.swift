@@ -14,10 +14,10 @@ public struct RetryPolicy: Sendable, Equatable {
     self.ceiling = ceiling
   }
 
-  /// After the `attempt`-th attempt (1 for the first) failed with `failure`: when to try again,
-  /// or nil when the message has failed for good.
-  public func retryAt(after attempt: Int, failure: SMTPFailure, now: Date) -> Date? {
-    guard failure.isTransient, attempt < maxAttempts else { return nil }
+  /// After the `attempt`-th attempt (1 for the first) failed: when to try again, or nil when the
+  /// message has failed for good (a failure that is not `transient`, or the last attempt).
+  public func retryAt(after attempt: Int, transient: Bool, now: Date) -> Date? {
+    guard transient, attempt < maxAttempts else { return nil }
     let factor = Double(1 << min(attempt - 1, 30))
     let seconds = min(base.seconds * factor, ceiling.seconds)
     return now.addingTimeInterval(seconds)

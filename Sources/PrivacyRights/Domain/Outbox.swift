@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 public import PrivacyKit
 
@@ -19,6 +20,12 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   /// The requester's preference page, for the mail's footer (also at the body's end); empty
   /// when the request has none.
   public var preferenceURL: String
+  /// For a recipient notice (art 19): the recipient told.
+  public var recipientID: String
+  /// For a recipient notice by webhook: where `body` (JSON) is POSTed, instead of mailed.
+  public var webhookURL: String
+  /// For a recipient notice by webhook: the `X-Privacy-Signature` value.
+  public var webhookSignature: String
   /// Attempts, lease and failure, as the mail relay reported them.
   public var delivery: OutboxDelivery
   /// Position in the outbox (store-assigned), for paging.
@@ -27,9 +34,13 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   public init(
     id: String, kind: OutboxKind, requestID: String, recipientEmail: String, subjectLine: String, body: String,
     token: String = "", link: String = "", createdAt: Date, expiresAt: Date? = nil, ackedAt: Date? = nil,
-    preferenceURL: String = "", delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
+    preferenceURL: String = "", recipientID: String = "", webhookURL: String = "", webhookSignature: String = "",
+    delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
   ) {
     self.preferenceURL = preferenceURL
+    self.recipientID = recipientID
+    self.webhookURL = webhookURL
+    self.webhookSignature = webhookSignature
     self.delivery = delivery
     self.id = id
     self.kind = kind
@@ -139,4 +150,89 @@ public enum OutboxComposer {
   }
 
   private static func newID() -> String { UUID().uuidString.lowercased() }
+}
+
+/// The art 19 notices to a recipient of the subject's data: a mail to its `notify_email`, and a
+/// JSON document POSTed to its `notify_url`, signed with its webhook secret.
+public enum RecipientNoticeComposer {
+  public static func email(_ request: SubjectRequest, recipient: Recipient, summary: String, fields: [String], now: Date) -> OutboxMessage {
+    var body = """
+      Hello,
+
+      you receive personal data from us as \(recipient.name). Under Art. 19 GDPR we tell you about \
+      the outcome of a data protection request (reference \(request.id)):
+
+      \(summary)
+      """
+    if !fields.isEmpty { body += "\n\nData concerned: \(fields.joined(separator: ", "))" }
+    body += "\n\nPlease apply it to the data you hold about this person (our key: \(request.subjectID))."
+    return OutboxMessage(
+      id: newID(), kind: .recipientNotice, requestID: request.id, recipientEmail: recipient.notify.email,
+      subjectLine: "Art. 19 GDPR notice: request \(request.id)", body: body, createdAt: now, recipientID: recipient.id)
+  }
+
+  public static func webhook(_ request: SubjectRequest, recipient: Recipient, summary: String, fields: [String], now: Date) -> OutboxMessage {
+    let id = newID()
+    let document: [String: Any] = [
+      "type": "privacy.art19_notice.v1", "notice_id": id, "request_id": request.id, "right": request.right.rawValue,
+      "subject_id": request.subjectID, "recipient_id": recipient.id, "summary": summary, "fields": fields,
+      "created_at": now.ISO8601Format(),
+    ]
+    // Sorted keys: the same notice is the same bytes, which is what the signature covers.
+    let body = (try? JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes]))
+      .map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    return OutboxMessage(
+      id: id, kind: .recipientNotice, requestID: request.id, recipientEmail: "", subjectLine: "Art. 19 GDPR notice", body: body,
+      createdAt: now, recipientID: recipient.id, webhookURL: recipient.notify.url,
+      webhookSignature: signature(of: body, secret: recipient.notify.webhookSecret))
+  }
+
+  /// `sha256=` and the hex HMAC-SHA256 of `body` keyed by the secret's UTF-8 bytes.
+  public static func signature(of body: String, secret: String) -> String {
+    let mac = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+    return "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+  }
+
+  private static func newID() -> String { UUID().uuidString.lowercased() }
+}
+
+/// What one recipient is to be told (NotifyRecipients), checked.
+public struct RecipientNoticeDraft: Sendable, Equatable {
+  public var recipientID: String
+  public var summary: String
+  public var fields: [String]
+
+  public init(recipientID: String, summary: String, fields: [String]) {
+    self.recipientID = recipientID
+    self.summary = summary
+    self.fields = fields
+  }
+}
+
+/// Where one delivery of an art 19 notice stands.
+public struct RecipientDelivery: Sendable, Equatable {
+  public enum Channel: Sendable, Equatable { case email, webhook, manual }
+  public enum State: Sendable, Equatable { case queued, delivered, failed, manual }
+
+  public var recipientID: String
+  public var recipientName: String
+  public var channel: Channel
+  /// Nil for a manual notice.
+  public var message: OutboxMessage?
+
+  public var state: State {
+    guard let message else { return .manual }
+    if message.ackedAt != nil { return .delivered }
+    return message.delivery.failedAt == nil ? .queued : .failed
+  }
+
+  /// When it was delivered or failed.
+  public var settledAt: Date? { message?.ackedAt ?? message?.delivery.failedAt }
+
+  public init(recipientID: String, recipientName: String, channel: Channel, message: OutboxMessage?) {
+    self.recipientID = recipientID
+    self.recipientName = recipientName
+    self.channel = channel
+    self.message = message
+  }
 }

@@ -11,14 +11,17 @@ public struct Recipient: Sendable, Equatable {
   public var notes: String
   /// A transfer outside the EU/EEA (arts 44-49); nil when the recipient receives the data inside.
   public var transfer: ThirdCountryTransfer?
+  /// Where art 19 notices go by themselves.
+  public var notify: NoticeChannels
   public var createdAt: Date
   public var updatedAt: Date
 
   public init(
-    id: String, name: String, contact: String, purposeIDs: [String], notes: String, transfer: ThirdCountryTransfer? = nil, createdAt: Date,
-    updatedAt: Date
+    id: String, name: String, contact: String, purposeIDs: [String], notes: String, transfer: ThirdCountryTransfer? = nil,
+    notify: NoticeChannels = NoticeChannels(), createdAt: Date, updatedAt: Date
   ) {
     self.id = id
+    self.notify = notify
     self.transfer = transfer
     self.name = name
     self.contact = contact
@@ -31,7 +34,7 @@ public struct Recipient: Sendable, Equatable {
   /// Same content, whatever the times.
   public func sameContent(as other: Recipient) -> Bool {
     id == other.id && name == other.name && contact == other.contact && purposeIDs == other.purposeIDs && notes == other.notes
-      && transfer == other.transfer
+      && transfer == other.transfer && notify == other.notify
   }
 }
 
@@ -46,4 +49,24 @@ public struct ThirdCountryTransfer: Sendable, Equatable {
     self.country = country
     self.safeguard = safeguard
   }
+}
+
+/// How art 19 notices reach a recipient without anyone's hand: by mail, by a signed webhook, or
+/// both. A recipient with neither is told by the controller (its `contact`).
+public struct NoticeChannels: Sendable, Equatable, Codable {
+  /// Empty: no mail.
+  public var email: String
+  /// An https URL; empty: no webhook.
+  public var url: String
+  /// The key of the webhook's HMAC-SHA256 signatures (base64url, 256 bits); kept while `url` is
+  /// set, shown once when made.
+  public var webhookSecret: String
+
+  public init(email: String = "", url: String = "", webhookSecret: String = "") {
+    self.email = email
+    self.url = url
+    self.webhookSecret = webhookSecret
+  }
+
+  public var isEmpty: Bool { email.isEmpty && url.isEmpty }
 }

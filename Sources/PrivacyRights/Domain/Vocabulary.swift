@@ -78,10 +78,11 @@ public enum RejectionGrounds: String, Sendable, CaseIterable, Codable {
   case withdrawn
 }
 
-/// What an outbox message tells the requester.
+/// What an outbox message says: to the requester, or to a recipient (art 19).
 public enum OutboxKind: String, Sendable, CaseIterable, Codable {
   case verification
   case deadlineExtended = "deadline_extended"
   case rejected
   case completed
+  case recipientNotice = "recipient_notice"
 }

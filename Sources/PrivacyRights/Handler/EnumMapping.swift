@@ -140,6 +140,7 @@ extension OutboxKind {
     case .deadlineExtended: .deadlineExtended
     case .rejected: .rejected
     case .completed: .completed
+    case .recipientNotice: .recipientNotice
     }
   }
 }

@@ -251,6 +251,9 @@ extension Recipient {
       $0.notes = notes
       $0.transferCountry = transfer?.country ?? ""
       $0.transferSafeguard = transfer?.safeguard ?? ""
+      $0.notifyEmail = notify.email
+      $0.notifyURL = notify.url
+      $0.hasWebhookSecret_p = !notify.webhookSecret.isEmpty
       $0.createdAt = createdAt.protoTimestamp
       $0.updatedAt = updatedAt.protoTimestamp
     }
@@ -297,7 +300,33 @@ extension OutboxMessage {
       if let expiresAt { $0.expiresAt = expiresAt.protoTimestamp }
       if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }
       $0.preferenceURL = preferenceURL
+      $0.recipientID = recipientID
+      $0.webhookURL = webhookURL
+      $0.webhookSignature = webhookSignature
       $0.delivery = delivery.proto
+    }
+  }
+}
+
+extension RecipientDelivery {
+  var proto: Privacy_Rights_V1_RecipientDelivery {
+    .with {
+      $0.recipientID = recipientID
+      $0.recipientName = recipientName
+      $0.channel = switch channel {
+      case .email: .email
+      case .webhook: .webhook
+      case .manual: .manual
+      }
+      $0.state = switch state {
+      case .queued: .queued
+      case .delivered: .delivered
+      case .failed: .failed
+      case .manual: .manual
+      }
+      $0.messageID = message?.id ?? ""
+      if let settledAt { $0.settledAt = settledAt.protoTimestamp }
+      if let message { $0.delivery = message.delivery.proto }
     }
   }
 }

@@ -213,12 +213,36 @@ struct RightsHandler: Privacy_Rights_V1_SubjectRightsService.ServiceProtocol {
     case (false, true): throw InvalidArgument("transfer_safeguard is required with transfer_country")
     case (true, false): throw InvalidArgument("transfer_safeguard needs transfer_country")
     }
+    let notifyEmail = message.notifyEmail.isEmpty ? "" : try Validate.emailAddress(message.notifyEmail, field: "notify_email")
+    let notifyURL = try Validate.webhookURL(message.notifyURL, field: "notify_url")
+    if message.rotateWebhookSecret && notifyURL.isEmpty { throw InvalidArgument("rotate_webhook_secret needs notify_url") }
     let result = try await desk.upsertRecipient(
-      id: id, name: name, contact: contact, purposeIDs: purposes, notes: notes, transfer: transfer, caller: caller(request))
+      id: id, name: name, contact: contact, purposeIDs: purposes, notes: notes, transfer: transfer, notifyEmail: notifyEmail,
+      notifyURL: notifyURL, rotateWebhookSecret: message.rotateWebhookSecret, caller: caller(request))
     return ServerResponse(message: .with {
       $0.recipient = result.recipient.proto
       $0.created = result.created
+      $0.webhookSecret = result.webhookSecret ?? ""
     })
+  }
+
+  func notifyRecipients(
+    request: ServerRequest<Privacy_Rights_V1_NotifyRecipientsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Rights_V1_NotifyRecipientsResponse> {
+    let message = request.message
+    let requestID = try Validate.requestID(message.requestID)
+    guard (1...100).contains(message.notices.count) else { throw InvalidArgument("notices must hold 1-100 notices") }
+    var drafts: [RecipientNoticeDraft] = []
+    for (index, notice) in message.notices.enumerated() {
+      guard notice.fields.count <= 200 else { throw InvalidArgument("notices[\(index)].fields holds more than 200 names") }
+      var fields: [String] = []
+      for field in notice.fields { fields.append(try Validate.fieldName(field, field: "notices[\(index)].fields")) }
+      drafts.append(RecipientNoticeDraft(
+        recipientID: try Validate.slug(notice.recipientID, field: "notices[\(index)].recipient_id"),
+        summary: try Validate.requiredText(notice.summary, field: "notices[\(index)].summary", maxLength: 2000), fields: fields))
+    }
+    let deliveries = try await desk.notifyRecipients(requestID: requestID, notices: drafts)
+    return ServerResponse(message: .with { $0.deliveries = deliveries.map(\.proto) })
   }
 
   func listRecipients(

@@ -64,8 +64,14 @@ public struct PostgresRightsStore: RightsStore {
       "CREATE TABLE rights_engagements (subject_id TEXT COLLATE \"C\" PRIMARY KEY, last_at BIGINT NOT NULL)",
       "CREATE INDEX rights_engagements_by_time ON rights_engagements (last_at, subject_id)",
     ],
-    ["ALTER TABLE rights_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''"]
-      + OutboxDeliveryColumns.migration(table: "rights_outbox", integer: "BIGINT"),
+    [
+      "ALTER TABLE rights_outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE rights_outbox ADD COLUMN recipient_id TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE rights_outbox ADD COLUMN webhook_url TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE rights_outbox ADD COLUMN webhook_signature TEXT NOT NULL DEFAULT ''",
+      "CREATE INDEX rights_outbox_by_request_kind ON rights_outbox (request_id, kind)",
+      #"ALTER TABLE rights_recipients ADD COLUMN notify TEXT NOT NULL DEFAULT '{"email":"","url":"","webhookSecret":""}'"#,
+    ] + OutboxDeliveryColumns.migration(table: "rights_outbox", integer: "BIGINT"),
   ]
 
   // MARK: Requests
@@ -169,20 +175,20 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   private static let selectRecipients = """
-    SELECT recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard, created_at, updated_at
+    SELECT recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard, notify, created_at, updated_at
     FROM rights_recipients
     """
 
   private func recipients(_ query: PostgresQuery) async throws -> [Recipient] {
     var recipients: [Recipient] = []
     let rows = try await database.query(query)
-    for try await (id, name, contact, purposes, notes, country, safeguard, createdAt, updatedAt)
-      in rows.decode((String, String, String, String, String, String, String, Int64, Int64).self)
+    for try await (id, name, contact, purposes, notes, country, safeguard, notify, createdAt, updatedAt)
+      in rows.decode((String, String, String, String, String, String, String, String, Int64, Int64).self)
     {
       recipients.append(
         try RightsColumns.recipient(
           id: id, name: name, contact: contact, purposeIDs: purposes, notes: notes, transferCountry: country,
-          transferSafeguard: safeguard, createdAt: createdAt, updatedAt: updatedAt))
+          transferSafeguard: safeguard, notify: notify, createdAt: createdAt, updatedAt: updatedAt))
     }
     return recipients
   }
@@ -305,29 +311,41 @@ public struct PostgresRightsStore: RightsStore {
     }
   }
 
+  public func recipientNotices(requestID: String) async throws -> [OutboxMessage] {
+    try await Self.outboxMessages(
+      database.query(
+        """
+        SELECT \(unescaped: Self.outboxColumns) FROM rights_outbox WHERE request_id = \(requestID)
+          AND kind = \(OutboxKind.recipientNotice.rawValue) ORDER BY position
+        """))
+  }
+
   private static let outboxTable = OutboxTable(
-    name: "rights_outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = ''")
+    name: "rights_outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = '', webhook_signature = ''")
 
   /// The columns `outboxMessages` reads, in its order.
   private static let outboxColumns = """
     position, message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at, expires_at, acked_at,
-    preference_url, attempts, next_attempt_at, leased_until, failed_at, last_failure
+    preference_url, recipient_id, webhook_url, webhook_signature, attempts, next_attempt_at, leased_until, failed_at, last_failure
     """
 
   private static func outboxMessages(_ rows: PostgresRows) async throws -> [OutboxMessage] {
     var messages: [OutboxMessage] = []
     for try await (
       position, id, kind, requestID, address, subjectLine, body, token, link, createdAt, expiresAt, ackedAt, preferenceURL,
-      attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
+      recipientID, webhookURL, webhookSignature, attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
     ) in rows.decode(
-      (Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?, String, Int64, Int64, Int64, Int64?, String).self)
+      (
+        Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?, String, String, String, String, Int64,
+        Int64, Int64, Int64?, String
+      ).self)
     {
       messages.append(
         OutboxMessage(
           id: id, kind: try RightsColumns.outboxKind(kind, messageID: id), requestID: requestID, recipientEmail: address,
           subjectLine: subjectLine, body: body, token: token, link: link, createdAt: Microseconds(value: createdAt).date,
           expiresAt: expiresAt.map { Microseconds(value: $0).date }, ackedAt: ackedAt.map { Microseconds(value: $0).date },
-          preferenceURL: preferenceURL,
+          preferenceURL: preferenceURL, recipientID: recipientID, webhookURL: webhookURL, webhookSignature: webhookSignature,
           delivery: OutboxDelivery(
             storedAttempts: attempts, nextAttemptAt: nextAttemptAt, leasedUntil: leasedUntil, failedAt: failedAt, lastFailure: lastFailure),
           position: position))
@@ -364,7 +382,7 @@ public struct PostgresRightsStore: RightsStore {
       if !commit.scrubbedOutboxRequests.isEmpty {
         try await connection.checkedQuery(
           """
-          UPDATE rights_outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = ''
+          UPDATE rights_outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = '', webhook_signature = ''
           WHERE request_id = ANY(\(commit.scrubbedOutboxRequests)) AND acked_at IS NOT NULL AND recipient_email != ''
           """, logger: logger)
       }
@@ -403,13 +421,13 @@ public struct PostgresRightsStore: RightsStore {
     try await connection.checkedQuery(
       """
       INSERT INTO rights_recipients (recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard,
-        created_at, updated_at)
+        notify, created_at, updated_at)
       VALUES (\(recipient.id), \(recipient.name), \(recipient.contact), \(try StoredJSON.encode(recipient.purposeIDs)),
         \(recipient.notes), \(recipient.transfer?.country ?? ""), \(recipient.transfer?.safeguard ?? ""),
-        \(Microseconds(recipient.createdAt).value), \(Microseconds(recipient.updatedAt).value))
+        \(try StoredJSON.encode(recipient.notify)), \(Microseconds(recipient.createdAt).value), \(Microseconds(recipient.updatedAt).value))
       ON CONFLICT (recipient_id) DO UPDATE SET name = excluded.name, contact = excluded.contact, purpose_ids = excluded.purpose_ids,
         notes = excluded.notes, transfer_country = excluded.transfer_country, transfer_safeguard = excluded.transfer_safeguard,
-        updated_at = excluded.updated_at
+        notify = excluded.notify, updated_at = excluded.updated_at
       """, logger: logger)
   }
 
@@ -430,9 +448,10 @@ public struct PostgresRightsStore: RightsStore {
     try await connection.checkedQuery(
       """
       INSERT INTO rights_outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-        expires_at, preference_url)
+        expires_at, preference_url, recipient_id, webhook_url, webhook_signature)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.requestID), \(m.recipientEmail), \(m.subjectLine), \(m.body), \(m.token), \(m.link),
-        \(Microseconds(m.createdAt).value), \(m.expiresAt.map { Microseconds($0).value }), \(m.preferenceURL))
+        \(Microseconds(m.createdAt).value), \(m.expiresAt.map { Microseconds($0).value }), \(m.preferenceURL), \(m.recipientID),
+        \(m.webhookURL), \(m.webhookSignature))
       """, logger: logger)
   }
 }

@@ -16,11 +16,12 @@ enum RightsColumns {
 
   static func recipient(
     id: String, name: String, contact: String, purposeIDs: String, notes: String, transferCountry: String,
-    transferSafeguard: String, createdAt: Int64, updatedAt: Int64
+    transferSafeguard: String, notify: String, createdAt: Int64, updatedAt: Int64
   ) throws -> Recipient {
     Recipient(
       id: id, name: name, contact: contact, purposeIDs: try StoredJSON.decode([String].self, from: purposeIDs), notes: notes,
       transfer: transferCountry.isEmpty ? nil : ThirdCountryTransfer(country: transferCountry, safeguard: transferSafeguard),
+      notify: try StoredJSON.decode(NoticeChannels.self, from: notify),
       createdAt: Microseconds(value: createdAt).date, updatedAt: Microseconds(value: updatedAt).date)
   }
 

@@ -100,4 +100,6 @@ public protocol RightsStore: Sendable {
   /// or failed for good with its address, body, token and links wiped. An acknowledged or failed
   /// message is left as it is. An unknown id throws `RightsError.outboxMessageNotFound`.
   func reportOutboxFailure(_ report: OutboxFailureReport, at: Date) async throws -> OutboxMessage
+  /// The art 19 notices queued for a request's recipients, oldest first.
+  func recipientNotices(requestID: String) async throws -> [OutboxMessage]
 }

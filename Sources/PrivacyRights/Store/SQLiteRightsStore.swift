@@ -60,8 +60,15 @@ public struct SQLiteRightsStore: RightsStore {
         ALTER TABLE recipients ADD COLUMN transfer_safeguard TEXT NOT NULL DEFAULT '';
         """)
     }
-    migrator.registerMigration("v4: outbox delivery") { db in
-      try db.execute(sql: "ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT ''")
+    migrator.registerMigration("v4: outbox delivery, art 19 notices") { db in
+      try db.execute(sql: """
+        ALTER TABLE outbox ADD COLUMN preference_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN recipient_id TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN webhook_url TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN webhook_signature TEXT NOT NULL DEFAULT '';
+        CREATE INDEX outbox_by_request ON outbox(request_id, kind);
+        ALTER TABLE recipients ADD COLUMN notify TEXT NOT NULL DEFAULT '{"email":"","url":"","webhookSecret":""}';
+        """)
       for statement in OutboxDeliveryColumns.migration(table: "outbox", integer: "INTEGER") { try db.execute(sql: statement) }
     }
     return migrator
@@ -288,8 +295,17 @@ public struct SQLiteRightsStore: RightsStore {
     return message
   }
 
+  public func recipientNotices(requestID: String) async throws -> [OutboxMessage] {
+    try await pool.read { db in
+      try Row.fetchAll(
+        db.cachedStatement(sql: "SELECT * FROM outbox WHERE request_id = ? AND kind = ? ORDER BY position"),
+        arguments: [requestID, OutboxKind.recipientNotice.rawValue]
+      ).map(Self.outboxMessage(from:))
+    }
+  }
+
   private static let outboxTable = OutboxTable(
-    name: "outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = ''")
+    name: "outbox", wipedColumns: "recipient_email = '', body = '', token = '', link = '', preference_url = '', webhook_signature = ''")
 
   // MARK: Writes
 
@@ -309,7 +325,7 @@ public struct SQLiteRightsStore: RightsStore {
       }
       for requestID in commit.scrubbedOutboxRequests {
         try db.cachedStatement(sql: """
-            UPDATE outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = ''
+            UPDATE outbox SET recipient_email = '', body = '', token = '', link = '', preference_url = '', webhook_signature = ''
             WHERE request_id = ? AND acked_at IS NOT NULL AND recipient_email != ''
             """).execute(arguments: [requestID])
       }
@@ -349,14 +365,15 @@ public struct SQLiteRightsStore: RightsStore {
     let purposes = try StoredJSON.encode(recipient.purposeIDs)
     try db.cachedStatement(sql: """
         INSERT INTO recipients (recipient_id, name, contact, purpose_ids, notes, transfer_country, transfer_safeguard,
-          created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+          notify, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(recipient_id) DO UPDATE SET name = excluded.name, contact = excluded.contact,
           purpose_ids = excluded.purpose_ids, notes = excluded.notes, transfer_country = excluded.transfer_country,
-          transfer_safeguard = excluded.transfer_safeguard, updated_at = excluded.updated_at
+          transfer_safeguard = excluded.transfer_safeguard, notify = excluded.notify, updated_at = excluded.updated_at
         """).execute(arguments: [
         recipient.id, recipient.name, recipient.contact, purposes, recipient.notes, recipient.transfer?.country ?? "",
-        recipient.transfer?.safeguard ?? "", Microseconds(recipient.createdAt).value, Microseconds(recipient.updatedAt).value,
+        recipient.transfer?.safeguard ?? "", try StoredJSON.encode(recipient.notify), Microseconds(recipient.createdAt).value,
+        Microseconds(recipient.updatedAt).value,
       ])
   }
 
@@ -377,10 +394,11 @@ public struct SQLiteRightsStore: RightsStore {
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
     try db.cachedStatement(sql: """
         INSERT INTO outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-          expires_at, preference_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          expires_at, preference_url, recipient_id, webhook_url, webhook_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """).execute(arguments: [
         m.id, m.kind.rawValue, m.requestID, m.recipientEmail, m.subjectLine, m.body, m.token, m.link,
-        Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value }, m.preferenceURL,
+        Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value }, m.preferenceURL, m.recipientID, m.webhookURL,
+        m.webhookSignature,
       ])
   }
 
@@ -393,8 +411,8 @@ public struct SQLiteRightsStore: RightsStore {
   private static func recipient(from row: Row) throws -> Recipient {
     try RightsColumns.recipient(
       id: row["recipient_id"], name: row["name"], contact: row["contact"], purposeIDs: row["purpose_ids"], notes: row["notes"],
-      transferCountry: row["transfer_country"], transferSafeguard: row["transfer_safeguard"], createdAt: row["created_at"],
-      updatedAt: row["updated_at"])
+      transferCountry: row["transfer_country"], transferSafeguard: row["transfer_safeguard"], notify: row["notify"],
+      createdAt: row["created_at"], updatedAt: row["updated_at"])
   }
 
   private static func policy(from row: Row) throws -> RetentionPolicy {
@@ -411,6 +429,7 @@ public struct SQLiteRightsStore: RightsStore {
       link: row["link"], createdAt: Microseconds(value: row["created_at"]).date,
       expiresAt: (row["expires_at"] as Int64?).map { Microseconds(value: $0).date },
       ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, preferenceURL: row["preference_url"],
+      recipientID: row["recipient_id"], webhookURL: row["webhook_url"], webhookSignature: row["webhook_signature"],
       delivery: OutboxDelivery(
         storedAttempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], leasedUntil: row["leased_until"], failedAt: row["failed_at"],
         lastFailure: row["last_failure"]),

@@ -1,0 +1,133 @@
+import Crypto
+import Foundation
+import GRPCCore
+import PrivacyKit
+import PrivacyProtocol
+import PrivacyTesting
+import Testing
+
+@Suite("Art 19 notices to recipients")
+struct RecipientNoticeTests {
+  @Test("a webhook secret is made when a notify_url is first set, shown once, rotated on request and dropped with the URL")
+  func webhookSecret() async throws {
+    try await withRightsService { client, _ async throws in
+      func upsert(url: String, rotate: Bool = false) async throws -> Privacy_Rights_V1_UpsertRecipientResponse {
+        try await client.upsertRecipient(.with {
+          $0.recipientID = "acme"
+          $0.name = "ACME GmbH"
+          $0.contact = "privacy@acme.example"
+          $0.notifyEmail = "dpo@acme.example"
+          $0.notifyURL = url
+          $0.rotateWebhookSecret = rotate
+        })
+      }
+      let created = try await upsert(url: "https://hooks.acme.example/art19")
+      #expect(created.webhookSecret.count == 43 && created.recipient.hasWebhookSecret_p)
+      #expect(created.recipient.notifyEmail == "dpo@acme.example" && created.recipient.notifyURL == "https://hooks.acme.example/art19")
+      #expect(try await upsert(url: "https://hooks.acme.example/art19").webhookSecret.isEmpty)
+      let rotated = try await upsert(url: "https://hooks.acme.example/art19", rotate: true)
+      #expect(!rotated.webhookSecret.isEmpty && rotated.webhookSecret != created.webhookSecret)
+      let dropped = try await upsert(url: "")
+      #expect(dropped.webhookSecret.isEmpty && !dropped.recipient.hasWebhookSecret_p)
+
+      for bad in [
+        Privacy_Rights_V1_UpsertRecipientRequest.with { $0.notifyURL = "http://hooks.acme.example/art19" },
+        .with { $0.notifyURL = "https://user@hooks.acme.example/" },
+        .with { $0.notifyURL = "https://hooks.acme.example/a b" },
+        .with { $0.notifyEmail = "not an address" },
+        .with { $0.rotateWebhookSecret = true },
+      ] {
+        var request = bad
+        request.recipientID = "acme"
+        request.name = "ACME GmbH"
+        request.contact = "privacy@acme.example"
+        try await expectRefused(client, .invalidArgument) { _ = try await client.upsertRecipient(request) }
+      }
+    }
+  }
+
+  @Test("NotifyRecipients queues a mail and a signed webhook notice per recipient once, answers MANUAL for one without a channel, and only for an IN_PROGRESS request")
+  func notify() async throws {
+    try await withRightsService { client, _ async throws in
+      let secret = try await client.upsertRecipient(.with {
+        $0.recipientID = "acme"
+        $0.name = "ACME GmbH"
+        $0.contact = "privacy@acme.example"
+        $0.notifyEmail = "dpo@acme.example"
+        $0.notifyURL = "https://hooks.acme.example/art19"
+      }).webhookSecret
+      _ = try await client.upsertRecipient(.with {
+        $0.recipientID = "paper"
+        $0.name = "Paper Mill"
+        $0.contact = "Via Roma 1, Milano"
+      })
+      let request = try await client.open(right: .erasure, subject: "c-19")
+      let notices: [Privacy_Rights_V1_RecipientNoticeDraft] = [
+        .with {
+          $0.recipientID = "acme"
+          $0.summary = "personal data of subject c-19 erased (art 17): erase your copy"
+          $0.fields = ["email", "phone"]
+        },
+        .with {
+          $0.recipientID = "paper"
+          $0.summary = "personal data of subject c-19 erased (art 17): erase your copy"
+        },
+      ]
+      func notify() async throws -> [Privacy_Rights_V1_RecipientDelivery] {
+        try await client.notifyRecipients(.with {
+          $0.requestID = request.requestID
+          $0.notices = notices
+        }).deliveries
+      }
+      try await expectRefused(client, .failedPrecondition, "ILLEGAL_TRANSITION") { _ = try await notify() }
+      _ = try await client.verifyByStaff(request.requestID)
+      _ = try await client.start(request.requestID)
+
+      let deliveries = try await notify()
+      #expect(deliveries.map(\.recipientID) == ["acme", "acme", "paper"])
+      #expect(deliveries.map(\.channel) == [.email, .webhook, .manual])
+      #expect(deliveries.map(\.state) == [.queued, .queued, .manual] && deliveries[2].messageID.isEmpty)
+      #expect(try await notify() == deliveries)
+
+      let outbox = try await client.pendingOutbox().filter { $0.kind == .recipientNotice }
+      #expect(outbox.map(\.messageID) == [deliveries[0].messageID, deliveries[1].messageID])
+      let mail = outbox[0]
+      #expect(mail.recipientEmail == "dpo@acme.example" && mail.recipientID == "acme" && mail.webhookURL.isEmpty)
+      #expect(mail.subjectLine == "Art. 19 GDPR notice: request \(request.requestID)")
+      #expect(mail.body.contains("personal data of subject c-19 erased") && mail.body.contains("Data concerned: email, phone"))
+      let hook = outbox[1]
+      #expect(hook.recipientEmail.isEmpty && hook.webhookURL == "https://hooks.acme.example/art19")
+      let mac = HMAC<SHA256>.authenticationCode(for: Data(hook.body.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+      #expect(hook.webhookSignature == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+      let document = try #require(try JSONSerialization.jsonObject(with: Data(hook.body.utf8)) as? [String: Any])
+      #expect(document["notice_id"] as? String == hook.messageID && document["request_id"] as? String == request.requestID)
+      #expect(document["right"] as? String == "erasure" && document["subject_id"] as? String == "c-19")
+      #expect(document["fields"] as? [String] == ["email", "phone"] && document["recipient_id"] as? String == "acme")
+
+      // Delivered and failed as the relay reports them; the answers follow.
+      _ = try await client.ackOutbox(.with { $0.messageIds = [mail.messageID] })
+      _ = try await client.reportOutboxFailure(.with {
+        $0.messageID = hook.messageID
+        $0.failure = "webhook: HTTP 404"
+        $0.permanent = true
+      })
+      let settled = try await notify()
+      #expect(settled.map(\.state) == [.delivered, .failed, .manual])
+      #expect(settled[1].delivery.lastFailure == "webhook: HTTP 404" && settled[0].hasSettledAt && settled[1].hasSettledAt)
+
+      try await expectRefused(client, .notFound) {
+        _ = try await client.notifyRecipients(.with {
+          $0.requestID = request.requestID
+          $0.notices = [.with { $0.recipientID = "nobody"; $0.summary = "x" }]
+        })
+      }
+      for bad in [
+        Privacy_Rights_V1_NotifyRecipientsRequest.with { $0.requestID = request.requestID },
+        .with { $0.requestID = request.requestID; $0.notices = [.with { $0.recipientID = "acme" }] },
+        .with { $0.requestID = request.requestID; $0.notices = [.with { $0.recipientID = "ACME"; $0.summary = "x" }] },
+      ] {
+        try await expectRefused(client, .invalidArgument) { _ = try await client.notifyRecipients(bad) }
+      }
+    }
+  }
+}
