@@ -409,7 +409,7 @@ public final class ConsentLedger: Sendable {
   }
 
   public func startDoubleOptIn(
-    subjectID: String, emailAddress: String, evidence: Evidence, caller: CallerIdentity
+    subjectID: String, emailAddress: String, evidence: Evidence, language: MailLanguage = .en, caller: CallerIdentity
   ) async throws -> (messageID: String, expiresAt: Date, event: LedgerEvent) {
     try await write(caller) { commit in
       try requireNotErased(subjectID)
@@ -417,7 +417,8 @@ public final class ConsentLedger: Sendable {
       if state?.restricted == true { throw ConsentError.subjectRestricted(subjectID) }
       try OptInRules.checkDoubleOptIn(from: state?.optInStatus ?? .none)
       let message = issueConfirmation(
-        .doubleOptIn, subjectID: subjectID, emailAddress: emailAddress, changes: [], formName: evidence.formName, into: &commit)
+        .doubleOptIn, subjectID: subjectID, emailAddress: emailAddress, changes: [], formName: evidence.formName, language: language,
+        into: &commit)
       var evidence = evidence
       evidence.emailAddress = emailAddress
       let event = commit.append(EventDraft(subjectID: subjectID, kind: .doubleOptInStarted, evidence: evidence))
@@ -497,7 +498,8 @@ public final class ConsentLedger: Sendable {
   // MARK: Preference changes
 
   public func requestPreferenceChange(
-    subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], evidence: Evidence, caller: CallerIdentity
+    subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], evidence: Evidence, language: MailLanguage = .en,
+    caller: CallerIdentity
   ) async throws -> (changeID: String, messageID: String, expiresAt: Date) {
     try await write(caller) { commit in
       try requireNotErased(subjectID)
@@ -509,7 +511,8 @@ public final class ConsentLedger: Sendable {
       _ = try preferenceDrafts(changes, subjectID: subjectID, evidence: asConfirmed, changeID: "")
       let message = issueConfirmation(
         .preferenceChange, subjectID: subjectID, emailAddress: emailAddress, changes: changes,
-        formName: evidence.formName, guardian: guardian, requestChannel: guardian.isEmpty ? evidence.channel : nil, into: &commit)
+        formName: evidence.formName, guardian: guardian, requestChannel: guardian.isEmpty ? evidence.channel : nil, language: language,
+        into: &commit)
       return (commit.newConfirmations[0].id, message.id, message.expiresAt)
     }
   }
@@ -568,24 +571,21 @@ public final class ConsentLedger: Sendable {
   /// message with the link. Only the token's hash is stored with the confirmation.
   private func issueConfirmation(
     _ kind: ConfirmationKind, subjectID: String, emailAddress: String, changes: [PreferenceChangeItem], formName: String,
-    guardian: String = "", requestChannel: Channel? = nil, into commit: inout LedgerCommit
+    guardian: String = "", requestChannel: Channel? = nil, language: MailLanguage, into commit: inout LedgerCommit
   ) -> OutboxMessage {
     let token = SecureToken.generate()
     let expiresAt = commit.now.addingTimeInterval(settings.confirmationLifetime)
     let path = kind == .doubleOptIn ? "confirm/double-opt-in" : "confirm/preferences"
     let link = "\(settings.publicBaseURL)/\(path)?token=\(token)"
-    let (subjectLine, text) =
-      kind == .doubleOptIn
-      ? ("Please confirm your email subscription", "Please confirm that you want to receive our emails:")
-      : ("Please confirm your preference changes", "Please confirm the changes to your privacy preferences:")
     // The footer's personal link opens the page as long as the confirmation works.
     let page = MintedPreferenceLink(
       subjectID: subjectID, base: settings.publicBaseURL, now: commit.now, lifetime: settings.confirmationLifetime)
     let message = OutboxMessage(
       id: UUID().uuidString.lowercased(), kind: kind, subjectID: subjectID, emailAddress: emailAddress,
-      subjectLine: subjectLine,
-      body: "\(text)\n\n\(link)\n\nThis link works until \(expiresAt.ISO8601Format()).\n\n-- \nYour privacy preferences: \(page.url)",
-      link: link, preferenceURL: page.url, unsubscribeURL: page.unsubscribeURL, createdAt: commit.now, expiresAt: expiresAt)
+      subjectLine: ConfirmationMail.subject(kind, language),
+      body: ConfirmationMail.body(kind, language, link: link, expiresAt: expiresAt, preferenceURL: page.url),
+      link: link, preferenceURL: page.url, unsubscribeURL: page.unsubscribeURL, language: language, createdAt: commit.now,
+      expiresAt: expiresAt)
     commit.preferenceLinks.append(page.link)
     commit.supersede = (subjectID, kind)
     commit.newConfirmations.append(

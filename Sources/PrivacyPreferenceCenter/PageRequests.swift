@@ -29,6 +29,7 @@ extension PreferenceCenter {
         Privacy_Rights_V1_OpenRequestRequest.with {
           $0.subjectID = subjectID
           $0.right = right
+          $0.language = language(of: request)
         }, as: .link(token))
       logger.info("request asked for", metadata: ["route": "requests", "right": "\(name)", "created": "\(opened.created)"])
       let text = opened.request.status == .verifying ? "request_check_email_text" : "request_already_verified_text"

@@ -116,6 +116,7 @@ struct PreferenceCenter: Sendable {
         $0.subjectID = current.subjectID
         $0.changes = changes
         $0.evidence = evidence(request, context, channel: .preferencePage, gpc: gpc)
+        $0.language = language(of: request)
       }, as: .link(token))
     logger.info("preference change requested", metadata: ["route": "\(route)", "changes": "\(changes.count)"])
     return render("message", MessageView(frame(request, titleKey: "check_email_title"), textKey: "check_email_text", back: back))
@@ -262,9 +263,13 @@ struct PreferenceCenter: Sendable {
   // MARK: Pieces
 
   func frame(_ request: Request, titleKey: String) -> PageFrame {
-    let language = Catalogue.language(
-      query: request.uri.queryParameters.get("lang"), acceptLanguage: request.headers[.acceptLanguage])
-    return PageFrame(language: language, titleKey: titleKey, catalogue: resources.catalogue)
+    PageFrame(language: language(of: request), titleKey: titleKey, catalogue: resources.catalogue)
+  }
+
+  /// The language the person reads the page in (`?lang=`, else Accept-Language): also the one
+  /// the mails the page asks for are written in.
+  func language(of request: Request) -> String {
+    Catalogue.language(query: request.uri.queryParameters.get("lang"), acceptLanguage: request.headers[.acceptLanguage])
   }
 
   func render(_ template: String, _ view: Any, status: HTTPResponse.Status = .ok) -> Response {

@@ -1746,32 +1746,45 @@ public nonisolated struct Privacy_Consent_V1_SetEmailOptInStatusResponse: Sendab
 }
 
 /// Request of StartDoubleOptIn.
-public nonisolated struct Privacy_Consent_V1_StartDoubleOptInRequest: Sendable {
+public nonisolated struct Privacy_Consent_V1_StartDoubleOptInRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// The contact.
-  public var subjectID: String = String()
+  public var subjectID: String {
+    get {_storage._subjectID}
+    set {_uniqueStorage()._subjectID = newValue}
+  }
 
   /// Where to send the confirmation link, up to 254 characters.
-  public var emailAddress: String = String()
+  public var emailAddress: String {
+    get {_storage._emailAddress}
+    set {_uniqueStorage()._emailAddress = newValue}
+  }
 
   /// What triggered it (for example the web form); optional.
   public var evidence: Privacy_Consent_V1_Evidence {
-    get {_evidence ?? Privacy_Consent_V1_Evidence()}
-    set {_evidence = newValue}
+    get {_storage._evidence ?? Privacy_Consent_V1_Evidence()}
+    set {_uniqueStorage()._evidence = newValue}
   }
   /// Returns true if `evidence` has been explicitly set.
-  public var hasEvidence: Bool {self._evidence != nil}
+  public var hasEvidence: Bool {_storage._evidence != nil}
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
-  public mutating func clearEvidence() {self._evidence = nil}
+  public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
+
+  /// The language the person reads (`en`, `it`; a longer tag such as `it-CH` counts by its first
+  /// part): the confirmation mail is written in it. Empty or another language: English.
+  public var language: String {
+    get {_storage._language}
+    set {_uniqueStorage()._language = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _evidence: Privacy_Consent_V1_Evidence? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Response of StartDoubleOptIn.
@@ -2329,6 +2342,13 @@ public nonisolated struct Privacy_Consent_V1_RequestPreferenceChangeRequest: @un
   /// Clears the value of `evidence`. Subsequent reads from it will return its default value.
   public mutating func clearEvidence() {_uniqueStorage()._evidence = nil}
 
+  /// The language the person reads (`en`, `it`; a longer tag such as `it-CH` counts by its first
+  /// part): the confirmation mail is written in it. Empty or another language: English.
+  public var language: String {
+    get {_storage._language}
+    set {_uniqueStorage()._language = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2705,6 +2725,12 @@ public nonisolated struct Privacy_Consent_V1_OutboxMessage: @unchecked Sendable 
   public var hasDelivery: Bool {_storage._delivery != nil}
   /// Clears the value of `delivery`. Subsequent reads from it will return its default value.
   public mutating func clearDelivery() {_uniqueStorage()._delivery = nil}
+
+  /// The language the mail is written in (`en`, `it`).
+  public var language: String {
+    get {_storage._language}
+    set {_uniqueStorage()._language = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -4808,43 +4834,90 @@ nonisolated extension Privacy_Consent_V1_SetEmailOptInStatusResponse: SwiftProto
 
 nonisolated extension Privacy_Consent_V1_StartDoubleOptInRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartDoubleOptInRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}email_address\0\u{1}evidence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}email_address\0\u{1}evidence\0\u{1}language\0")
+
+  fileprivate class _StorageClass {
+    var _subjectID: String = String()
+    var _emailAddress: String = String()
+    var _evidence: Privacy_Consent_V1_Evidence? = nil
+    var _language: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _subjectID = source._subjectID
+      _emailAddress = source._emailAddress
+      _evidence = source._evidence
+      _language = source._language
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.emailAddress) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._evidence) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._subjectID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._emailAddress) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.subjectID.isEmpty {
-      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._subjectID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._subjectID, fieldNumber: 1)
+      }
+      if !_storage._emailAddress.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._emailAddress, fieldNumber: 2)
+      }
+      try { if let v = _storage._evidence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._language.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._language, fieldNumber: 4)
+      }
     }
-    if !self.emailAddress.isEmpty {
-      try visitor.visitSingularStringField(value: self.emailAddress, fieldNumber: 2)
-    }
-    try { if let v = self._evidence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_StartDoubleOptInRequest, rhs: Privacy_Consent_V1_StartDoubleOptInRequest) -> Bool {
-    if lhs.subjectID != rhs.subjectID {return false}
-    if lhs.emailAddress != rhs.emailAddress {return false}
-    if lhs._evidence != rhs._evidence {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._subjectID != rhs_storage._subjectID {return false}
+        if _storage._emailAddress != rhs_storage._emailAddress {return false}
+        if _storage._evidence != rhs_storage._evidence {return false}
+        if _storage._language != rhs_storage._language {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5717,13 +5790,14 @@ nonisolated extension Privacy_Consent_V1_RestrictionChange: SwiftProtobuf.Messag
 
 nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RequestPreferenceChangeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}email_address\0\u{1}changes\0\u{1}evidence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{3}email_address\0\u{1}changes\0\u{1}evidence\0\u{1}language\0")
 
   fileprivate class _StorageClass {
     var _subjectID: String = String()
     var _emailAddress: String = String()
     var _changes: [Privacy_Consent_V1_PreferenceChange] = []
     var _evidence: Privacy_Consent_V1_Evidence? = nil
+    var _language: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5738,6 +5812,7 @@ nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftPr
       _emailAddress = source._emailAddress
       _changes = source._changes
       _evidence = source._evidence
+      _language = source._language
     }
   }
 
@@ -5760,6 +5835,7 @@ nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftPr
         case 2: try { try decoder.decodeSingularStringField(value: &_storage._emailAddress) }()
         case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._changes) }()
         case 4: try { try decoder.decodeSingularMessageField(value: &_storage._evidence) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         default: break
         }
       }
@@ -5784,6 +5860,9 @@ nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftPr
       try { if let v = _storage._evidence {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
       } }()
+      if !_storage._language.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._language, fieldNumber: 5)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5797,6 +5876,7 @@ nonisolated extension Privacy_Consent_V1_RequestPreferenceChangeRequest: SwiftPr
         if _storage._emailAddress != rhs_storage._emailAddress {return false}
         if _storage._changes != rhs_storage._changes {return false}
         if _storage._evidence != rhs_storage._evidence {return false}
+        if _storage._language != rhs_storage._language {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -6279,7 +6359,7 @@ nonisolated extension Privacy_Consent_V1_VerifyLedgerResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OutboxMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{3}list_unsubscribe\0\u{3}list_unsubscribe_post\0\u{1}delivery\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}subject_id\0\u{3}email_address\0\u{3}subject_line\0\u{1}body\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{3}list_unsubscribe\0\u{3}list_unsubscribe_post\0\u{1}delivery\0\u{1}language\0")
 
   fileprivate class _StorageClass {
     var _messageID: String = String()
@@ -6296,6 +6376,7 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
     var _listUnsubscribe: String = String()
     var _listUnsubscribePost: String = String()
     var _delivery: Privacy_Common_V1_OutboxDelivery? = nil
+    var _language: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -6320,6 +6401,7 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
       _listUnsubscribe = source._listUnsubscribe
       _listUnsubscribePost = source._listUnsubscribePost
       _delivery = source._delivery
+      _language = source._language
     }
   }
 
@@ -6352,6 +6434,7 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
         case 12: try { try decoder.decodeSingularStringField(value: &_storage._listUnsubscribe) }()
         case 13: try { try decoder.decodeSingularStringField(value: &_storage._listUnsubscribePost) }()
         case 14: try { try decoder.decodeSingularMessageField(value: &_storage._delivery) }()
+        case 15: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         default: break
         }
       }
@@ -6406,6 +6489,9 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
       try { if let v = _storage._delivery {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
       } }()
+      if !_storage._language.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._language, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -6429,6 +6515,7 @@ nonisolated extension Privacy_Consent_V1_OutboxMessage: SwiftProtobuf.Message, S
         if _storage._listUnsubscribe != rhs_storage._listUnsubscribe {return false}
         if _storage._listUnsubscribePost != rhs_storage._listUnsubscribePost {return false}
         if _storage._delivery != rhs_storage._delivery {return false}
+        if _storage._language != rhs_storage._language {return false}
         return true
       }
       if !storagesAreEqual {return false}

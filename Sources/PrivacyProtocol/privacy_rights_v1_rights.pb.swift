@@ -1213,6 +1213,12 @@ public nonisolated struct Privacy_Rights_V1_DataSubjectRequest: @unchecked Senda
   /// Clears the value of `personalDataScrubbedAt`. Subsequent reads from it will return its default value.
   public mutating func clearPersonalDataScrubbedAt() {_uniqueStorage()._personalDataScrubbedAt = nil}
 
+  /// The language mails about the request are written in (`en`, `it`).
+  public var language: String {
+    get {_storage._language}
+    set {_uniqueStorage()._language = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1266,6 +1272,10 @@ public nonisolated struct Privacy_Rights_V1_OpenRequestRequest: Sendable {
   /// Optional client-chosen key, up to 128 characters: a second OpenRequest with the same key
   /// returns the request opened first instead of opening another (safe retries, retention sweep).
   public var idempotencyKey: String = String()
+
+  /// The language the requester reads (`en`, `it`; a longer tag counts by its first part): every
+  /// mail about the request is written in it. Empty or another language: English.
+  public var language: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2657,6 +2667,12 @@ public nonisolated struct Privacy_Rights_V1_OutboxMessage: @unchecked Sendable {
     set {_uniqueStorage()._webhookSignature = newValue}
   }
 
+  /// The language the mail is written in (`en`, `it`).
+  public var language: String {
+    get {_storage._language}
+    set {_uniqueStorage()._language = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3432,7 +3448,7 @@ nonisolated extension Privacy_Rights_V1_Rejection: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DataSubjectRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}subject_id\0\u{1}right\0\u{1}status\0\u{1}origin\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{3}received_at\0\u{3}due_at\0\u{3}original_due_at\0\u{1}overdue\0\u{1}extensions\0\u{1}verification\0\u{1}steps\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0\u{1}rejection\0\u{3}opened_by\0\u{3}started_at\0\u{3}closed_at\0\u{3}updated_at\0\u{3}idempotency_key\0\u{3}personal_data_scrubbed_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}subject_id\0\u{1}right\0\u{1}status\0\u{1}origin\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{3}received_at\0\u{3}due_at\0\u{3}original_due_at\0\u{1}overdue\0\u{1}extensions\0\u{1}verification\0\u{1}steps\0\u{1}outcome\0\u{1}artifact\0\u{3}recipients_notified\0\u{1}rejection\0\u{3}opened_by\0\u{3}started_at\0\u{3}closed_at\0\u{3}updated_at\0\u{3}idempotency_key\0\u{3}personal_data_scrubbed_at\0\u{1}language\0")
 
   fileprivate class _StorageClass {
     var _requestID: String = String()
@@ -3460,6 +3476,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
     var _updatedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _idempotencyKey: String = String()
     var _personalDataScrubbedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _language: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3495,6 +3512,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
       _updatedAt = source._updatedAt
       _idempotencyKey = source._idempotencyKey
       _personalDataScrubbedAt = source._personalDataScrubbedAt
+      _language = source._language
     }
   }
 
@@ -3538,6 +3556,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
         case 23: try { try decoder.decodeSingularMessageField(value: &_storage._updatedAt) }()
         case 24: try { try decoder.decodeSingularStringField(value: &_storage._idempotencyKey) }()
         case 25: try { try decoder.decodeSingularMessageField(value: &_storage._personalDataScrubbedAt) }()
+        case 26: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         default: break
         }
       }
@@ -3625,6 +3644,9 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
       try { if let v = _storage._personalDataScrubbedAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
       } }()
+      if !_storage._language.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._language, fieldNumber: 26)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3659,6 +3681,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
         if _storage._updatedAt != rhs_storage._updatedAt {return false}
         if _storage._idempotencyKey != rhs_storage._idempotencyKey {return false}
         if _storage._personalDataScrubbedAt != rhs_storage._personalDataScrubbedAt {return false}
+        if _storage._language != rhs_storage._language {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3670,7 +3693,7 @@ nonisolated extension Privacy_Rights_V1_DataSubjectRequest: SwiftProtobuf.Messag
 
 nonisolated extension Privacy_Rights_V1_OpenRequestRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OpenRequestRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}right\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{1}origin\0\u{3}received_at\0\u{3}idempotency_key\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subject_id\0\u{1}right\0\u{3}requester_email\0\u{1}channel\0\u{1}details\0\u{1}origin\0\u{3}received_at\0\u{3}idempotency_key\0\u{1}language\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3686,6 +3709,7 @@ nonisolated extension Privacy_Rights_V1_OpenRequestRequest: SwiftProtobuf.Messag
       case 6: try { try decoder.decodeSingularEnumField(value: &self.origin) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._receivedAt) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.language) }()
       default: break
       }
     }
@@ -3720,6 +3744,9 @@ nonisolated extension Privacy_Rights_V1_OpenRequestRequest: SwiftProtobuf.Messag
     if !self.idempotencyKey.isEmpty {
       try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 8)
     }
+    if !self.language.isEmpty {
+      try visitor.visitSingularStringField(value: self.language, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3732,6 +3759,7 @@ nonisolated extension Privacy_Rights_V1_OpenRequestRequest: SwiftProtobuf.Messag
     if lhs.origin != rhs.origin {return false}
     if lhs._receivedAt != rhs._receivedAt {return false}
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs.language != rhs.language {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5738,7 +5766,7 @@ nonisolated extension Privacy_Rights_V1_ListEngagementsResponse: SwiftProtobuf.M
 
 nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OutboxMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}request_id\0\u{3}recipient_email\0\u{3}subject_line\0\u{1}body\0\u{1}token\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{1}delivery\0\u{3}recipient_id\0\u{3}webhook_url\0\u{3}webhook_signature\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}message_id\0\u{1}kind\0\u{3}request_id\0\u{3}recipient_email\0\u{3}subject_line\0\u{1}body\0\u{1}token\0\u{1}link\0\u{3}created_at\0\u{3}expires_at\0\u{3}acked_at\0\u{3}preference_url\0\u{1}delivery\0\u{3}recipient_id\0\u{3}webhook_url\0\u{3}webhook_signature\0\u{1}language\0")
 
   fileprivate class _StorageClass {
     var _messageID: String = String()
@@ -5757,6 +5785,7 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
     var _recipientID: String = String()
     var _webhookURL: String = String()
     var _webhookSignature: String = String()
+    var _language: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -5783,6 +5812,7 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
       _recipientID = source._recipientID
       _webhookURL = source._webhookURL
       _webhookSignature = source._webhookSignature
+      _language = source._language
     }
   }
 
@@ -5817,6 +5847,7 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._recipientID) }()
         case 15: try { try decoder.decodeSingularStringField(value: &_storage._webhookURL) }()
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._webhookSignature) }()
+        case 17: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         default: break
         }
       }
@@ -5877,6 +5908,9 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
       if !_storage._webhookSignature.isEmpty {
         try visitor.visitSingularStringField(value: _storage._webhookSignature, fieldNumber: 16)
       }
+      if !_storage._language.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._language, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -5902,6 +5936,7 @@ nonisolated extension Privacy_Rights_V1_OutboxMessage: SwiftProtobuf.Message, Sw
         if _storage._recipientID != rhs_storage._recipientID {return false}
         if _storage._webhookURL != rhs_storage._webhookURL {return false}
         if _storage._webhookSignature != rhs_storage._webhookSignature {return false}
+        if _storage._language != rhs_storage._language {return false}
         return true
       }
       if !storagesAreEqual {return false}

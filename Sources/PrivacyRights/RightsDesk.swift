@@ -31,11 +31,14 @@ public struct RequestDraft: Sendable {
   /// nil means now.
   public var receivedAt: Date?
   public var idempotencyKey: String
+  /// The language mails about the request are written in.
+  public var language: MailLanguage
 
   public init(
     subjectID: String, right: Right, origin: RequestOrigin, requesterEmail: String, channel: Channel?, details: RequestDetails,
-    receivedAt: Date?, idempotencyKey: String
+    receivedAt: Date?, idempotencyKey: String, language: MailLanguage = .en
   ) {
+    self.language = language
     self.subjectID = subjectID
     self.right = right
     self.origin = origin
@@ -219,10 +222,11 @@ public final class RightsDesk: Sendable {
       if !draft.idempotencyKey.isEmpty, let existing = try await store.request(idempotencyKey: draft.idempotencyKey) {
         return (existing, false)
       }
-      let request = SubjectRequest(
+      var request = SubjectRequest(
         id: UUID().uuidString.lowercased(), subjectID: draft.subjectID, right: draft.right, origin: draft.origin,
         requesterEmail: draft.requesterEmail, channel: draft.channel, details: draft.details,
         receivedAt: draft.receivedAt ?? now, openedBy: caller.actor, idempotencyKey: draft.idempotencyKey, now: now)
+      request.language = draft.language
       commit.requests.append(request)
       return (request, true)
     }

@@ -22,11 +22,12 @@ struct MailRelayTests {
       // Plaintext first.
       let plain = try await SMTPSink()
       let first = try await startDoubleOptIn(suite, subject: "mail-1", address: "ada@example.org")
+      let italian = try await startDoubleOptIn(suite, subject: "mail-it", address: "anna@example.it", language: "it")
       try await withRelay(suite, smtp: ["SMTP_URL": "smtp://127.0.0.1:\(plain.port)"]) {
-        let done = try await eventually(timeout: .seconds(20)) { try plain.messages().count == 1 }
+        let done = try await eventually(timeout: .seconds(20)) { try plain.messages().count == 2 }
         #expect(done)
       }
-      let kept = try #require(try plain.messages().first)
+      let kept = try #require(try plain.messages().first { $0.to == ["ada@example.org"] })
       #expect(kept.from == "privacy@example.org" && kept.to == ["ada@example.org"] && !kept.tls)
       #expect(kept.subject == "Please confirm your email subscription")
       #expect(kept.fromHeader == "Privacy Team <privacy@example.org>")
@@ -42,6 +43,12 @@ struct MailRelayTests {
       #expect(kept.sevenBit == true)
       let sent = try #require(try await outbox(suite, includeAcked: true).first { $0.messageID == first.messageID })
       #expect(sent.hasAckedAt && sent.emailAddress.isEmpty && sent.body.isEmpty && sent.link.isEmpty && sent.delivery.attempts == 0)
+      // In the person's language: the text as consent wrote it, the HTML's words and its language.
+      let keptItalian = try #require(try plain.messages().first { $0.to == ["anna@example.it"] })
+      #expect(keptItalian.subject == "Conferma la tua iscrizione alle nostre email" && keptItalian.headers?.contains("content-language") == true)
+      #expect(keptItalian.text?.replacingOccurrences(of: "\r\n", with: "\n") == italian.body)
+      #expect(keptItalian.html?.contains("<html lang=\"it\">") == true)
+      #expect(keptItalian.html?.contains(">Le tue preferenze sulla privacy</a>") == true)
 
       // STARTTLS required, with AUTH, the server vouched for by a CA of its own.
       let directory = try TestDirectory()
@@ -269,11 +276,14 @@ struct MailRelayTests {
     #expect(try await relay.waitForExit() == 0)
   }
 
-  private func startDoubleOptIn(_ suite: RunningSuite, subject: String, address: String) async throws -> Privacy_Consent_V1_OutboxMessage {
+  private func startDoubleOptIn(
+    _ suite: RunningSuite, subject: String, address: String, language: String = ""
+  ) async throws -> Privacy_Consent_V1_OutboxMessage {
     let id = try await suite.asRole("dpo") { client in
       try await Consent(wrapping: client).startDoubleOptIn(.with {
         $0.subjectID = subject
         $0.emailAddress = address
+        $0.language = language
       }).messageID
     }
     return try #require(try await outbox(suite, includeAcked: false).first { $0.messageID == id })

@@ -131,3 +131,50 @@ struct RecipientNoticeTests {
     }
   }
 }
+
+@Suite("Mails about a request in the requester's language")
+struct RequestLanguageTests {
+  @Test("a request opened in Italian has its verification, new deadline and completion mails in Italian; another language is English")
+  func italian() async throws {
+    try await withRightsService { client, _ async throws in
+      let opened = try await client.openRequest(.with {
+        $0.right = .access
+        $0.subjectID = "c-it"
+        $0.requesterEmail = "anna@example.it"
+        $0.channel = .preferencePage
+        $0.language = "it"
+      }).request
+      #expect(opened.language == "it")
+      let started = try await client.startVerification(.with { $0.requestID = opened.requestID })
+      let verification = try #require(try await client.pendingOutbox().first { $0.messageID == started.messageID })
+      #expect(verification.language == "it" && verification.subjectLine == "Conferma la tua richiesta sulla protezione dei dati")
+      #expect(verification.body.hasPrefix("Buongiorno,\n\nprima di dare seguito alla tua richiesta di accesso ai tuoi dati personali (art. 15 GDPR), ricevuta il "))
+      #expect(verification.body.contains("oppure inserendo questo codice: \(verification.token)"))
+      _ = try await client.extendDeadline(.with {
+        $0.requestID = opened.requestID
+        $0.months = 1
+        $0.reason = "molte richieste"
+      })
+      let extended = try #require(try await client.pendingOutbox().last)
+      #expect(extended.kind == .deadlineExtended && extended.subjectLine.hasPrefix("La tua richiesta sulla protezione dei dati: nuova scadenza "))
+      #expect(extended.body.contains("Motivo: molte richieste"))
+
+      let other = try await client.openRequest(.with {
+        $0.right = .erasure
+        $0.subjectID = "c-de"
+        $0.requesterEmail = "jan@example.de"
+        $0.channel = .email
+        $0.language = "de-AT"
+      }).request
+      #expect(other.language == "en")
+      try await expectRefused(client, .invalidArgument) {
+        _ = try await client.openRequest(.with {
+          $0.right = .erasure
+          $0.requesterEmail = "jan@example.de"
+          $0.channel = .email
+          $0.language = "de AT"
+        })
+      }
+    }
+  }
+}

@@ -95,6 +95,8 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   public var preferenceURL: String
   /// One-click unsubscribe (`PUBLIC_BASE_URL/u/<token>`), for the `List-Unsubscribe` header.
   public var unsubscribeURL: String
+  /// The language it is written in.
+  public var language: MailLanguage
   public var createdAt: Date
   public var expiresAt: Date
   public var ackedAt: Date?
@@ -105,10 +107,11 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
 
   public init(
     id: String, kind: ConfirmationKind, subjectID: String, emailAddress: String, subjectLine: String, body: String,
-    link: String, preferenceURL: String = "", unsubscribeURL: String = "", createdAt: Date, expiresAt: Date, ackedAt: Date? = nil,
-    delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
+    link: String, preferenceURL: String = "", unsubscribeURL: String = "", language: MailLanguage = .en, createdAt: Date, expiresAt: Date,
+    ackedAt: Date? = nil, delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
   ) {
     self.delivery = delivery
+    self.language = language
     self.preferenceURL = preferenceURL
     self.unsubscribeURL = unsubscribeURL
     self.id = id

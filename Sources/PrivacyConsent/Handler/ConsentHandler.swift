@@ -199,7 +199,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let subjectID = try Validate.subjectID(message.subjectID)
     let email = try Validate.emailAddress(message.emailAddress, field: "email_address")
     let evidence = try Evidence(message.evidence, defaultChannel: .api, now: ledger.now())
-    let result = try await ledger.startDoubleOptIn(subjectID: subjectID, emailAddress: email, evidence: evidence, caller: caller(request))
+    let result = try await ledger.startDoubleOptIn(
+      subjectID: subjectID, emailAddress: email, evidence: evidence, language: try MailLanguage.parse(request.message.language),
+      caller: caller(request))
     return ServerResponse(message: .with {
       $0.messageID = result.messageID
       $0.expiresAt = result.expiresAt.protoTimestamp
@@ -336,7 +338,8 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
       throw InvalidArgument("evidence.actor must name the guardian: the confirmation goes to the guardian, and the evidence names them")
     }
     let result = try await ledger.requestPreferenceChange(
-      subjectID: subjectID, emailAddress: email, changes: changes, evidence: evidence, caller: caller(request))
+      subjectID: subjectID, emailAddress: email, changes: changes, evidence: evidence, language: try MailLanguage.parse(message.language),
+      caller: caller(request))
     return ServerResponse(message: .with {
       $0.changeID = result.changeID
       $0.messageID = result.messageID

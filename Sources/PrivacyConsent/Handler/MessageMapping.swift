@@ -234,6 +234,7 @@ extension OutboxMessage {
       $0.expiresAt = expiresAt.protoTimestamp
       if let ackedAt { $0.ackedAt = ackedAt.protoTimestamp }
       $0.delivery = delivery.proto
+      $0.language = language.rawValue
     }
   }
 }

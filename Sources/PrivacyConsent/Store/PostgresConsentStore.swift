@@ -115,7 +115,8 @@ public struct PostgresConsentStore: ConsentStore {
       "ALTER TABLE consent_purposes ADD COLUMN ask_when TEXT NOT NULL DEFAULT ''",
       "CREATE TABLE consent_subject_attributes (subject_id TEXT PRIMARY KEY, attributes TEXT NOT NULL, updated_at BIGINT NOT NULL)",
     ],
-    OutboxDeliveryColumns.migration(table: "consent_outbox", integer: "BIGINT"),
+    OutboxDeliveryColumns.migration(table: "consent_outbox", integer: "BIGINT")
+      + ["ALTER TABLE consent_outbox ADD COLUMN language TEXT NOT NULL DEFAULT 'en'"],
   ]
 
   // MARK: Reads
@@ -212,22 +213,26 @@ public struct PostgresConsentStore: ConsentStore {
   /// The columns `outboxMessages` reads, in its order.
   private static let outboxColumns = """
     position, message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url,
-    created_at, expires_at, acked_at, attempts, next_attempt_at, leased_until, failed_at, last_failure
+    created_at, expires_at, acked_at, attempts, next_attempt_at, leased_until, failed_at, last_failure, language
     """
 
   private static func outboxMessages(_ rows: PostgresRows) async throws -> [OutboxMessage] {
     var messages: [OutboxMessage] = []
     for try await (
       position, id, kind, subjectID, address, subjectLine, body, link, preferenceURL, unsubscribeURL, createdAt, expiresAt, ackedAt,
-      attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
+      attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure, language
     ) in rows.decode(
-      (Int64, String, String, String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64, Int64, Int64, Int64?, String).self)
+      (
+        Int64, String, String, String, String, String, String, String, String, String, Int64, Int64, Int64?, Int64, Int64, Int64, Int64?,
+        String, String
+      ).self)
     {
       guard let kind = ConfirmationKind(rawValue: kind) else { throw LedgerCorruption(sequence: 0, column: "outbox.kind") }
       messages.append(
         OutboxMessage(
           id: id, kind: kind, subjectID: subjectID, emailAddress: address, subjectLine: subjectLine, body: body, link: link,
-          preferenceURL: preferenceURL, unsubscribeURL: unsubscribeURL, createdAt: Microseconds(value: createdAt).date,
+          preferenceURL: preferenceURL, unsubscribeURL: unsubscribeURL, language: MailLanguage(tag: language),
+          createdAt: Microseconds(value: createdAt).date,
           expiresAt: Microseconds(value: expiresAt).date, ackedAt: ackedAt.map { Microseconds(value: $0).date },
           delivery: OutboxDelivery(
             storedAttempts: attempts, nextAttemptAt: nextAttemptAt, leasedUntil: leasedUntil, failedAt: failedAt, lastFailure: lastFailure),
@@ -577,9 +582,11 @@ public struct PostgresConsentStore: ConsentStore {
     try await connection.checkedQuery(
       """
       INSERT INTO consent_outbox (
-        message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at)
+        message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at,
+        language)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.subjectID), \(m.emailAddress), \(m.subjectLine), \(m.body), \(m.link),
-        \(m.preferenceURL), \(m.unsubscribeURL), \(Microseconds(m.createdAt).value), \(Microseconds(m.expiresAt).value))
+        \(m.preferenceURL), \(m.unsubscribeURL), \(Microseconds(m.createdAt).value), \(Microseconds(m.expiresAt).value),
+        \(m.language.rawValue))
       """, logger: logger)
   }
 

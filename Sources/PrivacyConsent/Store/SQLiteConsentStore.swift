@@ -106,6 +106,7 @@ public struct SQLiteConsentStore: ConsentStore {
     }
     migrator.registerMigration("v10-outbox-delivery") { db in
       for statement in OutboxDeliveryColumns.migration(table: "outbox", integer: "INTEGER") { try db.execute(sql: statement) }
+      try db.execute(sql: "ALTER TABLE outbox ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
     }
     return migrator
   }
@@ -484,11 +485,12 @@ public struct SQLiteConsentStore: ConsentStore {
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
     try db.cachedStatement(sql: """
         INSERT INTO outbox (
-          message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          message_id, kind, subject_id, email_address, subject_line, body, link, preference_url, unsubscribe_url, created_at, expires_at,
+          language)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """).execute(arguments: [
         m.id, m.kind.rawValue, m.subjectID, m.emailAddress, m.subjectLine, m.body, m.link, m.preferenceURL, m.unsubscribeURL,
-        Microseconds(m.createdAt).value, Microseconds(m.expiresAt).value,
+        Microseconds(m.createdAt).value, Microseconds(m.expiresAt).value, m.language.rawValue,
       ])
   }
 
@@ -568,7 +570,8 @@ public struct SQLiteConsentStore: ConsentStore {
     return OutboxMessage(
       id: row["message_id"], kind: kind, subjectID: row["subject_id"], emailAddress: row["email_address"],
       subjectLine: row["subject_line"], body: row["body"], link: row["link"], preferenceURL: row["preference_url"],
-      unsubscribeURL: row["unsubscribe_url"], createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
+      unsubscribeURL: row["unsubscribe_url"], language: MailLanguage(tag: row["language"]),
+      createdAt: Microseconds(value: row["created_at"]).date, expiresAt: Microseconds(value: row["expires_at"]).date,
       ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date },
       delivery: OutboxDelivery(
         storedAttempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], leasedUntil: row["leased_until"], failedAt: row["failed_at"],

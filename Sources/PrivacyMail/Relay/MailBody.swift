@@ -1,18 +1,19 @@
 import Foundation
 import Mustache
+import PrivacyKit
 
 /// The HTML alternative of a mail, from its plain text through one template: paragraphs, links
 /// made clickable, the signature block (after `-- `) dropped for a footer linking the person's
 /// preference page. Every value is HTML-escaped by the template.
 enum MailBody {
-  static func html(text: String, subject: String, preferenceURL: String, language: String) -> String {
+  static func html(text: String, subject: String, preferenceURL: String, language: MailLanguage) -> String {
     let body = text.components(separatedBy: "\n-- \n").first ?? text
     let paragraphs = body.replacingOccurrences(of: "\r\n", with: "\n").components(separatedBy: "\n\n")
       .map { $0.trimmingCharacters(in: .newlines) }.filter { !$0.isEmpty }
       .map { paragraph in ["lines": paragraph.components(separatedBy: "\n").enumerated().map { index, text in line(text, first: index == 0) }] }
     let context: [String: Any] = [
-      "language": language, "subject": subject, "paragraphs": paragraphs, "preferenceURL": preferenceURL,
-      "hasPreferenceURL": !preferenceURL.isEmpty, "preferencesLabel": "Your privacy preferences",
+      "language": language.rawValue, "subject": subject, "paragraphs": paragraphs, "preferenceURL": preferenceURL,
+      "hasPreferenceURL": !preferenceURL.isEmpty, "preferencesLabel": language.preferencesLabel,
     ]
     return template.render(context)
   }

@@ -1,4 +1,5 @@
 public import Foundation
+public import PrivacyKit
 
 /// An outbox message as the relay sends it, whichever service's outbox it came from.
 public struct OutgoingMail: Sendable, Equatable {
@@ -22,12 +23,15 @@ public struct OutgoingMail: Sendable, Equatable {
   public var webhookURL: String
   /// The webhook's `X-Privacy-Signature` value.
   public var webhookSignature: String
+  /// The language the text is in: the HTML part's words and `Content-Language` follow it.
+  public var language: MailLanguage
 
   public init(
     outbox: String, id: String, recipient: String, subject: String, text: String, preferenceURL: String = "",
     listUnsubscribe: String = "", listUnsubscribePost: String = "", attempts: Int = 0, webhookURL: String = "",
-    webhookSignature: String = ""
+    webhookSignature: String = "", language: MailLanguage = .en
   ) {
+    self.language = language
     self.webhookURL = webhookURL
     self.webhookSignature = webhookSignature
     self.outbox = outbox
@@ -51,10 +55,10 @@ public struct OutgoingMail: Sendable, Equatable {
   public func message(from sender: MailSender, at date: Date) -> MailMessage {
     MailMessage(
       from: sender.address, fromName: sender.name, to: recipient, subject: subject, text: text,
-      html: MailBody.html(text: text, subject: subject, preferenceURL: preferenceURL, language: "en"),
+      html: MailBody.html(text: text, subject: subject, preferenceURL: preferenceURL, language: language),
       messageID: messageID(domain: sender.domain), date: date,
       listUnsubscribe: listUnsubscribe.isEmpty ? nil : listUnsubscribe,
-      listUnsubscribePost: listUnsubscribePost.isEmpty ? nil : listUnsubscribePost, language: "en")
+      listUnsubscribePost: listUnsubscribePost.isEmpty ? nil : listUnsubscribePost, language: language.rawValue)
   }
 }
 

@@ -73,7 +73,8 @@ public struct ConsentOutbox: RelayOutbox {
       OutgoingMail(
         outbox: name, id: message.messageID, recipient: message.emailAddress, subject: message.subjectLine, text: message.body,
         preferenceURL: message.preferenceURL, listUnsubscribe: message.listUnsubscribe,
-        listUnsubscribePost: message.listUnsubscribePost, attempts: Int(message.delivery.attempts))
+        listUnsubscribePost: message.listUnsubscribePost, attempts: Int(message.delivery.attempts),
+        language: MailLanguage(tag: message.language))
     }
   }
 
@@ -113,7 +114,7 @@ public struct RightsOutbox: RelayOutbox {
       OutgoingMail(
         outbox: name, id: message.messageID, recipient: message.recipientEmail, subject: message.subjectLine, text: message.body,
         preferenceURL: message.preferenceURL, attempts: Int(message.delivery.attempts), webhookURL: message.webhookURL,
-        webhookSignature: message.webhookSignature)
+        webhookSignature: message.webhookSignature, language: MailLanguage(tag: message.language))
     }
   }
 

@@ -20,6 +20,8 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   /// The requester's preference page, for the mail's footer (also at the body's end); empty
   /// when the request has none.
   public var preferenceURL: String
+  /// The language it is written in.
+  public var language: MailLanguage
   /// For a recipient notice (art 19): the recipient told.
   public var recipientID: String
   /// For a recipient notice by webhook: where `body` (JSON) is POSTed, instead of mailed.
@@ -34,10 +36,11 @@ public struct OutboxMessage: Sendable, Equatable, DeliverableMessage {
   public init(
     id: String, kind: OutboxKind, requestID: String, recipientEmail: String, subjectLine: String, body: String,
     token: String = "", link: String = "", createdAt: Date, expiresAt: Date? = nil, ackedAt: Date? = nil,
-    preferenceURL: String = "", recipientID: String = "", webhookURL: String = "", webhookSignature: String = "",
-    delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
+    preferenceURL: String = "", language: MailLanguage = .en, recipientID: String = "", webhookURL: String = "",
+    webhookSignature: String = "", delivery: OutboxDelivery = OutboxDelivery(), position: Int64 = 0
   ) {
     self.preferenceURL = preferenceURL
+    self.language = language
     self.recipientID = recipientID
     self.webhookURL = webhookURL
     self.webhookSignature = webhookSignature
@@ -63,67 +66,117 @@ extension OutboxMessage {
   public func withPreferenceFooter(_ preferenceURL: String) -> OutboxMessage {
     guard !preferenceURL.isEmpty else { return self }
     var message = self
-    message.body += "\n\n-- \nYour privacy preferences: \(preferenceURL)"
+    message.body += language.footer(preferenceURL)
     message.preferenceURL = preferenceURL
     return message
   }
 }
 
-/// Writes the messages a requester gets. Pure text; the request must have a requester email.
+/// Writes the messages a requester gets, in the request's language. Pure text; the request must
+/// have a requester email.
 public enum OutboxComposer {
   private static func day(_ date: Date) -> String {
     String(date.ISO8601Format().prefix(10))
   }
 
+  /// The request as the mail names it: "your request for ..." / "tua richiesta di ..." (Italian
+  /// takes its article or preposition from the sentence).
   private static func opening(_ request: SubjectRequest) -> String {
-    "your request for \(request.right.title), received on \(day(request.receivedAt)) (reference \(request.id))"
+    switch request.mailLanguage {
+    case .en: "your request for \(request.right.title(.en)), received on \(day(request.receivedAt)) (reference \(request.id))"
+    case .it: "tua richiesta di \(request.right.title(.it)), ricevuta il \(day(request.receivedAt)) (riferimento \(request.id))"
+    }
+  }
+
+  private static func message(
+    _ request: SubjectRequest, _ kind: OutboxKind, subject: String, body: String, token: String = "", link: String = "",
+    expiresAt: Date? = nil, now: Date
+  ) -> OutboxMessage {
+    OutboxMessage(
+      id: newID(), kind: kind, requestID: request.id, recipientEmail: request.requesterEmail, subjectLine: subject, body: body,
+      token: token, link: link, createdAt: now, expiresAt: expiresAt, language: request.mailLanguage)
   }
 
   /// The verification message with the clear token; `link` is empty without a public base URL.
   public static func verification(
     _ request: SubjectRequest, token: String, link: String, expiresAt: Date, now: Date
   ) -> OutboxMessage {
-    var body = "Hello,\n\nbefore we act on \(opening(request)), we need to confirm that it comes from you.\n\n"
-    if link.isEmpty {
-      body += "Your confirmation code: \(token)\n\n"
-    } else {
-      body += "Please confirm by opening this link:\n\(link)\n\nor by entering this code: \(token)\n\n"
+    let until = expiresAt.ISO8601Format()
+    let (subject, body): (String, String)
+    switch request.mailLanguage {
+    case .en:
+      var text = "Hello,\n\nbefore we act on \(opening(request)), we need to confirm that it comes from you.\n\n"
+      text += link.isEmpty
+        ? "Your confirmation code: \(token)\n\n" : "Please confirm by opening this link:\n\(link)\n\nor by entering this code: \(token)\n\n"
+      text += "The code works until \(until). If you did not make this request, ignore this message."
+      (subject, body) = ("Please confirm your data protection request", text)
+    case .it:
+      var text = "Buongiorno,\n\nprima di dare seguito alla \(opening(request)), dobbiamo confermare che proviene da te.\n\n"
+      text += link.isEmpty
+        ? "Il tuo codice di conferma: \(token)\n\n" : "Conferma aprendo questo link:\n\(link)\n\noppure inserendo questo codice: \(token)\n\n"
+      text += "Il codice funziona fino al \(until). Se non hai fatto questa richiesta, ignora questo messaggio."
+      (subject, body) = ("Conferma la tua richiesta sulla protezione dei dati", text)
     }
-    body += "The code works until \(expiresAt.ISO8601Format()). If you did not make this request, ignore this message."
-    return OutboxMessage(
-      id: newID(), kind: .verification, requestID: request.id, recipientEmail: request.requesterEmail,
-      subjectLine: "Please confirm your data protection request", body: body, token: token, link: link, createdAt: now,
-      expiresAt: expiresAt)
+    return message(request, .verification, subject: subject, body: body, token: token, link: link, expiresAt: expiresAt, now: now)
   }
 
   public static func deadlineExtended(_ request: SubjectRequest, reason: String, now: Date) -> OutboxMessage {
-    let body = """
-      Hello,
+    let due = day(request.dueAt)
+    let (subject, body): (String, String)
+    switch request.mailLanguage {
+    case .en:
+      subject = "Your data protection request: new deadline \(due)"
+      body = """
+        Hello,
 
-      we need more time to answer \(opening(request)). Under Art. 12(3) GDPR we extend the deadline \
-      to \(day(request.dueAt)).
+        we need more time to answer \(opening(request)). Under Art. 12(3) GDPR we extend the deadline \
+        to \(due).
 
-      Why: \(reason)
-      """
-    return OutboxMessage(
-      id: newID(), kind: .deadlineExtended, requestID: request.id, recipientEmail: request.requesterEmail,
-      subjectLine: "Your data protection request: new deadline \(day(request.dueAt))", body: body, createdAt: now)
+        Why: \(reason)
+        """
+    case .it:
+      subject = "La tua richiesta sulla protezione dei dati: nuova scadenza \(due)"
+      body = """
+        Buongiorno,
+
+        ci serve più tempo per rispondere alla \(opening(request)). Ai sensi dell'art. 12, par. 3, GDPR \
+        proroghiamo la scadenza al \(due).
+
+        Motivo: \(reason)
+        """
+    }
+    return message(request, .deadlineExtended, subject: subject, body: body, now: now)
   }
 
   public static func rejected(_ request: SubjectRequest, reason: String, now: Date) -> OutboxMessage {
-    let body = """
-      Hello,
+    let (subject, body): (String, String)
+    switch request.mailLanguage {
+    case .en:
+      subject = "Your data protection request was declined"
+      body = """
+        Hello,
 
-      we cannot act on \(opening(request)).
+        we cannot act on \(opening(request)).
 
-      Why: \(reason)
+        Why: \(reason)
 
-      You have the right to lodge a complaint with a supervisory authority and to seek a judicial \
-      remedy (Art. 12(4) GDPR).
-      """
-    return OutboxMessage(
-      id: newID(), kind: .rejected, requestID: request.id, recipientEmail: request.requesterEmail,
-      subjectLine: "Your data protection request was declined", body: body, createdAt: now)
+        You have the right to lodge a complaint with a supervisory authority and to seek a judicial \
+        remedy (Art. 12(4) GDPR).
+        """
+    case .it:
+      subject = "La tua richiesta sulla protezione dei dati è stata respinta"
+      body = """
+        Buongiorno,
+
+        non possiamo dare seguito alla \(opening(request)).
+
+        Motivo: \(reason)
+
+        Hai il diritto di proporre reclamo a un'autorità di controllo e di proporre ricorso \
+        giurisdizionale (art. 12, par. 4, GDPR).
+        """
+    }
+    return message(request, .rejected, subject: subject, body: body, now: now)
   }
 
   /// The person's one-time link to their bundle, as the completion notice carries it.
@@ -135,18 +188,32 @@ public enum OutboxComposer {
   }
 
   public static func completed(_ request: SubjectRequest, download: DownloadLink? = nil, now: Date) -> OutboxMessage {
-    var body = "Hello,\n\nwe have completed \(opening(request))."
-    if let download {
-      body += " Your data is ready for you. "
-      body += download.link.isEmpty ? "Your download code: \(download.token)" : "Download it here:\n\(download.link)"
-      body += "\n\nThe download works once, until \(download.expiresAt.ISO8601Format())."
-    } else if request.artifact != nil {
-      body += " Your data is ready for you; it is kept for 30 days."
+    let (subject, body): (String, String)
+    switch request.mailLanguage {
+    case .en:
+      var text = "Hello,\n\nwe have completed \(opening(request))."
+      if let download {
+        text += " Your data is ready for you. "
+        text += download.link.isEmpty ? "Your download code: \(download.token)" : "Download it here:\n\(download.link)"
+        text += "\n\nThe download works once, until \(download.expiresAt.ISO8601Format())."
+      } else if request.artifact != nil {
+        text += " Your data is ready for you; it is kept for 30 days."
+      }
+      (subject, body) = ("Your data protection request was completed", text)
+    case .it:
+      var text = "Buongiorno,\n\nabbiamo completato la \(opening(request))."
+      if let download {
+        text += " I tuoi dati sono pronti. "
+        text += download.link.isEmpty ? "Il tuo codice di download: \(download.token)" : "Scaricali qui:\n\(download.link)"
+        text += "\n\nIl download funziona una sola volta, fino al \(download.expiresAt.ISO8601Format())."
+      } else if request.artifact != nil {
+        text += " I tuoi dati sono pronti; li conserviamo per 30 giorni."
+      }
+      (subject, body) = ("La tua richiesta sulla protezione dei dati è stata completata", text)
     }
-    return OutboxMessage(
-      id: newID(), kind: .completed, requestID: request.id, recipientEmail: request.requesterEmail,
-      subjectLine: "Your data protection request was completed", body: body, token: download?.token ?? "",
-      link: download?.link ?? "", createdAt: now, expiresAt: download?.expiresAt)
+    return message(
+      request, .completed, subject: subject, body: body, token: download?.token ?? "", link: download?.link ?? "",
+      expiresAt: download?.expiresAt, now: now)
   }
 
   private static func newID() -> String { UUID().uuidString.lowercased() }

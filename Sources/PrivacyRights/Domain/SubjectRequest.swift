@@ -188,6 +188,11 @@ public struct SubjectRequest: Sendable, Equatable, Codable {
   public var personalDataScrubbedAt: Date?
   public var updatedAt: Date
   public var idempotencyKey: String
+  /// The language mails about it are written in; nil (requests opened before languages) is English.
+  public var language: MailLanguage?
+
+  /// The language mails about it are written in.
+  public var mailLanguage: MailLanguage { language ?? .en }
 
   /// A new request in RECEIVED, due one calendar month after receipt.
   public init(
@@ -224,6 +229,6 @@ public struct SubjectRequest: Sendable, Equatable, Codable {
   enum CodingKeys: String, CodingKey {
     case id, subjectID, right, status, origin, requesterEmail, details, receivedAt, dueAt, originalDueAt, extensions
     case verification, steps, outcome, artifact, recipientsNotified, rejection, openedBy, startedAt, closedAt, updatedAt
-    case idempotencyKey, personalDataScrubbedAt
+    case idempotencyKey, personalDataScrubbedAt, language
   }
 }

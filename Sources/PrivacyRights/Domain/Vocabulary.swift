@@ -1,3 +1,5 @@
+public import PrivacyKit
+
 /// The data-subject rights of GDPR chapter III a request can invoke.
 public enum Right: String, Sendable, CaseIterable, Codable {
   case access
@@ -12,17 +14,25 @@ public enum Right: String, Sendable, CaseIterable, Codable {
   /// Whether completing a request for this right must deliver an export bundle.
   public var requiresArtifact: Bool { self == .access || self == .portability }
 
-  /// How the right is named to a requester.
-  public var title: String {
-    switch self {
-    case .access: "access to your personal data (Art. 15 GDPR)"
-    case .rectification: "rectification of your personal data (Art. 16 GDPR)"
-    case .erasure: "erasure of your personal data (Art. 17 GDPR)"
-    case .restriction: "restriction of processing (Art. 18 GDPR)"
-    case .notification: "notification of recipients (Art. 19 GDPR)"
-    case .portability: "data portability (Art. 20 GDPR)"
-    case .objection: "objection to processing (Art. 21 GDPR)"
-    case .automatedDecision: "not to be subject to automated decision-making (Art. 22 GDPR)"
+  /// How the right is named to a requester, in `language`.
+  public func title(_ language: MailLanguage) -> String {
+    switch (self, language) {
+    case (.access, .en): "access to your personal data (Art. 15 GDPR)"
+    case (.rectification, .en): "rectification of your personal data (Art. 16 GDPR)"
+    case (.erasure, .en): "erasure of your personal data (Art. 17 GDPR)"
+    case (.restriction, .en): "restriction of processing (Art. 18 GDPR)"
+    case (.notification, .en): "notification of recipients (Art. 19 GDPR)"
+    case (.portability, .en): "data portability (Art. 20 GDPR)"
+    case (.objection, .en): "objection to processing (Art. 21 GDPR)"
+    case (.automatedDecision, .en): "not to be subject to automated decision-making (Art. 22 GDPR)"
+    case (.access, .it): "accesso ai tuoi dati personali (art. 15 GDPR)"
+    case (.rectification, .it): "rettifica dei tuoi dati personali (art. 16 GDPR)"
+    case (.erasure, .it): "cancellazione dei tuoi dati personali (art. 17 GDPR)"
+    case (.restriction, .it): "limitazione del trattamento (art. 18 GDPR)"
+    case (.notification, .it): "notifica ai destinatari (art. 19 GDPR)"
+    case (.portability, .it): "portabilità dei dati (art. 20 GDPR)"
+    case (.objection, .it): "opposizione al trattamento (art. 21 GDPR)"
+    case (.automatedDecision, .it): "non essere sottoposto a decisioni automatizzate (art. 22 GDPR)"
     }
   }
 }

@@ -53,7 +53,7 @@ extension RequestDraft {
     let key = try Check.text(proto.idempotencyKey, field: "idempotency_key", maxLength: 128)
     self.init(
       subjectID: subjectID, right: right, origin: origin, requesterEmail: email, channel: channel, details: details,
-      receivedAt: receivedAt, idempotencyKey: key)
+      receivedAt: receivedAt, idempotencyKey: key, language: try MailLanguage.parse(proto.language))
   }
 }
 
@@ -100,6 +100,7 @@ extension SubjectRequest {
   func proto(now: Date) -> Privacy_Rights_V1_DataSubjectRequest {
     .with {
       $0.requestID = id
+      $0.language = mailLanguage.rawValue
       $0.subjectID = subjectID
       $0.right = right.proto
       $0.status = status.proto
@@ -303,6 +304,7 @@ extension OutboxMessage {
       $0.recipientID = recipientID
       $0.webhookURL = webhookURL
       $0.webhookSignature = webhookSignature
+      $0.language = language.rawValue
       $0.delivery = delivery.proto
     }
   }

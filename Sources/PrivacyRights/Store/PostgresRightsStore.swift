@@ -69,6 +69,7 @@ public struct PostgresRightsStore: RightsStore {
       "ALTER TABLE rights_outbox ADD COLUMN recipient_id TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE rights_outbox ADD COLUMN webhook_url TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE rights_outbox ADD COLUMN webhook_signature TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE rights_outbox ADD COLUMN language TEXT NOT NULL DEFAULT 'en'",
       "CREATE INDEX rights_outbox_by_request_kind ON rights_outbox (request_id, kind)",
       #"ALTER TABLE rights_recipients ADD COLUMN notify TEXT NOT NULL DEFAULT '{"email":"","url":"","webhookSecret":""}'"#,
     ] + OutboxDeliveryColumns.migration(table: "rights_outbox", integer: "BIGINT"),
@@ -326,18 +327,19 @@ public struct PostgresRightsStore: RightsStore {
   /// The columns `outboxMessages` reads, in its order.
   private static let outboxColumns = """
     position, message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at, expires_at, acked_at,
-    preference_url, recipient_id, webhook_url, webhook_signature, attempts, next_attempt_at, leased_until, failed_at, last_failure
+    preference_url, recipient_id, webhook_url, webhook_signature, attempts, next_attempt_at, leased_until, failed_at, last_failure,
+    language
     """
 
   private static func outboxMessages(_ rows: PostgresRows) async throws -> [OutboxMessage] {
     var messages: [OutboxMessage] = []
     for try await (
       position, id, kind, requestID, address, subjectLine, body, token, link, createdAt, expiresAt, ackedAt, preferenceURL,
-      recipientID, webhookURL, webhookSignature, attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure
+      recipientID, webhookURL, webhookSignature, attempts, nextAttemptAt, leasedUntil, failedAt, lastFailure, language
     ) in rows.decode(
       (
         Int64, String, String, String, String, String, String, String, String, Int64, Int64?, Int64?, String, String, String, String, Int64,
-        Int64, Int64, Int64?, String
+        Int64, Int64, Int64?, String, String
       ).self)
     {
       messages.append(
@@ -345,7 +347,7 @@ public struct PostgresRightsStore: RightsStore {
           id: id, kind: try RightsColumns.outboxKind(kind, messageID: id), requestID: requestID, recipientEmail: address,
           subjectLine: subjectLine, body: body, token: token, link: link, createdAt: Microseconds(value: createdAt).date,
           expiresAt: expiresAt.map { Microseconds(value: $0).date }, ackedAt: ackedAt.map { Microseconds(value: $0).date },
-          preferenceURL: preferenceURL, recipientID: recipientID, webhookURL: webhookURL, webhookSignature: webhookSignature,
+          preferenceURL: preferenceURL, language: MailLanguage(tag: language), recipientID: recipientID, webhookURL: webhookURL, webhookSignature: webhookSignature,
           delivery: OutboxDelivery(
             storedAttempts: attempts, nextAttemptAt: nextAttemptAt, leasedUntil: leasedUntil, failedAt: failedAt, lastFailure: lastFailure),
           position: position))
@@ -448,10 +450,10 @@ public struct PostgresRightsStore: RightsStore {
     try await connection.checkedQuery(
       """
       INSERT INTO rights_outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-        expires_at, preference_url, recipient_id, webhook_url, webhook_signature)
+        expires_at, preference_url, recipient_id, webhook_url, webhook_signature, language)
       VALUES (\(m.id), \(m.kind.rawValue), \(m.requestID), \(m.recipientEmail), \(m.subjectLine), \(m.body), \(m.token), \(m.link),
         \(Microseconds(m.createdAt).value), \(m.expiresAt.map { Microseconds($0).value }), \(m.preferenceURL), \(m.recipientID),
-        \(m.webhookURL), \(m.webhookSignature))
+        \(m.webhookURL), \(m.webhookSignature), \(m.language.rawValue))
       """, logger: logger)
   }
 }

@@ -66,6 +66,7 @@ public struct SQLiteRightsStore: RightsStore {
         ALTER TABLE outbox ADD COLUMN recipient_id TEXT NOT NULL DEFAULT '';
         ALTER TABLE outbox ADD COLUMN webhook_url TEXT NOT NULL DEFAULT '';
         ALTER TABLE outbox ADD COLUMN webhook_signature TEXT NOT NULL DEFAULT '';
+        ALTER TABLE outbox ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
         CREATE INDEX outbox_by_request ON outbox(request_id, kind);
         ALTER TABLE recipients ADD COLUMN notify TEXT NOT NULL DEFAULT '{"email":"","url":"","webhookSecret":""}';
         """)
@@ -394,11 +395,12 @@ public struct SQLiteRightsStore: RightsStore {
   private static func insert(_ m: OutboxMessage, _ db: Database) throws {
     try db.cachedStatement(sql: """
         INSERT INTO outbox (message_id, kind, request_id, recipient_email, subject_line, body, token, link, created_at,
-          expires_at, preference_url, recipient_id, webhook_url, webhook_signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          expires_at, preference_url, recipient_id, webhook_url, webhook_signature, language)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """).execute(arguments: [
         m.id, m.kind.rawValue, m.requestID, m.recipientEmail, m.subjectLine, m.body, m.token, m.link,
         Microseconds(m.createdAt).value, m.expiresAt.map { Microseconds($0).value }, m.preferenceURL, m.recipientID, m.webhookURL,
-        m.webhookSignature,
+        m.webhookSignature, m.language.rawValue,
       ])
   }
 
@@ -429,7 +431,7 @@ public struct SQLiteRightsStore: RightsStore {
       link: row["link"], createdAt: Microseconds(value: row["created_at"]).date,
       expiresAt: (row["expires_at"] as Int64?).map { Microseconds(value: $0).date },
       ackedAt: (row["acked_at"] as Int64?).map { Microseconds(value: $0).date }, preferenceURL: row["preference_url"],
-      recipientID: row["recipient_id"], webhookURL: row["webhook_url"], webhookSignature: row["webhook_signature"],
+      language: MailLanguage(tag: row["language"]), recipientID: row["recipient_id"], webhookURL: row["webhook_url"], webhookSignature: row["webhook_signature"],
       delivery: OutboxDelivery(
         storedAttempts: row["attempts"], nextAttemptAt: row["next_attempt_at"], leasedUntil: row["leased_until"], failedAt: row["failed_at"],
         lastFailure: row["last_failure"]),
