@@ -3,10 +3,11 @@ public import Logging
 import PrivacyKit
 public import ServiceLifecycle
 
-/// Delivers the outbox messages of consent and rights over SMTP, until its task is cancelled or
-/// the service group shuts down. Each round leases a batch from every outbox, sends the batch's
-/// messages at once (one connection each), and acknowledges in one call the messages the mail
-/// server answered 250 to their DATA, once the batch is done. A relay that dies between a 250 and
+/// Delivers the outbox messages of consent and rights over SMTP (and art 19 webhook notices as
+/// signed POSTs), until its task is cancelled or the service group shuts down. Each round leases
+/// a batch from every outbox, sends the batch's messages at once (one connection each), and
+/// acknowledges in one call the messages the mail server answered 250 to their DATA (or the
+/// endpoint 2xx), once the batch is done. A relay that dies between a 250 and
 /// the acknowledgement sends the message again once its lease ends, with the same Message-ID (at
 /// least once, never after the acknowledgement). Several relays may share the outboxes: a lease
 /// is theirs alone.
