@@ -28,6 +28,9 @@ public struct GatewayConfiguration: Sendable {
   /// `GATEWAY_NOTICE_WAIT_MS` (default 15000): how long a workflow waits for its art 19 notices
   /// to be delivered before it leaves the request IN_PROGRESS for a later ExecuteRequest.
   public var noticeWait: Duration
+  /// `GATEWAY_NOTICE_FOLLOW_UP_S` (default 60): how often the gateway runs again the requests
+  /// left waiting for their art 19 notices.
+  public var noticeFollowUp: Duration
   /// `GATEWAY_TEST_CRASH_AFTER_STEP`: test-only fault injection; the gateway exits (status 3)
   /// right after recording the named workflow step DONE. Never set in production.
   public var crashAfterStep: String?
@@ -94,6 +97,7 @@ public struct GatewayConfiguration: Sendable {
     self.workflowTimeout = .milliseconds(workflowMilliseconds)
     self.requestLease = .seconds(try environment.int("GATEWAY_REQUEST_LEASE_S", range: 1...3_600) ?? 15)
     self.noticeWait = .milliseconds(try environment.int("GATEWAY_NOTICE_WAIT_MS", range: 0...600_000) ?? 15_000)
+    self.noticeFollowUp = .seconds(try environment.int("GATEWAY_NOTICE_FOLLOW_UP_S", range: 1...86_400) ?? 60)
     self.crashAfterStep = environment.string("GATEWAY_TEST_CRASH_AFTER_STEP")
     self.backendTLS = try ClientTLS.backend(environment)
     if backendTLS == nil, let kind = BackendKind.allCases.first(where: { names[$0] != nil }) {
@@ -183,6 +187,9 @@ public func makeGatewayServer(
   }
   if let reactorStore = gateway.reactorStore, let interval = configuration.retentionSweepInterval {
     companions.append(RetentionScheduler(gateway: gateway, store: reactorStore, interval: interval, logger: logger))
+  }
+  if let reactorStore = gateway.reactorStore, configuration.backendAddresses[.rights] != nil {
+    companions.append(NoticeFollowUp(gateway: gateway, store: reactorStore, interval: configuration.noticeFollowUp, logger: logger))
   }
   return PrivacyServer(
     configuration: configuration.service,

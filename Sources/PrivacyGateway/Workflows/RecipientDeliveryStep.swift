@@ -7,8 +7,8 @@ import PrivacyProtocol
 /// subject-rights service (by mail and by signed webhook, as the recipient has them), then waits
 /// for the mail relay. It is DONE only when every delivery is delivered or failed for good, and its
 /// detail says which; while some are still queued after `GATEWAY_NOTICE_WAIT_MS` it fails with
-/// UNAVAILABLE and the request stays IN_PROGRESS: a later ExecuteRequest asks again (queueing
-/// nothing twice) and completes it.
+/// UNAVAILABLE and the request stays IN_PROGRESS: a later run asks again (queueing nothing
+/// twice) and completes it, the gateway's own (`NoticeFollowUp`) or anyone's ExecuteRequest.
 enum RecipientDeliveryStep {
   static let name = "recipients_notified"
   /// How often the deliveries are looked at while the step waits.
@@ -34,7 +34,7 @@ enum RecipientDeliveryStep {
         guard hasTime else {
           throw RPCError(
             code: .unavailable,
-            message: "\(queued) of \(deliveries.count) art 19 notice(s) not delivered yet; run ExecuteRequest again later to complete the request")
+            message: "\(queued) of \(deliveries.count) art 19 notice(s) not delivered yet; the gateway completes the request once they are")
         }
         try await Task.sleep(for: pollInterval)
       }
