@@ -178,3 +178,57 @@ struct RequestLanguageTests {
     }
   }
 }
+
+@Suite("The outbox as the mail relay drains it")
+struct OutboxDeliveryServiceTests {
+  @Test("bad leases and failure reports are INVALID_ARGUMENT and change nothing; an unknown id is NOT_FOUND; a report defers or fails the message")
+  func badInput() async throws {
+    try await withRightsService { client, fixture async throws in
+      let request = try await client.open(subject: "c-out")
+      _ = try await client.startVerification(.with { $0.requestID = request.requestID })
+      let message = try #require(try await client.pendingOutbox().first)
+      let before = try await client.snapshot()
+      for bad in [
+        Privacy_Rights_V1_LeaseOutboxRequest.with { $0.maxMessages = 101 },
+        .with { $0.maxMessages = -1 },
+        .with { $0.leaseSeconds = 3601 },
+        .with { $0.leaseSeconds = -5 },
+      ] {
+        try await expectRefused(client, .invalidArgument) { _ = try await client.leaseOutbox(bad) }
+      }
+      for bad in [
+        Privacy_Rights_V1_ReportOutboxFailureRequest.with { $0.messageID = message.messageID },
+        .with { $0.messageID = message.messageID; $0.failure = String(repeating: "x", count: 513) },
+        .with { $0.messageID = message.messageID; $0.failure = "421 later\u{0}" },
+        .with { $0.messageID = "not an id!"; $0.failure = "421 later" },
+        .with { $0.messageID = message.messageID; $0.failure = "421 later"; $0.retryAt = fixture.clock.now().addingTimeInterval(31 * 86_400).protoTimestamp },
+        .with { $0.messageID = message.messageID; $0.failure = "421 later"; $0.retryAt = .with { $0.seconds = 1; $0.nanos = -1 } },
+      ] {
+        try await expectRefused(client, .invalidArgument) { _ = try await client.reportOutboxFailure(bad) }
+      }
+      try await expectRefused(client, .notFound) {
+        _ = try await client.reportOutboxFailure(.with {
+          $0.messageID = "00000000-0000-0000-0000-000000000000"
+          $0.failure = "421 later"
+        })
+      }
+      #expect(try await client.snapshot() == before)
+
+      let leased = try await client.leaseOutbox(.with { $0.leaseSeconds = 60 }).messages
+      #expect(leased.map(\.messageID) == [message.messageID] && leased[0].delivery.hasLeasedUntil)
+      #expect(try await client.leaseOutbox(.with { _ in }).messages.isEmpty)
+      let retryAt = fixture.clock.now().addingTimeInterval(120)
+      let deferred = try await client.reportOutboxFailure(.with {
+        $0.messageID = message.messageID
+        $0.failure = "end of DATA: 452 4.2.2 <anna@example.com> mailbox full"
+        $0.retryAt = retryAt.protoTimestamp
+      }).message
+      #expect(deferred.delivery.attempts == 1 && deferred.delivery.lastFailure == "end of DATA: 452 4.2.2 [address] mailbox full")
+      #expect(deferred.delivery.nextAttemptAt.date == retryAt.microsecondPrecision && !deferred.delivery.hasLeasedUntil)
+      #expect(deferred.recipientEmail == "anna@example.com" && !deferred.token.isEmpty)
+      #expect(try await client.leaseOutbox(.with { _ in }).messages.isEmpty)
+      fixture.clock.advance(by: 121)
+      #expect(try await client.leaseOutbox(.with { _ in }).messages.map(\.messageID) == [message.messageID])
+    }
+  }
+}
