@@ -23,13 +23,6 @@ public struct OutboxDelivery: Sendable, Equatable {
     self.lastFailure = lastFailure
   }
 
-  /// From stored columns, where 0 stands for "never" in the two times that are always written.
-  public init(storedAttempts attempts: Int64, nextAttemptAt: Int64, leasedUntil: Int64, failedAt: Int64?, lastFailure: String) {
-    self.init(
-      attempts: Int(attempts), nextAttemptAt: nextAttemptAt == 0 ? nil : Microseconds(value: nextAttemptAt).date,
-      leasedUntil: leasedUntil == 0 ? nil : Microseconds(value: leasedUntil).date,
-      failedAt: failedAt.map { Microseconds(value: $0).date }, lastFailure: lastFailure)
-  }
 }
 
 /// Which outbox messages a listing shows.
@@ -40,15 +33,6 @@ public enum OutboxFilter: Sendable {
   case all
   /// Failed for good.
   case failed
-
-  /// The condition to AND onto a listing's WHERE (the same in SQLite and PostgreSQL).
-  public var sqlCondition: String {
-    switch self {
-    case .pending: "AND acked_at IS NULL AND failed_at IS NULL"
-    case .all: ""
-    case .failed: "AND failed_at IS NOT NULL"
-    }
-  }
 }
 
 /// A LeaseOutbox request, checked.
@@ -99,20 +83,5 @@ public struct OutboxFailureReport: Sendable {
     text.split(separator: " ", omittingEmptySubsequences: false)
       .map { $0.contains("@") ? "[address]" : String($0) }
       .joined(separator: " ")
-  }
-}
-
-/// The columns a delivery adds to an outbox table, and the index that finds the due messages.
-public enum OutboxDeliveryColumns {
-  /// The statements adding them to `table`; `integer` is the database's 64-bit integer type.
-  public static func migration(table: String, integer: String) -> [String] {
-    [
-      "ALTER TABLE \(table) ADD COLUMN attempts \(integer) NOT NULL DEFAULT 0",
-      "ALTER TABLE \(table) ADD COLUMN next_attempt_at \(integer) NOT NULL DEFAULT 0",
-      "ALTER TABLE \(table) ADD COLUMN leased_until \(integer) NOT NULL DEFAULT 0",
-      "ALTER TABLE \(table) ADD COLUMN failed_at \(integer)",
-      "ALTER TABLE \(table) ADD COLUMN last_failure TEXT NOT NULL DEFAULT ''",
-      "CREATE INDEX \(table)_due ON \(table) (position) WHERE acked_at IS NULL AND failed_at IS NULL",
-    ]
   }
 }
