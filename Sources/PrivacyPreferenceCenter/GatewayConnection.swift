@@ -1,6 +1,5 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import GRPCProtobuf
 import PrivacyKit
 import PrivacyProtocol
 import SwiftProtobuf
@@ -13,21 +12,11 @@ typealias SwiftProtobufMessage = SwiftProtobuf.Message & Sendable
 /// call to the link's subject and refuses any other, so the page never decides whose data it
 /// shows or changes.
 struct GatewayConnection: Sendable {
-  let client: GRPCClient<HTTP2ClientTransport.Posix>
-  private let apiKey: String
-  /// How long one call may take; the page answers within it or shows the error page.
-  private let callTimeout: Duration
+  let gateway: GatewayClient
+  var client: GRPCClient<HTTP2ClientTransport.Posix> { gateway.client }
 
   init(address: ServiceAddress, tls: ClientTLS?, apiKey: String, callTimeout: Duration) throws {
-    let config = HTTP2ClientTransport.Posix.Config.defaults { config in
-      config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
-      tls?.configure(&config)
-    }
-    client = GRPCClient(
-      transport: try HTTP2ClientTransport.Posix(
-        target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config))
-    self.apiKey = apiKey
-    self.callTimeout = callTimeout
+    gateway = try GatewayClient(address: address, tls: tls, apiKey: apiKey, callTimeout: callTimeout)
   }
 
   /// A link token or a confirmation token; each call carries what it needs.
@@ -49,15 +38,8 @@ struct GatewayConnection: Sendable {
   func call<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
     _ method: MethodDescriptor, _ message: Input, as credential: Credential
   ) async throws -> Output {
-    var metadata: Metadata = ["authorization": .string("Bearer \(apiKey)")]
+    var metadata: Metadata = [:]
     if case .link(let token) = credential { metadata.addString(token, forKey: "x-preference-token") }
-    var options = CallOptions.defaults
-    // Waits for a connection within the timeout: the first view after a start (or a gateway
-    // restart) must not fail just because the connection is still being made.
-    options.timeout = callTimeout
-    return try await client.unary(
-      request: ClientRequest(message: message, metadata: metadata), descriptor: method,
-      serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options
-    ) { try $0.message }
+    return try await gateway.call(method, message, metadata: metadata)
   }
 }

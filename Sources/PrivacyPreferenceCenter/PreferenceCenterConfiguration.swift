@@ -38,11 +38,7 @@ public struct PreferenceCenterConfiguration: Sendable {
       throw .malformed("PUBLIC_BASE_URL", "must be an http or https URL, got \"\(base)\"")
     }
     publicBaseURL = base.hasSuffix("/") ? String(base.dropLast()) : base
-    let gatewayText = env.string("PRIVACY_GATEWAY_ADDR") ?? "127.0.0.1:50050"
-    guard let gateway = ServiceAddress(gatewayText) else {
-      throw .malformed("PRIVACY_GATEWAY_ADDR", "must be host:port, got \"\(gatewayText)\"")
-    }
-    self.gateway = gateway
+    gateway = try env.gatewayAddress()
     gatewayTimeout = .milliseconds(try env.int("PREFERENCE_GATEWAY_TIMEOUT_MS", range: 100...600_000) ?? 10_000)
     guard let key = try env.secret("PREFERENCE_API_KEY") else {
       throw .malformed("PREFERENCE_API_KEY_FILE", "is required: the file holding the API key of the preference-center role")
@@ -56,15 +52,12 @@ public struct PreferenceCenterConfiguration: Sendable {
     if tls == nil && !insecure {
       throw .malformed("TLS_CERT_FILE", "and TLS_KEY_FILE are required: the page is served over HTTPS only (or ALLOW_INSECURE_DEV=1 for a local run)")
     }
-    let caFile = env.string("PRIVACY_CA_FILE")
-    gatewayTLS = insecure && caFile == nil ? nil : ClientTLS(caFile: caFile)
+    gatewayTLS = try env.gatewayTLS()
     var statements: [String: String] = [:]
     for language in Catalogue.languages {
       statements[language] = env.string("PREFERENCE_STATEMENT_\(language.uppercased())")
     }
     self.statements = statements
-    let level = env.string("LOG_LEVEL") ?? "info"
-    guard let logLevel = Logger.Level(rawValue: level) else { throw .malformed("LOG_LEVEL", "must be a log level, got \"\(level)\"") }
-    self.logLevel = logLevel
+    logLevel = try env.logLevel()
   }
 }

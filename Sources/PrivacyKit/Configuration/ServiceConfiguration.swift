@@ -89,7 +89,7 @@ public struct ServiceConfiguration: Sendable {
       throw .malformed("INTERNAL_TOKEN", "must be at least \(Self.minimumTokenLength) characters")
     }
     self.internalToken = token
-    self.logLevel = try Self.logLevel(env)
+    self.logLevel = try env.logLevel()
     self.metricsPort = try env.int("METRICS_PORT", range: 1...65535)
     self.flushCoalescing = try env.flag("GRPC_FLUSH_COALESCING")
     self.idleTimeout = .seconds(try env.int("GRPC_IDLE_TIMEOUT_S", range: 1...86_400) ?? 300)
@@ -126,12 +126,4 @@ public struct ServiceConfiguration: Sendable {
     return kind
   }
 
-  private static func logLevel(_ env: EnvironmentReader) throws(ConfigurationError) -> Logger.Level {
-    guard let text = env.string("LOG_LEVEL") else { return .info }
-    guard let level = Logger.Level(rawValue: text.lowercased()) else {
-      let names = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
-      throw .malformed("LOG_LEVEL", "must be one of \(names), got \"\(text)\"")
-    }
-    return level
-  }
 }

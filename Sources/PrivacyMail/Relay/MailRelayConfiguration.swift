@@ -62,19 +62,12 @@ public struct MailRelayConfiguration: Sendable {
         base: .milliseconds(try env.int("MAIL_RETRY_BASE_MS", range: 1...86_400_000) ?? 60_000)),
       batchSize: try env.int("MAIL_BATCH_SIZE", range: 1...100) ?? 10, leaseSeconds: leaseSeconds,
       idlePause: .milliseconds(try env.int("MAIL_POLL_INTERVAL_MS", range: 10...600_000) ?? 2000))
-    let gatewayText = env.string("PRIVACY_GATEWAY_ADDR") ?? "127.0.0.1:50050"
-    guard let gateway = ServiceAddress(gatewayText) else {
-      throw .malformed("PRIVACY_GATEWAY_ADDR", "must be host:port, got \"\(gatewayText)\"")
-    }
-    self.gateway = gateway
+    gateway = try env.gatewayAddress()
     guard let key = try env.secret("MAIL_RELAY_API_KEY") else {
       throw .malformed("MAIL_RELAY_API_KEY_FILE", "is required: the file holding an API key of the service role")
     }
     apiKey = key
-    let caFile = env.string("PRIVACY_CA_FILE")
-    gatewayTLS = try env.flag("ALLOW_INSECURE_DEV") && caFile == nil ? nil : ClientTLS(caFile: caFile)
-    let level = env.string("LOG_LEVEL") ?? "info"
-    guard let logLevel = Logger.Level(rawValue: level) else { throw .malformed("LOG_LEVEL", "must be a log level, got \"\(level)\"") }
-    self.logLevel = logLevel
+    gatewayTLS = try env.gatewayTLS()
+    logLevel = try env.logLevel()
   }
 }

@@ -5,10 +5,12 @@ public import ServiceLifecycle
 /// The relay of a configuration, with its gateway connection running beside it.
 public struct MailRelayService: Service {
   private let relay: MailRelay
-  private let gateway: RelayGateway
+  private let gateway: GatewayClient
 
   public init(configuration: MailRelayConfiguration, logger: Logger) throws {
-    gateway = try RelayGateway(address: configuration.gateway, tls: configuration.gatewayTLS, apiKey: configuration.apiKey)
+    gateway = try GatewayClient(
+      address: configuration.gateway, tls: configuration.gatewayTLS, apiKey: configuration.apiKey, callTimeout: .seconds(20),
+      maxBackoff: .seconds(5))
     relay = MailRelay(
       outboxes: [ConsentOutbox(gateway: gateway), RightsOutbox(gateway: gateway)], smtp: SMTPClient(server: configuration.smtp),
       webhooks: configuration.webhooks, settings: configuration.settings, logger: logger)
@@ -16,9 +18,9 @@ public struct MailRelayService: Service {
 
   public func run() async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await gateway.runConnections() }
+      group.addTask { try await gateway.client.runConnections() }
       try await relay.run()
-      gateway.close()
+      gateway.client.beginGracefulShutdown()
       try await group.waitForAll()
     }
   }

@@ -1,13 +1,13 @@
 public import Foundation
 import GRPCCore
-public import GRPCNIOTransportHTTP2
-import GRPCProtobuf
 public import PrivacyKit
 import PrivacyProtocol
 import SwiftProtobuf
 
 /// An outbox the relay drains: lease the due messages, then acknowledge each after the mail
-/// server's 250, or report why it was not delivered.
+/// server's 250, or report why it was not delivered. Both go through the gateway under a key of
+/// the `service` role: the gateway's policy and audit log cover every lease and acknowledgement,
+/// and neither backend needs a way out to the mail server.
 public protocol RelayOutbox: Sendable {
   /// `consent` or `rights`, for Message-IDs and logs.
   var name: String { get }
@@ -18,50 +18,14 @@ public protocol RelayOutbox: Sendable {
   func reportFailure(_ id: String, failure: String, retryAt: Date?) async throws
 }
 
-/// The relay's one connection to the gateway, under an API key of the `service` role: the
-/// gateway's policy and audit log cover every lease and acknowledgement, and neither backend
-/// needs a way out to the mail server.
-public struct RelayGateway: Sendable {
-  let client: GRPCClient<HTTP2ClientTransport.Posix>
-  private let apiKey: String
-  private let callTimeout: Duration
-
-  public init(address: ServiceAddress, tls: ClientTLS?, apiKey: String, callTimeout: Duration = .seconds(20)) throws {
-    let config = HTTP2ClientTransport.Posix.Config.defaults { config in
-      config.backoff = .init(initial: .milliseconds(100), max: .seconds(5), multiplier: 1.6, jitter: 0.2)
-      tls?.configure(&config)
-    }
-    client = GRPCClient(
-      transport: try HTTP2ClientTransport.Posix(
-        target: address.target, transportSecurity: try tls?.transportSecurity() ?? .plaintext, config: config))
-    self.apiKey = apiKey
-    self.callTimeout = callTimeout
-  }
-
-  /// Keeps the connection until `close`.
-  func runConnections() async throws { try await client.runConnections() }
-  func close() { client.beginGracefulShutdown() }
-
-  func call<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
-    _ method: MethodDescriptor, _ message: Input
-  ) async throws -> Output {
-    var options = CallOptions.defaults
-    options.timeout = callTimeout
-    return try await client.unary(
-      request: ClientRequest(message: message, metadata: ["authorization": .string("Bearer \(apiKey)")]), descriptor: method,
-      serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options
-    ) { try $0.message }
-  }
-}
-
 /// The consent service's outbox: double opt-in and preference confirmations. Commercial in
 /// context, so each carries the `List-Unsubscribe` headers.
 public struct ConsentOutbox: RelayOutbox {
   typealias Service = Privacy_Consent_V1_ConsentService.Method
-  let gateway: RelayGateway
+  let gateway: GatewayClient
   public var name: String { "consent" }
 
-  public init(gateway: RelayGateway) { self.gateway = gateway }
+  public init(gateway: GatewayClient) { self.gateway = gateway }
 
   public func lease(max: Int, seconds: Int) async throws -> [OutgoingMail] {
     let response: Privacy_Consent_V1_LeaseOutboxResponse = try await gateway.call(
@@ -99,10 +63,10 @@ public struct ConsentOutbox: RelayOutbox {
 /// or by signed webhook.
 public struct RightsOutbox: RelayOutbox {
   typealias Service = Privacy_Rights_V1_SubjectRightsService.Method
-  let gateway: RelayGateway
+  let gateway: GatewayClient
   public var name: String { "rights" }
 
-  public init(gateway: RelayGateway) { self.gateway = gateway }
+  public init(gateway: GatewayClient) { self.gateway = gateway }
 
   public func lease(max: Int, seconds: Int) async throws -> [OutgoingMail] {
     let response: Privacy_Rights_V1_LeaseOutboxResponse = try await gateway.call(
