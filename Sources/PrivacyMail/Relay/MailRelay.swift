@@ -19,7 +19,8 @@ public struct MailRelay: Service {
     public var batchSize: Int
     /// How long a lease holds; longer than a delivery may take.
     public var leaseSeconds: Int
-    /// The pause after a round that found nothing to send, or after the gateway failed.
+    /// The first pause after a round that found nothing to send (or could not reach the
+    /// gateway); it doubles while the outboxes stay empty, up to 30 s.
     public var idlePause: Duration
 
     public init(sender: MailSender, retry: RetryPolicy = RetryPolicy(), batchSize: Int = 10, leaseSeconds: Int = 300, idlePause: Duration = .seconds(2)) {
@@ -46,18 +47,27 @@ public struct MailRelay: Service {
   }
 
   /// A shutdown lets the deliveries under way finish and acknowledge; only the pause between
-  /// rounds is cut short.
+  /// rounds is cut short. Each lease is a write the gateway audits, so an idle relay waits longer
+  /// after each empty round (doubling from `idlePause` up to `longestIdlePause`), and any mail
+  /// brings the pause back down.
   public func run() async throws {
+    var pause = settings.idlePause
     while !Task.isCancelled && !Task.isShuttingDownGracefully {
       var sent = 0
       for outbox in outboxes {
         sent += await round(outbox)
       }
-      if sent == 0 {
-        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: settings.idlePause) }
+      if sent > 0 {
+        pause = settings.idlePause
+        continue
       }
+      try? await cancelWhenGracefulShutdown { [pause] in try await Task.sleep(for: pause) }
+      pause = min(pause * 2, max(settings.idlePause, Self.longestIdlePause))
     }
   }
+
+  /// The longest pause between two looks at idle outboxes.
+  static let longestIdlePause = Duration.seconds(30)
 
   /// One lease of `outbox`, delivered; answers how many messages it held.
   func round(_ outbox: any RelayOutbox) async -> Int {

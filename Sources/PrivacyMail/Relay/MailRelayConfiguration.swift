@@ -12,7 +12,7 @@ public import PrivacyKit
 /// - `MAIL_MAX_ATTEMPTS` (default 8), `MAIL_RETRY_BASE_MS` (the first backoff, doubled per attempt,
 ///   default 60,000), `MAIL_BATCH_SIZE` (messages leased per outbox and round, default 10),
 ///   `MAIL_LEASE_SECONDS` (default 300, more than the SMTP timeout), `MAIL_POLL_INTERVAL_MS` (the
-///   pause when nothing is due, default 2,000).
+///   first pause when nothing is due, doubled while nothing is, up to 30 s; default 2,000).
 /// - `NOTIFY_CA_FILE`: the CA vouching for the recipients' art 19 webhook endpoints (else the
 ///   system's trust store); `NOTIFY_TIMEOUT_MS` the longest one POST may take (default 30,000).
 /// - `PRIVACY_GATEWAY_ADDR` (default 127.0.0.1:50050), `MAIL_RELAY_API_KEY_FILE` (or
