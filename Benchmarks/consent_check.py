@@ -3,7 +3,8 @@
 and off) beside the trivial Python grpcio reference, h2load at 1x1 and 4x32, server pinned to
 core 0 and load to core 1, all in one run. For context it also loads grpc.health.v1 Check on the
 same consent-service: a handler that does nothing, i.e. the gRPC transport's own ceiling here;
-and nghttpd serving a 23-byte file, the HTTP/2 limit of this machine.
+and nghttpd serving a 23-byte file, the HTTP/2 limit of this machine. Last, CheckConsentBatch with
+1,000 pairs a call on the default server: decisions per second, each call's answers checked first.
 
 usage: Benchmarks/consent_check.py [--seconds N] [--bin-dir DIR]
 """
@@ -37,6 +38,22 @@ def check_answer(address, c, cg, grpc, request, metadata):
         sys.exit(f"unexpected answer from {address}: {answer}")
 
 
+BATCH_PAIRS = 1000
+
+
+def batch_request(c):
+    """1,000 distinct subjects, half of them granted by `seed`."""
+    return c.CheckConsentBatchRequest(checks=[
+        c.CheckConsentRequest(subject_id=f"subject-{i}", purpose_id="newsletter") for i in range(BATCH_PAIRS)])
+
+
+def check_batch_answer(address, c, cg, grpc, request, metadata):
+    answers = cg.ConsentServiceStub(grpc.insecure_channel(address)).CheckConsentBatch(request, metadata=metadata).answers
+    allowed = [answer.allowed for answer in answers]
+    if allowed != [i % 2 == 0 for i in range(BATCH_PAIRS)]:
+        sys.exit(f"unexpected batch answer from {address}: {sum(allowed)} of {len(allowed)} allowed")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -53,6 +70,7 @@ def main():
     method = "privacy.consent.v1.ConsentService/CheckConsent"
     headers = {"x-internal-token": TOKEN}
     rows = {}
+    batch_rows = []
 
     def measure(name, server, method=method, payload=payload):
         for clients, streams in ((1, 1), (4, 32)):
@@ -73,6 +91,16 @@ def main():
                 measure(f"consent-service (coalescing {label})", server)
                 if coalescing == "1":
                     measure("  same server, empty health Check", server, "grpc.health.v1.Health/Check", b"\x00\x00\x00\x00\x00")
+                else:
+                    batch = batch_request(c)
+                    check_batch_answer(server.address, c, cg, grpc, batch, list(headers.items()))
+                    for clients, streams in ((1, 1), (4, 32)):
+                        qps, p50, p99, failed, _ = grpcload.h2load(
+                            server.address, "privacy.consent.v1.ConsentService/CheckConsentBatch", grpcload.frame(batch), headers,
+                            clients, streams, args.seconds)
+                        if failed > qps * args.seconds * 0.001:
+                            sys.exit(f"CheckConsentBatch: {failed} requests failed")
+                        batch_rows.append((f"{clients}x{streams}", qps, p50, p99))
             finally:
                 server.stop()
 
@@ -94,6 +122,10 @@ def main():
         reference_qps = table[-1][1]
         for name, qps, _, _ in table[:-1]:
             print(f"  {name.strip()}: {qps / reference_qps:.2f}x the reference's QPS")
+
+    grpcload.print_table(f"CheckConsentBatch, {BATCH_PAIRS:,} pairs a call, consent-service (coalescing off), {args.seconds} s", batch_rows)
+    for load, qps, _, _ in batch_rows:
+        print(f"  {load}: {qps * BATCH_PAIRS:,.0f} decisions/s (aim: at least 1,000,000 on the server core)")
 
 
 if __name__ == "__main__":

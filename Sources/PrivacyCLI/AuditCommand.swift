@@ -61,13 +61,19 @@ struct AuditCommand: AsyncParsableCommand {
           rows: response.entries.map { entry in
             [
               "\(entry.sequence)", Format.time(entry.time), entry.actor.isEmpty ? "-" : entry.actor, entry.role.isEmpty ? "-" : entry.role,
-              entry.method, entry.subjectID.isEmpty ? "-" : entry.subjectID,
+              entry.method, Self.subjects(of: entry),
               entry.phase == .intent ? "(intent)" : StatusCodeArgument.name(entry.statusCode),
               Format.list(entry.fieldsRevealed), entry.reason,
             ]
           }
         ).rendered(empty: "no entries", nextPageToken: response.nextPageToken)
       }
+    }
+
+    /// The subject column: the one subject, a batch call's count, or `-`.
+    static func subjects(of entry: Privacy_Gateway_V1_AuditEntry) -> String {
+      if entry.subjectsTouched > 0 { return "(\(entry.subjectsTouched) subjects)" }
+      return entry.subjectID.isEmpty ? "-" : entry.subjectID
     }
   }
 

@@ -359,6 +359,21 @@ public final class ConsentLedger: Sendable {
     return answer
   }
 
+  /// The answers for many subject × purpose pairs, in order, read under one lock: no event lands
+  /// between two answers of a batch. Throws for the first unknown purpose.
+  public func checkConsent(_ pairs: [(subjectID: String, purposeID: String)]) throws(ConsentError) -> [ConsentAnswer] {
+    let result: Result<[ConsentAnswer], ConsentError> = memory.withLock { memory in
+      var answers: [ConsentAnswer] = []
+      answers.reserveCapacity(pairs.count)
+      for (subjectID, purposeID) in pairs {
+        guard let purpose = memory.purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+        answers.append(ConsentRules.check(memory.subjects[subjectID]?.facts(for: purposeID), purpose: purpose))
+      }
+      return .success(answers)
+    }
+    return try result.get()
+  }
+
   /// A subject's state: every purpose evaluated, opt-in status, restriction, erasure.
   public struct SubjectView: Sendable {
     public var subjectID: String

@@ -230,6 +230,7 @@ public final class Gateway: Sendable {
     AuditDraft(
       requestID: UUID().uuidString.lowercased(), actor: "", role: "", method: method.fullyQualifiedMethod,
       subjectID: String(((message as? any NamesSubject)?.subjectID ?? "").prefix(200)),
+      subjectsTouched: (message as? any NamesSubjects)?.subjectsTouched ?? 0,
       reason: String(((message as? any GivesReason)?.auditReason ?? "").prefix(500)), statusCode: 0)
   }
 
@@ -242,7 +243,7 @@ public final class Gateway: Sendable {
     "ListAccessLog", "VerifyAccessLog", "FindByField", "GetRequest", "ListRequests", "GetArtifact", "ListRecipients",
     "ListRetentionPolicies", "ListDueForRetention", "Check", "List", "WhoAmI", "ListAudit", "VerifyAudit", "GetBackendHealth",
     "ListAuditCheckpoints", "GetProcessingRecords", "AssessBreach", "ResolvePreferenceLink", "GetConsentReceipt", "VerifyReceipt",
-    "GetReceiptKeys",
+    "GetReceiptKeys", "CheckConsentBatch", "GetRecords",
   ]
 
   static func isAuditedWriteAhead(_ method: MethodDescriptor) -> Bool { !readMethods.contains(method.method) }

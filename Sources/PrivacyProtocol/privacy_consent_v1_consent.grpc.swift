@@ -72,6 +72,19 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CheckConsentBatch" metadata.
+        public enum CheckConsentBatch: Sendable {
+            /// Request type for "CheckConsentBatch".
+            public typealias Input = Privacy_Consent_V1_CheckConsentBatchRequest
+            /// Response type for "CheckConsentBatch".
+            public typealias Output = Privacy_Consent_V1_CheckConsentBatchResponse
+            /// Descriptor for "CheckConsentBatch".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.consent.v1.ConsentService"),
+                method: "CheckConsentBatch",
+                type: .unary
+            )
+        }
         /// Namespace for "GetConsentState" metadata.
         public enum GetConsentState: Sendable {
             /// Request type for "GetConsentState".
@@ -468,6 +481,7 @@ public enum Privacy_Consent_V1_ConsentService: Sendable {
             ListPurposes.descriptor,
             RecordConsent.descriptor,
             CheckConsent.descriptor,
+            CheckConsentBatch.descriptor,
             GetConsentState.descriptor,
             ListConsentEvents.descriptor,
             ListSubjects.descriptor,
@@ -625,6 +639,28 @@ extension Privacy_Consent_V1_ConsentService {
             request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_CheckConsentRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CheckConsentResponse>
+
+        /// Handle the "CheckConsentBatch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+        /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+        /// > between two answers of a call). Answered from memory.
+        /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+        /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Consent_V1_CheckConsentBatchRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Consent_V1_CheckConsentBatchResponse` messages.
+        func checkConsentBatch(
+            request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse>
 
         /// Handle the "GetConsentState" method.
         ///
@@ -1372,6 +1408,28 @@ extension Privacy_Consent_V1_ConsentService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentResponse>
 
+        /// Handle the "CheckConsentBatch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+        /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+        /// > between two answers of a call). Answered from memory.
+        /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+        /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CheckConsentBatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Consent_V1_CheckConsentBatchResponse` message.
+        func checkConsentBatch(
+            request: GRPCCore.ServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse>
+
         /// Handle the "GetConsentState" method.
         ///
         /// > Source IDL Documentation:
@@ -2116,6 +2174,28 @@ extension Privacy_Consent_V1_ConsentService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Consent_V1_CheckConsentResponse
 
+        /// Handle the "CheckConsentBatch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+        /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+        /// > between two answers of a call). Answered from memory.
+        /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+        /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Consent_V1_CheckConsentBatchRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Consent_V1_CheckConsentBatchResponse` to respond with.
+        func checkConsentBatch(
+            request: Privacy_Consent_V1_CheckConsentBatchRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Consent_V1_CheckConsentBatchResponse
+
         /// Handle the "GetConsentState" method.
         ///
         /// > Source IDL Documentation:
@@ -2803,6 +2883,17 @@ extension Privacy_Consent_V1_ConsentService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Consent_V1_ConsentService.Method.CheckConsentBatch.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_CheckConsentBatchRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_CheckConsentBatchResponse>(),
+            handler: { request, context in
+                try await self.checkConsentBatch(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Consent_V1_ConsentService.Method.GetConsentState.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_GetConsentStateRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_GetConsentStateResponse>(),
@@ -3176,6 +3267,17 @@ extension Privacy_Consent_V1_ConsentService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CheckConsentResponse> {
         let response = try await self.checkConsent(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func checkConsentBatch(
+        request: GRPCCore.StreamingServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse> {
+        let response = try await self.checkConsentBatch(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3561,6 +3663,19 @@ extension Privacy_Consent_V1_ConsentService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentResponse> {
         return GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentResponse>(
             message: try await self.checkConsent(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func checkConsentBatch(
+        request: GRPCCore.ServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse> {
+        return GRPCCore.ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse>(
+            message: try await self.checkConsentBatch(
                 request: request.message,
                 context: context
             ),
@@ -4092,6 +4207,33 @@ extension Privacy_Consent_V1_ConsentService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_CheckConsentResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CheckConsentResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CheckConsentBatch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+        /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+        /// > between two answers of a call). Answered from memory.
+        /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+        /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CheckConsentBatchRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_CheckConsentBatchRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_CheckConsentBatchResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func checkConsentBatch<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_CheckConsentBatchResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CheckConsentBatchResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "GetConsentState" method.
@@ -5055,6 +5197,44 @@ extension Privacy_Consent_V1_ConsentService {
             try await self.client.unary(
                 request: request,
                 descriptor: Privacy_Consent_V1_ConsentService.Method.CheckConsent.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CheckConsentBatch" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+        /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+        /// > between two answers of a call). Answered from memory.
+        /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+        /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Consent_V1_CheckConsentBatchRequest` message.
+        ///   - serializer: A serializer for `Privacy_Consent_V1_CheckConsentBatchRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Consent_V1_CheckConsentBatchResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func checkConsentBatch<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Consent_V1_CheckConsentBatchRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Consent_V1_CheckConsentBatchResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CheckConsentBatchResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Consent_V1_ConsentService.Method.CheckConsentBatch.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -6308,6 +6488,39 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
         )
     }
 
+    /// Call the "CheckConsentBatch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+    /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+    /// > between two answers of a call). Answered from memory.
+    /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+    /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Consent_V1_CheckConsentBatchRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkConsentBatch<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Consent_V1_CheckConsentBatchRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CheckConsentBatchResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.checkConsentBatch(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Consent_V1_CheckConsentBatchRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Consent_V1_CheckConsentBatchResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "GetConsentState" method.
     ///
     /// > Source IDL Documentation:
@@ -7413,6 +7626,43 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
             metadata: metadata
         )
         return try await self.checkConsent(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CheckConsentBatch" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > CheckConsent for up to 1,000 subject × purpose pairs in one call, for campaign-scale work:
+    /// > one answer per pair, in the order asked, all from one state of the ledger (no event lands
+    /// > between two answers of a call). Answered from memory.
+    /// > Errors: INVALID_ARGUMENT for no pairs, more than 1,000, or a missing or malformed id (the
+    /// > message names the pair by its index); NOT_FOUND for an unknown purpose.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func checkConsentBatch<Result>(
+        _ message: Privacy_Consent_V1_CheckConsentBatchRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Consent_V1_CheckConsentBatchResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Consent_V1_CheckConsentBatchRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.checkConsentBatch(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1125,6 +1125,10 @@ public nonisolated struct Privacy_Gateway_V1_AuditEntry: Sendable {
   /// Which part of the call this entry records.
   public var phase: Privacy_Gateway_V1_AuditPhase = .unspecified
 
+  /// How many distinct subjects a batch call (CheckConsentBatch, GetRecords) named; 0 for every
+  /// other call, whose one subject is `subject_id`.
+  public var subjectsTouched: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2719,7 +2723,7 @@ nonisolated extension Privacy_Gateway_V1_ListAuditRequest: SwiftProtobuf.Message
 
 nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEntry"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{3}request_id\0\u{1}actor\0\u{1}role\0\u{1}method\0\u{3}subject_id\0\u{3}fields_revealed\0\u{1}reason\0\u{3}status_code\0\u{3}status_message\0\u{1}hash\0\u{3}prev_hash\0\u{1}phase\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{3}request_id\0\u{1}actor\0\u{1}role\0\u{1}method\0\u{3}subject_id\0\u{3}fields_revealed\0\u{1}reason\0\u{3}status_code\0\u{3}status_message\0\u{1}hash\0\u{3}prev_hash\0\u{1}phase\0\u{3}subjects_touched\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2741,6 +2745,7 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
       case 12: try { try decoder.decodeSingularStringField(value: &self.hash) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.prevHash) }()
       case 14: try { try decoder.decodeSingularEnumField(value: &self.phase) }()
+      case 15: try { try decoder.decodeSingularUInt32Field(value: &self.subjectsTouched) }()
       default: break
       }
     }
@@ -2793,6 +2798,9 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
     if self.phase != .unspecified {
       try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 14)
     }
+    if self.subjectsTouched != 0 {
+      try visitor.visitSingularUInt32Field(value: self.subjectsTouched, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2811,6 +2819,7 @@ nonisolated extension Privacy_Gateway_V1_AuditEntry: SwiftProtobuf.Message, Swif
     if lhs.hash != rhs.hash {return false}
     if lhs.prevHash != rhs.prevHash {return false}
     if lhs.phase != rhs.phase {return false}
+    if lhs.subjectsTouched != rhs.subjectsTouched {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -72,6 +72,19 @@ public enum Privacy_Vault_V1_VaultService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetRecords" metadata.
+        public enum GetRecords: Sendable {
+            /// Request type for "GetRecords".
+            public typealias Input = Privacy_Vault_V1_GetRecordsRequest
+            /// Response type for "GetRecords".
+            public typealias Output = Privacy_Vault_V1_GetRecordsResponse
+            /// Descriptor for "GetRecords".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "privacy.vault.v1.VaultService"),
+                method: "GetRecords",
+                type: .unary
+            )
+        }
         /// Namespace for "RevealField" metadata.
         public enum RevealField: Sendable {
             /// Request type for "RevealField".
@@ -234,6 +247,7 @@ public enum Privacy_Vault_V1_VaultService: Sendable {
             ListFields.descriptor,
             PutRecord.descriptor,
             GetRecord.descriptor,
+            GetRecords.descriptor,
             RevealField.descriptor,
             ListAccessLog.descriptor,
             VerifyAccessLog.descriptor,
@@ -403,6 +417,28 @@ extension Privacy_Vault_V1_VaultService {
             request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_GetRecordRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_GetRecordResponse>
+
+        /// Handle the "GetRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+        /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+        /// > holds none for the subject. Not written to the access log.
+        /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+        /// > message names its index); DATA_LOSS when a stored value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Privacy_Vault_V1_GetRecordsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Privacy_Vault_V1_GetRecordsResponse` messages.
+        func getRecords(
+            request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_GetRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_GetRecordsResponse>
 
         /// Handle the "RevealField" method.
         ///
@@ -825,6 +861,28 @@ extension Privacy_Vault_V1_VaultService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordResponse>
 
+        /// Handle the "GetRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+        /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+        /// > holds none for the subject. Not written to the access log.
+        /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+        /// > message names its index); DATA_LOSS when a stored value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_GetRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Privacy_Vault_V1_GetRecordsResponse` message.
+        func getRecords(
+            request: GRPCCore.ServerRequest<Privacy_Vault_V1_GetRecordsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordsResponse>
+
         /// Handle the "RevealField" method.
         ///
         /// > Source IDL Documentation:
@@ -1244,6 +1302,28 @@ extension Privacy_Vault_V1_VaultService {
             context: GRPCCore.ServerContext
         ) async throws -> Privacy_Vault_V1_GetRecordResponse
 
+        /// Handle the "GetRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+        /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+        /// > holds none for the subject. Not written to the access log.
+        /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+        /// > message names its index); DATA_LOSS when a stored value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A `Privacy_Vault_V1_GetRecordsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Privacy_Vault_V1_GetRecordsResponse` to respond with.
+        func getRecords(
+            request: Privacy_Vault_V1_GetRecordsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Privacy_Vault_V1_GetRecordsResponse
+
         /// Handle the "RevealField" method.
         ///
         /// > Source IDL Documentation:
@@ -1575,6 +1655,17 @@ extension Privacy_Vault_V1_VaultService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Privacy_Vault_V1_VaultService.Method.GetRecords.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_GetRecordsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_GetRecordsResponse>(),
+            handler: { request, context in
+                try await self.getRecords(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Privacy_Vault_V1_VaultService.Method.RevealField.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_RevealFieldRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_RevealFieldResponse>(),
@@ -1750,6 +1841,17 @@ extension Privacy_Vault_V1_VaultService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_GetRecordResponse> {
         let response = try await self.getRecord(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getRecords(
+        request: GRPCCore.StreamingServerRequest<Privacy_Vault_V1_GetRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Privacy_Vault_V1_GetRecordsResponse> {
+        let response = try await self.getRecords(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1937,6 +2039,19 @@ extension Privacy_Vault_V1_VaultService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordResponse> {
         return GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordResponse>(
             message: try await self.getRecord(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getRecords(
+        request: GRPCCore.ServerRequest<Privacy_Vault_V1_GetRecordsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordsResponse> {
+        return GRPCCore.ServerResponse<Privacy_Vault_V1_GetRecordsResponse>(
+            message: try await self.getRecords(
                 request: request.message,
                 context: context
             ),
@@ -2260,6 +2375,33 @@ extension Privacy_Vault_V1_VaultService {
             deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_GetRecordResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_GetRecordResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+        /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+        /// > holds none for the subject. Not written to the access log.
+        /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+        /// > message names its index); DATA_LOSS when a stored value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_GetRecordsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Vault_V1_GetRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Vault_V1_GetRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getRecords<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Vault_V1_GetRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Vault_V1_GetRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_GetRecordsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_GetRecordsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "RevealField" method.
@@ -2808,6 +2950,44 @@ extension Privacy_Vault_V1_VaultService {
             try await self.client.unary(
                 request: request,
                 descriptor: Privacy_Vault_V1_VaultService.Method.GetRecord.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetRecords" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+        /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+        /// > holds none for the subject. Not written to the access log.
+        /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+        /// > message names its index); DATA_LOSS when a stored value fails to open.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Privacy_Vault_V1_GetRecordsRequest` message.
+        ///   - serializer: A serializer for `Privacy_Vault_V1_GetRecordsRequest` messages.
+        ///   - deserializer: A deserializer for `Privacy_Vault_V1_GetRecordsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getRecords<Result>(
+            request: GRPCCore.ClientRequest<Privacy_Vault_V1_GetRecordsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Privacy_Vault_V1_GetRecordsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Privacy_Vault_V1_GetRecordsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_GetRecordsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Privacy_Vault_V1_VaultService.Method.GetRecords.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3437,6 +3617,39 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
         )
     }
 
+    /// Call the "GetRecords" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+    /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+    /// > holds none for the subject. Not written to the access log.
+    /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+    /// > message names its index); DATA_LOSS when a stored value fails to open.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Privacy_Vault_V1_GetRecordsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRecords<Result>(
+        request: GRPCCore.ClientRequest<Privacy_Vault_V1_GetRecordsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_GetRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getRecords(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Privacy_Vault_V1_GetRecordsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Privacy_Vault_V1_GetRecordsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "RevealField" method.
     ///
     /// > Source IDL Documentation:
@@ -4008,6 +4221,43 @@ extension Privacy_Vault_V1_VaultService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getRecord(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetRecords" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > GetRecord for up to 100 subjects in one call, for campaign-scale work: one result per
+    /// > subject, in the order asked, each record as GetRecord shows it, or no record when the vault
+    /// > holds none for the subject. Not written to the access log.
+    /// > Errors: INVALID_ARGUMENT for no subjects, more than 100, or a malformed subject id (the
+    /// > message names its index); DATA_LOSS when a stored value fails to open.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getRecords<Result>(
+        _ message: Privacy_Vault_V1_GetRecordsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Privacy_Vault_V1_GetRecordsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Privacy_Vault_V1_GetRecordsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getRecords(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -439,6 +439,26 @@ public final class Vault: Sendable {
     return try open(stored).record.view(schema: schema, masking: true)
   }
 
+  /// Records as `record(subjectID:)` shows them, in the order asked; nil where the vault holds
+  /// no record for the subject.
+  public func records(subjectIDs: [String]) async throws -> [RecordView?] {
+    let schema = self.schema
+    var views: [RecordView?] = []
+    views.reserveCapacity(subjectIDs.count)
+    for subjectID in subjectIDs {
+      guard let stored = try await store.record(subjectID) else {
+        views.append(nil)
+        continue
+      }
+      if stored.state.pending != nil {
+        views.append(RecordView(state: stored.state, fields: []))
+      } else {
+        views.append(try open(stored).record.view(schema: schema, masking: true))
+      }
+    }
+    return views
+  }
+
   /// Makes a pending record usable: every value stored again as its field says (sealed or not,
   /// with its search digest). Nothing changes when the record is not pending.
   public func releaseRecord(subjectID: String, reason: String, caller: CallerIdentity) async throws -> (released: Bool, version: Int64) {

@@ -45,7 +45,8 @@ struct RoleMatrixTests {
     "marketing": [
       "consent.ListPurposes", "consent.CheckConsent", "consent.CheckEmailEligibility", "consent.GetConsentState",
       "consent.ListSubjects", "consent.UpsertMailingList", "consent.ListMailingLists", "consent.Subscribe",
-      "consent.Unsubscribe", "consent.ListSubscriptions", "vault.ListFields", "vault.GetRecord",
+      "consent.Unsubscribe", "consent.ListSubscriptions", "vault.ListFields", "vault.GetRecord", "consent.CheckConsentBatch",
+      "vault.GetRecords",
     ],
     "service": [
       "consent.CheckConsent", "consent.RecordConsent", "consent.CheckEmailEligibility", "consent.ListPurposes",
@@ -53,6 +54,7 @@ struct RoleMatrixTests {
       "consent.LeaseOutbox", "consent.ReportOutboxFailure", "vault.PutRecord", "blocklist.Check", "rights.RecordEngagement",
       "rights.ListOutbox", "rights.AckOutbox", "rights.LeaseOutbox", "rights.ReportOutboxFailure",
       "admin.CreateContact", "consent.CreatePreferenceLink", "consent.GetConsentReceipt", "consent.SetSubjectAttributes",
+      "consent.CheckConsentBatch",
     ],
     "auditor": [
       "admin.ListAudit", "admin.VerifyAudit", "admin.ListAuditCheckpoints", "admin.GetProcessingRecords", "admin.AssessBreach", "vault.ListAccessLog",
@@ -127,6 +129,8 @@ struct RoleMatrixTests {
     switch method.method {
     case "GetRecord", "ExportRecord":
       return try Privacy_Vault_V1_GetRecordRequest.with { $0.subjectID = subject }.serializedBytes()
+    case "GetRecords":
+      return try Privacy_Vault_V1_GetRecordsRequest.with { $0.subjectIds = [subject] }.serializedBytes()
     case "FindByField":
       return try Privacy_Vault_V1_FindByFieldRequest.with { $0.field = "email"; $0.value = values["email"]! }.serializedBytes()
     case "RevealField":

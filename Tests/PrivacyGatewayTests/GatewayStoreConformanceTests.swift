@@ -28,7 +28,8 @@ private func openLog(_ stores: GatewayStores, clock: TestClock = TestClock()) as
 private func draft(_ index: Int, actor: String = "dana", code: Int = 0) -> AuditDraft {
   AuditDraft(
     requestID: "r-\(index)", actor: actor, role: "dpo", method: "privacy.vault.v1.VaultService/RevealField",
-    subjectID: "c-\(index % 3)", fieldsRevealed: index % 2 == 0 ? ["iban"] : [], reason: "refund \(index)", statusCode: code)
+    subjectID: "c-\(index % 3)", subjectsTouched: index == 4 ? 250 : 0, fieldsRevealed: index % 2 == 0 ? ["iban"] : [],
+    reason: "refund \(index)", statusCode: code)
 }
 
 /// Every method of `AuditStore` and `ReactorStore`, their errors and transactions, the same on

@@ -72,14 +72,31 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let purposeID = try Validate.slug(request.message.purposeID, field: "purpose_id")
     try replica?.requireFresh()
     let answer = try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID)
-    return ServerResponse(message: .with {
-      $0.allowed = answer.allowed
-      $0.legalBasis = answer.legalBasis.proto
-      $0.reason = answer.reason.proto
-      $0.eventSequence = answer.eventSequence
-      $0.decision = answer.decision?.proto ?? .unspecified
-      $0.detail = answer.detail
-    })
+    return ServerResponse(message: answer.proto)
+  }
+
+  /// Most pairs one CheckConsentBatch may ask.
+  static let maximumBatchChecks = 1000
+
+  func checkConsentBatch(
+    request: ServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse> {
+    let checks = request.message.checks
+    guard !checks.isEmpty else { throw InvalidArgument("checks must hold at least one pair") }
+    guard checks.count <= Self.maximumBatchChecks else {
+      throw InvalidArgument("checks holds \(checks.count) pairs; at most \(Self.maximumBatchChecks) per call")
+    }
+    var pairs: [(subjectID: String, purposeID: String)] = []
+    pairs.reserveCapacity(checks.count)
+    for (index, check) in checks.enumerated() {
+      pairs.append((
+        try Validate.subjectID(check.subjectID, field: "checks[\(index)].subject_id"),
+        try Validate.slug(check.purposeID, field: "checks[\(index)].purpose_id")
+      ))
+    }
+    try replica?.requireFresh()
+    let answers = try ledger.checkConsent(pairs)
+    return ServerResponse(message: .with { $0.answers = answers.map(\.proto) })
   }
 
   func getConsentState(

@@ -257,6 +257,18 @@ extension PreferenceChangeItem {
 }
 
 extension ConsentAnswer {
+  /// The answer as CheckConsent (and each pair of CheckConsentBatch) gives it.
+  var proto: Privacy_Consent_V1_CheckConsentResponse {
+    .with {
+      $0.allowed = allowed
+      $0.legalBasis = legalBasis.proto
+      $0.reason = reason.proto
+      $0.eventSequence = eventSequence
+      $0.decision = decision?.proto ?? .unspecified
+      $0.detail = detail
+    }
+  }
+
   func purposeState(_ purposeID: String, record: DecisionRecord?) -> Privacy_Consent_V1_PurposeState {
     .with {
       $0.purposeID = purposeID

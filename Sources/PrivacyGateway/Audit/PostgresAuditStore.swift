@@ -50,7 +50,8 @@ public struct PostgresAuditStore: AuditStore {
       "CREATE TABLE reactor_cursors (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
       "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)",
       "CREATE TABLE held_reentries (subject_id TEXT PRIMARY KEY, held_at BIGINT NOT NULL)",
-    ]
+    ],
+    ["ALTER TABLE audit_log ADD COLUMN subjects_touched BIGINT NOT NULL DEFAULT 0"],
   ]
 
   public func head() async throws -> ChainHead {
@@ -75,11 +76,12 @@ public struct PostgresAuditStore: AuditStore {
       try await connection.checkedQuery(
         """
         INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
-          status_code, status_message, prev_hash, hash, phase)
+          status_code, status_message, prev_hash, hash, phase, subjects_touched)
         SELECT * FROM unnest(\(entries.map { Int64($0.sequence) }), \(entries.map { Microseconds($0.time).value }),
           \(drafts.map(\.requestID)), \(drafts.map(\.actor)), \(drafts.map(\.role)), \(drafts.map(\.method)), \(drafts.map(\.subjectID)),
           \(drafts.map { $0.fieldsRevealed.joined(separator: ",") }), \(drafts.map(\.reason)), \(drafts.map { Int64($0.statusCode) }),
-          \(drafts.map(\.statusMessage)), \(entries.map(\.previousHash)), \(entries.map(\.hash)), \(drafts.map(\.phase.rawValue)))
+          \(drafts.map(\.statusMessage)), \(entries.map(\.previousHash)), \(entries.map(\.hash)), \(drafts.map(\.phase.rawValue)),
+          \(drafts.map { Int64($0.subjectsTouched) }))
         """, logger: logger)
       return entries
     }

@@ -53,6 +53,9 @@ public struct SQLiteAuditStore: AuditStore {
     migrator.registerMigration("v3-held-reentries") { db in
       try db.execute(sql: "CREATE TABLE held_reentries (subject_id TEXT PRIMARY KEY, held_at INTEGER NOT NULL)")
     }
+    migrator.registerMigration("v4-subjects-touched") { db in
+      try db.execute(sql: "ALTER TABLE audit_log ADD COLUMN subjects_touched INTEGER NOT NULL DEFAULT 0")
+    }
     return migrator
   }
 
@@ -74,14 +77,14 @@ public struct SQLiteAuditStore: AuditStore {
       let entries = seal(try Self.head(in: db))
       let statement = try db.cachedStatement(sql: """
         INSERT INTO audit_log (sequence, time, request_id, actor, role, method, subject_id, fields_revealed, reason,
-          status_code, status_message, prev_hash, hash, phase) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          status_code, status_message, prev_hash, hash, phase, subjects_touched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """)
       for entry in entries {
         let draft = entry.draft
         try statement.execute(arguments: [
           Int64(entry.sequence), Microseconds(entry.time).value, draft.requestID, draft.actor, draft.role, draft.method,
           draft.subjectID, draft.fieldsRevealed.joined(separator: ","), draft.reason, draft.statusCode,
-          draft.statusMessage, entry.previousHash, entry.hash, draft.phase.rawValue,
+          draft.statusMessage, entry.previousHash, entry.hash, draft.phase.rawValue, draft.subjectsTouched,
         ])
       }
       return entries

@@ -12,6 +12,9 @@ enum StoredAuditRow {
     guard let code = integer("status_code"), let statusCode = Int(exactly: code) else {
       return .failure(AuditCorruption(sequence: at, column: "status_code"))
     }
+    guard let touched = integer("subjects_touched"), let subjectsTouched = Int(exactly: touched), subjectsTouched >= 0 else {
+      return .failure(AuditCorruption(sequence: at, column: "subjects_touched"))
+    }
     var texts: [String: String] = [:]
     for column in [
       "request_id", "actor", "role", "method", "subject_id", "fields_revealed", "reason", "status_message", "prev_hash", "hash", "phase",
@@ -23,7 +26,7 @@ enum StoredAuditRow {
     guard let phase = AuditPhase(rawValue: texts["phase"]!) else { return .failure(AuditCorruption(sequence: at, column: "phase")) }
     let draft = AuditDraft(
       requestID: texts["request_id"]!, actor: texts["actor"]!, role: texts["role"]!, method: texts["method"]!,
-      subjectID: texts["subject_id"]!, fieldsRevealed: revealed.isEmpty ? [] : revealed.split(separator: ",").map(String.init),
+      subjectID: texts["subject_id"]!, subjectsTouched: subjectsTouched, fieldsRevealed: revealed.isEmpty ? [] : revealed.split(separator: ",").map(String.init),
       reason: texts["reason"]!, statusCode: statusCode, statusMessage: texts["status_message"]!, phase: phase)
     return .success(AuditEntry(
       sequence: at, time: Microseconds(value: time).date, draft: draft, previousHash: texts["prev_hash"]!, hash: texts["hash"]!))

@@ -23,6 +23,9 @@ public struct AuditDraft: Sendable, Equatable {
   public var method: String
   /// The subject the request named; empty when none.
   public var subjectID: String
+  /// How many distinct subjects a batch call (CheckConsentBatch, GetRecords) named; 0 for every
+  /// other call, whose one subject is `subjectID`.
+  public var subjectsTouched: Int
   /// Vault fields returned in clear by the call (RevealField, ExportRecord), names only, sorted.
   public var fieldsRevealed: [String]
   /// The reason the request gave; empty when none.
@@ -34,8 +37,8 @@ public struct AuditDraft: Sendable, Equatable {
   public var phase: AuditPhase
 
   public init(
-    requestID: String, actor: String, role: String, method: String, subjectID: String = "", fieldsRevealed: [String] = [],
-    reason: String = "", statusCode: Int, statusMessage: String = "", phase: AuditPhase = .call
+    requestID: String, actor: String, role: String, method: String, subjectID: String = "", subjectsTouched: Int = 0,
+    fieldsRevealed: [String] = [], reason: String = "", statusCode: Int, statusMessage: String = "", phase: AuditPhase = .call
   ) {
     self.phase = phase
     self.requestID = requestID
@@ -43,6 +46,7 @@ public struct AuditDraft: Sendable, Equatable {
     self.role = role
     self.method = method
     self.subjectID = subjectID
+    self.subjectsTouched = subjectsTouched
     self.fieldsRevealed = fieldsRevealed
     self.reason = reason
     self.statusCode = statusCode
@@ -92,7 +96,8 @@ public struct AuditEntry: Sendable, Equatable {
   }
 
   /// The hash this entry's content and previous hash give under the audit key: HMAC-SHA256 over
-  /// the previous hash and the canonical encoding of every field.
+  /// the previous hash and the canonical encoding of every field. `subjectsTouched` is encoded
+  /// only when not 0, so entries written before it existed keep their hashes.
   public func computedHash(key: AuditKey) -> String {
     var encoder = CanonicalEncoder()
     encoder.append(sequence)
@@ -108,6 +113,7 @@ public struct AuditEntry: Sendable, Equatable {
     encoder.append(draft.statusCode)
     encoder.append(draft.statusMessage)
     encoder.append(draft.phase.rawValue)
+    if draft.subjectsTouched != 0 { encoder.append(draft.subjectsTouched) }
     return key.link(previous: previousHash, content: encoder)
   }
 

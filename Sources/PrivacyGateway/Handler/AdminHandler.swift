@@ -233,6 +233,7 @@ extension AuditEntry {
       $0.role = draft.role
       $0.method = draft.method
       $0.subjectID = draft.subjectID
+      $0.subjectsTouched = UInt32(clamping: draft.subjectsTouched)
       $0.fieldsRevealed = draft.fieldsRevealed
       $0.reason = draft.reason
       $0.statusCode = Int32(draft.statusCode)

@@ -131,6 +131,22 @@ enum VaultFiltering {
     return Gateway.Answer(response)
   }
 
+  /// GetRecords: each record found filtered like GetRecord's; the withheld fields of all of them.
+  @Sendable static func getRecords(
+    _ message: Vault.GetRecords.Input, _ call: Gateway.Call, _ forward: Forwarder<Vault.GetRecords.Input, Vault.GetRecords.Output>
+  ) async throws -> Gateway.Answer<Vault.GetRecords.Output> {
+    var response = try await forward(message, call)
+    let filter = RecordFilter(role: call.role)
+    var withheld: Set<String> = []
+    for index in response.results.indices where response.results[index].hasRecord {
+      let outcome = filter.apply(response.results[index].record)
+      withheld.formUnion(outcome.withheld)
+      response.results[index].record = outcome.record
+    }
+    response.withheldFields = withheld.sorted()
+    return Gateway.Answer(response)
+  }
+
   /// ExportRecord: clear values from the vault, filtered for the role; the fields left in clear
   /// are audited as revealed.
   @Sendable static func exportRecord(

@@ -49,6 +49,19 @@ extension Privacy_Gateway_V1_StopProcessingRequest: NamesSubject {}
 extension Privacy_Gateway_V1_ResumeProcessingRequest: NamesSubject {}
 extension Privacy_Gateway_V1_ListAuditRequest: NamesSubject {}
 
+/// A batch request about many subjects: the audit entry records how many distinct subjects it
+/// named, not which (one entry per call, whatever its size).
+protocol NamesSubjects {
+  var subjectsTouched: Int { get }
+}
+
+extension Privacy_Consent_V1_CheckConsentBatchRequest: NamesSubjects {
+  var subjectsTouched: Int { Set(checks.map(\.subjectID)).count }
+}
+extension Privacy_Vault_V1_GetRecordsRequest: NamesSubjects {
+  var subjectsTouched: Int { Set(subjectIds).count }
+}
+
 /// A request that carries the caller's reason (reveal, erasure, restriction, override); it goes
 /// into the audit entry.
 protocol GivesReason {

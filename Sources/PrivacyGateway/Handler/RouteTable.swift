@@ -20,6 +20,7 @@ extension RouteTable {
     UnaryRoute(Consent.ListPurposes.self, .consent),
     UnaryRoute(Consent.RecordConsent.self, .consent),
     UnaryRoute(Consent.CheckConsent.self, .consent),
+    UnaryRoute(Consent.CheckConsentBatch.self, .consent),
     UnaryRoute(Consent.GetConsentState.self, .consent),
     UnaryRoute(Consent.ListConsentEvents.self, .consent),
     UnaryRoute(Consent.ListSubjects.self, .consent),
@@ -55,6 +56,7 @@ extension RouteTable {
     UnaryRoute(Vault.ListFields.self, .vault),
     UnaryRoute(Vault.PutRecord.self, .vault, handler: RecordWrite.putRecord),
     UnaryRoute(Vault.GetRecord.self, .vault, handler: VaultFiltering.getRecord),
+    UnaryRoute(Vault.GetRecords.self, .vault, handler: VaultFiltering.getRecords),
     UnaryRoute(Vault.RevealField.self, .vault, handler: VaultFiltering.revealField),
     UnaryRoute(Vault.ListAccessLog.self, .vault),
     UnaryRoute(Vault.VerifyAccessLog.self, .vault),
@@ -106,6 +108,7 @@ extension Consent.UpsertPurpose: GeneratedMethod {}
 extension Consent.ListPurposes: GeneratedMethod {}
 extension Consent.RecordConsent: GeneratedMethod {}
 extension Consent.CheckConsent: GeneratedMethod {}
+extension Consent.CheckConsentBatch: GeneratedMethod {}
 extension Consent.GetConsentState: GeneratedMethod {}
 extension Consent.ListConsentEvents: GeneratedMethod {}
 extension Consent.ListSubjects: GeneratedMethod {}
@@ -140,6 +143,7 @@ extension Vault.UpsertField: GeneratedMethod {}
 extension Vault.ListFields: GeneratedMethod {}
 extension Vault.PutRecord: GeneratedMethod {}
 extension Vault.GetRecord: GeneratedMethod {}
+extension Vault.GetRecords: GeneratedMethod {}
 extension Vault.RevealField: GeneratedMethod {}
 extension Vault.ListAccessLog: GeneratedMethod {}
 extension Vault.VerifyAccessLog: GeneratedMethod {}

@@ -92,6 +92,32 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     return ServerResponse(message: .with { $0.record = view.proto })
   }
 
+  /// Most subjects one GetRecords may ask for.
+  static let maximumBatchSubjects = 100
+
+  func getRecords(
+    request: ServerRequest<Privacy_Vault_V1_GetRecordsRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Privacy_Vault_V1_GetRecordsResponse> {
+    let asked = request.message.subjectIds
+    guard !asked.isEmpty else { throw InvalidArgument("subject_ids must name at least one subject") }
+    guard asked.count <= Self.maximumBatchSubjects else {
+      throw InvalidArgument("subject_ids names \(asked.count) subjects; at most \(Self.maximumBatchSubjects) per call")
+    }
+    var subjectIDs: [String] = []
+    for (index, subjectID) in asked.enumerated() {
+      subjectIDs.append(try Validate.subjectID(subjectID, field: "subject_ids[\(index)]"))
+    }
+    let views = try await vault.records(subjectIDs: subjectIDs)
+    return ServerResponse(message: .with {
+      $0.results = zip(subjectIDs, views).map { subjectID, view in
+        .with {
+          $0.subjectID = subjectID
+          if let view { $0.record = view.proto }
+        }
+      }
+    })
+  }
+
   func revealField(
     request: ServerRequest<Privacy_Vault_V1_RevealFieldRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Vault_V1_RevealFieldResponse> {
