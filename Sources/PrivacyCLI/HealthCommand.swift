@@ -27,7 +27,7 @@ struct HealthCommand: AsyncParsableCommand {
         return (service.name, address)
       }
     } else if addresses.isEmpty {
-      targets = ServiceKind.allCases.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultHealthPort)) }
+      targets = ServiceKind.suite.map { ($0.executableName, ServiceAddress(host: "127.0.0.1", port: $0.defaultHealthPort)) }
     } else {
       targets = try addresses.map { text in
         guard let address = ServiceAddress(text) else { throw ValidationError("not a host:port address: \(text)") }

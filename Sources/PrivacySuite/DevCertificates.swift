@@ -21,7 +21,7 @@ public struct DevCertificates: Sendable {
     let directory = dataDirectory.appendingPathComponent("tls")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     let certificates = DevCertificates(directory: directory)
-    let names = [caName, gatewayClient] + ServiceKind.allCases.map(\.executableName)
+    let names = [caName, gatewayClient] + ServiceKind.suite.map(\.executableName)
     let soon = Date().addingTimeInterval(7 * 86_400)
     let current = names.allSatisfy { name in
       FileManager.default.fileExists(atPath: certificates.path("\(name).key"))
@@ -29,7 +29,7 @@ public struct DevCertificates: Sendable {
     }
     if !current {
       let ca = try CertificateAuthority(directory: directory, name: caName, days: 3650)
-      for kind in ServiceKind.allCases { _ = try ca.server(kind.executableName, days: 365) }
+      for kind in ServiceKind.suite { _ = try ca.server(kind.executableName, days: 365) }
       _ = try ca.client(gatewayIdentity, file: gatewayClient, validFor: -3600...(86_400 * 365))
     }
     return certificates

@@ -9,6 +9,9 @@ struct RawCall {
   struct Answer: CustomStringConvertible {
     var status: Int?
     var message: String?
+    /// The HTTP status and the response body as received (gRPC frames).
+    var httpStatus: Int?
+    var body: [UInt8] = []
     var curlExit: Int32
 
     var description: String { "status \(status.map(String.init) ?? "none") \(message ?? "") (curl exit \(curlExit))" }
@@ -30,9 +33,10 @@ struct RawCall {
     let name = UUID().uuidString
     let bodyPath = directory.path("\(name).body")
     let headerPath = directory.path("\(name).headers")
+    let answerPath = directory.path("\(name).answer")
     try Data(body).write(to: URL(fileURLWithPath: bodyPath))
     var arguments = [
-      "-s", "--http2-prior-knowledge", "--max-time", "20", "-o", "/dev/null", "-D", headerPath,
+      "-s", "--http2-prior-knowledge", "--max-time", "20", "-o", answerPath, "-D", headerPath,
       "-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary", "@\(bodyPath)",
     ]
     for header in headers { arguments += ["-H", header] }
@@ -40,8 +44,9 @@ struct RawCall {
     let curl = try RunningProcess(executable: URL(fileURLWithPath: "/usr/bin/curl"), arguments: arguments, environment: [:])
     let exit = try await curl.waitForExit(timeout: .seconds(30))
     let dump = (try? String(contentsOfFile: headerPath, encoding: .utf8)) ?? ""
-    var answer = Answer(curlExit: exit)
+    var answer = Answer(body: Array(FileManager.default.contents(atPath: answerPath) ?? Data()), curlExit: exit)
     for line in dump.split(whereSeparator: \.isNewline) {
+      if line.hasPrefix("HTTP/2 ") { answer.httpStatus = Int(line.dropFirst(7).prefix(3)) }
       let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
       guard parts.count == 2 else { continue }
       switch parts[0].lowercased() {

@@ -8,6 +8,15 @@ public enum ServiceKind: String, Sendable, CaseIterable {
   case vault
   case rights = "subject-rights"
   case blocklist
+  /// The interop-server: gRPC's interop TestService on the production transport, for stock
+  /// interop clients. Not part of a running suite.
+  case interop
+
+  /// The five executables of a running suite (what the launcher starts and `privacyctl health` probes).
+  public static let suite: [ServiceKind] = [.gateway, .consent, .vault, .rights, .blocklist]
+
+  /// The services only the gateway may reach (mutual TLS outside a local run).
+  public var isBackend: Bool { [.consent, .vault, .rights, .blocklist].contains(self) }
 
   public var defaultPort: Int {
     switch self {
@@ -16,6 +25,7 @@ public enum ServiceKind: String, Sendable, CaseIterable {
     case .vault: 50052
     case .rights: 50053
     case .blocklist: 50054
+    case .interop: 50070
     }
   }
 
@@ -25,7 +35,11 @@ public enum ServiceKind: String, Sendable, CaseIterable {
 
   /// The executable's name, also used as the default database file name.
   public var executableName: String {
-    self == .gateway ? "gateway" : "\(rawValue)-service"
+    switch self {
+    case .gateway: "gateway"
+    case .interop: "interop-server"
+    default: "\(rawValue)-service"
+    }
   }
 
   /// Logger label, `privacy.<service>`.
@@ -102,7 +116,7 @@ public struct ServiceConfiguration: Sendable {
       guard let tls else {
         throw .malformed("TLS_CERT_FILE", "and TLS_KEY_FILE are required: no port serves plaintext outside a local run (ALLOW_INSECURE_DEV=1)")
       }
-      if kind != .gateway && !tls.requiresClientCertificate {
+      if kind.isBackend && !tls.requiresClientCertificate {
         throw .malformed(
           "TLS_CLIENT_CA_FILE", "is required on a backend, so that only the gateway's certificate reaches it (or ALLOW_INSECURE_DEV=1 for a local run)")
       }

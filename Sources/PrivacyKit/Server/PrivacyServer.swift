@@ -33,6 +33,7 @@ public struct PrivacyServer: Service {
 
   private let configuration: ServiceConfiguration
   private let services: [any RegistrableRPCService]
+  private let streamingRequestMethods: Set<MethodDescriptor>
   private let health: HealthService
   private let reflection: ReflectionService
   private let authentication: Authentication
@@ -49,6 +50,8 @@ public struct PrivacyServer: Service {
   /// - Parameters:
   ///   - services: the gRPC services to host; health and reflection are added.
   ///   - serviceNames: their fully qualified names, reported by health.
+  ///   - streamingRequestMethods: the services' methods whose clients stream requests; every other
+  ///     method takes exactly one request message.
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
@@ -61,6 +64,7 @@ public struct PrivacyServer: Service {
     configuration: ServiceConfiguration,
     services: [any RegistrableRPCService],
     serviceNames: [String],
+    streamingRequestMethods: [MethodDescriptor] = [],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
     replica: ReplicaFollower? = nil,
@@ -71,6 +75,7 @@ public struct PrivacyServer: Service {
   ) {
     self.configuration = configuration
     self.services = services
+    self.streamingRequestMethods = Set(streamingRequestMethods).union(ReflectionService.methods)
     let ready: (@Sendable () -> Bool)? = if let replica { { replica.isFresh } } else { nil }
     self.health = HealthService(services: serviceNames, ready: ready)
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
@@ -110,7 +115,7 @@ public struct PrivacyServer: Service {
     }
     let server = GRPCServer(
       transport: RequestGuardTransport(
-        transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes, streamingRequestMethods: ReflectionService.methods), logger: logger),
+        transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes, streamingRequestMethods: streamingRequestMethods), logger: logger),
       services: services + [health] + reflection.services,
       interceptors: interceptors
     )

@@ -1,0 +1,190 @@
+import Foundation
+import GRPCCore
+import InteropProtocol
+
+/// gRPC's interop `grpc.testing.TestService`, as gRPC's interop test descriptions ask a server to
+/// behave: payloads of zeros of the sizes asked for, the status asked for, and the metadata
+/// `x-grpc-test-echo-initial` and `x-grpc-test-echo-trailing-bin` echoed back. Its only job is to
+/// let stock interop clients exercise the transport, so its limits keep a hostile client from
+/// making it allocate or wait without bound.
+struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
+  /// Largest payload one response may ask for: a response must fit the 4 MiB message limit.
+  static let maximumPayloadBytes = 4 * 1024 * 1024 - 64
+  /// Most responses one request may ask for.
+  static let maximumResponses = 1000
+  /// Longest pause before one response.
+  static let maximumIntervalMicroseconds: Int32 = 10_000_000
+
+  static let echoInitialKey = "x-grpc-test-echo-initial"
+  static let echoTrailingKey = "x-grpc-test-echo-trailing-bin"
+
+  /// The same for every call to this process (`fill_server_id`).
+  let serverID = UUID().uuidString.lowercased()
+
+  func emptyCall(
+    request: ServerRequest<Grpc_Testing_Empty>, context: ServerContext
+  ) async throws -> ServerResponse<Grpc_Testing_Empty> {
+    ServerResponse(message: Grpc_Testing_Empty(), metadata: Self.echoedInitial(request.metadata))
+  }
+
+  func unaryCall(
+    request: ServerRequest<Grpc_Testing_SimpleRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Grpc_Testing_SimpleResponse> {
+    let message = request.message
+    try Self.refuseCompression(message.expectCompressed, message.responseCompressed)
+    try Self.endIfAsked(message.responseStatus, metadata: request.metadata)
+    let payload = try Self.payload(size: message.responseSize, field: "response_size")
+    return ServerResponse(
+      message: .with {
+        $0.payload = payload
+        if message.fillServerID { $0.serverID = serverID }
+      },
+      metadata: Self.echoedInitial(request.metadata),
+      trailingMetadata: Self.echoedTrailing(request.metadata))
+  }
+
+  func cacheableUnaryCall(
+    request: ServerRequest<Grpc_Testing_SimpleRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Grpc_Testing_SimpleResponse> {
+    try await unaryCall(request: request, context: context)
+  }
+
+  func streamingOutputCall(
+    request: ServerRequest<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext
+  ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
+    let message = request.message
+    let responses = try Self.responses(message)
+    let metadata = request.metadata
+    return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
+      try await Self.send(responses, to: writer)
+      try Self.endIfAsked(message.responseStatus, metadata: metadata)
+      return Self.echoedTrailing(metadata)
+    }
+  }
+
+  func streamingInputCall(
+    request: StreamingServerRequest<Grpc_Testing_StreamingInputCallRequest>, context: ServerContext
+  ) async throws -> ServerResponse<Grpc_Testing_StreamingInputCallResponse> {
+    var total = 0
+    for try await message in request.messages {
+      try Self.refuseCompression(message.expectCompressed)
+      total += message.payload.body.count
+    }
+    guard let aggregated = Int32(exactly: total) else {
+      throw RPCError(code: .outOfRange, message: "the payloads received add up to more than 2^31 - 1 bytes")
+    }
+    return ServerResponse(message: .with { $0.aggregatedPayloadSize = aggregated })
+  }
+
+  /// Each request is answered as it arrives.
+  func fullDuplexCall(
+    request: StreamingServerRequest<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext
+  ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
+    let metadata = request.metadata
+    return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
+      for try await message in request.messages {
+        try Self.endIfAsked(message.responseStatus, metadata: metadata)
+        try await Self.send(try Self.responses(message), to: writer)
+      }
+      return Self.echoedTrailing(metadata)
+    }
+  }
+
+  /// Every request is read before any is answered.
+  func halfDuplexCall(
+    request: StreamingServerRequest<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext
+  ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
+    let metadata = request.metadata
+    return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
+      var received: [Grpc_Testing_StreamingOutputCallRequest] = []
+      for try await message in request.messages {
+        _ = try Self.responses(message)
+        guard received.count < Self.maximumResponses else {
+          throw RPCError(code: .resourceExhausted, message: "at most \(Self.maximumResponses) requests per call")
+        }
+        received.append(message)
+      }
+      for message in received {
+        try Self.endIfAsked(message.responseStatus, metadata: metadata)
+        try await Self.send(try Self.responses(message), to: writer)
+      }
+      return Self.echoedTrailing(metadata)
+    }
+  }
+
+  func unimplementedCall(
+    request: ServerRequest<Grpc_Testing_Empty>, context: ServerContext
+  ) async throws -> ServerResponse<Grpc_Testing_Empty> {
+    throw RPCError(code: .unimplemented, message: "grpc.testing.TestService/UnimplementedCall is not implemented")
+  }
+
+  // MARK: Rules of the interop descriptions
+
+  /// A payload of `size` zeros.
+  static func payload(size: Int32, field: String) throws(RPCError) -> Grpc_Testing_Payload {
+    guard size >= 0 else { throw RPCError(code: .invalidArgument, message: "\(field) must not be negative") }
+    guard size <= maximumPayloadBytes else {
+      throw RPCError(code: .invalidArgument, message: "\(field) must be at most \(maximumPayloadBytes) bytes")
+    }
+    return .with {
+      $0.type = .compressable
+      $0.body = Data(count: Int(size))
+    }
+  }
+
+  /// The responses one request asks for, with their pauses, checked before any is sent.
+  static func responses(
+    _ message: Grpc_Testing_StreamingOutputCallRequest
+  ) throws(RPCError) -> [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)] {
+    let parameters = message.responseParameters
+    guard parameters.count <= maximumResponses else {
+      throw RPCError(code: .invalidArgument, message: "response_parameters may ask for at most \(maximumResponses) responses")
+    }
+    var responses: [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)] = []
+    for (index, parameter) in parameters.enumerated() {
+      try refuseCompression(parameter.compressed)
+      guard (0...maximumIntervalMicroseconds).contains(parameter.intervalUs) else {
+        throw RPCError(
+          code: .invalidArgument, message: "response_parameters[\(index)].interval_us must be 0-\(maximumIntervalMicroseconds)")
+      }
+      let payload = try payload(size: parameter.size, field: "response_parameters[\(index)].size")
+      responses.append((.microseconds(parameter.intervalUs), .with { $0.payload = payload }))
+    }
+    return responses
+  }
+
+  static func send(
+    _ responses: [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)],
+    to writer: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>
+  ) async throws {
+    for (pause, response) in responses {
+      if pause > .zero { try await Task.sleep(for: pause) }
+      try await writer.write(response)
+    }
+  }
+
+  /// Ends the call with the status the client asked for, if any (trailing echo included).
+  static func endIfAsked(_ status: Grpc_Testing_EchoStatus, metadata: Metadata) throws(RPCError) {
+    guard status.code != 0 else { return }
+    let code = Status.Code(rawValue: Int(status.code)).flatMap(RPCError.Code.init) ?? .unknown
+    throw RPCError(code: code, message: status.message, metadata: echoedTrailing(metadata))
+  }
+
+  /// This server sends and takes identity-encoded messages only.
+  static func refuseCompression(_ flags: Grpc_Testing_BoolValue...) throws(RPCError) {
+    guard flags.contains(where: \.value) else { return }
+    throw RPCError(code: .invalidArgument, message: "this server sends and takes uncompressed messages only")
+  }
+
+  static func echoedInitial(_ metadata: Metadata) -> Metadata {
+    var echoed: Metadata = [:]
+    for value in metadata[stringValues: echoInitialKey] { echoed.addString(value, forKey: echoInitialKey) }
+    return echoed
+  }
+
+  static func echoedTrailing(_ metadata: Metadata) -> Metadata {
+    var echoed: Metadata = [:]
+    for value in metadata[binaryValues: echoTrailingKey] { echoed.addBinary(value, forKey: echoTrailingKey) }
+    return echoed
+  }
+}
