@@ -365,9 +365,14 @@ public final class ConsentLedger: Sendable {
     let result: Result<[ConsentAnswer], ConsentError> = memory.withLock { memory in
       var answers: [ConsentAnswer] = []
       answers.reserveCapacity(pairs.count)
+      // A batch mostly asks about one purpose: it is looked up (and copied) once per run of it.
+      var current: Purpose?
       for (subjectID, purposeID) in pairs {
-        guard let purpose = memory.purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
-        answers.append(ConsentRules.check(memory.subjects[subjectID]?.facts(for: purposeID), purpose: purpose))
+        if current?.id != purposeID {
+          guard let purpose = memory.purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+          current = purpose
+        }
+        answers.append(ConsentRules.check(memory.subjects[subjectID]?.facts(for: purposeID), purpose: current!))
       }
       return .success(answers)
     }

@@ -89,10 +89,12 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     var pairs: [(subjectID: String, purposeID: String)] = []
     pairs.reserveCapacity(checks.count)
     for (index, check) in checks.enumerated() {
-      pairs.append((
-        try Validate.subjectID(check.subjectID, field: "checks[\(index)].subject_id"),
-        try Validate.slug(check.purposeID, field: "checks[\(index)].purpose_id")
-      ))
+      do {
+        pairs.append((try Validate.subjectID(check.subjectID), try Validate.slug(check.purposeID, field: "purpose_id")))
+      } catch {
+        // Named by index only when wrong: building the name for every pair costs more than the check.
+        throw InvalidArgument("checks[\(index)].\(error.message)")
+      }
     }
     try replica?.requireFresh()
     let answers = try ledger.checkConsent(pairs)

@@ -105,7 +105,11 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     }
     var subjectIDs: [String] = []
     for (index, subjectID) in asked.enumerated() {
-      subjectIDs.append(try Validate.subjectID(subjectID, field: "subject_ids[\(index)]"))
+      do {
+        subjectIDs.append(try Validate.subjectID(subjectID))
+      } catch {
+        throw InvalidArgument(error.message.replacing("subject_id", with: "subject_ids[\(index)]", maxReplacements: 1))
+      }
     }
     let views = try await vault.records(subjectIDs: subjectIDs)
     return ServerResponse(message: .with {
