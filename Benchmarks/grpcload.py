@@ -58,11 +58,11 @@ def build_release(*products, bin_dir=None):
     return path
 
 
-def rss_mib(pid):
-    """The resident memory of process `pid`, in MiB."""
+def rss_mib(pid, field="VmRSS"):
+    """The resident memory of process `pid` in MiB: now, or with field "VmHWM" its peak so far."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
