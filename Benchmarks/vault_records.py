@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Vault GetRecord and PutRecord (5 PERSONAL/SENSITIVE fields; PutRecord durable) beside the
+"""Vault GetRecord, GetRecords of 100 subjects and PutRecord (5 PERSONAL/SENSITIVE fields; PutRecord durable) beside the
 limits they sit on, all measured in this run on the server's core: AES-256-GCM
 (`openssl speed -evp aes-256-gcm`) and a raw SQLite single-row insert loop with
 synchronous=FULL in WAL mode. The ratios show how close the service is to the crypto and disk
@@ -83,6 +83,9 @@ def _offset_put(offset, i):
     return put_request(offset + i)
 
 
+BATCH_SUBJECTS = 100
+
+
 def seed(address, v, vg, grpc, metadata):
     stub = vg.VaultServiceStub(grpc.insecure_channel(address))
     personal, sensitive = v.CLASSIFICATION_PERSONAL, v.CLASSIFICATION_SENSITIVE
@@ -94,7 +97,8 @@ def seed(address, v, vg, grpc, metadata):
         ("health_note", sensitive, v.MASK_FULL, {"special_category": v.SPECIAL_CATEGORY_HEALTH}),
     ):
         stub.UpsertField(v.UpsertFieldRequest(name=name, classification=classification, mask=mask, **extra), metadata=metadata)
-    stub.PutRecord(v.PutRecordRequest(subject_id="subject-1", values=VALUES, source=v.ValueSource(channel=1)), metadata=metadata)
+    for i in range(1, BATCH_SUBJECTS + 1):
+        stub.PutRecord(v.PutRecordRequest(subject_id=f"subject-{i}", values=VALUES, source=v.ValueSource(channel=1)), metadata=metadata)
 
 
 def openssl_gcm_ops(size=64, seconds=3):
@@ -151,7 +155,12 @@ def main():
                 v.GetRecordRequest(subject_id="subject-1"), metadata=list(headers.items()))
             if len(record.record.fields) < 5:
                 sys.exit(f"unexpected record: {record}")
+            batch = v.GetRecordsRequest(subject_ids=[f"subject-{i}" for i in range(1, BATCH_SUBJECTS + 1)])
+            results = vg.VaultServiceStub(grpc.insecure_channel(server.address)).GetRecords(batch, metadata=list(headers.items())).results
+            if len(results) != BATCH_SUBJECTS or any(len(result.record.fields) < 5 for result in results):
+                sys.exit(f"unexpected GetRecords answer: {len(results)} results")
             for name, method, body in (("GetRecord", "privacy.vault.v1.VaultService/GetRecord", get),
+                                       (f"GetRecords of {BATCH_SUBJECTS}", "privacy.vault.v1.VaultService/GetRecords", grpcload.frame(batch)),
                                        ("empty health Check", "grpc.health.v1.Health/Check", b"\x00\x00\x00\x00\x00")):
                 for clients, streams in ((1, 1), (4, 32)):
                     qps, p50, p99, failed, _ = grpcload.h2load(server.address, method, body, headers, clients, streams, args.seconds)
@@ -173,8 +182,11 @@ def main():
     ceiling = max(qps for name, qps, _, _ in rows if name.startswith("empty health Check"))
     best_get = max(qps for name, qps, _, _ in rows if name.startswith("GetRecord"))
     best_put = max(qps for name, qps, _, _ in rows if name.startswith("PutRecord"))
+    best_batch = max(qps for name, qps, _, _ in rows if name.startswith("GetRecords"))
     print(f"  GetRecord at its best is {best_get / (gcm / 6):.1%} of the crypto limit "
           f"and {best_get / ceiling:.0%} of the transport's (an empty health Check on the same server)")
+    print(f"  GetRecords at its best reads {best_batch * BATCH_SUBJECTS:,.0f} records/s, "
+          f"{best_batch * BATCH_SUBJECTS / best_get:.1f}x GetRecord's records/s")
     print(f"  PutRecord at its best is {best_put / disk:.1%} of the raw durable-insert rate "
           f"(one transaction per call, a new record of 5 values and 5 access-log entries)")
 

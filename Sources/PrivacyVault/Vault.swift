@@ -445,8 +445,8 @@ public final class Vault: Sendable {
     let schema = self.schema
     var views: [RecordView?] = []
     views.reserveCapacity(subjectIDs.count)
-    for subjectID in subjectIDs {
-      guard let stored = try await store.record(subjectID) else {
+    for record in try await store.records(subjectIDs) {
+      guard let stored = record else {
         views.append(nil)
         continue
       }
@@ -524,8 +524,7 @@ public final class Vault: Sendable {
     let subjects = try await store.subjects(field: field, blindIndex: digest, after: page.cursor, limit: page.fetchLimit)
     let schema = self.schema
     var records: [RecordView] = []
-    for subjectID in subjects.prefix(page.size) {
-      guard let stored = try await store.record(subjectID), stored.state.pending == nil else { continue }
+    for case let stored? in try await store.records(Array(subjects.prefix(page.size))) where stored.state.pending == nil {
       records.append(try open(stored).record.view(schema: schema, masking: true))
     }
     return (records, subjects.count > page.size ? subjects.prefix(page.size).last : nil)

@@ -107,14 +107,21 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   public func record(_ subjectID: String) async throws -> StoredRecord? {
-    try await pool.read { db in
-      guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM records WHERE subject_id = ?"), arguments: [subjectID]) else {
-        return nil
-      }
-      let values = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field"), arguments: [subjectID]
-      ).map(Self.value(from:))
-      return StoredRecord(state: try Self.state(from: row), values: values, dataKey: try Self.dataKey(subjectID, db))
+    try await pool.read { db in try Self.record(subjectID, db) }
+  }
+
+  /// All in one read transaction: one consistent snapshot, and one trip to the pool.
+  public func records(_ subjectIDs: [String]) async throws -> [StoredRecord?] {
+    try await pool.read { db in try subjectIDs.map { try Self.record($0, db) } }
+  }
+
+  private static func record(_ subjectID: String, _ db: Database) throws -> StoredRecord? {
+    guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM records WHERE subject_id = ?"), arguments: [subjectID]) else {
+      return nil
     }
+    let values = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field"), arguments: [subjectID]
+    ).map(Self.value(from:))
+    return StoredRecord(state: try Self.state(from: row), values: values, dataKey: try Self.dataKey(subjectID, db))
   }
 
   public func dataKey(_ subjectID: String) async throws -> WrappedKey? {

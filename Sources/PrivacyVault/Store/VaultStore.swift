@@ -144,6 +144,9 @@ public protocol VaultStore: Sendable {
   /// A vault-wide wrapped key (`Envelope.blindIndexPurpose`), nil before the first start.
   func vaultKey(purpose: String) async throws -> WrappedKey?
   func record(_ subjectID: String) async throws -> StoredRecord?
+  /// The records of several subjects, in the order asked, nil where there is none (a batch read;
+  /// the default reads them one by one).
+  func records(_ subjectIDs: [String]) async throws -> [StoredRecord?]
   func dataKey(_ subjectID: String) async throws -> WrappedKey?
   /// Every stored row of a field (with or without a value), ordered by subject id.
   func values(ofField field: String) async throws -> [StoredValue]
@@ -184,5 +187,13 @@ public struct AccessLogHeadMoved: Error, Equatable {
   public init(expected: UInt64, found: UInt64) {
     self.expected = expected
     self.found = found
+  }
+}
+
+extension VaultStore {
+  public func records(_ subjectIDs: [String]) async throws -> [StoredRecord?] {
+    var records: [StoredRecord?] = []
+    for subjectID in subjectIDs { records.append(try await record(subjectID)) }
+    return records
   }
 }
