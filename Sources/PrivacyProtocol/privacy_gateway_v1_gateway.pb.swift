@@ -1527,10 +1527,10 @@ public nonisolated struct Privacy_Gateway_V1_AssessBreachResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Distinct subjects whose values were seen in clear.
+  /// Distinct subjects whose values were seen in clear, plus `subjects_unattributed`.
   public var subjectsAffected: UInt64 = 0
 
-  /// Distinct values (subject and field) seen in clear.
+  /// Distinct values (subject and field) seen in clear, plus those of `subjects_unattributed`.
   public var recordsAffected: UInt64 = 0
 
   /// The categories of data concerned: the fields, with their classification.
@@ -1546,6 +1546,12 @@ public nonisolated struct Privacy_Gateway_V1_AssessBreachResponse: Sendable {
   /// A draft notification to the supervisory authority, JSON, under the art 33(3) headings, with
   /// the art 34 assessment; the controller completes and sends it.
   public var draftNotification: String = String()
+
+  /// Subjects read in clear through batch calls (GetRecords), whose audit entries name how many
+  /// subjects they read but not which: each is counted as another person, so `subjects_affected`
+  /// is an upper bound when this is not 0. Whom to tell (art 34) must then be found from the
+  /// callers' own records.
+  public var subjectsUnattributed: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3484,7 +3490,7 @@ nonisolated extension Privacy_Gateway_V1_AssessBreachRequest: SwiftProtobuf.Mess
 
 nonisolated extension Privacy_Gateway_V1_AssessBreachResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AssessBreachResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subjects_affected\0\u{3}records_affected\0\u{1}categories\0\u{3}special_categories_affected\0\u{3}encrypted_out_of_scope\0\u{3}draft_notification\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}subjects_affected\0\u{3}records_affected\0\u{1}categories\0\u{3}special_categories_affected\0\u{3}encrypted_out_of_scope\0\u{3}draft_notification\0\u{3}subjects_unattributed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3498,6 +3504,7 @@ nonisolated extension Privacy_Gateway_V1_AssessBreachResponse: SwiftProtobuf.Mes
       case 4: try { try decoder.decodeSingularBoolField(value: &self.specialCategoriesAffected) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.encryptedOutOfScope) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.draftNotification) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.subjectsUnattributed) }()
       default: break
       }
     }
@@ -3522,6 +3529,9 @@ nonisolated extension Privacy_Gateway_V1_AssessBreachResponse: SwiftProtobuf.Mes
     if !self.draftNotification.isEmpty {
       try visitor.visitSingularStringField(value: self.draftNotification, fieldNumber: 6)
     }
+    if self.subjectsUnattributed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.subjectsUnattributed, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3532,6 +3542,7 @@ nonisolated extension Privacy_Gateway_V1_AssessBreachResponse: SwiftProtobuf.Mes
     if lhs.specialCategoriesAffected != rhs.specialCategoriesAffected {return false}
     if lhs.encryptedOutOfScope != rhs.encryptedOutOfScope {return false}
     if lhs.draftNotification != rhs.draftNotification {return false}
+    if lhs.subjectsUnattributed != rhs.subjectsUnattributed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

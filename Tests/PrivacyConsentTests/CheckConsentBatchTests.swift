@@ -42,20 +42,20 @@ struct CheckConsentBatchTests {
         try await client.checkConsentBatch(.with { $0.checks = full + [Self.check(("c-1", "newsletter"))] })
       }
       #expect(error?.code == .invalidArgument)
-      #expect(error?.message == "checks holds 1001 pairs; at most 1000 per call")
+      #expect(error?.message == "checks must hold 1 to 1000 items, got 1001")
       error = await capturedRPCError { try await client.checkConsentBatch(.with { $0.checks = [] }) }
       #expect(error?.code == .invalidArgument)
-      #expect(error?.message == "checks must hold at least one pair")
+      #expect(error?.message == "checks must hold 1 to 1000 items, got 0")
       error = await capturedRPCError {
         try await client.checkConsentBatch(.with { $0.checks = [Self.check(("c-1", "newsletter")), Self.check(("ada@example.org", "newsletter"))] })
       }
       #expect(error?.code == .invalidArgument)
-      #expect(error?.message.hasPrefix("checks[1].subject_id must be") == true)
+      #expect(error?.message.hasPrefix("checks[1]: subject_id must be") == true)
       #expect(error?.message.contains("@") == false)
       error = await capturedRPCError {
         try await client.checkConsentBatch(.with { $0.checks = [Self.check(("c-1", "newsletter")), Self.check(("c-1", ""))] })
       }
-      #expect(error?.message == "checks[1].purpose_id is required")
+      #expect(error?.message == "checks[1]: purpose_id is required")
       error = await capturedRPCError {
         try await client.checkConsentBatch(.with { $0.checks = [Self.check(("c-1", "newsletter")), Self.check(("c-1", "nope"))] })
       }

@@ -69,7 +69,7 @@ struct ReportsTests {
     }
   }
 
-  @Test("AssessBreach: reveals by one actor counted as subjects, records and categories, with the art 33(3) draft; the scope narrows it")
+  @Test("AssessBreach: reveals by one actor counted as subjects, records and categories, with the art 33(3) draft; the scope narrows it; batch reads counted apart")
   func breach() async throws {
     let fixture = try GatewayFixture()
     try await fixture.run { port, backends async throws in
@@ -131,6 +131,20 @@ struct ReportsTests {
         $0.fields = ["diagnosis"]
       }
       #expect(onlyHealth.subjectsAffected == 1 && onlyHealth.recordsAffected == 1 && onlyHealth.specialCategoriesAffected)
+
+      // Marketing read two records in one GetRecords: its entry counts them without naming them,
+      // so they are counted apart, each as another person, with the fields marketing sees in clear.
+      let batch = try await asRole("marketing", port: port) { client async throws in
+        try await VaultClient(wrapping: client).getRecords(.with { $0.subjectIds = ["b-1", "b-2"] })
+      }
+      #expect(batch.results.allSatisfy(\.hasRecord))
+      let marketing = try await assess { $0.actors = ["marketing@test"] }
+      #expect(marketing.subjectsUnattributed == 2 && marketing.subjectsAffected == 2 && marketing.recordsAffected == 8)
+      #expect(marketing.categories.map(\.field) == ["email", "name", "phone", "segment"])
+      let batchDraft = try #require(try JSONSerialization.jsonObject(with: Data(marketing.draftNotification.utf8)) as? [String: Any])
+      let batchNature = try #require((batchDraft["article_33_3"] as? [String: Any])?["a_nature_of_the_breach"] as? [String: Any])
+      #expect(batchNature["data_subjects_read_in_batches_not_named_by_the_logs"] as? Int == 2)
+      #expect(billing.subjectsUnattributed == 0)
 
       // A window with nothing seen: the stored values stay encrypted unless their key is in scope.
       let quiet = try await assess { $0.to = now.addingTimeInterval(-1800).protoTimestamp }

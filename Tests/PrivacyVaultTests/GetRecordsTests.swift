@@ -38,12 +38,12 @@ struct GetRecordsTests {
 
       var error = await capturedRPCError { try await client.getRecords(.with { $0.subjectIds = hundred + ["s-100"] }) }
       #expect(error?.code == .invalidArgument)
-      #expect(error?.message == "subject_ids names 101 subjects; at most 100 per call")
+      #expect(error?.message == "subject_ids must hold 1 to 100 items, got 101")
       error = await capturedRPCError { try await client.getRecords(.with { $0.subjectIds = [] }) }
-      #expect(error?.message == "subject_ids must name at least one subject")
+      #expect(error?.message == "subject_ids must hold 1 to 100 items, got 0")
       error = await capturedRPCError { try await client.getRecords(.with { $0.subjectIds = ["s-1", "s-2", "ada@example.com"] }) }
       #expect(error?.code == .invalidArgument)
-      #expect(error?.message.hasPrefix("subject_ids[2] must be") == true)
+      #expect(error?.message.hasPrefix("subject_ids[2]: subject_id must be") == true)
       #expect(error?.message.contains("@") == false)
     }
   }

@@ -81,20 +81,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   func checkConsentBatch(
     request: ServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse> {
-    let checks = request.message.checks
-    guard !checks.isEmpty else { throw InvalidArgument("checks must hold at least one pair") }
-    guard checks.count <= Self.maximumBatchChecks else {
-      throw InvalidArgument("checks holds \(checks.count) pairs; at most \(Self.maximumBatchChecks) per call")
-    }
-    var pairs: [(subjectID: String, purposeID: String)] = []
-    pairs.reserveCapacity(checks.count)
-    for (index, check) in checks.enumerated() {
-      do {
-        pairs.append((try Validate.subjectID(check.subjectID), try Validate.slug(check.purposeID, field: "purpose_id")))
-      } catch {
-        // Named by index only when wrong: building the name for every pair costs more than the check.
-        throw InvalidArgument("checks[\(index)].\(error.message)")
-      }
+    let pairs = try Validate.batch(request.message.checks, field: "checks", maximum: Self.maximumBatchChecks) {
+      check throws(InvalidArgument) in
+      (subjectID: try Validate.subjectID(check.subjectID), purposeID: try Validate.slug(check.purposeID, field: "purpose_id"))
     }
     try replica?.requireFresh()
     let answers = try ledger.checkConsent(pairs)

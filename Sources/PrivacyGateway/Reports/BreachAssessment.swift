@@ -7,12 +7,15 @@ import PrivacyProtocol
 /// EXPORT names its subject and field) and the gateway's audit log (records read or returned
 /// through the gateway, GetRecord and CreateContact, whose non-sensitive fields the caller's
 /// role sees in CLEAR under the current policy; sensitive values stay masked in those answers).
-/// Values shown masked are not counted as seen.
+/// Values shown masked are not counted as seen. A GetRecords entry names how many subjects it
+/// read, not which: those are counted apart (`subjects_unattributed`), each as another person.
 struct BreachAssessment {
   let context: WorkflowContext
 
   /// Methods whose answers carry a subject's record, filtered by the caller's field levels.
   static let recordAnswers = ["privacy.vault.v1.VaultService/GetRecord", "privacy.gateway.v1.AdminService/CreateContact"]
+  /// The same for many subjects a call, named by count only.
+  static let batchRecordAnswers = ["privacy.vault.v1.VaultService/GetRecords"]
 
   struct Scope {
     var from: Date
@@ -50,13 +53,15 @@ struct BreachAssessment {
     let keys = try await context.send(VaultMethod.ListFields.self, .with { $0.pageSize = 1 })
     let definitions = try await context.vaultFields()
     var exposures = try await vaultExposures(scope)
-    exposures.formUnion(try await gatewayExposures(scope, definitions: definitions))
+    let gateway = try await gatewayExposures(scope, definitions: definitions)
+    exposures.formUnion(gateway.attributed)
 
-    let fields = Set(exposures.map(\.field)).sorted()
+    let fields = Set(exposures.map(\.field)).union(gateway.unattributed.fields).sorted()
     let categories = fields.map { Privacy_Gateway_V1_DataCategory(field: $0, definition: definitions[$0]) }
     var response = Privacy_Gateway_V1_AssessBreachResponse()
-    response.subjectsAffected = UInt64(Set(exposures.map(\.subjectID)).count)
-    response.recordsAffected = UInt64(exposures.count)
+    response.subjectsUnattributed = UInt64(gateway.unattributed.subjects)
+    response.subjectsAffected = UInt64(Set(exposures.map(\.subjectID)).count + gateway.unattributed.subjects)
+    response.recordsAffected = UInt64(exposures.count + gateway.unattributed.values)
     response.categories = categories
     response.specialCategoriesAffected = categories.contains { $0.specialCategory != .unspecified || $0.criminalOffence }
     let keysInScope = scope.keyIDs.intersection(keys.keyIds)
@@ -84,24 +89,39 @@ struct BreachAssessment {
     return exposures
   }
 
+  /// What batch reads exposed without naming their subjects.
+  struct Unattributed {
+    var subjects = 0
+    var values = 0
+    var fields: Set<String> = []
+  }
+
   /// Records answered through the gateway in the window: every field the caller's role sees in
-  /// CLEAR counts as seen, for the subject the entry names.
+  /// CLEAR counts as seen, for the subject the entry names, or for as many subjects as a batch
+  /// entry counts.
   private func gatewayExposures(
     _ scope: Scope, definitions: [String: Privacy_Vault_V1_FieldDefinition]
-  ) async throws -> Set<Exposure> {
+  ) async throws -> (attributed: Set<Exposure>, unattributed: Unattributed) {
     var exposures: Set<Exposure> = []
+    var unattributed = Unattributed()
     for actor in scope.actors.isEmpty ? [nil] : scope.actors.map(Optional.some) {
-      for method in Self.recordAnswers {
+      for method in Self.recordAnswers + Self.batchRecordAnswers {
         var before: UInt64?
         while true {
           let entries = try await context.gateway.audit.entries(AuditQuery(
             actor: actor, method: .method(method), start: scope.from, end: scope.to, statusCode: 0, before: before, limit: 1000))
-          for entry in entries where entry.draft.phase != .intent && !entry.draft.subjectID.isEmpty {
+          for entry in entries where entry.draft.phase != .intent {
             guard let role = context.gateway.policy.role(entry.draft.role) else { continue }
-            for (name, definition) in definitions where scope.covers(field: name) {
+            let clear = definitions.filter { name, definition in
               let facts = FieldFacts(definition)
-              guard facts.classification != .sensitive, role.fields.level(for: facts) == .clear else { continue }
-              exposures.insert(Exposure(subjectID: entry.draft.subjectID, field: name))
+              return scope.covers(field: name) && facts.classification != .sensitive && role.fields.level(for: facts) == .clear
+            }.keys
+            if !entry.draft.subjectID.isEmpty {
+              for name in clear { exposures.insert(Exposure(subjectID: entry.draft.subjectID, field: name)) }
+            } else if entry.draft.subjectsTouched > 0, !clear.isEmpty {
+              unattributed.subjects += entry.draft.subjectsTouched
+              unattributed.values += entry.draft.subjectsTouched * clear.count
+              unattributed.fields.formUnion(clear)
             }
           }
           guard entries.count == 1000, let last = entries.last else { break }
@@ -109,6 +129,6 @@ struct BreachAssessment {
         }
       }
     }
-    return exposures
+    return (exposures, unattributed)
   }
 }

@@ -35,6 +35,7 @@ struct BreachNotice {
           "categories_of_data": categories,
           "special_categories_affected": special,
           "approximate_number_of_data_subjects": response.subjectsAffected,
+          "data_subjects_read_in_batches_not_named_by_the_logs": response.subjectsUnattributed,
           "approximate_number_of_personal_data_records": response.recordsAffected,
         ],
         "b_contact_point": Self.toComplete,

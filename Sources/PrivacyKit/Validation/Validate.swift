@@ -13,6 +13,27 @@ public enum Validate {
     return value
   }
 
+  /// A batch request's list: 1 to `maximum` items, each checked by `check`. A wrong item is
+  /// named by its index (`checks[3]: subject_id ...`), the name built only when it is wrong.
+  @inlinable
+  public static func batch<Item, Checked>(
+    _ items: [Item], field: String, maximum: Int, _ check: (Item) throws(InvalidArgument) -> Checked
+  ) throws(InvalidArgument) -> [Checked] {
+    guard (1...maximum).contains(items.count) else {
+      throw InvalidArgument("\(field) must hold 1 to \(maximum) items, got \(items.count)")
+    }
+    var checked: [Checked] = []
+    checked.reserveCapacity(items.count)
+    for (index, item) in items.enumerated() {
+      do {
+        checked.append(try check(item))
+      } catch {
+        throw InvalidArgument("\(field)[\(index)]: \(error.message)")
+      }
+    }
+    return checked
+  }
+
   /// A data-subject request id: required, at most 128 bytes; ids are opaque, so anything else
   /// is left to NOT_FOUND.
   public static func requestID(_ value: String, field: String = "request_id") throws(InvalidArgument) -> String {

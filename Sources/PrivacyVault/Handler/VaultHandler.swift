@@ -98,18 +98,8 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
   func getRecords(
     request: ServerRequest<Privacy_Vault_V1_GetRecordsRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Vault_V1_GetRecordsResponse> {
-    let asked = request.message.subjectIds
-    guard !asked.isEmpty else { throw InvalidArgument("subject_ids must name at least one subject") }
-    guard asked.count <= Self.maximumBatchSubjects else {
-      throw InvalidArgument("subject_ids names \(asked.count) subjects; at most \(Self.maximumBatchSubjects) per call")
-    }
-    var subjectIDs: [String] = []
-    for (index, subjectID) in asked.enumerated() {
-      do {
-        subjectIDs.append(try Validate.subjectID(subjectID))
-      } catch {
-        throw InvalidArgument(error.message.replacing("subject_id", with: "subject_ids[\(index)]", maxReplacements: 1))
-      }
+    let subjectIDs = try Validate.batch(request.message.subjectIds, field: "subject_ids", maximum: Self.maximumBatchSubjects) {
+      subjectID throws(InvalidArgument) in try Validate.subjectID(subjectID)
     }
     let views = try await vault.records(subjectIDs: subjectIDs)
     return ServerResponse(message: .with {
