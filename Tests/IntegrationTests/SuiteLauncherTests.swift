@@ -42,7 +42,9 @@ extension LaunchedSuites {
           processes[String(parts[0])] = pid
         }
       }
-      #expect(Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"])
+      #expect(
+        Set(endpoints.keys) == ["gateway", "consent-service", "vault-service", "subject-rights-service", "blocklist-service"],
+        "launcher output: \(suite.standardOutput.suffix(2000)) \(suite.standardError.suffix(2000))")
       // No SMTP_URL: no relay, and the operator is told where the mail waits.
       #expect(mail == "mail: not sent (set SMTP_URL to deliver it); it waits in the outboxes: privacyctl outbox list")
       let data = directory.path("data")

@@ -137,7 +137,7 @@ struct ReportsTests {
       let batch = try await asRole("marketing", port: port) { client async throws in
         try await VaultClient(wrapping: client).getRecords(.with { $0.subjectIds = ["b-1", "b-2"] })
       }
-      #expect(batch.results.allSatisfy(\.hasRecord))
+      #expect(batch.results.allSatisfy { $0.hasRecord })
       let marketing = try await assess { $0.actors = ["marketing@test"] }
       #expect(marketing.subjectsUnattributed == 2 && marketing.subjectsAffected == 2 && marketing.recordsAffected == 8)
       #expect(marketing.categories.map(\.field) == ["email", "name", "phone", "segment"])
