@@ -151,6 +151,29 @@ public struct PostgresVaultStore: VaultStore {
     }
   }
 
+  /// The same three reads as `record`, each for every subject at once, in one snapshot.
+  public func records(_ subjectIDs: [String]) async throws -> [StoredRecord?] {
+    try await database.snapshot { connection in
+      var states: [String: RecordState] = [:]
+      for try await row in try await connection.checkedQuery(
+        "\(unescaped: Self.selectRecords) WHERE subject_id = ANY(\(subjectIDs))", logger: logger)
+      {
+        let state = try Self.state(from: row.makeRandomAccess())
+        states[state.subjectID] = state
+      }
+      let values = Dictionary(grouping: try await Self.values(
+        try await connection.checkedQuery(
+          "\(unescaped: Self.selectValues) WHERE subject_id = ANY(\(subjectIDs)) ORDER BY subject_id, field", logger: logger)),
+        by: \.subjectID)
+      let keys = Dictionary(try await Self.dataKeys(
+        try await connection.checkedQuery("\(unescaped: Self.selectDataKeys) WHERE subject_id = ANY(\(subjectIDs))", logger: logger)
+      ).map { ($0.owner, $0) }, uniquingKeysWith: { first, _ in first })
+      return subjectIDs.map { subjectID in
+        states[subjectID].map { StoredRecord(state: $0, values: values[subjectID] ?? [], dataKey: keys[subjectID]) }
+      }
+    }
+  }
+
   public func dataKey(_ subjectID: String) async throws -> WrappedKey? {
     try await Self.dataKeys(
       try await database.query("\(unescaped: Self.selectDataKeys) WHERE subject_id = \(subjectID)")).first

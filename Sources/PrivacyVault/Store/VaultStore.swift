@@ -144,8 +144,8 @@ public protocol VaultStore: Sendable {
   /// A vault-wide wrapped key (`Envelope.blindIndexPurpose`), nil before the first start.
   func vaultKey(purpose: String) async throws -> WrappedKey?
   func record(_ subjectID: String) async throws -> StoredRecord?
-  /// The records of several subjects, in the order asked, nil where there is none (a batch read;
-  /// the default reads them one by one).
+  /// The records of several subjects, in the order asked, nil where there is none, read in one
+  /// snapshot (a batch read).
   func records(_ subjectIDs: [String]) async throws -> [StoredRecord?]
   func dataKey(_ subjectID: String) async throws -> WrappedKey?
   /// Every stored row of a field (with or without a value), ordered by subject id.
@@ -190,10 +190,3 @@ public struct AccessLogHeadMoved: Error, Equatable {
   }
 }
 
-extension VaultStore {
-  public func records(_ subjectIDs: [String]) async throws -> [StoredRecord?] {
-    var records: [StoredRecord?] = []
-    for subjectID in subjectIDs { records.append(try await record(subjectID)) }
-    return records
-  }
-}
