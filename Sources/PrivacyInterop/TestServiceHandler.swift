@@ -12,6 +12,9 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
   static let maximumPayloadBytes = 4 * 1024 * 1024 - 64
   /// Most responses one request may ask for.
   static let maximumResponses = 1000
+  /// Most payload bytes the responses of one call may ask for, all requests together: a payload
+  /// is made only as it is sent, so this bounds the time a call holds the server, not memory.
+  static let maximumCallBytes = 64 * 1024 * 1024
   /// Longest pause before one response.
   static let maximumIntervalMicroseconds: Int32 = 10_000_000
 
@@ -53,7 +56,8 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
     request: ServerRequest<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
     let message = request.message
-    let responses = try Self.responses(message)
+    var budget = Self.maximumCallBytes
+    let responses = try Self.responses(message, budget: &budget)
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
       try await Self.send(responses, to: writer)
@@ -82,9 +86,10 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
+      var budget = Self.maximumCallBytes
       for try await message in request.messages {
         try Self.endIfAsked(message.responseStatus, metadata: metadata)
-        try await Self.send(try Self.responses(message), to: writer)
+        try await Self.send(try Self.responses(message, budget: &budget), to: writer)
       }
       return Self.echoedTrailing(metadata)
     }
@@ -96,17 +101,18 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
-      var received: [Grpc_Testing_StreamingOutputCallRequest] = []
+      // Only each request's plan is kept (sizes, pauses, status), never its payload.
+      var budget = Self.maximumCallBytes
+      var received: [(responses: [PlannedResponse], status: Grpc_Testing_EchoStatus)] = []
       for try await message in request.messages {
-        _ = try Self.responses(message)
         guard received.count < Self.maximumResponses else {
           throw RPCError(code: .resourceExhausted, message: "at most \(Self.maximumResponses) requests per call")
         }
-        received.append(message)
+        received.append((try Self.responses(message, budget: &budget), message.responseStatus))
       }
-      for message in received {
-        try Self.endIfAsked(message.responseStatus, metadata: metadata)
-        try await Self.send(try Self.responses(message), to: writer)
+      for (responses, status) in received {
+        try Self.endIfAsked(status, metadata: metadata)
+        try await Self.send(responses, to: writer)
       }
       return Self.echoedTrailing(metadata)
     }
@@ -122,44 +128,56 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
 
   /// A payload of `size` zeros.
   static func payload(size: Int32, field: String) throws(RPCError) -> Grpc_Testing_Payload {
-    guard size >= 0 else { throw RPCError(code: .invalidArgument, message: "\(field) must not be negative") }
-    guard size <= maximumPayloadBytes else {
-      throw RPCError(code: .invalidArgument, message: "\(field) must be at most \(maximumPayloadBytes) bytes")
-    }
+    let size = try checked(size: size, field: field)
     return .with {
       $0.type = .compressable
       $0.body = Data(count: Int(size))
     }
   }
 
-  /// The responses one request asks for, with their pauses, checked before any is sent.
-  static func responses(
-    _ message: Grpc_Testing_StreamingOutputCallRequest
-  ) throws(RPCError) -> [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)] {
+  /// A payload size the server makes: not negative, at most `maximumPayloadBytes`.
+  static func checked(size: Int32, field: String) throws(RPCError) -> Int32 {
+    guard size >= 0 else { throw RPCError(code: .invalidArgument, message: "\(field) must not be negative") }
+    guard size <= maximumPayloadBytes else {
+      throw RPCError(code: .invalidArgument, message: "\(field) must be at most \(maximumPayloadBytes) bytes")
+    }
+    return size
+  }
+
+  /// One response a request asks for: its payload is made when it is sent.
+  struct PlannedResponse: Sendable {
+    var pause: Duration
+    var size: Int32
+  }
+
+  /// The responses one request asks for, checked before any is sent; their sizes are taken from
+  /// the call's `budget`.
+  static func responses(_ message: Grpc_Testing_StreamingOutputCallRequest, budget: inout Int) throws(RPCError) -> [PlannedResponse] {
     let parameters = message.responseParameters
     guard parameters.count <= maximumResponses else {
       throw RPCError(code: .invalidArgument, message: "response_parameters may ask for at most \(maximumResponses) responses")
     }
-    var responses: [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)] = []
+    var responses: [PlannedResponse] = []
     for (index, parameter) in parameters.enumerated() {
       try refuseCompression(parameter.compressed)
       guard (0...maximumIntervalMicroseconds).contains(parameter.intervalUs) else {
         throw RPCError(
           code: .invalidArgument, message: "response_parameters[\(index)].interval_us must be 0-\(maximumIntervalMicroseconds)")
       }
-      let payload = try payload(size: parameter.size, field: "response_parameters[\(index)].size")
-      responses.append((.microseconds(parameter.intervalUs), .with { $0.payload = payload }))
+      let size = try checked(size: parameter.size, field: "response_parameters[\(index)].size")
+      budget -= Int(size)
+      guard budget >= 0 else {
+        throw RPCError(code: .invalidArgument, message: "the responses of one call may hold at most \(maximumCallBytes) bytes of payload")
+      }
+      responses.append(PlannedResponse(pause: .microseconds(parameter.intervalUs), size: size))
     }
     return responses
   }
 
-  static func send(
-    _ responses: [(pause: Duration, response: Grpc_Testing_StreamingOutputCallResponse)],
-    to writer: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>
-  ) async throws {
-    for (pause, response) in responses {
-      if pause > .zero { try await Task.sleep(for: pause) }
-      try await writer.write(response)
+  static func send(_ responses: [PlannedResponse], to writer: RPCWriter<Grpc_Testing_StreamingOutputCallResponse>) async throws {
+    for planned in responses {
+      if planned.pause > .zero { try await Task.sleep(for: planned.pause) }
+      try await writer.write(.with { $0.payload = .with { $0.body = Data(count: Int(planned.size)) } })
     }
   }
 

@@ -78,6 +78,13 @@ struct InteropTests {
     ])
     let refusal = String(decoding: refused.output + refused.errors, as: UTF8.self)
     #expect(refused.status != 0 && refusal.contains("NotFound") && refusal.contains("no such thing"), "\(refusal)")
+    // 20 responses of 4,000,000 bytes: over what one call may ask for, refused before any is made.
+    let sizes = Array(repeating: #"{"size": 4000000}"#, count: 20).joined(separator: ", ")
+    let greedy = try await run("grpcurl", grpcurl + [
+      "-d", #"{"response_parameters": ["# + sizes + "]}", address.description, "grpc.testing.TestService/StreamingOutputCall",
+    ])
+    let greed = String(decoding: greedy.output + greedy.errors, as: UTF8.self)
+    #expect(greedy.status != 0 && greed.contains("InvalidArgument") && greed.contains("at most 67108864 bytes"), "\(greed)")
 
     // EmptyCall: one empty frame in, one empty frame out, status 0 in the trailers.
     let empty = try await RawCall(path: "/grpc.testing.TestService/EmptyCall", body: RawCall.frames([])).send(to: address, in: directory)
