@@ -115,13 +115,14 @@ public struct SQLiteVaultStore: VaultStore {
     try await pool.read { db in try subjectIDs.map { try Self.record($0, db) } }
   }
 
+  /// Rows are read through cursors, not copied: a copied row finds a column by name by
+  /// lowercasing every column's name, which was 15% of a batch read's time.
   private static func record(_ subjectID: String, _ db: Database) throws -> StoredRecord? {
-    guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM records WHERE subject_id = ?"), arguments: [subjectID]) else {
-      return nil
-    }
-    let values = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field"), arguments: [subjectID]
-    ).map(Self.value(from:))
-    return StoredRecord(state: try Self.state(from: row), values: values, dataKey: try Self.dataKey(subjectID, db))
+    let states = try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM records WHERE subject_id = ?"), arguments: [subjectID])
+    guard let state = try states.map(Self.state(from:)).next() else { return nil }
+    let values = try Row.fetchCursor(
+      db.cachedStatement(sql: "SELECT * FROM record_values WHERE subject_id = ? ORDER BY field"), arguments: [subjectID])
+    return StoredRecord(state: state, values: try Array(values.map(Self.value(from:))), dataKey: try Self.dataKey(subjectID, db))
   }
 
   public func dataKey(_ subjectID: String) async throws -> WrappedKey? {
@@ -407,7 +408,7 @@ public struct SQLiteVaultStore: VaultStore {
   }
 
   private static func dataKey(_ subjectID: String, _ db: Database) throws -> WrappedKey? {
-    try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM data_keys WHERE subject_id = ?"), arguments: [subjectID]).map(dataKey(from:))
+    try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM data_keys WHERE subject_id = ?"), arguments: [subjectID]).map(dataKey(from:)).next()
   }
 
   private static func dataKey(from row: Row) -> WrappedKey {
