@@ -12,11 +12,33 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
   static let maximumPayloadBytes = 4 * 1024 * 1024 - 64
   /// Most responses one request may ask for.
   static let maximumResponses = 1000
-  /// Most payload bytes the responses of one call may ask for, all requests together: a payload
-  /// is made only as it is sent, so this bounds the time a call holds the server, not memory.
-  static let maximumCallBytes = 64 * 1024 * 1024
   /// Longest pause before one response.
   static let maximumIntervalMicroseconds: Int32 = 10_000_000
+
+  /// What the responses of one call may ask for, all its requests together. A payload is made
+  /// only as it is sent, so this bounds how long a call holds the server, not its memory.
+  struct CallBudget {
+    static let maximumBytes = 64 * 1024 * 1024
+    static let maximumResponses = 10_000
+    static let maximumPause = Duration.seconds(60)
+
+    var bytes = maximumBytes
+    var responses = maximumResponses
+    var pause = maximumPause
+
+    /// Takes one response from the budget; refuses the call when it would go over.
+    mutating func take(_ response: PlannedResponse) throws(RPCError) {
+      bytes -= Int(response.size)
+      responses -= 1
+      pause -= response.pause
+      guard bytes >= 0, responses >= 0, pause >= .zero else {
+        throw RPCError(
+          code: .invalidArgument,
+          message: "the responses of one call may hold at most \(Self.maximumBytes) bytes of payload, be at most "
+            + "\(Self.maximumResponses) and wait at most \(Self.maximumPause) in all")
+      }
+    }
+  }
 
   static let echoInitialKey = "x-grpc-test-echo-initial"
   static let echoTrailingKey = "x-grpc-test-echo-trailing-bin"
@@ -56,7 +78,7 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
     request: ServerRequest<Grpc_Testing_StreamingOutputCallRequest>, context: ServerContext
   ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
     let message = request.message
-    var budget = Self.maximumCallBytes
+    var budget = CallBudget()
     let responses = try Self.responses(message, budget: &budget)
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
@@ -86,7 +108,7 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
   ) async throws -> StreamingServerResponse<Grpc_Testing_StreamingOutputCallResponse> {
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
-      var budget = Self.maximumCallBytes
+      var budget = CallBudget()
       for try await message in request.messages {
         try Self.endIfAsked(message.responseStatus, metadata: metadata)
         try await Self.send(try Self.responses(message, budget: &budget), to: writer)
@@ -102,7 +124,7 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
     let metadata = request.metadata
     return StreamingServerResponse(metadata: Self.echoedInitial(metadata)) { writer in
       // Only each request's plan is kept (sizes, pauses, status), never its payload.
-      var budget = Self.maximumCallBytes
+      var budget = CallBudget()
       var received: [(responses: [PlannedResponse], status: Grpc_Testing_EchoStatus)] = []
       for try await message in request.messages {
         guard received.count < Self.maximumResponses else {
@@ -150,9 +172,9 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
     var size: Int32
   }
 
-  /// The responses one request asks for, checked before any is sent; their sizes are taken from
-  /// the call's `budget`.
-  static func responses(_ message: Grpc_Testing_StreamingOutputCallRequest, budget: inout Int) throws(RPCError) -> [PlannedResponse] {
+  /// The responses one request asks for, checked before any is sent and taken from the call's
+  /// `budget`.
+  static func responses(_ message: Grpc_Testing_StreamingOutputCallRequest, budget: inout CallBudget) throws(RPCError) -> [PlannedResponse] {
     let parameters = message.responseParameters
     guard parameters.count <= maximumResponses else {
       throw RPCError(code: .invalidArgument, message: "response_parameters may ask for at most \(maximumResponses) responses")
@@ -164,12 +186,10 @@ struct TestServiceHandler: Grpc_Testing_TestService.ServiceProtocol {
         throw RPCError(
           code: .invalidArgument, message: "response_parameters[\(index)].interval_us must be 0-\(maximumIntervalMicroseconds)")
       }
-      let size = try checked(size: parameter.size, field: "response_parameters[\(index)].size")
-      budget -= Int(size)
-      guard budget >= 0 else {
-        throw RPCError(code: .invalidArgument, message: "the responses of one call may hold at most \(maximumCallBytes) bytes of payload")
-      }
-      responses.append(PlannedResponse(pause: .microseconds(parameter.intervalUs), size: size))
+      let planned = PlannedResponse(
+        pause: .microseconds(parameter.intervalUs), size: try checked(size: parameter.size, field: "response_parameters[\(index)].size"))
+      try budget.take(planned)
+      responses.append(planned)
     }
     return responses
   }

@@ -434,29 +434,19 @@ public final class Vault: Sendable {
 
   /// The record with SENSITIVE values masked; a pending record's state only, without its values.
   public func record(subjectID: String) async throws -> RecordView {
-    let stored = try await existingRecord(subjectID)
-    if stored.state.pending != nil { return RecordView(state: stored.state, fields: []) }
-    return try open(stored).record.view(schema: schema, masking: true)
+    try view(of: try await existingRecord(subjectID))
   }
 
   /// Records as `record(subjectID:)` shows them, in the order asked; nil where the vault holds
   /// no record for the subject.
   public func records(subjectIDs: [String]) async throws -> [RecordView?] {
-    let schema = self.schema
-    var views: [RecordView?] = []
-    views.reserveCapacity(subjectIDs.count)
-    for record in try await store.records(subjectIDs) {
-      guard let stored = record else {
-        views.append(nil)
-        continue
-      }
-      if stored.state.pending != nil {
-        views.append(RecordView(state: stored.state, fields: []))
-      } else {
-        views.append(try open(stored).record.view(schema: schema, masking: true))
-      }
-    }
-    return views
+    try await store.records(subjectIDs).map { stored throws(VaultError) in try stored.map(view(of:)) }
+  }
+
+  /// How GetRecord shows a stored record.
+  private func view(of stored: StoredRecord) throws(VaultError) -> RecordView {
+    if stored.state.pending != nil { return RecordView(state: stored.state, fields: []) }
+    return try open(stored).record.view(schema: schema, masking: true)
   }
 
   /// Makes a pending record usable: every value stored again as its field says (sealed or not,

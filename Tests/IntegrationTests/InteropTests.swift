@@ -85,6 +85,13 @@ struct InteropTests {
     ])
     let greed = String(decoding: greedy.output + greedy.errors, as: UTF8.self)
     #expect(greedy.status != 0 && greed.contains("InvalidArgument") && greed.contains("at most 67108864 bytes"), "\(greed)")
+    // Seven pauses of 10 s: over the minute one call may wait in all, refused before the first.
+    let pauses = Array(repeating: #"{"size": 1, "interval_us": 10000000}"#, count: 7).joined(separator: ", ")
+    let patient = try await run("grpcurl", grpcurl + [
+      "-d", #"{"response_parameters": ["# + pauses + "]}", address.description, "grpc.testing.TestService/StreamingOutputCall",
+    ])
+    let patience = String(decoding: patient.output + patient.errors, as: UTF8.self)
+    #expect(patient.status != 0 && patience.contains("InvalidArgument") && patience.contains("wait at most 60"), "\(patience)")
 
     // EmptyCall: one empty frame in, one empty frame out, status 0 in the trailers.
     let empty = try await RawCall(path: "/grpc.testing.TestService/EmptyCall", body: RawCall.frames([])).send(to: address, in: directory)
