@@ -102,10 +102,12 @@ public func makeBlocklistServer(
   let replica = postgres.map { database in
     ReplicaFollower(database: database, channel: PostgresBlocklistStore.changesChannel, logger: logger) { try await blocklist.catchUp() }
   }
+  let handler = BlocklistHandler(blocklist: blocklist, replica: replica)
   return PrivacyServer(
     configuration: service,
-    services: [BlocklistHandler(blocklist: blocklist, replica: replica)],
+    services: [handler],
     serviceNames: ["privacy.blocklist.v1.BlocklistService"],
+    synchronousMethods: handler.synchronousMethods,
     replica: replica,
     metrics: metrics,
     logger: logger

@@ -55,16 +55,16 @@ public func makeConsentServer(
     ReplicaFollower(database: database, channel: PostgresConsentStore.changesChannel, logger: logger) { try await ledger.catchUp() }
   }
   let links = PreferenceLinks(store: store, ledger: ledger, settings: configuration.settings)
+  let handler = ConsentHandler(
+    ledger: ledger, links: links,
+    receipts: ConsentReceipts(
+      store: store, ledger: ledger, signer: configuration.receiptSigner, controller: configuration.receiptController),
+    askRules: AskRules(store: store, ledger: ledger), replica: replica)
   return PrivacyServer(
     configuration: configuration.service,
-    services: [
-      ConsentHandler(
-        ledger: ledger, links: links,
-        receipts: ConsentReceipts(
-          store: store, ledger: ledger, signer: configuration.receiptSigner, controller: configuration.receiptController),
-        askRules: AskRules(store: store, ledger: ledger), replica: replica)
-    ],
+    services: [handler],
     serviceNames: ["privacy.consent.v1.ConsentService"],
+    synchronousMethods: handler.synchronousMethods,
     companions: [DoubleOptInExpiry(ledger: ledger, links: links, interval: configuration.expiryCheckInterval, logger: logger)],
     replica: replica,
     metrics: metrics,

@@ -13,6 +13,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   typealias OutboundOut = ByteBuffer
 
   private let limits: WireLimits
+  private let synchronous: [MethodDescriptor: SynchronousAnswer]
   private let dispatch: @Sendable (WireCall) -> Void
   private let onHandshake: @Sendable (any Channel) -> Void
   private let budget: RequestBudget
@@ -58,6 +59,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private final class StreamState {
     var head: RequestHead?
     var call: WireCall?
+    /// A synchronous method's request, answered on the event loop once it ends (no `call` then).
+    var synchronous: SynchronousRequest?
     var deframer: MessageDeframer
     /// Refused or answered at once: what the client still sends is discarded.
     var discarding = false
@@ -85,10 +88,11 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   }
 
   init(
-    limits: WireLimits, dispatch: @escaping @Sendable (WireCall) -> Void,
+    limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer], dispatch: @escaping @Sendable (WireCall) -> Void,
     onHandshake: @escaping @Sendable (any Channel) -> Void
   ) {
     self.limits = limits
+    self.synchronous = synchronous
     self.dispatch = dispatch
     self.onHandshake = onHandshake
     self.budget = RequestBudget(perStream: limits.maxMessageBytes + 65_536, perConnection: limits.connectionBudgetBytes)
@@ -288,6 +292,9 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
         headers: [(":status", String(httpStatus)), ("content-type", "application/grpc")] + extra
           + Self.trailerFields(status, [:]),
         endStream: true)
+    case .call(let descriptor, let metadata) where synchronous[descriptor] != nil:
+      state.synchronous = SynchronousRequest(method: descriptor, answer: synchronous[descriptor]!, metadata: metadata)
+      if endStream { answerSynchronously(state, stream: id) }
     case .call(let descriptor, let metadata):
       let call = makeCall(stream: id, descriptor: descriptor)
       state.call = call
@@ -298,19 +305,33 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   }
 
   func session(stream id: Int32, data: UnsafeRawBufferPointer) {
-    guard let state = streams[id], let call = state.call, !state.discarding else {
+    guard let state = streams[id], !state.discarding, state.call != nil || state.synchronous != nil else {
       session.consume(stream: id, count: data.count)
       return
     }
     state.deframer.append(data)
-    if budget.received(data.count, streamHeld: call.held.add(data.count)) {
+    let streamHeld: Int
+    if let call = state.call {
+      streamHeld = call.held.add(data.count)
+    } else {
+      state.synchronous!.held += data.count
+      streamHeld = state.synchronous!.held
+    }
+    if budget.received(data.count, streamHeld: streamHeld) {
       session.consume(stream: id, count: data.count)
     } else {
       state.owed += data.count
     }
     do {
       while let message = try state.deframer.next() {
-        call.inbound.push(.message(message))
+        if let call = state.call {
+          call.inbound.push(.message(message))
+        } else if state.synchronous!.message == nil {
+          state.synchronous!.message = message
+        } else {
+          discard(state, stream: id, failure: SynchronousRequest.cardinality(state.synchronous!.method, got: "more"))
+          return
+        }
       }
     } catch {
       let failure: RPCError =
@@ -327,11 +348,13 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   func sessionDidEndRequest(stream id: Int32) {
     guard let state = streams[id] else { return }
     state.requestEnded = true
-    guard let call = state.call, !state.discarding else { return }
+    guard state.call != nil || state.synchronous != nil, !state.discarding else { return }
     if state.deframer.bufferedBytes > 0 {
       discard(state, stream: id, failure: RPCError(code: .invalidArgument, message: "the request ended inside a message"))
-    } else {
+    } else if let call = state.call {
       call.inbound.finish()
+    } else {
+      answerSynchronously(state, stream: id)
     }
   }
 
@@ -412,11 +435,44 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private func discard(_ state: StreamState, stream id: Int32, failure: RPCError) {
     state.discarding = true
     state.stopRequest = true
+    if state.synchronous != nil {
+      answerSynchronously(state, stream: id, failure: failure)
+      return
+    }
     state.call?.inbound.finish(failure)
     if let held = state.call?.held.takeAll() { budget.released(held) }
+    releaseOwed(state, stream: id)
+  }
+
+  private func releaseOwed(_ state: StreamState, stream id: Int32) {
     if state.owed > 0 {
       session.consume(stream: id, count: state.owed)
       state.owed = 0
+    }
+  }
+
+  /// Answers a synchronous method's request here, on the event loop: the whole response (headers,
+  /// message, trailers) goes out with this read burst's flush. With `failure` the transport
+  /// refused the request; the answer still sees it, so the call is counted and logged like any.
+  private func answerSynchronously(_ state: StreamState, stream id: Int32, failure: RPCError? = nil) {
+    guard let request = state.synchronous, !state.responseEnded else { return }
+    state.synchronous = nil
+    state.responseEnded = true
+    budget.released(request.held)
+    releaseOwed(state, stream: id)
+    switch request.answer(failure.map { .failure($0) } ?? request.complete, request.metadata) {
+    case .success(let message):
+      state.responseStarted = true
+      session.respond(stream: id, headers: Self.responseHeaders([:]), endStream: false)
+      var framed = context.channel.allocator.buffer(capacity: message.count + 5)
+      MessageFramer.frame(message, into: &framed)
+      session.send(stream: id, &framed)
+      session.finish(stream: id, trailers: Self.trailerFields(Status(code: .ok, message: ""), [:]))
+    case .failure(let error):
+      session.respond(
+        stream: id,
+        headers: Self.responseHeaders([:]) + Self.trailerFields(Status(code: Status.Code(error.code), message: error.message), error.metadata),
+        endStream: true)
     }
   }
 

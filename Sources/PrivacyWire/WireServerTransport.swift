@@ -5,7 +5,8 @@ import Synchronization
 
 /// A gRPC server transport on libnghttp2: SwiftNIO event loops read and write the sockets, one
 /// nghttp2 session per connection speaks HTTP/2, and each request stream becomes a call that
-/// GRPCCore runs in its own task.
+/// GRPCCore runs in its own task, except for the synchronous methods, which are answered on the
+/// event loop (`SynchronousAnswer`).
 public final class WireServerTransport: ServerTransport, Sendable {
   public typealias Bytes = [UInt8]
 
@@ -17,6 +18,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
   private let host: String
   private let port: Int
   private let limits: WireLimits
+  private let synchronous: [MethodDescriptor: SynchronousAnswer]
   private let group: MultiThreadedEventLoopGroup
   private let onAccept: AcceptHook
   private let onHandshake: HandshakeHook
@@ -32,13 +34,16 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private let state = Mutex(State())
 
+  /// - Parameter synchronous: the unary methods answered on the event loop, by method; GRPCCore
+  ///   never sees their calls.
   public init(
-    host: String, port: Int, eventLoops: Int, limits: WireLimits, onAccept: @escaping AcceptHook,
-    onHandshake: @escaping HandshakeHook
+    host: String, port: Int, eventLoops: Int, limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer] = [:],
+    onAccept: @escaping AcceptHook, onHandshake: @escaping HandshakeHook
   ) {
     self.host = host
     self.port = port
     self.limits = limits
+    self.synchronous = synchronous
     self.group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
     self.onAccept = onAccept
     self.onHandshake = onHandshake
@@ -122,6 +127,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private func bootstrap(_ calls: AsyncStream<WireCall>.Continuation) -> ServerBootstrap {
     let limits = self.limits
+    let synchronous = self.synchronous
     let onAccept = self.onAccept
     let onHandshake = self.onHandshake
     return ServerBootstrap(group: group)
@@ -135,7 +141,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
         onAccept(channel).flatMapThrowing {
           guard self.track(channel) else { throw ShuttingDown() }
           try channel.pipeline.syncOperations.addHandler(
-            WireConnection(limits: limits, dispatch: { calls.yield($0) }, onHandshake: onHandshake))
+            WireConnection(limits: limits, synchronous: synchronous, dispatch: { calls.yield($0) }, onHandshake: onHandshake))
         }
       }
   }

@@ -8,6 +8,11 @@ import Testing
 @Suite("Hostile input")
 struct HostileInputTests {
   static let healthCheck = "/grpc.health.v1.Health/Check"
+  /// A method each service answers on its event loops (`SynchronousMethod`).
+  static let synchronousMethod = [
+    "consent-service": "/privacy.consent.v1.ConsentService/CheckConsent",
+    "blocklist-service": "/privacy.blocklist.v1.BlocklistService/Check",
+  ]
 
   @Test("a malformed grpc-timeout is INVALID_ARGUMENT, a well-formed one is honoured, and no server dies", arguments: [
     "consent-service", "vault-service", "subject-rights-service", "blocklist-service", "gateway",
@@ -28,6 +33,13 @@ struct HostileInputTests {
       let answer = try await RawCall(path: Self.healthCheck, headers: ["grpc-timeout: \(timeout)"], body: emptyMessage)
         .send(to: address, in: directory)
       #expect(answer.status == 0, "grpc-timeout \(timeout): \(answer)")
+    }
+    // A method answered on the event loop never reaches GRPCCore: it checks the timeout itself.
+    if let path = Self.synchronousMethod[name] {
+      let answer = try await RawCall(
+        path: path, headers: ["grpc-timeout: -1S", "x-internal-token: \(testInternalToken)"], body: RawCall.frames([])
+      ).send(to: address, in: directory)
+      #expect(answer.status == 3 && answer.message?.contains("grpc-timeout") == true, "\(path): \(answer)")
     }
     #expect(service.isRunning, "\(service.standardError.suffix(2000))")
     #expect(await HealthProbe.check(address, timeout: .seconds(10)) == .serving)

@@ -68,11 +68,15 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   func checkConsent(
     request: ServerRequest<Privacy_Consent_V1_CheckConsentRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentResponse> {
-    let subjectID = try Validate.subjectID(request.message.subjectID)
-    let purposeID = try Validate.slug(request.message.purposeID, field: "purpose_id")
+    ServerResponse(message: try checkConsent(request.message))
+  }
+
+  /// Answered from memory: the nghttp2 transport runs it on its event loop (`synchronousMethods`).
+  func checkConsent(_ message: Privacy_Consent_V1_CheckConsentRequest) throws -> Privacy_Consent_V1_CheckConsentResponse {
+    let subjectID = try Validate.subjectID(message.subjectID)
+    let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
     try replica?.requireFresh()
-    let answer = try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID)
-    return ServerResponse(message: answer.proto)
+    return try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID).proto
   }
 
   /// Most pairs one CheckConsentBatch may ask.
@@ -234,7 +238,13 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   func checkEmailEligibility(
     request: ServerRequest<Privacy_Consent_V1_CheckEmailEligibilityRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckEmailEligibilityResponse> {
-    let message = request.message
+    ServerResponse(message: try checkEmailEligibility(request.message))
+  }
+
+  /// Answered from memory: the nghttp2 transport runs it on its event loop (`synchronousMethods`).
+  func checkEmailEligibility(
+    _ message: Privacy_Consent_V1_CheckEmailEligibilityRequest
+  ) throws -> Privacy_Consent_V1_CheckEmailEligibilityResponse {
     let subjectID = try Validate.subjectID(message.subjectID)
     let kind = try Validate.requiredEnum(message.messageKind, field: "message_kind", MessageKind.init)
     try Validate.knownEnum(message.policy, field: "policy")
@@ -244,12 +254,20 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
     try replica?.requireFresh()
     let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID, purposeID: purposeID)
-    return ServerResponse(message: .with {
+    return .with {
       $0.allowed = answer.allowed
       $0.reason = answer.reason.proto
       $0.optInStatus = answer.optInStatus.proto
       $0.detail = answer.detail
-    })
+    }
+  }
+
+  /// The methods that answer from memory at once.
+  var synchronousMethods: [SynchronousMethod] {
+    [
+      SynchronousMethod(Service.Method.CheckConsent.descriptor) { try self.checkConsent($0) },
+      SynchronousMethod(Service.Method.CheckEmailEligibility.descriptor) { try self.checkEmailEligibility($0) },
+    ]
   }
 
   // MARK: Mailing lists and subscriptions

@@ -6,12 +6,10 @@ import Foundation
 /// turns an error no handler named into INTERNAL instead of UNKNOWN, logging the cause's type.
 /// It must be the outermost interceptor: it sees the outcome of everything inside it.
 public struct CallObserverInterceptor: ServerInterceptor {
-  private let logger: Logger
-  private let metrics: ServerMetrics?
+  private let observer: CallObserver
 
   public init(logger: Logger, metrics: ServerMetrics?) {
-    self.logger = logger
-    self.metrics = metrics
+    self.observer = CallObserver(logger: logger, metrics: metrics)
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(
@@ -26,29 +24,50 @@ public struct CallObserverInterceptor: ServerInterceptor {
       response = try await next(request, context)
     } catch {
       // Interceptors further in throw; gRPC turns that into a failed response, so do it here too.
-      response = StreamingServerResponse(error: RPCError(error) ?? RPCError(code: .unknown, message: "", cause: error))
+      response = StreamingServerResponse(error: CallObserver.rpcError(error))
     }
     switch response.accepted {
     case .success:
-      finish(method: method, code: "OK", start: start, level: .debug)
+      observer.finished(method: method, start: start)
       return response
-    case .failure(let error) where error.code == .unknown && error.cause.map({ !($0 is any RPCErrorConvertible) }) ?? false:
+    case .failure(let error):
+      let sent = observer.failed(method: method, error: error, metadata: request.metadata, start: start)
+      return sent.map { StreamingServerResponse(error: $0) } ?? response
+    }
+  }
+}
+
+/// What `CallObserverInterceptor` does with a call's outcome, shared with the synchronous methods,
+/// which GRPCCore never sees.
+struct CallObserver: Sendable {
+  let logger: Logger
+  let metrics: ServerMetrics?
+
+  /// Any error as gRPC reports what a handler threw: itself, what it names, or UNKNOWN.
+  static func rpcError(_ error: any Error) -> RPCError {
+    RPCError(error) ?? RPCError(code: .unknown, message: "", cause: error)
+  }
+
+  /// Counts and logs a call that succeeded.
+  func finished(method: String, start: ContinuousClock.Instant) {
+    finish(method: method, code: "OK", start: start, level: .debug)
+  }
+
+  /// Counts and logs a call that failed; returns the error to send instead, if not `error`.
+  func failed(method: String, error: RPCError, metadata: Metadata, start: ContinuousClock.Instant) -> RPCError? {
+    if error.code == .unknown, let cause = error.cause, !(cause is any RPCErrorConvertible) {
       // A handler threw an error no rule named (a storage failure, say): INTERNAL, not UNKNOWN,
       // and the cause goes to the log by type only, since its text may hold data.
-      let requestID = CallerIdentity(metadata: request.metadata).requestID
+      let requestID = CallerIdentity(metadata: metadata).requestID
       logger.error(
         "unexpected error",
-        metadata: [
-          "rpc.method": "\(method)", "request.id": "\(requestID)", "error.type": "\(type(of: error.cause!))",
-        ])
+        metadata: ["rpc.method": "\(method)", "request.id": "\(requestID)", "error.type": "\(type(of: cause))"])
       finish(method: method, code: RPCError.Code.internalError.canonicalName, start: start, level: .info)
-      return StreamingServerResponse(error: RPCError(code: .internalError, message: "internal error (request id \(requestID))"))
-    case .failure(let error):
-      finish(method: method, code: error.code.canonicalName, start: start, level: .info)
-      guard error.message.utf8.count > Self.maxStatusMessageBytes else { return response }
-      return StreamingServerResponse(
-        error: RPCError(code: error.code, message: Self.cut(error.message), metadata: error.metadata))
+      return RPCError(code: .internalError, message: "internal error (request id \(requestID))")
     }
+    finish(method: method, code: error.code.canonicalName, start: start, level: .info)
+    guard error.message.utf8.count > Self.maxStatusMessageBytes else { return nil }
+    return RPCError(code: error.code, message: Self.cut(error.message), metadata: error.metadata)
   }
 
   /// The longest status message a server sends. Messages quote little input (`String.clipped`),

@@ -16,13 +16,16 @@ public struct InternalTokenInterceptor: ServerInterceptor {
     context: ServerContext,
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    if !Self.open.contains(context.descriptor.service.fullyQualifiedService) {
-      let presented = request.metadata[stringValues: MetadataKey.internalToken].first(where: { _ in true }) ?? ""
-      // Constant time over the bytes; only the length can differ early, and it is no secret.
-      guard ConstantTime.equals(presented.utf8, token) else {
-        throw RPCError(code: .unauthenticated, message: "missing or invalid internal credential")
-      }
-    }
+    if !Self.open.contains(context.descriptor.service.fullyQualifiedService) { try check(request.metadata) }
     return try await next(request, context)
+  }
+
+  /// Throws UNAUTHENTICATED unless `metadata` carries the token.
+  func check(_ metadata: Metadata) throws(RPCError) {
+    let presented = metadata[stringValues: MetadataKey.internalToken].first(where: { _ in true }) ?? ""
+    // Constant time over the bytes; only the length can differ early, and it is no secret.
+    guard ConstantTime.equals(presented.utf8, token) else {
+      throw RPCError(code: .unauthenticated, message: "missing or invalid internal credential")
+    }
   }
 }

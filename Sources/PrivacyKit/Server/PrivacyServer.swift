@@ -34,6 +34,7 @@ public struct PrivacyServer: Service {
   private let configuration: ServiceConfiguration
   private let services: [any RegistrableRPCService]
   private let streamingRequestMethods: Set<MethodDescriptor>
+  private let synchronousMethods: [SynchronousMethod]
   private let health: HealthService
   private let reflection: ReflectionService
   private let authentication: Authentication
@@ -52,6 +53,9 @@ public struct PrivacyServer: Service {
   ///   - serviceNames: their fully qualified names, reported by health.
   ///   - streamingRequestMethods: the services' methods whose clients stream requests; every other
   ///     method takes exactly one request message.
+  ///   - synchronousMethods: the services' unary methods that answer from memory at once; the
+  ///     nghttp2 transport answers them on its event loops (the services implement them too, for
+  ///     the nio transport).
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
@@ -65,6 +69,7 @@ public struct PrivacyServer: Service {
     services: [any RegistrableRPCService],
     serviceNames: [String],
     streamingRequestMethods: [MethodDescriptor] = [],
+    synchronousMethods: [SynchronousMethod] = [],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
     replica: ReplicaFollower? = nil,
@@ -76,6 +81,7 @@ public struct PrivacyServer: Service {
     self.configuration = configuration
     self.services = services
     self.streamingRequestMethods = Set(streamingRequestMethods).union(ReflectionService.methods)
+    self.synchronousMethods = synchronousMethods
     let ready: (@Sendable () -> Bool)? = if let replica { { replica.isFresh } } else { nil }
     self.health = HealthService(services: serviceNames, ready: ready)
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
@@ -89,33 +95,47 @@ public struct PrivacyServer: Service {
 
   public func run() async throws {
     let connections = makeConnectionGuard()
+    let rules = RequestRules(maxMessageBytes: Self.maxMessageBytes, streamingRequestMethods: streamingRequestMethods)
+    let tokenCheck = makeTokenCheck()
     switch configuration.transport {
     case .nghttp2:
+      let synchronous = SynchronousCalls.answers(
+        synchronousMethods, rules: rules, token: tokenCheck, observer: CallObserver(logger: logger, metrics: metrics), logger: logger)
       try await serve(
-        on: ServerTransports.wire(configuration, connections: connections, backend: authentication == .internalToken, logger: logger),
+        on: ServerTransports.wire(
+          configuration, connections: connections, backend: authentication == .internalToken, synchronous: synchronous, logger: logger),
+        rules: rules, tokenCheck: tokenCheck, connections: connections)
+    case .nio:
+      try await serve(
+        on: ServerTransports.nio(configuration, connections: connections, logger: logger), rules: rules, tokenCheck: tokenCheck,
         connections: connections)
-    case .nio: try await serve(on: ServerTransports.nio(configuration, connections: connections, logger: logger), connections: connections)
     }
   }
 
-  private func serve<Transport: BoundTransport>(on transport: Transport, connections: ConnectionGuard) async throws {
-    let host = configuration.host
-    var interceptors: [any ServerInterceptor] = [
-      CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor(),
-    ]
+  /// What checks the internal credential of calls, when the server asks one.
+  private func makeTokenCheck() -> InternalTokenInterceptor? {
     switch (authentication, configuration.internalToken) {
     case (.internalToken, let token?):
-      interceptors.append(InternalTokenInterceptor(token: token))
+      return InternalTokenInterceptor(token: token)
     case (.internalToken, nil):
       if configuration.tls?.requiresClientCertificate != true {
         logger.warning("no INTERNAL_TOKEN and no client certificates: accepting calls without a credential (ALLOW_INSECURE_DEV=1)")
       }
+      return nil
     case (.byServices, _):
-      break
+      return nil
     }
+  }
+
+  private func serve<Transport: BoundTransport>(
+    on transport: Transport, rules: RequestRules, tokenCheck: InternalTokenInterceptor?, connections: ConnectionGuard
+  ) async throws {
+    let host = configuration.host
+    let interceptors: [any ServerInterceptor] =
+      [CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor()]
+      + [tokenCheck].compactMap { $0 }
     let server = GRPCServer(
-      transport: RequestGuardTransport(
-        transport, rules: RequestRules(maxMessageBytes: Self.maxMessageBytes, streamingRequestMethods: streamingRequestMethods), logger: logger),
+      transport: RequestGuardTransport(transport, rules: rules, logger: logger),
       services: services + [health] + reflection.services,
       interceptors: interceptors
     )

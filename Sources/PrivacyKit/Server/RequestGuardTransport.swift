@@ -39,12 +39,9 @@ public struct RequestGuardTransport<Base: ServerTransport>: ServerTransport {
       let iterator = InboundIterator(stream.inbound.makeAsyncIterator())
       let first: Result<RPCRequestPart<Bytes>?, any Error>
       do { first = .success(try await iterator.next()) } catch { first = .failure(error) }
-      if case .success(.metadata(let metadata)) = first, let problem = rules.problem(with: metadata) {
-        logger.info(
-          "call refused",
-          metadata: [
-            "rpc.method": "\(stream.descriptor.fullyQualifiedMethod)", "rpc.code": "\(problem.code.canonicalName)",
-          ])
+      if case .success(.metadata(let metadata)) = first,
+        let problem = rules.refusal(of: metadata, method: stream.descriptor, logger: logger)
+      {
         try? await stream.outbound.write(.status(Status(code: Status.Code(problem.code), message: problem.message), [:]))
         await stream.outbound.finish()
         return
@@ -80,8 +77,15 @@ public struct RequestRules: Sendable {
     streamingRequestMethods.contains(method.fullyQualifiedMethod)
   }
 
-  /// Why a call with these request headers is refused before it runs, or nil.
-  func problem(with metadata: Metadata) -> RPCError? {
+  /// Why a call with these request headers is refused before it runs, logged; nil to run it.
+  func refusal(of metadata: Metadata, method: MethodDescriptor, logger: Logger) -> RPCError? {
+    guard let problem = problem(with: metadata) else { return nil }
+    logger.info(
+      "call refused", metadata: ["rpc.method": "\(method.fullyQualifiedMethod)", "rpc.code": "\(problem.code.canonicalName)"])
+    return problem
+  }
+
+  private func problem(with metadata: Metadata) -> RPCError? {
     for value in metadata[stringValues: "grpc-timeout"] where !GRPCTimeout.isWellFormed(value) {
       return RPCError(
         code: .invalidArgument, message: "grpc-timeout must be 1-8 digits followed by a unit (H, M, S, m, u or n)")

@@ -30,11 +30,16 @@ extension HTTP2ServerTransport.Posix: BoundTransport {
 
 /// Builds either transport with the same limits and connection hygiene.
 enum ServerTransports {
-  /// - Parameter backend: the server's caller is the gateway, which relays every client's
-  ///   cancellations over one connection: it may reset ten times as many streams at once and
-  ///   about ten times as many per second as one client (the gateway holds each of its clients to
-  ///   nghttp2's defaults).
-  static func wire(_ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool, logger: Logger) -> WireServerTransport {
+  /// - Parameters:
+  ///   - backend: the server's caller is the gateway, which relays every client's cancellations
+  ///     over one connection: it may reset ten times as many streams at once and about ten times
+  ///     as many per second as one client (the gateway holds each of its clients to nghttp2's
+  ///     defaults).
+  ///   - synchronous: the methods answered on the event loops.
+  static func wire(
+    _ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool,
+    synchronous: [MethodDescriptor: SynchronousAnswer] = [:], logger: Logger
+  ) -> WireServerTransport {
     let tls = configuration.tls
     return WireServerTransport(
       host: configuration.host, port: configuration.port, eventLoops: configuration.eventLoops,
@@ -43,6 +48,7 @@ enum ServerTransports {
         maxHeaderListBytes: PrivacyServer.maxMetadataBytes, resetBurst: backend ? 10_000 : 1000,
         resetsPerSecond: backend ? 300 : 33, idleTimeout: configuration.idleTimeout,
         keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
+      synchronous: synchronous,
       onAccept: { channel in
         connections.accepted(channel).flatMapThrowing { try tls?.secure(channel, logger: logger) }
       },
