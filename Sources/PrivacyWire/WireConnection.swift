@@ -292,10 +292,12 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
         headers: [(":status", String(httpStatus)), ("content-type", "application/grpc")] + extra
           + Self.trailerFields(status, [:]),
         endStream: true)
-    case .call(let descriptor, let metadata) where synchronous[descriptor] != nil:
-      state.synchronous = SynchronousRequest(method: descriptor, answer: synchronous[descriptor]!, metadata: metadata)
-      if endStream { answerSynchronously(state, stream: id) }
     case .call(let descriptor, let metadata):
+      if let answer = synchronous[descriptor] {
+        state.synchronous = SynchronousRequest(method: descriptor, answer: answer, metadata: metadata)
+        if endStream { answerSynchronously(state, stream: id) }
+        return
+      }
       let call = makeCall(stream: id, descriptor: descriptor)
       state.call = call
       call.inbound.push(.metadata(metadata))

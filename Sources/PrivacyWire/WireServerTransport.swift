@@ -34,8 +34,8 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private let state = Mutex(State())
 
-  /// - Parameter synchronous: the unary methods answered on the event loop, by method; GRPCCore
-  ///   never sees their calls.
+  /// - Parameter synchronous: the unary methods answered on the event loop, by method as a request's
+  ///   path names it (no RPC type); GRPCCore never sees their calls.
   public init(
     host: String, port: Int, eventLoops: Int, limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer] = [:],
     onAccept: @escaping AcceptHook, onHandshake: @escaping HandshakeHook

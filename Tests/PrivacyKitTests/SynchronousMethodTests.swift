@@ -11,7 +11,8 @@ import Testing
 /// names, "refuse" a status of its own; anything else is SERVING. Each answer notes whether it
 /// ran inside a task.
 final class AnswerMethod: Sendable {
-  static let descriptor = MethodDescriptor(fullyQualifiedService: "test.Runtime", method: "Answer")
+  /// Typed, as generated descriptors are.
+  static let descriptor = MethodDescriptor(fullyQualifiedService: "test.Runtime", method: "Answer", type: .unary)
   let ranInTask = Mutex<[Bool]>([])
 
   var method: SynchronousMethod {
