@@ -134,18 +134,23 @@ def frame(message):
 H2Load = collections.namedtuple("H2Load", "qps p50 p99 failed succeeded")
 
 
-def h2load(address, method, payload, headers, clients, streams, seconds, scheme="http"):
+def h2load(address, method, payload, headers, clients, streams, seconds, scheme="http", grpc=True, http1=False):
     """Loads `method` with one request body for `seconds`; returns an H2Load (QPS, p50 and p99 in ms,
     failed and succeeded requests of the measured window: h2load does not count its warm-up calls).
-    With scheme "https" h2load speaks TLS (ALPN h2, no certificate check, no client certificate)."""
+    With scheme "https" h2load speaks TLS (ALPN h2, no certificate check, no client certificate).
+    With grpc False no gRPC headers are added (a plain HTTP POST); with http1 it speaks HTTP/1.1,
+    `streams` then being requests pipelined on each connection."""
     with tempfile.TemporaryDirectory() as scratch:
         body = os.path.join(scratch, "frame")
         log = os.path.join(scratch, "log")
         with open(body, "wb") as out:
             out.write(payload)
         command = ["taskset", "-c", LOAD_CPU, "h2load", "-t1", f"-c{clients}", f"-m{streams}", "-D", str(seconds),
-                   "--warm-up-time=2", "-H", "content-type: application/grpc", "-H", "te: trailers",
-                   "-d", body, f"--log-file={log}"]
+                   "--warm-up-time=2", "-d", body, f"--log-file={log}"]
+        if grpc:
+            command += ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+        if http1:
+            command.append("--h1")
         for key, value in headers.items():
             command += ["-H", f"{key}: {value}"]
         command.append(f"{scheme}://{address}/{method}")
