@@ -202,6 +202,28 @@ public func closedPort() -> Int {
   boundLoopbackSocket().port
 }
 
+/// Listens on `port` of 127.0.0.1 and never accepts, so that no other server (of a test running
+/// beside) takes the port of a server that stopped while clients still dial it: they would call
+/// the wrong service. Returns the socket to close, or nil when the port is taken already.
+public func holdLoopbackPort(_ port: Int) -> Int32? {
+  let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  var reuse: Int32 = 1
+  // The stopped server's connections may linger in TIME_WAIT; a listener still keeps others off.
+  setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = in_port_t(UInt16(port).bigEndian)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  let bound = withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
+  guard bound == 0, listen(descriptor, 1) == 0 else {
+    close(descriptor)
+    return nil
+  }
+  return descriptor
+}
+
 /// A TCP socket bound to a free port of 127.0.0.1, not yet listening.
 public func boundLoopbackSocket() -> (descriptor: Int32, port: Int) {
   let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
