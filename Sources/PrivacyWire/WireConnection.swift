@@ -376,6 +376,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     guard let state = streams.removeValue(forKey: id) else { return }
     let completed = errorCode == HTTP2ErrorCode.noError && state.requestEnded && state.responseEnded
     endCall(of: state, stream: id, cancelled: !completed)
+    // A synchronous request reset before it was answered no longer holds its bytes.
+    if let request = state.synchronous { budget.released(request.held) }
     // The stream is gone, but its unacknowledged bytes still count against the connection's window.
     if state.owed > 0 { session.consumeConnection(count: state.owed) }
     if !state.refused { activeCalls -= 1 }
