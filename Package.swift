@@ -178,7 +178,7 @@ let package = Package(
       dependencies: ["PrivacyLoad", "PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grdb, swiftProtobuf],
       swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyMailTests", dependencies: ["PrivacyMail", "PrivacyTesting", "PrivacyCertificates"], swiftSettings: swiftSettings),
-    .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore], swiftSettings: swiftSettings),
+    .testTarget(name: "PrivacyWireTests", dependencies: ["PrivacyWire", grpcCore, grpcHTTP2, nioCore], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyKitTests", dependencies: ["PrivacyKit", "PrivacyTesting", "PrivacyCertificates", "PrivacyProtocol", grpcCore, grpcHTTP2, grpcProtobuf, grdb, lifecycle, logging], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyConsentTests", dependencies: ["PrivacyConsent", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, swiftProtobuf], swiftSettings: swiftSettings),
     .testTarget(name: "PrivacyRightsTests", dependencies: ["PrivacyRights", "PrivacyKit", "PrivacyTesting", "PrivacyProtocol", grpcCore, grpcHTTP2, grdb, crypto], swiftSettings: swiftSettings),

@@ -117,38 +117,6 @@ struct SynchronousMethodTests {
     }
     #expect(text.contains(#"grpc_server_handled_total{grpc_method="test.Runtime/Answer",grpc_code="UNIMPLEMENTED"} 2"#))
   }
-
-  @Test("requests of a synchronous method reset before their end give their bytes back: the connection takes more")
-  func resetsReleaseTheirBytes() async throws {
-    let method = AnswerMethod()
-    try await withRunningServer(try server(method, metrics: ServerMetrics())) { port async throws in
-      try await withTestClient(port: port, deadline: .seconds(20)) { client async throws in
-        let large = String(repeating: "x", count: 3 * 1024 * 1024)
-        // 36 MiB in all: above the connection's 32 MiB budget if they stayed counted.
-        for _ in 0..<12 {
-          let call = Task {
-            try await client.clientStreaming(
-              request: StreamingClientRequest(of: Grpc_Health_V1_HealthCheckRequest.self) { writer in
-                try await writer.write(.with { $0.service = large })
-                try await Task.sleep(for: .seconds(30))
-              },
-              descriptor: AnswerMethod.descriptor, serializer: ProtobufSerializer<Grpc_Health_V1_HealthCheckRequest>(),
-              deserializer: ProtobufDeserializer<Grpc_Health_V1_HealthCheckResponse>(), options: .defaults
-            ) { try $0.message }
-          }
-          try await Task.sleep(for: .milliseconds(150))
-          call.cancel()
-          _ = await call.result
-        }
-        // Counted still, they would keep the server from opening the flow-control windows again:
-        // these 24 MiB would stall past the 16 MiB connection window.
-        for _ in 0..<8 {
-          #expect(try await answer(client, String(repeating: "y", count: 3 * 1024 * 1024)).status == .serving)
-        }
-      }
-    }
-    #expect(method.ranInTask.withLock { $0.count } == 8)
-  }
 }
 
 /// Request bytes sent as they are.
