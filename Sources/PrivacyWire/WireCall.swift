@@ -9,17 +9,14 @@ final class WireCall: Sendable {
   let localPeer: String
   let inbound: InboundParts
   let writer: ResponseWriter
-  /// Where the call's task runs: its connection's event loop.
-  let executor: any TaskExecutor
   /// Request bytes this stream holds, counted by both sides.
   let held: HeldBytes
   private let cancellation = Mutex<(handle: ServerContext.RPCCancellationHandle?, cancelled: Bool)>((nil, false))
 
   init(
     descriptor: MethodDescriptor, remotePeer: String, localPeer: String, held: HeldBytes, inbound: InboundParts,
-    writer: ResponseWriter, executor: any TaskExecutor
+    writer: ResponseWriter
   ) {
-    self.executor = executor
     self.held = held
     self.descriptor = descriptor
     self.remotePeer = remotePeer

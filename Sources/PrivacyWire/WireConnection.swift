@@ -19,8 +19,6 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private let budget: RequestBudget
 
   private var context: ChannelHandlerContext!
-  /// Runs the connection's calls on its event loop.
-  private var executor: EventLoopTaskExecutor!
   /// Nil until the client's first bytes arrive.
   private var session: HTTP2Session!
   private var streams: [Int32: StreamState] = [:]
@@ -105,7 +103,6 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
-    executor = EventLoopTaskExecutor(context.eventLoop)
     remotePeer = Self.describe(context.channel.remoteAddress)
     localPeer = Self.describe(context.channel.localAddress)
   }
@@ -435,8 +432,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
       },
       end: { failed in eventLoop.execute { connection.value.writerEnded(stream: id, failed: failed) } })
     return WireCall(
-      descriptor: descriptor, remotePeer: remotePeer, localPeer: localPeer, held: held, inbound: inbound, writer: writer,
-      executor: executor)
+      descriptor: descriptor, remotePeer: remotePeer, localPeer: localPeer, held: held, inbound: inbound, writer: writer)
   }
 
   /// Fails a call's request with `failure` and discards what the client still sends on it.

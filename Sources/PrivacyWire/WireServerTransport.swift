@@ -86,7 +86,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
     await withTaskCancellationHandler {
       await withDiscardingTaskGroup { tasks in
         for await call in calls {
-          tasks.addTask(executorPreference: call.executor) {
+          tasks.addTask {
             await withServerContextRPCCancellationHandle { handle in
               call.attach(handle)
               let context = ServerContext(
