@@ -3,7 +3,6 @@ pinned to the server core, one AES-256-GCM key, and one ciphertext to decrypt ag
 each call a single-item decrypt over HTTP/1.1 (OpenBao serves no cleartext HTTP/2)."""
 import base64
 import json
-import os
 import shutil
 import socket
 import subprocess
