@@ -34,8 +34,8 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private let state = Mutex(State())
 
-  /// - Parameter synchronous: the unary methods answered on the event loop, by method as a request's
-  ///   path names it (no RPC type); GRPCCore never sees their calls.
+  /// - Parameter synchronous: the unary methods answered on the event loop, by method; GRPCCore
+  ///   never sees their calls.
   public init(
     host: String, port: Int, eventLoops: Int, limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer] = [:],
     onAccept: @escaping AcceptHook, onHandshake: @escaping HandshakeHook
@@ -43,7 +43,11 @@ public final class WireServerTransport: ServerTransport, Sendable {
     self.host = host
     self.port = port
     self.limits = limits
-    self.synchronous = synchronous
+    // A request's path names no RPC type, and generated descriptors carry one: keys drop it, or
+    // a generated descriptor would never equal the one made from a request.
+    self.synchronous = Dictionary(
+      synchronous.map { (MethodDescriptor(service: $0.key.service, method: $0.key.method), $0.value) },
+      uniquingKeysWith: { first, _ in first })
     self.group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
     self.onAccept = onAccept
     self.onHandshake = onHandshake

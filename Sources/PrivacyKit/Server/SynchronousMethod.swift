@@ -39,10 +39,7 @@ enum SynchronousCalls {
     var answers: [MethodDescriptor: SynchronousAnswer] = [:]
     for method in methods {
       let name = method.descriptor.fullyQualifiedMethod
-      // Generated descriptors name the RPC type; a transport's, made from the request's path,
-      // cannot, and the type takes part in equality.
-      let key = MethodDescriptor(service: method.descriptor.service, method: method.descriptor.method)
-      answers[key] = { request, metadata in
+      answers[method.descriptor] = { request, metadata in
         if let refusal = rules.refusal(of: metadata, method: method.descriptor, logger: logger) { return .failure(refusal) }
         let start = ContinuousClock.now
         do {
