@@ -8,7 +8,6 @@ core 1, all in one run.
 
 usage: Benchmarks/blocklist_rights.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import base64
 import functools
 import os
@@ -64,10 +63,7 @@ def _offset_open(offset, i):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     stubs = grpcload.python_stubs("privacy/blocklist/v1/blocklist.proto", "privacy/rights/v1/rights.proto")
     import grpc

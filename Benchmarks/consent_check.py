@@ -8,7 +8,6 @@ and nghttpd serving a 23-byte file, the HTTP/2 limit of this machine. Last, Chec
 
 usage: Benchmarks/consent_check.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import os
 import sys
 import tempfile
@@ -55,10 +54,7 @@ def check_batch_answer(address, c, cg, grpc, request, metadata):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     stubs = grpcload.python_stubs("privacy/consent/v1/consent.proto")
     import grpc

@@ -9,7 +9,6 @@ its chain verifies, and prints no figure when it does not.
 
 usage: Benchmarks/gateway_check.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import hashlib
 import os
 import sqlite3
@@ -29,10 +28,7 @@ def audit_entries(path):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/rights/v1/rights.proto", "privacy/vault/v1/vault.proto",
                           "privacy/gateway/v1/gateway.proto")

@@ -4,6 +4,7 @@ framing gRPC requests, and running h2load with per-request latencies.
 h2load counts any HTTP 200 as a success even when the gRPC status is an error, so every script
 checks the answer of one real call before loading a server.
 """
+import argparse
 import collections
 import os
 import shutil
@@ -19,6 +20,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+
+
+def load_arguments(parser=None):
+    """The options of every load script, `--seconds` a row and `--bin-dir`, after the script's own
+    (added to `parser` beforehand), parsed."""
+    parser = parser or argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--bin-dir", help="use release executables already built there")
+    return parser.parse_args()
 
 
 def require_tools():

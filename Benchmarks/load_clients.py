@@ -8,7 +8,6 @@ to core 1, all in one run.
 
 usage: Benchmarks/load_clients.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import functools
 import os
 import sys
@@ -29,10 +28,7 @@ def check_request(i):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     grpcload.python_stubs("privacy/consent/v1/consent.proto")
     import grpc

@@ -16,7 +16,6 @@ the private cluster that `scripts/with-postgres` makes (it sets PRIVACY_TEST_POS
 
 usage: scripts/with-postgres python3 Benchmarks/replicas.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import base64
 import functools
 import os
@@ -249,10 +248,7 @@ def measure(service, cluster, bin_path, metadata, headers, seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     cluster = os.environ.get("PRIVACY_TEST_POSTGRES_URL")
     if not cluster:
         sys.exit("run inside the private cluster: scripts/with-postgres Benchmarks/replicas.py")

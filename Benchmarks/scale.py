@@ -186,9 +186,7 @@ def measure(bin_path, size, seconds, headers):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments(parser)
     sizes = sorted(int(size) for size in args.sizes.split(","))
     grpcload.require_tools()
     grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto", "privacy/rights/v1/rights.proto",

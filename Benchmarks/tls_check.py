@@ -9,7 +9,6 @@ or no figure is printed.
 
 usage: Benchmarks/tls_check.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import hashlib
 import os
 import subprocess
@@ -48,10 +47,7 @@ def make_certificates(folder):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     grpcload.python_stubs("privacy/consent/v1/consent.proto")
     import grpc

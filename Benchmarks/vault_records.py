@@ -13,7 +13,6 @@ more per OK call, at version 1, and five access-log entries more per OK call.
 
 usage: Benchmarks/vault_records.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import base64
 import functools
 import os
@@ -132,10 +131,7 @@ print(n / (time.time() - start))
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     grpcload.python_stubs("privacy/vault/v1/vault.proto")
     import grpc

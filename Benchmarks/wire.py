@@ -14,7 +14,6 @@ before it is loaded, and the gateway's audit log after its rows.
 
 usage: Benchmarks/wire.py [--seconds N] [--bin-dir DIR]
 """
-import argparse
 import base64
 import hashlib
 import os
@@ -31,10 +30,7 @@ LOADS = ((1, 1), (4, 32))
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--bin-dir", help="use release executables already built there")
-    args = parser.parse_args()
+    args = grpcload.load_arguments()
     grpcload.require_tools()
     stubs = grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto")
     import grpc

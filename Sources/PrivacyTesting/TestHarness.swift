@@ -210,14 +210,7 @@ public func holdLoopbackPort(_ port: Int) -> Int32? {
   var reuse: Int32 = 1
   // The stopped server's connections may linger in TIME_WAIT; a listener still keeps others off.
   setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-  var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = in_port_t(UInt16(port).bigEndian)
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  let bound = withUnsafePointer(to: &address) {
-    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-  }
-  guard bound == 0, listen(descriptor, 1) == 0 else {
+  guard withLoopbackAddress(port: port, { bind(descriptor, $0, $1) }) == 0, listen(descriptor, 1) == 0 else {
     close(descriptor)
     return nil
   }
@@ -227,14 +220,22 @@ public func holdLoopbackPort(_ port: Int) -> Int32? {
 /// A TCP socket bound to a free port of 127.0.0.1, not yet listening.
 public func boundLoopbackSocket() -> (descriptor: Int32, port: Int) {
   let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  _ = withLoopbackAddress(port: 0) { bind(descriptor, $0, $1) }
   var address = sockaddr_in()
-  address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = 0
-  address.sin_addr.s_addr = inet_addr("127.0.0.1")
   var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) } }
   _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
   return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// Calls `body` with 127.0.0.1:`port` as the socket calls take it (`bind`, `connect`).
+public func withLoopbackAddress<T>(port: Int, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = in_port_t(UInt16(port).bigEndian)
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  return withUnsafePointer(to: &address) {
+    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+  }
 }
 
 /// How long until `condition` holds, asked every 5 ms; nil when it did not within `limit`.
