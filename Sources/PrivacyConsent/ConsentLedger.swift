@@ -480,13 +480,10 @@ public final class ConsentLedger: Sendable {
     }
   }
 
-  public func checkEmailEligibility(
-    subjectID: String, kind: MessageKind, policy: EligibilityPolicy?, listID: String?, purposeID: String?
-  ) throws(ConsentError) -> EligibilityAnswer {
-    let list = try listID.map { id throws(ConsentError) in try self.list(id) }
-    let marketing: MarketingConsent =
-      if let purposeID { .purpose(try purpose(purposeID)) } else { .catalogue(of: memory.withLock { Array($0.purposes.values) }) }
-    return EmailEligibility.check(subject(subjectID), kind: kind, policy: policy, list: list, marketing: marketing)
+  func checkEmailEligibility(_ question: EligibilityQuestion) throws(ConsentError) -> EligibilityAnswer {
+    try memory.withLock { memory in
+      question.answer(subject: memory.state(of: question.subjectID), purposes: memory.purposes, lists: memory.lists)
+    }.get()
   }
 
   // MARK: Subscriptions
@@ -717,6 +714,21 @@ public final class ConsentLedger: Sendable {
   /// caller goes away.
   public func waitForEvents(after sequence: UInt64) async -> Bool {
     await notifier.wait(after: sequence)
+  }
+
+  /// Waits as `waitForEvents(after:)` does, for at most `period`.
+  func waitForEvents(after sequence: UInt64, atMost period: Duration) async -> LedgerNotifier.Outcome {
+    await notifier.wait(after: sequence, atMost: period)
+  }
+
+  /// The last event memory holds.
+  public var headSequence: UInt64 { memory.withLock { $0.head.sequence } }
+
+  /// The digest of the purposes and mailing lists (`CatalogueDigest`): what tells a follower of
+  /// the change feed that its copy of the catalogue is not the service's.
+  public var catalogueDigest: String {
+    let (purposes, lists) = memory.withLock { (Array($0.purposes.values), Array($0.lists.values)) }
+    return CatalogueDigest.of(purposes: purposes.map(\.proto), lists: lists.map(\.proto))
   }
 
   /// Recomputes the chain: the whole ledger (also noticing events missing from its end while the

@@ -65,6 +65,7 @@ public func makeConsentServer(
     services: [handler],
     serviceNames: ["privacy.consent.v1.ConsentService"],
     synchronousMethods: handler.synchronousMethods,
+    interceptors: [LedgerSequenceInterceptor(ledger: ledger)],
     companions: [DoubleOptInExpiry(ledger: ledger, links: links, interval: configuration.expiryCheckInterval, logger: logger)],
     replica: replica,
     metrics: metrics,

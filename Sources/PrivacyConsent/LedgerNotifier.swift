@@ -41,6 +41,34 @@ final class LedgerNotifier: Sendable {
     for continuation in waiting { continuation.resume(returning: false) }
   }
 
+  /// How a wait of at most some period ended.
+  enum Outcome: Sendable {
+    /// The ledger holds an event after the sequence.
+    case grew
+    /// The period passed without one.
+    case quiet
+    /// The notifier closed or the waiting task was cancelled.
+    case closed
+  }
+
+  /// Waits until the ledger holds an event after `sequence`, for at most `period`.
+  func wait(after sequence: UInt64, atMost period: Duration) async -> Outcome {
+    await withTaskGroup(of: Outcome.self) { group in
+      group.addTask { await self.wait(after: sequence) ? .grew : .closed }
+      group.addTask {
+        do {
+          try await Task.sleep(for: period)
+          return .quiet
+        } catch {
+          return .closed
+        }
+      }
+      let first = await group.next() ?? .closed
+      group.cancelAll()
+      return first
+    }
+  }
+
   /// Waits until the ledger holds an event after `sequence`: true then, false when closed or
   /// the waiting task is cancelled.
   func wait(after sequence: UInt64) async -> Bool {

@@ -17,20 +17,23 @@ public final class Gateway: Sendable {
   /// Where the consent reactor keeps its cursor and lease; nil: no reactor runs.
   public let reactorStore: (any ReactorStore)?
   public let backends: Backends
+  /// The gateway's copy of the consent ledger, which answers checks when it may; nil: off.
+  let consentCopy: ConsentCopy?
   let authenticator: Authenticator
   let settings: GatewaySettings
   let logger: Logger
   let streams = StreamRegistry()
 
-  public init(
+  init(
     policy: Policy, authenticator: Authenticator, audit: AuditLog, reactorStore: (any ReactorStore)?, backends: Backends,
-    settings: GatewaySettings, logger: Logger
+    consentCopy: ConsentCopy?, settings: GatewaySettings, logger: Logger
   ) {
     self.policy = policy
     self.authenticator = authenticator
     self.audit = audit
     self.reactorStore = reactorStore
     self.backends = backends
+    self.consentCopy = consentCopy
     self.settings = settings
     self.logger = logger
   }

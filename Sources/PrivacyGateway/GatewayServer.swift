@@ -43,6 +43,11 @@ public struct GatewayConfiguration: Sendable {
   /// `RETENTION_SWEEP_INTERVAL` (default `24h`; `off` disables): how often the gateway runs the
   /// retention sweep on its own.
   public var retentionSweepInterval: Duration?
+  /// `GATEWAY_CONSENT_COPY_MAX_STALENESS_MS` (default 5000; 0 turns the copy off): how long ago
+  /// the gateway's copy of the consent ledger may last have been caught up and still answer
+  /// CheckConsent and CheckEmailEligibility itself (`ConsentCopy`). The copy holds every
+  /// subject's state, as a consent replica does.
+  public var consentCopyMaxStaleness: Duration?
 
   /// `off` (nil), or a whole number with a unit: `90s`, `30m`, `6h`, `1d` (1 second to 366 days).
   static func interval(_ text: String, variable: String) throws(ConfigurationError) -> Duration? {
@@ -110,6 +115,11 @@ public struct GatewayConfiguration: Sendable {
       self.auditKey = try AuditKey.load(environment, keptBeside: nil, allowInsecureDev: service.allowInsecureDev)
     }
     self.checkpointEvery = UInt64(try environment.int("AUDIT_CHECKPOINT_EVERY", range: 1...10_000_000) ?? Int(AuditLog.defaultCheckpointEvery))
+    let copyStaleness = try environment.int("GATEWAY_CONSENT_COPY_MAX_STALENESS_MS", range: 0...600_000) ?? 5000
+    if (1..<400).contains(copyStaleness) {
+      throw .malformed("GATEWAY_CONSENT_COPY_MAX_STALENESS_MS", "must be 0 (off) or between 400 and 600000, got \(copyStaleness)")
+    }
+    self.consentCopyMaxStaleness = copyStaleness == 0 ? nil : .milliseconds(copyStaleness)
     self.retentionSweepInterval = try Self.interval(environment.string("RETENTION_SWEEP_INTERVAL") ?? "24h", variable: "RETENTION_SWEEP_INTERVAL")
     if !service.allowInsecureDev && backendTLS?.certificate == nil {
       throw .malformed(
@@ -185,6 +195,9 @@ public func makeGatewayServer(
   } else {
     logger.warning("CONSENT_SERVICE_ADDR is not set: consent decisions have no consequences in the vault")
   }
+  if let copy = gateway.consentCopy {
+    companions.append(ConsentFollower(gateway: gateway, copy: copy, logger: logger))
+  }
   if let reactorStore = gateway.reactorStore, let interval = configuration.retentionSweepInterval {
     companions.append(RetentionScheduler(gateway: gateway, store: reactorStore, interval: interval, logger: logger))
   }
@@ -250,6 +263,9 @@ public func makeGateway(
   }
   return Gateway(
     policy: policy, authenticator: Authenticator(keys: keys, jwt: jwt, policy: policy), audit: audit, reactorStore: stores.reactor, backends: backends,
+    consentCopy: configuration.consentCopyMaxStaleness.flatMap { staleness in
+      backends.consent.ledgerPosition.map { ConsentCopy(maxStaleness: staleness, position: $0) }
+    },
     settings: GatewaySettings(
       backendTimeout: configuration.backendTimeout, workflowTimeout: configuration.workflowTimeout,
       requestLease: configuration.requestLease, noticeWait: configuration.noticeWait, internalToken: configuration.service.internalToken, crashAfterStep: configuration.crashAfterStep,

@@ -1027,8 +1027,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-        /// > are written, until the caller cancels.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+        /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+        /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Consent_V1_WatchConsentEventsRequest` messages.
@@ -1795,8 +1796,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-        /// > are written, until the caller cancels.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+        /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+        /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -2561,8 +2563,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-        /// > are written, until the caller cancels.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+        /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+        /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -4686,8 +4689,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-        /// > are written, until the caller cancels.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+        /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+        /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -5879,8 +5883,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Source IDL Documentation:
         /// >
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-        /// > are written, until the caller cancels.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+        /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+        /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -7073,8 +7078,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-    /// > are written, until the caller cancels.
-    /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+    /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+    /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+    /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -8289,8 +8295,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
-    /// > are written, until the caller cancels.
-    /// > Errors: INVALID_ARGUMENT for a malformed purpose id.
+    /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
+    /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
+    /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
     ///
     /// - Parameters:
     ///   - message: request message to send.

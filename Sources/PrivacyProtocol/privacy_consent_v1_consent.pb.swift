@@ -2581,18 +2581,23 @@ public nonisolated struct Privacy_Consent_V1_WatchConsentEventsRequest: Sendable
   /// Only decisions about these purposes; empty for every event.
   public var purposeIds: [String] = []
 
+  /// 0: events only. Otherwise (100 to 60000): once the stream has sent every event the replica
+  /// holds, it sends a `caught_up` marker, and again after each burst of events and after each
+  /// such period without any. A replica that has lost touch with its database sends none.
+  public var heartbeatMilliseconds: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-/// One message of the WatchConsentEvents stream.
+/// One message of the WatchConsentEvents stream: an event or, when asked for, a marker.
 public nonisolated struct Privacy_Consent_V1_WatchConsentEventsResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The event.
+  /// The event; unset in a marker.
   public var event: Privacy_Consent_V1_ConsentEvent {
     get {_event ?? Privacy_Consent_V1_ConsentEvent()}
     set {_event = newValue}
@@ -2602,11 +2607,42 @@ public nonisolated struct Privacy_Consent_V1_WatchConsentEventsResponse: Sendabl
   /// Clears the value of `event`. Subsequent reads from it will return its default value.
   public mutating func clearEvent() {self._event = nil}
 
+  /// Set instead of `event`: every event up to `sequence` has been sent.
+  public var caughtUp: Privacy_Consent_V1_CaughtUp {
+    get {_caughtUp ?? Privacy_Consent_V1_CaughtUp()}
+    set {_caughtUp = newValue}
+  }
+  /// Returns true if `caughtUp` has been explicitly set.
+  public var hasCaughtUp: Bool {self._caughtUp != nil}
+  /// Clears the value of `caughtUp`. Subsequent reads from it will return its default value.
+  public mutating func clearCaughtUp() {self._caughtUp = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _event: Privacy_Consent_V1_ConsentEvent? = nil
+  fileprivate var _caughtUp: Privacy_Consent_V1_CaughtUp? = nil
+}
+
+/// Where the ledger and its catalogue stood when a WatchConsentEvents marker was sent.
+public nonisolated struct Privacy_Consent_V1_CaughtUp: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The last event the replica holds (events filtered out by `purpose_ids` included).
+  public var sequence: UInt64 = 0
+
+  /// A digest of the purposes and mailing lists as ListPurposes and ListMailingLists give them
+  /// (SHA-256, hex, over each message's deterministic encoding in id order, purposes then lists):
+  /// a follower whose catalogue gives another digest lists them again (they change outside the
+  /// ledger).
+  public var catalogueDigest: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Request of VerifyLedger.
@@ -6314,7 +6350,7 @@ nonisolated extension Privacy_Consent_V1_EraseSubjectResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchConsentEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_sequence\0\u{3}purpose_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_sequence\0\u{3}purpose_ids\0\u{3}heartbeat_milliseconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6324,6 +6360,7 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.purposeIds) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatMilliseconds) }()
       default: break
       }
     }
@@ -6336,12 +6373,16 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
     if !self.purposeIds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.purposeIds, fieldNumber: 2)
     }
+    if self.heartbeatMilliseconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.heartbeatMilliseconds, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_WatchConsentEventsRequest, rhs: Privacy_Consent_V1_WatchConsentEventsRequest) -> Bool {
     if lhs.afterSequence != rhs.afterSequence {return false}
     if lhs.purposeIds != rhs.purposeIds {return false}
+    if lhs.heartbeatMilliseconds != rhs.heartbeatMilliseconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -6349,7 +6390,7 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
 
 nonisolated extension Privacy_Consent_V1_WatchConsentEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchConsentEventsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{3}caught_up\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6358,6 +6399,7 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsResponse: SwiftProtob
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._caughtUp) }()
       default: break
       }
     }
@@ -6371,11 +6413,50 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsResponse: SwiftProtob
     try { if let v = self._event {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._caughtUp {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Consent_V1_WatchConsentEventsResponse, rhs: Privacy_Consent_V1_WatchConsentEventsResponse) -> Bool {
     if lhs._event != rhs._event {return false}
+    if lhs._caughtUp != rhs._caughtUp {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Consent_V1_CaughtUp: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CaughtUp"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{3}catalogue_digest\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.catalogueDigest) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    }
+    if !self.catalogueDigest.isEmpty {
+      try visitor.visitSingularStringField(value: self.catalogueDigest, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Consent_V1_CaughtUp, rhs: Privacy_Consent_V1_CaughtUp) -> Bool {
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.catalogueDigest != rhs.catalogueDigest {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -31,9 +31,15 @@ public struct SubjectState: Sendable, Equatable {
   /// Folds one event in. Events arrive in sequence order; an older event than the last one
   /// applied is ignored, so applying twice is harmless.
   public mutating func apply(_ event: LedgerEvent) {
-    guard event.sequence > lastSequence else { return }
-    lastSequence = event.sequence
-    apply(event.draftView, sequence: event.sequence)
+    apply(recorded: event.draftView, sequence: event.sequence)
+  }
+
+  /// Folds in what an event recorded at `sequence` says (`apply(_:)` for an event known only by
+  /// its content, as a follower of the change feed knows it).
+  public mutating func apply(recorded draft: EventDraft, sequence: UInt64) {
+    guard sequence > lastSequence else { return }
+    lastSequence = sequence
+    apply(draft, sequence: sequence)
   }
 
   /// Folds a draft in (for checking later drafts of the same write against it).

@@ -73,10 +73,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
 
   /// Answered from memory: the nghttp2 transport runs it on its event loop (`synchronousMethods`).
   func checkConsent(_ message: Privacy_Consent_V1_CheckConsentRequest) throws -> Privacy_Consent_V1_CheckConsentResponse {
-    let subjectID = try Validate.subjectID(message.subjectID)
-    let purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
+    let question = try ConsentQuestion(message)
     try replica?.requireFresh()
-    return try ledger.checkConsent(subjectID: subjectID, purposeID: purposeID).proto
+    return try ledger.checkConsent(subjectID: question.subjectID, purposeID: question.purposeID).proto
   }
 
   /// Most pairs one CheckConsentBatch may ask.
@@ -245,21 +244,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
   func checkEmailEligibility(
     _ message: Privacy_Consent_V1_CheckEmailEligibilityRequest
   ) throws -> Privacy_Consent_V1_CheckEmailEligibilityResponse {
-    let subjectID = try Validate.subjectID(message.subjectID)
-    let kind = try Validate.requiredEnum(message.messageKind, field: "message_kind", MessageKind.init)
-    try Validate.knownEnum(message.policy, field: "policy")
-    let policy = EligibilityPolicy(message.policy)
-    if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
-    let listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
-    let purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
+    let question = try EligibilityQuestion(message)
     try replica?.requireFresh()
-    let answer = try ledger.checkEmailEligibility(subjectID: subjectID, kind: kind, policy: policy, listID: listID, purposeID: purposeID)
-    return .with {
-      $0.allowed = answer.allowed
-      $0.reason = answer.reason.proto
-      $0.optInStatus = answer.optInStatus.proto
-      $0.detail = answer.detail
-    }
+    return try ledger.checkEmailEligibility(question).proto
   }
 
   /// The methods that answer from memory at once.
@@ -427,7 +414,9 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
       purposes.insert(try Validate.slug(id, field: "purpose_ids"))
     }
     let start = try Validate.sequence(request.message.afterSequence, field: "after_sequence")
+    let heartbeat = try Self.heartbeat(request.message.heartbeatMilliseconds)
     let ledger = self.ledger
+    let replica = self.replica
     let wanted = purposes
     return StreamingServerResponse { writer in
       var cursor = start
@@ -438,12 +427,34 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
         }
         if let last = batch.last {
           cursor = last.sequence
-        } else if await !ledger.waitForEvents(after: cursor) {
+          continue
+        }
+        guard let heartbeat else {
+          if await ledger.waitForEvents(after: cursor) { continue }
           break
         }
+        // Caught up: said only while this replica is in step with its database.
+        if replica?.isFresh ?? true {
+          try await writer.write(.with {
+            $0.caughtUp = .with {
+              $0.sequence = cursor
+              $0.catalogueDigest = ledger.catalogueDigest
+            }
+          })
+        }
+        if await ledger.waitForEvents(after: cursor, atMost: heartbeat) == .closed { break }
       }
       return [:]
     }
+  }
+
+  /// The period of WatchConsentEvents markers; nil for none.
+  static func heartbeat(_ milliseconds: UInt32) throws(InvalidArgument) -> Duration? {
+    if milliseconds == 0 { return nil }
+    guard (100...60_000).contains(milliseconds) else {
+      throw InvalidArgument("heartbeat_milliseconds must be 0 or between 100 and 60000, got \(milliseconds)")
+    }
+    return .milliseconds(milliseconds)
   }
 
   func verifyLedger(

@@ -127,6 +127,20 @@ extension OptInSetter {
 }
 
 extension EventKind {
+  init?(_ proto: Privacy_Consent_V1_EventKind) {
+    switch proto {
+    case .consentDecision: self = .consentDecision
+    case .optInStatusChanged: self = .optInStatusChanged
+    case .doubleOptInStarted: self = .doubleOptInStarted
+    case .subscribed: self = .subscribed
+    case .unsubscribed: self = .unsubscribed
+    case .restrictionChanged: self = .restrictionChanged
+    case .subjectErased: self = .subjectErased
+    case .doubleOptInExpired: self = .doubleOptInExpired
+    case .unspecified, .UNRECOGNIZED: return nil
+    }
+  }
+
   var proto: Privacy_Consent_V1_EventKind {
     switch self {
     case .consentDecision: .consentDecision

@@ -63,10 +63,13 @@ public struct Backend: Sendable {
   public let kind: BackendKind
   public let address: BackendTarget
   public let client: GRPCClient<HTTP2ClientTransport.Posix>
+  /// The consent service's: the furthest ledger event its answers named.
+  let ledgerPosition: LedgerPosition?
 
   init(kind: BackendKind, address: BackendTarget, tls: ClientTLS?, flushCoalescing: Bool) throws {
     self.kind = kind
     self.address = address
+    self.ledgerPosition = kind == .consent ? LedgerPosition() : nil
     let config = HTTP2ClientTransport.Posix.Config.defaults { config in
       // A restarted backend is found again within a couple of seconds, not minutes.
       config.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2)
@@ -95,11 +98,16 @@ public struct Backend: Sendable {
   func unary<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf.Message & Sendable>(
     _ message: Input, method: MethodDescriptor, metadata: Metadata, options: CallOptions
   ) async throws -> Output {
+    let position = ledgerPosition
     let attempt = {
       try await self.client.unary(
         request: ClientRequest(message: message, metadata: metadata), descriptor: method,
         serializer: ProtobufSerializer<Input>(), deserializer: ProtobufDeserializer<Output>(), options: options
-      ) { response in try response.message }
+      ) { response in
+        let message = try response.message
+        position?.observe(response.trailingMetadata)
+        return message
+      }
     }
     do {
       do {

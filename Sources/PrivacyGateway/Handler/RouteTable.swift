@@ -16,10 +16,10 @@ extension RouteTable {
   /// Every backend method the gateway serves.
   static let backendRoutes: [any GatewayRoute] = [
     // ConsentService (consent)
-    UnaryRoute(Consent.UpsertPurpose.self, .consent),
+    UnaryRoute(Consent.UpsertPurpose.self, .consent, handler: ConsentCopyAnswers.catalogueChange),
     UnaryRoute(Consent.ListPurposes.self, .consent),
     UnaryRoute(Consent.RecordConsent.self, .consent),
-    UnaryRoute(Consent.CheckConsent.self, .consent),
+    UnaryRoute(Consent.CheckConsent.self, .consent, handler: ConsentCopyAnswers.checkConsent),
     UnaryRoute(Consent.CheckConsentBatch.self, .consent),
     UnaryRoute(Consent.GetConsentState.self, .consent),
     UnaryRoute(Consent.ListConsentEvents.self, .consent),
@@ -28,8 +28,8 @@ extension RouteTable {
     UnaryRoute(Consent.SetEmailOptInStatus.self, .consent),
     UnaryRoute(Consent.StartDoubleOptIn.self, .consent),
     UnaryRoute(Consent.ConfirmDoubleOptIn.self, .consent),
-    UnaryRoute(Consent.CheckEmailEligibility.self, .consent),
-    UnaryRoute(Consent.UpsertMailingList.self, .consent),
+    UnaryRoute(Consent.CheckEmailEligibility.self, .consent, handler: ConsentCopyAnswers.checkEmailEligibility),
+    UnaryRoute(Consent.UpsertMailingList.self, .consent, handler: ConsentCopyAnswers.catalogueChange),
     UnaryRoute(Consent.ListMailingLists.self, .consent),
     UnaryRoute(Consent.Subscribe.self, .consent),
     UnaryRoute(Consent.Unsubscribe.self, .consent),

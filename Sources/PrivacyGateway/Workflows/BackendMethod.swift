@@ -38,6 +38,7 @@ extension VaultMethod.SetHumanReview: VaultBackendMethod {}
 extension VaultMethod.ExportRecord: VaultBackendMethod {}
 
 extension ConsentMethod.ListPurposes: ConsentBackendMethod {}
+extension ConsentMethod.ListMailingLists: ConsentBackendMethod {}
 extension ConsentMethod.RecordConsent: ConsentBackendMethod {}
 extension ConsentMethod.GetConsentState: ConsentBackendMethod {}
 extension ConsentMethod.ListConsentEvents: ConsentBackendMethod {}

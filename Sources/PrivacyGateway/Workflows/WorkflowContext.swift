@@ -131,6 +131,8 @@ extension Privacy_Vault_V1_ListFieldsRequest: PagedListRequest {}
 extension Privacy_Vault_V1_ListFieldsResponse: PagedListResponse {}
 extension Privacy_Consent_V1_ListPurposesRequest: PagedListRequest {}
 extension Privacy_Consent_V1_ListPurposesResponse: PagedListResponse {}
+extension Privacy_Consent_V1_ListMailingListsRequest: PagedListRequest {}
+extension Privacy_Consent_V1_ListMailingListsResponse: PagedListResponse {}
 extension Privacy_Consent_V1_ListConsentEventsRequest: PagedListRequest {}
 extension Privacy_Consent_V1_ListConsentEventsResponse: PagedListResponse {}
 extension Privacy_Rights_V1_ListRecipientsRequest: PagedListRequest {}

@@ -11,6 +11,9 @@ public enum MetadataKey {
   public static let role = "x-privacy-role"
   /// Correlates one client call across services and logs.
   public static let requestID = "x-request-id"
+  /// In the consent service's trailers: the last ledger event its memory held when the call
+  /// ended, so that a follower of the ledger knows what it must hold to reflect the call.
+  public static let ledgerSequence = "x-ledger-sequence"
 }
 
 /// Who made a call, as the gateway vouched for it in metadata. Backends record it in their logs

@@ -35,6 +35,7 @@ public struct PrivacyServer: Service {
   private let services: [any RegistrableRPCService]
   private let streamingRequestMethods: Set<MethodDescriptor>
   private let synchronousMethods: [SynchronousMethod]
+  private let serviceInterceptors: [any ServerInterceptor]
   private let health: HealthService
   private let reflection: ReflectionService
   private let authentication: Authentication
@@ -56,6 +57,7 @@ public struct PrivacyServer: Service {
   ///   - synchronousMethods: the services' unary methods that answer from memory at once; the
   ///     nghttp2 transport answers them on its event loops (the services implement them too, for
   ///     the nio transport).
+  ///   - interceptors: the service's own, run after the common ones (and not on the fast path).
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
   ///     the gateway's long-lived backend clients (in-flight calls still need them while draining).
@@ -70,6 +72,7 @@ public struct PrivacyServer: Service {
     serviceNames: [String],
     streamingRequestMethods: [MethodDescriptor] = [],
     synchronousMethods: [SynchronousMethod] = [],
+    interceptors: [any ServerInterceptor] = [],
     authentication: Authentication = .internalToken,
     companions: [any ServerCompanion] = [],
     replica: ReplicaFollower? = nil,
@@ -82,6 +85,7 @@ public struct PrivacyServer: Service {
     self.services = services
     self.streamingRequestMethods = Set(streamingRequestMethods).union(ReflectionService.methods)
     self.synchronousMethods = synchronousMethods
+    self.serviceInterceptors = interceptors
     let ready: (@Sendable () -> Bool)? = if let replica { { replica.isFresh } } else { nil }
     self.health = HealthService(services: serviceNames, ready: ready)
     self.reflection = ReflectionService(services: serviceNames + [HealthService.serviceName] + ReflectionService.serviceNames)
@@ -133,7 +137,7 @@ public struct PrivacyServer: Service {
     let host = configuration.host
     let interceptors: [any ServerInterceptor] =
       [CallObserverInterceptor(logger: logger, metrics: metrics), CancellationInterceptor(), RequestDecodingInterceptor()]
-      + [tokenCheck].compactMap { $0 }
+      + [tokenCheck].compactMap { $0 } + serviceInterceptors
     let server = GRPCServer(
       transport: RequestGuardTransport(transport, rules: rules, logger: logger),
       services: services + [health] + reflection.services,

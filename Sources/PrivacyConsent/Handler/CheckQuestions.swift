@@ -1,0 +1,62 @@
+import PrivacyKit
+import PrivacyProtocol
+
+/// A CheckConsent request, validated: what the service and a follower of its ledger both answer.
+struct ConsentQuestion {
+  let subjectID: String
+  let purposeID: String
+
+  init(_ message: Privacy_Consent_V1_CheckConsentRequest) throws(InvalidArgument) {
+    subjectID = try Validate.subjectID(message.subjectID)
+    purposeID = try Validate.slug(message.purposeID, field: "purpose_id")
+  }
+}
+
+/// A CheckEmailEligibility request, validated.
+struct EligibilityQuestion {
+  let subjectID: String
+  let kind: MessageKind
+  let policy: EligibilityPolicy?
+  let listID: String?
+  let purposeID: String?
+
+  init(_ message: Privacy_Consent_V1_CheckEmailEligibilityRequest) throws(InvalidArgument) {
+    subjectID = try Validate.subjectID(message.subjectID)
+    kind = try Validate.requiredEnum(message.messageKind, field: "message_kind", MessageKind.init)
+    try Validate.knownEnum(message.policy, field: "policy")
+    policy = EligibilityPolicy(message.policy)
+    if kind == .campaign && policy == nil { throw InvalidArgument("policy is required for CAMPAIGN messages") }
+    listID = message.listID.isEmpty ? nil : try Validate.slug(message.listID, field: "list_id")
+    purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
+  }
+
+  /// The answer from a subject's state and the catalogue; an error for a list or purpose it lacks.
+  func answer(
+    subject: SubjectState?, purposes: [String: Purpose], lists: [String: MailingList]
+  ) -> Result<EligibilityAnswer, ConsentError> {
+    var list: MailingList?
+    if let listID {
+      guard let known = lists[listID] else { return .failure(.listNotFound(listID)) }
+      list = known
+    }
+    let marketing: MarketingConsent
+    if let purposeID {
+      guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+      marketing = .purpose(purpose)
+    } else {
+      marketing = .catalogue(of: purposes.values)
+    }
+    return .success(EmailEligibility.check(subject, kind: kind, policy: policy, list: list, marketing: marketing))
+  }
+}
+
+extension EligibilityAnswer {
+  var proto: Privacy_Consent_V1_CheckEmailEligibilityResponse {
+    .with {
+      $0.allowed = allowed
+      $0.reason = reason.proto
+      $0.optInStatus = optInStatus.proto
+      $0.detail = detail
+    }
+  }
+}
