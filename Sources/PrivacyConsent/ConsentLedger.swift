@@ -361,22 +361,8 @@ public final class ConsentLedger: Sendable {
 
   /// The answers for many subject × purpose pairs, in order, read under one lock: no event lands
   /// between two answers of a batch. Throws for the first unknown purpose.
-  public func checkConsent(_ pairs: [(subjectID: String, purposeID: String)]) throws(ConsentError) -> [ConsentAnswer] {
-    let result: Result<[ConsentAnswer], ConsentError> = memory.withLock { memory in
-      var answers: [ConsentAnswer] = []
-      answers.reserveCapacity(pairs.count)
-      // A batch mostly asks about one purpose: it is looked up (and copied) once per run of it.
-      var current: Purpose?
-      for (subjectID, purposeID) in pairs {
-        if current?.id != purposeID {
-          guard let purpose = memory.purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
-          current = purpose
-        }
-        answers.append(ConsentRules.check(memory.subjects[subjectID]?.facts(for: purposeID), purpose: current!))
-      }
-      return .success(answers)
-    }
-    return try result.get()
+  func checkConsent(_ question: ConsentBatchQuestion) throws(ConsentError) -> [ConsentAnswer] {
+    try memory.withLock { memory in question.answers(subjects: memory.subjects, purposes: memory.purposes) }.get()
   }
 
   /// A subject's state: every purpose evaluated, opt-in status, restriction, erasure.

@@ -7,7 +7,7 @@ import Testing
 
 @Suite("A copy of the ledger built from the change feed")
 struct LedgerMirrorTests {
-  @Test("fed by WatchConsentEvents and the listings, it gives the service's answers to every check")
+  @Test("fed by WatchConsentEvents and the listings, it gives the service's answers to every check, batches included")
   func sameAnswers() async throws {
     try await withConsentService { client, _ async throws in
       try await client.upsert(purpose("newsletter"))
@@ -69,10 +69,17 @@ struct LedgerMirrorTests {
         }
       }
       #expect(compared == 5 * (3 + 5 * 4))
+      let batch = Privacy_Consent_V1_CheckConsentBatchRequest.with { request in
+        request.checks = ["c1", "c2", "c3", "c4", "c-unknown"].flatMap { subject in
+          ["newsletter", "offers", "analytics"].map { purposeID in .with { $0.subjectID = subject; $0.purposeID = purposeID } }
+        }
+      }
+      #expect(try mirror.checkConsentBatch(batch) == (try await client.checkConsentBatch(batch)))
 
       // What it does not know it leaves to the service; a malformed question gets the service's refusal.
       #expect(try mirror.checkConsent(.with { $0.subjectID = "c1"; $0.purposeID = "no-such-purpose" }) == nil)
       #expect(try mirror.checkEmailEligibility(.with { $0.subjectID = "c1"; $0.messageKind = .workflow; $0.listID = "no-such-list" }) == nil)
+      #expect(try mirror.checkConsentBatch(.with { $0.checks = [.with { $0.subjectID = "c1"; $0.purposeID = "no-such-purpose" }] }) == nil)
       let malformed = Privacy_Consent_V1_CheckConsentRequest.with { $0.subjectID = "c1"; $0.purposeID = "Not A Slug" }
       let fromMirror = #expect(throws: InvalidArgument.self) { try mirror.checkConsent(malformed) }
       let fromService = await #expect(throws: RPCError.self) { try await client.checkConsent(malformed) }

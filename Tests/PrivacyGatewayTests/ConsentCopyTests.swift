@@ -112,6 +112,12 @@ struct ConsentCopyTests {
               #expect(try await consent.checkEmailEligibility(question) == backend.checkEmailEligibility(question), "\(subject)")
             }
           }
+          let batch = Privacy_Consent_V1_CheckConsentBatchRequest.with { request in
+            request.checks = ["c-0", "c-1", "c-2", "c-never-seen"].map { subject in .with { $0.subjectID = subject; $0.purposeID = "newsletter" } }
+          }
+          let batchesBefore = Self.served(metrics, "CheckConsentBatch")
+          #expect(try await consent.checkConsentBatch(batch) == backend.checkConsentBatch(batch))
+          #expect(Self.served(metrics, "CheckConsentBatch") == batchesBefore + 1, "only the direct batch reaches the service")
           // A malformed question gets the service's own refusal, from the copy.
           let malformed = Self.check("not an id")
           let fromGateway = await #expect(throws: RPCError.self) { try await consent.checkConsent(malformed) }

@@ -12,6 +12,37 @@ struct ConsentQuestion {
   }
 }
 
+/// A CheckConsentBatch request, validated.
+struct ConsentBatchQuestion {
+  /// Most pairs one call may ask.
+  static let maximumChecks = 1000
+
+  let pairs: [(subjectID: String, purposeID: String)]
+
+  init(_ message: Privacy_Consent_V1_CheckConsentBatchRequest) throws(InvalidArgument) {
+    pairs = try Validate.batch(message.checks, field: "checks", maximum: Self.maximumChecks) { check throws(InvalidArgument) in
+      (subjectID: try Validate.subjectID(check.subjectID), purposeID: try Validate.slug(check.purposeID, field: "purpose_id"))
+    }
+  }
+
+  /// The answers, in order, from the subjects' states and the purposes; an error for the first
+  /// purpose not among them.
+  func answers(subjects: [String: PackedSubjectState], purposes: [String: Purpose]) -> Result<[ConsentAnswer], ConsentError> {
+    var answers: [ConsentAnswer] = []
+    answers.reserveCapacity(pairs.count)
+    // A batch mostly asks about one purpose: it is looked up (and copied) once per run of it.
+    var current: Purpose?
+    for (subjectID, purposeID) in pairs {
+      if current?.id != purposeID {
+        guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+        current = purpose
+      }
+      answers.append(ConsentRules.check(subjects[subjectID]?.facts(for: purposeID), purpose: current!))
+    }
+    return .success(answers)
+  }
+}
+
 /// A CheckEmailEligibility request, validated.
 struct EligibilityQuestion {
   let subjectID: String

@@ -78,18 +78,12 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     return try ledger.checkConsent(subjectID: question.subjectID, purposeID: question.purposeID).proto
   }
 
-  /// Most pairs one CheckConsentBatch may ask.
-  static let maximumBatchChecks = 1000
-
   func checkConsentBatch(
     request: ServerRequest<Privacy_Consent_V1_CheckConsentBatchRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Consent_V1_CheckConsentBatchResponse> {
-    let pairs = try Validate.batch(request.message.checks, field: "checks", maximum: Self.maximumBatchChecks) {
-      check throws(InvalidArgument) in
-      (subjectID: try Validate.subjectID(check.subjectID), purposeID: try Validate.slug(check.purposeID, field: "purpose_id"))
-    }
+    let question = try ConsentBatchQuestion(request.message)
     try replica?.requireFresh()
-    let answers = try ledger.checkConsent(pairs)
+    let answers = try ledger.checkConsent(question)
     return ServerResponse(message: .with { $0.answers = answers.map(\.proto) })
   }
 

@@ -5,8 +5,8 @@ import Synchronization
 
 /// A copy of what the consent ledger's memory holds (every subject's state, the purposes, the
 /// mailing lists), kept by another process from the change feed (`WatchConsentEvents`) and the
-/// catalogue's listings, so that it answers `CheckConsent` and `CheckEmailEligibility` itself with
-/// the service's own rules and messages. It does not answer (nil) a question about a purpose or
+/// catalogue's listings, so that it answers `CheckConsent`, `CheckConsentBatch` and
+/// `CheckEmailEligibility` itself with the service's own rules and messages. It does not answer (nil) a question about a purpose or
 /// list it does not know: the service decides those. Whether the copy is recent enough to answer
 /// at all is its follower's business.
 public final class LedgerMirror: Sendable {
@@ -69,6 +69,16 @@ public final class LedgerMirror: Sendable {
         ConsentRules.check(memory.subjects[question.subjectID]?.facts(for: question.purposeID), purpose: purpose).proto
       }
     }
+  }
+
+  /// The service's answer to `CheckConsentBatch` (read at one point of the ledger, as the
+  /// service's), or nil when it asks about a purpose the copy does not know.
+  public func checkConsentBatch(
+    _ message: Privacy_Consent_V1_CheckConsentBatchRequest
+  ) throws(InvalidArgument) -> Privacy_Consent_V1_CheckConsentBatchResponse? {
+    let question = try ConsentBatchQuestion(message)
+    let answers = memory.withLock { memory in question.answers(subjects: memory.subjects, purposes: memory.purposes) }
+    return (try? answers.get()).map { answers in .with { $0.answers = answers.map(\.proto) } }
   }
 
   /// The service's answer to `CheckEmailEligibility`, or nil for a list or purpose the copy does

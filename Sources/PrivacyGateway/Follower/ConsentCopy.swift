@@ -3,9 +3,9 @@ import PrivacyProtocol
 import Synchronization
 
 /// The gateway's own copy of the consent ledger (`LedgerMirror`, fed by `ConsentFollower`), and
-/// the rule for when it answers `CheckConsent` and `CheckEmailEligibility` in the consent
-/// service's place. It does so only while all of these hold; otherwise the call goes to the
-/// service as before:
+/// the rule for when it answers `CheckConsent`, `CheckConsentBatch` and `CheckEmailEligibility`
+/// in the consent service's place. It does so only while all of these hold; otherwise the call
+/// goes to the service as before:
 /// - the service said the copy held every event (a `caught_up` marker on the feed) at most
 ///   `maxStaleness` ago: the rule of the consent replicas (`REPLICA_MAX_STALENESS_MS`);
 /// - the copy holds every event the service's answers to this gateway named (`LedgerPosition`),

@@ -4,6 +4,7 @@ import PrivacyProtocol
 /// when it may (else they go to the service), and the catalogue changes it must hear of.
 enum ConsentCopyAnswers {
   typealias CheckConsent = Forwarder<Privacy_Consent_V1_CheckConsentRequest, Privacy_Consent_V1_CheckConsentResponse>
+  typealias CheckConsentBatch = Forwarder<Privacy_Consent_V1_CheckConsentBatchRequest, Privacy_Consent_V1_CheckConsentBatchResponse>
   typealias CheckEmailEligibility = Forwarder<
     Privacy_Consent_V1_CheckEmailEligibilityRequest, Privacy_Consent_V1_CheckEmailEligibilityResponse
   >
@@ -12,6 +13,13 @@ enum ConsentCopyAnswers {
     _ message: Privacy_Consent_V1_CheckConsentRequest, _ call: Gateway.Call, _ forward: CheckConsent
   ) async throws -> Gateway.Answer<Privacy_Consent_V1_CheckConsentResponse> {
     if let answer = try forward.gateway.consentCopy?.current?.checkConsent(message) { return Gateway.Answer(answer) }
+    return Gateway.Answer(try await forward(message, call))
+  }
+
+  static func checkConsentBatch(
+    _ message: Privacy_Consent_V1_CheckConsentBatchRequest, _ call: Gateway.Call, _ forward: CheckConsentBatch
+  ) async throws -> Gateway.Answer<Privacy_Consent_V1_CheckConsentBatchResponse> {
+    if let answer = try forward.gateway.consentCopy?.current?.checkConsentBatch(message) { return Gateway.Answer(answer) }
     return Gateway.Answer(try await forward(message, call))
   }
 

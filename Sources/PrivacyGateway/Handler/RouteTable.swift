@@ -20,7 +20,7 @@ extension RouteTable {
     UnaryRoute(Consent.ListPurposes.self, .consent),
     UnaryRoute(Consent.RecordConsent.self, .consent),
     UnaryRoute(Consent.CheckConsent.self, .consent, handler: ConsentCopyAnswers.checkConsent),
-    UnaryRoute(Consent.CheckConsentBatch.self, .consent),
+    UnaryRoute(Consent.CheckConsentBatch.self, .consent, handler: ConsentCopyAnswers.checkConsentBatch),
     UnaryRoute(Consent.GetConsentState.self, .consent),
     UnaryRoute(Consent.ListConsentEvents.self, .consent),
     UnaryRoute(Consent.ListSubjects.self, .consent),
