@@ -45,8 +45,8 @@ public struct GatewayConfiguration: Sendable {
   public var retentionSweepInterval: Duration?
   /// `GATEWAY_CONSENT_COPY_MAX_STALENESS_MS` (default 5000; 0 turns the copy off): how long ago
   /// the gateway's copy of the consent ledger may last have been caught up and still answer
-  /// CheckConsent and CheckEmailEligibility itself (`ConsentCopy`). The copy holds every
-  /// subject's state, as a consent replica does.
+  /// CheckConsent, CheckConsentBatch and CheckEmailEligibility itself (`ConsentCopy`). The copy
+  /// holds every subject's state, as a consent replica does.
   public var consentCopyMaxStaleness: Duration?
 
   /// `off` (nil), or a whole number with a unit: `90s`, `30m`, `6h`, `1d` (1 second to 366 days).

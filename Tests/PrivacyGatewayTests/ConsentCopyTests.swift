@@ -47,15 +47,20 @@ struct ConsentCopyTests {
       .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
   }
 
+  /// The fixture's consent service, counting the calls it serves.
+  private static func consentServer(_ fixture: GatewayFixture, metrics: ServerMetrics) async throws -> PrivacyServer {
+    let environment = fixture.environment("consent")
+    let service = try ServiceConfiguration(kind: .consent, environment: environment)
+    return try await makeConsentServer(
+      configuration: ConsentConfiguration(service: service, environment: EnvironmentReader(environment)), logger: silentLogger,
+      metrics: metrics)
+  }
+
   @Test("the gateway answers checks from its copy as the service would, reads its own writes, and stops once the copy is stale")
   func answersFromTheCopy() async throws {
     let fixture = try GatewayFixture()
     let metrics = ServerMetrics()
-    let environment = fixture.environment("consent")
-    let service = try ServiceConfiguration(kind: .consent, environment: environment)
-    let consentServer = try await makeConsentServer(
-      configuration: ConsentConfiguration(service: service, environment: EnvironmentReader(environment)), logger: silentLogger,
-      metrics: metrics)
+    let consentServer = try await Self.consentServer(fixture, metrics: metrics)
     // The consent service runs in a group of its own, to be stopped while the gateway serves.
     let group = ServiceGroup(services: [consentServer], logger: silentLogger)
     let running = Task { try await group.run() }
@@ -171,12 +176,7 @@ struct ConsentCopyTests {
     #expect(try fixture.gatewayConfiguration(backends: [:]).consentCopyMaxStaleness == .seconds(5))
 
     let metrics = ServerMetrics()
-    let environment = fixture.environment("consent")
-    let service = try ServiceConfiguration(kind: .consent, environment: environment)
-    let consentServer = try await makeConsentServer(
-      configuration: ConsentConfiguration(service: service, environment: EnvironmentReader(environment)), logger: silentLogger,
-      metrics: metrics)
-    try await withRunningServer(consentServer) { consentPort in
+    try await withRunningServer(try await Self.consentServer(fixture, metrics: metrics)) { consentPort in
       try await withTestClient(port: consentPort) { direct async throws in
         _ = try await ConsentClient(wrapping: direct).upsertPurpose(.with { $0.purpose = Self.newsletter })
       }

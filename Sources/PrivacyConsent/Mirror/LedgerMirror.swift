@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import PrivacyKit
 public import PrivacyProtocol
 import Synchronization
