@@ -43,6 +43,23 @@ def start(bin_path, data, common, consent_address, vault_address):
     return [rights, blocklist, gateway], [("authorization", f"Bearer dpo.{SECRET}")]
 
 
+def copy_caught_up(address, metadata, timeout=3600):
+    """Waits until the gateway's copy of the consent ledger answers checks (GetBackendHealth);
+    returns the seconds waited and the copy's state."""
+    import grpc
+    from privacy.gateway.v1 import gateway_pb2 as g, gateway_pb2_grpc as gg
+
+    admin = gg.AdminServiceStub(grpc.insecure_channel(address))
+    start = time.monotonic()
+    while True:
+        copy = admin.GetBackendHealth(g.GetBackendHealthRequest(), metadata=metadata).consent_copy
+        if copy.answering:
+            return time.monotonic() - start, copy
+        if time.monotonic() - start > timeout:
+            sys.exit(f"the gateway's copy of the consent ledger did not catch up within {timeout} s: {copy}")
+        time.sleep(0.1)
+
+
 def erased_records(data):
     with sqlite3.connect(f"file:{data}/vault-service.sqlite?mode=ro", uri=True) as db:
         return db.execute("SELECT COUNT(*) FROM records WHERE erasure IS NOT NULL").fetchone()[0]

@@ -15,7 +15,9 @@ Beside the rows, from the same sitting: a raw SQLite point-read loop (primary ke
 the seeded vault file, and the raw synchronous=FULL insert rate. Load on core 1, servers on core 0.
 
 The gateway's workflows on the same directory come last (sagas.py): the erasure and access sagas
-end to end and a retention sweep over the 1 % of subjects the seed made due.
+end to end and a retention sweep over the 1 % of subjects the seed made due. Before them, how long
+the gateway's copy of the consent ledger takes to replay it (until GetBackendHealth says it
+answers) and the gateway's resident memory then.
 
 usage: Benchmarks/scale.py [--sizes 10000,1000000] [--seconds N] [--bin-dir DIR]
 """
@@ -164,6 +166,10 @@ def measure(bin_path, size, seconds, headers):
             rss_end = (grpcload.rss_mib(consent.process.pid), grpcload.rss_mib(vault.process.pid))
             workflow_servers, gateway_metadata = sagas.start(bin_path, data, common, consent.address, vault.address)
             try:
+                waited, copy = sagas.copy_caught_up(workflow_servers[-1].address, gateway_metadata)
+                notes.append(f"the gateway's copy of the consent ledger answering {waited:.1f} s after the gateway listened "
+                             f"({copy.subjects:,} subjects, {copy.sequence:,} events); gateway resident memory then "
+                             f"{grpcload.rss_mib(workflow_servers[-1].process.pid):,.0f} MiB")
                 saga_rows, saga_notes = sagas.measure(workflow_servers[-1].address, data, size, seconds, gateway_metadata)
             finally:
                 for server in reversed(workflow_servers):

@@ -23,8 +23,15 @@ struct StatusCommand: AsyncParsableCommand {
             backend.hasLatency ? Format.milliseconds(backend.latency) : "-", backend.error,
           ]
         }
-      ).rendered
+      ).rendered + (response.hasConsentCopy ? "\n" + Self.describe(response.consentCopy) : "")
     }
     if response.backends.contains(where: { $0.status != .serving }) { throw ExitCode(1) }
+  }
+
+  /// One line on the gateway's copy of the consent ledger.
+  static func describe(_ copy: Privacy_Gateway_V1_ConsentCopyState) -> String {
+    let caughtUp = copy.hasSinceCaughtUp ? "caught up \(Format.milliseconds(copy.sinceCaughtUp)) ago" : "not caught up yet"
+    return "consent copy: \(copy.answering ? "answering checks" : "not answering (checks go to the consent service)"), "
+      + "\(copy.sequence) events, \(copy.subjects) subjects, \(caughtUp)"
   }
 }

@@ -1324,11 +1324,56 @@ public nonisolated struct Privacy_Gateway_V1_GetBackendHealthResponse: Sendable 
   /// Clears the value of `checkedAt`. Subsequent reads from it will return its default value.
   public mutating func clearCheckedAt() {self._checkedAt = nil}
 
+  /// The gateway's copy of the consent ledger; unset when it is turned off
+  /// (GATEWAY_CONSENT_COPY_MAX_STALENESS_MS=0).
+  public var consentCopy: Privacy_Gateway_V1_ConsentCopyState {
+    get {_consentCopy ?? Privacy_Gateway_V1_ConsentCopyState()}
+    set {_consentCopy = newValue}
+  }
+  /// Returns true if `consentCopy` has been explicitly set.
+  public var hasConsentCopy: Bool {self._consentCopy != nil}
+  /// Clears the value of `consentCopy`. Subsequent reads from it will return its default value.
+  public mutating func clearConsentCopy() {self._consentCopy = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _checkedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _consentCopy: Privacy_Gateway_V1_ConsentCopyState? = nil
+}
+
+/// Where the gateway's copy of the consent ledger stands.
+public nonisolated struct Privacy_Gateway_V1_ConsentCopyState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Whether it answers CheckConsent, CheckConsentBatch and CheckEmailEligibility now; when false
+  /// they go to the consent service.
+  public var answering: Bool = false
+
+  /// The last ledger event it holds.
+  public var sequence: UInt64 = 0
+
+  /// How many subjects it holds.
+  public var subjects: UInt64 = 0
+
+  /// Since the consent service last said the copy held every event; unset before the first time.
+  public var sinceCaughtUp: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_sinceCaughtUp ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_sinceCaughtUp = newValue}
+  }
+  /// Returns true if `sinceCaughtUp` has been explicitly set.
+  public var hasSinceCaughtUp: Bool {self._sinceCaughtUp != nil}
+  /// Clears the value of `sinceCaughtUp`. Subsequent reads from it will return its default value.
+  public mutating func clearSinceCaughtUp() {self._sinceCaughtUp = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _sinceCaughtUp: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
 /// Request of GetProcessingRecords. No parameters.
@@ -3129,7 +3174,7 @@ nonisolated extension Privacy_Gateway_V1_BackendHealth: SwiftProtobuf.Message, S
 
 nonisolated extension Privacy_Gateway_V1_GetBackendHealthResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetBackendHealthResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}backends\0\u{3}checked_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}backends\0\u{3}checked_at\0\u{3}consent_copy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3139,6 +3184,7 @@ nonisolated extension Privacy_Gateway_V1_GetBackendHealthResponse: SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.backends) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._checkedAt) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._consentCopy) }()
       default: break
       }
     }
@@ -3155,12 +3201,65 @@ nonisolated extension Privacy_Gateway_V1_GetBackendHealthResponse: SwiftProtobuf
     try { if let v = self._checkedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    try { if let v = self._consentCopy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Privacy_Gateway_V1_GetBackendHealthResponse, rhs: Privacy_Gateway_V1_GetBackendHealthResponse) -> Bool {
     if lhs.backends != rhs.backends {return false}
     if lhs._checkedAt != rhs._checkedAt {return false}
+    if lhs._consentCopy != rhs._consentCopy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Privacy_Gateway_V1_ConsentCopyState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConsentCopyState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}answering\0\u{1}sequence\0\u{1}subjects\0\u{3}since_caught_up\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.answering) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.subjects) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._sinceCaughtUp) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.answering != false {
+      try visitor.visitSingularBoolField(value: self.answering, fieldNumber: 1)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 2)
+    }
+    if self.subjects != 0 {
+      try visitor.visitSingularUInt64Field(value: self.subjects, fieldNumber: 3)
+    }
+    try { if let v = self._sinceCaughtUp {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Privacy_Gateway_V1_ConsentCopyState, rhs: Privacy_Gateway_V1_ConsentCopyState) -> Bool {
+    if lhs.answering != rhs.answering {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.subjects != rhs.subjects {return false}
+    if lhs._sinceCaughtUp != rhs._sinceCaughtUp {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

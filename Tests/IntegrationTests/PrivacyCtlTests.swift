@@ -26,10 +26,12 @@ extension LaunchedSuites {
       #expect(lines.first?.prefix(3) == ["BACKEND", "ADDRESS", "STATUS"])
       let serving = Set(lines.dropFirst().filter { $0.count >= 3 && $0[2] == "SERVING" }.map { String($0[0]) })
       #expect(serving == ["consent", "vault", "rights", "blocklist"], "\(status)")
+      #expect(status.standardOutput.contains("\nconsent copy: "), "\(status)")
 
       let json = try await suite.ctl("status", "--output", "json")
       let backends = try #require(try json.json()["backends"] as? [[String: Any]])
       #expect(backends.compactMap { $0["status"] as? String } == Array(repeating: "SERVING_STATUS_SERVING", count: 4))
+      #expect(try json.json()["consent_copy"] is [String: Any])
 
       let whoAmI = try await suite.ctl("whoami", "--output", "json")
       #expect(whoAmI.status == 0, "\(whoAmI)")

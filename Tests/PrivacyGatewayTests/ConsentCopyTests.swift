@@ -93,6 +93,14 @@ struct ConsentCopyTests {
           return Self.served(metrics, "CheckConsent") == before
         })
         let eligibilityBefore = Self.served(metrics, "CheckEmailEligibility")
+        let health = try await asRole("dpo", port: gateway) { admin async throws in
+          try await AdminClient(wrapping: admin).getBackendHealth(.init())
+        }
+        #expect(health.consentCopy.answering && health.consentCopy.hasSinceCaughtUp)
+        #expect(health.consentCopy.subjects == 3)
+        #expect(health.consentCopy.sequence == (try await withTestClient(port: consentPort) { direct async throws in
+          try await ConsentClient(wrapping: direct).listConsentEvents(.with { $0.pageSize = 1000 }).events.last?.sequence
+        }))
         try await withTestClient(port: consentPort) { direct async throws in
           let backend = ConsentClient(wrapping: direct)
           for subject in ["c-0", "c-1", "c-2", "c-never-seen"] {
@@ -189,6 +197,10 @@ struct ConsentCopyTests {
           let before = Self.served(metrics, "CheckConsent")
           for _ in 1...10 { #expect(try await consent.checkConsent(Self.check("c-1")).allowed) }
           #expect(Self.served(metrics, "CheckConsent") == before + 10)
+          let health = try await asRole("dpo", port: gateway) { admin async throws in
+            try await AdminClient(wrapping: admin).getBackendHealth(.init())
+          }
+          #expect(!health.hasConsentCopy)
         }
       }
     }

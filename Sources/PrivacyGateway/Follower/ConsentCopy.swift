@@ -43,6 +43,17 @@ final class ConsentCopy: Sendable {
     return mirror
   }
 
+  /// Where the copy stands, for GetBackendHealth.
+  var health: Privacy_Gateway_V1_ConsentCopyState {
+    let caughtUpAt = state.withLock { $0.caughtUpAt }
+    return .with {
+      $0.answering = current != nil
+      $0.sequence = mirror.sequence
+      $0.subjects = UInt64(mirror.subjectCount)
+      if let caughtUpAt { $0.sinceCaughtUp = .init(rounding: ContinuousClock.now - caughtUpAt) }
+    }
+  }
+
   /// The service said, now, that the copy holds every event.
   func caughtUp() { state.withLock { $0.caughtUpAt = .now } }
 

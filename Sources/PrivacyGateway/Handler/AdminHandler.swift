@@ -105,6 +105,7 @@ struct AdminHandler: Privacy_Gateway_V1_AdminService.ServiceProtocol {
       return Gateway.Answer(.with {
         $0.backends = results
         $0.checkedAt = checkedAt.protoTimestamp
+        if let copy = gateway.consentCopy { $0.consentCopy = copy.health }
       })
     }
   }
