@@ -30,9 +30,12 @@ public final class ConsentLedger: Sendable {
   private struct Memory {
     /// Packed: a replica holds every subject (`PackedSubjectState`).
     var subjects: [String: PackedSubjectState] = [:]
-    var purposes: [String: Purpose] = [:]
-    var lists: [String: MailingList] = [:]
+    var purposes: [String: Purpose] = [:] { didSet { catalogueDigest = nil } }
+    var lists: [String: MailingList] = [:] { didSet { catalogueDigest = nil } }
     var head = ChainHead.empty
+    /// `CatalogueDigest` of the purposes and lists, computed at most once per change of them:
+    /// every change-feed marker names it.
+    var catalogueDigest: String?
 
     func state(of subjectID: String) -> SubjectState? {
       subjects[subjectID]?.unpacked()
@@ -713,8 +716,12 @@ public final class ConsentLedger: Sendable {
   /// The digest of the purposes and mailing lists (`CatalogueDigest`): what tells a follower of
   /// the change feed that its copy of the catalogue is not the service's.
   public var catalogueDigest: String {
-    let (purposes, lists) = memory.withLock { (Array($0.purposes.values), Array($0.lists.values)) }
-    return CatalogueDigest.of(purposes: purposes.map(\.proto), lists: lists.map(\.proto))
+    memory.withLock { memory in
+      if let digest = memory.catalogueDigest { return digest }
+      let digest = CatalogueDigest.of(purposes: memory.purposes.values.map(\.proto), lists: memory.lists.values.map(\.proto))
+      memory.catalogueDigest = digest
+      return digest
+    }
   }
 
   /// Recomputes the chain: the whole ledger (also noticing events missing from its end while the

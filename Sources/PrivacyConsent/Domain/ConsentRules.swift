@@ -70,6 +70,25 @@ public enum ConsentRules {
     }
   }
 
+  /// The answers for many subject × purpose pairs, in order, from the subjects' packed states and
+  /// the purposes; an error for the first purpose not among them.
+  public static func check(
+    _ pairs: [(subjectID: String, purposeID: String)], subjects: [String: PackedSubjectState], purposes: [String: Purpose]
+  ) -> Result<[ConsentAnswer], ConsentError> {
+    var answers: [ConsentAnswer] = []
+    answers.reserveCapacity(pairs.count)
+    // A batch mostly asks about one purpose: it is looked up (and copied) once per run of it.
+    var current: Purpose?
+    for (subjectID, purposeID) in pairs {
+      if current?.id != purposeID {
+        guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+        current = purpose
+      }
+      answers.append(check(subjects[subjectID]?.facts(for: purposeID), purpose: current!))
+    }
+    return .success(answers)
+  }
+
   /// Refuses a decision the ledger must not record: any write for an erased subject, and a
   /// child's grant of a CONSENT-basis purpose that is not a guardian's confirmed by the link sent
   /// to the guardian's address (art 8: evidence from a confirmation link, actor kind GUARDIAN).

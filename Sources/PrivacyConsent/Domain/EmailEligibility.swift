@@ -77,6 +77,28 @@ public struct EligibilityAnswer: Sendable, Equatable {
 
 /// The rules for sending email to a contact.
 public enum EmailEligibility {
+  /// `check` with the list and the marketing consent looked up in the catalogue: the named
+  /// purpose, else the catalogue's email marketing purposes; an error for a list or purpose it
+  /// lacks.
+  public static func check(
+    _ subject: SubjectState?, kind: MessageKind, policy: EligibilityPolicy?, listID: String?, purposeID: String?,
+    purposes: [String: Purpose], lists: [String: MailingList]
+  ) -> Result<EligibilityAnswer, ConsentError> {
+    var list: MailingList?
+    if let listID {
+      guard let known = lists[listID] else { return .failure(.listNotFound(listID)) }
+      list = known
+    }
+    let marketing: MarketingConsent
+    if let purposeID {
+      guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
+      marketing = .purpose(purpose)
+    } else {
+      marketing = .catalogue(of: purposes.values)
+    }
+    return .success(check(subject, kind: kind, policy: policy, list: list, marketing: marketing))
+  }
+
   /// A REPLY to a conversation the contact started is always allowed. Every other kind is blocked
   /// by erasure, restriction, any opt-out, or consent to email marketing missing, denied or
   /// withdrawn (`marketing`). A CAMPAIGN also needs a status `policy` accepts and, when sent to

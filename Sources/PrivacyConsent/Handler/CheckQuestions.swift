@@ -25,21 +25,9 @@ struct ConsentBatchQuestion {
     }
   }
 
-  /// The answers, in order, from the subjects' states and the purposes; an error for the first
-  /// purpose not among them.
+  /// The answers, in order, from the subjects' states and the purposes.
   func answers(subjects: [String: PackedSubjectState], purposes: [String: Purpose]) -> Result<[ConsentAnswer], ConsentError> {
-    var answers: [ConsentAnswer] = []
-    answers.reserveCapacity(pairs.count)
-    // A batch mostly asks about one purpose: it is looked up (and copied) once per run of it.
-    var current: Purpose?
-    for (subjectID, purposeID) in pairs {
-      if current?.id != purposeID {
-        guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
-        current = purpose
-      }
-      answers.append(ConsentRules.check(subjects[subjectID]?.facts(for: purposeID), purpose: current!))
-    }
-    return .success(answers)
+    ConsentRules.check(pairs, subjects: subjects, purposes: purposes)
   }
 }
 
@@ -61,23 +49,12 @@ struct EligibilityQuestion {
     purposeID = message.purposeID.isEmpty ? nil : try Validate.slug(message.purposeID, field: "purpose_id")
   }
 
-  /// The answer from a subject's state and the catalogue; an error for a list or purpose it lacks.
+  /// The answer from a subject's state and the catalogue.
   func answer(
     subject: SubjectState?, purposes: [String: Purpose], lists: [String: MailingList]
   ) -> Result<EligibilityAnswer, ConsentError> {
-    var list: MailingList?
-    if let listID {
-      guard let known = lists[listID] else { return .failure(.listNotFound(listID)) }
-      list = known
-    }
-    let marketing: MarketingConsent
-    if let purposeID {
-      guard let purpose = purposes[purposeID] else { return .failure(.purposeNotFound(purposeID)) }
-      marketing = .purpose(purpose)
-    } else {
-      marketing = .catalogue(of: purposes.values)
-    }
-    return .success(EmailEligibility.check(subject, kind: kind, policy: policy, list: list, marketing: marketing))
+    EmailEligibility.check(
+      subject, kind: kind, policy: policy, listID: listID, purposeID: purposeID, purposes: purposes, lists: lists)
   }
 }
 
