@@ -401,6 +401,11 @@ public final class ConsentLedger: Sendable {
     try await store.events(query)
   }
 
+  /// The event at `sequence`, as stored.
+  public func event(sequence: UInt64) async throws -> LedgerEvent? {
+    try await store.event(sequence: sequence)
+  }
+
   // MARK: Email opt-in
 
   public func setOptInStatus(

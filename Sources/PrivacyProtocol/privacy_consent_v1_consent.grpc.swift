@@ -1029,7 +1029,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
         /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
         /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+        /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+        /// > ledger's event at `after_sequence`.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Privacy_Consent_V1_WatchConsentEventsRequest` messages.
@@ -1798,7 +1800,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
         /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
         /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+        /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+        /// > ledger's event at `after_sequence`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -2565,7 +2569,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
         /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
         /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+        /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+        /// > ledger's event at `after_sequence`.
         ///
         /// - Parameters:
         ///   - request: A `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -4691,7 +4697,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
         /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
         /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+        /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+        /// > ledger's event at `after_sequence`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -5885,7 +5893,9 @@ extension Privacy_Consent_V1_ConsentService {
         /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
         /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
         /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-        /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+        /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+        /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+        /// > ledger's event at `after_sequence`.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -7080,7 +7090,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
     /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
     /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-    /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+    /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+    /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+    /// > ledger's event at `after_sequence`.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Privacy_Consent_V1_WatchConsentEventsRequest` message.
@@ -8297,7 +8309,9 @@ extension Privacy_Consent_V1_ConsentService.ClientProtocol {
     /// > Streams ledger events after `after_sequence` (replayed from storage), then live events as they
     /// > are written, until the caller cancels. With `heartbeat_milliseconds`, a `caught_up` marker
     /// > follows each burst of events and each quiet period, so a follower knows it holds the ledger.
-    /// > Errors: INVALID_ARGUMENT for a malformed purpose id or a heartbeat outside 100..60000 ms.
+    /// > Errors: INVALID_ARGUMENT for a malformed purpose id, a heartbeat outside 100..60000 ms or an
+    /// > `after_hash` without `after_sequence`; FAILED_PRECONDITION when `after_hash` is not the
+    /// > ledger's event at `after_sequence`.
     ///
     /// - Parameters:
     ///   - message: request message to send.

@@ -2586,6 +2586,12 @@ public nonisolated struct Privacy_Consent_V1_WatchConsentEventsRequest: Sendable
   /// such period without any. A replica that has lost touch with its database sends none.
   public var heartbeatMilliseconds: UInt32 = 0
 
+  /// With `after_sequence`: the hash of that event as the caller holds it. The stream is refused
+  /// (FAILED_PRECONDITION, reason LEDGER_DIVERGED) when the ledger's event there is missing or
+  /// differs, so a follower whose copy is not of this ledger (restored from an older backup, say)
+  /// learns it and replays from the start.
+  public var afterHash: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -6350,7 +6356,7 @@ nonisolated extension Privacy_Consent_V1_EraseSubjectResponse: SwiftProtobuf.Mes
 
 nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchConsentEventsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_sequence\0\u{3}purpose_ids\0\u{3}heartbeat_milliseconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}after_sequence\0\u{3}purpose_ids\0\u{3}heartbeat_milliseconds\0\u{3}after_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -6361,6 +6367,7 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.purposeIds) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatMilliseconds) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.afterHash) }()
       default: break
       }
     }
@@ -6376,6 +6383,9 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
     if self.heartbeatMilliseconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.heartbeatMilliseconds, fieldNumber: 3)
     }
+    if !self.afterHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.afterHash, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -6383,6 +6393,7 @@ nonisolated extension Privacy_Consent_V1_WatchConsentEventsRequest: SwiftProtobu
     if lhs.afterSequence != rhs.afterSequence {return false}
     if lhs.purposeIds != rhs.purposeIds {return false}
     if lhs.heartbeatMilliseconds != rhs.heartbeatMilliseconds {return false}
+    if lhs.afterHash != rhs.afterHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -101,6 +101,40 @@ struct FeedMarkerTests {
     }
   }
 
+  @Test("a follower resuming with after_hash is refused when the ledger does not hold that event as it does")
+  func resumeWithHash() async throws {
+    try await withConsentService { client, _ async throws in
+      try await client.upsert(purpose("newsletter"))
+      try await client.record("c1", "newsletter", .granted)
+      let second = try await client.record("c2", "newsletter", .granted)
+      // The right hash: the feed goes on from there (its first marker names event 2).
+      let resumed = try await messages(client, .with {
+        $0.afterSequence = 2
+        $0.afterHash = second.hash
+        $0.heartbeatMilliseconds = 100
+      }, count: 1)
+      #expect(resumed.first?.caughtUp.sequence == 2)
+      for (sequence, hash) in [(UInt64(2), String(repeating: "0", count: 64)), (2, "not a hash"), (7, second.hash)] {
+        let error = await #expect(throws: RPCError.self) {
+          try await client.watchConsentEvents(.with {
+            $0.afterSequence = sequence
+            $0.afterHash = hash
+          }) { response in
+            for try await _ in response.messages {}
+          }
+        }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message.hasPrefix("the ledger's event \(sequence) is not the one after_hash names") == true)
+      }
+      let error = await #expect(throws: RPCError.self) {
+        try await client.watchConsentEvents(.with { $0.afterHash = second.hash }) { response in
+          for try await _ in response.messages {}
+        }
+      }
+      #expect(error?.code == .invalidArgument && error?.message == "after_hash needs after_sequence")
+    }
+  }
+
   @Test("every answer names the ledger's last event in its trailers, a write's own event included")
   func ledgerSequenceTrailer() async throws {
     try await withConsentService { client, _ async throws in

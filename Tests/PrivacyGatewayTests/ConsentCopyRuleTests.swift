@@ -33,7 +33,7 @@ struct ConsentCopyRuleTests {
     [MetadataKey.ledgerSequence: .string(String(sequence))]
   }
 
-  @Test("only once caught up, holding every event the service's answers named, with the catalogue listed after the last change")
+  @Test("only once caught up, holding every event the service's answers named, with the catalogue listed after the last change; a restart forgets everything")
   func rule() async throws {
     let position = LedgerPosition()
     let copy = ConsentCopy(maxStaleness: .seconds(60), position: position)
@@ -71,8 +71,9 @@ struct ConsentCopyRuleTests {
     // Another digest on the feed: listed again.
     #expect(copy.needsCatalogue(.with { $0.catalogueDigest = "another" }))
 
-    copy.distrust()
+    copy.restart()
     #expect(copy.current == nil)
+    #expect(copy.mirror.sequence == 0 && copy.mirror.subjectCount == 0 && copy.mirror.catalogueDigest == nil)
   }
 
   @Test("not once its last catch-up is older than the staleness bound")

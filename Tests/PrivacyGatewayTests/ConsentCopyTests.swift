@@ -173,6 +173,56 @@ struct ConsentCopyTests {
     }
   }
 
+  @Test("a consent service whose ledger is not the one the copy holds (an older backup) makes the copy start over")
+  func rebuiltOnDivergence() async throws {
+    let fixture = try GatewayFixture()
+    let first = try await Self.consentServer(fixture, metrics: ServerMetrics())
+    let group = ServiceGroup(services: [first], logger: silentLogger)
+    let running = Task { try await group.run() }
+    let consentPort = try await first.address.wait().port
+    func copyState(_ gateway: Int) async throws -> Privacy_Gateway_V1_ConsentCopyState {
+      try await asRole("dpo", port: gateway) { admin async throws in try await AdminClient(wrapping: admin).getBackendHealth(.init()) }
+        .consentCopy
+    }
+    try await withRunningServer(try await fixture.gateway(backends: [.consent: consentPort])) { gateway in
+      try await asRole("admin", port: gateway) { client async throws in
+        _ = try await ConsentClient(wrapping: client).upsertPurpose(.with { $0.purpose = Self.newsletter })
+      }
+      try await asRole("service", port: gateway) { client async throws in
+        let consent = ConsentClient(wrapping: client)
+        for subject in ["c-1", "c-2", "c-3"] { _ = try await consent.recordConsent(Self.record(subject, .granted)) }
+      }
+      #expect(try await eventually { try await copyState(gateway).answering })
+      #expect(try await copyState(gateway).sequence == 3)
+
+      // Another ledger comes up on the same address: one event, c-1 denied.
+      await group.triggerGracefulShutdown()
+      try await running.value
+      let environment = fixture.environment("consent-restored", extra: ["GRPC_PORT": "\(consentPort)"])
+      let service = try ServiceConfiguration(kind: .consent, environment: environment)
+      let restored = try await makeConsentServer(
+        configuration: ConsentConfiguration(service: service, environment: EnvironmentReader(environment)), logger: silentLogger)
+      try await withRunningServer(restored) { port in
+        try await withTestClient(port: port) { direct async throws in
+          let backend = ConsentClient(wrapping: direct)
+          _ = try await backend.upsertPurpose(.with { $0.purpose = Self.newsletter })
+          _ = try await backend.recordConsent(Self.record("c-1", .denied))
+        }
+        // The copy notices (its last event is not this ledger's), starts over from this ledger
+        // and answers from it again.
+        #expect(try await eventually(timeout: .seconds(30)) {
+          let state = try await copyState(gateway)
+          return state.answering && state.sequence == 1 && state.subjects == 1
+        })
+        try await asRole("service", port: gateway) { client async throws in
+          let consent = ConsentClient(wrapping: client)
+          #expect(try await consent.checkConsent(Self.check("c-1")).allowed == false)
+          #expect(try await consent.checkConsent(Self.check("c-2")).allowed == false)
+        }
+      }
+    }
+  }
+
   @Test("GATEWAY_CONSENT_COPY_MAX_STALENESS_MS 0 turns the copy off; below 400 ms it is refused")
   func turnedOff() async throws {
     let fixture = try GatewayFixture()

@@ -22,6 +22,8 @@ public enum ConsentError: PrivacyError, Equatable {
   case eventNotFound(subjectID: String, sequence: UInt64)
   /// No `RECEIPT_SIGNING_KEY_FILE`: receipts cannot be signed or checked.
   case receiptsNotConfigured
+  /// A change-feed follower resumes after an event this ledger does not hold as it does.
+  case ledgerDiverged(sequence: UInt64)
 
   public static let errorDomain = "privacy.consent.v1"
 
@@ -29,7 +31,7 @@ public enum ConsentError: PrivacyError, Equatable {
     switch self {
     case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .preferenceLinkInvalid, .eventNotFound: .notFound
     case .unknownNoticeVersion, .noticeVersionImmutable, .guardianRequired, .subjectErased, .subjectRestricted,
-      .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded, .receiptsNotConfigured:
+      .illegalOptInTransition, .tokenAlreadyUsed, .tokenExpired, .tokenSuperseded, .receiptsNotConfigured, .ledgerDiverged:
       .failedPrecondition
     }
   }
@@ -56,6 +58,8 @@ public enum ConsentError: PrivacyError, Equatable {
     case .preferenceLinkInvalid: "this preference link does not open a page"
     case .eventNotFound(let subject, let sequence): "subject \(subject.clipped) has no ledger event \(sequence)"
     case .receiptsNotConfigured: "consent receipts are not configured (RECEIPT_SIGNING_KEY_FILE)"
+    case .ledgerDiverged(let sequence):
+      "the ledger's event \(sequence) is not the one after_hash names: the caller's copy is not of this ledger; replay it from the start"
     }
   }
 
@@ -72,6 +76,7 @@ public enum ConsentError: PrivacyError, Equatable {
     case .tokenSuperseded: "TOKEN_SUPERSEDED"
     case .preferenceLinkInvalid: "PREFERENCE_LINK_INVALID"
     case .receiptsNotConfigured: "RECEIPTS_NOT_CONFIGURED"
+    case .ledgerDiverged: "LEDGER_DIVERGED"
     case .purposeNotFound, .listNotFound, .subjectNotFound, .tokenNotFound, .outboxMessageNotFound, .eventNotFound: nil
     }
   }

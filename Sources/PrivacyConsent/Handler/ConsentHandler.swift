@@ -409,6 +409,12 @@ struct ConsentHandler: Privacy_Consent_V1_ConsentService.ServiceProtocol {
     }
     let start = try Validate.sequence(request.message.afterSequence, field: "after_sequence")
     let heartbeat = try Self.heartbeat(request.message.heartbeatMilliseconds)
+    if !request.message.afterHash.isEmpty {
+      guard start > 0 else { throw InvalidArgument("after_hash needs after_sequence") }
+      guard try await ledger.event(sequence: start)?.hash == request.message.afterHash else {
+        throw ConsentError.ledgerDiverged(sequence: start)
+      }
+    }
     let ledger = self.ledger
     let replica = self.replica
     let wanted = purposes

@@ -16,6 +16,8 @@ public final class LedgerMirror: Sendable {
     var purposes: [String: Purpose] = [:]
     var lists: [String: MailingList] = [:]
     var sequence: UInt64 = 0
+    /// The hash of the event at `sequence` (empty before the first).
+    var hash = ""
     var catalogueDigest: String?
   }
 
@@ -25,6 +27,15 @@ public final class LedgerMirror: Sendable {
 
   /// The last event applied.
   public var sequence: UInt64 { memory.withLock { $0.sequence } }
+
+  /// Where to resume the feed: the last event applied and its hash (`after_sequence`, `after_hash`).
+  public var position: (sequence: UInt64, hash: String) { memory.withLock { ($0.sequence, $0.hash) } }
+
+  /// Forgets everything: the copy is not of the ledger it follows (LEDGER_DIVERGED), and is
+  /// built again from the start of the feed.
+  public func reset() {
+    memory.withLock { $0 = Memory() }
+  }
 
   /// The `CatalogueDigest` of the catalogue held; nil before one is loaded.
   public var catalogueDigest: String? { memory.withLock { $0.catalogueDigest } }
@@ -38,6 +49,7 @@ public final class LedgerMirror: Sendable {
     memory.withLock { memory in
       guard event.sequence > memory.sequence else { return }
       memory.sequence = event.sequence
+      memory.hash = event.hash
       guard let kind = EventKind(event.kind) else { return }
       var state = memory.subjects[event.subjectID]?.unpacked() ?? SubjectState()
       state.apply(recorded: Self.draft(event, kind: kind), sequence: event.sequence)

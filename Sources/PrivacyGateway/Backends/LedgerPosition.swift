@@ -16,4 +16,7 @@ final class LedgerPosition: Sendable {
     }
     furthest.withLock { $0 = max($0, sequence) }
   }
+
+  /// Forgets the position: the ledger it was read from is not the one the service now holds.
+  func reset() { furthest.withLock { $0 = 0 } }
 }

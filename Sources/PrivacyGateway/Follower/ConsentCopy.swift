@@ -57,8 +57,14 @@ final class ConsentCopy: Sendable {
   /// The service said, now, that the copy holds every event.
   func caughtUp() { state.withLock { $0.caughtUpAt = .now } }
 
-  /// The feed showed the copy is not the ledger's: until a marker says otherwise, the service answers.
-  func distrust() { state.withLock { $0.caughtUpAt = nil } }
+  /// The feed showed the copy is not of the ledger it follows: it stops answering, forgets
+  /// everything (the position too: the old ledger's sequences mean nothing in this one) and is
+  /// built again from the start of the feed.
+  func restart() {
+    state.withLock { $0.caughtUpAt = nil }
+    mirror.reset()
+    position.reset()
+  }
 
   /// A purpose or mailing list changed through this gateway: the catalogue must be listed again.
   func catalogueChanged() { state.withLock { $0.catalogueGeneration += 1 } }

@@ -9,6 +9,7 @@ import PrivacyProtocol
 /// every quarter of the staleness bound, and lists the purposes and mailing lists again when a
 /// marker says they changed. A broken feed is taken up again with backoff; meanwhile the copy
 /// answers until its staleness bound passes, as a consent replica that lost its database does.
+/// A copy found not to be of the ledger (LEDGER_DIVERGED) is built again from the start.
 /// The copy starts empty at each start of the gateway: it replays
 /// the ledger once, then follows it live.
 final class ConsentFollower: ServerCompanion {
@@ -37,6 +38,13 @@ final class ConsentFollower: ServerCompanion {
       do {
         try await follow()
         delay = .milliseconds(100)
+      } catch let error as RPCError where error.code == .failedPrecondition {
+        // LEDGER_DIVERGED: the service's event at the copy's position is not the copy's.
+        diverged(error.message)
+        continue
+      } catch is LedgerBehindCopy {
+        diverged("the feed's marker names an event before the copy's last")
+        continue
       } catch {
         if Task.isCancelled { break }
         logger.warning(
@@ -48,11 +56,21 @@ final class ConsentFollower: ServerCompanion {
     }
   }
 
-  /// Follows the feed until it ends.
+  /// The copy is not of the ledger it follows (restored from an older backup, say): it is built
+  /// again from the start; meanwhile the service answers every check.
+  private func diverged(_ why: String) {
+    logger.error("the gateway's copy of the consent ledger is not of this ledger; rebuilding it from the start", metadata: ["why": "\(why)"])
+    copy.restart()
+  }
+
+  /// Follows the feed until it ends, from the copy's last event (and its hash, which the service
+  /// checks against its own).
   private func follow() async throws {
     let heartbeat = min(max(copy.maxStaleness / 4, .milliseconds(100)), .seconds(60))
+    let position = copy.mirror.position
     let request = Privacy_Consent_V1_WatchConsentEventsRequest.with {
-      $0.afterSequence = copy.mirror.sequence
+      $0.afterSequence = position.sequence
+      $0.afterHash = position.hash
       $0.heartbeatMilliseconds = UInt32(heartbeat / .milliseconds(1))
     }
     let metadata = CallerIdentity(actor: "gateway", role: Self.role, requestID: UUID().uuidString.lowercased())
@@ -71,15 +89,9 @@ final class ConsentFollower: ServerCompanion {
         if self.copy.needsCatalogue(marker) {
           try await self.copy.refreshCatalogue { try await self.listCatalogue() }
         }
-        // Events come in order before their marker; a copy ahead of the service (a ledger
-        // restored from an older backup) must not answer for it.
-        guard marker.sequence == self.copy.mirror.sequence else {
-          self.logger.error(
-            "the consent ledger is behind the gateway's copy of it; checks go to the consent service until the gateway restarts",
-            metadata: ["ledger.sequence": "\(marker.sequence)", "copy.sequence": "\(self.copy.mirror.sequence)"])
-          self.copy.distrust()
-          throw LedgerBehindCopy()
-        }
+        // Events come in order before their marker, so the marker names the copy's last event;
+        // anything else means the ledger moved back under the feed.
+        guard marker.sequence == self.copy.mirror.sequence else { throw LedgerBehindCopy() }
         self.copy.caughtUp()
       }
     }
