@@ -247,3 +247,11 @@ public func elapsedUntil(within limit: Duration = .seconds(5), _ condition: () a
   }
   return nil
 }
+
+/// How many calls of `method` (full name, `package.Service/Method`) a server's metrics counted as
+/// finished: with `code` (`OK`, `NOT_FOUND`...) only those, else whatever their status.
+public func handledCalls(_ metrics: ServerMetrics, method: String, code: String? = nil) -> Int {
+  let prefix = #"grpc_server_handled_total{grpc_method=""# + method + #"",grpc_code=""# + (code.map { $0 + "\"}" } ?? "")
+  return metrics.registry.emitToString().split(separator: "\n").filter { $0.hasPrefix(prefix) }
+    .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+}

@@ -54,9 +54,7 @@ struct BackendReplicaTests {
         try await makeBlocklistServer(service: service, environment: EnvironmentReader(environment), logger: silentLogger, metrics: metrics[index])
       }
       func checks(_ index: Int) -> Int {
-        let text = metrics[index].registry.emitToString()
-        let prefix = #"grpc_server_handled_total{grpc_method="privacy.blocklist.v1.BlocklistService/Check",grpc_code="OK"} "#
-        return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+        handledCalls(metrics[index], method: "privacy.blocklist.v1.BlocklistService/Check", code: "OK")
       }
       let address = Privacy_Blocklist_V1_Identifier.with {
         $0.kind = .email

@@ -42,9 +42,7 @@ struct ConsentCopyTests {
 
   /// Calls of a consent method the service finished, whatever their status.
   private static func served(_ metrics: ServerMetrics, _ method: String) -> Int {
-    let prefix = #"grpc_server_handled_total{grpc_method="privacy.consent.v1.ConsentService/"# + method + "\","
-    return metrics.registry.emitToString().split(separator: "\n").filter { $0.hasPrefix(prefix) }
-      .compactMap { $0.split(separator: " ").last.flatMap { Int($0) } }.reduce(0, +)
+    handledCalls(metrics, method: "privacy.consent.v1.ConsentService/" + method)
   }
 
   /// The fixture's consent service, counting the calls it serves.
