@@ -33,11 +33,11 @@ final class ConsentFollower: ServerCompanion {
   func stop() { running.stop() }
 
   private func loop() async {
-    var delay = Duration.milliseconds(100)
+    var backoff = Backoff(ceiling: .seconds(5))
     while !Task.isCancelled {
       do {
         try await follow()
-        delay = .milliseconds(100)
+        backoff.reset()
       } catch let error as RPCError where error.code == .failedPrecondition {
         // LEDGER_DIVERGED: the service's event at the copy's position is not the copy's.
         diverged(error.message)
@@ -50,9 +50,8 @@ final class ConsentFollower: ServerCompanion {
         logger.warning(
           "the gateway's copy of the consent ledger lost its feed; it answers until its staleness bound passes, then the consent service does",
           metadata: ["error.type": "\(type(of: error))", "rpc.code": "\((error as? RPCError)?.code.description ?? "")"])
-        delay = min(delay * 2, .seconds(5))
       }
-      try? await Task.sleep(for: delay)
+      try? await Task.sleep(for: backoff.next())
     }
   }
 

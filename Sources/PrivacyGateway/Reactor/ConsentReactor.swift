@@ -54,7 +54,7 @@ final class ConsentReactor: ServerCompanion {
   /// Takes the lease and follows the ledger until stopped, retrying with backoff after any
   /// failure (the consent service down, the audit log unwritable, the lease lost).
   private func loop() async {
-    var delay = Duration.milliseconds(100)
+    var backoff = Backoff(ceiling: .seconds(5))
     while !Task.isCancelled {
       do {
         if try await renewLease() {
@@ -64,7 +64,7 @@ final class ConsentReactor: ServerCompanion {
             try await group.next()
             group.cancelAll()
           }
-          delay = .milliseconds(100)
+          backoff.reset()
         } else {
           try await Task.sleep(for: Self.leaseDuration / 3)
         }
@@ -73,8 +73,7 @@ final class ConsentReactor: ServerCompanion {
         logger.warning(
           "consent reactor interrupted; resuming from its cursor",
           metadata: ["error.type": "\(type(of: error))", "rpc.code": "\((error as? RPCError)?.code.description ?? "")"])
-        try? await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(5))
+        try? await Task.sleep(for: backoff.next())
       }
     }
     // Given up at once so that another gateway need not wait for it to expire; from a task of

@@ -17,15 +17,14 @@ struct WorkflowContext: Sendable {
   /// Calls a backend method, retrying UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED and (while time
   /// remains) DEADLINE_EXCEEDED with exponential backoff from 100 ms to 2 s.
   func send<M: BackendMethod>(_ method: M.Type, _ message: M.Input) async throws -> M.Output {
-    var delay = Duration.milliseconds(100)
+    var backoff = Backoff(ceiling: .seconds(2))
     while true {
       do {
         return try await gateway.backends[M.backend].unary(
           message, method: M.descriptor, metadata: call.backendMetadata, options: try options())
       } catch let error as RPCError where Self.isRetryable(error.code) {
-        guard let deadline = call.deadline, ContinuousClock.now + delay + Self.answerReserve < deadline else { throw error }
-        try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(2))
+        guard let deadline = call.deadline, ContinuousClock.now + backoff.delay + Self.answerReserve < deadline else { throw error }
+        try await Task.sleep(for: backoff.next())
       }
     }
   }
