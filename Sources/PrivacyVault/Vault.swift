@@ -363,8 +363,9 @@ public final class Vault: Sendable {
   ) async throws -> PutOutcome {
     try requireDefined(values.keys, field: "values")
     return try await write(caller) { commit in
-      try await put(
-        subjectID: subjectID, values: values, source: source, updateOnly: updateOnly, pending: pending, caller: caller, into: &commit)
+      try put(
+        subjectID: subjectID, stored: try await store.record(subjectID), values: values, source: source, updateOnly: updateOnly,
+        pending: pending, caller: caller, into: &commit)
     }
   }
 
@@ -377,21 +378,24 @@ public final class Vault: Sendable {
     guard Set(batch.map(\.subjectID)).count == batch.count else { throw InvalidArgument("a batch names one subject twice") }
     for record in batch { try requireDefined(record.values.keys, field: "values") }
     return try await write(caller) { commit in
+      // The batch's records in one read: one trip to the pool, not one a record.
+      let stored = try await store.records(batch.map(\.subjectID))
       var outcomes: [PutOutcome] = []
-      for record in batch {
-        outcomes.append(try await put(subjectID: record.subjectID, values: record.values, source: source, caller: caller, into: &commit))
+      for (record, stored) in zip(batch, stored) {
+        outcomes.append(
+          try put(subjectID: record.subjectID, stored: stored, values: record.values, source: source, caller: caller, into: &commit))
       }
       return outcomes
     }
   }
 
-  /// One record's part of a put: checks, seals and logs into `commit`.
+  /// One record's part of a put, given what the store holds for the subject: checks, seals and
+  /// logs into `commit`.
   private func put(
-    subjectID: String, values: [String: String], source: ValueSource, updateOnly: Bool = false, pending: Bool = false,
-    caller: CallerIdentity, into commit: inout VaultCommit
-  ) async throws -> PutOutcome {
+    subjectID: String, stored: StoredRecord?, values: [String: String], source: ValueSource, updateOnly: Bool = false,
+    pending: Bool = false, caller: CallerIdentity, into commit: inout VaultCommit
+  ) throws -> PutOutcome {
     let schema = self.schema
-    let stored = try await store.record(subjectID)
     if updateOnly && stored == nil { throw VaultError.subjectNotFound(subjectID) }
     var record = OpenRecord(state: RecordState(subjectID: subjectID, createdAt: commit.now), entries: [:])
     if pending { record.state.pending = RecordFlag(reason: "awaiting double opt-in confirmation", since: commit.now) }
