@@ -144,10 +144,10 @@ def measure(gateway_address, data, size, seconds, metadata):
     inactive = size // 100
     before = erased_records(data)
     start = time.monotonic()
-    sweep = admin.RunRetentionSweep(g.RunRetentionSweepRequest(), metadata=metadata, timeout=3600)
+    sweep = admin.RunRetentionSweep(g.RunRetentionSweepRequest(), metadata=metadata, timeout=7200)
     sweep_seconds = time.monotonic() - start
     erased = erased_records(data) - before
-    again = admin.RunRetentionSweep(g.RunRetentionSweepRequest(), metadata=metadata, timeout=3600)
+    again = admin.RunRetentionSweep(g.RunRetentionSweepRequest(), metadata=metadata, timeout=7200)
     check = (f"retention sweep at {size:,}: {sweep.subjects_due:,} due, {sweep.requests_opened:,} opened, "
              f"{sweep.requests_completed:,} completed, {len(sweep.failures)} failed, {erased:,} vault records marked erased, "
              f"{sweep.purpose_retention_subjects:,} by purpose retention (the seed made {inactive:,} inactive); "

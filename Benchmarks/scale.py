@@ -19,7 +19,11 @@ end to end and a retention sweep over the 1 % of subjects the seed made due. Bef
 the gateway's copy of the consent ledger takes to replay it (until GetBackendHealth says it
 answers) and the gateway's resident memory then.
 
-usage: Benchmarks/scale.py [--sizes 10000,1000000] [--seconds N] [--bin-dir DIR]
+With --seeded DIR the one size of --sizes is measured on DIR, filled beforehand by
+`privacy-suite seed --subjects N --data-dir DIR` (for sizes whose seeding takes hours; the run
+erases subjects in it, so seed it again for another run).
+
+usage: Benchmarks/scale.py [--sizes 10000,1000000] [--seconds N] [--bin-dir DIR] [--seeded DIR]
 """
 import argparse
 import functools
@@ -127,10 +131,11 @@ print(n / (time.time() - start))
     return float(out)
 
 
-def measure(bin_path, size, seconds, headers):
+def measure(bin_path, size, seconds, headers, seeded=None):
     rows, notes = [], []
-    with tempfile.TemporaryDirectory() as data:
-        seeded_in = seed(bin_path, size, data)
+    with tempfile.TemporaryDirectory() as fresh:
+        data = seeded or fresh
+        seeded_in = None if seeded else seed(bin_path, size, data)
         common = {"GRPC_PORT": "0", "INTERNAL_TOKEN": TOKEN, "LOG_LEVEL": "error"}
         consent, consent_start = start(bin_path, "consent-service",
                                        {**common, "DATABASE_URL": f"sqlite://{data}/consent-service.sqlite"})
@@ -181,7 +186,8 @@ def measure(bin_path, size, seconds, headers):
             vault.stop()
         point_reads = sqlite_point_reads(f"{data}/vault-service.sqlite", size)
         disk_mib = sum(os.path.getsize(os.path.join(data, name)) for name in os.listdir(data)) / 2**20
-    notes.append(f"seeded in {seeded_in:.1f} s ({disk_mib:,.0f} MiB on disk); start-up to listening: consent {consent_start:.2f} s, "
+    seeding = "seeded beforehand" if seeded_in is None else f"seeded in {seeded_in:.1f} s"
+    notes.append(f"{seeding} ({disk_mib:,.0f} MiB on disk); start-up to listening: consent {consent_start:.2f} s, "
                  f"vault {vault_start:.2f} s")
     notes.append(f"resident memory after start / after the load: consent {rss_start[0]:,.0f} / {rss_end[0]:,.0f} MiB, "
                  f"vault {rss_start[1]:,.0f} / {rss_end[1]:,.0f} MiB")
@@ -192,8 +198,11 @@ def measure(bin_path, size, seconds, headers):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--seeded", help="a directory seeded beforehand with the one size of --sizes")
     args = grpcload.load_arguments(parser)
     sizes = sorted(int(size) for size in args.sizes.split(","))
+    if args.seeded and len(sizes) != 1:
+        sys.exit("--seeded takes the one size it was seeded with in --sizes")
     grpcload.require_tools()
     grpcload.python_stubs("privacy/consent/v1/consent.proto", "privacy/vault/v1/vault.proto", "privacy/rights/v1/rights.proto",
                           "privacy/gateway/v1/gateway.proto")
@@ -202,13 +211,15 @@ def main():
     headers = {"x-internal-token": TOKEN, "x-privacy-actor": "benchmark", "x-privacy-role": "service"}
     results = {}
     for size in sizes:
-        results[size] = measure(bin_path, size, args.seconds, headers)
+        results[size] = measure(bin_path, size, args.seconds, headers, args.seeded)
         rows, notes = results[size]
         grpcload.print_table(f"{size:,} subjects, {args.seconds} s per row", rows)
         for note in notes:
             print(f"  {note}")
     disk = vault_records.sqlite_full_inserts()
     print(f"\nSQLite single-row insert, synchronous=FULL, one core: {disk:,.0f} tx/s")
+    if len(sizes) == 1:
+        return
     smallest, largest = results[sizes[0]][0], results[sizes[-1]][0]
     print(f"\n{sizes[-1]:,} against {sizes[0]:,} subjects (p50 ratio, p99 ratio):")
     for small, large in zip(smallest, largest):
