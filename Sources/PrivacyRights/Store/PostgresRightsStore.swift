@@ -247,7 +247,9 @@ public struct PostgresRightsStore: RightsStore {
   public func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue] {
     // As on SQLite: every (subject, enabled policy in scope) pair whose inactivity has run out;
     // per subject the policy that made it due earliest (ties: by name); minus subjects with an
-    // open ERASURE request or one completed after their last engagement.
+    // open ERASURE request or one completed after their last engagement. The bound on last_at
+    // is on the column alone, so each policy reads only the engagements old enough for it
+    // (rights_engagements_by_time), not every subject.
     var bindings = PostgresBindings()
     let microsPerDay: Int64 = 86_400_000_000
     var sql = """
@@ -256,7 +258,7 @@ public struct PostgresRightsStore: RightsStore {
           ROW_NUMBER() OVER (PARTITION BY e.subject_id ORDER BY e.last_at + p.inactivity_days * \(microsPerDay), p.name) AS pick
         FROM rights_engagements e JOIN rights_retention_policies p
           ON NOT p.disabled AND (p.scope_prefix IS NULL OR starts_with(e.subject_id, p.scope_prefix))
-        WHERE e.last_at + p.inactivity_days * \(microsPerDay) <= \(bindings.placeholder(for: Microseconds(now).value))
+        WHERE e.last_at <= \(bindings.placeholder(for: Microseconds(now).value)) - p.inactivity_days * \(microsPerDay)
       )
       SELECT subject_id, last_at, name, due_since FROM candidates c
       WHERE pick = 1 AND NOT EXISTS (

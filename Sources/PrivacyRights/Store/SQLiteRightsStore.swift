@@ -231,16 +231,18 @@ public struct SQLiteRightsStore: RightsStore {
   public func dueForRetention(now: Date, after cursor: RetentionCursor?, limit: Int) async throws -> [RetentionDue] {
     // Every (subject, enabled policy in scope) pair whose inactivity has run out; per subject the
     // policy that made it due earliest (ties: by name); minus subjects with an open ERASURE
-    // request or one completed after their last engagement.
+    // request or one completed after their last engagement. Policies are the outer loop (CROSS
+    // JOIN fixes SQLite's join order) and each reads only the engagements old enough for it
+    // through engagements_by_time, so a page costs the subjects due, not every subject.
     let microsPerDay: Int64 = 86_400_000_000
     let open = RequestStatus.open.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     var sql = """
       WITH candidates AS (
         SELECT e.subject_id, e.last_at, p.name, e.last_at + p.inactivity_days * \(microsPerDay) AS due_since,
           ROW_NUMBER() OVER (PARTITION BY e.subject_id ORDER BY e.last_at + p.inactivity_days * \(microsPerDay), p.name) AS pick
-        FROM engagements e JOIN retention_policies p
-          ON p.disabled = 0 AND (p.scope_prefix IS NULL OR substr(e.subject_id, 1, length(p.scope_prefix)) = p.scope_prefix)
-        WHERE e.last_at + p.inactivity_days * \(microsPerDay) <= ?
+        FROM retention_policies p CROSS JOIN engagements e
+        WHERE p.disabled = 0 AND e.last_at <= ? - p.inactivity_days * \(microsPerDay)
+          AND (p.scope_prefix IS NULL OR substr(e.subject_id, 1, length(p.scope_prefix)) = p.scope_prefix)
       )
       SELECT subject_id, last_at, name, due_since FROM candidates c
       WHERE pick = 1 AND NOT EXISTS (
