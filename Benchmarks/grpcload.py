@@ -77,6 +77,12 @@ def rss_mib(pid, field="VmRSS"):
     return 0.0
 
 
+def idle_memory(pid):
+    """(resident, anonymous) memory of process `pid` in MiB: what is resident beyond the anonymous
+    part is file pages mapped in, mostly the executable's and shared libraries' code."""
+    return rss_mib(pid), rss_mib(pid, "RssAnon")
+
+
 class Server:
     """A server process pinned to the server core that prints `listening on HOST:PORT` first."""
 
