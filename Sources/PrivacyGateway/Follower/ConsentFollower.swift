@@ -38,8 +38,9 @@ final class ConsentFollower: ServerCompanion {
       do {
         try await follow()
         backoff.reset()
-      } catch let error as RPCError where error.code == .failedPrecondition {
-        // LEDGER_DIVERGED: the service's event at the copy's position is not the copy's.
+      } catch let error as RPCError where error.code == .failedPrecondition && error.errorInfoReason == "LEDGER_DIVERGED" {
+        // The service's event at the copy's position is not the copy's. Any other refusal is a
+        // broken feed like the rest: retried, the copy kept.
         diverged(error.message)
         continue
       } catch is LedgerBehindCopy {
