@@ -74,10 +74,13 @@ def plain_subject(k):
     return 100 * (k // 98) + 1 + k % 98 + (1 if k % 98 >= 49 else 0)
 
 
-def erase(i):
+def erase(first, i):
+    """The i-th erasure, of plain subject first + i: `first` is how many the directory already has
+    erased (0 when freshly seeded; a --seeded directory whose earlier run stopped after this row
+    has its first plain subjects erased, in order)."""
     from privacy.vault.v1 import vault_pb2 as v
 
-    return v.ErasePersonalDataRequest(subject_id=f"seed-{plain_subject(i)}", reason="benchmark").SerializeToString()
+    return v.ErasePersonalDataRequest(subject_id=f"seed-{plain_subject(first + i)}", reason="benchmark").SerializeToString()
 
 
 def start(bin_path, name, env):
@@ -158,9 +161,9 @@ def measure(bin_path, size, seconds, headers, seeded=None):
                     sys.exit(f"{name} at {size:,}: statuses {result.describe_statuses()}")
                 rows.append((f"{name}", result.qps, result.p50, result.p99))
             before = erased_count(f"{data}/vault-service.sqlite")
-            plain = size // 100 * 98
+            plain = size // 100 * 98 - before
             result = distinct_load.run(vault.address, "/privacy.vault.v1.VaultService/ErasePersonalData",
-                                       erase, metadata, seconds, connections=1, streams=1, limit=plain)
+                                       functools.partial(erase, before), metadata, seconds, connections=1, streams=1, limit=plain)
             erased = erased_count(f"{data}/vault-service.sqlite") - before
             check = (f"ErasePersonalData at {size:,}: {result.acknowledged:,} acknowledged, {erased:,} records marked erased; "
                      f"statuses: {result.describe_statuses()}")
