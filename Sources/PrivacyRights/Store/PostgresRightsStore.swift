@@ -82,7 +82,8 @@ public struct PostgresRightsStore: RightsStore {
   }
 
   public func request(idempotencyKey: String) async throws -> SubjectRequest? {
-    try await requests("SELECT channel, body FROM rights_requests WHERE idempotency_key = \(idempotencyKey)").first
+    // As on SQLite: the second condition is the partial unique index's, so a generic plan uses it.
+    try await requests("SELECT channel, body FROM rights_requests WHERE idempotency_key = \(idempotencyKey) AND idempotency_key != ''").first
   }
 
   public func requests(_ query: RequestQuery, after cursor: RequestCursor?, limit: Int) async throws -> [SubjectRequest] {

@@ -85,7 +85,11 @@ public struct SQLiteRightsStore: RightsStore {
 
   public func request(idempotencyKey: String) async throws -> SubjectRequest? {
     try await pool.read { db in
-      try Row.fetchOne(db.cachedStatement(sql: "SELECT channel, body FROM requests WHERE idempotency_key = ?"), arguments: [idempotencyKey])
+      // The second condition lets SQLite use the partial unique index (keys that are not empty);
+      // without it every OpenRequest with a key read the whole table.
+      try Row.fetchOne(
+        db.cachedStatement(sql: "SELECT channel, body FROM requests WHERE idempotency_key = ? AND idempotency_key != ''"),
+        arguments: [idempotencyKey])
         .map(Self.request(from:))
     }
   }
