@@ -36,7 +36,10 @@ struct RetentionSweep {
       if outcome.completed { response.requestsCompleted += 1 }
       if let failure = outcome.failure { response.failures.append(failure) }
     }
-    guard finishedAll else { throw Self.outOfTime }
+    guard finishedAll else {
+      try Task.checkCancellation()
+      throw Self.outOfTime
+    }
     try checkDeadline()
     try await PurposeRetention(context: context).run(
       now: now.date, since: message.hasPurposeRetentionSince ? message.purposeRetentionSince.date : nil, into: &response,
@@ -65,8 +68,8 @@ struct RetentionSweep {
   }
 
   /// Erases `subjects`, `subjectsAtOnce` at a time; outcomes in the order of `subjects`. Once the
-  /// call's deadline has passed no further subject is started (those started finish), and
-  /// `finishedAll` is false.
+  /// call's deadline has passed or the call is cancelled (a scheduled sweep at shutdown), no
+  /// further subject is started (those started finish), and `finishedAll` is false.
   private func sweep(_ subjects: [Subject]) async -> (outcomes: [Outcome], finishedAll: Bool) {
     await withTaskGroup(of: (Int, Outcome).self) { group in
       var outcomes = [Outcome](repeating: Outcome(), count: subjects.count)
@@ -79,7 +82,7 @@ struct RetentionSweep {
       while started < min(subjects.count, Self.subjectsAtOnce) { startNext() }
       while let (index, outcome) = await group.next() {
         outcomes[index] = outcome
-        if started < subjects.count, !pastDeadline { startNext() }
+        if started < subjects.count, !pastDeadline, !Task.isCancelled { startNext() }
       }
       return (outcomes, started == subjects.count)
     }
