@@ -122,7 +122,7 @@ let package = Package(
     .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
     .target(
       name: "PrivacyGateway",
-      dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyConsent", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, jwtKit, yams, zipFoundation, postgres],
+      dependencies: ["PrivacyKit", "PrivacyProtocol", "PrivacyConsent", "PrivacyWire", grpcCore, grpcHTTP2, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, lifecycle, jwtKit, yams, zipFoundation, postgres],
       // The shipped default role policy, used when GATEWAY_POLICY_FILE is not set.
       resources: [.copy("Resources/default-policy.yaml")],
       swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ public import GRPCCore
 public import Logging
 public import PrivacyKit
 import PrivacyProtocol
+import PrivacyWire
 import Synchronization
 
 /// The gateway's core: for every call, authenticate the caller, check the role may call the
@@ -229,9 +230,9 @@ public final class Gateway: Sendable {
 
   // MARK: Steps
 
-  private static func draft<Input>(for message: Input, method: MethodDescriptor) -> AuditDraft {
+  static func draft<Input>(for message: Input, method: MethodDescriptor) -> AuditDraft {
     AuditDraft(
-      requestID: UUID().uuidString.lowercased(), actor: "", role: "", method: method.fullyQualifiedMethod,
+      requestID: RequestID.make(), actor: "", role: "", method: method.fullyQualifiedMethod,
       subjectID: String(((message as? any NamesSubject)?.subjectID ?? "").prefix(200)),
       subjectsTouched: (message as? any NamesSubjects)?.subjectsTouched ?? 0,
       reason: String(((message as? any GivesReason)?.auditReason ?? "").prefix(500)), statusCode: 0)
@@ -266,7 +267,7 @@ public final class Gateway: Sendable {
     guard policy.allows(role: principal.role, method: fullMethod), let role = policy.role(principal.role) else {
       throw PermissionDenied(message: "role \(principal.role) may not call \(fullMethod)")
     }
-    let callerTimeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.parse)
+    let callerTimeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.duration)
     let timeout: Duration? =
       switch (isStream, budget) {
       case (true, _): callerTimeout
@@ -377,24 +378,6 @@ public struct PermissionDenied: PrivacyError {
 
   public init(message: String) {
     self.message = message
-  }
-}
-
-/// The `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
-enum GRPCTimeout {
-  static func parse(_ text: String) -> Duration? {
-    guard let unit = text.last, text.count >= 2, text.count <= 9, let amount = Int64(text.dropLast()), amount >= 0 else {
-      return nil
-    }
-    switch unit {
-    case "H": return .seconds(amount * 3600)
-    case "M": return .seconds(amount * 60)
-    case "S": return .seconds(amount)
-    case "m": return .milliseconds(amount)
-    case "u": return .microseconds(amount)
-    case "n": return .nanoseconds(amount)
-    default: return nil
-    }
   }
 }
 

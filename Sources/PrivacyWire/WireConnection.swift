@@ -13,7 +13,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   typealias OutboundOut = ByteBuffer
 
   private let limits: WireLimits
-  private let synchronous: [MethodDescriptor: SynchronousAnswer]
+  private let eventLoopAnswers: [MethodDescriptor: EventLoopAnswer]
   private let dispatch: @Sendable (WireCall) -> Void
   private let onHandshake: @Sendable (any Channel) -> Void
   private let budget: RequestBudget
@@ -38,6 +38,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   /// The client's preface and first SETTINGS have arrived.
   private var handshakeCompleted = false
   private var flushScheduled = false
+  /// Set while the session reads a burst: what is written meanwhile leaves with its flush.
+  private var reading = false
   private var outputBlocked = false
   private var idleTimer: Scheduled<Void>?
   private var keepalive: RepeatedTask?
@@ -59,8 +61,12 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private final class StreamState {
     var head: RequestHead?
     var call: WireCall?
-    /// A synchronous method's request, answered on the event loop once it ends (no `call` then).
-    var synchronous: SynchronousRequest?
+    /// An event-loop method's request, answered on the event loop once it ends (no `call` then).
+    var eventLoopRequest: EventLoopRequest?
+    /// An event-loop method was given the request and has not replied yet.
+    var awaitingReply = false
+    /// Ends a call awaiting its reply when the caller's `grpc-timeout` passes.
+    var deadlineTimer: Scheduled<Void>?
     var deframer: MessageDeframer
     /// Refused or answered at once: what the client still sends is discarded.
     var discarding = false
@@ -88,11 +94,11 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   }
 
   init(
-    limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer], dispatch: @escaping @Sendable (WireCall) -> Void,
+    limits: WireLimits, eventLoopAnswers: [MethodDescriptor: EventLoopAnswer], dispatch: @escaping @Sendable (WireCall) -> Void,
     onHandshake: @escaping @Sendable (any Channel) -> Void
   ) {
     self.limits = limits
-    self.synchronous = synchronous
+    self.eventLoopAnswers = eventLoopAnswers
     self.dispatch = dispatch
     self.onHandshake = onHandshake
     self.budget = RequestBudget(perStream: limits.maxMessageBytes + 65_536, perConnection: limits.connectionBudgetBytes)
@@ -128,7 +134,10 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     if session == nil { openSession(context: context) }
     lastRead = .now()
     pingSentAt = nil
-    if !session.receive(unwrapInboundIn(data)) || closeAfterRead {
+    reading = true
+    let received = session.receive(unwrapInboundIn(data))
+    reading = false
+    if !received || closeAfterRead {
       undispatched = []
       flush()
       context.close(promise: nil)
@@ -155,6 +164,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   func channelInactive(context: ChannelHandlerContext) {
     for (id, state) in streams {
       endCall(of: state, stream: id, cancelled: true)
+      state.deadlineTimer?.cancel()
     }
     streams = [:]
     keepalive?.cancel()
@@ -293,9 +303,9 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
           + Self.trailerFields(status, [:]),
         endStream: true)
     case .call(let descriptor, let metadata):
-      if let answer = synchronous[descriptor] {
-        state.synchronous = SynchronousRequest(method: descriptor, answer: answer, metadata: metadata)
-        if endStream { answerSynchronously(state, stream: id) }
+      if let answer = eventLoopAnswers[descriptor] {
+        state.eventLoopRequest = EventLoopRequest(method: descriptor, answer: answer, metadata: metadata)
+        if endStream { answerOnEventLoop(state, stream: id) }
         return
       }
       let call = makeCall(stream: id, descriptor: descriptor)
@@ -307,7 +317,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   }
 
   func session(stream id: Int32, data: UnsafeRawBufferPointer) {
-    guard let state = streams[id], !state.discarding, state.call != nil || state.synchronous != nil else {
+    guard let state = streams[id], !state.discarding, state.call != nil || state.eventLoopRequest != nil else {
       session.consume(stream: id, count: data.count)
       return
     }
@@ -316,8 +326,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     if let call = state.call {
       streamHeld = call.held.add(data.count)
     } else {
-      state.synchronous!.held += data.count
-      streamHeld = state.synchronous!.held
+      state.eventLoopRequest!.held += data.count
+      streamHeld = state.eventLoopRequest!.held
     }
     if budget.received(data.count, streamHeld: streamHeld) {
       session.consume(stream: id, count: data.count)
@@ -328,10 +338,10 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
       while let message = try state.deframer.next() {
         if let call = state.call {
           call.inbound.push(.message(message))
-        } else if state.synchronous!.message == nil {
-          state.synchronous!.message = message
+        } else if state.eventLoopRequest!.message == nil {
+          state.eventLoopRequest!.message = message
         } else {
-          discard(state, stream: id, failure: SynchronousRequest.cardinality(state.synchronous!.method, got: "more"))
+          discard(state, stream: id, failure: EventLoopRequest.cardinality(state.eventLoopRequest!.method, got: "more"))
           return
         }
       }
@@ -350,13 +360,13 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   func sessionDidEndRequest(stream id: Int32) {
     guard let state = streams[id] else { return }
     state.requestEnded = true
-    guard state.call != nil || state.synchronous != nil, !state.discarding else { return }
+    guard state.call != nil || state.eventLoopRequest != nil, !state.discarding else { return }
     if state.deframer.bufferedBytes > 0 {
       discard(state, stream: id, failure: RPCError(code: .invalidArgument, message: "the request ended inside a message"))
     } else if let call = state.call {
       call.inbound.finish()
     } else {
-      answerSynchronously(state, stream: id)
+      answerOnEventLoop(state, stream: id)
     }
   }
 
@@ -373,13 +383,15 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     guard let state = streams.removeValue(forKey: id) else { return }
     let completed = errorCode == HTTP2ErrorCode.noError && state.requestEnded && state.responseEnded
     endCall(of: state, stream: id, cancelled: !completed)
-    // A synchronous request reset before it was answered no longer holds its bytes.
-    if let request = state.synchronous { budget.released(request.held) }
+    state.deadlineTimer?.cancel()
+    // An event-loop request reset before it was answered no longer holds its bytes.
+    if let request = state.eventLoopRequest { budget.released(request.held) }
     // The stream is gone, but its unacknowledged bytes still count against the connection's window.
     if state.owed > 0 { session.consumeConnection(count: state.owed) }
     if !state.refused { activeCalls -= 1 }
-    if state.callRunning { finishingCalls.insert(id) }
-    if errorCode != HTTP2ErrorCode.noError, !closeAfterRead, !state.refused, state.call.map({ _ in !state.callRunning }) ?? true,
+    let running = state.callRunning || state.awaitingReply
+    if running { finishingCalls.insert(id) }
+    if errorCode != HTTP2ErrorCode.noError, !closeAfterRead, !state.refused, !running,
       !earlyResets.take(at: .now())
     {
       // Streams opened and reset before they became calls, again and again: a rapid-reset flood.
@@ -439,8 +451,8 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   private func discard(_ state: StreamState, stream id: Int32, failure: RPCError) {
     state.discarding = true
     state.stopRequest = true
-    if state.synchronous != nil {
-      answerSynchronously(state, stream: id, failure: failure)
+    if state.eventLoopRequest != nil {
+      answerOnEventLoop(state, stream: id, failure: failure)
       return
     }
     state.call?.inbound.finish(failure)
@@ -455,21 +467,54 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     }
   }
 
-  /// Answers a synchronous method's request here, on the event loop: the whole response (headers,
-  /// message, trailers) goes out with this read burst's flush. With `failure` the transport
-  /// refused the request; the answer still sees it, so the call is counted and logged like any.
-  private func answerSynchronously(_ state: StreamState, stream id: Int32, failure: RPCError? = nil) {
-    guard let request = state.synchronous, !state.responseEnded else { return }
-    state.synchronous = nil
-    state.responseEnded = true
+  /// Hands an event-loop method's request to its answer, here on the event loop. With `failure`
+  /// the transport refused the request; the answer still sees it, so the call is counted and
+  /// logged like any. An answer that replies at once is written before this returns and leaves
+  /// with the read burst's flush; one that replies later may be overtaken by the caller's deadline.
+  private func answerOnEventLoop(_ state: StreamState, stream id: Int32, failure: RPCError? = nil) {
+    guard let request = state.eventLoopRequest, !state.responseEnded else { return }
+    state.eventLoopRequest = nil
+    state.awaitingReply = true
     budget.released(request.held)
     releaseOwed(state, stream: id)
-    switch request.answer(failure.map { .failure($0) } ?? request.complete, request.metadata) {
-    case .success(let message):
+    let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+    let eventLoop = context.eventLoop
+    let reply = UnaryReply { result in
+      if eventLoop.inEventLoop {
+        connection.value.deliver(result, stream: id)
+      } else {
+        eventLoop.execute { connection.value.deliver(result, stream: id) }
+      }
+    }
+    request.answer(failure.map { .failure($0) } ?? request.complete, request.metadata, reply)
+    guard state.awaitingReply,
+      let timeout = request.metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.duration)
+    else { return }
+    state.deadlineTimer = eventLoop.scheduleTask(in: TimeAmount(min(timeout, Self.longestDeadline))) {
+      connection.value.deliver(.failure(RPCError(code: .deadlineExceeded, message: "the deadline passed before the call was answered")), stream: id)
+    }
+  }
+
+  /// Deadlines further out are kept as this (`grpc-timeout` allows 99,999,999 hours, beyond what
+  /// a timer's nanoseconds hold).
+  private static let longestDeadline = Duration.seconds(30 * 86_400)
+
+  /// Writes an event-loop method's reply, unless the call already ended (reset by the client,
+  /// answered by its deadline): the whole response, headers, message and trailers, or the status
+  /// alone.
+  private func deliver(_ result: Result<UnaryResponse, RPCError>, stream id: Int32) {
+    if finishingCalls.remove(id) != nil { return }
+    guard let state = streams[id], state.awaitingReply else { return }
+    state.awaitingReply = false
+    state.deadlineTimer?.cancel()
+    state.deadlineTimer = nil
+    state.responseEnded = true
+    switch result {
+    case .success(let response):
       state.responseStarted = true
-      session.respond(stream: id, headers: Self.responseHeaders([:]), endStream: false)
-      var framed = context.channel.allocator.buffer(capacity: message.count + 5)
-      MessageFramer.frame(message, into: &framed)
+      session.respond(stream: id, headers: Self.responseHeaders(response.metadata), endStream: false)
+      var framed = context.channel.allocator.buffer(capacity: response.message.count + 5)
+      MessageFramer.frame(response.message, into: &framed)
       session.send(stream: id, &framed)
       session.finish(stream: id, trailers: Self.trailerFields(Status(code: .ok, message: ""), [:]))
     case .failure(let error):
@@ -478,6 +523,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
         headers: Self.responseHeaders([:]) + Self.trailerFields(Status(code: Status.Code(error.code), message: error.message), error.metadata),
         endStream: true)
     }
+    if !reading { scheduleFlush() }
   }
 
   private func endCall(of state: StreamState, stream id: Int32, cancelled: Bool) {

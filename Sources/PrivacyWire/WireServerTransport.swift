@@ -5,8 +5,8 @@ import Synchronization
 
 /// A gRPC server transport on libnghttp2: SwiftNIO event loops read and write the sockets, one
 /// nghttp2 session per connection speaks HTTP/2, and each request stream becomes a call that
-/// GRPCCore runs in its own task, except for the synchronous methods, which are answered on the
-/// event loop (`SynchronousAnswer`).
+/// GRPCCore runs in its own task, except for the methods answered on the event loop
+/// (`EventLoopAnswer`).
 public final class WireServerTransport: ServerTransport, Sendable {
   public typealias Bytes = [UInt8]
 
@@ -18,7 +18,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
   private let host: String
   private let port: Int
   private let limits: WireLimits
-  private let synchronous: [MethodDescriptor: SynchronousAnswer]
+  private let eventLoopAnswers: [MethodDescriptor: EventLoopAnswer]
   private let group: MultiThreadedEventLoopGroup
   private let onAccept: AcceptHook
   private let onHandshake: HandshakeHook
@@ -34,10 +34,10 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private let state = Mutex(State())
 
-  /// - Parameter synchronous: the unary methods answered on the event loop, by method; GRPCCore
-  ///   never sees their calls.
+  /// - Parameter eventLoopAnswers: the unary methods answered on the event loop, by method;
+  ///   GRPCCore never sees their calls.
   public init(
-    host: String, port: Int, eventLoops: Int, limits: WireLimits, synchronous: [MethodDescriptor: SynchronousAnswer] = [:],
+    host: String, port: Int, eventLoops: Int, limits: WireLimits, eventLoopAnswers: [MethodDescriptor: EventLoopAnswer] = [:],
     onAccept: @escaping AcceptHook, onHandshake: @escaping HandshakeHook
   ) {
     self.host = host
@@ -45,8 +45,8 @@ public final class WireServerTransport: ServerTransport, Sendable {
     self.limits = limits
     // A request's path names no RPC type, and generated descriptors carry one: keys drop it, or
     // a generated descriptor would never equal the one made from a request.
-    self.synchronous = Dictionary(
-      synchronous.map { (MethodDescriptor(service: $0.key.service, method: $0.key.method), $0.value) },
+    self.eventLoopAnswers = Dictionary(
+      eventLoopAnswers.map { (MethodDescriptor(service: $0.key.service, method: $0.key.method), $0.value) },
       uniquingKeysWith: { first, _ in first })
     self.group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
     self.onAccept = onAccept
@@ -131,7 +131,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
 
   private func bootstrap(_ calls: AsyncStream<WireCall>.Continuation) -> ServerBootstrap {
     let limits = self.limits
-    let synchronous = self.synchronous
+    let eventLoopAnswers = self.eventLoopAnswers
     let onAccept = self.onAccept
     let onHandshake = self.onHandshake
     return ServerBootstrap(group: group)
@@ -145,7 +145,7 @@ public final class WireServerTransport: ServerTransport, Sendable {
         onAccept(channel).flatMapThrowing {
           guard self.track(channel) else { throw ShuttingDown() }
           try channel.pipeline.syncOperations.addHandler(
-            WireConnection(limits: limits, synchronous: synchronous, dispatch: { calls.yield($0) }, onHandshake: onHandshake))
+            WireConnection(limits: limits, eventLoopAnswers: eventLoopAnswers, dispatch: { calls.yield($0) }, onHandshake: onHandshake))
         }
       }
   }

@@ -17,7 +17,7 @@ public final class AuditLog: Sendable {
 
   private struct Waiting {
     var draft: AuditDraft
-    var continuation: CheckedContinuation<AuditEntry, any Error>
+    var committed: @Sendable (Result<AuditEntry, any Error>) -> Void
   }
 
   private struct State {
@@ -65,15 +65,22 @@ public final class AuditLog: Sendable {
   /// could not be written.
   public func record(_ draft: AuditDraft) async throws -> AuditEntry {
     try await withCheckedThrowingContinuation { continuation in
-      let startWriter = state.withLock { state in
-        state.queue.append(Waiting(draft: draft, continuation: continuation))
-        if state.writing { return false }
-        state.writing = true
-        return true
-      }
-      if startWriter {
-        Task { await self.drain() }
-      }
+      record(draft) { continuation.resume(with: $0) }
+    }
+  }
+
+  /// Appends one entry and calls `committed` once it is committed (or `AuditUnavailable` when it
+  /// could not be written), from the writer's task: for a caller that must not wait in a task of
+  /// its own (the gateway's checks answered on the event loop).
+  public func record(_ draft: AuditDraft, committed: @escaping @Sendable (Result<AuditEntry, any Error>) -> Void) {
+    let startWriter = state.withLock { state in
+      state.queue.append(Waiting(draft: draft, committed: committed))
+      if state.writing { return false }
+      state.writing = true
+      return true
+    }
+    if startWriter {
+      Task { await self.drain() }
     }
   }
 
@@ -117,12 +124,12 @@ public final class AuditLog: Sendable {
         state.commits += 1
         state.committedEntries += entries.count
       }
-      for (waiting, entry) in zip(batch, entries) { waiting.continuation.resume(returning: entry) }
+      for (waiting, entry) in zip(batch, entries) { waiting.committed(.success(entry)) }
     } catch {
       logger.error(
         "audit log write failed; refusing the calls it would have recorded",
         metadata: ["error.type": "\(type(of: error))", "audit.batch": "\(batch.count)"])
-      for waiting in batch { waiting.continuation.resume(throwing: AuditUnavailable()) }
+      for waiting in batch { waiting.committed(.failure(AuditUnavailable())) }
     }
   }
 

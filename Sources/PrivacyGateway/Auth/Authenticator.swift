@@ -15,13 +15,32 @@ public struct Authenticator: Sendable {
   }
 
   public func authenticate(_ metadata: Metadata) async throws(Unauthenticated) -> Principal {
-    let values = Array(metadata[stringValues: "authorization"])
-    guard values.count == 1, let token = Self.bearerToken(values[0]) else { throw Unauthenticated() }
-    let dots = token.utf8.count(where: { $0 == UInt8(ascii: ".") })
-    if dots == 2, let jwt {
+    switch try credential(metadata) {
+    case .checked(let principal):
+      return principal
+    case .jwt(let token, let jwt):
       guard let claims = await jwt.authenticate(token), policy.role(claims.role) != nil else { throw Unauthenticated() }
       return Principal(actor: claims.actor, role: claims.role, credentialKind: .jwt, credentialID: claims.id, expiresAt: claims.expiresAt)
     }
+  }
+
+  /// The caller, when its credential is an API key (checked at once); nil for a JWT, whose check
+  /// may wait for the issuer's keys.
+  func authenticateAtOnce(_ metadata: Metadata) throws(Unauthenticated) -> Principal? {
+    guard case .checked(let principal) = try credential(metadata) else { return nil }
+    return principal
+  }
+
+  private enum Credential {
+    case checked(Principal)
+    case jwt(String, JWTAuthenticator)
+  }
+
+  private func credential(_ metadata: Metadata) throws(Unauthenticated) -> Credential {
+    let values = Array(metadata[stringValues: "authorization"])
+    guard values.count == 1, let token = Self.bearerToken(values[0]) else { throw Unauthenticated() }
+    let dots = token.utf8.count(where: { $0 == UInt8(ascii: ".") })
+    if dots == 2, let jwt { return .jwt(token, jwt) }
     guard dots >= 1, let keyring = keys?.keyring else { throw Unauthenticated() }
     let dot = token.firstIndex(of: ".")!
     let id = String(token[..<dot])
@@ -29,7 +48,7 @@ public struct Authenticator: Sendable {
     guard APIKey.isValidID(id), !secret.isEmpty, let key = keyring.authenticate(id: id, secret: secret),
       policy.role(key.role) != nil
     else { throw Unauthenticated() }
-    return Principal(actor: key.actor, role: key.role, credentialKind: .apiKey, credentialID: key.id)
+    return .checked(Principal(actor: key.actor, role: key.role, credentialKind: .apiKey, credentialID: key.id))
   }
 
   /// The token of `Bearer <token>` (scheme in any case, RFC 7235), or nil.

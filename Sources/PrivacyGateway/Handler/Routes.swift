@@ -40,18 +40,24 @@ struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf
   }
 
   func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
+    let serve = serving(on: gateway)
+    router.registerHandler(
+      forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
+    ) { request, context in
+      StreamingServerResponse(single: try await serve(try await ServerRequest(stream: request)))
+    }
+  }
+
+  /// The route's whole way: authentication, authorization, the handler and the audit log.
+  func serving(on gateway: Gateway) -> @Sendable (ServerRequest<Input>) async throws -> ServerResponse<Output> {
     let descriptor = self.descriptor
     let handler = self.handler
     let budget = self.budget
     let forward = Forwarder<Input, Output>(gateway: gateway, backend: gateway.backends[backend], method: descriptor)
-    router.registerHandler(
-      forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
-    ) { request, context in
-      let single = try await ServerRequest(stream: request)
-      let response = try await gateway.unary(single, method: descriptor, budget: budget) { message, call in
+    return { request in
+      try await gateway.unary(request, method: descriptor, budget: budget) { message, call in
         try await handler(message, call, forward)
       }
-      return StreamingServerResponse(single: response)
     }
   }
 }

@@ -36,7 +36,7 @@ public struct CallerIdentity: Sendable, Equatable {
     }
     self.actor = first(MetadataKey.actor) ?? "unknown"
     self.role = first(MetadataKey.role) ?? "unknown"
-    self.requestID = first(MetadataKey.requestID) ?? UUID().uuidString.lowercased()
+    self.requestID = first(MetadataKey.requestID) ?? RequestID.make()
   }
 
   /// The metadata a client sends to present this identity to a backend.

@@ -1,4 +1,5 @@
 public import GRPCCore
+import PrivacyWire
 
 /// Makes a call stop when gRPC says it should, and say why.
 ///

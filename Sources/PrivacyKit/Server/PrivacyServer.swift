@@ -103,11 +103,11 @@ public struct PrivacyServer: Service {
     let tokenCheck = makeTokenCheck()
     switch configuration.transport {
     case .nghttp2:
-      let synchronous = SynchronousCalls.answers(
+      let answers = SynchronousCalls.answers(
         synchronousMethods, rules: rules, token: tokenCheck, observer: CallObserver(logger: logger, metrics: metrics), logger: logger)
       try await serve(
         on: ServerTransports.wire(
-          configuration, connections: connections, backend: authentication == .internalToken, synchronous: synchronous, logger: logger),
+          configuration, connections: connections, backend: authentication == .internalToken, eventLoopAnswers: answers, logger: logger),
         rules: rules, tokenCheck: tokenCheck, connections: connections)
     case .nio:
       try await serve(

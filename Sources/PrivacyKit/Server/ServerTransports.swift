@@ -35,10 +35,10 @@ enum ServerTransports {
   ///     over one connection: it may reset ten times as many streams at once and about ten times
   ///     as many per second as one client (the gateway holds each of its clients to nghttp2's
   ///     defaults).
-  ///   - synchronous: the methods answered on the event loops.
+  ///   - eventLoopAnswers: the methods answered on the event loops.
   static func wire(
     _ configuration: ServiceConfiguration, connections: ConnectionGuard, backend: Bool,
-    synchronous: [MethodDescriptor: SynchronousAnswer] = [:], logger: Logger
+    eventLoopAnswers: [MethodDescriptor: EventLoopAnswer] = [:], logger: Logger
   ) -> WireServerTransport {
     let tls = configuration.tls
     return WireServerTransport(
@@ -48,7 +48,7 @@ enum ServerTransports {
         maxHeaderListBytes: PrivacyServer.maxMetadataBytes, resetBurst: backend ? 10_000 : 1000,
         resetsPerSecond: backend ? 300 : 33, idleTimeout: configuration.idleTimeout,
         keepaliveTime: PrivacyServer.keepaliveTime, keepaliveTimeout: PrivacyServer.keepaliveTimeout),
-      synchronous: synchronous,
+      eventLoopAnswers: eventLoopAnswers,
       onAccept: { channel in
         connections.accepted(channel).flatMapThrowing { try tls?.secure(channel, logger: logger) }
       },
