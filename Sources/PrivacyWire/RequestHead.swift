@@ -79,9 +79,15 @@ package struct RequestHead {
 
   /// `/package.Service/Method` as a method descriptor.
   static func descriptor(path: String) -> MethodDescriptor? {
-    let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-    guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else { return nil }
-    return MethodDescriptor(fullyQualifiedService: String(parts[1]), method: String(parts[2]))
+    // Read as bytes: every call's path passes here.
+    let slash = UInt8(ascii: "/")
+    let utf8 = path.utf8
+    guard utf8.first == slash else { return nil }
+    let serviceStart = utf8.index(after: utf8.startIndex)
+    guard let serviceEnd = utf8[serviceStart...].firstIndex(of: slash), serviceEnd != serviceStart else { return nil }
+    let methodStart = utf8.index(after: serviceEnd)
+    guard methodStart != utf8.endIndex, !utf8[methodStart...].contains(slash) else { return nil }
+    return MethodDescriptor(fullyQualifiedService: String(path[serviceStart..<serviceEnd]), method: String(path[methodStart...]))
   }
 }
 

@@ -55,6 +55,26 @@ struct AuthenticationTests {
     }
   }
 
+  @Test("the scheme in any case and whitespace around it are accepted; a token with whitespace inside, or no space after the scheme, is not")
+  func bearerSyntax() async throws {
+    try await withKeys { authenticator, _ in
+      for accepted in [
+        "Bearer support-key.secret-support", "bearer support-key.secret-support", "  BEARER   support-key.secret-support \t",
+        "Bearer support-key.secret-support\u{00A0}",
+      ] {
+        let principal = try await authenticator.authenticate(metadata(accepted))
+        #expect(principal.role == "support", "\(accepted)")
+      }
+      for refused in [
+        "Bearer\tsupport-key.secret-support", "Bearer support-key.secret -support", "Bearer support-key.secret\u{0B}-support", "Bearer",
+        "Bearer ", "Bearersupport-key.secret-support", "Bearer support-key.secret-sup\u{00A0}port", "Basic support-key.secret-support",
+        "Bearer " + String(repeating: "x", count: 8190) + ".y",
+      ] {
+        await #expect(throws: Unauthenticated.self, "\(refused.prefix(40))") { try await authenticator.authenticate(self.metadata(refused)) }
+      }
+    }
+  }
+
   @Test("keys files in YAML and JSON; malformed ones are refused with the reason")
   func keysFiles() throws {
     let json = """

@@ -9,6 +9,8 @@ public import PrivacyKit
 /// an exported checkpoint is checked without the secret.
 public struct AuditKey: Sendable {
   private let secret: SymmetricKey
+  /// HMAC's state once keyed, copied for each link instead of keying it again for every entry.
+  private let keyedMAC: HMAC<SHA256>
   private let signing: Curve25519.Signing.PrivateKey
 
   public static let minimumBytes = 32
@@ -18,6 +20,7 @@ public struct AuditKey: Sendable {
       throw .malformed("GATEWAY_AUDIT_KEY_FILE", "must hold at least \(Self.minimumBytes) bytes, base64-encoded")
     }
     self.secret = SymmetricKey(data: secret)
+    self.keyedMAC = HMAC<SHA256>(key: self.secret)
     let seed = HKDF<SHA256>.deriveKey(
       inputKeyMaterial: self.secret, info: Data("privacy gateway audit checkpoint signing".utf8), outputByteCount: 32)
     // A 32-byte seed is always a valid Ed25519 private key.
@@ -52,8 +55,8 @@ public struct AuditKey: Sendable {
 
   /// The keyed link of the audit chain: HMAC-SHA256 over the previous hash and the content.
   func link(previous: String, content: CanonicalEncoder) -> String {
-    var mac = HMAC<SHA256>(key: secret)
-    mac.update(data: Data(previous.utf8))
+    var mac = keyedMAC
+    mac.update(data: Array(previous.utf8))
     mac.update(data: content.bytes)
     return Array(mac.finalize()).hex
   }

@@ -10,7 +10,8 @@ public struct CanonicalEncoder: Sendable {
   public init() {}
 
   public mutating func append(_ value: String) {
-    appendField(Array(value.utf8))
+    appendLength(value.utf8.count)
+    bytes.append(contentsOf: value.utf8)
   }
 
   public mutating func append(_ value: some FixedWidthInteger) {
@@ -36,10 +37,18 @@ public struct CanonicalEncoder: Sendable {
   }
 
   private mutating func appendField(_ field: [UInt8]) {
-    bytes.append(0x1F)
-    let length = UInt32(field.count)
-    bytes.append(contentsOf: [UInt8(length >> 24), UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length)])
+    appendLength(field.count)
     bytes.append(contentsOf: field)
+  }
+
+  /// A field's separator and its length in 4 bytes, big-endian.
+  private mutating func appendLength(_ count: Int) {
+    let length = UInt32(count)
+    bytes.append(0x1F)
+    bytes.append(UInt8(length >> 24))
+    bytes.append(UInt8(truncatingIfNeeded: length >> 16))
+    bytes.append(UInt8(truncatingIfNeeded: length >> 8))
+    bytes.append(UInt8(truncatingIfNeeded: length))
   }
 }
 
