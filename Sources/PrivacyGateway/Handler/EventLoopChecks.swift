@@ -29,8 +29,9 @@ enum EventLoopChecks {
   ) -> SynchronousMethod {
     let route = RouteTable.backendRoutes.first { $0.descriptor == Method.descriptor } as! UnaryRoute<Method.Input, Method.Output>
     let wholeWay = route.serving(on: gateway)
-    return SynchronousMethod(Method.descriptor) { (message: Method.Input, metadata, reply: SynchronousReply<Method.Output>) in
-      let answered = gateway.answerAtOnce(message, metadata: metadata, method: Method.descriptor, reply: reply) {
+    let descriptor = Method.descriptor
+    return SynchronousMethod(descriptor) { (message: Method.Input, metadata, reply: SynchronousReply<Method.Output>) in
+      let answered = gateway.answerAtOnce(message, metadata: metadata, method: descriptor, reply: reply) {
         guard let copy = gateway.consentCopy?.current else { return nil }
         return try? fromCopy(copy, message)
       }
