@@ -24,7 +24,7 @@ struct HostileInputTests {
     let address = try await service.listeningAddress()
     let emptyMessage = RawCall.frames([])
     for timeout in ["-1S", "-99999999H", "1X", "S", "123456789S", "1.5S", "+1S", "1Sx", "1s"] {
-      let answer = try await RawCall(path: Self.healthCheck, headers: ["grpc-timeout: \(timeout)"], body: emptyMessage)
+      let answer = try await RawCall(path: Self.healthCheck, headers: ["grpc-timeout: \(timeout)"], body: nil)
         .send(to: address, in: directory)
       #expect(answer.status == 3, "grpc-timeout \(timeout): \(answer)")
       #expect(answer.message?.contains("grpc-timeout") == true)
@@ -37,7 +37,7 @@ struct HostileInputTests {
     // A method answered on the event loop never reaches GRPCCore: it checks the timeout itself.
     if let path = Self.synchronousMethod[name] {
       let answer = try await RawCall(
-        path: path, headers: ["grpc-timeout: -1S", "x-internal-token: \(testInternalToken)"], body: RawCall.frames([])
+        path: path, headers: ["grpc-timeout: -1S", "x-internal-token: \(testInternalToken)"], body: nil
       ).send(to: address, in: directory)
       #expect(answer.status == 3 && answer.message?.contains("grpc-timeout") == true, "\(path): \(answer)")
     }
@@ -76,13 +76,12 @@ struct HostileInputTests {
     let service = try RunningProcess("vault-service", environment: serviceEnvironment(directory, "vault"))
     let address = try await service.listeningAddress()
     let big = try await RawCall(
-      path: Self.healthCheck, headers: ["x-padding: " + String(repeating: "p", count: 20_000)], body: RawCall.frames([])
+      path: Self.healthCheck, headers: ["x-padding: " + String(repeating: "p", count: 20_000)], body: nil
     ).send(to: address, in: directory)
     #expect(big.status == 8 && big.message?.hasSuffix("exceeds the limit of 16384 bytes") == true, "\(big)")
     #expect(big.curlExit == 0)
     let many = try await RawCall(
-      path: Self.healthCheck, headers: (0..<40).map { "x-field-\($0): " + String(repeating: "v", count: 500) },
-      body: RawCall.frames([])
+      path: Self.healthCheck, headers: (0..<40).map { "x-field-\($0): " + String(repeating: "v", count: 500) }, body: nil
     ).send(to: address, in: directory)
     #expect(many.status == 8, "\(many)")
     #expect(service.isRunning)

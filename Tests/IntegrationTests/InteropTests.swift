@@ -102,14 +102,14 @@ struct InteropTests {
       .send(to: address, in: directory)
     #expect(sized.status == 0 && sized.body == [0, 0, 0, 0, 7, 0x0a, 0x05, 0x12, 0x03, 0, 0, 0], "\(sized) \(sized.body)")
     // An unknown method, a compressed message and a bad grpc-timeout are refused with gRPC statuses.
-    let unknown = try await RawCall(path: "/grpc.testing.TestService/NoSuchCall", body: RawCall.frames([])).send(to: address, in: directory)
+    let unknown = try await RawCall(path: "/grpc.testing.TestService/NoSuchCall", body: nil).send(to: address, in: directory)
     #expect(unknown.status == 12, "\(unknown)")
     let compressed = try await RawCall(
       path: "/grpc.testing.TestService/EmptyCall", headers: ["grpc-encoding: gzip"], body: [1, 0, 0, 0, 0]
     ).send(to: address, in: directory)
     #expect(compressed.status == 12, "\(compressed)")
     let badTimeout = try await RawCall(
-      path: "/grpc.testing.TestService/EmptyCall", headers: ["grpc-timeout: soon"], body: RawCall.frames([])
+      path: "/grpc.testing.TestService/EmptyCall", headers: ["grpc-timeout: soon"], body: nil
     ).send(to: address, in: directory)
     #expect(badTimeout.status == 3, "\(badTimeout)")
     #expect(server.isRunning)
