@@ -54,9 +54,10 @@ public struct PrivacyServer: Service {
   ///   - serviceNames: their fully qualified names, reported by health.
   ///   - streamingRequestMethods: the services' methods whose clients stream requests; every other
   ///     method takes exactly one request message.
-  ///   - synchronousMethods: the services' unary methods that answer from memory at once; the
-  ///     nghttp2 transport answers them on its event loops (the services implement them too, for
-  ///     the nio transport).
+  ///   - synchronousMethods: the services' unary methods served without a task per call, which
+  ///     answer from memory at once or reply later from any thread (`SynchronousMethod`); the
+  ///     nghttp2 transport runs them on its event loops (the services implement them too, for the
+  ///     nio transport).
   ///   - interceptors: the service's own, run after the common ones (and not on the fast path).
   ///   - authentication: who may call; backends require the internal token.
   ///   - companions: what runs alongside the server and stops only after it has drained, such as
