@@ -263,10 +263,8 @@ public final class Gateway: Sendable {
     let principal = try await authenticator.authenticate(metadata)
     draft.actor = principal.actor
     draft.role = principal.role
+    let role = try authorize(principal, method: method)
     let fullMethod = method.fullyQualifiedMethod
-    guard policy.allows(role: principal.role, method: fullMethod), let role = policy.role(principal.role) else {
-      throw PermissionDenied(message: "role \(principal.role) may not call \(fullMethod)")
-    }
     let callerTimeout = metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(GRPCTimeout.duration)
     let timeout: Duration? =
       switch (isStream, budget) {
@@ -285,6 +283,16 @@ public final class Gateway: Sendable {
     return Call(
       principal: principal, role: role, requestID: draft.requestID, method: fullMethod, deadline: timeout.map { start + $0 },
       linkSubject: linkSubject, internalToken: settings.internalToken)
+  }
+
+  /// The caller's role when it may call `method`: the one authorization rule of every call,
+  /// applied before any backend is touched or any answer given.
+  func authorize(_ principal: Principal, method: MethodDescriptor) throws(PermissionDenied) -> RolePolicy {
+    let fullMethod = method.fullyQualifiedMethod
+    guard policy.allows(role: principal.role, method: fullMethod), let role = policy.role(principal.role) else {
+      throw PermissionDenied(message: "role \(principal.role) may not call \(fullMethod)")
+    }
+    return role
   }
 
   /// The subject a preference link's token opens, asked of the consent service.

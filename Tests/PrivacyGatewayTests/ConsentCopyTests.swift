@@ -10,7 +10,8 @@ import Testing
 
 @Suite("The gateway's copy of the consent ledger")
 struct ConsentCopyTests {
-  private static let newsletter = Privacy_Consent_V1_Purpose.with {
+  /// A consent-based purpose (also the purpose of `EventLoopChecksTests`).
+  static let newsletter = Privacy_Consent_V1_Purpose.with {
     $0.purposeID = "newsletter"
     $0.title = "Newsletter"
     $0.description_p = "Our weekly newsletter"
@@ -21,7 +22,8 @@ struct ConsentCopyTests {
     $0.noticeText = "We send you our newsletter."
   }
 
-  private static func record(_ subject: String, _ decision: Privacy_Consent_V1_Decision) -> Privacy_Consent_V1_RecordConsentRequest {
+  /// A subject's decision on the newsletter, from a webform.
+  static func record(_ subject: String, _ decision: Privacy_Consent_V1_Decision) -> Privacy_Consent_V1_RecordConsentRequest {
     .with {
       $0.subjectID = subject
       $0.purposeID = "newsletter"

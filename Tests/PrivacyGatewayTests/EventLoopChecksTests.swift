@@ -28,29 +28,10 @@ struct EventLoopChecksTests {
     let jwt = ["GATEWAY_JWKS_FILE": jwks, "GATEWAY_JWT_ISSUER": "https://idp.example", "GATEWAY_JWT_AUDIENCE": "privacy-gateway"]
     try await fixture.run(gatewayEnvironment: jwt) { port, _ async throws in
       try await asRole("admin", port: port) { client async throws in
-        let consent = ConsentClient(wrapping: client)
-        _ = try await consent.upsertPurpose(.with {
-          $0.purpose = .with {
-            $0.purposeID = "newsletter"
-            $0.title = "Newsletter"
-            $0.legalBasis = .consent
-            $0.category = .emailMarketing
-            $0.retentionDays = 365
-            $0.noticeVersion = "v1"
-            $0.noticeText = "We send you our newsletter."
-          }
-        })
+        _ = try await ConsentClient(wrapping: client).upsertPurpose(.with { $0.purpose = ConsentCopyTests.newsletter })
       }
       try await asRole("service", port: port) { client async throws in
-        _ = try await ConsentClient(wrapping: client).recordConsent(.with {
-          $0.subjectID = "c-7"
-          $0.purposeID = "newsletter"
-          $0.decision = .granted
-          $0.evidence = .with {
-            $0.channel = .webform
-            $0.actorKind = .subject
-          }
-        })
+        _ = try await ConsentClient(wrapping: client).recordConsent(ConsentCopyTests.record("c-7", .granted))
       }
       let answering = try await eventually {
         try await asRole("dpo", port: port) { try await AdminClient(wrapping: $0).getBackendHealth(.init()).consentCopy.answering }

@@ -55,8 +55,7 @@ extension Gateway {
   func answerAtOnce<Input: Sendable, Output: SwiftProtobuf.Message>(
     _ message: Input, metadata: Metadata, method: MethodDescriptor, reply: SynchronousReply<Output>, answer: () -> Output?
   ) -> Bool {
-    guard let principal = try? authenticator.authenticateAtOnce(metadata),
-      policy.allows(role: principal.role, method: method.fullyQualifiedMethod), let role = policy.role(principal.role),
+    guard let principal = try? authenticator.authenticateAtOnce(metadata), let role = try? authorize(principal, method: method),
       !role.boundToLink, let output = answer()
     else { return false }
     var draft = Self.draft(for: message, method: method)
