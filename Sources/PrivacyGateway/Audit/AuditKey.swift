@@ -56,9 +56,10 @@ public struct AuditKey: Sendable {
   /// The keyed link of the audit chain: HMAC-SHA256 over the previous hash and the content.
   func link(previous: String, content: CanonicalEncoder) -> String {
     var mac = keyedMAC
-    mac.update(data: Array(previous.utf8))
-    mac.update(data: content.bytes)
-    return Array(mac.finalize()).hex
+    var previous = previous
+    previous.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+    content.bytes.withUnsafeBytes { mac.update(data: $0) }
+    return mac.finalize().withUnsafeBytes { $0.hex }
   }
 
   /// The public key checkpoints are verified with.
