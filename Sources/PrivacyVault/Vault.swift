@@ -441,6 +441,16 @@ public final class Vault: Sendable {
     try view(of: try await existingRecord(subjectID))
   }
 
+  /// `record(subjectID:)` read on the calling thread, when the store can (SQLite); nil for a
+  /// store that must be awaited (PostgreSQL).
+  public var blockingRecordReader: (@Sendable (_ subjectID: String) throws -> RecordView)? {
+    guard let store = store as? any BlockingVaultReads else { return nil }
+    return { subjectID in
+      guard let stored = try store.recordBlocking(subjectID) else { throw VaultError.subjectNotFound(subjectID) }
+      return try self.view(of: stored)
+    }
+  }
+
   /// Records as `record(subjectID:)` shows them, in the order asked; nil where the vault holds
   /// no record for the subject.
   public func records(subjectIDs: [String]) async throws -> [RecordView?] {

@@ -49,10 +49,12 @@ public func makeVaultServer(
   let replica = postgres.map { database in
     ReplicaFollower(database: database, channel: PostgresVaultStore.changesChannel, logger: logger) { try await vault.catchUp() }
   }
+  let handler = VaultHandler(vault: vault)
   return PrivacyServer(
     configuration: configuration.service,
-    services: [VaultHandler(vault: vault)],
+    services: [handler],
     serviceNames: ["privacy.vault.v1.VaultService"],
+    synchronousMethods: handler.synchronousMethods,
     replica: replica,
     metrics: metrics,
     logger: logger

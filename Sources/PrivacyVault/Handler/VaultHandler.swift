@@ -89,8 +89,43 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
     request: ServerRequest<Privacy_Vault_V1_GetRecordRequest>, context: ServerContext
   ) async throws -> ServerResponse<Privacy_Vault_V1_GetRecordResponse> {
     let view = try await vault.record(subjectID: try Validate.subjectID(request.message.subjectID))
-    return ServerResponse(message: .with { $0.record = view.proto })
+    return ServerResponse(message: Self.getRecordResponse(view))
   }
+
+  private static func getRecordResponse(_ view: RecordView) -> Privacy_Vault_V1_GetRecordResponse {
+    .with { $0.record = view.proto }
+  }
+
+  /// GetRecord without a task when the store reads on the calling thread (SQLite): the nghttp2
+  /// transport decodes the request on its event loop, the record is read and opened on a thread
+  /// of `reads` (a read may wait for the disk, which must not hold the event loop), and the
+  /// answer goes back to the connection from there. Other stores, and the grpc-swift-nio
+  /// transport, use `getRecord` above.
+  var synchronousMethods: [SynchronousMethod] {
+    guard let read = vault.blockingRecordReader else { return [] }
+    return [
+      SynchronousMethod(Privacy_Vault_V1_VaultService.Method.GetRecord.descriptor) {
+        (request: Privacy_Vault_V1_GetRecordRequest, _, reply: SynchronousReply<Privacy_Vault_V1_GetRecordResponse>) in
+        let subjectID: String
+        do {
+          subjectID = try Validate.subjectID(request.subjectID)
+        } catch {
+          return reply.fail(error)
+        }
+        Self.reads.submit {
+          do {
+            reply.succeed(Self.getRecordResponse(try read(subjectID)))
+          } catch {
+            reply.fail(error)
+          }
+        }
+      }
+    ]
+  }
+
+  /// Where GetRecord's reads run: one thread a core, so the calls of one connection (the
+  /// gateway's) use every core, as tasks would.
+  private static let reads = BlockingWorkers(name: "vault-reads")
 
   /// Most subjects one GetRecords may ask for.
   static let maximumBatchSubjects = 100

@@ -5,7 +5,7 @@ public import PrivacyKit
 
 /// The vault store on SQLite (the embedded default). Values of encrypted fields and source IP
 /// addresses reach the file only sealed; data keys only wrapped.
-public struct SQLiteVaultStore: VaultStore {
+public struct SQLiteVaultStore: BlockingVaultReads {
   private let pool: DatabasePool
   private let logger: Logger
 
@@ -108,6 +108,10 @@ public struct SQLiteVaultStore: VaultStore {
 
   public func record(_ subjectID: String) async throws -> StoredRecord? {
     try await pool.read { db in try Self.record(subjectID, db) }
+  }
+
+  public func recordBlocking(_ subjectID: String) throws -> StoredRecord? {
+    try pool.read { db in try Self.record(subjectID, db) }
   }
 
   /// All in one read transaction: one consistent snapshot, and one trip to the pool.

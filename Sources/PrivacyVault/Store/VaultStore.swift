@@ -177,6 +177,13 @@ public protocol VaultStore: Sendable {
   func discardOldPageVersions() async
 }
 
+/// A store that reads on the calling thread (SQLite): the vault's GetRecord is then answered on
+/// a thread of the read queue instead of a task (`VaultHandler.synchronousMethods`).
+public protocol BlockingVaultReads: VaultStore {
+  /// `record(_:)`, on the calling thread.
+  func recordBlocking(_ subjectID: String) throws -> StoredRecord?
+}
+
 /// A commit made on an access-log head that is no longer the last: another writer appended
 /// first. Nothing of the commit was written.
 public struct AccessLogHeadMoved: Error, Equatable {
