@@ -208,7 +208,7 @@ public func makeGatewayServer(
     configuration: configuration.service,
     services: [RouteTable(gateway: gateway, admin: AdminHandler(gateway: gateway))],
     serviceNames: RouteTable.servedServices,
-    synchronousMethods: EventLoopChecks.methods(of: gateway),
+    synchronousMethods: RouteTable.synchronousMethods(of: gateway),
     authentication: .byServices,
     companions: companions,
     reloading: [configuration.backendTLS?.certificate].compactMap { $0 },

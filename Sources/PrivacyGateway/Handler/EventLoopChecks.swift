@@ -36,14 +36,7 @@ enum EventLoopChecks {
         return try? fromCopy(copy, message)
       }
       guard !answered else { return }
-      Task {
-        do {
-          let response = try await wholeWay(ServerRequest(metadata: metadata, message: message))
-          reply.succeed(try response.message, metadata: response.metadata)
-        } catch {
-          reply.fail(error)
-        }
-      }
+      UnaryRoute.serveInTask(wholeWay, message, metadata: metadata, reply: reply)
     }
   }
 }

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCProtobuf
+import PrivacyKit
 import PrivacyProtocol
 import SwiftProtobuf
 
@@ -16,6 +17,9 @@ protocol GeneratedMethod {
 protocol GatewayRoute: Sendable {
   var descriptor: MethodDescriptor { get }
   func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway)
+  /// The route as the nghttp2 transport runs it without GRPCCore's server stack; nil for a
+  /// route that streams.
+  func servedInTask(on gateway: Gateway) -> SynchronousMethod?
 }
 
 /// A unary backend method: authenticated, authorized, forwarded (with a deadline and the
@@ -45,6 +49,34 @@ struct UnaryRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobuf
       forMethod: descriptor, deserializer: ProtobufDeserializer<Input>(), serializer: ProtobufSerializer<Output>()
     ) { request, context in
       StreamingServerResponse(single: try await serve(try await ServerRequest(stream: request)))
+    }
+  }
+
+  /// The request decoded on the transport's event loop, then the route's whole way in a task of
+  /// its own: the answers, errors and audit entries of `register`'s handler, without GRPCCore's
+  /// streams and interceptors per call (which cost a forwarded call more than its backend does).
+  /// The transport ends the call at the caller's deadline and drops an answer to a call the
+  /// caller reset, while the task runs to its end: a read is then audited as answered, a write
+  /// records what the backends did, as a write-ahead call does in any case.
+  func servedInTask(on gateway: Gateway) -> SynchronousMethod? {
+    let serve = serving(on: gateway)
+    return SynchronousMethod(descriptor) { (message: Input, metadata, reply: SynchronousReply<Output>) in
+      Self.serveInTask(serve, message, metadata: metadata, reply: reply)
+    }
+  }
+
+  /// Runs `serve` in a task and replies with its answer or its error.
+  static func serveInTask(
+    _ serve: @escaping @Sendable (ServerRequest<Input>) async throws -> ServerResponse<Output>, _ message: Input, metadata: Metadata,
+    reply: SynchronousReply<Output>
+  ) {
+    Task {
+      do {
+        let response = try await serve(ServerRequest(metadata: metadata, message: message))
+        reply.succeed(try response.message, metadata: response.metadata)
+      } catch {
+        reply.fail(error)
+      }
     }
   }
 
@@ -86,6 +118,8 @@ struct StreamRoute<Input: SwiftProtobuf.Message & Sendable, Output: SwiftProtobu
     self.backend = backend
   }
 
+  func servedInTask(on gateway: Gateway) -> SynchronousMethod? { nil }
+
   func register<Transport: ServerTransport>(with router: inout RPCRouter<Transport>, gateway: Gateway) {
     let descriptor = self.descriptor
     let backend = gateway.backends[self.backend]
@@ -118,6 +152,15 @@ struct RouteTable: RegistrableRPCService {
       route.register(with: &router, gateway: gateway)
     }
     admin.registerMethods(with: &router)
+  }
+
+  /// The methods the nghttp2 transport runs without GRPCCore's server stack: the checks the
+  /// gateway answers on its event loop, and every other unary backend route in a task. The
+  /// admin methods and the streams stay with GRPCCore.
+  static func synchronousMethods(of gateway: Gateway) -> [SynchronousMethod] {
+    let checks = EventLoopChecks.methods(of: gateway)
+    let answered = Set(checks.map(\.descriptor))
+    return checks + backendRoutes.filter { !answered.contains($0.descriptor) }.compactMap { $0.servedInTask(on: gateway) }
   }
 
   /// The full names of every method the gateway serves (what a policy may grant).
