@@ -12,18 +12,20 @@ public final class BlockingWorkers: Sendable {
   /// Counts the items queued; a worker waits on it when none is.
   private let available = DispatchSemaphore(value: 0)
 
-  /// Starts `count` threads (at least one; by default one a core), named `name` in diagnostics.
-  /// They live as long as the process: keep one set per kind of work, in a static.
+  /// Starts `count` threads (at least one; by default one a core), named `name` where `top -H`
+  /// and profilers show threads (at most 15 bytes of it). They live as long as the process: keep
+  /// one set per kind of work, in a static.
   public init(count: Int? = nil, name: String) {
     for _ in 0..<max(1, count ?? System.coreCount) {
       let thread = Thread { [self] in
+        // Named from inside: a name set before `start()` never reached the system's thread.
+        Thread.current.name = name
         while true {
           available.wait()
           let work = queue.withLock { $0.removeFirst() }
           work()
         }
       }
-      thread.name = name
       thread.start()
     }
   }
