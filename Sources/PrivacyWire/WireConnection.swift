@@ -63,8 +63,12 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     var call: WireCall?
     /// An event-loop method's request, answered on the event loop once it ends (no `call` then).
     var eventLoopRequest: EventLoopRequest?
-    /// An event-loop method was given the request and has not replied yet.
+    /// An event-loop method was given the request and its response is not written yet.
     var awaitingReply = false
+    /// An event-loop method was given the request and has not replied yet, though the caller's
+    /// deadline may have answered the call meanwhile: the work it started still counts against
+    /// the connection's limits until it replies (`finishingCalls`).
+    var answerRunning = false
     /// Ends a call awaiting its reply when the caller's `grpc-timeout` passes.
     var deadlineTimer: Scheduled<Void>?
     var deframer: MessageDeframer
@@ -389,7 +393,7 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     // The stream is gone, but its unacknowledged bytes still count against the connection's window.
     if state.owed > 0 { session.consumeConnection(count: state.owed) }
     if !state.refused { activeCalls -= 1 }
-    let running = state.callRunning || state.awaitingReply
+    let running = state.callRunning || state.answerRunning
     if running { finishingCalls.insert(id) }
     if errorCode != HTTP2ErrorCode.noError, !closeAfterRead, !state.refused, !running,
       !earlyResets.take(at: .now())
@@ -475,15 +479,16 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
     guard let request = state.eventLoopRequest, !state.responseEnded else { return }
     state.eventLoopRequest = nil
     state.awaitingReply = true
+    state.answerRunning = true
     budget.released(request.held)
     releaseOwed(state, stream: id)
     let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
     let eventLoop = context.eventLoop
     let reply = UnaryReply { result in
       if eventLoop.inEventLoop {
-        connection.value.deliver(result, stream: id)
+        connection.value.replied(result, stream: id)
       } else {
-        eventLoop.execute { connection.value.deliver(result, stream: id) }
+        eventLoop.execute { connection.value.replied(result, stream: id) }
       }
     }
     request.answer(failure.map { .failure($0) } ?? request.complete, request.metadata, reply)
@@ -499,11 +504,18 @@ final class WireConnection: ChannelDuplexHandler, HTTP2SessionDelegate {
   /// a timer's nanoseconds hold).
   private static let longestDeadline = Duration.seconds(30 * 86_400)
 
-  /// Writes an event-loop method's reply, unless the call already ended (reset by the client,
-  /// answered by its deadline): the whole response, headers, message and trailers, or the status
-  /// alone.
-  private func deliver(_ result: Result<UnaryResponse, RPCError>, stream id: Int32) {
+  /// An event-loop method's reply: written unless the call already ended (reset by the client,
+  /// answered by its deadline), and the method's work no longer counted either way.
+  private func replied(_ result: Result<UnaryResponse, RPCError>, stream id: Int32) {
     if finishingCalls.remove(id) != nil { return }
+    streams[id]?.answerRunning = false
+    deliver(result, stream: id)
+  }
+
+  /// Writes an event-loop call's response (the method's reply, or DEADLINE_EXCEEDED when the
+  /// caller's deadline passes first): the whole response, headers, message and trailers, or the
+  /// status alone. Once one is written, the other finds the call answered.
+  private func deliver(_ result: Result<UnaryResponse, RPCError>, stream id: Int32) {
     guard let state = streams[id], state.awaitingReply else { return }
     state.awaitingReply = false
     state.deadlineTimer?.cancel()

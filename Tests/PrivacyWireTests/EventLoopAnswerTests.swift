@@ -29,9 +29,13 @@ struct EventLoopAnswerTests {
 
   /// Replies kept by `test.Wire/Later` that are never to be sent (first byte 255).
   static let unsent = Mutex<[UnaryReply]>([])
+  /// Answered only when a test sends the replies kept here.
+  static let held = MethodDescriptor(fullyQualifiedService: "test.Wire", method: "Held")
+  static let heldReplies = Mutex<[UnaryReply]>([])
 
   static let answers: [MethodDescriptor: EventLoopAnswer] = [
     echo: { request, _, reply in reply(request.map { UnaryResponse(message: $0) }) },
+    held: { _, _, reply in heldReplies.withLock { $0.append(reply) } },
     later: { request, _, reply in
       guard case .success(let message) = request, let delay = message.first else {
         reply(.failure(RPCError(code: .invalidArgument, message: "no delay given")))
@@ -48,11 +52,13 @@ struct EventLoopAnswerTests {
     },
   ]
 
-  /// Runs a transport answering `test.Wire/Echo` and `test.Wire/Later` on its event loop (every
-  /// other method is UNIMPLEMENTED) and a client of it.
-  func withEchoServer(_ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async throws {
+  /// Runs a transport answering `test.Wire/Echo`, `Later` and `Held` on its event loop (every
+  /// other method is UNIMPLEMENTED) and a client of it, whose calls time out after `clientTimeout`.
+  func withEchoServer(
+    limits: WireLimits = limits, clientTimeout: Duration? = .seconds(5), _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+  ) async throws {
     let transport = WireServerTransport(
-      host: "127.0.0.1", port: 0, eventLoops: 1, limits: Self.limits, eventLoopAnswers: Self.answers,
+      host: "127.0.0.1", port: 0, eventLoops: 1, limits: limits, eventLoopAnswers: Self.answers,
       onAccept: { $0.eventLoop.makeSucceededVoidFuture() }, onHandshake: { _ in })
     try await withThrowingDiscardingTaskGroup { group in
       group.addTask {
@@ -64,7 +70,7 @@ struct EventLoopAnswerTests {
       let port = try await transport.boundPort
       let client = try HTTP2ClientTransport.Posix(
         target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
-        serviceConfig: ServiceConfig(methodConfig: [.init(names: [.init(service: "")], timeout: .seconds(5))]))
+        serviceConfig: ServiceConfig(methodConfig: clientTimeout.map { [.init(names: [.init(service: "")], timeout: $0)] } ?? []))
       try await withGRPCClient(transport: client) { try await body($0) }
       transport.beginGracefulShutdown()
     }
@@ -129,6 +135,39 @@ struct EventLoopAnswerTests {
       for reply in Self.unsent.withLock({ $0 }) { reply(.success(UnaryResponse(message: [1]))) }
       #expect(try await later(client, [1, 7]).message == [1, 7])
       #expect(try await echo(client, [4, 2]) == [4, 2])
+    }
+  }
+
+  @Test("calls their deadline answered count until their method replies: past twice the stream limit new streams are refused until then")
+  func deadlineAnsweredCallsCountUntilReplied() async throws {
+    let limits = WireLimits(
+      maxMessageBytes: 1 << 20, maxConcurrentStreams: 4, streamWindowBytes: 64 << 10, connectionWindowBytes: 128 << 10,
+      connectionBudgetBytes: 256 << 10, idleTimeout: .seconds(60), keepaliveTime: .seconds(60), keepaliveTimeout: .seconds(20))
+    // No deadline of the client's own: the server's timer answers each call (the client never
+    // resets one), as it does for a caller whose work goes on behind the answer.
+    try await withEchoServer(limits: limits, clientTimeout: nil) { client in
+      for _ in 0..<8 {
+        let error = await #expect(throws: RPCError.self) {
+          try await client.unary(
+            request: ClientRequest(message: [1], metadata: ["grpc-timeout": "100m"]), descriptor: Self.held, serializer: RawBytes(),
+            deserializer: RawBytes(), options: .defaults
+          ) { try $0.message }
+        }
+        #expect(error?.code == .deadlineExceeded)
+      }
+      // Eight answered, none replied: twice the limit of four, so the next stream is refused.
+      let refused = await #expect(throws: RPCError.self) { try await echo(client, [1]) }
+      #expect(refused?.code == .unavailable, "\(String(describing: refused))")
+      for reply in Self.heldReplies.withLock({ replies in defer { replies.removeAll() }; return replies }) {
+        reply(.success(UnaryResponse(message: [1])))
+      }
+      // The replies reach the event loop, are dropped, and give the connection its streams back.
+      var answered: [UInt8]?
+      for _ in 0..<100 where answered == nil {
+        answered = try? await echo(client, [2])
+        if answered == nil { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      #expect(answered == [2])
     }
   }
 
