@@ -117,7 +117,7 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .target(name: "PrivacyConsent", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
-    .target(name: "PrivacyVault", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
+    .target(name: "PrivacyVault", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, nioPosix, postgres], swiftSettings: swiftSettings),
     .target(name: "PrivacyRights", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
     .target(name: "PrivacyBlocklist", dependencies: ["PrivacyKit", "PrivacyProtocol", grpcCore, grpcProtobuf, swiftProtobuf, grdb, crypto, logging, postgres], swiftSettings: swiftSettings),
     .target(

@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import NIOPosix
 import PrivacyKit
 import PrivacyProtocol
 
@@ -98,9 +99,10 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
 
   /// GetRecord without a task when the store reads on the calling thread (SQLite): the nghttp2
   /// transport decodes the request on its event loop, the record is read and opened on a thread
-  /// of `reads` (a read may wait for the disk, which must not hold the event loop), and the
-  /// answer goes back to the connection from there. Other stores, and the grpc-swift-nio
-  /// transport, use `getRecord` above.
+  /// of NIO's blocking pool (one a core, so a read waiting for the disk never holds an event loop
+  /// and the calls of one connection, the gateway's, use every core), and the answer goes back to
+  /// the connection from there. Other stores, and the grpc-swift-nio transport, use `getRecord`
+  /// above.
   var synchronousMethods: [SynchronousMethod] {
     guard let read = vault.blockingRecordReader else { return [] }
     return [
@@ -112,7 +114,8 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
         } catch {
           return reply.fail(error)
         }
-        Self.reads.submit {
+        // The shared pool is never shut down, so every item runs (`.active`).
+        NIOThreadPool.singleton.submit { _ in
           do {
             reply.succeed(Self.getRecordResponse(try read(subjectID)))
           } catch {
@@ -122,10 +125,6 @@ struct VaultHandler: Privacy_Vault_V1_VaultService.ServiceProtocol {
       }
     ]
   }
-
-  /// Where GetRecord's reads run: one thread a core, so the calls of one connection (the
-  /// gateway's) use every core, as tasks would.
-  private static let reads = BlockingWorkers(name: "vault-reads")
 
   /// Most subjects one GetRecords may ask for.
   static let maximumBatchSubjects = 100

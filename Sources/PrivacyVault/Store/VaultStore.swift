@@ -177,8 +177,8 @@ public protocol VaultStore: Sendable {
   func discardOldPageVersions() async
 }
 
-/// A store that reads on the calling thread (SQLite): the vault's GetRecord is then read on the
-/// vault's read threads instead of in a task (`VaultHandler.synchronousMethods`).
+/// A store that reads on the calling thread (SQLite): the vault's GetRecord is then read on NIO's
+/// blocking thread pool instead of in a task (`VaultHandler.synchronousMethods`).
 public protocol BlockingVaultReads: VaultStore {
   /// `record(_:)`, on the calling thread.
   func recordBlocking(_ subjectID: String) throws -> StoredRecord?
